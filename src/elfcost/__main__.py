@@ -1,0 +1,5 @@
+"""`python -m elfcost` runs the command line."""
+
+from elfcost.cli import main
+
+main()

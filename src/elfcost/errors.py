@@ -1,0 +1,44 @@
+"""The errors elfcost raises on purpose; each names the file and what was being read."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Exit(enum.IntEnum):
+    """Exit codes, the same for every command (documented in `--help` and the README)."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a gate, --strict or a validation failed
+    USAGE = 2  # click's own code for bad arguments
+    INPUT_ERROR = 3  # an input could not be analysed (not ELF, malformed, unreadable)
+
+
+class ElfcostError(Exception):
+    """Base class: everything the library raises on purpose derives from it."""
+
+    def __init__(self, path: str, what: str, why: str) -> None:
+        self.path = path
+        self.what = what
+        self.why = why
+        super().__init__(f"{path}: {what}: {why}" if what else f"{path}: {why}")
+
+
+class NotElfError(ElfcostError):
+    """The file is not an ELF file at all (or not a regular file)."""
+
+
+class MalformedElfError(ElfcostError):
+    """An ELF file the loader would reject, or one whose structures contradict each other."""
+
+
+class UnsupportedElfError(ElfcostError):
+    """A valid ELF file outside elfcost's model (ET_REL, ET_CORE, an unknown machine)."""
+
+
+class InputError(ElfcostError):
+    """The path cannot be read: missing, a directory, a FIFO, unreadable, outside the root."""
+
+
+class MeasurementError(ElfcostError):
+    """A process could not be started, stopped or read under /proc."""

@@ -1,0 +1,445 @@
+"""Frozen dataclasses and enums passed between the pipeline's stages; no logic, no I/O.
+
+Names follow the ELF specification (p_vaddr, p_filesz, DT_NEEDED, ...) and the loaders' own
+sources. Integers are bytes unless the name ends in `_pages`; `vaddr` is a link-time virtual
+address and `offset` a file offset.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Program header types (ELF gABI; GNU extensions from binutils include/elf/common.h).
+PT_NULL = 0
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PT_INTERP = 3
+PT_NOTE = 4
+PT_PHDR = 6
+PT_TLS = 7
+PT_GNU_EH_FRAME = 0x6474E550
+PT_GNU_STACK = 0x6474E551
+PT_GNU_RELRO = 0x6474E552
+PT_GNU_PROPERTY = 0x6474E553
+
+# e_type
+ET_EXEC = 2
+ET_DYN = 3
+
+# Dynamic tags used by the loaders (gABI; glibc elf/elf.h).
+DT_NULL = 0
+DT_NEEDED = 1
+DT_PLTRELSZ = 2
+DT_PLTGOT = 3
+DT_HASH = 4
+DT_STRTAB = 5
+DT_SYMTAB = 6
+DT_RELA = 7
+DT_RELASZ = 8
+DT_RELAENT = 9
+DT_STRSZ = 10
+DT_SYMENT = 11
+DT_SONAME = 14
+DT_RPATH = 15
+DT_SYMBOLIC = 16
+DT_REL = 17
+DT_RELSZ = 18
+DT_RELENT = 19
+DT_PLTREL = 20
+DT_DEBUG = 21
+DT_TEXTREL = 22
+DT_JMPREL = 23
+DT_BIND_NOW = 24
+DT_RUNPATH = 29
+DT_FLAGS = 30
+DT_RELRSZ = 35
+DT_RELR = 36
+DT_RELRENT = 37
+DT_GNU_HASH = 0x6FFFFEF5
+DT_VERSYM = 0x6FFFFFF0
+DT_FLAGS_1 = 0x6FFFFFFB
+
+DF_ORIGIN = 0x1
+DF_SYMBOLIC = 0x2
+DF_TEXTREL = 0x4
+DF_BIND_NOW = 0x8
+DF_STATIC_TLS = 0x10
+DF_1_NOW = 0x1
+DF_1_NODEFLIB = 0x800
+DF_1_PIE = 0x08000000
+
+# Section header bits needed for static binaries' IRELATIVE table (csu/libc-start.c apply_irel).
+SHT_RELA = 4
+SHT_REL = 9
+SHT_NOBITS = 8
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+
+
+class Prot(enum.IntFlag):
+    """Segment permissions; the same bits as p_flags PF_X / PF_W / PF_R."""
+
+    NONE = 0
+    X = 1
+    W = 2
+    R = 4
+
+    def rwx(self) -> str:
+        return "".join(c if self & b else "-" for c, b in (("r", Prot.R), ("w", Prot.W), ("x", Prot.X)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileId:
+    """The identity the loaders use to load a file only once (glibc _dl_file_id_match_p)."""
+
+    dev: int
+    ino: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """One program header, as linked."""
+
+    index: int  # position in the program header table
+    p_type: int
+    offset: int  # p_offset
+    vaddr: int  # p_vaddr
+    filesz: int  # p_filesz
+    memsz: int  # p_memsz
+    align: int  # p_align
+    flags: Prot  # p_flags
+
+    @property
+    def end(self) -> int:
+        """One past the last byte of the segment in memory (p_vaddr + p_memsz)."""
+        return self.vaddr + self.memsz
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.flags & Prot.W)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Section:
+    """One section header: optional detail for reports, never needed to load."""
+
+    name: str
+    sh_type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    entsize: int
+
+
+RelocKind = Literal["rel", "rela", "relr", "jmprel"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelocTableRef:
+    """Where a dynamic relocation table lies, as the dynamic section says (DT_RELA/DT_RELASZ...)."""
+
+    kind: RelocKind
+    vaddr: int
+    size: int
+    entsize: int
+    rela: bool  # entries carry an addend (DT_RELA, or DT_JMPREL with DT_PLTREL == DT_RELA)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DynEntry:
+    index: int  # position in PT_DYNAMIC; glibc rewrites some d_ptr in place (R-G3)
+    tag: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DynamicInfo:
+    """The dynamic section read through PT_DYNAMIC (what ld.so's elf_get_dynamic_info sees)."""
+
+    entries: tuple[DynEntry, ...]
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: tuple[str, ...]  # DT_RPATH split on ':' (tokens not expanded)
+    runpath: tuple[str, ...]
+    flags: int  # DT_FLAGS
+    flags_1: int  # DT_FLAGS_1
+    tables: tuple[RelocTableRef, ...]
+    pltgot: int | None
+    symtab: int | None
+    syment: int
+    strtab: int | None
+    textrel: bool
+
+    @property
+    def bind_now(self) -> bool:
+        return bool(
+            any(e.tag == DT_BIND_NOW for e in self.entries)
+            or self.flags & DF_BIND_NOW
+            or self.flags_1 & DF_1_NOW
+        )
+
+    @property
+    def nodeflib(self) -> bool:
+        return bool(self.flags_1 & DF_1_NODEFLIB)
+
+    @property
+    def has_debug(self) -> bool:
+        return any(e.tag == DT_DEBUG for e in self.entries)
+
+    def table(self, kind: RelocKind) -> RelocTableRef | None:
+        return next((t for t in self.tables if t.kind == kind), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dso:
+    """Any ELF object the loader maps, the main executable included."""
+
+    path: str  # the path as the loader would open it (inside the root, if one is used)
+    file: str  # where elfcost read it on this machine (the root prefixed)
+    file_id: FileId
+    file_size: int
+    elf_class: int  # 32 or 64
+    little_endian: bool
+    e_machine: int
+    machine: str  # elfcost's short name from elf.machines ("x86_64", "aarch64", ...)
+    osabi: int
+    e_type: int
+    entry: int
+    phdrs: tuple[Segment, ...]  # every program header, in table order
+    interp: str | None  # PT_INTERP
+    dynamic: DynamicInfo | None
+    sections: tuple[Section, ...] = ()
+    build_id: str | None = None
+    warnings: tuple[str, ...] = ()  # odd but loadable: reported, never fatal
+
+    @property
+    def loads(self) -> tuple[Segment, ...]:
+        return tuple(p for p in self.phdrs if p.p_type == PT_LOAD)
+
+    def _first(self, p_type: int) -> Segment | None:
+        return next((p for p in self.phdrs if p.p_type == p_type), None)
+
+    @property
+    def relro(self) -> Segment | None:
+        return self._first(PT_GNU_RELRO)
+
+    @property
+    def tls(self) -> Segment | None:
+        return self._first(PT_TLS)
+
+    @property
+    def dynamic_phdr(self) -> Segment | None:
+        return self._first(PT_DYNAMIC)
+
+    @property
+    def gnu_stack(self) -> Segment | None:
+        return self._first(PT_GNU_STACK)
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return self.dynamic.needed if self.dynamic else ()
+
+    @property
+    def soname(self) -> str | None:
+        return self.dynamic.soname if self.dynamic else None
+
+    @property
+    def is_static(self) -> bool:
+        """No PT_INTERP: nothing but the kernel maps it (static or static-pie, or a bare DSO)."""
+        return self.interp is None
+
+    @property
+    def is_pie(self) -> bool:
+        """ET_DYN (PIE or shared object): loaded at a non-zero bias, so l_addr != 0."""
+        return self.e_type == ET_DYN
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """[min p_vaddr, max(p_vaddr + p_memsz)) over PT_LOAD, link-time addresses."""
+        loads = self.loads
+        if not loads:
+            return (0, 0)
+        return (min(s.vaddr for s in loads), max(s.end for s in loads))
+
+    def section_names_at(self, start: int, end: int) -> tuple[str, ...]:
+        """Names of the allocated sections overlapping [start, end), in address order."""
+        return tuple(
+            s.name
+            for s in sorted(self.sections, key=lambda s: s.addr)
+            if s.flags & SHF_ALLOC and s.size and s.addr < end and s.addr + s.size > start
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution
+
+
+class LoaderFamily(enum.Enum):
+    GLIBC = "glibc"
+    MUSL = "musl"
+    NONE = "none"  # static executable: nothing but the kernel
+
+
+class FoundVia(enum.Enum):
+    """How a library was found, in the loader's search order (libtree's how_t)."""
+
+    MAIN = "main"  # the file the user named
+    INTERP = "interpreter"  # PT_INTERP of the main program
+    SLASH = "path in DT_NEEDED"  # DT_NEEDED contained a '/'
+    RPATH = "rpath"
+    LD_LIBRARY_PATH = "LD_LIBRARY_PATH"
+    RUNPATH = "runpath"
+    LD_SO_CACHE = "ld.so.cache"
+    DEFAULT = "default path"
+    MUSL_PATH_FILE = "ld-musl path file"
+    LOADED = "already loaded"  # matched by soname or file identity
+
+
+Role = Literal["executable", "interpreter", "library"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One candidate path the loader would try, and what became of it."""
+
+    path: str
+    via: FoundVia
+    outcome: str  # "found", "no such file", "wrong ELF class", "wrong machine", "not ELF", ...
+    origin: str | None = None  # whose RPATH/RUNPATH supplied the directory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    """One DT_NEEDED edge, with its explanation."""
+
+    needed: str
+    parent: str  # path of the object whose DT_NEEDED this is
+    found: str | None  # path of the object it resolved to
+    via: FoundVia | None
+    via_object: str | None  # for RPATH: the object in the chain whose DT_RPATH matched
+    tried: tuple[Attempt, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedObject:
+    dso: Dso
+    role: Role
+    found_via: FoundVia
+    parent: str | None  # the object whose DT_NEEDED first brought it in
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost
+
+
+class Cause(enum.Enum):
+    """Why a page is private dirty. Declaration order is precedence: the most specific wins."""
+
+    TEXTREL = "textrel"  # relocation applied to a non-writable segment (DT_TEXTREL)
+    COPY_RELOC = "copy-reloc"  # R_*_COPY: the symbol's bytes copied into the executable
+    RELOCATION = "relocation"  # the loader stores relocated values into the page
+    DYNAMIC = "dynamic"  # glibc rewrites d_ptr entries of .dynamic in place (R-G3)
+    DEBUG = "dt-debug"  # DT_DEBUG of the main executable set to &_r_debug (R-G4, R-M3)
+    GOT_HEADER = "got-header"  # lazy binding: GOT[1], GOT[2] (R-G5)
+    IRELATIVE = "irelative"  # static start-up applying IRELATIVE (R-S1)
+    BSS_TAIL = "bss-tail"  # zeroing of the partial page after p_filesz (R-K1, R-G1, R-M1)
+    GAP_DONATION = "gap-donation"  # musl donates the page tail after p_memsz to malloc (R-M4)
+    LOADER_DATA = "loader-data"  # the dynamic loader's own writable segment (R-G8)
+    LIBC_STARTUP = "libc-startup"  # libc's start-up writes into its own data (R-G9, R-M6, R-S3)
+    POSSIBLE_WRITE = "possible-write"  # writable page nothing is known to write (high bound)
+
+
+Phase = Literal["entry", "idle", "possible"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageCost:
+    """Exactly one per predicted private-dirty page of an object."""
+
+    vaddr: int  # page-aligned link-time address
+    cause: Cause
+    certain: bool  # derived from relocations or layout (True) or calibrated (False)
+    phase: Phase  # written before AT_ENTRY, by idle after start-up, or only possibly
+    detail: str  # "37 x R_X86_64_RELATIVE", "memset 0x3e14..0x4000"
+    sections: tuple[str, ...] = ()
+    reloc_count: int = 0
+    reloc_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Range:
+    """Four figures, in bytes: written by AT_ENTRY, lower bound, expected when idle, upper bound."""
+
+    at_entry: int
+    low: int
+    expected: int
+    high: int
+
+    def __add__(self, other: Range) -> Range:
+        return Range(
+            at_entry=self.at_entry + other.at_entry,
+            low=self.low + other.low,
+            expected=self.expected + other.expected,
+            high=self.high + other.high,
+        )
+
+    def scaled(self, n: int) -> Range:
+        return Range(
+            at_entry=self.at_entry * n, low=self.low * n, expected=self.expected * n, high=self.high * n
+        )
+
+
+ZERO = Range(at_entry=0, low=0, expected=0, high=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectEstimate:
+    path: str
+    soname: str | None
+    role: Role
+    writable_pages: int  # pages of PT_LOAD segments that are or become writable
+    pages: tuple[PageCost, ...]  # sorted by vaddr, one per page
+    private_dirty: Range
+    shared_clean: int  # file-backed read-only pages expected resident (text/rodata), bytes
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessItem:
+    """A per-process anonymous item: stack, heap, TLS, the loader's heap."""
+
+    name: str
+    private_dirty: Range
+    certain: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    binary: str
+    page_size: int
+    machine: str
+    loader_family: LoaderFamily
+    loader_path: str | None
+    profile: str  # name of the calibrated profile used
+    objects: tuple[ObjectEstimate, ...]  # in load order
+    process: tuple[ProcessItem, ...]
+    missing: tuple[Resolution, ...]
+    warnings: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = field(default=())
+
+    @property
+    def total(self) -> Range:
+        total = ZERO
+        for o in self.objects:
+            total = total + o.private_dirty
+        for p in self.process:
+            total = total + p.private_dirty
+        return total
+
+    @property
+    def shared_clean(self) -> int:
+        return sum(o.shared_clean for o in self.objects)

@@ -1,0 +1,93 @@
+"""DependencyGraph: the loaded objects in load order and the DT_NEEDED edges between them.
+
+networkx lives inside this class only (reverse dependencies, cycles, DOT); no networkx type
+appears in a signature, so callers see plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+
+from elfcost.model import LoadedObject, LoaderFamily, Resolution
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DependencyGraph:
+    objects: tuple[LoadedObject, ...]  # in the loader's load order
+    resolutions: tuple[Resolution, ...]  # every DT_NEEDED edge, in the order processed
+    family: LoaderFamily
+    interp: str | None
+    warnings: tuple[str, ...]
+    _g: nx.DiGraph
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        objects: Sequence[LoadedObject],
+        resolutions: Sequence[Resolution],
+        family: LoaderFamily,
+        interp: str | None,
+        warnings: Sequence[str],
+    ) -> DependencyGraph:
+        g = nx.DiGraph()
+        for o in objects:
+            g.add_node(o.dso.path)
+        for r in resolutions:
+            if r.found is not None:
+                g.add_edge(r.parent, r.found, needed=r.needed)
+        return cls(
+            objects=tuple(objects),
+            resolutions=tuple(resolutions),
+            family=family,
+            interp=interp,
+            warnings=tuple(warnings),
+            _g=g,
+        )
+
+    @property
+    def root(self) -> LoadedObject:
+        return self.objects[0]
+
+    @property
+    def missing(self) -> tuple[Resolution, ...]:
+        return tuple(r for r in self.resolutions if r.found is None)
+
+    def load_order(self) -> tuple[str, ...]:
+        return tuple(o.dso.path for o in self.objects)
+
+    def children(self, path: str) -> tuple[Resolution, ...]:
+        return tuple(r for r in self.resolutions if r.parent == path)
+
+    def needed_by(self, path: str) -> tuple[str, ...]:
+        """Reverse dependencies: the objects whose DT_NEEDED resolved to `path`."""
+        if path not in self._g:
+            return ()
+        return tuple(sorted(self._g.predecessors(path)))
+
+    def cycles(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(c) for c in nx.simple_cycles(self._g))
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text: objects as nodes, DT_NEEDED names on the edges."""
+        lines = ["digraph elfcost {", "  rankdir=LR;", "  node [shape=box];"]
+        roles = {o.dso.path: o.role for o in self.objects}
+        for path in self.load_order():
+            style = {"executable": "bold", "interpreter": "dashed"}.get(roles[path], "solid")
+            lines.append(f"  {_q(path)} [style={style}];")
+        for r in self.resolutions:
+            if r.found is not None:
+                lines.append(f"  {_q(r.parent)} -> {_q(r.found)} [label={_q(r.needed)}];")
+            else:
+                miss = _q(f"missing: {r.needed}")
+                lines.append(f"  {miss} [color=red, fontcolor=red];")
+                lines.append(f"  {_q(r.parent)} -> {miss} [color=red];")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,247 @@
+"""Host: the machine (or sysroot) whose loader configuration resolves libraries.
+
+The only place that reads the host's loader configuration: /etc/ld.so.cache, /etc/ld.so.conf,
+/etc/ld-musl-<arch>.path, the CPU's glibc-hwcaps levels, and the files themselves. Every path is
+a *loader path* (what ld.so would open, e.g. `/lib/x86_64-linux-gnu/libc.so.6`) and is turned
+into a file on this machine by `Host.locate`, which keeps every lookup inside `root`: absolute
+symlinks are re-anchored at the root and `..` never climbs above it, so no file outside the
+root can ever be opened.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import posixpath
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from elfcost.elf.reader import read_dso
+from elfcost.errors import ElfcostError, InputError
+from elfcost.model import Dso
+from elfcost.resolve import ldcache
+
+MAXSYMLINKS = 40  # Linux's limit on symbolic links followed in one lookup
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    root: str = "/"
+    # None: LD_LIBRARY_PATH is not used (the default: results must not depend on the caller's
+    # environment); a tuple: the directories given with --ld-library-path or taken on request.
+    ld_library_path: tuple[str, ...] | None = None
+    hwcaps: tuple[str, ...] | None = None  # glibc-hwcaps subdirectories supported; None: detect
+    cwd: str = field(default_factory=os.getcwd)
+    _dso_cache: dict[str, Dso | ElfcostError] = field(default_factory=dict, compare=False)
+    _conf_cache: dict[str, object] = field(default_factory=dict, compare=False)
+
+    # -- paths -----------------------------------------------------------------------------
+
+    @property
+    def confined(self) -> bool:
+        return os.path.realpath(self.root) != "/"
+
+    def locate(self, loader_path: str) -> str | None:
+        """The file on this machine for `loader_path`, or None if there is no such file.
+
+        Inside a root, symlinks are resolved by hand so that they stay inside it.
+        """
+        if not loader_path.startswith("/"):
+            loader_path = posixpath.join(self.cwd, loader_path)
+        if not self.confined:
+            return loader_path if os.path.lexists(loader_path) else None
+        try:
+            return self._confined_path(loader_path)
+        except OSError:
+            return None
+
+    def _confined_path(self, loader_path: str) -> str:
+        root = os.path.realpath(self.root)
+        parts = [p for p in loader_path.split("/") if p and p != "."]
+        resolved: list[str] = []
+        links = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = os.path.join(root, *resolved, part)
+            st = os.lstat(candidate)
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                continue
+            resolved.append(part)
+        return os.path.join(root, *resolved)
+
+    def exists(self, loader_path: str) -> bool:
+        f = self.locate(loader_path)
+        return f is not None and os.path.exists(f)
+
+    def read(self, loader_path: str) -> Dso:
+        """The Dso at `loader_path` (cached per run); raises ElfcostError."""
+        cached = self._dso_cache.get(loader_path)
+        if isinstance(cached, Dso):
+            return cached
+        if isinstance(cached, ElfcostError):
+            raise cached
+        file = self.locate(loader_path)
+        try:
+            if file is None:
+                raise InputError(loader_path, "", "no such file")
+            dso = read_dso(file, path=loader_path)
+        except ElfcostError as exc:
+            self._dso_cache[loader_path] = exc
+            raise
+        self._dso_cache[loader_path] = dso
+        return dso
+
+    def realpath(self, loader_path: str) -> str:
+        """The loader path with every symlink resolved, still expressed inside the root."""
+        file = self.locate(loader_path)
+        if file is None:
+            return posixpath.normpath(loader_path)
+        if not self.confined:
+            return os.path.realpath(file)
+        root = os.path.realpath(self.root)
+        rel = os.path.relpath(file, root)
+        return "/" + rel if rel != "." else "/"
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def ld_so_cache(self) -> ldcache.LdCache | None:
+        """/etc/ld.so.cache of the root, parsed once; None when absent or unreadable."""
+        key = "ld.so.cache"
+        if key not in self._conf_cache:
+            file = self.locate("/etc/ld.so.cache")
+            cache = None
+            if file is not None:
+                try:
+                    with open(file, "rb") as fh:
+                        data = fh.read(64 << 20)
+                    cache = ldcache.parse(data)
+                except (OSError, ldcache.CacheFormatError):
+                    cache = None
+            self._conf_cache[key] = cache
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def ld_so_conf_dirs(self) -> tuple[str, ...]:
+        """Directories of /etc/ld.so.conf with `include` followed (what ldconfig scans)."""
+        key = "ld.so.conf"
+        if key not in self._conf_cache:
+            dirs: list[str] = []
+            self._read_conf("/etc/ld.so.conf", dirs, depth=0)
+            self._conf_cache[key] = tuple(dict.fromkeys(dirs))
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def _read_conf(self, conf: str, dirs: list[str], depth: int) -> None:
+        if depth > 16:
+            return
+        text = self._read_text(conf)
+        if text is None:
+            return
+        for raw in text.splitlines():
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("include") and line[7:8] in (" ", "\t"):
+                for pattern in line[8:].split():
+                    if not pattern.startswith("/"):
+                        pattern = posixpath.join(posixpath.dirname(conf), pattern)
+                    for match in self._glob(pattern):
+                        self._read_conf(match, dirs, depth + 1)
+            elif line.startswith("hwcap "):
+                continue  # obsolete ldconfig directive, ignored by ldconfig since 2.37
+            else:
+                # ldconfig accepts "dir=type" (old libc5 syntax); the type is ignored.
+                dirs.append(line.split("=", 1)[0].rstrip("/") or "/")
+
+    def _glob(self, pattern: str) -> list[str]:
+        """Glob a loader path pattern inside the root, returning loader paths."""
+        root = os.path.realpath(self.root)
+        hits = glob.glob(os.path.join(root, pattern.lstrip("/")))
+        return sorted("/" + os.path.relpath(h, root) for h in hits)
+
+    def _read_text(self, loader_path: str, limit: int = 1 << 20) -> str | None:
+        file = self.locate(loader_path)
+        if file is None:
+            return None
+        try:
+            fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return os.read(fd, limit).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
+
+    def musl_path_file(self, interp: str, musl_arch: str) -> tuple[str, ...] | None:
+        """musl's system path: <prefix>/etc/ld-musl-<arch>.path (ldso/dynlink.c load_library).
+
+        The prefix is the interpreter's path with its last two components removed, so
+        /lib/ld-musl-x86_64.so.1 reads /etc/ld-musl-x86_64.path. Newlines and ':' separate.
+        """
+        prefix = ""
+        if interp.startswith("/"):
+            slashes = [i for i, c in enumerate(interp) if c == "/"]
+            prefix = interp[: slashes[-2]] if len(slashes) >= 2 else ""
+        text = self._read_text(f"{prefix}/etc/ld-musl-{musl_arch}.path")
+        if text is None:
+            return None
+        return tuple(p for p in text.replace("\n", ":").split(":") if p)
+
+    def glibc_hwcaps(self, machine: str) -> tuple[str, ...]:
+        """glibc-hwcaps subdirectories in priority order (sysdeps/x86/dl-hwcaps-subdirs.c)."""
+        if self.hwcaps is not None:
+            return self.hwcaps
+        if machine != "x86_64" or os.uname().machine != "x86_64":
+            return ()
+        key = "hwcaps"
+        if key not in self._conf_cache:
+            self._conf_cache[key] = _x86_64_levels(_cpu_flags())
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def dir_exists(self, loader_dir: str) -> bool:
+        f = self.locate(loader_dir)
+        return f is not None and os.path.isdir(f)
+
+
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+# x86-64 psABI micro-architecture levels, as glibc checks them (sysdeps/x86/get-isa-level.h).
+_LEVELS: Mapping[str, frozenset[str]] = {
+    "x86-64-v2": frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"}),
+    "x86-64-v3": frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}),
+    "x86-64-v4": frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+}
+
+
+def _x86_64_levels(flags: frozenset[str]) -> tuple[str, ...]:
+    supported: list[str] = []
+    need: set[str] = set()
+    for level in ("x86-64-v2", "x86-64-v3", "x86-64-v4"):
+        need |= _LEVELS[level]
+        if need <= flags:
+            supported.append(level)
+        else:
+            break
+    return tuple(reversed(supported))  # the most capable level is searched first

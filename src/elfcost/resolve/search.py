@@ -1,0 +1,424 @@
+"""Find the libraries the loader would map, in the order it maps them.
+
+glibc: `elf/dl-load.c _dl_map_object` (search order), `_dl_map_object_deps` (breadth-first
+order), `open_verify` (which candidates are skipped, which stop the search), `elf/dl-cache.c`
+(ld.so.cache), `elf/get-dynamic-info.h` (DT_RPATH is dropped when DT_RUNPATH is present).
+musl: `ldso/dynlink.c load_library`, `load_deps`, `fixup_rpath`, `path_open`.
+All file access goes through Host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from elfcost.elf.machines import BY_NAME, Machine
+from elfcost.errors import ElfcostError, InputError, NotElfError
+from elfcost.model import (
+    Attempt,
+    Dso,
+    FoundVia,
+    LoadedObject,
+    LoaderFamily,
+    Resolution,
+    Role,
+)
+from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.host import Host
+
+MUSL_DEFAULT_PATH = ("/lib", "/usr/local/lib", "/usr/lib")  # ldso/dynlink.c load_library
+# musl resolves these names to itself (ldso/dynlink.c load_library, "reserved").
+MUSL_RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")
+
+
+def loader_family(interp: str | None) -> LoaderFamily:
+    """Which loader a PT_INTERP names."""
+    if interp is None:
+        return LoaderFamily.NONE
+    base = posixpath.basename(interp)
+    if base.startswith("ld-musl-") or "musl" in interp:
+        return LoaderFamily.MUSL
+    return LoaderFamily.GLIBC
+
+
+@dataclass(slots=True)
+class _Loaded:
+    """One object in the loader's list, with the names it answers to (glibc l_libname)."""
+
+    dso: Dso
+    role: Role
+    via: FoundVia
+    parent: str | None
+    names: set[str] = field(default_factory=set)
+    chain: tuple[Dso, ...] = ()  # the objects that caused it to be loaded, itself first
+    in_order: bool = True  # False while ld.so waits for its first DT_NEEDED reference
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Found:
+    dso: Dso | None
+    via: FoundVia | None
+    via_object: str | None
+    tried: tuple[Attempt, ...]
+    error: str | None = None  # a candidate that stops the loader ("invalid ELF header")
+
+
+class _Searcher:
+    def __init__(self, host: Host, main: _Loaded, machine: Machine | None) -> None:
+        self.host = host
+        self.main = main
+        self.machine = machine
+        self.tried: list[Attempt] = []
+
+    # -- candidate checks (open_verify) ------------------------------------------------------
+
+    def try_file(self, path: str, via: FoundVia, origin: str | None) -> Dso | None | str:
+        """Dso if usable; None to keep searching; a string: an error that stops the loader."""
+        try:
+            dso = self.host.read(path)
+        except InputError as exc:
+            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            return None
+        except NotElfError:
+            self.tried.append(Attempt(path=path, via=via, outcome="not ELF", origin=origin))
+            return "invalid ELF header"
+        except ElfcostError as exc:
+            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            return f"{exc.what}: {exc.why}"
+        main = self.main.dso
+        if dso.elf_class != main.elf_class:
+            self.tried.append(
+                Attempt(path=path, via=via, outcome=f"wrong ELF class ({dso.elf_class}-bit)",
+                        origin=origin)
+            )
+            return None
+        if dso.e_machine != main.e_machine:
+            self.tried.append(
+                Attempt(path=path, via=via, outcome=f"wrong machine ({dso.machine})",
+                        origin=origin)
+            )
+            return None
+        if dso.little_endian != main.little_endian:
+            self.tried.append(Attempt(path=path, via=via, outcome="wrong byte order",
+                                      origin=origin))
+            return "ELF file data encoding does not match"
+        self.tried.append(Attempt(path=path, via=via, outcome="found", origin=origin))
+        return dso
+
+    def search_dirs(
+        self, name: str, dirs: Iterable[str], via: FoundVia, origin: str | None,
+        hwcaps: tuple[str, ...],
+    ) -> Dso | None | str:
+        for d in dirs:
+            # glibc tries each glibc-hwcaps subdirectory before the directory itself
+            # (elf/dl-load.c open_path over _dl_important_hwcaps' capstr).
+            for sub in (*(f"glibc-hwcaps/{h}" for h in hwcaps), ""):
+                path = posixpath.join(d or ".", sub, name) if sub else posixpath.join(d or ".", name)
+                if sub and not self.host.dir_exists(posixpath.join(d or ".", sub)):
+                    continue
+                got = self.try_file(path, via, origin)
+                if got is not None:
+                    return got
+        return None
+
+
+# -- dynamic string tokens ---------------------------------------------------------------------
+
+
+def origin_of(obj: _Loaded, host: Host) -> str:
+    """$ORIGIN: the directory of the path the object was found by.
+
+    For the main program the kernel-exec'd loaders use /proc/self/exe (glibc _dl_get_origin,
+    musl fixup_rpath), which is the real path; for libraries the directory of the name they
+    were opened by, symlinks left as they are (glibc _dl_new_object realname).
+    """
+    if obj.role == "executable":
+        return posixpath.dirname(host.realpath(obj.dso.path))
+    path = obj.dso.path
+    if not path.startswith("/"):
+        path = posixpath.join(host.cwd, path)
+    return posixpath.dirname(posixpath.normpath(path))
+
+
+def expand_tokens(value: str, origin: str, machine: Machine | None, family: LoaderFamily) -> str:
+    """Expand $ORIGIN (both loaders), $LIB and $PLATFORM (glibc elf/dl-load.c _dl_dst_substitute)."""
+    tokens = {"ORIGIN": origin}
+    if family is LoaderFamily.GLIBC and machine is not None:
+        # Debian builds glibc with slibdir=/lib/<triplet>, so DL_DST_LIB is "lib/<triplet>".
+        tokens["LIB"] = f"lib/{machine.multiarch[0]}"
+        tokens["PLATFORM"] = machine.platform
+    out = value
+    for tok, rep in tokens.items():
+        out = out.replace("${" + tok + "}", rep).replace("$" + tok, rep)
+    return out
+
+
+# -- glibc --------------------------------------------------------------------------------------
+
+
+def glibc_default_dirs(host: Host, machine: Machine | None, elf_class: int) -> tuple[str, ...]:
+    """glibc's compiled-in system directories (elf/dl-load.c system_dirs).
+
+    Debian (multiarch): /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib. Distributions
+    without multiarch directories: /lib64, /usr/lib64 for 64-bit objects, else /lib, /usr/lib.
+    """
+    if machine is not None:
+        for triplet in machine.multiarch:
+            if host.dir_exists(f"/lib/{triplet}") or host.dir_exists(f"/usr/lib/{triplet}"):
+                return (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib", "/usr/lib")
+    if elf_class == 64:
+        return ("/lib64", "/usr/lib64")
+    return ("/lib", "/usr/lib")
+
+
+def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> _Found:
+    host, machine = s.host, s.machine
+    hwcaps = host.glibc_hwcaps(machine.name) if machine else ()
+    dyn = req.dso.dynamic
+    if "/" in name:
+        path = expand_tokens(name, origin_of(req, host), machine, family)
+        got = s.try_file(path, FoundVia.SLASH, None)
+        return _result(got, FoundVia.SLASH, None, s)
+    runpath = dyn.runpath if dyn else ()
+    if not runpath:
+        # DT_RPATH of the requester, then of each object up the chain that loaded it; an
+        # object with DT_RUNPATH has no DT_RPATH (get-dynamic-info.h drops it).
+        for anc in req.chain:
+            anc_dyn = anc.dynamic
+            if anc_dyn is None or not anc_dyn.rpath or anc_dyn.runpath:
+                continue
+            anc_loaded = _Loaded(dso=anc, role=_role_of(anc, s), via=FoundVia.MAIN, parent=None)
+            dirs = [
+                expand_tokens(d, origin_of(anc_loaded, host), machine, family)
+                for d in anc_dyn.rpath
+            ]
+            got = s.search_dirs(name, dirs, FoundVia.RPATH, anc.path, hwcaps)
+            if got is not None:
+                return _result(got, FoundVia.RPATH, anc.path, s)
+    if host.ld_library_path is not None:
+        dirs = [
+            expand_tokens(d, origin_of(s.main, host), machine, family)
+            for d in host.ld_library_path
+        ]
+        got = s.search_dirs(name, dirs, FoundVia.LD_LIBRARY_PATH, None, hwcaps)
+        if got is not None:
+            return _result(got, FoundVia.LD_LIBRARY_PATH, None, s)
+    if runpath:
+        dirs = [expand_tokens(d, origin_of(req, host), machine, family) for d in runpath]
+        got = s.search_dirs(name, dirs, FoundVia.RUNPATH, req.dso.path, hwcaps)
+        if got is not None:
+            return _result(got, FoundVia.RUNPATH, req.dso.path, s)
+    nodeflib = bool(dyn and dyn.nodeflib)
+    system = glibc_default_dirs(host, machine, req.dso.elf_class)
+    cache = host.ld_so_cache()
+    if cache is not None:
+        entry = cache.lookup(name, machine.glibc_cache_flags if machine else (), hwcaps)
+        if entry is not None:
+            in_system = posixpath.dirname(entry.path.replace(f"/glibc-hwcaps/{entry.hwcaps}", ""))
+            if nodeflib and in_system in system:
+                # elf/dl-load.c: with DF_1_NODEFLIB a cache entry from a system directory
+                # must not be used.
+                s.tried.append(
+                    Attempt(path=entry.path, via=FoundVia.LD_SO_CACHE,
+                            outcome="skipped: system directory and DF_1_NODEFLIB")
+                )
+            else:
+                got = s.try_file(entry.path, FoundVia.LD_SO_CACHE, None)
+                if got is not None:
+                    return _result(got, FoundVia.LD_SO_CACHE, None, s)
+    elif host.confined:
+        # A sysroot without ld.so.cache: search what ldconfig would have cached.
+        got = s.search_dirs(name, host.ld_so_conf_dirs(), FoundVia.LD_SO_CACHE, None, hwcaps)
+        if got is not None:
+            return _result(got, FoundVia.LD_SO_CACHE, None, s)
+    if not nodeflib:
+        got = s.search_dirs(name, system, FoundVia.DEFAULT, None, hwcaps)
+        if got is not None:
+            return _result(got, FoundVia.DEFAULT, None, s)
+    else:
+        s.tried.append(
+            Attempt(path=":".join(system), via=FoundVia.DEFAULT,
+                    outcome="skipped: DF_1_NODEFLIB")
+        )
+    return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
+
+
+# -- musl ---------------------------------------------------------------------------------------
+
+
+def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
+    host = s.host
+    if "/" in name:
+        got = s.try_file(name, FoundVia.SLASH, None)
+        return _result(got, FoundVia.SLASH, None, s)
+    if host.ld_library_path is not None:
+        got = s.search_dirs(name, host.ld_library_path, FoundVia.LD_LIBRARY_PATH, None, ())
+        if got is not None:
+            return _result(got, FoundVia.LD_LIBRARY_PATH, None, s)
+    # fixup_rpath: DT_RUNPATH if present, else DT_RPATH, of the requester and of every object
+    # up its needed_by chain; only $ORIGIN is expanded.
+    for anc in req.chain:
+        d = anc.dynamic
+        if d is None:
+            continue
+        rp = d.runpath or d.rpath
+        if not rp:
+            continue
+        via = FoundVia.RUNPATH if d.runpath else FoundVia.RPATH
+        anc_loaded = _Loaded(dso=anc, role=_role_of(anc, s), via=FoundVia.MAIN, parent=None)
+        dirs = [expand_tokens(x, origin_of(anc_loaded, host), None, LoaderFamily.MUSL) for x in rp]
+        got = _musl_dirs(name, dirs, via, anc.path, s)
+        if got is not None:
+            return _result(got, via, anc.path, s)
+    machine = s.machine
+    sys_path = host.musl_path_file(interp, machine.musl_arch) if machine else None
+    via = FoundVia.MUSL_PATH_FILE if sys_path is not None else FoundVia.DEFAULT
+    got = _musl_dirs(name, sys_path if sys_path is not None else MUSL_DEFAULT_PATH, via, None, s)
+    if got is not None:
+        return _result(got, via, None, s)
+    return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
+
+
+def _musl_dirs(
+    name: str, dirs: Iterable[str], via: FoundVia, origin: str | None, s: _Searcher
+) -> Dso | None | str:
+    """musl's path_open takes the first file that opens; map_library then accepts or fails."""
+    for d in dirs:
+        path = posixpath.join(d, name)
+        if not s.host.exists(path):
+            s.tried.append(Attempt(path=path, via=via, outcome="no such file", origin=origin))
+            continue
+        got = s.try_file(path, via, origin)
+        if isinstance(got, Dso):
+            return got
+        return got if isinstance(got, str) else f"{s.tried[-1].outcome}: musl does not skip it"
+    return None
+
+
+def _musl_reserved(name: str) -> bool:
+    return name.startswith("lib") and any(name[3:].startswith(r + ".") for r in MUSL_RESERVED)
+
+
+# -- the breadth-first walk ---------------------------------------------------------------------
+
+
+def _result(got: Dso | None | str, via: FoundVia, via_object: str | None, s: _Searcher) -> _Found:
+    if isinstance(got, Dso):
+        return _Found(dso=got, via=via, via_object=via_object, tried=tuple(s.tried))
+    return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried), error=got)
+
+
+def _role_of(dso: Dso, s: _Searcher) -> Role:
+    return "executable" if dso is s.main.dso else "library"
+
+
+def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGraph:
+    """Resolve `path` (a loader path) and everything the loader would map with it.
+
+    `interp` overrides PT_INTERP (needed when the root object is a shared library: the
+    interpreter is then the one a program loading it would use).
+    """
+    main_dso = host.read(path)
+    machine = BY_NAME.get(main_dso.machine)
+    is_program = main_dso.interp is not None or main_dso.e_type == 2 or not main_dso.soname
+    role: Role = "executable" if is_program else "library"
+    if role == "library" and interp is None and machine is not None:
+        interp = _default_interp(main_dso, machine)
+    interp = interp or main_dso.interp
+    family = loader_family(interp)
+    main = _Loaded(dso=main_dso, role=role, via=FoundVia.MAIN, parent=None,
+                   names={main_dso.path}, chain=(main_dso,))
+    loaded: list[_Loaded] = [main]
+    resolutions: list[Resolution] = []
+    warnings: list[str] = list(main_dso.warnings)
+    if family is LoaderFamily.NONE:
+        return DependencyGraph.build(
+            objects=[LoadedObject(dso=main_dso, role=role, found_via=FoundVia.MAIN, parent=None)],
+            resolutions=[], family=family, interp=None, warnings=warnings,
+        )
+    assert interp is not None
+    rtld: _Loaded | None = None
+    try:
+        rtld_dso = host.read(interp)
+        rtld = _Loaded(dso=rtld_dso, role="interpreter", via=FoundVia.INTERP, parent=None,
+                       names={interp, rtld_dso.path, *([rtld_dso.soname] if rtld_dso.soname else [])},
+                       chain=(rtld_dso,), in_order=False)
+        if family is LoaderFamily.MUSL:
+            rtld.names.add("libc.so")
+    except ElfcostError as exc:
+        warnings.append(f"interpreter {interp}: {exc.why}")
+
+    queue_index = 0
+    while queue_index < len(loaded):
+        req = loaded[queue_index]
+        queue_index += 1
+        for name in req.dso.needed:
+            res, new = _resolve_one(name, req, loaded, rtld, host, machine, family, interp, main)
+            resolutions.append(res)
+            if new is not None:
+                loaded.append(new)
+    if rtld is not None and not rtld.in_order:
+        loaded.append(rtld)  # nothing named it: it is still mapped, last
+    objects = [
+        LoadedObject(dso=o.dso, role=o.role, found_via=o.via, parent=o.parent) for o in loaded
+    ]
+    return DependencyGraph.build(
+        objects=objects, resolutions=resolutions, family=family, interp=interp, warnings=warnings
+    )
+
+
+def _resolve_one(
+    name: str, req: _Loaded, loaded: list[_Loaded], rtld: _Loaded | None, host: Host,
+    machine: Machine | None, family: LoaderFamily, interp: str, main: _Loaded,
+) -> tuple[Resolution, _Loaded | None]:
+    def done(target: _Loaded, via: FoundVia, via_object: str | None,
+             tried: tuple[Attempt, ...]) -> tuple[Resolution, _Loaded | None]:
+        target.names.add(name)
+        new = None
+        if target is rtld and not rtld.in_order:
+            # ld.so takes its place in the list where it is first needed (elf/rtld.c dl_main).
+            rtld.in_order = True
+            rtld.parent = req.dso.path
+            new = rtld
+        res = Resolution(needed=name, parent=req.dso.path, found=target.dso.path, via=via,
+                         via_object=via_object, tried=tried)
+        return res, new
+
+    # Already loaded under this name (glibc _dl_name_match_p + DT_SONAME; musl shortname).
+    everyone = [*loaded, *([rtld] if rtld is not None and not rtld.in_order else [])]
+    for o in everyone:
+        if name in o.names or (family is LoaderFamily.GLIBC and o.dso.soname == name):
+            return done(o, FoundVia.LOADED, None, ())
+    if family is LoaderFamily.MUSL and rtld is not None and _musl_reserved(name):
+        return done(rtld, FoundVia.LOADED, None, ())
+    s = _Searcher(host, main, machine)
+    found = (
+        _musl_find(name, req, s, interp) if family is LoaderFamily.MUSL
+        else _glibc_find(name, req, s, family)
+    )
+    if found.dso is None:
+        tried = found.tried
+        if found.error:
+            tried = (*tried, Attempt(path="", via=FoundVia.DEFAULT,
+                                     outcome=f"the loader stops: {found.error}"))
+        return Resolution(needed=name, parent=req.dso.path, found=None, via=None,
+                          via_object=None, tried=tried), None
+    for o in everyone:
+        # The same file under another name: loaded once (glibc _dl_file_id_match_p).
+        if o.dso.file_id == found.dso.file_id:
+            return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
+    new = _Loaded(dso=found.dso, role="library", via=found.via or FoundVia.DEFAULT,
+                  parent=req.dso.path, names={name}, chain=(found.dso, *req.chain))
+    res = Resolution(needed=name, parent=req.dso.path, found=found.dso.path, via=found.via,
+                     via_object=found.via_object, tried=found.tried)
+    return res, new
+
+
+def _default_interp(dso: Dso, machine: Machine) -> str | None:
+    """The interpreter a program loading this library would have."""
+    if any(_musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
+        return f"/lib/ld-musl-{machine.musl_arch}.so.1"
+    if dso.needed or dso.dynamic is not None:
+        return machine.glibc_interp[0] if machine.glibc_interp else None
+    return None
