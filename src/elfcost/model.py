@@ -359,7 +359,7 @@ Phase = Literal["entry", "idle", "possible"]
 class PageCost:
     """Exactly one per predicted private-dirty page of an object."""
 
-    vaddr: int  # page-aligned link-time address
+    vaddr: int | None  # page-aligned link-time address; None: calibrated, location unknown
     cause: Cause
     certain: bool  # derived from relocations or layout (True) or calibrated (False)
     phase: Phase  # written before AT_ENTRY, by idle after start-up, or only possibly

@@ -223,9 +223,7 @@ class ObjectMeasurement:
         return self.usage.swap
 
 
-BucketName = Literal[
-    "stack", "heap", "tls", "loader_heap", "vdso", "other_anon", "other_file"
-]
+BucketName = Literal["stack", "heap", "tls", "loader_heap", "vdso", "other_anon", "other_file"]
 BUCKET_NAMES: tuple[BucketName, ...] = (
     "stack",  # [stack]: the kernel's strings, auxv and pointers, then every frame since
     "heap",  # [heap]: brk (malloc's main arena; glibc static also puts TLS here)

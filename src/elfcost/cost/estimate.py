@@ -1,0 +1,367 @@
+"""Dependency graph + rules + profile → Estimate.
+
+Enforces the accounting invariant: every predicted page of an object has exactly one cause
+(the most specific rule wins, model.Cause order), and every total is a sum of pages.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from elfcost.cost import rules
+from elfcost.cost.pages import align_down, align_up
+from elfcost.cost.profiles import PageCounts, Profile, select
+from elfcost.elf.machines import BY_NAME, RelocClass
+from elfcost.elf.relocs import Relocs, Symbols, read_relocs, read_symbols
+from elfcost.elf.symbols import find_symbols, has_section
+from elfcost.model import (
+    ET_DYN,
+    Cause,
+    Dso,
+    Estimate,
+    LoadedObject,
+    LoaderFamily,
+    ObjectEstimate,
+    PageCost,
+    ProcessItem,
+    Prot,
+    Range,
+)
+from elfcost.resolve.graph import DependencyGraph
+
+_PRECEDENCE = {c: i for i, c in enumerate(Cause)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    page_size: int = 4096
+    bind_now: bool | None = None  # what-if: None = as linked; True/False = --assume bind-now/lazy
+
+
+def libc_of_static(dso: Dso) -> str:
+    """Which libc a static executable carries: "glibc", "musl" or "none" (Go, Rust no_std...)."""
+    if has_section(dso, ".go.buildinfo"):
+        return "none"
+    try:
+        with open(dso.file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m.find(b"GNU C Library") >= 0 or m.find(b"GLIBC_TUNABLES") >= 0:
+                return "glibc"
+            if m.find(b"Go buildinf:") >= 0:
+                return "none"
+    except (OSError, ValueError):
+        return "none"
+    return "musl"
+
+
+def link_mode(graph: DependencyGraph) -> tuple[str, str]:
+    """(libc family, link mode) of the process."""
+    root = graph.root.dso
+    if graph.family is not LoaderFamily.NONE:
+        return graph.family.value, "dynamic"
+    mode = "static-pie" if root.e_type == ET_DYN else "static"
+    return libc_of_static(root), mode
+
+
+def estimate(graph: DependencyGraph, options: Options | None = None) -> Estimate:
+    opts = options or Options()
+    P = opts.page_size
+    family, link = link_mode(graph)
+    root = graph.root.dso
+    warnings: list[str] = list(graph.warnings)
+    profile: Profile | None = None
+    if family != "none":
+        profile, w = select(family, link, root.machine)
+        warnings.extend(w)
+    else:
+        warnings.append("static executable without a known libc: no start-up profile applied")
+    objects = []
+    for obj in graph.objects:
+        objects.append(_object_estimate(obj, graph, profile, link, opts, warnings))
+    process = _process_items(graph, objects, profile, link, P)
+    assumptions = [f"page size {P} bytes"]
+    if opts.bind_now is not None:
+        assumptions.append("bind-now for every object" if opts.bind_now else "lazy binding")
+    if profile is not None:
+        assumptions.append(f"profile {profile.name}: {profile.provenance}")
+    est = Estimate(
+        binary=root.path,
+        page_size=P,
+        machine=root.machine,
+        loader_family=graph.family,
+        loader_path=graph.interp,
+        profile=profile.name if profile else "none",
+        objects=tuple(objects),
+        process=tuple(process),
+        missing=graph.missing,
+        warnings=tuple(dict.fromkeys(warnings)),
+        assumptions=tuple(assumptions),
+    )
+    _check_invariants(est)
+    return est
+
+
+def _object_estimate(
+    obj: LoadedObject, graph: DependencyGraph, profile: Profile | None, link: str,
+    opts: Options, warnings: list[str],
+) -> ObjectEstimate:
+    dso, P = obj.dso, opts.page_size
+    relocs = read_relocs(dso)
+    symbols = _copy_symbols(dso, relocs)
+    dyn = dso.dynamic
+    bind_now = opts.bind_now if opts.bind_now is not None else bool(dyn and dyn.bind_now)
+    ctx = rules.ObjectContext(
+        dso=dso, role=obj.role, family=graph.family, static_pie=link == "static-pie", page=P,
+        bind_now=bind_now, relocs=relocs, symbols=symbols,
+    )
+    chosen: dict[int, PageCost] = {}
+    for rule in rules.RULES:
+        for pc in rule(ctx):
+            assert pc.vaddr is not None
+            old = chosen.get(pc.vaddr)
+            if old is None:
+                chosen[pc.vaddr] = pc
+            elif _PRECEDENCE[pc.cause] < _PRECEDENCE[old.cause]:
+                chosen[pc.vaddr] = _also(pc, old)
+            else:
+                chosen[pc.vaddr] = _also(old, pc)
+    calibrated = _startup_pages(obj, profile, set(chosen), P, warnings)
+    for pc in calibrated:
+        if pc.vaddr is not None and pc.vaddr not in chosen:
+            chosen[pc.vaddr] = pc
+    unlocated = [pc for pc in calibrated if pc.vaddr is None]
+    known = {v for v in chosen}
+    possible = rules.possible_write_pages(ctx, set(known))
+    pages = sorted(chosen.values(), key=lambda p: p.vaddr or 0) + unlocated
+    entry = sum(1 for p in pages if p.phase == "entry")
+    idle = sum(1 for p in pages if p.phase == "idle")
+    high = len(pages) + len(possible)
+    notes = list(dso.warnings)
+    if dyn is not None and dyn.textrel:
+        notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
+    if obj.role == "library" and _has_constructors(dso):
+        notes.append("has constructors: their writes are not in the relocation data (high bound)")
+    return ObjectEstimate(
+        path=dso.path,
+        soname=dso.soname,
+        role=obj.role,
+        writable_pages=_writable_pages(dso, P),
+        pages=tuple([*pages, *possible]),
+        private_dirty=Range(
+            at_entry=entry * P, low=entry * P, expected=(entry + idle) * P, high=high * P
+        ),
+        shared_clean=_shared_clean(dso, P),
+        notes=tuple(notes),
+    )
+
+
+def _also(winner: PageCost, loser: PageCost) -> PageCost:
+    """Keep the most specific cause; mention the others in its detail."""
+    if loser.cause is winner.cause:
+        return winner
+    return replace(
+        winner,
+        detail=f"{winner.detail}; also {loser.cause.value}",
+        reloc_count=max(winner.reloc_count, loser.reloc_count),
+        reloc_types=winner.reloc_types or loser.reloc_types,
+    )
+
+
+def _copy_symbols(dso: Dso, relocs: Relocs) -> Symbols:
+    machine = BY_NAME.get(dso.machine)
+    if machine is None or len(relocs) == 0:
+        return read_symbols(dso, 0)
+    copy_types = [t for t, r in machine.relocs.items() if r.kind is RelocClass.COPY]
+    mask = np.isin(relocs.r_type, copy_types) & ~relocs.is_relr
+    if not mask.any():
+        return read_symbols(dso, 0)
+    return read_symbols(dso, int(relocs.sym[mask].max()) + 1)
+
+
+def _startup_pages(
+    obj: LoadedObject, profile: Profile | None, taken: set[int], P: int, warnings: list[str]
+) -> list[PageCost]:
+    """Calibrated libc start-up writes (R-G9, R-M6, R-S3) placed on pages when possible."""
+    if profile is None:
+        return []
+    target = profile.startup_object
+    dso = obj.dso
+    if target in ("executable", "interpreter"):
+        if obj.role != target:
+            return []
+    elif dso.soname != target:
+        return []
+    why = f"libc start-up writes ({profile.name}, calibrated)"
+    out: list[PageCost] = []
+    if dso.build_id and dso.build_id in profile.startup_build_ids and P == 4096:
+        for phase, vaddrs in (("entry", profile.startup_at_entry), ("idle", profile.startup_idle)):
+            for v in vaddrs:
+                out.append(PageCost(vaddr=v, cause=Cause.LIBC_STARTUP, certain=False,
+                                    phase=phase,  # type: ignore[arg-type]
+                                    detail=f"{why}: measured on this build",
+                                    sections=dso.section_names_at(v, v + P)))
+        return out
+    syms = find_symbols(dso, (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle))
+    for phase, names, count in (
+        ("entry", profile.startup_symbols_at_entry, profile.startup_pages_at_entry),
+        ("idle", profile.startup_symbols_idle, profile.startup_pages_idle),
+    ):
+        placed: set[int] = set()
+        for name in names:
+            if name in syms:
+                value, size = syms[name]
+                pg = align_down(value, P)
+                if pg in placed or any(p.vaddr == pg for p in out):
+                    continue
+                placed.add(pg)
+                out.append(PageCost(vaddr=pg, cause=Cause.LIBC_STARTUP, certain=False,
+                                    phase=phase,  # type: ignore[arg-type]
+                                    detail=f"{why}: {name}",
+                                    sections=dso.section_names_at(pg, pg + P)))
+        # Pages the profile counts but no symbol locates: counted, location unknown.
+        located_new = len([v for v in placed if v not in taken])
+        for _ in range(max(0, count - len(placed)) if located_new == len(placed) else 0):
+            out.append(PageCost(vaddr=None, cause=Cause.LIBC_STARTUP, certain=False,
+                                phase=phase,  # type: ignore[arg-type]
+                                detail=f"{why}: location unknown for this build"))
+    if dso.build_id and not profile.fallback:
+        warnings.append(
+            f"{dso.path}: libc build {dso.build_id[:12]} not calibrated; start-up pages "
+            "placed by symbol or counted from the profile"
+        )
+    return out
+
+
+def _has_constructors(dso: Dso) -> bool:
+    dyn = dso.dynamic
+    if dyn is None:
+        return False
+    from elfcost.model import DynEntry
+
+    init_array = 25  # DT_INIT_ARRAY
+    init_arraysz = 27
+    sizes = [e.value for e in dyn.entries if isinstance(e, DynEntry) and e.tag == init_arraysz]
+    has_array = any(e.tag == init_array for e in dyn.entries)
+    # frame_dummy alone (one pointer) is in every GCC-built object.
+    return has_array and bool(sizes) and sizes[0] > dso.elf_class // 8
+
+
+def _writable_pages(dso: Dso, P: int) -> int:
+    pages: set[int] = set()
+    for s in dso.loads:
+        if s.flags & Prot.W:
+            pages.update(range(align_down(s.vaddr, P), align_up(s.end, P), P))
+    return len(pages)
+
+
+def _shared_clean(dso: Dso, P: int) -> int:
+    """File-backed pages of read-only segments: shared between instances once resident."""
+    pages: set[int] = set()
+    for s in dso.loads:
+        if not s.flags & Prot.W and s.filesz:
+            pages.update(range(align_down(s.vaddr, P), align_up(s.vaddr + s.filesz, P), P))
+    return len(pages) * P
+
+
+# -- process items ------------------------------------------------------------------------------
+
+
+def _pages_range(c: PageCounts, P: int) -> Range:
+    return Range(at_entry=c.at_entry * P, low=c.low * P, expected=c.expected * P, high=c.high * P)
+
+
+def _process_items(
+    graph: DependencyGraph, objects: Sequence[ObjectEstimate], profile: Profile | None,
+    link: str, P: int,
+) -> list[ProcessItem]:
+    if profile is None:
+        return [
+            ProcessItem(name="stack", private_dirty=Range(at_entry=P, low=P, expected=P * 2,
+                                                          high=P * 4),
+                        certain=False, detail="kernel argv/envp/auxv pages; no libc profile"),
+        ]
+    items = [
+        ProcessItem(
+            name="stack", private_dirty=_pages_range(profile.stack, P), certain=False,
+            detail="kernel argv/envp/auxv + random gap (R-K2) + loader and libc start-up depth; "
+            "program use after main is not included",
+        )
+    ]
+    tls_pages = _tls(graph, profile, P)
+    heap = profile.heap
+    heap_range = Range(
+        at_entry=heap.at_entry * P, low=heap.low * P, expected=heap.expected * P,
+        high=max(heap.expected * P, profile.heap_high_bytes),
+    )
+    heap_detail = ("libc malloc arena: none until the first malloc; high = first sbrk "
+                   "(request + 128 KiB M_TOP_PAD), program use beyond it is unbounded")
+    n = len(graph.objects)
+    lh_base = profile.loader_heap_base_pages
+    if lh_base or profile.loader_heap_per_object_bytes:
+        extra = max(0, n - profile.loader_heap_small_objects) * profile.loader_heap_per_object_bytes
+        exp = lh_base + -(-extra // P)
+        items.append(
+            ProcessItem(
+                name="loader_heap",
+                private_dirty=Range(at_entry=exp * P, low=max(lh_base, exp - 1) * P,
+                                    expected=exp * P, high=(exp + 1 + n // 16) * P),
+                certain=False,
+                detail=(f"the loader's own allocations for {n} objects (link_maps, search "
+                        "paths): glibc rtld minimal malloc mmaps" if profile.family == "glibc"
+                        else f"musl: first malloc meta area on brk, struct dso for {n} objects"),
+            )
+        )
+    if tls_pages is not None:
+        low, exp, high, detail = tls_pages
+        items.append(ProcessItem(
+            name="tls",
+            private_dirty=Range(at_entry=exp * P, low=low * P, expected=exp * P, high=high * P),
+            certain=False, detail=detail,
+        ))
+    items.append(ProcessItem(name="heap", private_dirty=heap_range, certain=False,
+                             detail=heap_detail))
+    items.append(ProcessItem(
+        name="threads_and_dlopen", private_dirty=Range(at_entry=0, low=0, expected=0, high=0),
+        certain=False,
+        detail="unknown: each thread adds its stack pages + TLS; dlopen adds objects. Not "
+        "modelled, not zero by assumption",
+    ))
+    return items
+
+
+def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, int, str] | None:
+    """Main thread static TLS + TCB (R-G11 glibc dynamic; R-S2 glibc static; R-M7 musl)."""
+    blocks = [o.dso.tls for o in graph.objects if o.dso.tls is not None]
+    memsz = sum(align_up(b.memsz, max(1, b.align)) for b in blocks if b is not None)
+    filesz = sum(b.filesz for b in blocks if b is not None)
+    written = profile.tls_tcb_bytes + (memsz if profile.tls_writes == "memsz" else filesz)
+    where = "rtld minimal malloc" if profile.tls_where == "loader_heap" else (
+        "brk ([heap])" if profile.family == "glibc" else "malloc/mmap")
+    if profile.family == "musl":
+        total = 8 * (1 + len(blocks)) + memsz + profile.tls_tcb_bytes + 2 * max(
+            [b.align for b in blocks if b is not None] or [8])
+        if total <= profile.tls_builtin_bytes:
+            return None  # builtin_tls in libc's .bss: covered by libc's start-up page
+        written = profile.tls_tcb_bytes + filesz + 8 * (1 + len(blocks))
+    low = max(1, -(-written // P))
+    exp = low + 1 if written % P or len(blocks) > 1 else low
+    high = -(-(written + profile.tls_surplus_bytes + (memsz - filesz)) // P) + 1
+    detail = (f"TCB {profile.tls_tcb_bytes} B + {len(blocks)} PT_TLS blocks "
+              f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}")
+    return low, exp, max(high, exp), detail
+
+
+def _check_invariants(est: Estimate) -> None:
+    for o in est.objects:
+        located = [p.vaddr for p in o.pages if p.vaddr is not None]
+        if len(located) != len(set(located)):
+            raise AssertionError(f"{o.path}: a page has two causes")
+        P = est.page_size
+        entry = sum(1 for p in o.pages if p.phase == "entry") * P
+        if entry != o.private_dirty.at_entry or o.private_dirty.high != len(o.pages) * P:
+            raise AssertionError(f"{o.path}: totals do not add up")
+    _ = os  # the estimate reads files only through elf/

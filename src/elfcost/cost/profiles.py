@@ -1,0 +1,120 @@
+"""Calibrated loader/libc profiles: what cannot be derived from relocations (loader-model §9).
+
+Each profile is a TOML file in cost/profiles/ that records the libc build it was measured on,
+how and when. `select` picks the profile for a process; an unknown machine or libc build falls
+back to the nearest profile with a warning, and its calibrated numbers get wider bounds.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from elfcost.model import LoaderFamily
+
+LINKS = ("dynamic", "static", "static-pie")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageCounts:
+    at_entry: int
+    low: int
+    expected: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    family: str
+    link: str
+    machine: str
+    libc_version: str
+    provenance: str  # measured_on; measured_how; measured_date
+    startup_object: str  # soname, "executable" or "interpreter"
+    startup_build_ids: tuple[str, ...]
+    startup_at_entry: tuple[int, ...]
+    startup_idle: tuple[int, ...]
+    startup_symbols_at_entry: tuple[str, ...]
+    startup_symbols_idle: tuple[str, ...]
+    startup_pages_at_entry: int
+    startup_pages_idle: int
+    tls_where: str  # "loader_heap" or "heap"
+    tls_tcb_bytes: int
+    tls_surplus_bytes: int
+    tls_builtin_bytes: int
+    tls_writes: str  # "memsz" (glibc dynamic memsets tbss) or "filesz"
+    loader_heap_base_pages: int
+    loader_heap_per_object_bytes: int
+    loader_heap_small_objects: int
+    stack: PageCounts
+    heap: PageCounts
+    heap_high_bytes: int
+    fallback: bool = False  # True when chosen for a different machine or build
+
+
+def _load(data: dict[str, Any]) -> Profile:
+    s, t, lh, st, hp = (data[k] for k in ("libc_startup", "tls", "loader_heap", "stack", "heap"))
+    return Profile(
+        name=data["name"],
+        family=data["family"],
+        link=data["link"],
+        machine=data["machine"],
+        libc_version=data["libc_version"],
+        provenance=f"{data['measured_on']}; {data['measured_how']}; {data['measured_date']}",
+        startup_object=s["object"],
+        startup_build_ids=tuple(s["build_ids"]),
+        startup_at_entry=tuple(s["at_entry"]),
+        startup_idle=tuple(s["idle"]),
+        startup_symbols_at_entry=tuple(s["symbols_at_entry"]),
+        startup_symbols_idle=tuple(s["symbols_idle"]),
+        startup_pages_at_entry=s["pages_at_entry"],
+        startup_pages_idle=s["pages_idle"],
+        tls_where=t["where"],
+        tls_tcb_bytes=t["tcb_bytes"],
+        tls_surplus_bytes=t.get("surplus_bytes", 0),
+        tls_builtin_bytes=t.get("builtin_bytes", 0),
+        tls_writes=t["writes"],
+        loader_heap_base_pages=lh["base_pages"],
+        loader_heap_per_object_bytes=lh["per_object_bytes"],
+        loader_heap_small_objects=lh["small_program_objects"],
+        stack=PageCounts(at_entry=st["at_entry"], low=st["low"], expected=st["expected"],
+                         high=st["high"]),
+        heap=PageCounts(at_entry=hp["at_entry"], low=hp["low"], expected=hp["expected"],
+                        high=hp["expected"]),
+        heap_high_bytes=hp["high_bytes"],
+    )
+
+
+def all_profiles() -> tuple[Profile, ...]:
+    folder = resources.files("elfcost.cost") / "profiles"
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            out.append(_load(tomllib.loads(entry.read_text(encoding="utf-8"))))
+    return tuple(out)
+
+
+def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile, list[str]]:
+    """The profile for (libc family, link mode, machine), with warnings when it is a fallback."""
+    fam = family.value if isinstance(family, LoaderFamily) else family
+    profiles = all_profiles()
+    warnings: list[str] = []
+    for p in profiles:
+        if p.family == fam and p.link == link and p.machine == machine:
+            return p, warnings
+    candidates = [p for p in profiles if p.family == fam and p.link == link]
+    if not candidates:
+        candidates = [p for p in profiles if p.family == fam] or [
+            p for p in profiles if p.family == "glibc" and p.link == link
+        ] or list(profiles)
+    chosen = candidates[0]
+    warnings.append(
+        f"no calibrated profile for {fam} {link} on {machine}: using {chosen.name} "
+        f"({chosen.machine}), calibrated figures are approximate"
+    )
+    from dataclasses import replace
+
+    return replace(chosen, fallback=True), warnings

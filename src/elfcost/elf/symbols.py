@@ -1,0 +1,44 @@
+"""Symbol lookup by name in .symtab / .dynsym, with pyelftools.
+
+Used to place calibrated start-up writes (libc's own globals) on pages when a build is not in
+a profile's list: static binaries usually keep .symtab, shared libcs export some of the names.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from elfcost.model import Dso
+
+_FAILURES = (ELFError, OverflowError, ValueError, struct.error, KeyError, IndexError)
+
+
+def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """{name: (st_value, st_size)} for the defined symbols among `names` ({} on any failure)."""
+    wanted = set(names)
+    found: dict[str, tuple[int, int]] = {}
+    if not wanted or not dso.sections:
+        return found
+    try:
+        with open(dso.file, "rb") as fh:
+            elf = ELFFile(fh)
+            for section in elf.iter_sections():
+                if not isinstance(section, SymbolTableSection):
+                    continue
+                for sym in section.iter_symbols():
+                    if sym.name in wanted and sym["st_shndx"] != "SHN_UNDEF":
+                        found.setdefault(sym.name, (int(sym["st_value"]), int(sym["st_size"])))
+                if len(found) == len(wanted):
+                    break
+    except (*_FAILURES, OSError):
+        return {}
+    return found
+
+
+def has_section(dso: Dso, name: str) -> bool:
+    return any(s.name == name for s in dso.sections)
