@@ -1,5 +1,5 @@
 """`python -m elfcost` runs the command line."""
 
-from elfcost.cli import main
+from elfcost.cli import run
 
-main()
+run()

@@ -240,7 +240,9 @@ def _place(
             warn(f"{dso.path}: load base {base:#x} is not page-aligned")
         lo, hi = dso.span
         span = (base + _page_floor(lo, page_size), base + _page_ceil(hi, page_size))
-        inside = tuple(i for i in lines if span[0] <= entries[i].start and entries[i].end <= span[1])
+        inside = tuple(
+            i for i in lines if span[0] <= entries[i].start and entries[i].end <= span[1]
+        )
         for i in sorted(set(lines) - set(inside)):
             e = entries[i]
             warn(f"{dso.path}: mapping {e.start:#x}-{e.end:#x} of the same file lies outside it")
@@ -259,9 +261,9 @@ def _check_auxv(
 ) -> None:
     """Cross-check a base against the kernel's: AT_ENTRY (the executable), AT_BASE (ld.so)."""
     at_entry = auxv.get(AT_ENTRY)
-    if at_entry is not None and span[0] <= at_entry < span[1] and dso.entry:
-        if base + dso.entry != at_entry:
-            warn(f"{dso.path}: base {base:#x} + e_entry {dso.entry:#x} != AT_ENTRY {at_entry:#x}")
+    inside = at_entry is not None and span[0] <= at_entry < span[1]
+    if inside and dso.entry and base + dso.entry != at_entry:
+        warn(f"{dso.path}: base {base:#x} + e_entry {dso.entry:#x} != AT_ENTRY {at_entry:#x}")
     at_base = auxv.get(AT_BASE)
     if at_base and span[0] <= at_base < span[1] and base != at_base:
         warn(f"{dso.path}: base {base:#x} != AT_BASE {at_base:#x}")
@@ -417,7 +419,9 @@ def attribute(
                 warn(f"{entry.start:#x}-{entry.end:#x} {entry.pathname}: no pagemap for it")
         usages = _split_usage(entry, [(s, e) for s, e, _ in pieces], raws, page_size)
         for k, (s, e, owner) in enumerate(pieces):
-            shares.setdefault(owner, []).append(LineShare(entry=entry, start=s, end=e, usage=usages[k]))
+            shares.setdefault(owner, []).append(
+                LineShare(entry=entry, start=s, end=e, usage=usages[k])
+            )
             if raws is not None:
                 flags = PageFlags(start=s, page_size=page_size, entries=raws[k])
                 written.setdefault(owner, []).extend(pm.page_addresses(flags, pm.written(raws[k])))
@@ -431,8 +435,8 @@ def attribute(
 
     measured_objects: list[ObjectMeasurement] = []
     for index, obj in enumerate(objects):
-        p = placed[index]
-        if p is None:
+        where = placed[index]
+        if where is None:
             measured_objects.append(
                 ObjectMeasurement(
                     path=obj.dso.path,
@@ -449,12 +453,12 @@ def attribute(
         measured_objects.append(
             ObjectMeasurement(
                 path=obj.dso.path,
-                mapped_path=entries[p.lines[0]].name if p.lines else None,
-                matched_by=p.matched_by,
-                load_base=p.base,
-                span=p.span,
+                mapped_path=entries[where.lines[0]].name if where.lines else None,
+                matched_by=where.matched_by,
+                load_base=where.base,
+                span=where.span,
                 usage=total_of(index),
-                written_pages=tuple(sorted(a - p.base for a in written.get(index, []))),
+                written_pages=tuple(sorted(a - where.base for a in written.get(index, []))),
                 lines=tuple(shares.get(index, [])),
             )
         )
@@ -472,7 +476,7 @@ def attribute(
         total = total + usage_of(entry)
     if thread_pointer and tls is None:
         warn("thread pointer known but no TLS block placed")
-    if thread_pointer is None and stop != "exec":
+    if thread_pointer is None and stop in ("idle", "snapshot"):
         warn("thread pointer not read: the TLS block is counted in its mapping's bucket")
     rollup = dict(rollup or {})
     if rollup:
@@ -535,7 +539,9 @@ def reconcile(total: Usage, rollup: Mapping[str, int], *, lines: int) -> list[st
         if name in rollup:
             gap = rollup[name] - getattr(total, attr)
             if not 0 <= gap < max(lines, 1) * 1024:
-                out.append(f"smaps_rollup {name} {rollup[name]} != sum of smaps {getattr(total, attr)}")
+                out.append(
+                    f"smaps_rollup {name} {rollup[name]} != sum of smaps {getattr(total, attr)}"
+                )
     return out
 
 
@@ -570,9 +576,7 @@ def group(name: str, measurements: Sequence[Measurement]) -> ProgramGroup:
         pids=tuple(m.pid for m in measurements),
         total=_row(name, [m.total for m in measurements]),
         objects=tuple(_row(path, us) for path, us in objects.items()),
-        buckets=tuple(
-            _row(b, [m.bucket(b).usage for m in measurements]) for b in BUCKET_NAMES
-        ),
+        buckets=tuple(_row(b, [m.bucket(b).usage for m in measurements]) for b in BUCKET_NAMES),
     )
 
 

@@ -1,0 +1,48 @@
+# elfcost: `make run` analyses a binary every Linux machine has; `make test` runs the tests.
+# Both set up what they need (a local .venv; Debian packages when run as root).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN ?= /bin/sleep
+SAMPLES := build/samples
+APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6
+
+.PHONY: install run test lint samples bench clean deps-apt
+
+$(PY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@touch $(PY)
+
+install: $(PY)
+
+run: install
+	$(VENV)/bin/elfcost $(BIN) --instances 129
+
+# Debian packages the tests use (compilers for the samples, peers for the benchmarks).
+deps-apt:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else echo "not root: install $(APT_PACKAGES) yourself if tests skip"; fi
+
+samples:
+	$(MAKE) -C sample_binaries OUT=$(abspath $(SAMPLES)) -j2 >/dev/null
+
+test: install deps-apt samples
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
+
+bench: install deps-apt samples
+	$(PY) bench/deps
+	$(PY) bench/estimate
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,244 @@
+"""The command line: parse options → call the library → render → exit code. No ELF knowledge.
+
+Exit codes (the same for every command):
+  0  success
+  1  a check failed (deps --strict with a missing library, validate outside tolerance, ...)
+  2  usage error
+  3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from elfcost.errors import ElfcostError, Exit
+
+EXIT_HELP = """\b
+Exit codes:
+  0  success
+  1  a check failed (--strict with a missing library, validate outside tolerance)
+  2  usage error
+  3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+"""
+
+
+@dataclass
+class State:
+    traceback: bool = False
+    status: int = Exit.OK
+    errors: list[str] = field(default_factory=list)
+
+    def fail(self, code: Exit) -> None:
+        if code == Exit.INPUT_ERROR or self.status != Exit.INPUT_ERROR:
+            self.status = max(self.status, code) if code != Exit.OK else self.status
+
+    @contextmanager
+    def per_input(self) -> Iterator[None]:
+        """One bad input is reported in one line; the others go on."""
+        try:
+            yield
+        except ElfcostError as exc:
+            if self.traceback:
+                raise
+            click.echo(f"elfcost: error: {exc}", err=True)
+            self.status = Exit.INPUT_ERROR
+
+
+class DefaultGroup(click.Group):
+    """`elfcost BINARY` means `elfcost estimate BINARY`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first is not None and first not in self.commands:
+            i = args.index(first)
+            args = [*args[:i], "estimate", *args[i:]]
+        return super().parse_args(ctx, args)
+
+
+def parse_size(text: str) -> int:
+    """`4K`, `64K`, `1M`, `1.5MiB`, `4096` → bytes (powers of 1024)."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
+    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+    return int(float(m.group(1)) * mult)
+
+
+def _page_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    size = parse_size(value)
+    if size not in (4096, 16384, 65536):
+        raise click.BadParameter("page size must be 4K, 16K or 64K")
+    return size
+
+
+def root_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--root", "root", default="/", show_default=True,
+                     type=click.Path(file_okay=False, exists=True),
+                     help="Sysroot: every path, symlink and loader configuration file "
+                     "(ld.so.cache, ld.so.conf, ld-musl-*.path) is read inside it.")(f)
+    f = click.option("--ld-library-path", "ld_library_path", default=None, metavar="DIRS",
+                     help="Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used "
+                     "unless given here or with --env-ld-library-path.")(f)
+    f = click.option("--env-ld-library-path", "env_llp", is_flag=True,
+                     help="Take LD_LIBRARY_PATH from elfcost's own environment.")(f)
+    return f
+
+
+def _host(root: str, ld_library_path: str | None, env_llp: bool) -> Any:
+    from elfcost.resolve.host import Host
+
+    llp: tuple[str, ...] | None = None
+    if ld_library_path is not None:
+        llp = tuple(p for p in ld_library_path.split(":"))
+    elif env_llp and "LD_LIBRARY_PATH" in os.environ:
+        llp = tuple(os.environ["LD_LIBRARY_PATH"].split(":"))
+    return Host(root=root, ld_library_path=llp)
+
+
+def _loader_path(path: str, root: str) -> str:
+    """A path given on the command line, as the loader inside `root` would name it."""
+    if os.path.realpath(root) == "/":
+        return path
+    absolute = os.path.abspath(path)
+    real_root = os.path.realpath(root)
+    if absolute.startswith(real_root.rstrip("/") + "/"):
+        return "/" + os.path.relpath(absolute, real_root)
+    return path if path.startswith("/") else "/" + path
+
+
+@click.group(cls=DefaultGroup, epilog=EXIT_HELP,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors.")
+@click.version_option(package_name="elfcost")
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
+    """Predict the private dirty memory an ELF program costs before it runs.
+
+    `elfcost BINARY` is `elfcost estimate BINARY`.
+    """
+    ctx.obj = State(traceback=traceback)
+
+
+def _finish(state: State) -> None:
+    sys.exit(int(state.status))
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("binaries", nargs=-1, required=True)
+@root_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text",
+              show_default=True, help="json: one elfcost.deps/1 document (JSON Lines for "
+              "several binaries); dot: Graphviz.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a library is missing.")
+@click.pass_obj
+def deps(state: State, binaries: Sequence[str], root: str, ld_library_path: str | None,
+         env_llp: bool, fmt: str, strict: bool) -> None:
+    """The libraries BINARY loads, in load order, and how each was found.
+
+    For a missing library, every path the loader would try, in order, and why.
+    """
+    from elfcost.report import jsonout, text
+    from elfcost.resolve.search import resolve
+
+    host = _host(root, ld_library_path, env_llp)
+    for b in binaries:
+        with state.per_input():
+            graph = resolve(_loader_path(b, root), host)
+            if fmt == "json":
+                click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
+            elif fmt == "dot":
+                click.echo(graph.to_dot(), nl=False)
+            else:
+                click.echo(text.deps_text(graph), nl=False)
+            if strict and graph.missing:
+                state.fail(Exit.CHECK_FAILED)
+    _finish(state)
+
+
+def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--page-size", callback=_page_size, default=None, metavar="4K|16K|64K",
+                     help="Runtime page size (what-if); default: this machine's.")(f)
+    f = click.option("--assume", "assume", type=click.Choice(["bind-now", "lazy"]),
+                     default=None, help="What-if: bind every object now, or lazily.")(f)
+    return f
+
+
+def _estimate(state: State, path: str, host: Any, page_size: int | None,
+              assume: str | None) -> Any:
+    from elfcost.cost.estimate import Options, estimate
+    from elfcost.resolve.search import resolve
+
+    opts = Options(
+        page_size=page_size or os.sysconf("SC_PAGE_SIZE"),
+        bind_now=None if assume is None else assume == "bind-now",
+    )
+    return estimate(resolve(path, host), opts)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("binaries", nargs=-1, required=True)
+@root_options
+@estimate_options
+@click.option("--instances", "-n", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fleet cost of N instances: N x private + shared pages once.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: elfcost.estimate/1 (JSON Lines for several).")
+@click.pass_obj
+def estimate(state: State, binaries: Sequence[str], root: str, ld_library_path: str | None,
+             env_llp: bool, page_size: int | None, assume: str | None, instances: int,
+             fmt: str) -> None:
+    """Predict the private dirty memory of one instance of each BINARY, per object and cause."""
+    from elfcost.report import jsonout, text
+
+    host = _host(root, ld_library_path, env_llp)
+    for b in binaries:
+        with state.per_input():
+            est = _estimate(state, _loader_path(b, root), host, page_size, assume)
+            if fmt == "json":
+                doc = jsonout.estimate_doc(est, instances=instances)
+                click.echo(jsonout.dumps(doc, pretty=len(binaries) == 1))
+            else:
+                click.echo(text.estimate_text(est, instances=instances), nl=False)
+    _finish(state)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("binary")
+@root_options
+@estimate_options
+@click.option("--object", "object_name", default=None, metavar="NAME",
+              help="Only this object (path, soname or file name).")
+@click.pass_obj
+def explain(state: State, binary: str, root: str, ld_library_path: str | None, env_llp: bool,
+            page_size: int | None, assume: str | None, object_name: str | None) -> None:
+    """One line per predicted page: address, sections, cause, relocations in it."""
+    from elfcost.report import text
+
+    host = _host(root, ld_library_path, env_llp)
+    with state.per_input():
+        est = _estimate(state, _loader_path(binary, root), host, page_size, assume)
+        out = text.explain_text(est, object_name=object_name)
+        click.echo(out, nl=False)
+        if out.startswith("no object named"):
+            state.fail(Exit.CHECK_FAILED)
+    _finish(state)
+
+
+def run() -> None:
+    """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
+    try:
+        main()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

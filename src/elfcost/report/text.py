@@ -1,0 +1,202 @@
+"""Model → text for a terminal: dependency trees, estimate tables, per-page listings (rich)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections import Counter
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Resolution
+from elfcost.resolve.graph import DependencyGraph
+
+# Short column names for the causes, in precedence order.
+CAUSE_LABEL = {
+    Cause.TEXTREL: "textrel",
+    Cause.COPY_RELOC: "copy",
+    Cause.RELOCATION: "reloc",
+    Cause.DYNAMIC: ".dynamic",
+    Cause.DEBUG: "debug",
+    Cause.GOT_HEADER: "got",
+    Cause.IRELATIVE: "irel",
+    Cause.BSS_TAIL: "bss-tail",
+    Cause.GAP_DONATION: "gap",
+    Cause.LOADER_DATA: "ld.so",
+    Cause.LIBC_STARTUP: "libc",
+    Cause.POSSIBLE_WRITE: "possible",
+}
+
+
+def render(*renderables: object, width: int | None = None) -> str:
+    """Render rich objects to a string; colour only when stdout is a terminal."""
+    tty = sys.stdout.isatty()
+    buf = io.StringIO()
+    console = Console(
+        file=buf, force_terminal=tty, no_color=not tty or "NO_COLOR" in os.environ,
+        width=width or (Console().width if tty else 132), highlight=False,
+    )
+    for r in renderables:
+        console.print(r)
+    return buf.getvalue()
+
+
+def kib(n: int) -> str:
+    if n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n / 1024:.1f} KiB"
+
+
+# -- deps --------------------------------------------------------------------------------------
+
+
+def _how(r: Resolution) -> str:
+    if r.via is None:
+        return "not found"
+    if r.via is FoundVia.RPATH and r.via_object:
+        return f"rpath of {r.via_object}"
+    if r.via is FoundVia.RUNPATH:
+        return "runpath"
+    return r.via.value
+
+
+def deps_text(graph: DependencyGraph) -> str:
+    root = graph.root
+    tree = Tree(f"[bold]{escape(root.dso.path)}[/bold] " + escape(
+        f"({root.role}, {graph.family.value}{', ' + graph.interp if graph.interp else ''})"))
+    seen: set[str] = {root.dso.path}
+    # Show how each object was first found, even where the tree reaches it by another edge.
+    first: dict[str, Resolution] = {}
+    for r in graph.resolutions:
+        if r.found is not None and r.via is not FoundVia.LOADED:
+            first.setdefault(r.found, r)
+    roles = {o.dso.path: o.role for o in graph.objects}
+
+    def walk(node: Tree, path: str) -> None:
+        for r in graph.children(path):
+            if r.found is None:
+                branch = node.add(f"[red]{escape(r.needed)} not found[/red]")
+                if r.tried:
+                    branch.add("paths considered in this order:")
+                    for a in r.tried:
+                        who = f" of {a.origin}" if a.origin else ""
+                        branch.add(escape(f"{a.path or '-'}  [{a.via.value}{who}] {a.outcome}"))
+                continue
+            how = _how(first.get(r.found, r))
+            if roles.get(r.found) == "interpreter" and r.found not in first:
+                how = "interpreter"
+            label = escape(f"{r.needed} => {r.found} [{how}]")
+            if r.found in seen:
+                node.add(f"[dim]{label} (already loaded)[/dim]")
+                continue
+            seen.add(r.found)
+            walk(node.add(label), r.found)
+
+    walk(tree, root.dso.path)
+    parts: list[object] = [tree]
+    parts.extend(escape(f"warning: {w}") for w in graph.warnings)
+    return render(*parts)
+
+
+# -- estimate ----------------------------------------------------------------------------------
+
+
+def _causes(o: ObjectEstimate) -> str:
+    counts = Counter(p.cause for p in o.pages if p.phase != "possible")
+    return ", ".join(f"{CAUSE_LABEL[c]} {n}" for c, n in sorted(counts.items(),
+                                                              key=lambda x: list(Cause).index(x[0])))
+
+
+def estimate_text(est: Estimate, *, instances: int = 1) -> str:
+    P = est.page_size
+    title = (f"{est.binary}: {est.loader_family.value} "
+             f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
+             f"{P // 1024} KiB pages, profile {est.profile}")
+    t = Table(title=escape(title), title_justify="left", show_footer=False)
+    t.add_column("object")
+    t.add_column("RW pages", justify="right")
+    t.add_column("dirty pages by cause", max_width=40, overflow="ellipsis", no_wrap=True)
+    for c in ("at entry", "low", "expected", "high"):
+        t.add_column(c, justify="right")
+    for o in est.objects:
+        name = o.path + ("" if o.role == "library" else f" ({o.role})")
+        t.add_row(escape(name), str(o.writable_pages), _causes(o), kib(o.private_dirty.at_entry),
+                  kib(o.private_dirty.low), kib(o.private_dirty.expected),
+                  kib(o.private_dirty.high))
+    t.add_section()
+    for p in est.process:
+        r = p.private_dirty
+        t.add_row(escape(f"[{p.name}]"), "", escape(p.detail),
+                  kib(r.at_entry), kib(r.low), kib(r.expected), kib(r.high))
+    t.add_section()
+    tot = est.total
+    t.add_row("[bold]total private dirty[/bold]", "", "", kib(tot.at_entry), kib(tot.low),
+              f"[bold]{kib(tot.expected)}[/bold]", kib(tot.high))
+    lines: list[object] = [t]
+    if instances > 1:
+        lines.append(escape(
+            f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
+            f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
+            f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
+            f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
+        ))
+    for m in est.missing:
+        lines.append(f"[red]{escape(f'missing: {m.needed} (needed by {m.parent})')}[/red]")
+    for w in est.warnings:
+        lines.append(escape(f"warning: {w}"))
+    for o in est.objects:
+        for n in o.notes:
+            lines.append(escape(f"note: {o.path}: {n}"))
+    return render(*lines)
+
+
+def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
+    lines: list[str] = []
+    P = est.page_size
+    for o in est.objects:
+        if object_name and object_name not in (o.path, o.soname, os.path.basename(o.path)):
+            continue
+        lines.append(f"{o.path} ({o.role}): {_causes(o) or 'no dirty pages'}")
+        lines.append("  " + page_map(o, P))
+        for p in o.pages:
+            if p.phase == "possible":
+                continue
+            addr = f"0x{p.vaddr:08x}" if p.vaddr is not None else "?" * 10
+            sure = "certain" if p.certain else "calibrated"
+            secs = ",".join(p.sections) or "-"
+            lines.append(f"  {addr}  {CAUSE_LABEL[p.cause]:<9} {p.phase:<5} {sure:<10} "
+                         f"{secs:<32} {p.detail}")
+        possible = sum(1 for p in o.pages if p.phase == "possible")
+        if possible:
+            lines.append(f"  + {possible} more writable pages the program may write (high bound)")
+    if not lines:
+        return f"no object named {object_name}\n"
+    legend = "page map: " + " ".join(f"{_MAP_CHAR[c]}={CAUSE_LABEL[c]}" for c in Cause)
+    return "\n".join([legend, *lines]) + "\n"
+
+
+_MAP_CHAR = {
+    Cause.TEXTREL: "T", Cause.COPY_RELOC: "C", Cause.RELOCATION: "R", Cause.DYNAMIC: "D",
+    Cause.DEBUG: "d", Cause.GOT_HEADER: "G", Cause.IRELATIVE: "I", Cause.BSS_TAIL: "B",
+    Cause.GAP_DONATION: "g", Cause.LOADER_DATA: "L", Cause.LIBC_STARTUP: "S",
+    Cause.POSSIBLE_WRITE: ".",
+}
+
+
+def page_map(o: ObjectEstimate, P: int) -> str:
+    """One character per writable page, in address order."""
+    located = sorted((p for p in o.pages if p.vaddr is not None), key=lambda p: p.vaddr or 0)
+    out = []
+    prev = None
+    for p in located:
+        assert p.vaddr is not None
+        if prev is not None and p.vaddr - prev > P:
+            out.append(" ")
+        out.append(_MAP_CHAR[p.cause])
+        prev = p.vaddr
+    out.extend("?" for p in o.pages if p.vaddr is None)
+    return "".join(out)

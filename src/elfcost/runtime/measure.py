@@ -1,0 +1,301 @@
+"""Measure a process (live, or from files captured on another machine) and write it as JSON.
+
+Live: `measure_pid` reads /proc/PID/{smaps,smaps_rollup,pagemap,auxv} and attributes them
+(attribute.py). Best on a process held still (launch.Launched holds it under ptrace), so that
+smaps, smaps_rollup and pagemap describe the same moment.
+
+Captured: `measure_capture` reads a directory or a tar file holding copies of those files. /proc
+files report a size of 0, so `tar -C /proc/PID smaps` archives empty files; copy them with `cat`
+first. pagemap cannot be copied whole (it has an entry for every page of the address space, 256
+GiB on x86_64), so each mapped range is copied on its own with `dd`, into pagemap/START-END (the
+range as printed in maps). Run this on the target (POSIX sh; busybox works; PAGE is the page
+size, `getconf PAGESIZE`; `---p` ranges and the 16-digit [vsyscall] range are skipped):
+
+    P=1234 PAGE=4096 D=/tmp/elfcost-cap; mkdir -p $D/pagemap && cd /proc/$P &&
+    for f in smaps smaps_rollup maps auxv; do cat $f >$D/$f; done; echo $P >$D/pid;
+    while read r p x; do case $r$p in ????????????????-*|*---p) continue;; esac;
+    s=$((0x${r%-*}/PAGE)); n=$((0x${r#*-}/PAGE-s));
+    dd if=pagemap of=$D/pagemap/$r bs=8 skip=$s count=$n 2>/dev/null; done <$D/maps;
+    tar czf $D.tgz -C $D . && echo $D.tgz
+
+`kill -STOP $P` before and `kill -CONT $P` after make the copies agree with each other. Only
+smaps is required; without pagemap there are no written pages, and without auxv the page size
+is taken from smaps' KernelPageSize.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from elfcost.errors import ElfcostError, MeasurementError
+from elfcost.model import Dso
+from elfcost.runtime.attribute import MappedObject, attribute
+from elfcost.runtime.auxv import AT_PAGESZ, parse_auxv
+from elfcost.runtime.launch import Launched
+from elfcost.runtime.pagemap import decode, read_pagemap
+from elfcost.runtime.procfs import read_bytes, read_text
+from elfcost.runtime.records import (
+    Measurement,
+    PageFlags,
+    SmapsEntry,
+    Stop,
+    Usage,
+)
+from elfcost.runtime.smaps import parse_rollup, parse_smaps
+
+SCHEMA = "elfcost.measurement/1"
+USER_ADDRESS_LIMIT = 1 << 56  # above any user address (57-bit VA); [vsyscall] lives up there
+# The command above, for tests and for `--help` texts: P, PAGE and D are set by the caller.
+CAPTURE_SCRIPT = (
+    "mkdir -p $D/pagemap && cd /proc/$P &&\n"
+    "for f in smaps smaps_rollup maps auxv; do cat $f >$D/$f; done; echo $P >$D/pid;\n"
+    "while read r p x; do case $r$p in ????????????????-*|*---p) continue;; esac;\n"
+    "s=$((0x${r%-*}/PAGE)); n=$((0x${r#*-}/PAGE-s));\n"
+    "dd if=pagemap of=$D/pagemap/$r bs=8 skip=$s count=$n 2>/dev/null; done <$D/maps;\n"
+    "tar czf $D.tgz -C $D . && echo $D.tgz\n"
+)
+_RANGE = re.compile(r"([0-9a-f]+)-([0-9a-f]+)")
+
+
+def object_names(dso: Dso) -> tuple[str, ...]:
+    """The pathnames smaps may print for `dso`: as given, and with symbolic links resolved."""
+    names = {dso.path, dso.file}
+    for p in (dso.path, dso.file):
+        names.add(os.path.realpath(p))
+    return tuple(sorted(names))
+
+
+def mapped_objects(dsos: Iterable[Dso | MappedObject]) -> list[MappedObject]:
+    return [
+        d if isinstance(d, MappedObject) else MappedObject(dso=d, names=object_names(d))
+        for d in dsos
+    ]
+
+
+def pagemap_ranges(entries: Sequence[SmapsEntry]) -> list[tuple[int, int]]:
+    """The lines worth reading pagemap for: user addresses with something resident or swapped."""
+    return [
+        (e.start, e.end)
+        for e in entries
+        if e.end <= USER_ADDRESS_LIMIT and e.start < e.end and (e.rss or e.swap)
+    ]
+
+
+def measure_pid(
+    pid: int,
+    dsos: Iterable[Dso | MappedObject],
+    *,
+    stop: Stop = "snapshot",
+    thread_pointer: int | None = None,
+    sync: bool = True,
+    pagemap: bool = True,
+) -> Measurement:
+    """Measure process `pid` now and attribute its memory to `dsos` (in load order).
+
+    `sync` writes back dirty page cache first: a binary written moments ago would otherwise show
+    its text as Private_Dirty (loader-model.md §1.6). `thread_pointer` (FS base, from a ptrace
+    stop) places the TLS block. Raises MeasurementError if /proc cannot be read.
+    """
+    if sync:
+        os.sync()
+    auxv = parse_auxv(read_bytes(pid, "auxv"))
+    page_size = auxv.get(AT_PAGESZ) or os.sysconf("SC_PAGE_SIZE")
+    source = f"/proc/{pid}/smaps"
+    entries = parse_smaps(read_text(pid, "smaps"), source=source)
+    pages = read_pagemap(pid, pagemap_ranges(entries), page_size=page_size) if pagemap else None
+    try:
+        rollup = parse_rollup(read_text(pid, "smaps_rollup"), source=f"/proc/{pid}/smaps_rollup")
+    except MeasurementError:
+        rollup = {}  # before 4.14
+    return attribute(
+        entries,
+        mapped_objects(dsos),
+        pid=pid,
+        page_size=page_size,
+        stop=stop,
+        pages=pages,
+        rollup=rollup,
+        thread_pointer=thread_pointer,
+        auxv=auxv,
+    )
+
+
+def measure_launched(
+    launched: Launched, dsos: Iterable[Dso | MappedObject], *, sync: bool = True
+) -> Measurement:
+    """Measure a process started and held by `Launched`, at the point it is held."""
+    return measure_pid(
+        launched.target_pid,
+        dsos,
+        stop=launched.stop,
+        thread_pointer=launched.thread_pointer,
+        sync=sync,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Captures
+
+
+def _read_capture(source: str) -> dict[str, bytes]:
+    """Files of a capture directory or tar file, by path relative to the capture's top."""
+    files: dict[str, bytes] = {}
+    try:
+        if os.path.isdir(source):
+            for root, _dirs, names in os.walk(source):
+                for name in names:
+                    full = os.path.join(root, name)
+                    with open(full, "rb") as f:
+                        files[os.path.relpath(full, source)] = f.read()
+        else:
+            with tarfile.open(source) as tar:
+                for member in tar.getmembers():
+                    if member.isfile():
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            files[os.path.normpath(member.name)] = extracted.read()
+    except (OSError, tarfile.TarError) as exc:
+        raise MeasurementError(source, "reading the capture", str(exc)) from None
+    if "smaps" not in files:
+        # Archived with its directory name on top: look one level down.
+        tops = {k.split("/", 1)[0] for k in files if k.endswith("/smaps") and k.count("/") == 1}
+        if len(tops) == 1:
+            top = tops.pop() + "/"
+            files = {k[len(top) :]: v for k, v in files.items() if k.startswith(top)}
+    return files
+
+
+def capture_pages(files: Mapping[str, bytes], page_size: int) -> tuple[PageFlags, ...] | None:
+    """pagemap/START-END files of a capture as PageFlags; None if the capture has none."""
+    out: list[PageFlags] = []
+    for name, data in files.items():
+        head, _, tail = name.rpartition("/")
+        m = _RANGE.fullmatch(tail)
+        if head == "pagemap" and m is not None:
+            out.append(decode(data, start=int(m[1], 16), page_size=page_size))
+    return tuple(sorted(out, key=lambda p: p.start)) if out else None
+
+
+def measure_capture(
+    source: str, dsos: Iterable[Dso | MappedObject], *, stop: Stop = "snapshot"
+) -> Measurement:
+    """Measure from files captured with the command in this module's docstring.
+
+    `source` is the capture directory or a tar file (any compression tarfile reads). `dsos` are
+    matched by (dev, inode), else by path, else by an unambiguous file name (with a warning), so
+    ELF files read from a copy of the target's root file system work.
+    """
+    files = _read_capture(source)
+    if "smaps" not in files:
+        raise MeasurementError(source, "reading the capture", "no smaps file in it")
+    text = files["smaps"].decode("utf-8", "surrogateescape")
+    entries = parse_smaps(text, source=f"{source}:smaps")
+    auxv = parse_auxv(files["auxv"]) if "auxv" in files else {}
+    page_size = auxv.get(AT_PAGESZ) or next(
+        (e.kernel_page_size for e in entries if e.kernel_page_size), 4096
+    )
+    rollup = (
+        parse_rollup(files["smaps_rollup"].decode(), source=f"{source}:smaps_rollup")
+        if files.get("smaps_rollup")
+        else {}
+    )
+    pid_text = files.get("pid", b"").strip()
+    return attribute(
+        entries,
+        mapped_objects(dsos),
+        pid=int(pid_text) if pid_text.isdigit() else 0,
+        page_size=page_size,
+        stop=stop,
+        pages=capture_pages(files, page_size),
+        rollup=rollup,
+        auxv=auxv,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovering the objects of a running process
+
+
+def discover_dsos(pid: int, entries: Sequence[SmapsEntry] | None = None) -> tuple[Dso, ...]:
+    """The ELF objects mapped in `pid`: the executable first, then the rest by falling address.
+
+    glibc and musl map libraries top-down in load order, so falling address approximates it.
+    Each file is read through /proc/PID/map_files, which reaches deleted files and other mount
+    namespaces. Files that are not ELF (locale archives, caches) are skipped.
+    """
+    from elfcost.elf.reader import is_elf, read_dso
+
+    if entries is None:
+        entries = parse_smaps(read_text(pid, "smaps"), source=f"/proc/{pid}/smaps")
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    except OSError as exc:
+        raise MeasurementError(f"/proc/{pid}/exe", "readlink", exc.strerror or str(exc)) from None
+    first: dict[str, SmapsEntry] = {}
+    for e in entries:
+        if e.is_file and e.offset == 0 and e.name not in first:
+            first[e.name] = e
+    order = sorted(first.values(), key=lambda e: (e.name != exe, -e.start))
+    out: list[Dso] = []
+    for e in order:
+        file = f"/proc/{pid}/map_files/{e.start:x}-{e.end:x}"
+        if not is_elf(file):
+            continue
+        try:
+            out.append(read_dso(file, path=e.name, sections=False))
+        except ElfcostError:
+            continue
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _usage_json(u: Usage) -> dict[str, int]:
+    return {
+        "private_dirty": u.private_dirty,
+        "private_clean": u.private_clean,
+        "shared_clean": u.shared_clean,
+        "shared_dirty": u.shared_dirty,
+        "rss": u.rss,
+        "pss": u.pss,
+        "swap": u.swap,
+    }
+
+
+def to_json(m: Measurement) -> dict[str, Any]:
+    """The measurement as a JSON-ready dict, schema `elfcost.measurement/1`.
+
+    Sizes are bytes; object `written_pages` are link-time page addresses (runtime - load_base),
+    process buckets' are runtime page addresses.
+    """
+    return {
+        "schema": SCHEMA,
+        "pid": m.pid,
+        "page_size": m.page_size,
+        "stop": m.stop,
+        "objects": [
+            {
+                "path": o.path,
+                "mapped_path": o.mapped_path,
+                "load_base": o.load_base,
+                **_usage_json(o.usage),
+                "written_pages": list(o.written_pages),
+            }
+            for o in m.objects
+        ],
+        "process": {
+            b.name: {**_usage_json(b.usage), "written_pages": list(b.written_pages)}
+            for b in m.buckets
+        },
+        "total": _usage_json(m.total),
+        "rollup": dict(m.rollup),
+        "has_pagemap": m.has_pagemap,
+        "thread_pointer": m.thread_pointer,
+        "warnings": list(m.warnings),
+    }
