@@ -204,7 +204,9 @@ class Host:
         """glibc-hwcaps subdirectories in priority order (sysdeps/x86/dl-hwcaps-subdirs.c)."""
         if self.hwcaps is not None:
             return self.hwcaps
-        if machine != "x86_64" or os.uname().machine != "x86_64":
+        if machine != "x86_64" or os.uname().machine != "x86_64" or self.confined:
+            # A sysroot's CPU is not this machine's: search no glibc-hwcaps subdirectory
+            # unless told which are supported.
             return ()
         key = "hwcaps"
         if key not in self._conf_cache:

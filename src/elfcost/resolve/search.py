@@ -138,7 +138,9 @@ def origin_of(obj: _Loaded, host: Host) -> str:
     path = obj.dso.path
     if not path.startswith("/"):
         path = posixpath.join(host.cwd, path)
-    return posixpath.dirname(posixpath.normpath(path))
+    # No lexical normalisation: "alias/lib/../deps" is resolved by the kernel through the
+    # symlink "alias", which may point anywhere.
+    return posixpath.dirname(path)
 
 
 def expand_tokens(value: str, origin: str, machine: Machine | None, family: LoaderFamily) -> str:
