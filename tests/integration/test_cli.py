@@ -1,0 +1,112 @@
+"""The command line as a user runs it: exit codes, one-line errors, JSON validated by schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from elfcost.report.jsonout import load_schema
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "elfcost", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_default_command_is_estimate() -> None:
+    a, b = run("/bin/sleep"), run("estimate", "/bin/sleep")
+    assert a.returncode == 0 and a.stdout == b.stdout
+    assert "libc.so.6" in a.stdout and "total private dirty" in a.stdout
+
+
+def test_bad_inputs_are_one_line_each_and_others_go_on(tmp_path: Path) -> None:
+    (tmp_path / "text").write_text("hello\n")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "trunc").write_bytes(Path("/bin/true").read_bytes()[:40])
+    args = [str(tmp_path / n) for n in ("text", "empty", "trunc", "missing")]
+    r = run("estimate", "--format", "json", args[0], "/bin/true", *args[1:], str(tmp_path))
+    assert r.returncode == 3
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 5 and all(line.startswith("elfcost: error: ") for line in lines)
+    assert "Traceback" not in r.stderr
+    assert f"{tmp_path}/text: not an ELF file" in r.stderr
+    assert f"{tmp_path}: a directory" in r.stderr
+    assert json.loads(r.stdout)["binary"] == "/bin/true"  # the good input was analysed
+
+
+def test_usage_error_is_2() -> None:
+    assert run("estimate", "--page-size", "3K", "/bin/true").returncode == 2
+    assert run("estimate").returncode == 2
+
+
+def test_estimate_json_validates_against_schema() -> None:
+    r = run("estimate", "--format", "json", "--instances", "129", "/bin/sleep")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, load_schema("estimate-1"))
+    total = doc["total"]["private_dirty"]
+    objs = sum(o["private_dirty"]["expected"] for o in doc["objects"])
+    proc = sum(p["expected"] for p in doc["process"].values())
+    assert total["expected"] == objs + proc  # totals add up
+    assert doc["total"]["fleet"]["private_dirty"]["expected"] == 129 * total["expected"]
+    for o in doc["objects"]:
+        located = [p["vaddr"] for p in o["pages"] if p["vaddr"] is not None]
+        assert len(located) == len(set(located))  # one cause per page
+        entry = sum(1 for p in o["pages"] if p["phase"] == "entry") * doc["page_size"]
+        assert entry == o["private_dirty"]["at_entry"]
+
+
+def test_several_binaries_give_json_lines() -> None:
+    r = run("deps", "--format", "json", "/bin/sleep", "/bin/true")
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["binary"] for d in docs] == ["/bin/sleep", "/bin/true"]
+    for d in docs:
+        jsonschema.validate(d, load_schema("deps-1"))
+
+
+def test_deps_strict_missing(samples: Path) -> None:
+    exe = str(samples / "resolve" / "missing" / "exe")
+    assert run("deps", exe).returncode == 0
+    r = run("deps", "--strict", exe)
+    assert r.returncode == 1
+    assert "libdoesnotexist.so not found" in r.stdout
+    assert "paths considered in this order" in r.stdout
+
+
+def test_dot_output() -> None:
+    r = run("deps", "--format", "dot", "/bin/sleep")
+    assert r.stdout.startswith("digraph") and '"/bin/sleep" -> ' in r.stdout
+
+
+def test_page_size_what_if_changes_pages() -> None:
+    a = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    b = json.loads(run("estimate", "--format", "json", "--page-size", "64K", "/bin/sleep").stdout)
+    assert b["page_size"] == 65536
+    for o in b["objects"]:
+        assert all(p["vaddr"] is None or p["vaddr"] % 65536 == 0 for p in o["pages"])
+    # Fewer, larger pages: at least as many bytes per object.
+    for oa, ob in zip(a["objects"], b["objects"], strict=True):
+        assert ob["private_dirty"]["at_entry"] >= oa["private_dirty"]["at_entry"]
+
+
+def test_explain_lists_every_predicted_page() -> None:
+    r = run("explain", "/bin/sleep", "--object", "libc.so.6")
+    assert r.returncode == 0
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    libc = next(o for o in doc["objects"] if o["soname"] == "libc.so.6")
+    for p in libc["pages"]:
+        if p["phase"] != "possible" and p["vaddr"] is not None:
+            assert f"0x{p['vaddr']:08x}" in r.stdout
+    assert run("explain", "/bin/sleep", "--object", "nosuch.so").returncode == 1
+
+
+def test_help_documents_exit_codes() -> None:
+    r = run("--help")
+    assert "Exit codes" in r.stdout and "3  an input could not be analysed" in r.stdout
