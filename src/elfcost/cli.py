@@ -94,7 +94,8 @@ def root_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _host(root: str, ld_library_path: str | None, env_llp: bool) -> Any:
+def _host(root: str, ld_library_path: str | None, env_llp: bool, *,
+          sections: bool = True) -> Any:
     from elfcost.resolve.host import Host
 
     llp: tuple[str, ...] | None = None
@@ -102,7 +103,7 @@ def _host(root: str, ld_library_path: str | None, env_llp: bool) -> Any:
         llp = tuple(p for p in ld_library_path.split(":"))
     elif env_llp and "LD_LIBRARY_PATH" in os.environ:
         llp = tuple(os.environ["LD_LIBRARY_PATH"].split(":"))
-    return Host(root=root, ld_library_path=llp)
+    return Host(root=root, ld_library_path=llp, sections=sections)
 
 
 def _loader_path(path: str, root: str) -> str:
@@ -150,7 +151,7 @@ def deps(state: State, binaries: Sequence[str], root: str, ld_library_path: str 
     from elfcost.report import jsonout, text
     from elfcost.resolve.search import resolve
 
-    host = _host(root, ld_library_path, env_llp)
+    host = _host(root, ld_library_path, env_llp, sections=False)
     for b in binaries:
         with state.per_input():
             graph = resolve(_loader_path(b, root), host)

@@ -7,9 +7,8 @@ appears in a signature, so callers see plain values.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-import networkx as nx
+from dataclasses import dataclass, field
+from typing import Any
 
 from elfcost.model import LoadedObject, LoaderFamily, Resolution
 
@@ -21,7 +20,7 @@ class DependencyGraph:
     family: LoaderFamily
     interp: str | None
     warnings: tuple[str, ...]
-    _g: nx.DiGraph
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -33,20 +32,28 @@ class DependencyGraph:
         interp: str | None,
         warnings: Sequence[str],
     ) -> DependencyGraph:
-        g = nx.DiGraph()
-        for o in objects:
-            g.add_node(o.dso.path)
-        for r in resolutions:
-            if r.found is not None:
-                g.add_edge(r.parent, r.found, needed=r.needed)
         return cls(
             objects=tuple(objects),
             resolutions=tuple(resolutions),
             family=family,
             interp=interp,
             warnings=tuple(warnings),
-            _g=g,
         )
+
+    @property
+    def _g(self) -> Any:
+        """The networkx graph, built on first use (importing networkx costs ~0.3 s)."""
+        if "g" not in self._cache:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            for o in self.objects:
+                g.add_node(o.dso.path)
+            for r in self.resolutions:
+                if r.found is not None:
+                    g.add_edge(r.parent, r.found, needed=r.needed)
+            self._cache["g"] = g
+        return self._cache["g"]
 
     @property
     def root(self) -> LoadedObject:
@@ -69,6 +76,8 @@ class DependencyGraph:
         return tuple(sorted(self._g.predecessors(path)))
 
     def cycles(self) -> tuple[tuple[str, ...], ...]:
+        import networkx as nx
+
         return tuple(tuple(c) for c in nx.simple_cycles(self._g))
 
     def to_dot(self) -> str:

@@ -34,6 +34,7 @@ class Host:
     ld_library_path: tuple[str, ...] | None = None
     hwcaps: tuple[str, ...] | None = None  # glibc-hwcaps subdirectories supported; None: detect
     cwd: str = field(default_factory=os.getcwd)
+    sections: bool = True  # read section headers (names for reports); deps does not need them
     _dso_cache: dict[str, Dso | ElfcostError] = field(default_factory=dict, compare=False)
     _conf_cache: dict[str, object] = field(default_factory=dict, compare=False)
 
@@ -41,7 +42,10 @@ class Host:
 
     @property
     def confined(self) -> bool:
-        return os.path.realpath(self.root) != "/"
+        c = self._conf_cache.get("confined")
+        if c is None:
+            c = self._conf_cache["confined"] = os.path.realpath(self.root) != "/"
+        return bool(c)
 
     def locate(self, loader_path: str) -> str | None:
         """The file on this machine for `loader_path`, or None if there is no such file.
@@ -97,7 +101,7 @@ class Host:
         try:
             if file is None:
                 raise InputError(loader_path, "", "no such file")
-            dso = read_dso(file, path=loader_path)
+            dso = read_dso(file, path=loader_path, sections=self.sections)
         except ElfcostError as exc:
             self._dso_cache[loader_path] = exc
             raise
@@ -204,14 +208,18 @@ class Host:
         """glibc-hwcaps subdirectories in priority order (sysdeps/x86/dl-hwcaps-subdirs.c)."""
         if self.hwcaps is not None:
             return self.hwcaps
+        key = "hwcaps:" + machine
+        if key in self._conf_cache:
+            return self._conf_cache[key]  # type: ignore[return-value]
+        self._conf_cache[key] = self._detect_hwcaps(machine)
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def _detect_hwcaps(self, machine: str) -> tuple[str, ...]:
         if machine != "x86_64" or os.uname().machine != "x86_64" or self.confined:
             # A sysroot's CPU is not this machine's: search no glibc-hwcaps subdirectory
             # unless told which are supported.
             return ()
-        key = "hwcaps"
-        if key not in self._conf_cache:
-            self._conf_cache[key] = _x86_64_levels(_cpu_flags())
-        return self._conf_cache[key]  # type: ignore[return-value]
+        return _x86_64_levels(_cpu_flags())
 
     def dir_exists(self, loader_dir: str) -> bool:
         f = self.locate(loader_dir)
