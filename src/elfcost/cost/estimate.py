@@ -118,10 +118,15 @@ def _object_estimate(
         dso=dso, role=obj.role, family=graph.family, static_pie=link == "static-pie", page=P,
         bind_now=bind_now, relocs=relocs, symbols=symbols,
     )
+    static = link != "dynamic"
     chosen: dict[int, PageCost] = {}
     for rule in rules.RULES:
         for pc in rule(ctx):
             assert pc.vaddr is not None
+            if static and pc.cause is not Cause.BSS_TAIL:
+                # No loader: at the entry point only the kernel has written (the bss tail).
+                # Static start-up (self-relocation, IRELATIVE, TLS, libc state) runs after _start.
+                pc = replace(pc, phase="idle")
             old = chosen.get(pc.vaddr)
             if old is None:
                 chosen[pc.vaddr] = pc
@@ -130,6 +135,8 @@ def _object_estimate(
             else:
                 chosen[pc.vaddr] = _also(old, pc)
     calibrated = _startup_pages(obj, profile, set(chosen), P, warnings)
+    if static:
+        calibrated = [replace(pc, phase="idle") for pc in calibrated]
     for pc in calibrated:
         if pc.vaddr is not None and pc.vaddr not in chosen:
             chosen[pc.vaddr] = pc
@@ -159,12 +166,18 @@ def _object_estimate(
     )
 
 
+_PHASE_ORDER = {"entry": 0, "idle": 1, "possible": 2}
+
+
 def _also(winner: PageCost, loser: PageCost) -> PageCost:
-    """Keep the most specific cause; mention the others in its detail."""
+    """Keep the most specific cause; mention the others in its detail. The page is written
+    as early as the earliest of its causes writes it."""
+    phase = min(winner.phase, loser.phase, key=_PHASE_ORDER.__getitem__)
     if loser.cause is winner.cause:
-        return winner
+        return replace(winner, phase=phase)
     return replace(
         winner,
+        phase=phase,
         detail=f"{winner.detail}; also {loser.cause.value}",
         reloc_count=max(winner.reloc_count, loser.reloc_count),
         reloc_types=winner.reloc_types or loser.reloc_types,

@@ -33,17 +33,19 @@ from typing import Any
 
 from elfcost.errors import ElfcostError, MeasurementError
 from elfcost.model import Dso
-from elfcost.runtime.attribute import MappedObject, attribute
+from elfcost.runtime.attribute import MappedObject, attribute, reconcile
 from elfcost.runtime.auxv import AT_PAGESZ, parse_auxv
 from elfcost.runtime.launch import Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
 from elfcost.runtime.procfs import read_bytes, read_text
 from elfcost.runtime.records import (
+    ZERO_USAGE,
     Measurement,
     PageFlags,
     SmapsEntry,
     Stop,
     Usage,
+    usage_of,
 )
 from elfcost.runtime.smaps import parse_rollup, parse_smaps
 
@@ -104,13 +106,8 @@ def measure_pid(
         os.sync()
     auxv = parse_auxv(read_bytes(pid, "auxv"))
     page_size = auxv.get(AT_PAGESZ) or os.sysconf("SC_PAGE_SIZE")
-    source = f"/proc/{pid}/smaps"
-    entries = parse_smaps(read_text(pid, "smaps"), source=source)
+    entries, rollup = _read_smaps_and_rollup(pid)
     pages = read_pagemap(pid, pagemap_ranges(entries), page_size=page_size) if pagemap else None
-    try:
-        rollup = parse_rollup(read_text(pid, "smaps_rollup"), source=f"/proc/{pid}/smaps_rollup")
-    except MeasurementError:
-        rollup = {}  # before 4.14
     return attribute(
         entries,
         mapped_objects(dsos),
@@ -122,6 +119,32 @@ def measure_pid(
         thread_pointer=thread_pointer,
         auxv=auxv,
     )
+
+
+SMAPS_ATTEMPTS = 3
+
+
+def _read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, int]]:
+    """smaps and smaps_rollup read back to back, until they agree.
+
+    Even for a process held still, Pss moves whenever another process maps or unmaps a page it
+    shares (every libc mapping on the machine), and the two files are two separate reads; so a
+    read whose sums disagree with the rollup is retried a few times before it is kept (and
+    attribute.reconcile then reports the difference).
+    """
+    for _ in range(SMAPS_ATTEMPTS):
+        entries = parse_smaps(read_text(pid, "smaps"), source=f"/proc/{pid}/smaps")
+        try:
+            text = read_text(pid, "smaps_rollup")
+        except MeasurementError:
+            return entries, {}  # before 4.14
+        rollup = parse_rollup(text, source=f"/proc/{pid}/smaps_rollup")
+        total = ZERO_USAGE
+        for e in entries:
+            total = total + usage_of(e)
+        if not reconcile(total, rollup, lines=len(entries)):
+            break
+    return entries, rollup
 
 
 def measure_launched(
