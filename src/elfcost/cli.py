@@ -50,6 +50,14 @@ class State:
                 raise
             click.echo(f"elfcost: error: {exc}", err=True)
             self.status = Exit.INPUT_ERROR
+        except (KeyboardInterrupt, BrokenPipeError):
+            raise
+        except Exception as exc:  # a bug in elfcost: still one line, still the next input
+            if self.traceback:
+                raise
+            click.echo(f"elfcost: internal error: {type(exc).__name__}: {exc} "
+                       "(run with --traceback and report it)", err=True)
+            self.status = Exit.INPUT_ERROR
 
 
 class DefaultGroup(click.Group):

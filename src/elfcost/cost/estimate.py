@@ -249,18 +249,24 @@ def _startup_pages(
     return out
 
 
+# GCC's crti.o/crtn.o _init on x86_64 is 0x17 bytes (0x1b with older toolchains): it only
+# calls __gmon_start__ when present. Anything longer has code of its own in .init (OpenSSL puts
+# OPENSSL_cpuid_setup there).
+_PLAIN_INIT_MAX = {"x86_64": 0x1B}
+DT_INIT_ARRAYSZ = 27
+
+
 def _has_constructors(dso: Dso) -> bool:
+    """Whether the object runs initialisers of its own before main (glibc _dl_init)."""
     dyn = dso.dynamic
     if dyn is None:
         return False
-    from elfcost.model import DynEntry
-
-    init_array = 25  # DT_INIT_ARRAY
-    init_arraysz = 27
-    sizes = [e.value for e in dyn.entries if isinstance(e, DynEntry) and e.tag == init_arraysz]
-    has_array = any(e.tag == init_array for e in dyn.entries)
-    # frame_dummy alone (one pointer) is in every GCC-built object.
-    return has_array and bool(sizes) and sizes[0] > dso.elf_class // 8
+    sizes = [e.value for e in dyn.entries if e.tag == DT_INIT_ARRAYSZ]
+    if sizes and sizes[-1] > dso.elf_class // 8:  # frame_dummy alone is in every GCC object
+        return True
+    limit = _PLAIN_INIT_MAX.get(dso.machine)
+    init = next((s for s in dso.sections if s.name == ".init"), None)
+    return limit is not None and init is not None and init.size > limit
 
 
 def _writable_pages(dso: Dso, P: int) -> int:
@@ -330,9 +336,11 @@ def _process_items(
         )
     if tls_pages is not None:
         low, exp, high, detail = tls_pages
+        # Without a loader, TLS is set up by libc start-up after the entry point.
+        entry = 0 if link != "dynamic" else exp
         items.append(ProcessItem(
             name="tls",
-            private_dirty=Range(at_entry=exp * P, low=low * P, expected=exp * P, high=high * P),
+            private_dirty=Range(at_entry=entry * P, low=low * P, expected=exp * P, high=high * P),
             certain=False, detail=detail,
         ))
     items.append(ProcessItem(name="heap", private_dirty=heap_range, certain=False,
@@ -360,8 +368,18 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
         if total <= profile.tls_builtin_bytes:
             return None  # builtin_tls in libc's .bss: covered by libc's start-up page
         written = profile.tls_tcb_bytes + filesz + 8 * (1 + len(blocks))
-    low = max(1, -(-written // P))
-    exp = low + 1 if written % P or len(blocks) > 1 else low
+    if profile.tls_writes == "filesz" and memsz - filesz >= P:
+        # Only tdata is copied: the block's start and the TCB at its end are written, the tbss
+        # between them stays untouched (csu/libc-tls.c, musl __copy_tls), two separate runs.
+        data_pages = -(-(written - profile.tls_tcb_bytes) // P)
+        tcb_pages = -(-profile.tls_tcb_bytes // P)
+        low = data_pages + tcb_pages
+        # glibc carves the block from brk at an arbitrary offset, so each run straddles one
+        # more page (measured); musl's comes from fresh pages (calloc/mmap) and does not.
+        exp = low + (1 + (1 if data_pages else 0) if profile.family == "glibc" else 0)
+    else:
+        low = max(1, -(-written // P))
+        exp = low + 1 if written % P or len(blocks) > 1 else low
     high = -(-(written + profile.tls_surplus_bytes + (memsz - filesz)) // P) + 1
     detail = (f"TCB {profile.tls_tcb_bytes} B + {len(blocks)} PT_TLS blocks "
               f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}")

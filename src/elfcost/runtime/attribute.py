@@ -11,9 +11,18 @@ Every page of every smaps line goes to exactly one owner:
    address only, never by adjacency: the loader's malloc often mmaps right after a library, and
    adjacent anonymous mappings with equal flags merge into one line (mm/vma.c), so one smaps line
    can hold a library's .bss tail and unrelated memory (loader-model.md §1).
-3. The rest goes to a process bucket (records.BUCKET_NAMES): [stack], [heap], the main thread's
-   TLS + TCB around the thread pointer, the loader's heap, [vdso]/[vvar], other anonymous memory
-   and other files.
+3. The rest goes to a process bucket (records.BUCKET_NAMES): [stack]; [heap]; `tls`, the pages
+   of [thread pointer - the initial modules' PT_TLS blocks, thread pointer + TCB) (x86_64's
+   TLS_TCB_AT_TP layout, glibc and musl alike) cut out of whichever anonymous mapping holds
+   them, [heap] included (static glibc puts TLS on brk); `loader_heap`, lines named
+   "[anon: glibc: loader malloc]" and, at the exec and entry stops, every other unnamed
+   anonymous mapping, because by then only the kernel and ld.so have run (after that, ld.so's
+   and the program's mmaps look the same and go to `other_anon`); `vdso` for [vdso], [vvar]
+   and friends; `other_anon`; `other_file` for files that are none of the objects.
+
+Written pages are pagemap's `present && !file && exclusive` (pagemap.py). Pages written through
+a MAP_SHARED mapping are page cache, so pagemap marks them as file pages: they show in smaps'
+counters but never in `written_pages`.
 
 Where a line is split between owners, its smaps counters are apportioned page by page: each
 counter is divided in proportion to the pages of each part that can hold it according to pagemap
@@ -25,6 +34,7 @@ says so. A line that is not split keeps its counters exactly as smaps printed th
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,11 +60,13 @@ from elfcost.runtime.records import (
     SmapsEntry,
     Stop,
     Usage,
+    sum_usage,
     usage_of,
 )
 
-# sizeof(struct pthread) + the TCB header that glibc 2.36 puts at the thread pointer on x86_64
-# (nptl/descr.h; TLS_TCB_AT_TP, sysdeps/x86_64/nptl/tls.h). loader-model.md §4.7.
+# TLS_TCB_SIZE on x86_64 glibc = sizeof(struct pthread), whose first member is the tcbhead_t the
+# thread pointer points at (sysdeps/x86_64/nptl/tls.h, nptl/descr.h). 2368 in Debian 12's glibc
+# 2.36: libc.so.6 exports it for libthread_db as `_thread_db_sizeof_pthread` (nptl_db/structs.def).
 GLIBC_X86_64_TCB_BYTES = 2368
 
 VDSO_NAMES = frozenset({"[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]"})
@@ -179,30 +191,52 @@ class _Placed:
     span: tuple[int, int]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FileIndex:
+    """The file lines of a process by (major, minor, inode) and by name, in address order."""
+
+    by_id: Mapping[tuple[int, int, int], list[int]]
+    by_name: Mapping[str, list[int]]
+    by_basename: Mapping[str, list[int]]
+
+
+def _index_files(entries: Sequence[SmapsEntry]) -> _FileIndex:
+    by_id: dict[tuple[int, int, int], list[int]] = {}
+    by_name: dict[str, list[int]] = {}
+    by_basename: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        if e.is_file:
+            by_id.setdefault((*e.dev_major_minor, e.inode), []).append(i)
+            by_name.setdefault(e.name, []).append(i)
+            by_basename.setdefault(os.path.basename(e.name), []).append(i)
+    return _FileIndex(by_id=by_id, by_name=by_name, by_basename=by_basename)
+
+
 def _match_lines(
-    entries: Sequence[SmapsEntry], obj: MappedObject, taken: set[int]
+    files: _FileIndex, obj: MappedObject, taken: set[int]
 ) -> tuple[list[int], MatchedBy | None]:
-    files = [i for i, e in enumerate(entries) if e.is_file and i not in taken]
-    fid = _file_id(obj.dso)
-    by_id = [i for i in files if (*entries[i].dev_major_minor, entries[i].inode) == fid]
+    by_id = [i for i in files.by_id.get(_file_id(obj.dso), []) if i not in taken]
     if by_id:
         return by_id, "file-id"
     names = {obj.dso.path, obj.dso.file, *obj.names}
-    by_path = [i for i in files if entries[i].name in names]
+    by_path = sorted(i for n in names for i in files.by_name.get(n, []) if i not in taken)
     if by_path:
         return by_path, "path"
     return [], None
 
 
 def _match_basename(
-    entries: Sequence[SmapsEntry], obj: MappedObject, taken: set[int], others: Sequence[Dso]
+    entries: Sequence[SmapsEntry],
+    files: _FileIndex,
+    obj: MappedObject,
+    taken: set[int],
+    others: Sequence[Dso],
 ) -> list[int]:
     """Last resort for captures from another machine: the same file name, if unambiguous."""
     base = os.path.basename(obj.dso.path)
     if sum(os.path.basename(d.path) == base for d in others) > 1:
         return []
-    hits = [i for i, e in enumerate(entries) if e.is_file and i not in taken]
-    hits = [i for i in hits if os.path.basename(entries[i].name) == base]
+    hits = [i for i in files.by_basename.get(base, []) if i not in taken]
     return hits if len({entries[i].name for i in hits}) == 1 else []
 
 
@@ -216,11 +250,12 @@ def _place(
     taken: set[int] = set()
     placed: list[_Placed | None] = []
     dsos = [o.dso for o in objects]
+    files = _index_files(entries)
     for index, obj in enumerate(objects):
         dso = obj.dso
-        lines, how = _match_lines(entries, obj, taken)
+        lines, how = _match_lines(files, obj, taken)
         if not lines:
-            lines = _match_basename(entries, obj, taken, dsos)
+            lines = _match_basename(entries, files, obj, taken, dsos)
             how = "basename" if lines else None
             if lines:
                 warn(f"{dso.path}: matched to {entries[lines[0]].name} by file name only")
@@ -347,8 +382,14 @@ def _pieces(
         else:
             out.append((lo, hi, bucket))
 
+    # Spans are sorted and (barring a warning) disjoint: start at the last one beginning at or
+    # before the line, so a process with thousands of objects is not quadratic.
     cur = entry.start
-    for s, e, index in spans:
+    first = max(bisect.bisect_right(spans, entry.start, key=lambda sp: sp[0]) - 1, 0)
+    for k in range(first, len(spans)):
+        s, e, index = spans[k]
+        if s >= entry.end:
+            break
         lo, hi = max(s, cur), min(e, entry.end)
         if lo >= hi:
             continue
@@ -398,11 +439,15 @@ def attribute(
         if thread_pointer
         else None
     )
+    if pages is not None:
+        pages = tuple(sorted(pages, key=lambda p: p.start))
     if pages is None:
         warn("no pagemap: written pages are unknown and split lines are divided by page count")
 
     shares: dict[Owner, list[LineShare]] = {}
     written: dict[Owner, list[int]] = {}
+    line_notes: list[tuple[str, str, int]] = []
+    unread: list[str] = []
     for i, entry in enumerate(entries):
         owner_of_line = claimed.get(i)
         pieces: list[tuple[int, int, Owner]] = (
@@ -416,7 +461,7 @@ def attribute(
             if all(r is not None for r in found):
                 raws = [r for r in found if r is not None]
             elif entry.rss or entry.swap:
-                warn(f"{entry.start:#x}-{entry.end:#x} {entry.pathname}: no pagemap for it")
+                unread.append(f"{entry.start:#x}-{entry.end:#x}")
         usages = _split_usage(entry, [(s, e) for s, e, _ in pieces], raws, page_size)
         for k, (s, e, owner) in enumerate(pieces):
             shares.setdefault(owner, []).append(
@@ -425,13 +470,15 @@ def attribute(
             if raws is not None:
                 flags = PageFlags(start=s, page_size=page_size, entries=raws[k])
                 written.setdefault(owner, []).extend(pm.page_addresses(flags, pm.written(raws[k])))
-        _check_line(entry, raws, page_size, warn)
+        line_notes.extend(_line_notes(entry, raws, page_size))
+
+    notes.extend(_summarise(line_notes))
+    if unread:
+        more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
+        warn(f"no pagemap for {', '.join(unread[:5])}{more}: split by page count, no written pages")
 
     def total_of(owner: Owner) -> Usage:
-        total = ZERO_USAGE
-        for share in shares.get(owner, []):
-            total = total + share.usage
-        return total
+        return sum_usage(share.usage for share in shares.get(owner, []))
 
     measured_objects: list[ObjectMeasurement] = []
     for index, obj in enumerate(objects):
@@ -471,9 +518,7 @@ def attribute(
         )
         for name in BUCKET_NAMES
     )
-    total = ZERO_USAGE
-    for entry in entries:
-        total = total + usage_of(entry)
+    total = sum_usage(usage_of(e) for e in entries)
     if thread_pointer and tls is None:
         warn("thread pointer known but no TLS block placed")
     if thread_pointer is None and stop in ("idle", "snapshot"):
@@ -496,21 +541,36 @@ def attribute(
     )
 
 
-def _check_line(
-    entry: SmapsEntry, raws: Sequence[pm.Raw] | None, page_size: int, warn: Callable[[str], None]
-) -> None:
-    """Flag what would make the measured numbers mean something other than "written"."""
-    where = f"{entry.start:#x}-{entry.end:#x} {entry.pathname}".rstrip()
-    if raws is not None and entry.is_file and entry.private_dirty:
+def _line_notes(
+    entry: SmapsEntry, raws: Sequence[pm.Raw] | None, page_size: int
+) -> list[tuple[str, str, int]]:
+    """(kind, pathname, bytes) for what makes a line's numbers mean more than "written"."""
+    out: list[tuple[str, str, int]] = []
+    # Only a private file mapping: in a MAP_SHARED one (shared memory, /dev/zero, memfd)
+    # writes go to the page cache itself, and pagemap marks those pages as file pages.
+    if raws is not None and entry.is_file and entry.perms.endswith("p") and entry.private_dirty:
         cow = sum(int(np.count_nonzero(pm.written(r))) for r in raws) * page_size
         if entry.private_dirty > cow:
             # fs/proc/task_mmu.c smaps_account counts a dirty page-cache folio as dirty: a file
             # written moments ago and not yet written back (loader-model.md §1.6).
-            warn(f"{where}: {entry.private_dirty - cow} bytes of dirty page cache (sync first)")
+            out.append(
+                ("bytes of dirty page cache (sync first)", entry.name, entry.private_dirty - cow)
+            )
     if entry.anon_huge_pages:
-        warn(f"{where}: {entry.anon_huge_pages} bytes in transparent huge pages")
+        out.append(("bytes in transparent huge pages", entry.name, entry.anon_huge_pages))
     if entry.kernel_page_size and entry.kernel_page_size != page_size:
-        warn(f"{where}: kernel page size {entry.kernel_page_size} (hugetlb)")
+        out.append(
+            (f"bytes in {entry.kernel_page_size}-byte hugetlb pages", entry.name, entry.size)
+        )
+    return out
+
+
+def _summarise(notes: Sequence[tuple[str, str, int]]) -> list[str]:
+    """One warning per kind and pathname, however many lines it came from."""
+    sums: dict[tuple[str, str], int] = {}
+    for kind, name, n in notes:
+        sums[(kind, name)] = sums.get((kind, name), 0) + n
+    return [f"{name or '[anonymous]'}: {n} {kind}" for (kind, name), n in sums.items()]
 
 
 # Counters compared with smaps_rollup. Pss/Pss_Dirty/SwapPss are kept in fixed point and

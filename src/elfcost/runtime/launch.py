@@ -10,10 +10,11 @@ Stop points (`at=`):
   enable, R/W = 00 execute, LEN = 00), written with PTRACE_POKEUSER into struct user's
   u_debugreg (arch/x86/kernel/ptrace.c ptrace_set_debugreg). A software int3 would write the
   text page and COW it, which is exactly what is being measured.
-- "idle": untraced until the program's CPU time (utime + stime of /proc/PID/stat) has not
-  advanced for `settle` seconds, or a fixed `delay`; then, with `hold`, PTRACE_SEIZE +
-  PTRACE_INTERRUPT stop its main thread so that smaps, smaps_rollup and pagemap agree, and its
-  FS base (the thread pointer: glibc and musl put the TCB there) is read for the TLS bucket.
+- "idle": untraced until the program's CPU time (utime + stime of /proc/PID/stat, and the
+  finer /proc/PID/schedstat) has not advanced for `settle` seconds while it sleeps, or for a
+  fixed `delay`; then, with `hold`, PTRACE_SEIZE + PTRACE_INTERRUPT stop its main thread so
+  that smaps, smaps_rollup and pagemap agree, and its FS base (the thread pointer: glibc and
+  musl put the TCB there) is read for the TLS bucket.
 
 Cleanup is the point of this module: on every way out of the `with` block (normal, exception,
 timeout, KeyboardInterrupt, SIGTERM) the process group is sent SIGKILL, a tracee is released
@@ -40,7 +41,7 @@ from typing import Literal
 
 from elfcost.errors import MeasurementError
 from elfcost.runtime.auxv import AT_ENTRY, parse_auxv
-from elfcost.runtime.procfs import find_descendant, read_bytes, read_stat
+from elfcost.runtime.procfs import find_descendant, read_bytes, read_schedstat, read_stat
 from elfcost.runtime.records import Stop
 
 At = Literal["exec", "entry", "idle"]
@@ -72,6 +73,7 @@ DR7_L0 = 1  # local enable of DR0; R/W0 = LEN0 = 0: break on execution of the by
 POLL_FIRST_S = 0.001
 POLL_MAX_S = 0.02
 STAT_POLL_S = 0.05
+IDLE_STATES = ("S", "T")  # interruptible sleep, or stopped by a signal (raise(SIGSTOP) in main)
 REAP_GRACE_S = 5.0
 
 _libc: ctypes.CDLL | None = None
@@ -127,11 +129,15 @@ def describe_status(status: int) -> str:
 
 
 @contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back during fork and cleanup; they are delivered right after."""
+def _signals_blocked() -> Iterator[set[int | signal.Signals]]:
+    """Hold SIGINT and SIGTERM back during fork and cleanup; they are delivered right after.
+
+    Yields the mask as it was, which a forked child must restore before execve (the mask is
+    inherited across both).
+    """
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        yield
+        yield old
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
@@ -291,7 +297,7 @@ class Launched:
         except OSError as exc:
             raise MeasurementError(program, "starting the program", str(exc)) from None
         parent = os.getpid()
-        with _signals_blocked():
+        with _signals_blocked() as mask:
             try:
                 pid = os.fork()
             except OSError as exc:
@@ -299,7 +305,7 @@ class Launched:
                     os.close(fd)
                 raise MeasurementError(program, "fork", exc.strerror or str(exc)) from None
             if pid == 0:
-                self._child(program, parent, stdin_r, err_w, trace)  # never returns
+                self._child(program, parent, mask, stdin_r, err_w, trace)  # never returns
             self.pid = self.target_pid = pid
             if trace:
                 self._traced.add(pid)
@@ -317,10 +323,18 @@ class Launched:
             code = int(report) if report.isdigit() else errno.EINVAL
             raise MeasurementError(program, "execve", os.strerror(code))
 
-    def _child(self, program: str, parent: int, stdin_r: int, err_w: int, trace: bool) -> None:
+    def _child(
+        self,
+        program: str,
+        parent: int,
+        mask: set[int | signal.Signals],
+        stdin_r: int,
+        err_w: int,
+        trace: bool,
+    ) -> None:
         """In the forked child: set up and execve, or report errno on err_w. Never returns."""
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             # Python ignores these; an ignored disposition would survive execve.
             for sig in (signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(sig, signal.SIG_DFL)
@@ -444,26 +458,36 @@ class Launched:
                 self._check_alive(target, "before the delay ended")
                 time.sleep(min(STAT_POLL_S, max(0.0, end - time.monotonic())))
         else:
-            last_cpu, since = first.cpu_ticks, time.monotonic()
-            while True:
-                self._check_alive(target, "before it became idle")
-                now = time.monotonic()
-                st = read_stat(target)
-                if st is None or st.starttime_ticks != self._target_start:
-                    raise MeasurementError(self.argv[0], "waiting for idle", "the process is gone")
-                if st.cpu_ticks != last_cpu:
-                    last_cpu, since = st.cpu_ticks, now
-                elif now - since >= self.settle:
-                    break
-                if now > deadline:
-                    raise MeasurementError(
-                        self.argv[0],
-                        "waiting for idle",
-                        f"still using CPU after {self.timeout:g} s",
-                    )
-                time.sleep(STAT_POLL_S)
+            self._wait_settled(target, deadline)
         if self.hold:
             self._seize(target)
+
+    def _wait_settled(self, target: int, deadline: float) -> None:
+        """Until the target has used no CPU for `settle` seconds and is asleep or stopped.
+
+        CPU use is the process's utime + stime (clock ticks, every thread) together with its
+        main thread's schedstat run time and time-slice count (ns), so that a start-up too
+        short to register a tick still counts; a runnable process is never idle, however long
+        the scheduler leaves it waiting.
+        """
+        last: tuple[int, ...] = ()
+        since = time.monotonic()
+        while True:
+            self._check_alive(target, "before it became idle")
+            now = time.monotonic()
+            st = read_stat(target)
+            if st is None or st.starttime_ticks != self._target_start:
+                raise MeasurementError(self.argv[0], "waiting for idle", "the process is gone")
+            activity = (st.cpu_ticks, *(read_schedstat(target) or ()))
+            if activity != last or st.state not in IDLE_STATES:
+                last, since = activity, now
+            elif now - since >= self.settle:
+                return
+            if now > deadline:
+                raise MeasurementError(
+                    self.argv[0], "waiting for idle", f"still using CPU after {self.timeout:g} s"
+                )
+            time.sleep(STAT_POLL_S)
 
     def _check_alive(self, target: int, when: str) -> None:
         if (how := self._exited(self.pid)) is not None:

@@ -39,12 +39,12 @@ from elfcost.runtime.launch import Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
 from elfcost.runtime.procfs import read_bytes, read_text
 from elfcost.runtime.records import (
-    ZERO_USAGE,
     Measurement,
     PageFlags,
     SmapsEntry,
     Stop,
     Usage,
+    sum_usage,
     usage_of,
 )
 from elfcost.runtime.smaps import parse_rollup, parse_smaps
@@ -139,9 +139,7 @@ def _read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, 
         except MeasurementError:
             return entries, {}  # before 4.14
         rollup = parse_rollup(text, source=f"/proc/{pid}/smaps_rollup")
-        total = ZERO_USAGE
-        for e in entries:
-            total = total + usage_of(e)
+        total = sum_usage(usage_of(e) for e in entries)
         if not reconcile(total, rollup, lines=len(entries)):
             break
     return entries, rollup

@@ -14,7 +14,9 @@ Without bit 56 such a page looks written (loader-model.md §1).
 
 from __future__ import annotations
 
+import bisect
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -83,14 +85,20 @@ def page_addresses(flags: PageFlags, mask: Bools) -> tuple[int, ...]:
     return tuple(int(flags.start + int(i) * flags.page_size) for i in idx)
 
 
-def slice_flags(pages: tuple[PageFlags, ...], start: int, end: int) -> Raw | None:
-    """The raw entries for the pages [start, end), or None unless one read covers all of them."""
-    for p in pages:
-        if p.start <= start and end <= p.end:
-            lo = (start - p.start) // p.page_size
-            hi = (end - p.start) // p.page_size
-            return p.entries[lo:hi]
-    return None
+def slice_flags(pages: Sequence[PageFlags], start: int, end: int) -> Raw | None:
+    """The raw entries for the pages [start, end), or None unless one read covers all of them.
+
+    `pages` must be sorted by start and must not overlap (one read per smaps line is).
+    """
+    i = bisect.bisect_right(pages, start, key=lambda p: p.start) - 1
+    if i < 0:
+        return None
+    p = pages[i]
+    if not (p.start <= start and end <= p.end):
+        return None
+    lo = (start - p.start) // p.page_size
+    hi = (end - p.start) // p.page_size
+    return p.entries[lo:hi]
 
 
 def decode(data: bytes, *, start: int, page_size: int) -> PageFlags:

@@ -8,7 +8,7 @@ add up to the whole of smaps: nothing is dropped, nothing is counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -151,6 +151,12 @@ class Usage:
 
 USAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
 ZERO_USAGE = Usage()
+
+
+def sum_usage(usages: Iterable[Usage]) -> Usage:
+    """The field-by-field sum (ZERO_USAGE for none)."""
+    items = list(usages)
+    return Usage(**{f: sum(getattr(u, f) for u in items) for f in USAGE_FIELDS})
 
 
 def usage_of(entry: SmapsEntry) -> Usage:

@@ -22,8 +22,6 @@ _HEADER = re.compile(
     r"(?P<start>[0-9a-f]+)-(?P<end>[0-9a-f]+) (?P<perms>[-rwxsp]{4}) (?P<offset>[0-9a-f]+) "
     r"(?P<dev>[0-9a-f]+:[0-9a-f]+) (?P<inode>\d+)(?: +(?P<path>.*))?"
 )
-_FIELD = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*):\s*(?P<value>.*)")
-_KB = re.compile(r"(?P<n>\d+) kB")
 
 
 def parse_smaps(text: str, *, source: str = "smaps") -> tuple[SmapsEntry, ...]:
@@ -44,20 +42,23 @@ def parse_rollup(text: str, *, source: str = "smaps_rollup") -> dict[str, int]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or _HEADER.fullmatch(line):
             continue
-        m = _FIELD.fullmatch(line.rstrip())
-        if m is None:
+        field = _field(line)
+        if field is None:
             raise MeasurementError(source, f"line {lineno}", f"not a field: {line!r}")
-        value = _value(m["value"])
+        value = _value(field[1])
         if isinstance(value, int):
-            out[m["name"]] = value
+            out[field[0]] = value
     return out
+
+
+_HEX_START = frozenset("0123456789abcdef")  # a header; every field name starts upper-case
 
 
 def _blocks(text: str, source: str) -> Iterator[tuple[tuple[int, re.Match[str]], list[str]]]:
     header: tuple[int, re.Match[str]] | None = None
     body: list[str] = []
     for lineno, line in enumerate(text.splitlines(), 1):
-        m = _HEADER.fullmatch(line)
+        m = _HEADER.fullmatch(line) if line[:1] in _HEX_START else None
         if m is not None:
             if header is not None:
                 yield header, body
@@ -74,13 +75,18 @@ def _blocks(text: str, source: str) -> Iterator[tuple[tuple[int, re.Match[str]],
 
 def _value(text: str) -> int | str:
     text = text.strip()
-    kb = _KB.fullmatch(text)
-    if kb is not None:
-        return int(kb["n"]) * 1024
-    try:
+    if text.endswith(" kB") and text[:-3].isdigit():
+        return int(text[:-3]) * 1024
+    if text.isdigit():
         return int(text)
-    except ValueError:
-        return text
+    return text
+
+
+def _field(line: str) -> tuple[str, str] | None:
+    name, colon, value = line.partition(":")
+    if not colon or not name.isidentifier():
+        return None
+    return name, value
 
 
 def _entry(header: tuple[int, re.Match[str]], body: list[str], source: str) -> SmapsEntry:
@@ -89,14 +95,14 @@ def _entry(header: tuple[int, re.Match[str]], body: list[str], source: str) -> S
     extra: list[tuple[str, int | str]] = []
     vm_flags: tuple[str, ...] = ()
     for i, line in enumerate(body, lineno + 1):
-        m = _FIELD.fullmatch(line.rstrip())
-        if m is None:
+        field = _field(line)
+        if field is None:
             raise MeasurementError(source, f"line {i}", f"not a field: {line!r}")
-        name = m["name"]
+        name, text = field
         if name == "VmFlags":
-            vm_flags = tuple(m["value"].split())
+            vm_flags = tuple(text.split())
             continue
-        value = _value(m["value"])
+        value = _value(text)
         attr = SMAPS_FIELDS.get(name)
         if attr is not None and isinstance(value, int):
             known[attr] = value
@@ -105,6 +111,7 @@ def _entry(header: tuple[int, re.Match[str]], body: list[str], source: str) -> S
     start, end = int(h["start"], 16), int(h["end"], 16)
     if end < start:
         raise MeasurementError(source, f"line {lineno}", f"mapping ends before it starts: {h[0]}")
+    get = known.get
     return SmapsEntry(
         start=start,
         end=end,
@@ -113,22 +120,22 @@ def _entry(header: tuple[int, re.Match[str]], body: list[str], source: str) -> S
         dev=h["dev"],
         inode=int(h["inode"]),
         pathname=h["path"] or "",
-        size=known.get("size", end - start),
-        kernel_page_size=known.get("kernel_page_size", 0),
-        mmu_page_size=known.get("mmu_page_size", 0),
-        rss=known.get("rss", 0),
-        pss=known.get("pss", 0),
-        pss_dirty=known.get("pss_dirty", 0),
-        shared_clean=known.get("shared_clean", 0),
-        shared_dirty=known.get("shared_dirty", 0),
-        private_clean=known.get("private_clean", 0),
-        private_dirty=known.get("private_dirty", 0),
-        referenced=known.get("referenced", 0),
-        anonymous=known.get("anonymous", 0),
-        anon_huge_pages=known.get("anon_huge_pages", 0),
-        swap=known.get("swap", 0),
-        swap_pss=known.get("swap_pss", 0),
-        locked=known.get("locked", 0),
+        size=get("size", end - start),
+        kernel_page_size=get("kernel_page_size", 0),
+        mmu_page_size=get("mmu_page_size", 0),
+        rss=get("rss", 0),
+        pss=get("pss", 0),
+        pss_dirty=get("pss_dirty", 0),
+        shared_clean=get("shared_clean", 0),
+        shared_dirty=get("shared_dirty", 0),
+        private_clean=get("private_clean", 0),
+        private_dirty=get("private_dirty", 0),
+        referenced=get("referenced", 0),
+        anonymous=get("anonymous", 0),
+        anon_huge_pages=get("anon_huge_pages", 0),
+        swap=get("swap", 0),
+        swap_pss=get("swap_pss", 0),
+        locked=get("locked", 0),
         vm_flags=vm_flags,
         extra=tuple(extra),
     )
