@@ -21,7 +21,8 @@ def samples() -> Path:
     # make is idempotent: a no-op when `make samples` already built them.
     subprocess.run(
         ["make", "-C", str(ROOT / "sample_binaries"), f"OUT={out}", "-j2"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     os.sync()  # freshly written binaries show dirty page cache as Private_Dirty
     return out

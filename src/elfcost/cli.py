@@ -55,8 +55,11 @@ class State:
         except Exception as exc:  # a bug in elfcost: still one line, still the next input
             if self.traceback:
                 raise
-            click.echo(f"elfcost: internal error: {type(exc).__name__}: {exc} "
-                       "(run with --traceback and report it)", err=True)
+            click.echo(
+                f"elfcost: internal error: {type(exc).__name__}: {exc} "
+                "(run with --traceback and report it)",
+                err=True,
+            )
             self.status = Exit.INPUT_ERROR
 
 
@@ -90,20 +93,33 @@ def _page_size(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 def root_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--root", "root", default="/", show_default=True,
-                     type=click.Path(file_okay=False, exists=True),
-                     help="Sysroot: every path, symlink and loader configuration file "
-                     "(ld.so.cache, ld.so.conf, ld-musl-*.path) is read inside it.")(f)
-    f = click.option("--ld-library-path", "ld_library_path", default=None, metavar="DIRS",
-                     help="Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used "
-                     "unless given here or with --env-ld-library-path.")(f)
-    f = click.option("--env-ld-library-path", "env_llp", is_flag=True,
-                     help="Take LD_LIBRARY_PATH from elfcost's own environment.")(f)
+    f = click.option(
+        "--root",
+        "root",
+        default="/",
+        show_default=True,
+        type=click.Path(file_okay=False, exists=True),
+        help="Sysroot: every path, symlink and loader configuration file "
+        "(ld.so.cache, ld.so.conf, ld-musl-*.path) is read inside it.",
+    )(f)
+    f = click.option(
+        "--ld-library-path",
+        "ld_library_path",
+        default=None,
+        metavar="DIRS",
+        help="Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used "
+        "unless given here or with --env-ld-library-path.",
+    )(f)
+    f = click.option(
+        "--env-ld-library-path",
+        "env_llp",
+        is_flag=True,
+        help="Take LD_LIBRARY_PATH from elfcost's own environment.",
+    )(f)
     return f
 
 
-def _host(root: str, ld_library_path: str | None, env_llp: bool, *,
-          sections: bool = True) -> Any:
+def _host(root: str, ld_library_path: str | None, env_llp: bool, *, sections: bool = True) -> Any:
     from elfcost.resolve.host import Host
 
     llp: tuple[str, ...] | None = None
@@ -125,8 +141,9 @@ def _loader_path(path: str, root: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
-@click.group(cls=DefaultGroup, epilog=EXIT_HELP,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DefaultGroup, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors.")
 @click.version_option(package_name="elfcost")
 @click.pass_context
@@ -145,13 +162,25 @@ def _finish(state: State) -> None:
 @main.command(epilog=EXIT_HELP)
 @click.argument("binaries", nargs=-1, required=True)
 @root_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text",
-              show_default=True, help="json: one elfcost.deps/1 document (JSON Lines for "
-              "several binaries); dot: Graphviz.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "dot"]),
+    default="text",
+    show_default=True,
+    help="json: one elfcost.deps/1 document (JSON Lines for several binaries); dot: Graphviz.",
+)
 @click.option("--strict", is_flag=True, help="Exit 1 when a library is missing.")
 @click.pass_obj
-def deps(state: State, binaries: Sequence[str], root: str, ld_library_path: str | None,
-         env_llp: bool, fmt: str, strict: bool) -> None:
+def deps(
+    state: State,
+    binaries: Sequence[str],
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    fmt: str,
+    strict: bool,
+) -> None:
     """The libraries BINARY loads, in load order, and how each was found.
 
     For a missing library, every path the loader would try, in order, and why.
@@ -175,15 +204,24 @@ def deps(state: State, binaries: Sequence[str], root: str, ld_library_path: str 
 
 
 def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--page-size", callback=_page_size, default=None, metavar="4K|16K|64K",
-                     help="Runtime page size (what-if); default: this machine's.")(f)
-    f = click.option("--assume", "assume", type=click.Choice(["bind-now", "lazy"]),
-                     default=None, help="What-if: bind every object now, or lazily.")(f)
+    f = click.option(
+        "--page-size",
+        callback=_page_size,
+        default=None,
+        metavar="4K|16K|64K",
+        help="Runtime page size (what-if); default: this machine's.",
+    )(f)
+    f = click.option(
+        "--assume",
+        "assume",
+        type=click.Choice(["bind-now", "lazy"]),
+        default=None,
+        help="What-if: bind every object now, or lazily.",
+    )(f)
     return f
 
 
-def _estimate(state: State, path: str, host: Any, page_size: int | None,
-              assume: str | None) -> Any:
+def _estimate(state: State, path: str, host: Any, page_size: int | None, assume: str | None) -> Any:
     from elfcost.cost.estimate import Options, estimate
     from elfcost.resolve.search import resolve
 
@@ -198,14 +236,34 @@ def _estimate(state: State, path: str, host: Any, page_size: int | None,
 @click.argument("binaries", nargs=-1, required=True)
 @root_options
 @estimate_options
-@click.option("--instances", "-n", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Fleet cost of N instances: N x private + shared pages once.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: elfcost.estimate/1 (JSON Lines for several).")
+@click.option(
+    "--instances",
+    "-n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Fleet cost of N instances: N x private + shared pages once.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: elfcost.estimate/1 (JSON Lines for several).",
+)
 @click.pass_obj
-def estimate(state: State, binaries: Sequence[str], root: str, ld_library_path: str | None,
-             env_llp: bool, page_size: int | None, assume: str | None, instances: int,
-             fmt: str) -> None:
+def estimate(
+    state: State,
+    binaries: Sequence[str],
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    page_size: int | None,
+    assume: str | None,
+    instances: int,
+    fmt: str,
+) -> None:
     """Predict the private dirty memory of one instance of each BINARY, per object and cause."""
     from elfcost.report import jsonout, text
 
@@ -225,11 +283,24 @@ def estimate(state: State, binaries: Sequence[str], root: str, ld_library_path: 
 @click.argument("binary")
 @root_options
 @estimate_options
-@click.option("--object", "object_name", default=None, metavar="NAME",
-              help="Only this object (path, soname or file name).")
+@click.option(
+    "--object",
+    "object_name",
+    default=None,
+    metavar="NAME",
+    help="Only this object (path, soname or file name).",
+)
 @click.pass_obj
-def explain(state: State, binary: str, root: str, ld_library_path: str | None, env_llp: bool,
-            page_size: int | None, assume: str | None, object_name: str | None) -> None:
+def explain(
+    state: State,
+    binary: str,
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    page_size: int | None,
+    assume: str | None,
+    object_name: str | None,
+) -> None:
     """One line per predicted page: address, sections, cause, relocations in it."""
     from elfcost.report import text
 

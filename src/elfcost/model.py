@@ -87,7 +87,9 @@ class Prot(enum.IntFlag):
     R = 4
 
     def rwx(self) -> str:
-        return "".join(c if self & b else "-" for c, b in (("r", Prot.R), ("w", Prot.W), ("x", Prot.X)))
+        return "".join(
+            c if self & b else "-" for c, b in (("r", Prot.R), ("w", Prot.W), ("x", Prot.X))
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -388,7 +390,10 @@ class Range:
 
     def scaled(self, n: int) -> Range:
         return Range(
-            at_entry=self.at_entry * n, low=self.low * n, expected=self.expected * n, high=self.high * n
+            at_entry=self.at_entry * n,
+            low=self.low * n,
+            expected=self.expected * n,
+            high=self.high * n,
         )
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from elfcost.elf.machines import BY_E_MACHINE
 from elfcost.elf.reader import read_dso
 from elfcost.elf.relocs import read_relocs
-from elfcost.elf.machines import BY_E_MACHINE
 from elfcost.model import PT_LOAD
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "elf"
@@ -31,8 +31,11 @@ def test_headers_match_readelf(name: str) -> None:
     assert d.soname == exp["soname"]
     assert list(d.dynamic.runpath if d.dynamic else ()) == exp["runpath"]
     assert list(d.dynamic.rpath if d.dynamic else ()) == exp["rpath"]
-    loads = [[s.offset, s.vaddr, s.filesz, s.memsz, int(s.flags), s.align]
-             for s in d.phdrs if s.p_type == PT_LOAD]
+    loads = [
+        [s.offset, s.vaddr, s.filesz, s.memsz, int(s.flags), s.align]
+        for s in d.phdrs
+        if s.p_type == PT_LOAD
+    ]
     assert loads == exp["loads"]
     if exp["tls"]:
         assert d.tls is not None

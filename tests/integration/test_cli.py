@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "elfcost", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_default_command_is_estimate() -> None:

@@ -22,8 +22,9 @@ GLIBC_LDSO = "/lib64/ld-linux-x86-64.so.2"
 
 def loader_list(ldso: str, path: str, env: dict[str, str] | None = None) -> list[str]:
     """Paths `ld.so --list` reports, in order; 'MISSING:name' for libraries not found."""
-    out = subprocess.run([ldso, "--list", path], capture_output=True, text=True,
-                         env=env or {}, timeout=30)
+    out = subprocess.run(
+        [ldso, "--list", path], capture_output=True, text=True, env=env or {}, timeout=30
+    )
     paths = []
     for line in out.stdout.splitlines():
         line = line.strip()

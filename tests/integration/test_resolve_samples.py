@@ -25,8 +25,9 @@ GLIBC = "/lib64/ld-linux-x86-64.so.2"
 MUSL = "/lib/ld-musl-x86_64.so.1"
 
 
-def oracle(exe: Path, *, musl: bool, llp: str | None = None, cwd: Path | None = None
-           ) -> tuple[list[str], set[str]]:
+def oracle(
+    exe: Path, *, musl: bool, llp: str | None = None, cwd: Path | None = None
+) -> tuple[list[str], set[str]]:
     """(libraries in load order as real paths, names reported missing)."""
     env = {} if llp is None else {"LD_LIBRARY_PATH": llp}
     if musl:
@@ -50,10 +51,12 @@ def oracle(exe: Path, *, musl: bool, llp: str | None = None, cwd: Path | None = 
     return list(dict.fromkeys(paths)), missing
 
 
-def mine(exe: Path, *, llp: str | None = None, cwd: Path | None = None
-         ) -> tuple[list[str], set[str]]:
-    host = Host(ld_library_path=tuple(llp.split(":")) if llp else None,
-                cwd=str(cwd) if cwd else os.getcwd())
+def mine(
+    exe: Path, *, llp: str | None = None, cwd: Path | None = None
+) -> tuple[list[str], set[str]]:
+    host = Host(
+        ld_library_path=tuple(llp.split(":")) if llp else None, cwd=str(cwd) if cwd else os.getcwd()
+    )
     g = resolve(str(exe), host)
     # glibc unlinks ld.so from its list when no object needs it (elf/rtld.c, rtld_multiple_ref);
     # it is still mapped, so elfcost keeps it for the cost but the oracle does not print it.
@@ -62,8 +65,9 @@ def mine(exe: Path, *, llp: str | None = None, cwd: Path | None = None
     return list(dict.fromkeys(paths)), {r.needed for r in g.missing}
 
 
-def same(exe: Path, *, musl: bool = False, llp: str | None = None, cwd: Path | None = None
-         ) -> tuple[list[str], set[str]]:
+def same(
+    exe: Path, *, musl: bool = False, llp: str | None = None, cwd: Path | None = None
+) -> tuple[list[str], set[str]]:
     want = oracle(exe, musl=musl, llp=llp, cwd=cwd)
     got = mine(exe, llp=llp, cwd=cwd)
     if musl:
@@ -133,7 +137,10 @@ def test_self_needed_and_cycle(R: Path) -> None:
     libs, missing = same(R / "cycle" / "exe")
     # Breadth first: the executable's own libc.so.6 comes before libcyca's libcycb.so.
     assert not missing and [os.path.basename(p) for p in libs][:3] == [
-        "libcyca.so", "libc.so.6", "libcycb.so"]
+        "libcyca.so",
+        "libc.so.6",
+        "libcycb.so",
+    ]
     g = resolve(str(R / "cycle" / "exe"), Host())
     assert g.cycles()
 
@@ -142,8 +149,13 @@ def test_wrong_class_is_skipped(R: Path) -> None:
     libs, _ = same(R / "wrong_class" / "exe")
     assert any(p.endswith("lib64/libwc.so") for p in libs)
     g = resolve(str(R / "wrong_class" / "exe"), Host())
-    outcomes = [a.outcome for r in g.resolutions if r.needed == "libwc.so"
-                for a in r.tried if "lib32" in a.path]
+    outcomes = [
+        a.outcome
+        for r in g.resolutions
+        if r.needed == "libwc.so"
+        for a in r.tried
+        if "lib32" in a.path
+    ]
     assert outcomes == ["wrong ELF class (32-bit)"]
 
 
@@ -154,9 +166,18 @@ def test_needed_with_slash(R: Path) -> None:
     same(d / "exe_abs", cwd=R)
 
 
-@pytest.mark.parametrize("scenario", ["rpath_vs_runpath/exe_rpath", "rpath_vs_runpath/exe_runpath",
-                                      "rpath_inherit/exe", "runpath_noinherit/exe",
-                                      "missing/exe", "wrong_class/exe", "origin_symlink/app/exe"])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "rpath_vs_runpath/exe_rpath",
+        "rpath_vs_runpath/exe_runpath",
+        "rpath_inherit/exe",
+        "runpath_noinherit/exe",
+        "missing/exe",
+        "wrong_class/exe",
+        "origin_symlink/app/exe",
+    ],
+)
 def test_musl(R: Path, has_musl: bool, scenario: str) -> None:
     if not has_musl:
         pytest.skip("musl not installed")

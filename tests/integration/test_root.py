@@ -36,8 +36,10 @@ def sysroot(tmp_path: Path) -> Path:
     # Absolute symlink whose target exists only outside the root: must not be followed out.
     os.symlink(f"{LIBDIR}/libz.so.1.2.13", root / LIBDIR.lstrip("/") / "libz.so.1")
     # Relative symlink climbing above the root: clamped at the root, so not found either.
-    os.symlink("../../../../../../../../lib/x86_64-linux-gnu/libexpat.so.1",
-               root / LIBDIR.lstrip("/") / "libexpat.so.1")
+    os.symlink(
+        "../../../../../../../../lib/x86_64-linux-gnu/libexpat.so.1",
+        root / LIBDIR.lstrip("/") / "libexpat.so.1",
+    )
     (root / "etc/ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
     return root
 
@@ -64,20 +66,37 @@ sys.addaudithook(lambda ev, args: opened.append(str(args[0])) if ev == "open" el
 est = estimate(resolve("/usr/bin/python3", Host(root={str(sysroot)!r})))
 print(json.dumps(opened))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     opened = [p for p in json.loads(out.splitlines()[-1]) if not p.endswith((".py", ".pyc"))]
-    outside = [p for p in opened
-               if not p.startswith(str(sysroot)) and "site-packages" not in p
-               and "/elfcost/" not in p and not p.startswith(sys.prefix)]
+    outside = [
+        p
+        for p in opened
+        if not p.startswith(str(sysroot))
+        and "site-packages" not in p
+        and "/elfcost/" not in p
+        and not p.startswith(sys.prefix)
+    ]
     assert opened, "the audit hook saw no open at all"
     assert outside == []
 
 
 def test_cli_root_json(sysroot: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "elfcost", "deps", "--root", str(sysroot), "--format", "json",
-         str(sysroot / "usr/bin/python3")], capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "elfcost",
+            "deps",
+            "--root",
+            str(sysroot),
+            "--format",
+            "json",
+            str(sysroot / "usr/bin/python3"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)

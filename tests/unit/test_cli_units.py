@@ -8,8 +8,15 @@ from elfcost.cli import parse_size
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("4096", 4096), ("4K", 4096), ("64K", 65536), ("1M", 1 << 20), ("1.5MiB", 1572864),
-     ("16k", 16384), ("2 KiB", 2048)],
+    [
+        ("4096", 4096),
+        ("4K", 4096),
+        ("64K", 65536),
+        ("1M", 1 << 20),
+        ("1.5MiB", 1572864),
+        ("16k", 16384),
+        ("2 KiB", 2048),
+    ],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size

@@ -23,7 +23,8 @@ def test_alignment_laws(v: int, page: int) -> None:
 def test_span_pages_matches_reference(writes: list[tuple[int, int]], page: int) -> None:
     ref = sorted({p for off, w in writes for p in pages_of(off, off + w, page)})
     got = span_pages(
-        np.array([o for o, _ in writes], np.uint64), np.array([w for _, w in writes], np.int64),
+        np.array([o for o, _ in writes], np.uint64),
+        np.array([w for _, w in writes], np.int64),
         page,
     )
     assert got.tolist() == ref

@@ -106,8 +106,12 @@ def estimate(graph: DependencyGraph, options: Options | None = None) -> Estimate
 
 
 def _object_estimate(
-    obj: LoadedObject, graph: DependencyGraph, profile: Profile | None, link: str,
-    opts: Options, warnings: list[str],
+    obj: LoadedObject,
+    graph: DependencyGraph,
+    profile: Profile | None,
+    link: str,
+    opts: Options,
+    warnings: list[str],
 ) -> ObjectEstimate:
     dso, P = obj.dso, opts.page_size
     relocs = read_relocs(dso)
@@ -115,25 +119,32 @@ def _object_estimate(
     dyn = dso.dynamic
     bind_now = opts.bind_now if opts.bind_now is not None else bool(dyn and dyn.bind_now)
     ctx = rules.ObjectContext(
-        dso=dso, role=obj.role, family=graph.family, static_pie=link == "static-pie", page=P,
-        bind_now=bind_now, relocs=relocs, symbols=symbols,
+        dso=dso,
+        role=obj.role,
+        family=graph.family,
+        static_pie=link == "static-pie",
+        page=P,
+        bind_now=bind_now,
+        relocs=relocs,
+        symbols=symbols,
     )
     static = link != "dynamic"
     chosen: dict[int, PageCost] = {}
     for rule in rules.RULES:
         for pc in rule(ctx):
-            assert pc.vaddr is not None
+            v = pc.vaddr
+            assert v is not None  # rules always locate their pages
             if static and pc.cause is not Cause.BSS_TAIL:
                 # No loader: at the entry point only the kernel has written (the bss tail).
                 # Static start-up (self-relocation, IRELATIVE, TLS, libc state) runs after _start.
                 pc = replace(pc, phase="idle")
-            old = chosen.get(pc.vaddr)
+            old = chosen.get(v)
             if old is None:
-                chosen[pc.vaddr] = pc
+                chosen[v] = pc
             elif _PRECEDENCE[pc.cause] < _PRECEDENCE[old.cause]:
-                chosen[pc.vaddr] = _also(pc, old)
+                chosen[v] = _also(pc, old)
             else:
-                chosen[pc.vaddr] = _also(old, pc)
+                chosen[v] = _also(old, pc)
     calibrated = _startup_pages(obj, profile, set(chosen), P, warnings)
     if static:
         calibrated = [replace(pc, phase="idle") for pc in calibrated]
@@ -213,10 +224,16 @@ def _startup_pages(
     if dso.build_id and dso.build_id in profile.startup_build_ids and P == 4096:
         for phase, vaddrs in (("entry", profile.startup_at_entry), ("idle", profile.startup_idle)):
             for v in vaddrs:
-                out.append(PageCost(vaddr=v, cause=Cause.LIBC_STARTUP, certain=False,
-                                    phase=phase,  # type: ignore[arg-type]
-                                    detail=f"{why}: measured on this build",
-                                    sections=dso.section_names_at(v, v + P)))
+                out.append(
+                    PageCost(
+                        vaddr=v,
+                        cause=Cause.LIBC_STARTUP,
+                        certain=False,
+                        phase=phase,  # type: ignore[arg-type]
+                        detail=f"{why}: measured on this build",
+                        sections=dso.section_names_at(v, v + P),
+                    )
+                )
         return out
     syms = find_symbols(dso, (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle))
     for phase, names, count in (
@@ -226,21 +243,33 @@ def _startup_pages(
         placed: set[int] = set()
         for name in names:
             if name in syms:
-                value, size = syms[name]
+                value, _size = syms[name]
                 pg = align_down(value, P)
                 if pg in placed or any(p.vaddr == pg for p in out):
                     continue
                 placed.add(pg)
-                out.append(PageCost(vaddr=pg, cause=Cause.LIBC_STARTUP, certain=False,
-                                    phase=phase,  # type: ignore[arg-type]
-                                    detail=f"{why}: {name}",
-                                    sections=dso.section_names_at(pg, pg + P)))
+                out.append(
+                    PageCost(
+                        vaddr=pg,
+                        cause=Cause.LIBC_STARTUP,
+                        certain=False,
+                        phase=phase,  # type: ignore[arg-type]
+                        detail=f"{why}: {name}",
+                        sections=dso.section_names_at(pg, pg + P),
+                    )
+                )
         # Pages the profile counts but no symbol locates: counted, location unknown.
         located_new = len([v for v in placed if v not in taken])
         for _ in range(max(0, count - len(placed)) if located_new == len(placed) else 0):
-            out.append(PageCost(vaddr=None, cause=Cause.LIBC_STARTUP, certain=False,
-                                phase=phase,  # type: ignore[arg-type]
-                                detail=f"{why}: location unknown for this build"))
+            out.append(
+                PageCost(
+                    vaddr=None,
+                    cause=Cause.LIBC_STARTUP,
+                    certain=False,
+                    phase=phase,  # type: ignore[arg-type]
+                    detail=f"{why}: location unknown for this build",
+                )
+            )
     if dso.build_id and not profile.fallback:
         warnings.append(
             f"{dso.path}: libc build {dso.build_id[:12]} not calibrated; start-up pages "
@@ -294,18 +323,26 @@ def _pages_range(c: PageCounts, P: int) -> Range:
 
 
 def _process_items(
-    graph: DependencyGraph, objects: Sequence[ObjectEstimate], profile: Profile | None,
-    link: str, P: int,
+    graph: DependencyGraph,
+    objects: Sequence[ObjectEstimate],
+    profile: Profile | None,
+    link: str,
+    P: int,
 ) -> list[ProcessItem]:
     if profile is None:
         return [
-            ProcessItem(name="stack", private_dirty=Range(at_entry=P, low=P, expected=P * 2,
-                                                          high=P * 4),
-                        certain=False, detail="kernel argv/envp/auxv pages; no libc profile"),
+            ProcessItem(
+                name="stack",
+                private_dirty=Range(at_entry=P, low=P, expected=P * 2, high=P * 4),
+                certain=False,
+                detail="kernel argv/envp/auxv pages; no libc profile",
+            ),
         ]
     items = [
         ProcessItem(
-            name="stack", private_dirty=_pages_range(profile.stack, P), certain=False,
+            name="stack",
+            private_dirty=_pages_range(profile.stack, P),
+            certain=False,
             detail="kernel argv/envp/auxv + random gap (R-K2) + loader and libc start-up depth; "
             "program use after main is not included",
         )
@@ -313,11 +350,15 @@ def _process_items(
     tls_pages = _tls(graph, profile, P)
     heap = profile.heap
     heap_range = Range(
-        at_entry=heap.at_entry * P, low=heap.low * P, expected=heap.expected * P,
+        at_entry=heap.at_entry * P,
+        low=heap.low * P,
+        expected=heap.expected * P,
         high=max(heap.expected * P, profile.heap_high_bytes),
     )
-    heap_detail = ("libc malloc arena: none until the first malloc; high = first sbrk "
-                   "(request + 128 KiB M_TOP_PAD), program use beyond it is unbounded")
+    heap_detail = (
+        "libc malloc arena: none until the first malloc; high = first sbrk "
+        "(request + 128 KiB M_TOP_PAD), program use beyond it is unbounded"
+    )
     n = len(graph.objects)
     lh_base = profile.loader_heap_base_pages
     if lh_base or profile.loader_heap_per_object_bytes:
@@ -326,31 +367,47 @@ def _process_items(
         items.append(
             ProcessItem(
                 name="loader_heap",
-                private_dirty=Range(at_entry=exp * P, low=max(lh_base, exp - 1) * P,
-                                    expected=exp * P, high=(exp + 1 + n // 16) * P),
+                private_dirty=Range(
+                    at_entry=exp * P,
+                    low=max(lh_base, exp - 1) * P,
+                    expected=exp * P,
+                    high=(exp + 1 + n // 16) * P,
+                ),
                 certain=False,
-                detail=(f"the loader's own allocations for {n} objects (link_maps, search "
-                        "paths): glibc rtld minimal malloc mmaps" if profile.family == "glibc"
-                        else f"musl: first malloc meta area on brk, struct dso for {n} objects"),
+                detail=(
+                    f"the loader's own allocations for {n} objects (link_maps, search "
+                    "paths): glibc rtld minimal malloc mmaps"
+                    if profile.family == "glibc"
+                    else f"musl: first malloc meta area on brk, struct dso for {n} objects"
+                ),
             )
         )
     if tls_pages is not None:
         low, exp, high, detail = tls_pages
         # Without a loader, TLS is set up by libc start-up after the entry point.
         entry = 0 if link != "dynamic" else exp
-        items.append(ProcessItem(
-            name="tls",
-            private_dirty=Range(at_entry=entry * P, low=low * P, expected=exp * P, high=high * P),
-            certain=False, detail=detail,
-        ))
-    items.append(ProcessItem(name="heap", private_dirty=heap_range, certain=False,
-                             detail=heap_detail))
-    items.append(ProcessItem(
-        name="threads_and_dlopen", private_dirty=Range(at_entry=0, low=0, expected=0, high=0),
-        certain=False,
-        detail="unknown: each thread adds its stack pages + TLS; dlopen adds objects. Not "
-        "modelled, not zero by assumption",
-    ))
+        items.append(
+            ProcessItem(
+                name="tls",
+                private_dirty=Range(
+                    at_entry=entry * P, low=low * P, expected=exp * P, high=high * P
+                ),
+                certain=False,
+                detail=detail,
+            )
+        )
+    items.append(
+        ProcessItem(name="heap", private_dirty=heap_range, certain=False, detail=heap_detail)
+    )
+    items.append(
+        ProcessItem(
+            name="threads_and_dlopen",
+            private_dirty=Range(at_entry=0, low=0, expected=0, high=0),
+            certain=False,
+            detail="unknown: each thread adds its stack pages + TLS; dlopen adds objects. Not "
+            "modelled, not zero by assumption",
+        )
+    )
     return items
 
 
@@ -360,11 +417,18 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
     memsz = sum(align_up(b.memsz, max(1, b.align)) for b in blocks if b is not None)
     filesz = sum(b.filesz for b in blocks if b is not None)
     written = profile.tls_tcb_bytes + (memsz if profile.tls_writes == "memsz" else filesz)
-    where = "rtld minimal malloc" if profile.tls_where == "loader_heap" else (
-        "brk ([heap])" if profile.family == "glibc" else "malloc/mmap")
+    where = (
+        "rtld minimal malloc"
+        if profile.tls_where == "loader_heap"
+        else ("brk ([heap])" if profile.family == "glibc" else "malloc/mmap")
+    )
     if profile.family == "musl":
-        total = 8 * (1 + len(blocks)) + memsz + profile.tls_tcb_bytes + 2 * max(
-            [b.align for b in blocks if b is not None] or [8])
+        total = (
+            8 * (1 + len(blocks))
+            + memsz
+            + profile.tls_tcb_bytes
+            + 2 * max([b.align for b in blocks if b is not None] or [8])
+        )
         if total <= profile.tls_builtin_bytes:
             return None  # builtin_tls in libc's .bss: covered by libc's start-up page
         written = profile.tls_tcb_bytes + filesz + 8 * (1 + len(blocks))
@@ -381,8 +445,10 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
         low = max(1, -(-written // P))
         exp = low + 1 if written % P or len(blocks) > 1 else low
     high = -(-(written + profile.tls_surplus_bytes + (memsz - filesz)) // P) + 1
-    detail = (f"TCB {profile.tls_tcb_bytes} B + {len(blocks)} PT_TLS blocks "
-              f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}")
+    detail = (
+        f"TCB {profile.tls_tcb_bytes} B + {len(blocks)} PT_TLS blocks "
+        f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}"
+    )
     return low, exp, max(high, exp), detail
 
 

@@ -32,6 +32,8 @@ def span_pages(
     last = (offset + width.astype(np.uint64) - np.uint64(1)) // p
     if np.array_equal(first, last):
         return np.unique(first) * p
-    extra = [np.arange(a, b + 1, dtype=np.uint64) for a, b in zip(first[first != last],
-                                                                  last[first != last], strict=True)]
+    extra = [
+        np.arange(a, b + 1, dtype=np.uint64)
+        for a, b in zip(first[first != last], last[first != last], strict=True)
+    ]
     return np.unique(np.concatenate([first, *extra])) * p

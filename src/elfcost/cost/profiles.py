@@ -80,10 +80,12 @@ def _load(data: dict[str, Any]) -> Profile:
         loader_heap_base_pages=lh["base_pages"],
         loader_heap_per_object_bytes=lh["per_object_bytes"],
         loader_heap_small_objects=lh["small_program_objects"],
-        stack=PageCounts(at_entry=st["at_entry"], low=st["low"], expected=st["expected"],
-                         high=st["high"]),
-        heap=PageCounts(at_entry=hp["at_entry"], low=hp["low"], expected=hp["expected"],
-                        high=hp["expected"]),
+        stack=PageCounts(
+            at_entry=st["at_entry"], low=st["low"], expected=st["expected"], high=st["high"]
+        ),
+        heap=PageCounts(
+            at_entry=hp["at_entry"], low=hp["low"], expected=hp["expected"], high=hp["expected"]
+        ),
         heap_high_bytes=hp["high_bytes"],
     )
 
@@ -107,9 +109,11 @@ def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile
             return p, warnings
     candidates = [p for p in profiles if p.family == fam and p.link == link]
     if not candidates:
-        candidates = [p for p in profiles if p.family == fam] or [
-            p for p in profiles if p.family == "glibc" and p.link == link
-        ] or list(profiles)
+        candidates = (
+            [p for p in profiles if p.family == fam]
+            or [p for p in profiles if p.family == "glibc" and p.link == link]
+            or list(profiles)
+        )
     chosen = candidates[0]
     warnings.append(
         f"no calibrated profile for {fam} {link} on {machine}: using {chosen.name} "

@@ -99,7 +99,11 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
     name_of: dict[int, str] = {}
     for t in types.tolist():
         if machine is None:
-            width_of[t], class_of[t], name_of[t] = (word if t else 0), RelocClass.SYMBOLIC, f"type {t}"
+            width_of[t], class_of[t], name_of[t] = (
+                (word if t else 0),
+                RelocClass.SYMBOLIC,
+                f"type {t}",
+            )
             continue
         info = machine.reloc(t, word)
         width_of[t], class_of[t], name_of[t] = info.width, info.kind, info.name
@@ -119,11 +123,7 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
             sizes[ok] = ctx.symbols.size[idx[ok]].astype(np.int64)
             widths[m] = sizes
     keep = widths > 0
-    if (
-        ctx.family is LoaderFamily.GLIBC
-        and ctx.dso.e_type == ET_EXEC
-        and machine is not None
-    ):
+    if ctx.family is LoaderFamily.GLIBC and ctx.dso.e_type == ET_EXEC and machine is not None:
         # REL-format RELATIVE relocations are skipped when l_addr == 0 (elf/do-rel.h,
         # ELF_MACHINE_REL_RELATIVE / the RELCOUNT skip); RELA ones are still stored.
         rel_tables = {TABLE_KINDS.index("rel")}
@@ -182,8 +182,13 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
             detail = detail or "relocated word continues from the previous page"
         out.append(
             PageCost(
-                vaddr=pg, cause=cause, certain=True, phase="entry", detail=detail,
-                sections=_sections(ctx, pg), reloc_count=n,
+                vaddr=pg,
+                cause=cause,
+                certain=True,
+                phase="entry",
+                detail=detail,
+                sections=_sections(ctx, pg),
+                reloc_count=n,
                 reloc_types=tuple(t for t, _ in named),
             )
         )
@@ -222,7 +227,10 @@ def bss_tail_pages(ctx: ObjectContext) -> list[PageCost]:
         end = min(align_up(zero_start, ctx.page), s.end)
         out.append(
             PageCost(
-                vaddr=pg, cause=Cause.BSS_TAIL, certain=True, phase="entry",
+                vaddr=pg,
+                cause=Cause.BSS_TAIL,
+                certain=True,
+                phase="entry",
                 detail=f"{who} 0x{zero_start:x}..0x{end:x} (PT_LOAD #{s.index})",
                 sections=_sections(ctx, pg),
             )
@@ -232,8 +240,16 @@ def bss_tail_pages(ctx: ObjectContext) -> list[PageCost]:
 
 # -- R-G3: glibc relocates .dynamic in place ----------------------------------------------------
 
-_ADJUSTED_TAGS = (DT_HASH, DT_PLTGOT, DT_STRTAB, DT_SYMTAB, DT_RELR, DT_JMPREL, DT_VERSYM,
-                  DT_GNU_HASH)
+_ADJUSTED_TAGS = (
+    DT_HASH,
+    DT_PLTGOT,
+    DT_STRTAB,
+    DT_SYMTAB,
+    DT_RELR,
+    DT_JMPREL,
+    DT_VERSYM,
+    DT_GNU_HASH,
+)
 _RELA_MACHINES = frozenset({"x86_64", "aarch64", "riscv64", "ppc64", "s390x"})
 # DL_RO_DYN_SECTION: these targets keep .dynamic read-only (sysdeps/*/ldsodefs.h).
 _RO_DYNAMIC_MACHINES = frozenset({"riscv64", "mips"})
@@ -264,7 +280,10 @@ def dynamic_pages(ctx: ObjectContext) -> list[PageCost]:
         pages[pg] = pages.get(pg, 0) + 1
     return [
         PageCost(
-            vaddr=pg, cause=Cause.DYNAMIC, certain=True, phase="entry",
+            vaddr=pg,
+            cause=Cause.DYNAMIC,
+            certain=True,
+            phase="entry",
             detail=f"{n} d_ptr entries of .dynamic adjusted by l_addr (elf_get_dynamic_info)",
             sections=_sections(ctx, pg),
         )
@@ -291,8 +310,12 @@ def debug_pages(ctx: ObjectContext) -> list[PageCost]:
             pg = _page(ctx, ph.vaddr + e.index * 2 * ctx.word + ctx.word)
             return [
                 PageCost(
-                    vaddr=pg, cause=Cause.DEBUG, certain=True, phase="entry",
-                    detail="DT_DEBUG set to &_r_debug", sections=_sections(ctx, pg),
+                    vaddr=pg,
+                    cause=Cause.DEBUG,
+                    certain=True,
+                    phase="entry",
+                    detail="DT_DEBUG set to &_r_debug",
+                    sections=_sections(ctx, pg),
                 )
             ]
     return []
@@ -319,7 +342,10 @@ def got_header_pages(ctx: ObjectContext) -> list[PageCost]:
     pages = sorted({_page(ctx, dyn.pltgot + i * ctx.word) for i in slots})
     return [
         PageCost(
-            vaddr=pg, cause=Cause.GOT_HEADER, certain=True, phase="entry",
+            vaddr=pg,
+            cause=Cause.GOT_HEADER,
+            certain=True,
+            phase="entry",
             detail="lazy binding: GOT[1..2] = link_map, _dl_runtime_resolve",
             sections=_sections(ctx, pg),
         )
@@ -342,7 +368,10 @@ def loader_data_pages(ctx: ObjectContext) -> list[PageCost]:
         for pg in pages_of(s.vaddr, s.end, ctx.page):
             out.append(
                 PageCost(
-                    vaddr=pg, cause=Cause.LOADER_DATA, certain=True, phase="entry",
+                    vaddr=pg,
+                    cause=Cause.LOADER_DATA,
+                    certain=True,
+                    phase="entry",
                     detail="ld.so state (_rtld_global, its link_map, rtld malloc tail)",
                     sections=_sections(ctx, pg),
                 )
@@ -381,7 +410,10 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
             pg = _page(ctx, start)
             out.append(
                 PageCost(
-                    vaddr=pg, cause=Cause.GAP_DONATION, certain=True, phase="entry",
+                    vaddr=pg,
+                    cause=Cause.GAP_DONATION,
+                    certain=True,
+                    phase="entry",
                     detail=f"musl donates 0x{start:x}..0x{end:x} to malloc and zeroes it",
                     sections=_sections(ctx, pg),
                 )
@@ -405,8 +437,13 @@ def possible_write_pages(ctx: ObjectContext, known: set[int]) -> list[PageCost]:
             anon = pg >= align_up(s.vaddr + s.filesz, ctx.page)
             out.append(
                 PageCost(
-                    vaddr=pg, cause=Cause.POSSIBLE_WRITE, certain=False, phase="possible",
-                    detail="bss: zero until written" if anon else "file-backed: clean until written",
+                    vaddr=pg,
+                    cause=Cause.POSSIBLE_WRITE,
+                    certain=False,
+                    phase="possible",
+                    detail="bss: zero until written"
+                    if anon
+                    else "file-backed: clean until written",
                     sections=_sections(ctx, pg),
                 )
             )

@@ -10,9 +10,9 @@ counted as a pointer-sized write and reported as unknown.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 
 class RelocClass(enum.Enum):
@@ -40,7 +40,7 @@ def _table(*rows: tuple[int, str, int, RelocClass]) -> Mapping[int, RelocType]:
     return MappingProxyType({num: RelocType(name, width, kind) for num, name, width, kind in rows})
 
 
-N, R, S, J, C, T, D, I, P = (
+N, R, S, J, C, T, D, IREL, P = (  # short names keep the tables below readable
     RelocClass.NONE,
     RelocClass.RELATIVE,
     RelocClass.SYMBOLIC,
@@ -70,7 +70,7 @@ _X86_64 = _table(
     (32, "R_X86_64_SIZE32", 4, S),
     (33, "R_X86_64_SIZE64", 8, S),
     (36, "R_X86_64_TLSDESC", 16, D),
-    (37, "R_X86_64_IRELATIVE", 8, I),
+    (37, "R_X86_64_IRELATIVE", 8, IREL),
     (38, "R_X86_64_RELATIVE64", 8, R),
 )
 
@@ -89,7 +89,7 @@ _I386 = _table(
     (37, "R_386_TLS_TPOFF32", 4, T),
     (38, "R_386_SIZE32", 4, S),
     (41, "R_386_TLS_DESC", 8, D),
-    (42, "R_386_IRELATIVE", 4, I),
+    (42, "R_386_IRELATIVE", 4, IREL),
 )
 
 # glibc sysdeps/aarch64/dl-machine.h: ABS32 stores a full ElfW(Addr) (loader-model.md §4.2).
@@ -105,7 +105,7 @@ _AARCH64 = _table(
     (1029, "R_AARCH64_TLS_DTPREL64", 8, T),
     (1030, "R_AARCH64_TLS_TPREL64", 8, T),
     (1031, "R_AARCH64_TLSDESC", 16, D),
-    (1032, "R_AARCH64_IRELATIVE", 8, I),
+    (1032, "R_AARCH64_IRELATIVE", 8, IREL),
 )
 
 # glibc sysdeps/arm/dl-machine.h elf_machine_rel.
@@ -121,7 +121,7 @@ _ARM = _table(
     (21, "R_ARM_GLOB_DAT", 4, S),
     (22, "R_ARM_JUMP_SLOT", 4, J),
     (23, "R_ARM_RELATIVE", 4, R),
-    (160, "R_ARM_IRELATIVE", 4, I),
+    (160, "R_ARM_IRELATIVE", 4, IREL),
 )
 
 # glibc sysdeps/riscv/dl-machine.h elf_machine_rela (RV64).
@@ -139,7 +139,7 @@ _RISCV64 = _table(
     (10, "R_RISCV_TLS_TPREL32", 4, T),
     (11, "R_RISCV_TLS_TPREL64", 8, T),
     (12, "R_RISCV_TLSDESC", 16, D),
-    (58, "R_RISCV_IRELATIVE", 8, I),
+    (58, "R_RISCV_IRELATIVE", 8, IREL),
 )
 
 # glibc sysdeps/powerpc/powerpc64/dl-machine.h (ELFv2: JMP_SLOT stores one doubleword; ELFv1
@@ -156,7 +156,7 @@ _PPC64 = _table(
     (68, "R_PPC64_DTPMOD64", 8, T),
     (73, "R_PPC64_TPREL64", 8, T),
     (78, "R_PPC64_DTPREL64", 8, T),
-    (248, "R_PPC64_IRELATIVE", 8, I),
+    (248, "R_PPC64_IRELATIVE", 8, IREL),
 )
 
 # glibc sysdeps/s390/s390-64/dl-machine.h.
@@ -171,7 +171,7 @@ _S390X = _table(
     (54, "R_390_TLS_DTPMOD", 8, T),
     (55, "R_390_TLS_DTPOFF", 8, T),
     (56, "R_390_TLS_TPOFF", 8, T),
-    (61, "R_390_IRELATIVE", 8, I),
+    (61, "R_390_IRELATIVE", 8, IREL),
 )
 
 # MIPS relocates its GOT from DT_MIPS_* tags rather than relocation records; only the records

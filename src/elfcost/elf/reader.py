@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from elfcost.elf.machines import machine_for
 from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
 from elfcost.model import (
-    DT_BIND_NOW,
+    DF_TEXTREL,
     DT_FLAGS,
     DT_FLAGS_1,
     DT_JMPREL,
@@ -48,16 +48,15 @@ from elfcost.model import (
     DT_SYMENT,
     DT_SYMTAB,
     DT_TEXTREL,
-    DF_TEXTREL,
     ET_DYN,
     ET_EXEC,
     PT_DYNAMIC,
     PT_INTERP,
     PT_LOAD,
     PT_NOTE,
+    Dso,
     DynamicInfo,
     DynEntry,
-    Dso,
     FileId,
     Prot,
     RelocTableRef,
@@ -316,9 +315,7 @@ def _check_loads(path: str, phdrs: tuple[Segment, ...], warnings: list[str]) -> 
         where = f"PT_LOAD #{p.index}"
         if p.filesz > p.memsz:
             # fs/binfmt_elf.c elf_load / load_elf_interp: "p_filesz > p_memsz" → -EINVAL
-            raise MalformedElfError(
-                path, where, f"p_filesz 0x{p.filesz:x} > p_memsz 0x{p.memsz:x}"
-            )
+            raise MalformedElfError(path, where, f"p_filesz 0x{p.filesz:x} > p_memsz 0x{p.memsz:x}")
         if p.align > 1 and (p.align & (p.align - 1)) == 0 and (p.vaddr - p.offset) % p.align:
             # elf/dl-load.c: "ELF load command address/offset not properly aligned"
             raise MalformedElfError(

@@ -44,11 +44,14 @@ class Relocs:
 
     @property
     def is_relr(self) -> npt.NDArray[np.bool_]:
-        return self.table == _KIND_INDEX["relr"]
+        mask: npt.NDArray[np.bool_] = self.table == _KIND_INDEX["relr"]
+        return mask
 
     def select(self, mask: npt.NDArray[np.bool_]) -> Relocs:
         return Relocs(
-            offset=self.offset[mask], r_type=self.r_type[mask], sym=self.sym[mask],
+            offset=self.offset[mask],
+            r_type=self.r_type[mask],
+            sym=self.sym[mask],
             table=self.table[mask],
         )
 
@@ -63,7 +66,9 @@ class Symbols:
 
 
 EMPTY = Relocs(
-    offset=np.zeros(0, np.uint64), r_type=np.zeros(0, np.uint32), sym=np.zeros(0, np.uint32),
+    offset=np.zeros(0, np.uint64),
+    r_type=np.zeros(0, np.uint32),
+    sym=np.zeros(0, np.uint32),
     table=np.zeros(0, np.uint8),
 )
 
@@ -75,7 +80,8 @@ def read_relocs(dso: Dso) -> Relocs:
         off = vaddr_to_offset(dso.phdrs, t.vaddr, t.size)
         if off is None:
             raise MalformedElfError(
-                dso.file, f"DT_{t.kind.upper()}",
+                dso.file,
+                f"DT_{t.kind.upper()}",
                 f"table 0x{t.vaddr:x}+0x{t.size:x} is not inside the file part of a PT_LOAD",
             )
         refs.append((t, off))
@@ -85,9 +91,16 @@ def read_relocs(dso: Dso) -> Relocs:
             if s.sh_type in (SHT_RELA, SHT_REL) and s.flags & SHF_ALLOC and s.size:
                 rela = s.sh_type == SHT_RELA
                 refs.append(
-                    (RelocTableRef(kind="rela" if rela else "rel", vaddr=s.addr, size=s.size,
-                                   entsize=s.entsize or (3 if rela else 2) * dso.elf_class // 8,
-                                   rela=rela), s.offset)
+                    (
+                        RelocTableRef(
+                            kind="rela" if rela else "rel",
+                            vaddr=s.addr,
+                            size=s.size,
+                            entsize=s.entsize or (3 if rela else 2) * dso.elf_class // 8,
+                            rela=rela,
+                        ),
+                        s.offset,
+                    )
                 )
     if not refs:
         return EMPTY
@@ -120,7 +133,11 @@ def _drop_overlaps(parts: list[Relocs], refs: list[tuple[RelocTableRef, int]]) -
     jt = refs[jmp][0]
     out = list(parts)
     for i, (t, _) in enumerate(refs):
-        if t.kind in ("rela", "rel") and t.vaddr <= jt.vaddr and t.vaddr + t.size >= jt.vaddr + jt.size:
+        if (
+            t.kind in ("rela", "rel")
+            and t.vaddr <= jt.vaddr
+            and t.vaddr + t.size >= jt.vaddr + jt.size
+        ):
             keep = (jt.vaddr - t.vaddr) // t.entsize
             p = out[i]
             mask = np.zeros(len(p), bool)
@@ -144,8 +161,12 @@ def _decode(dso: Dso, fd: int, file_size: int, t: RelocTableRef, off: int, kind:
         words = np.frombuffer(raw[: len(raw) - len(raw) % word], dtype=f"{order}u{word}")
         offsets = decode_relr(words.astype(np.uint64), word)
         n = offsets.size
-        return Relocs(offset=offsets, r_type=np.zeros(n, np.uint32), sym=np.zeros(n, np.uint32),
-                      table=np.full(n, tag, np.uint8))
+        return Relocs(
+            offset=offsets,
+            r_type=np.zeros(n, np.uint32),
+            sym=np.zeros(n, np.uint32),
+            table=np.full(n, tag, np.uint8),
+        )
     fields = 3 if t.rela else 2
     if t.entsize != fields * word:
         raise MalformedElfError(dso.file, what, f"entry size {t.entsize}, expected {fields * word}")
@@ -159,8 +180,9 @@ def _decode(dso: Dso, fd: int, file_size: int, t: RelocTableRef, off: int, kind:
     else:
         r_type = (info & np.uint64(0xFF)).astype(np.uint32)
         sym = (info >> np.uint64(8)).astype(np.uint32)
-    return Relocs(offset=r_offset, r_type=r_type, sym=sym,
-                  table=np.full(r_offset.size, tag, np.uint8))
+    return Relocs(
+        offset=r_offset, r_type=r_type, sym=sym, table=np.full(r_offset.size, tag, np.uint8)
+    )
 
 
 def decode_relr(words: U64, word: int) -> U64:
@@ -179,8 +201,10 @@ def decode_relr(words: U64, word: int) -> U64:
     bm_idx = np.flatnonzero(bitmaps)
     if bm_idx.size:
         k = bm_idx - addr_pos[group[bm_idx]] - 1  # bitmaps since the address
-        base = addrs[group[bm_idx]] + np.uint64(word) + k.astype(np.uint64) * np.uint64(
-            bits_per * word
+        base = (
+            addrs[group[bm_idx]]
+            + np.uint64(word)
+            + k.astype(np.uint64) * np.uint64(bits_per * word)
         )
         bm = words[bm_idx]
         shifts = np.arange(1, bits_per + 1, dtype=np.uint64)
@@ -197,8 +221,7 @@ def decode_relr(words: U64, word: int) -> U64:
 def read_symbols(dso: Dso, count: int) -> Symbols:
     """The first `count` entries of DT_SYMTAB (bounded by the file)."""
     dyn = dso.dynamic
-    empty = Symbols(size=np.zeros(0, np.uint64), defined=np.zeros(0, bool),
-                    weak=np.zeros(0, bool))
+    empty = Symbols(size=np.zeros(0, np.uint64), defined=np.zeros(0, bool), weak=np.zeros(0, bool))
     if dyn is None or dyn.symtab is None or count <= 0:
         return empty
     word = dso.elf_class // 8
@@ -216,11 +239,27 @@ def read_symbols(dso: Dso, count: int) -> Symbols:
         os.close(fd)
     o = "<" if dso.little_endian else ">"
     if word == 8:
-        dt = np.dtype([("name", o + "u4"), ("info", "u1"), ("other", "u1"), ("shndx", o + "u2"),
-                       ("value", o + "u8"), ("size", o + "u8")])
+        dt = np.dtype(
+            [
+                ("name", o + "u4"),
+                ("info", "u1"),
+                ("other", "u1"),
+                ("shndx", o + "u2"),
+                ("value", o + "u8"),
+                ("size", o + "u8"),
+            ]
+        )
     else:
-        dt = np.dtype([("name", o + "u4"), ("value", o + "u4"), ("size", o + "u4"),
-                       ("info", "u1"), ("other", "u1"), ("shndx", o + "u2")])
+        dt = np.dtype(
+            [
+                ("name", o + "u4"),
+                ("value", o + "u4"),
+                ("size", o + "u4"),
+                ("info", "u1"),
+                ("other", "u1"),
+                ("shndx", o + "u2"),
+            ]
+        )
     syms = np.frombuffer(raw[: count * entsize], dtype=dt)
     return Symbols(
         size=syms["size"].astype(np.uint64),

@@ -35,16 +35,18 @@ def _missing(r: Resolution) -> dict[str, Any]:
 def deps_doc(graph: DependencyGraph) -> dict[str, Any]:
     objects = []
     for o in graph.objects:
-        objects.append({
-            "path": o.dso.path,
-            "soname": o.dso.soname,
-            "role": o.role,
-            "needed": list(o.dso.needed),
-            "found_via": o.found_via.value,
-            "parent": o.parent,
-            "machine": o.dso.machine,
-            "elf_class": o.dso.elf_class,
-        })
+        objects.append(
+            {
+                "path": o.dso.path,
+                "soname": o.dso.soname,
+                "role": o.role,
+                "needed": list(o.dso.needed),
+                "found_via": o.found_via.value,
+                "parent": o.parent,
+                "machine": o.dso.machine,
+                "elf_class": o.dso.elf_class,
+            }
+        )
     return {
         "schema": "elfcost.deps/1",
         "binary": graph.root.dso.path,
@@ -62,28 +64,30 @@ def _range(r: Range) -> dict[str, int]:
 def estimate_doc(est: Estimate, *, instances: int = 1) -> dict[str, Any]:
     objects = []
     for o in est.objects:
-        objects.append({
-            "path": o.path,
-            "soname": o.soname,
-            "role": o.role,
-            "writable_pages": o.writable_pages,
-            "pages": [
-                {
-                    "vaddr": p.vaddr,
-                    "cause": p.cause.value,
-                    "certain": p.certain,
-                    "phase": p.phase,
-                    "detail": p.detail,
-                    "sections": list(p.sections),
-                    "relocations": p.reloc_count,
-                    "relocation_types": list(p.reloc_types),
-                }
-                for p in o.pages
-            ],
-            "private_dirty": _range(o.private_dirty),
-            "shared_clean": o.shared_clean,
-            "notes": list(o.notes),
-        })
+        objects.append(
+            {
+                "path": o.path,
+                "soname": o.soname,
+                "role": o.role,
+                "writable_pages": o.writable_pages,
+                "pages": [
+                    {
+                        "vaddr": p.vaddr,
+                        "cause": p.cause.value,
+                        "certain": p.certain,
+                        "phase": p.phase,
+                        "detail": p.detail,
+                        "sections": list(p.sections),
+                        "relocations": p.reloc_count,
+                        "relocation_types": list(p.reloc_types),
+                    }
+                    for p in o.pages
+                ],
+                "private_dirty": _range(o.private_dirty),
+                "shared_clean": o.shared_clean,
+                "notes": list(o.notes),
+            }
+        )
     total = est.total
     fleet = {
         "instances": instances,
@@ -103,8 +107,7 @@ def estimate_doc(est: Estimate, *, instances: int = 1) -> dict[str, Any]:
             p.name: {**_range(p.private_dirty), "certain": p.certain, "detail": p.detail}
             for p in est.process
         },
-        "total": {"private_dirty": _range(total), "shared_clean": est.shared_clean,
-                  "fleet": fleet},
+        "total": {"private_dirty": _range(total), "shared_clean": est.shared_clean, "fleet": fleet},
         "missing": [_missing(r) for r in est.missing],
         "warnings": list(est.warnings),
         "assumptions": list(est.assumptions),

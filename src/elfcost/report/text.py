@@ -37,8 +37,11 @@ def render(*renderables: object, width: int | None = None) -> str:
     tty = sys.stdout.isatty()
     buf = io.StringIO()
     console = Console(
-        file=buf, force_terminal=tty, no_color=not tty or "NO_COLOR" in os.environ,
-        width=width or (Console().width if tty else 132), highlight=False,
+        file=buf,
+        force_terminal=tty,
+        no_color=not tty or "NO_COLOR" in os.environ,
+        width=width or (Console().width if tty else 132),
+        highlight=False,
     )
     for r in renderables:
         console.print(r)
@@ -61,13 +64,17 @@ def _how(r: Resolution) -> str:
         return f"rpath of {r.via_object}"
     if r.via is FoundVia.RUNPATH:
         return "runpath"
-    return r.via.value
+    return str(r.via.value)
 
 
 def deps_text(graph: DependencyGraph) -> str:
     root = graph.root
-    tree = Tree(f"[bold]{escape(root.dso.path)}[/bold] " + escape(
-        f"({root.role}, {graph.family.value}{', ' + graph.interp if graph.interp else ''})"))
+    tree = Tree(
+        f"[bold]{escape(root.dso.path)}[/bold] "
+        + escape(
+            f"({root.role}, {graph.family.value}{', ' + graph.interp if graph.interp else ''})"
+        )
+    )
     seen: set[str] = {root.dso.path}
     # Show how each object was first found, even where the tree reaches it by another edge.
     first: dict[str, Resolution] = {}
@@ -107,15 +114,19 @@ def deps_text(graph: DependencyGraph) -> str:
 
 def _causes(o: ObjectEstimate) -> str:
     counts = Counter(p.cause for p in o.pages if p.phase != "possible")
-    return ", ".join(f"{CAUSE_LABEL[c]} {n}" for c, n in sorted(counts.items(),
-                                                              key=lambda x: list(Cause).index(x[0])))
+    return ", ".join(
+        f"{CAUSE_LABEL[c]} {n}"
+        for c, n in sorted(counts.items(), key=lambda x: list(Cause).index(x[0]))
+    )
 
 
 def estimate_text(est: Estimate, *, instances: int = 1) -> str:
     P = est.page_size
-    title = (f"{est.binary}: {est.loader_family.value} "
-             f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
-             f"{P // 1024} KiB pages, profile {est.profile}")
+    title = (
+        f"{est.binary}: {est.loader_family.value} "
+        f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
+        f"{P // 1024} KiB pages, profile {est.profile}"
+    )
     t = Table(title=escape(title), title_justify="left", show_footer=False)
     t.add_column("object")
     t.add_column("RW pages", justify="right")
@@ -124,26 +135,48 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         t.add_column(c, justify="right")
     for o in est.objects:
         name = o.path + ("" if o.role == "library" else f" ({o.role})")
-        t.add_row(escape(name), str(o.writable_pages), _causes(o), kib(o.private_dirty.at_entry),
-                  kib(o.private_dirty.low), kib(o.private_dirty.expected),
-                  kib(o.private_dirty.high))
+        t.add_row(
+            escape(name),
+            str(o.writable_pages),
+            _causes(o),
+            kib(o.private_dirty.at_entry),
+            kib(o.private_dirty.low),
+            kib(o.private_dirty.expected),
+            kib(o.private_dirty.high),
+        )
     t.add_section()
     for p in est.process:
         r = p.private_dirty
-        t.add_row(escape(f"[{p.name}]"), "", escape(p.detail),
-                  kib(r.at_entry), kib(r.low), kib(r.expected), kib(r.high))
+        t.add_row(
+            escape(f"[{p.name}]"),
+            "",
+            escape(p.detail),
+            kib(r.at_entry),
+            kib(r.low),
+            kib(r.expected),
+            kib(r.high),
+        )
     t.add_section()
     tot = est.total
-    t.add_row("[bold]total private dirty[/bold]", "", "", kib(tot.at_entry), kib(tot.low),
-              f"[bold]{kib(tot.expected)}[/bold]", kib(tot.high))
+    t.add_row(
+        "[bold]total private dirty[/bold]",
+        "",
+        "",
+        kib(tot.at_entry),
+        kib(tot.low),
+        f"[bold]{kib(tot.expected)}[/bold]",
+        kib(tot.high),
+    )
     lines: list[object] = [t]
     if instances > 1:
-        lines.append(escape(
-            f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
-            f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
-            f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
-            f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
-        ))
+        lines.append(
+            escape(
+                f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
+                f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
+                f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
+                f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
+            )
+        )
     for m in est.missing:
         lines.append(f"[red]{escape(f'missing: {m.needed} (needed by {m.parent})')}[/red]")
     for w in est.warnings:
@@ -168,8 +201,9 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
             addr = f"0x{p.vaddr:08x}" if p.vaddr is not None else "?" * 10
             sure = "certain" if p.certain else "calibrated"
             secs = ",".join(p.sections) or "-"
-            lines.append(f"  {addr}  {CAUSE_LABEL[p.cause]:<9} {p.phase:<5} {sure:<10} "
-                         f"{secs:<32} {p.detail}")
+            lines.append(
+                f"  {addr}  {CAUSE_LABEL[p.cause]:<9} {p.phase:<5} {sure:<10} {secs:<32} {p.detail}"
+            )
         possible = sum(1 for p in o.pages if p.phase == "possible")
         if possible:
             lines.append(f"  + {possible} more writable pages the program may write (high bound)")
@@ -180,9 +214,17 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
 
 
 _MAP_CHAR = {
-    Cause.TEXTREL: "T", Cause.COPY_RELOC: "C", Cause.RELOCATION: "R", Cause.DYNAMIC: "D",
-    Cause.DEBUG: "d", Cause.GOT_HEADER: "G", Cause.IRELATIVE: "I", Cause.BSS_TAIL: "B",
-    Cause.GAP_DONATION: "g", Cause.LOADER_DATA: "L", Cause.LIBC_STARTUP: "S",
+    Cause.TEXTREL: "T",
+    Cause.COPY_RELOC: "C",
+    Cause.RELOCATION: "R",
+    Cause.DYNAMIC: "D",
+    Cause.DEBUG: "d",
+    Cause.GOT_HEADER: "G",
+    Cause.IRELATIVE: "I",
+    Cause.BSS_TAIL: "B",
+    Cause.GAP_DONATION: "g",
+    Cause.LOADER_DATA: "L",
+    Cause.LIBC_STARTUP: "S",
     Cause.POSSIBLE_WRITE: ".",
 }
 

@@ -73,7 +73,7 @@ class _Searcher:
 
     # -- candidate checks (open_verify) ------------------------------------------------------
 
-    def try_file(self, path: str, via: FoundVia, origin: str | None) -> Dso | None | str:
+    def try_file(self, path: str, via: FoundVia, origin: str | None) -> Dso | str | None:
         """Dso if usable; None to keep searching; a string: an error that stops the loader."""
         try:
             dso = self.host.read(path)
@@ -89,32 +89,42 @@ class _Searcher:
         main = self.main.dso
         if dso.elf_class != main.elf_class:
             self.tried.append(
-                Attempt(path=path, via=via, outcome=f"wrong ELF class ({dso.elf_class}-bit)",
-                        origin=origin)
+                Attempt(
+                    path=path,
+                    via=via,
+                    outcome=f"wrong ELF class ({dso.elf_class}-bit)",
+                    origin=origin,
+                )
             )
             return None
         if dso.e_machine != main.e_machine:
             self.tried.append(
-                Attempt(path=path, via=via, outcome=f"wrong machine ({dso.machine})",
-                        origin=origin)
+                Attempt(path=path, via=via, outcome=f"wrong machine ({dso.machine})", origin=origin)
             )
             return None
         if dso.little_endian != main.little_endian:
-            self.tried.append(Attempt(path=path, via=via, outcome="wrong byte order",
-                                      origin=origin))
+            self.tried.append(
+                Attempt(path=path, via=via, outcome="wrong byte order", origin=origin)
+            )
             return "ELF file data encoding does not match"
         self.tried.append(Attempt(path=path, via=via, outcome="found", origin=origin))
         return dso
 
     def search_dirs(
-        self, name: str, dirs: Iterable[str], via: FoundVia, origin: str | None,
+        self,
+        name: str,
+        dirs: Iterable[str],
+        via: FoundVia,
+        origin: str | None,
         hwcaps: tuple[str, ...],
-    ) -> Dso | None | str:
+    ) -> Dso | str | None:
         for d in dirs:
             # glibc tries each glibc-hwcaps subdirectory before the directory itself
             # (elf/dl-load.c open_path over _dl_important_hwcaps' capstr).
             for sub in (*(f"glibc-hwcaps/{h}" for h in hwcaps), ""):
-                path = posixpath.join(d or ".", sub, name) if sub else posixpath.join(d or ".", name)
+                path = (
+                    posixpath.join(d or ".", sub, name) if sub else posixpath.join(d or ".", name)
+                )
                 if sub and not self.host.dir_exists(posixpath.join(d or ".", sub)):
                     continue
                 got = self.try_file(path, via, origin)
@@ -144,7 +154,10 @@ def origin_of(obj: _Loaded, host: Host) -> str:
 
 
 def expand_tokens(value: str, origin: str, machine: Machine | None, family: LoaderFamily) -> str:
-    """Expand $ORIGIN (both loaders), $LIB and $PLATFORM (glibc elf/dl-load.c _dl_dst_substitute)."""
+    """Expand $ORIGIN (both loaders), $LIB and $PLATFORM (glibc only).
+
+    glibc elf/dl-load.c _dl_dst_substitute; musl ldso/dynlink.c fixup_rpath knows $ORIGIN only.
+    """
     tokens = {"ORIGIN": origin}
     if family is LoaderFamily.GLIBC and machine is not None:
         # Debian builds glibc with slibdir=/lib/<triplet>, so DL_DST_LIB is "lib/<triplet>".
@@ -200,8 +213,7 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
                 return _result(got, FoundVia.RPATH, anc.path, s)
     if host.ld_library_path is not None:
         dirs = [
-            expand_tokens(d, origin_of(s.main, host), machine, family)
-            for d in host.ld_library_path
+            expand_tokens(d, origin_of(s.main, host), machine, family) for d in host.ld_library_path
         ]
         got = s.search_dirs(name, dirs, FoundVia.LD_LIBRARY_PATH, None, hwcaps)
         if got is not None:
@@ -222,8 +234,11 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
                 # elf/dl-load.c: with DF_1_NODEFLIB a cache entry from a system directory
                 # must not be used.
                 s.tried.append(
-                    Attempt(path=entry.path, via=FoundVia.LD_SO_CACHE,
-                            outcome="skipped: system directory and DF_1_NODEFLIB")
+                    Attempt(
+                        path=entry.path,
+                        via=FoundVia.LD_SO_CACHE,
+                        outcome="skipped: system directory and DF_1_NODEFLIB",
+                    )
                 )
             else:
                 got = s.try_file(entry.path, FoundVia.LD_SO_CACHE, None)
@@ -240,8 +255,7 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
             return _result(got, FoundVia.DEFAULT, None, s)
     else:
         s.tried.append(
-            Attempt(path=":".join(system), via=FoundVia.DEFAULT,
-                    outcome="skipped: DF_1_NODEFLIB")
+            Attempt(path=":".join(system), via=FoundVia.DEFAULT, outcome="skipped: DF_1_NODEFLIB")
         )
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
 
@@ -284,7 +298,7 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
 
 def _musl_dirs(
     name: str, dirs: Iterable[str], via: FoundVia, origin: str | None, s: _Searcher
-) -> Dso | None | str:
+) -> Dso | str | None:
     """musl's path_open takes the first file that opens; map_library then accepts or fails."""
     for d in dirs:
         path = posixpath.join(d, name)
@@ -305,7 +319,7 @@ def _musl_reserved(name: str) -> bool:
 # -- the breadth-first walk ---------------------------------------------------------------------
 
 
-def _result(got: Dso | None | str, via: FoundVia, via_object: str | None, s: _Searcher) -> _Found:
+def _result(got: Dso | str | None, via: FoundVia, via_object: str | None, s: _Searcher) -> _Found:
     if isinstance(got, Dso):
         return _Found(dso=got, via=via, via_object=via_object, tried=tuple(s.tried))
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried), error=got)
@@ -329,23 +343,38 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
         interp = _default_interp(main_dso, machine)
     interp = interp or main_dso.interp
     family = loader_family(interp)
-    main = _Loaded(dso=main_dso, role=role, via=FoundVia.MAIN, parent=None,
-                   names={main_dso.path}, chain=(main_dso,))
+    main = _Loaded(
+        dso=main_dso,
+        role=role,
+        via=FoundVia.MAIN,
+        parent=None,
+        names={main_dso.path},
+        chain=(main_dso,),
+    )
     loaded: list[_Loaded] = [main]
     resolutions: list[Resolution] = []
     warnings: list[str] = list(main_dso.warnings)
     if family is LoaderFamily.NONE:
         return DependencyGraph.build(
             objects=[LoadedObject(dso=main_dso, role=role, found_via=FoundVia.MAIN, parent=None)],
-            resolutions=[], family=family, interp=None, warnings=warnings,
+            resolutions=[],
+            family=family,
+            interp=None,
+            warnings=warnings,
         )
     assert interp is not None
     rtld: _Loaded | None = None
     try:
         rtld_dso = host.read(interp)
-        rtld = _Loaded(dso=rtld_dso, role="interpreter", via=FoundVia.INTERP, parent=None,
-                       names={interp, rtld_dso.path, *([rtld_dso.soname] if rtld_dso.soname else [])},
-                       chain=(rtld_dso,), in_order=False)
+        rtld = _Loaded(
+            dso=rtld_dso,
+            role="interpreter",
+            via=FoundVia.INTERP,
+            parent=None,
+            names={interp, rtld_dso.path, *([rtld_dso.soname] if rtld_dso.soname else [])},
+            chain=(rtld_dso,),
+            in_order=False,
+        )
         if family is LoaderFamily.MUSL:
             rtld.names.add("libc.so")
     except ElfcostError as exc:
@@ -371,11 +400,19 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
 
 
 def _resolve_one(
-    name: str, req: _Loaded, loaded: list[_Loaded], rtld: _Loaded | None, host: Host,
-    machine: Machine | None, family: LoaderFamily, interp: str, main: _Loaded,
+    name: str,
+    req: _Loaded,
+    loaded: list[_Loaded],
+    rtld: _Loaded | None,
+    host: Host,
+    machine: Machine | None,
+    family: LoaderFamily,
+    interp: str,
+    main: _Loaded,
 ) -> tuple[Resolution, _Loaded | None]:
-    def done(target: _Loaded, via: FoundVia, via_object: str | None,
-             tried: tuple[Attempt, ...]) -> tuple[Resolution, _Loaded | None]:
+    def done(
+        target: _Loaded, via: FoundVia, via_object: str | None, tried: tuple[Attempt, ...]
+    ) -> tuple[Resolution, _Loaded | None]:
         target.names.add(name)
         new = None
         if target is rtld and not rtld.in_order:
@@ -383,8 +420,14 @@ def _resolve_one(
             rtld.in_order = True
             rtld.parent = req.dso.path
             new = rtld
-        res = Resolution(needed=name, parent=req.dso.path, found=target.dso.path, via=via,
-                         via_object=via_object, tried=tried)
+        res = Resolution(
+            needed=name,
+            parent=req.dso.path,
+            found=target.dso.path,
+            via=via,
+            via_object=via_object,
+            tried=tried,
+        )
         return res, new
 
     # Already loaded under this name (glibc _dl_name_match_p + DT_SONAME; musl shortname).
@@ -396,24 +439,40 @@ def _resolve_one(
         return done(rtld, FoundVia.LOADED, None, ())
     s = _Searcher(host, main, machine)
     found = (
-        _musl_find(name, req, s, interp) if family is LoaderFamily.MUSL
+        _musl_find(name, req, s, interp)
+        if family is LoaderFamily.MUSL
         else _glibc_find(name, req, s, family)
     )
     if found.dso is None:
         tried = found.tried
         if found.error:
-            tried = (*tried, Attempt(path="", via=FoundVia.DEFAULT,
-                                     outcome=f"the loader stops: {found.error}"))
-        return Resolution(needed=name, parent=req.dso.path, found=None, via=None,
-                          via_object=None, tried=tried), None
+            tried = (
+                *tried,
+                Attempt(path="", via=FoundVia.DEFAULT, outcome=f"the loader stops: {found.error}"),
+            )
+        return Resolution(
+            needed=name, parent=req.dso.path, found=None, via=None, via_object=None, tried=tried
+        ), None
     for o in everyone:
         # The same file under another name: loaded once (glibc _dl_file_id_match_p).
         if o.dso.file_id == found.dso.file_id:
             return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
-    new = _Loaded(dso=found.dso, role="library", via=found.via or FoundVia.DEFAULT,
-                  parent=req.dso.path, names={name}, chain=(found.dso, *req.chain))
-    res = Resolution(needed=name, parent=req.dso.path, found=found.dso.path, via=found.via,
-                     via_object=found.via_object, tried=found.tried)
+    new = _Loaded(
+        dso=found.dso,
+        role="library",
+        via=found.via or FoundVia.DEFAULT,
+        parent=req.dso.path,
+        names={name},
+        chain=(found.dso, *req.chain),
+    )
+    res = Resolution(
+        needed=name,
+        parent=req.dso.path,
+        found=found.dso.path,
+        via=found.via,
+        via_object=found.via_object,
+        tried=found.tried,
+    )
     return res, new
 
 
