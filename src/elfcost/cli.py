@@ -314,6 +314,160 @@ def explain(
     _finish(state)
 
 
+def _env(env_items: Sequence[str], clean_env: bool) -> dict[str, str]:
+    base = {"PATH": "/usr/local/bin:/usr/bin:/bin"} if clean_env else dict(os.environ)
+    for item in env_items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--env")
+        base[key] = value
+    return base
+
+
+def _planned_dsos(program: str) -> list[Any]:
+    """The objects elfcost's resolver expects, so measure names them as estimate does."""
+    import shutil
+
+    from elfcost.resolve.host import Host
+    from elfcost.resolve.search import resolve
+
+    path = program if "/" in program else (shutil.which(program) or program)
+    try:
+        return [o.dso for o in resolve(path, Host()).objects]
+    except ElfcostError:
+        return []  # not an ELF file (a script): measure what the process maps
+
+
+def _with_discovered(planned: list[Any], discovered: Sequence[Any]) -> list[Any]:
+    """Planned objects first (their path strings), then anything else mapped (dlopen)."""
+    ids = {d.file_id for d in planned}
+    return [*planned, *(d for d in discovered if d.file_id not in ids)]
+
+
+def launch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--env", "env_items", multiple=True, metavar="NAME=VALUE",
+                     help="Set a variable in the program's environment (repeatable).")(f)
+    f = click.option("--clean-env", is_flag=True,
+                     help="Start the program with only PATH set (plus --env).")(f)
+    f = click.option("--settle", type=float, default=0.3, show_default=True,
+                     help="Idle: seconds without CPU time advancing.")(f)
+    f = click.option("--delay", type=float, default=None,
+                     help="Idle: measure after this many seconds instead.")(f)
+    f = click.option("--timeout", type=float, default=10.0, show_default=True,
+                     help="Give up (and kill the program) after this many seconds.")(f)
+    return f
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("command", nargs=-1)
+@click.option("--pid", "pids", multiple=True, type=int, help="Measure a live process (repeatable).")
+@click.option("--smaps", "smaps_file", default=None, type=click.Path(exists=True),
+              help="A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).")
+@click.option("--capture", "capture", default=None, type=click.Path(exists=True),
+              help="A directory or tar file made by the capture script (docs/validation.md).")
+@click.option("--at", "at", type=click.Choice(["entry", "idle", "exec"]), default="idle",
+              show_default=True, help="Where to stop a started program: its ELF entry point "
+              "(hardware breakpoint, x86_64), idle after start-up, or right after execve.")
+@click.option("--follow", default=None, metavar="NAME",
+              help="Measure the started program's descendant with this name (a supervisor's child).")
+@launch_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: elfcost.measurement/1.")
+@click.pass_obj
+def measure(state: State, command: Sequence[str], pids: Sequence[int], smaps_file: str | None,
+            capture: str | None, at: str, follow: str | None, env_items: Sequence[str],
+            clean_env: bool, settle: float, delay: float | None, timeout: float,
+            fmt: str) -> None:
+    """What a running process costs, attributed to the same objects as the estimate.
+
+    \b
+    elfcost measure -- /usr/bin/foo --args     start it, measure when idle, kill it
+    elfcost measure --at entry -- /bin/sleep 9 stop it at its ELF entry point
+    elfcost measure --pid 1234                 a live process
+    elfcost measure --capture cap.tgz          files captured on another machine
+    """
+    from elfcost.report import jsonout, text
+    from elfcost.runtime import measure as rm
+    from elfcost.runtime.launch import Launched
+
+    sources = sum(bool(x) for x in (command, pids, smaps_file, capture))
+    if sources != 1:
+        raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
+    results = []
+    if command:
+        with state.per_input():
+            env = _env(env_items, clean_env)
+            planned = _planned_dsos(command[0]) if follow is None else []
+            with Launched(list(command), at=at, env=env, settle=settle,  # type: ignore[arg-type]
+                          delay=delay, timeout=timeout, follow=follow) as p:
+                dsos = _with_discovered(planned, rm.discover_dsos(p.target_pid))
+                results.append(rm.measure_pid(p.target_pid, dsos, stop=p.stop,
+                                              thread_pointer=p.thread_pointer))
+    for pid in pids:
+        with state.per_input():
+            results.append(rm.measure_pid(pid, rm.discover_dsos(pid)))
+    for source in (smaps_file, capture):
+        if source:
+            with state.per_input():
+                src = os.path.dirname(source) if source == smaps_file else source
+                results.append(rm.measure_capture(src or ".", ()))
+    for m in results:
+        if fmt == "json":
+            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
+        else:
+            click.echo(text.measurement_text(m), nl=False)
+    _finish(state)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("binary")
+@click.argument("args", nargs=-1)
+@root_options
+@launch_options
+@click.option("--tolerance", type=click.IntRange(min=0), default=0, show_default=True,
+              metavar="PAGES", help="Pages per object allowed to differ at the entry point.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one elfcost.comparison/1 document per stop.")
+@click.pass_obj
+def validate(state: State, binary: str, args: Sequence[str], root: str,
+             ld_library_path: str | None, env_llp: bool, env_items: Sequence[str],
+             clean_env: bool, settle: float, delay: float | None, timeout: float,
+             tolerance: int, fmt: str) -> None:
+    """Estimate BINARY, run it, measure it at its entry point and idle, and compare.
+
+    Exit 0 when every object is within --tolerance pages at the entry point and the idle
+    total lies within the predicted [low, high]; 1 otherwise. Usage: validate BINARY -- ARGS.
+    """
+    from elfcost.report import jsonout, text
+    from elfcost.runtime.compare import compare, comparison_doc
+    from elfcost.runtime.launch import Launched
+    from elfcost.runtime.measure import measure_pid
+
+    host = _host(root, ld_library_path, env_llp)
+    with state.per_input():
+        from elfcost.cost.estimate import Options, estimate
+        from elfcost.resolve.search import resolve
+
+        graph = resolve(_loader_path(binary, root), host)
+        est = estimate(graph, Options(page_size=os.sysconf("SC_PAGE_SIZE")))
+        dsos = [o.dso for o in graph.objects]
+        env = _env(env_items, clean_env)
+        comparisons = []
+        for at in ("entry", "idle"):
+            with Launched([binary, *args], at=at, env=env, settle=settle,  # type: ignore[arg-type]
+                          delay=delay, timeout=timeout) as p:
+                m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+            comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
+        for c in comparisons:
+            if fmt == "json":
+                click.echo(jsonout.dumps(comparison_doc(c), pretty=False))
+            else:
+                click.echo(text.comparison_text(c), nl=False)
+        if not all(c.ok for c in comparisons):
+            state.fail(Exit.CHECK_FAILED)
+    _finish(state)
+
+
 def run() -> None:
     """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
     try:

@@ -242,3 +242,66 @@ def page_map(o: ObjectEstimate, P: int) -> str:
         prev = p.vaddr
     out.extend("?" for p in o.pages if p.vaddr is None)
     return "".join(out)
+
+
+# -- measure / validate ------------------------------------------------------------------------
+
+
+def measurement_text(m: object) -> str:
+    """A measured process: one row per object, one per process bucket, the total."""
+    from elfcost.runtime.records import Measurement
+
+    assert isinstance(m, Measurement)
+    t = Table(title=escape(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages"),
+              title_justify="left")
+    t.add_column("object / bucket")
+    for c in ("private dirty", "private clean", "shared clean", "rss", "pss", "swap",
+              "written pages"):
+        t.add_column(c, justify="right")
+
+    def row(name: str, u: object, written: int | str) -> None:
+        t.add_row(escape(name), kib(u.private_dirty), kib(u.private_clean),  # type: ignore[attr-defined]
+                  kib(u.shared_clean), kib(u.rss), kib(u.pss), kib(u.swap),  # type: ignore[attr-defined]
+                  str(written))
+
+    for o in m.objects:
+        row(o.path, o.usage, len(o.written_pages) if m.has_pagemap else "-")
+    t.add_section()
+    for b in m.buckets:
+        row(f"[{b.name}]", b.usage, len(b.written_pages) if m.has_pagemap else "-")
+    t.add_section()
+    row("total", m.total, "")
+    parts: list[object] = [t]
+    parts.extend(escape(f"warning: {w}") for w in m.warnings)
+    return render(*parts)
+
+
+def comparison_text(c: object) -> str:
+    from elfcost.runtime.compare import Comparison
+
+    assert isinstance(c, Comparison)
+    P = c.page_size
+    t = Table(title=escape(f"{c.binary}: predicted vs measured at {c.stop}"),
+              title_justify="left")
+    for col in ("object", "predicted pages", "measured pages", "predicted but clean",
+                "dirty but not predicted"):
+        t.add_column(col, justify="left" if col == "object" else "right")
+    for o in c.objects:
+        t.add_row(escape(o.path), str(o.predicted_pages), str(o.measured_pages),
+                  str(len(o.predicted_clean)), str(len(o.unpredicted_dirty)))
+    lines: list[object] = [t]
+    for o in c.objects:
+        for p in o.predicted_clean:
+            lines.append(escape(f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
+                                f"{' (certain)' if p.certain else ''} but clean "
+                                f"[{','.join(p.sections)}]"))
+        for p in o.unpredicted_dirty:
+            lines.append(escape(f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
+                                f"{p.cause} [{','.join(p.sections)}]"))
+    verdict = "OK" if c.ok else "OUTSIDE TOLERANCE"
+    lines.append(escape(
+        f"process total: measured {kib(c.measured_total)}, predicted {kib(c.predicted_expected)}"
+        f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
+        f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"))
+    _ = P
+    return render(*lines)

@@ -1,0 +1,156 @@
+"""Estimate × Measurement → Comparison: per object, page by page, and for the process total.
+
+Pure: values in, values out. At the entry point the comparison is exact (the kernel and the
+loader have written what the rules say, or the rules are wrong); when idle, program and libc
+behaviour after `main` is only bounded, so the total is checked against [low, high].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elfcost.model import Estimate, ObjectEstimate, PageCost
+from elfcost.runtime.records import Measurement, ObjectMeasurement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageMismatch:
+    vaddr: int
+    sections: tuple[str, ...]
+    cause: str  # the predicted cause, or the likely cause of an unpredicted page
+    certain: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectComparison:
+    path: str
+    predicted_pages: int
+    measured_pages: int
+    predicted_clean: tuple[PageMismatch, ...]  # predicted dirty, measured not written
+    unpredicted_dirty: tuple[PageMismatch, ...]  # written, not predicted
+
+    @property
+    def exact(self) -> bool:
+        return not self.predicted_clean and not self.unpredicted_dirty
+
+    @property
+    def certain_misses(self) -> int:
+        return sum(1 for p in self.predicted_clean if p.certain)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    binary: str
+    stop: str  # "entry" or "idle"
+    page_size: int
+    objects: tuple[ObjectComparison, ...]
+    predicted_low: int
+    predicted_expected: int
+    predicted_high: int
+    measured_total: int  # Private_Dirty + Swap over the whole process
+    tolerance_pages: int
+
+    @property
+    def within_bounds(self) -> bool:
+        return self.predicted_low <= self.measured_total <= self.predicted_high
+
+    @property
+    def ok(self) -> bool:
+        """At entry: every object within tolerance (certain pages never missed beyond it).
+        Idle: the measured total inside the predicted [low, high]."""
+        if self.stop == "entry":
+            return all(
+                len(o.unpredicted_dirty) + o.certain_misses <= self.tolerance_pages
+                for o in self.objects
+            )
+        return self.within_bounds
+
+
+def compare(
+    est: Estimate, m: Measurement, *, stop: str, tolerance_pages: int = 0
+) -> Comparison:
+    """Compare per object (matched by path) the pages predicted written by `stop`."""
+    phases = ("entry",) if stop == "entry" else ("entry", "idle")
+    measured_by_path = {o.path: o for o in m.objects}
+    objects = []
+    for oe in est.objects:
+        om = measured_by_path.get(oe.path)
+        objects.append(_compare_object(oe, om, phases))
+    total = est.total
+    return Comparison(
+        binary=est.binary,
+        stop=stop,
+        page_size=est.page_size,
+        objects=tuple(objects),
+        predicted_low=total.at_entry if stop == "entry" else total.low,
+        predicted_expected=total.at_entry if stop == "entry" else total.expected,
+        predicted_high=total.high,
+        measured_total=m.total.private_dirty + m.total.swap,
+        tolerance_pages=tolerance_pages,
+    )
+
+
+def _compare_object(
+    oe: ObjectEstimate, om: ObjectMeasurement | None, phases: tuple[str, ...]
+) -> ObjectComparison:
+    by_vaddr: dict[int, PageCost] = {p.vaddr: p for p in oe.pages if p.vaddr is not None}
+    predicted = {v for v, p in by_vaddr.items() if p.phase in phases}
+    measured = set(om.written_pages) if om is not None else set()
+    clean = [
+        PageMismatch(vaddr=v, sections=by_vaddr[v].sections, cause=by_vaddr[v].cause.value,
+                     certain=by_vaddr[v].certain)
+        for v in sorted(predicted - measured)
+    ]
+    dirty = []
+    for v in sorted(measured - predicted):
+        p = by_vaddr.get(v)
+        if p is None:
+            likely = "outside every writable segment (text relocation or runtime patching?)"
+            dirty.append(PageMismatch(vaddr=v, sections=(), cause=likely, certain=False))
+            continue
+        likely = "constructor or program write" if p.phase == "possible" else p.cause.value
+        dirty.append(PageMismatch(vaddr=v, sections=p.sections, cause=likely, certain=False))
+    return ObjectComparison(
+        path=oe.path,
+        predicted_pages=len(predicted),
+        measured_pages=len(measured),
+        predicted_clean=tuple(clean),
+        unpredicted_dirty=tuple(dirty),
+    )
+
+
+def comparison_doc(c: Comparison) -> dict[str, object]:
+    """JSON-ready, schema `elfcost.comparison/1`."""
+
+    def pages(ps: tuple[PageMismatch, ...]) -> list[dict[str, object]]:
+        return [
+            {"vaddr": p.vaddr, "sections": list(p.sections), "cause": p.cause,
+             "certain": p.certain}
+            for p in ps
+        ]
+
+    return {
+        "schema": "elfcost.comparison/1",
+        "binary": c.binary,
+        "stop": c.stop,
+        "page_size": c.page_size,
+        "ok": c.ok,
+        "tolerance_pages": c.tolerance_pages,
+        "objects": [
+            {
+                "path": o.path,
+                "predicted_pages": o.predicted_pages,
+                "measured_pages": o.measured_pages,
+                "exact": o.exact,
+                "predicted_clean": pages(o.predicted_clean),
+                "unpredicted_dirty": pages(o.unpredicted_dirty),
+            }
+            for o in c.objects
+        ],
+        "total": {
+            "predicted": {"low": c.predicted_low, "expected": c.predicted_expected,
+                          "high": c.predicted_high},
+            "measured_private_dirty": c.measured_total,
+            "within_bounds": c.within_bounds,
+        },
+    }
