@@ -369,7 +369,8 @@ def launch_options(f: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, help="Where to stop a started program: its ELF entry point "
               "(hardware breakpoint, x86_64), idle after start-up, or right after execve.")
 @click.option("--follow", default=None, metavar="NAME",
-              help="Measure the started program's descendant with this name (a supervisor's child).")
+              help="Measure the started program's descendant with this name "
+              "(a supervisor's child).")
 @launch_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: elfcost.measurement/1.")
@@ -454,7 +455,7 @@ def validate(state: State, binary: str, args: Sequence[str], root: str,
         env = _env(env_items, clean_env)
         comparisons = []
         for at in ("entry", "idle"):
-            with Launched([binary, *args], at=at, env=env, settle=settle,  # type: ignore[arg-type]
+            with Launched([binary, *args], at=at, env=env, settle=settle,
                           delay=delay, timeout=timeout) as p:
                 m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
             comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
