@@ -345,40 +345,93 @@ def _with_discovered(planned: list[Any], discovered: Sequence[Any]) -> list[Any]
 
 
 def launch_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--env", "env_items", multiple=True, metavar="NAME=VALUE",
-                     help="Set a variable in the program's environment (repeatable).")(f)
-    f = click.option("--clean-env", is_flag=True,
-                     help="Start the program with only PATH set (plus --env).")(f)
-    f = click.option("--settle", type=float, default=0.3, show_default=True,
-                     help="Idle: seconds without CPU time advancing.")(f)
-    f = click.option("--delay", type=float, default=None,
-                     help="Idle: measure after this many seconds instead.")(f)
-    f = click.option("--timeout", type=float, default=10.0, show_default=True,
-                     help="Give up (and kill the program) after this many seconds.")(f)
+    f = click.option(
+        "--env",
+        "env_items",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable in the program's environment (repeatable).",
+    )(f)
+    f = click.option(
+        "--clean-env", is_flag=True, help="Start the program with only PATH set (plus --env)."
+    )(f)
+    f = click.option(
+        "--settle",
+        type=float,
+        default=0.3,
+        show_default=True,
+        help="Idle: seconds without CPU time advancing.",
+    )(f)
+    f = click.option(
+        "--delay", type=float, default=None, help="Idle: measure after this many seconds instead."
+    )(f)
+    f = click.option(
+        "--timeout",
+        type=float,
+        default=10.0,
+        show_default=True,
+        help="Give up (and kill the program) after this many seconds.",
+    )(f)
     return f
 
 
 @main.command(epilog=EXIT_HELP)
 @click.argument("command", nargs=-1)
 @click.option("--pid", "pids", multiple=True, type=int, help="Measure a live process (repeatable).")
-@click.option("--smaps", "smaps_file", default=None, type=click.Path(exists=True),
-              help="A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).")
-@click.option("--capture", "capture", default=None, type=click.Path(exists=True),
-              help="A directory or tar file made by the capture script (docs/validation.md).")
-@click.option("--at", "at", type=click.Choice(["entry", "idle", "exec"]), default="idle",
-              show_default=True, help="Where to stop a started program: its ELF entry point "
-              "(hardware breakpoint, x86_64), idle after start-up, or right after execve.")
-@click.option("--follow", default=None, metavar="NAME",
-              help="Measure the started program's descendant with this name "
-              "(a supervisor's child).")
+@click.option(
+    "--smaps",
+    "smaps_file",
+    default=None,
+    type=click.Path(exists=True),
+    help="A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).",
+)
+@click.option(
+    "--capture",
+    "capture",
+    default=None,
+    type=click.Path(exists=True),
+    help="A directory or tar file made by the capture script (docs/validation.md).",
+)
+@click.option(
+    "--at",
+    "at",
+    type=click.Choice(["entry", "idle", "exec"]),
+    default="idle",
+    show_default=True,
+    help="Where to stop a started program: its ELF entry point "
+    "(hardware breakpoint, x86_64), idle after start-up, or right after execve.",
+)
+@click.option(
+    "--follow",
+    default=None,
+    metavar="NAME",
+    help="Measure the started program's descendant with this name (a supervisor's child).",
+)
 @launch_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: elfcost.measurement/1.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: elfcost.measurement/1.",
+)
 @click.pass_obj
-def measure(state: State, command: Sequence[str], pids: Sequence[int], smaps_file: str | None,
-            capture: str | None, at: str, follow: str | None, env_items: Sequence[str],
-            clean_env: bool, settle: float, delay: float | None, timeout: float,
-            fmt: str) -> None:
+def measure(
+    state: State,
+    command: Sequence[str],
+    pids: Sequence[int],
+    smaps_file: str | None,
+    capture: str | None,
+    at: str,
+    follow: str | None,
+    env_items: Sequence[str],
+    clean_env: bool,
+    settle: float,
+    delay: float | None,
+    timeout: float,
+    fmt: str,
+) -> None:
     """What a running process costs, attributed to the same objects as the estimate.
 
     \b
@@ -399,11 +452,19 @@ def measure(state: State, command: Sequence[str], pids: Sequence[int], smaps_fil
         with state.per_input():
             env = _env(env_items, clean_env)
             planned = _planned_dsos(command[0]) if follow is None else []
-            with Launched(list(command), at=at, env=env, settle=settle,  # type: ignore[arg-type]
-                          delay=delay, timeout=timeout, follow=follow) as p:
+            with Launched(
+                list(command),
+                at=at,
+                env=env,
+                settle=settle,  # type: ignore[arg-type]
+                delay=delay,
+                timeout=timeout,
+                follow=follow,
+            ) as p:
                 dsos = _with_discovered(planned, rm.discover_dsos(p.target_pid))
-                results.append(rm.measure_pid(p.target_pid, dsos, stop=p.stop,
-                                              thread_pointer=p.thread_pointer))
+                results.append(
+                    rm.measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+                )
     for pid in pids:
         with state.per_input():
             results.append(rm.measure_pid(pid, rm.discover_dsos(pid)))
@@ -417,7 +478,39 @@ def measure(state: State, command: Sequence[str], pids: Sequence[int], smaps_fil
             click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
         else:
             click.echo(text.measurement_text(m), nl=False)
+    if len(pids) > 1 and len(results) > 1:
+        from elfcost.runtime.attribute import group
+
+        g = group(
+            os.path.basename(results[0].objects[0].path) if results[0].objects else "?", results
+        )
+        if fmt == "json":
+            click.echo(jsonout.dumps(_group_doc(g), pretty=False))
+        else:
+            click.echo(text.group_text(g), nl=False)
     _finish(state)
+
+
+def _group_doc(g: Any) -> dict[str, Any]:
+    def row(r: Any) -> dict[str, Any]:
+        return {
+            "name": r.name,
+            "uss": r.uss,
+            "pss": r.pss,
+            "rss": r.rss,
+            "shared": r.shared,
+            "private_dirty": r.private_dirty,
+            "swap": r.swap,
+        }
+
+    return {
+        "schema": "elfcost.measurement-group/1",
+        "name": g.name,
+        "pids": list(g.pids),
+        "total": row(g.total),
+        "objects": [row(o) for o in g.objects],
+        "process": [row(b) for b in g.buckets],
+    }
 
 
 @main.command(epilog=EXIT_HELP)
@@ -425,15 +518,38 @@ def measure(state: State, command: Sequence[str], pids: Sequence[int], smaps_fil
 @click.argument("args", nargs=-1)
 @root_options
 @launch_options
-@click.option("--tolerance", type=click.IntRange(min=0), default=0, show_default=True,
-              metavar="PAGES", help="Pages per object allowed to differ at the entry point.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: one elfcost.comparison/1 document per stop.")
+@click.option(
+    "--tolerance",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="PAGES",
+    help="Pages per object allowed to differ at the entry point.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one elfcost.comparison/1 document per stop.",
+)
 @click.pass_obj
-def validate(state: State, binary: str, args: Sequence[str], root: str,
-             ld_library_path: str | None, env_llp: bool, env_items: Sequence[str],
-             clean_env: bool, settle: float, delay: float | None, timeout: float,
-             tolerance: int, fmt: str) -> None:
+def validate(
+    state: State,
+    binary: str,
+    args: Sequence[str],
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    env_items: Sequence[str],
+    clean_env: bool,
+    settle: float,
+    delay: float | None,
+    timeout: float,
+    tolerance: int,
+    fmt: str,
+) -> None:
     """Estimate BINARY, run it, measure it at its entry point and idle, and compare.
 
     Exit 0 when every object is within --tolerance pages at the entry point and the idle
@@ -455,8 +571,9 @@ def validate(state: State, binary: str, args: Sequence[str], root: str,
         env = _env(env_items, clean_env)
         comparisons = []
         for at in ("entry", "idle"):
-            with Launched([binary, *args], at=at, env=env, settle=settle,
-                          delay=delay, timeout=timeout) as p:
+            with Launched(
+                [binary, *args], at=at, env=env, settle=settle, delay=delay, timeout=timeout
+            ) as p:
                 m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
             comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
         for c in comparisons:

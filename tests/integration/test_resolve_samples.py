@@ -186,3 +186,38 @@ def test_musl(R: Path, has_musl: bool, scenario: str) -> None:
     if scenario.startswith("rpath_vs_runpath"):
         libs, _ = same(exe, musl=True, llp=str(exe.parent / "C"))
         assert libs[0].endswith("C/libdup.so")  # musl: LD_LIBRARY_PATH first, always
+
+
+@pytest.mark.parametrize(
+    "subdirs", [(), ("x86_64",), ("tls",), ("x86_64", "glibc-hwcaps/x86-64-v2")]
+)
+def test_hwcaps_subdirectories(tmp_path: Path, subdirs: tuple[str, ...]) -> None:
+    """glibc searches glibc-hwcaps/<level>/ and (2.36) the legacy tls/, x86_64/ subdirectories
+    of every directory before the directory itself."""
+    if not Path(GLIBC).exists():
+        pytest.skip("not a glibc x86_64 host")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (tmp_path / "l.c").write_text("int f(void) { return 1; }\n")
+    (tmp_path / "m.c").write_text("int f(void); int main(void) { return f(); }\n")
+    for d in ("", *subdirs):
+        (lib / d).mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-Wl,-soname,libhw.so",
+                "-o",
+                str(lib / d / "libhw.so"),
+                str(tmp_path / "l.c"),
+            ],
+            check=True,
+        )
+    exe = tmp_path / "m"
+    subprocess.run(
+        ["gcc", "-o", str(exe), str(tmp_path / "m.c"), f"-L{lib}", "-lhw", f"-Wl,-rpath,{lib}"],
+        check=True,
+    )
+    libs, _ = same(exe)
+    assert libs[0].startswith(str(lib))

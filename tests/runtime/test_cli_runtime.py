@@ -17,8 +17,9 @@ pytestmark = pytest.mark.runtime
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "elfcost", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def children_of(pid: int) -> list[int]:
@@ -104,3 +105,42 @@ def test_nothing_left_behind() -> None:
     assert set(children_of(os.getpid())) == before
     procs = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout
     assert "/bin/sleep 100" not in procs
+
+
+def test_measure_several_pids_grouped() -> None:
+    procs = [subprocess.Popen(["/bin/sleep", "30"]) for _ in range(2)]
+    try:
+        args = [a for p in procs for a in ("--pid", str(p.pid))]
+        r = run("measure", "--format", "json", *args)
+        assert r.returncode == 0, r.stderr
+        docs = [json.loads(line) for line in r.stdout.splitlines()]
+        assert [d["schema"] for d in docs] == ["elfcost.measurement/1"] * 2 + [
+            "elfcost.measurement-group/1"
+        ]
+        g = docs[-1]
+        # Private memory summed over the processes, shared memory (PSS) counted once.
+        assert g["total"]["private_dirty"] == sum(d["total"]["private_dirty"] for d in docs[:2])
+        assert g["total"]["uss"] <= g["total"]["pss"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_measure_capture_from_the_documented_script(tmp_path: Path) -> None:
+    from elfcost.runtime.measure import CAPTURE_SCRIPT
+
+    p = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        d = tmp_path / "cap"
+        script = f"P={p.pid} PAGE={os.sysconf('SC_PAGE_SIZE')} D={d}\n{CAPTURE_SCRIPT}"
+        subprocess.run(["sh", "-c", script], check=True, capture_output=True)
+        r = run("measure", "--format", "json", "--capture", str(d))
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["pid"] == p.pid and doc["total"]["private_dirty"] > 0
+        r = run("measure", "--format", "json", "--smaps", str(d / "smaps"))
+        assert r.returncode == 0, r.stderr
+    finally:
+        p.kill()
+        p.wait()

@@ -128,9 +128,13 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         f"{P // 1024} KiB pages, profile {est.profile}"
     )
     t = Table(title=escape(title), title_justify="left", show_footer=False)
-    t.add_column("object")
+    t.add_column(
+        "object",
+        overflow="fold",
+        min_width=min(48, max((len(o.path) for o in est.objects), default=10)),
+    )
     t.add_column("RW pages", justify="right")
-    t.add_column("dirty pages by cause", max_width=40, overflow="ellipsis", no_wrap=True)
+    t.add_column("dirty pages by cause", max_width=30, overflow="ellipsis", no_wrap=True)
     for c in ("at entry", "low", "expected", "high"):
         t.add_column(c, justify="right")
     for o in est.objects:
@@ -167,7 +171,7 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         f"[bold]{kib(tot.expected)}[/bold]",
         kib(tot.high),
     )
-    lines: list[object] = [t]
+    lines: list[object] = [t, escape(_where_it_goes(est))]
     if instances > 1:
         lines.append(
             escape(
@@ -185,6 +189,30 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         for n in o.notes:
             lines.append(escape(f"note: {o.path}: {n}"))
     return render(*lines)
+
+
+def _where_it_goes(est: Estimate) -> str:
+    """The s6-supervise question in one line: how much is the program, how much the linkage."""
+    libc_names = ("libc.so.6", "libc.so", "libc.musl-x86_64.so.1")
+    program = sum(
+        o.private_dirty.expected
+        for o in est.objects
+        if o.role == "executable" or (o.role == "library" and (o.soname or "") not in libc_names)
+    )
+    runtime = sum(
+        o.private_dirty.expected
+        for o in est.objects
+        if o.role == "interpreter" or (o.soname or "") in libc_names
+    )
+    items = {p.name: p.private_dirty.expected for p in est.process}
+    loader = items.get("loader_heap", 0) + items.get("tls", 0)
+    rest = sum(items.values()) - loader
+    total = est.total.expected
+    return (
+        f"where {kib(total)} goes: the program and its own libraries {kib(program)}; "
+        f"libc and the dynamic loader {kib(runtime)}; loader heap and TLS {kib(loader)}; "
+        f"stack and heap {kib(rest)}"
+    )
 
 
 def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
@@ -252,17 +280,33 @@ def measurement_text(m: object) -> str:
     from elfcost.runtime.records import Measurement
 
     assert isinstance(m, Measurement)
-    t = Table(title=escape(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages"),
-              title_justify="left")
+    t = Table(
+        title=escape(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages"),
+        title_justify="left",
+    )
     t.add_column("object / bucket")
-    for c in ("private dirty", "private clean", "shared clean", "rss", "pss", "swap",
-              "written pages"):
+    for c in (
+        "private dirty",
+        "private clean",
+        "shared clean",
+        "rss",
+        "pss",
+        "swap",
+        "written pages",
+    ):
         t.add_column(c, justify="right")
 
     def row(name: str, u: object, written: int | str) -> None:
-        t.add_row(escape(name), kib(u.private_dirty), kib(u.private_clean),  # type: ignore[attr-defined]
-                  kib(u.shared_clean), kib(u.rss), kib(u.pss), kib(u.swap),  # type: ignore[attr-defined]
-                  str(written))
+        t.add_row(
+            escape(name),
+            kib(u.private_dirty),
+            kib(u.private_clean),  # type: ignore[attr-defined]
+            kib(u.shared_clean),
+            kib(u.rss),
+            kib(u.pss),
+            kib(u.swap),  # type: ignore[attr-defined]
+            str(written),
+        )
 
     for o in m.objects:
         row(o.path, o.usage, len(o.written_pages) if m.has_pagemap else "-")
@@ -281,27 +325,81 @@ def comparison_text(c: object) -> str:
 
     assert isinstance(c, Comparison)
     P = c.page_size
-    t = Table(title=escape(f"{c.binary}: predicted vs measured at {c.stop}"),
-              title_justify="left")
-    for col in ("object", "predicted pages", "measured pages", "predicted but clean",
-                "dirty but not predicted"):
+    t = Table(title=escape(f"{c.binary}: predicted vs measured at {c.stop}"), title_justify="left")
+    for col in (
+        "object",
+        "predicted pages",
+        "measured pages",
+        "predicted but clean",
+        "dirty but not predicted",
+    ):
         t.add_column(col, justify="left" if col == "object" else "right")
     for o in c.objects:
-        t.add_row(escape(o.path), str(o.predicted_pages), str(o.measured_pages),
-                  str(len(o.predicted_clean)), str(len(o.unpredicted_dirty)))
+        t.add_row(
+            escape(o.path),
+            str(o.predicted_pages),
+            str(o.measured_pages),
+            str(len(o.predicted_clean)),
+            str(len(o.unpredicted_dirty)),
+        )
     lines: list[object] = [t]
     for o in c.objects:
         for p in o.predicted_clean:
-            lines.append(escape(f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
-                                f"{' (certain)' if p.certain else ''} but clean "
-                                f"[{','.join(p.sections)}]"))
+            lines.append(
+                escape(
+                    f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
+                    f"{' (certain)' if p.certain else ''} but clean "
+                    f"[{','.join(p.sections)}]"
+                )
+            )
         for p in o.unpredicted_dirty:
-            lines.append(escape(f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
-                                f"{p.cause} [{','.join(p.sections)}]"))
+            lines.append(
+                escape(
+                    f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
+                    f"{p.cause} [{','.join(p.sections)}]"
+                )
+            )
     verdict = "OK" if c.ok else "OUTSIDE TOLERANCE"
-    lines.append(escape(
-        f"process total: measured {kib(c.measured_total)}, predicted {kib(c.predicted_expected)}"
-        f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
-        f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"))
+    lines.append(
+        escape(
+            f"process total: measured {kib(c.measured_total)}, predicted {kib(c.predicted_expected)}"
+            f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
+            f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"
+        )
+    )
     _ = P
     return render(*lines)
+
+
+def group_text(g: object) -> str:
+    """Several processes of one program, ps_mem style: private summed, shared counted once."""
+    from elfcost.runtime.records import ProgramGroup
+
+    assert isinstance(g, ProgramGroup)
+    t = Table(
+        title=escape(f"{g.name}: {len(g.pids)} processes (pids {', '.join(map(str, g.pids))})"),
+        title_justify="left",
+    )
+    for col in (
+        "object / bucket",
+        "private (USS)",
+        "shared (PSS - USS)",
+        "PSS",
+        "private dirty",
+        "swap",
+    ):
+        t.add_column(col, justify="left" if col.startswith("object") else "right")
+    for r in (*g.objects, *g.buckets):
+        if r.pss or r.uss:
+            t.add_row(
+                escape(r.name),
+                kib(r.uss),
+                kib(r.shared),
+                kib(r.pss),
+                kib(r.private_dirty),
+                kib(r.swap),
+            )
+    t.add_section()
+    r = g.total
+    t.add_row("total", kib(r.uss), kib(r.shared), kib(r.pss), kib(r.private_dirty), kib(r.swap))
+    return render(t)

@@ -64,6 +64,12 @@ class _Found:
     error: str | None = None  # a candidate that stops the loader ("invalid ELF header")
 
 
+# Legacy hwcaps subdirectories glibc <= 2.36 still searches (removed in 2.37), x86_64 order.
+_LEGACY_HWCAPS = {
+    "x86_64": ("tls/x86_64/x86_64", "tls/x86_64", "tls", "x86_64/x86_64", "x86_64"),
+}
+
+
 class _Searcher:
     def __init__(self, host: Host, main: _Loaded, machine: Machine | None) -> None:
         self.host = host
@@ -118,10 +124,13 @@ class _Searcher:
         origin: str | None,
         hwcaps: tuple[str, ...],
     ) -> Dso | str | None:
+        legacy = _LEGACY_HWCAPS.get(self.machine.name if self.machine else "", ("tls",))
         for d in dirs:
-            # glibc tries each glibc-hwcaps subdirectory before the directory itself
-            # (elf/dl-load.c open_path over _dl_important_hwcaps' capstr).
-            for sub in (*(f"glibc-hwcaps/{h}" for h in hwcaps), ""):
+            # glibc tries each glibc-hwcaps subdirectory, then (up to 2.36) the legacy
+            # platform/tls subdirectories, before the directory itself (elf/dl-load.c
+            # open_path over _dl_important_hwcaps' capstr; seen with LD_DEBUG=libs).
+            subs = (*(f"glibc-hwcaps/{h}" for h in hwcaps), *(legacy if hwcaps else ()), "")
+            for sub in subs:
                 path = (
                     posixpath.join(d or ".", sub, name) if sub else posixpath.join(d or ".", name)
                 )

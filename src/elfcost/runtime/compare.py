@@ -66,9 +66,7 @@ class Comparison:
         return self.within_bounds
 
 
-def compare(
-    est: Estimate, m: Measurement, *, stop: str, tolerance_pages: int = 0
-) -> Comparison:
+def compare(est: Estimate, m: Measurement, *, stop: str, tolerance_pages: int = 0) -> Comparison:
     """Compare per object (matched by path) the pages predicted written by `stop`."""
     phases = ("entry",) if stop == "entry" else ("entry", "idle")
     measured_by_path = {o.path: o for o in m.objects}
@@ -97,8 +95,12 @@ def _compare_object(
     predicted = {v for v, p in by_vaddr.items() if p.phase in phases}
     measured = set(om.written_pages) if om is not None else set()
     clean = [
-        PageMismatch(vaddr=v, sections=by_vaddr[v].sections, cause=by_vaddr[v].cause.value,
-                     certain=by_vaddr[v].certain)
+        PageMismatch(
+            vaddr=v,
+            sections=by_vaddr[v].sections,
+            cause=by_vaddr[v].cause.value,
+            certain=by_vaddr[v].certain,
+        )
         for v in sorted(predicted - measured)
     ]
     dirty = []
@@ -124,8 +126,7 @@ def comparison_doc(c: Comparison) -> dict[str, object]:
 
     def pages(ps: tuple[PageMismatch, ...]) -> list[dict[str, object]]:
         return [
-            {"vaddr": p.vaddr, "sections": list(p.sections), "cause": p.cause,
-             "certain": p.certain}
+            {"vaddr": p.vaddr, "sections": list(p.sections), "cause": p.cause, "certain": p.certain}
             for p in ps
         ]
 
@@ -148,8 +149,11 @@ def comparison_doc(c: Comparison) -> dict[str, object]:
             for o in c.objects
         ],
         "total": {
-            "predicted": {"low": c.predicted_low, "expected": c.predicted_expected,
-                          "high": c.predicted_high},
+            "predicted": {
+                "low": c.predicted_low,
+                "expected": c.predicted_expected,
+                "high": c.predicted_high,
+            },
             "measured_private_dirty": c.measured_total,
             "within_bounds": c.within_bounds,
         },
