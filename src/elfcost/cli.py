@@ -454,9 +454,9 @@ def measure(
             planned = _planned_dsos(command[0]) if follow is None else []
             with Launched(
                 list(command),
-                at=at,
+                at=at,  # type: ignore[arg-type]
                 env=env,
-                settle=settle,  # type: ignore[arg-type]
+                settle=settle,
                 delay=delay,
                 timeout=timeout,
                 follow=follow,

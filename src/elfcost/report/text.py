@@ -277,7 +277,7 @@ def page_map(o: ObjectEstimate, P: int) -> str:
 
 def measurement_text(m: object) -> str:
     """A measured process: one row per object, one per process bucket, the total."""
-    from elfcost.runtime.records import Measurement
+    from elfcost.runtime.records import Measurement, Usage
 
     assert isinstance(m, Measurement)
     t = Table(
@@ -296,15 +296,15 @@ def measurement_text(m: object) -> str:
     ):
         t.add_column(c, justify="right")
 
-    def row(name: str, u: object, written: int | str) -> None:
+    def row(name: str, u: Usage, written: int | str) -> None:
         t.add_row(
             escape(name),
             kib(u.private_dirty),
-            kib(u.private_clean),  # type: ignore[attr-defined]
+            kib(u.private_clean),
             kib(u.shared_clean),
             kib(u.rss),
             kib(u.pss),
-            kib(u.swap),  # type: ignore[attr-defined]
+            kib(u.swap),
             str(written),
         )
 
@@ -362,7 +362,8 @@ def comparison_text(c: object) -> str:
     verdict = "OK" if c.ok else "OUTSIDE TOLERANCE"
     lines.append(
         escape(
-            f"process total: measured {kib(c.measured_total)}, predicted {kib(c.predicted_expected)}"
+            f"process total: measured {kib(c.measured_total)}, "
+            f"predicted {kib(c.predicted_expected)}"
             f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
             f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"
         )
