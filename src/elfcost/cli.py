@@ -10,7 +10,6 @@ Exit codes (the same for every command):
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -76,11 +75,12 @@ class DefaultGroup(click.Group):
 
 def parse_size(text: str) -> int:
     """`4K`, `64K`, `1M`, `1.5MiB`, `4096` → bytes (powers of 1024)."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
-    if not m:
-        raise click.BadParameter(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
-    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
+    from elfcost.gate import parse_size as parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _page_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -583,6 +583,203 @@ def validate(
                 click.echo(text.comparison_text(c), nl=False)
         if not all(c.ok for c in comparisons):
             state.fail(Exit.CHECK_FAILED)
+    _finish(state)
+
+
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else parse_size(value)
+
+
+def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, int]:
+    """Files named explicitly, and the ELF programs found under directories.
+
+    Returns (programs, non-ELF files skipped, shared libraries skipped). A file named
+    explicitly is always analysed (a non-ELF one is an input error).
+    """
+    from elfcost.elf.reader import is_elf, read_dso
+
+    out: list[str] = []
+    skipped = libs = 0
+    for p in paths:
+        if not os.path.isdir(p):
+            out.append(p)
+            continue
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames.sort()
+            for name in sorted(filenames):
+                f = os.path.join(dirpath, name)
+                if os.path.islink(f) or not is_elf(f):
+                    skipped += 1
+                    continue
+                try:
+                    dso = read_dso(f, sections=False)
+                except ElfcostError as exc:
+                    click.echo(f"elfcost: error: {exc}", err=True)
+                    state.status = Exit.INPUT_ERROR
+                    continue
+                if (
+                    dso.interp is not None
+                    or dso.e_type == 2
+                    or (dso.dynamic is not None and dso.dynamic.flags_1 & 0x08000000)
+                ):
+                    out.append(f)
+                else:
+                    libs += 1
+    return out, skipped, libs
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--budget",
+    "budget",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Policy file (TOML): limits by path glob, waivers, baseline.",
+)
+@click.option(
+    "--max-private-dirty",
+    callback=_size_option,
+    default=None,
+    metavar="SIZE",
+    help="Limit on the expected private dirty memory of one instance (64K, 1.5MiB).",
+)
+@click.option(
+    "--instances", type=click.IntRange(min=1), default=None, help="Instances for --max-fleet."
+)
+@click.option(
+    "--max-fleet",
+    callback=_size_option,
+    default=None,
+    metavar="SIZE",
+    help="Limit on N instances: N x private + shared clean once.",
+)
+@click.option(
+    "--max-objects",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Limit on the number of objects the loader maps.",
+)
+@click.option("--no-textrel", is_flag=True, default=None, help="Fail on DT_TEXTREL objects.")
+@click.option("--strict", is_flag=True, default=None, help="Fail on missing libraries.")
+@click.option(
+    "--baseline",
+    "baseline_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="JSON baseline {path: bytes}: private dirty may only go down.",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="Write the baseline: new binaries added, lowered values recorded.",
+)
+@root_options
+@estimate_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="json: elfcost.check/1; junit: JUnit XML.",
+)
+@click.pass_obj
+def check(
+    state: State,
+    paths: Sequence[str],
+    budget: str | None,
+    max_private_dirty: int | None,
+    instances: int | None,
+    max_fleet: int | None,
+    max_objects: int | None,
+    no_textrel: bool | None,
+    strict: bool | None,
+    baseline_file: str | None,
+    update_baseline: bool,
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    page_size: int | None,
+    assume: str | None,
+    fmt: str,
+) -> None:
+    """Gate programs on memory budgets: exit 1 when a limit is exceeded.
+
+    PATHS are programs or directories (every ELF program under them; other files are
+    skipped and counted). Flags override the policy file's defaults.
+    """
+    import json as _json
+    from dataclasses import replace as _replace
+
+    from elfcost import gate
+    from elfcost.report import checkout
+
+    policy = gate.Policy()
+    if budget:
+        try:
+            with open(budget, encoding="utf-8") as fh:
+                policy = gate.load_policy(fh.read(), source=budget)
+        except (OSError, gate.PolicyError) as exc:
+            raise click.UsageError(str(exc)) from None
+        if policy.baseline_file and baseline_file is None:
+            baseline_file = os.path.join(os.path.dirname(budget), policy.baseline_file)
+    flags: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("max_private_dirty", max_private_dirty),
+            ("instances", instances),
+            ("max_fleet", max_fleet),
+            ("max_objects", max_objects),
+            ("no_textrel", no_textrel),
+            ("no_missing", strict),
+        )
+        if v is not None
+    }
+    policy = _replace(policy, defaults=_replace(policy.defaults, **flags))
+    baseline: dict[str, int] = {}
+    if baseline_file and os.path.exists(baseline_file):
+        try:
+            with open(baseline_file, encoding="utf-8") as fh:
+                raw = _json.load(fh)
+            baseline = {str(k): int(v) for k, v in raw.items()}
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raise click.UsageError(f"{baseline_file}: not a baseline: {exc}") from None
+    host = _host(root, ld_library_path, env_llp)
+    programs, skipped, libs = _programs_in(paths, state)
+    verdicts = []
+    for prog in programs:
+        with state.per_input():
+            loader_path = _loader_path(prog, root)
+            est = _estimate(state, loader_path, host, page_size, assume)
+            facts = gate.Facts(
+                path=loader_path.lstrip("/") if os.path.realpath(root) != "/" else prog.lstrip("/"),
+                private_dirty=est.total.expected,
+                private_dirty_high=est.total.high,
+                shared_clean=est.shared_clean,
+                objects=len(est.objects),
+                textrel=tuple(
+                    o.path for o in est.objects if any("DT_TEXTREL" in n for n in o.notes)
+                ),
+                missing=tuple(m.needed for m in est.missing),
+            )
+            verdicts.append(
+                gate.evaluate(facts, policy, baseline=baseline if baseline_file else None)
+            )
+    if fmt == "json":
+        click.echo(
+            _json.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs), indent=2)
+        )
+    elif fmt == "junit":
+        click.echo(checkout.junit(verdicts), nl=False)
+    else:
+        click.echo(checkout.check_text(verdicts, skipped=skipped, libraries=libs), nl=False)
+    if update_baseline and baseline_file:
+        with open(baseline_file, "w", encoding="utf-8") as fh:
+            _json.dump(gate.updated_baseline(baseline, verdicts), fh, indent=2)
+            fh.write("\n")
+    if any(v.failed for v in verdicts):
+        state.fail(Exit.CHECK_FAILED)
     _finish(state)
 
 

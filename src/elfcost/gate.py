@@ -1,0 +1,288 @@
+"""Budgets, waivers and baselines for build scripts (`elfcost check`).
+
+Pure: a Policy and per-binary facts in, violations out. The CLI reads the files (TOML policy,
+JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/1) or JUnit XML.
+
+Policy file (TOML):
+
+    [defaults]                      # every key optional
+    max_private_dirty = "128K"      # expected private dirty of one instance
+    instances = 129                 # with max_fleet: N x private + shared once
+    max_fleet = "16M"
+    max_objects = 20                # objects the loader maps
+    no_textrel = true               # no object with DT_TEXTREL
+    no_missing = true               # every DT_NEEDED found
+
+    [[rule]]                        # later rules override earlier ones and the defaults
+    match = "usr/bin/s6-*"          # fnmatch glob on the path (relative to --root)
+    max_private_dirty = "112K"
+
+    [[waiver]]
+    match = "usr/bin/big-daemon"
+    limit = "max_private_dirty"     # or "*" for every limit
+    reason = "upstream bug 123: fixed in 2.1"
+    expires = 2027-01-31            # optional: an expired waiver no longer applies
+
+    [baseline]
+    file = "elfcost-baseline.json"  # relative to the policy file; may only go down
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
+
+
+class PolicyError(Exception):
+    """A policy or baseline file that cannot be used (a usage error, exit 2)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    max_private_dirty: int | None = None
+    instances: int = 1
+    max_fleet: int | None = None
+    max_objects: int | None = None
+    no_textrel: bool = False
+    no_missing: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    match: str
+    limits: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiver:
+    match: str
+    limit: str  # a name from LIMITS, or "*"
+    reason: str
+    expires: dt.date | None = None
+
+    def applies(self, path: str, limit: str, today: dt.date) -> bool:
+        if self.expires is not None and today > self.expires:
+            return False
+        return self.limit in ("*", limit) and fnmatch.fnmatchcase(path, self.match)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    defaults: Limits = field(default_factory=Limits)
+    rules: tuple[Rule, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+    baseline_file: str | None = None
+
+    def limits_for(self, path: str) -> Limits:
+        limits = self.defaults
+        for r in self.rules:
+            if fnmatch.fnmatchcase(path, r.match):
+                limits = replace(limits, **r.limits)
+        return limits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """What `check` needs to know about one binary (taken from its estimate)."""
+
+    path: str  # as matched by globs: relative to the root, no leading '/'
+    private_dirty: int  # expected, one instance
+    private_dirty_high: int
+    shared_clean: int
+    objects: int
+    textrel: tuple[str, ...]  # objects with DT_TEXTREL
+    missing: tuple[str, ...]  # DT_NEEDED names not found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    path: str
+    limit: str
+    allowed: int
+    actual: int
+    why: str
+    waiver: Waiver | None = None  # set when a waiver excuses it
+
+    @property
+    def excess(self) -> int:
+        return self.actual - self.allowed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    path: str
+    facts: Facts
+    limits: Limits
+    checked: tuple[str, ...]  # the limits that applied, for JUnit test cases
+    violations: tuple[Violation, ...]
+
+    @property
+    def failed(self) -> bool:
+        return any(v.waiver is None for v in self.violations)
+
+
+def parse_size(text: str | int) -> int:
+    """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
+    if not m:
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
+    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+    return int(float(m.group(1)) * mult)
+
+
+_SIZE_KEYS = ("max_private_dirty", "max_fleet")
+_INT_KEYS = ("instances", "max_objects")
+_BOOL_KEYS = ("no_textrel", "no_missing")
+
+
+def _limits_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "match":
+            continue
+        try:
+            if key in _SIZE_KEYS:
+                out[key] = parse_size(value)
+            elif key in _INT_KEYS:
+                if not isinstance(value, int) or value < 1:
+                    raise ValueError(f"{value!r} is not a positive integer")
+                out[key] = value
+            elif key in _BOOL_KEYS:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{value!r} is not true or false")
+                out[key] = value
+            else:
+                raise ValueError("unknown key")
+        except ValueError as exc:
+            raise PolicyError(f"{where}: {key}: {exc}") from None
+    return out
+
+
+def load_policy(text: str, *, source: str = "policy") -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: {exc}") from None
+    unknown = set(data) - {"defaults", "rule", "waiver", "baseline"}
+    if unknown:
+        raise PolicyError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}")
+    defaults = Limits(**_limits_table(data.get("defaults", {}), f"{source}: [defaults]"))
+    rules = []
+    for i, r in enumerate(data.get("rule", [])):
+        if "match" not in r:
+            raise PolicyError(f"{source}: [[rule]] #{i + 1}: no match")
+        rules.append(
+            Rule(
+                match=str(r["match"]).lstrip("/"),
+                limits=_limits_table(r, f"{source}: [[rule]] #{i + 1}"),
+            )
+        )
+    waivers = []
+    for i, w in enumerate(data.get("waiver", [])):
+        where = f"{source}: [[waiver]] #{i + 1}"
+        if "match" not in w or not str(w.get("reason", "")).strip():
+            raise PolicyError(f"{where}: a waiver needs match and a reason")
+        limit = str(w.get("limit", "*"))
+        if limit != "*" and limit not in LIMITS:
+            raise PolicyError(f"{where}: unknown limit {limit!r}")
+        expires = w.get("expires")
+        if expires is not None and not isinstance(expires, dt.date):
+            raise PolicyError(f"{where}: expires must be a date (YYYY-MM-DD)")
+        waivers.append(
+            Waiver(
+                match=str(w["match"]).lstrip("/"),
+                limit=limit,
+                reason=str(w["reason"]),
+                expires=expires,
+            )
+        )
+    baseline = data.get("baseline", {}).get("file")
+    return Policy(
+        defaults=defaults,
+        rules=tuple(rules),
+        waivers=tuple(waivers),
+        baseline_file=str(baseline) if baseline else None,
+    )
+
+
+def evaluate(
+    facts: Facts,
+    policy: Policy,
+    *,
+    baseline: Mapping[str, int] | None = None,
+    today: dt.date | None = None,
+) -> Verdict:
+    """Every limit that applies to `facts.path`, and which of them it exceeds."""
+    day = today or dt.date.today()
+    lim = policy.limits_for(facts.path)
+    checked: list[str] = []
+    found: list[Violation] = []
+
+    def over(limit: str, allowed: int, actual: int, why: str) -> None:
+        checked.append(limit)
+        if actual > allowed:
+            waiver = next((w for w in policy.waivers if w.applies(facts.path, limit, day)), None)
+            found.append(
+                Violation(
+                    path=facts.path,
+                    limit=limit,
+                    allowed=allowed,
+                    actual=actual,
+                    why=why,
+                    waiver=waiver,
+                )
+            )
+
+    if lim.max_private_dirty is not None:
+        over(
+            "max_private_dirty",
+            lim.max_private_dirty,
+            facts.private_dirty,
+            "expected private dirty memory of one instance",
+        )
+    if lim.max_fleet is not None:
+        fleet = lim.instances * facts.private_dirty + facts.shared_clean
+        over(
+            "max_fleet",
+            lim.max_fleet,
+            fleet,
+            f"{lim.instances} instances x private + shared clean once",
+        )
+    if lim.max_objects is not None:
+        over("max_objects", lim.max_objects, facts.objects, "objects the loader maps")
+    if lim.no_textrel:
+        over(
+            "no_textrel",
+            0,
+            len(facts.textrel),
+            "objects with text relocations: " + ", ".join(facts.textrel),
+        )
+    if lim.no_missing:
+        over(
+            "no_missing", 0, len(facts.missing), "libraries not found: " + ", ".join(facts.missing)
+        )
+    if baseline is not None and facts.path in baseline:
+        over("baseline", baseline[facts.path], facts.private_dirty, "the baseline may only go down")
+    return Verdict(
+        path=facts.path, facts=facts, limits=lim, checked=tuple(checked), violations=tuple(found)
+    )
+
+
+def updated_baseline(old: Mapping[str, int], verdicts: Sequence[Verdict]) -> dict[str, int]:
+    """The ratchet: a binary's entry is set when new and lowered when it went down, never
+    raised (a rise is a failure to fix or waive, not something to record)."""
+    new = dict(old)
+    for v in verdicts:
+        cur = v.facts.private_dirty
+        if v.path not in new or cur < new[v.path]:
+            new[v.path] = cur
+    return dict(sorted(new.items()))

@@ -1,0 +1,118 @@
+"""`elfcost check` verdicts → text, JSON (elfcost.check/1) and JUnit XML."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
+
+from elfcost.gate import Verdict, Violation
+
+
+def _fmt(limit: str, n: int) -> str:
+    if limit in ("max_private_dirty", "max_fleet", "baseline"):
+        return f"{n / 1024:.1f} KiB" if n % 1024 else f"{n // 1024} KiB"
+    return str(n)
+
+
+def _line(v: Violation) -> str:
+    msg = (
+        f"{v.path}: {v.limit}: {_fmt(v.limit, v.actual)} > {_fmt(v.limit, v.allowed)} "
+        f"(+{_fmt(v.limit, v.excess)}): {v.why}"
+    )
+    if v.waiver is not None:
+        until = f", until {v.waiver.expires}" if v.waiver.expires else ""
+        msg += f" [waived: {v.waiver.reason}{until}]"
+    return msg
+
+
+def check_text(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0) -> str:
+    lines = []
+    for v in verdicts:
+        status = "FAIL" if v.failed else "ok"
+        lines.append(
+            f"{status:4} {v.path}: {_fmt('max_private_dirty', v.facts.private_dirty)} "
+            f"private dirty, {v.facts.objects} objects"
+        )
+        lines.extend("     " + _line(x) for x in v.violations)
+    failed = sum(v.failed for v in verdicts)
+    lines.append(
+        f"{len(verdicts)} checked, {failed} over budget, "
+        f"{sum(1 for v in verdicts for x in v.violations if x.waiver)} waived; "
+        f"skipped {skipped} non-ELF files and {libraries} shared libraries"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _violation_doc(x: Violation) -> dict[str, Any]:
+    return {
+        "limit": x.limit,
+        "allowed": x.allowed,
+        "actual": x.actual,
+        "excess": x.excess,
+        "why": x.why,
+        "waiver": None
+        if x.waiver is None
+        else {
+            "reason": x.waiver.reason,
+            "expires": x.waiver.expires.isoformat() if x.waiver.expires else None,
+        },
+    }
+
+
+def check_doc(
+    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0
+) -> dict[str, Any]:
+    return {
+        "schema": "elfcost.check/1",
+        "ok": not any(v.failed for v in verdicts),
+        "binaries": [
+            {
+                "path": v.path,
+                "ok": not v.failed,
+                "private_dirty": v.facts.private_dirty,
+                "objects": v.facts.objects,
+                "checked": list(v.checked),
+                "violations": [_violation_doc(x) for x in v.violations],
+            }
+            for v in verdicts
+        ],
+        "skipped": {"non_elf": skipped, "shared_libraries": libraries},
+    }
+
+
+def junit(verdicts: Sequence[Verdict]) -> str:
+    """One testcase per binary and limit; failures for violations, skipped when waived."""
+    cases = []
+    failures = skipped = 0
+    for v in verdicts:
+        by_limit = {x.limit: x for x in v.violations}
+        for limit in v.checked:
+            name = quoteattr(limit)
+            cls = quoteattr(v.path)
+            x = by_limit.get(limit)
+            if x is None:
+                cases.append(f"  <testcase classname={cls} name={name}/>")
+            elif x.waiver is not None:
+                skipped += 1
+                cases.append(
+                    f"  <testcase classname={cls} name={name}>"
+                    f"<skipped message={quoteattr(_line(x))}/></testcase>"
+                )
+            else:
+                failures += 1
+                cases.append(
+                    f"  <testcase classname={cls} name={name}>"
+                    f"<failure message={quoteattr(_line(x))}>"
+                    f"{xml_escape(_line(x))}</failure></testcase>"
+                )
+    head = (
+        f'<testsuite name="elfcost check" tests="{len(cases)}" failures="{failures}" '
+        f'skipped="{skipped}" errors="0">'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + "\n".join([head, *cases, "</testsuite>"])
+        + "\n"
+    )

@@ -1,0 +1,178 @@
+"""`elfcost check`: limits, policy files, waivers, expiry, the baseline ratchet, --root,
+every output format and exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from elfcost import gate
+from elfcost.report.jsonout import load_schema
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def expected(path: str) -> int:
+    r = subprocess.run(
+        [sys.executable, "-m", "elfcost", "estimate", "--format", "json", path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(json.loads(r.stdout)["total"]["private_dirty"]["expected"])
+
+
+def test_exit_0_within_and_1_over_the_limit() -> None:
+    cost = expected("/bin/sleep")
+    assert run("--max-private-dirty", str(cost), "/bin/sleep").returncode == 0
+    r = run("--max-private-dirty", str(cost - 4096), "/bin/sleep")
+    assert r.returncode == 1
+    assert "max_private_dirty" in r.stdout and "(+4 KiB)" in r.stdout
+
+
+def test_exit_2_usage_and_3_input(tmp_path: Path) -> None:
+    assert run("--max-private-dirty", "lots", "/bin/sleep").returncode == 2
+    bad = tmp_path / "policy.toml"
+    bad.write_text("[defaults]\nmax_private_dirty = 'x'\n")
+    r = run("--budget", str(bad), "/bin/sleep")
+    assert r.returncode == 2 and "max_private_dirty" in r.stderr
+    text = tmp_path / "notelf"
+    text.write_text("#!/bin/sh\n")
+    # A non-ELF file named explicitly is an input error, and 3 wins over 1.
+    r = run("--max-private-dirty", "1K", str(text), "/bin/sleep")
+    assert r.returncode == 3
+    assert "FAIL bin/sleep" in r.stdout
+
+
+def test_directory_skips_and_counts_non_elf(samples: Path, tmp_path: Path) -> None:
+    d = tmp_path / "tree"
+    d.mkdir()
+    shutil.copy(samples / "trivial.pie", d / "prog")
+    shutil.copy("/lib/x86_64-linux-gnu/libz.so.1", d / "libz.so.1")
+    (d / "README").write_text("not a program\n")
+    r = run("--format", "json", str(d))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, load_schema("check-1"))
+    assert [b["path"].rsplit("/", 1)[-1] for b in doc["binaries"]] == ["prog"]
+    assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 1}
+
+
+def test_policy_rules_waivers_and_expiry(tmp_path: Path) -> None:
+    cost = expected("/bin/sleep")
+    policy = tmp_path / "budget.toml"
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    policy.write_text(f"""
+[defaults]
+max_private_dirty = "1M"
+max_objects = 10
+
+[[rule]]
+match = "bin/sl*"
+max_private_dirty = {cost - 8192}
+
+[[waiver]]
+match = "bin/sleep"
+limit = "max_private_dirty"
+reason = "known: libc start-up"
+expires = {tomorrow.isoformat()}
+""")
+    r = run("--budget", str(policy), "--format", "json", "/bin/sleep", "/bin/true")
+    assert r.returncode == 0, r.stdout
+    doc = json.loads(r.stdout)
+    sleep = doc["binaries"][0]
+    assert sleep["violations"][0]["waiver"]["reason"] == "known: libc start-up"
+    # The same waiver, expired, no longer applies.
+    policy.write_text(policy.read_text().replace(tomorrow.isoformat(), yesterday.isoformat()))
+    assert run("--budget", str(policy), "/bin/sleep").returncode == 1
+    # /bin/true does not match the rule: the 1M default applies.
+    assert run("--budget", str(policy), "/bin/true").returncode == 0
+
+
+def test_baseline_ratchet(tmp_path: Path) -> None:
+    base = tmp_path / "baseline.json"
+    cost = expected("/bin/sleep")
+    assert run("--baseline", str(base), "--update-baseline", "/bin/sleep").returncode == 0
+    assert json.loads(base.read_text()) == {"bin/sleep": cost}
+    base.write_text(json.dumps({"bin/sleep": cost - 4096}))
+    r = run("--baseline", str(base), "/bin/sleep")
+    assert r.returncode == 1 and "baseline" in r.stdout
+    # Updating never raises a value: a rise must be fixed or waived.
+    run("--baseline", str(base), "--update-baseline", "/bin/sleep")
+    assert json.loads(base.read_text()) == {"bin/sleep": cost - 4096}
+    base.write_text(json.dumps({"bin/sleep": cost + 4096}))
+    run("--baseline", str(base), "--update-baseline", "/bin/sleep")
+    assert json.loads(base.read_text()) == {"bin/sleep": cost}
+
+
+def test_junit(samples: Path) -> None:
+    r = run(
+        "--format",
+        "junit",
+        "--no-textrel",
+        "--max-objects",
+        "3",
+        str(samples / "textrel.pie"),
+        str(samples / "trivial.pie"),
+    )
+    assert r.returncode == 1
+    suite = ET.fromstring(r.stdout)
+    cases = {(c.get("classname", "").rsplit("/", 1)[-1], c.get("name")): c for c in suite}
+    assert len(cases) == 4
+    assert cases[("textrel.pie", "no_textrel")].find("failure") is not None
+    assert cases[("textrel.pie", "max_objects")].find("failure") is not None  # 4 objects
+    assert cases[("trivial.pie", "no_textrel")].find("failure") is None
+    assert suite.get("failures") == "2"
+
+
+def test_root_staged_tree(tmp_path: Path) -> None:
+    root = tmp_path / "destdir"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "lib/x86_64-linux-gnu").mkdir(parents=True)
+    (root / "lib64").mkdir()
+    shutil.copy("/bin/sleep", root / "usr/bin/sleep")
+    for lib in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy(f"/lib/x86_64-linux-gnu/{lib}", root / "lib/x86_64-linux-gnu" / lib)
+    (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    r = run("--root", str(root), "--strict", "--format", "json", str(root / "usr/bin"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert [b["path"] for b in doc["binaries"]] == ["usr/bin/sleep"]
+    (root / "lib/x86_64-linux-gnu/libc.so.6").unlink()
+    r = run("--root", str(root), "--strict", str(root / "usr/bin"))
+    assert r.returncode == 1 and "libc.so.6" in r.stdout
+
+
+def test_policy_parser_units() -> None:
+    p = gate.load_policy(
+        '[defaults]\nmax_private_dirty = "1.5MiB"\n[[rule]]\nmatch = "/a/*"\nmax_objects = 3\n'
+    )
+    assert p.defaults.max_private_dirty == 1572864
+    assert p.limits_for("a/x").max_objects == 3 and p.limits_for("b/x").max_objects is None
+    for bad in (
+        "[x]\n",
+        "[[waiver]]\nmatch='a'\n",
+        "[[waiver]]\nmatch='a'\nreason='r'\nlimit='nope'\n",
+        "[[rule]]\nmax_objects=1\n",
+    ):
+        with pytest.raises(gate.PolicyError):
+            gate.load_policy(bad)
