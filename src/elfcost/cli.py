@@ -783,6 +783,125 @@ def check(
     _finish(state)
 
 
+def _estimate_doc_of(
+    side: str, host: Any, root: str, page_size: int | None, assume: str | None
+) -> dict[str, Any]:
+    """A saved estimate JSON report, or a fresh analysis of a binary."""
+    import json as _json
+
+    from elfcost.elf.reader import ELF_MAGIC
+    from elfcost.report import jsonout
+
+    try:
+        with open(side, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ElfcostError(side, "", exc.strerror or str(exc)) from None
+    if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
+        try:
+            with open(side, encoding="utf-8") as fh:
+                doc: dict[str, Any] = _json.load(fh)
+        except ValueError as exc:
+            raise ElfcostError(side, "JSON report", str(exc)) from None
+        if doc.get("schema") != "elfcost.estimate/1":
+            raise ElfcostError(side, "JSON report", "not an elfcost.estimate/1 document")
+        return doc
+    est = _estimate(State(), _loader_path(side, root), host, page_size, assume)
+    return jsonout.estimate_doc(est)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("old")
+@click.argument("new")
+@root_options
+@estimate_options
+@click.option(
+    "--new-root",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Sysroot for NEW when it differs from --root (OLD's).",
+)
+@click.option(
+    "--instances",
+    "-n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Show the fleet effect for N instances.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: elfcost.diff/1 (elfcost.diff-roots/1 for trees).",
+)
+@click.pass_obj
+def diff(
+    state: State,
+    old: str,
+    new: str,
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    page_size: int | None,
+    assume: str | None,
+    new_root: str | None,
+    instances: int,
+    fmt: str,
+) -> None:
+    """Compare two builds: binaries, saved JSON reports, or two directory trees.
+
+    \b
+    elfcost diff old/usr/bin/foo new/usr/bin/foo
+    elfcost diff before.json after.json -n 129
+    elfcost diff --root old --new-root new old/usr/bin new/usr/bin
+    """
+    from elfcost.report import diffout, jsonout
+
+    old_host = _host(root, ld_library_path, env_llp)
+    new_root = new_root or root
+    new_host = _host(new_root, ld_library_path, env_llp)
+    with state.per_input():
+        if os.path.isdir(old) and os.path.isdir(new):
+            old_progs, _, _ = _programs_in([old], state)
+            new_progs, _, _ = _programs_in([new], state)
+            rel_old = {os.path.relpath(p, old): p for p in old_progs}
+            rel_new = {os.path.relpath(p, new): p for p in new_progs}
+            pairs = []
+            for rel in sorted(set(rel_old) | set(rel_new)):
+                docs = []
+                for table, host, r in ((rel_old, old_host, root), (rel_new, new_host, new_root)):
+                    doc = None
+                    if rel in table:
+                        with state.per_input():
+                            doc = _estimate_doc_of(table[rel], host, r, page_size, assume)
+                    docs.append(doc)
+                pairs.append((rel, docs[0], docs[1]))
+            d = diffout.roots_doc(pairs, instances=instances)
+            if fmt == "json":
+                click.echo(jsonout.dumps(d))
+            else:
+                click.echo(diffout.roots_text(d), nl=False)
+        else:
+            a = _estimate_doc_of(old, old_host, root, page_size, assume)
+            b = _estimate_doc_of(new, new_host, new_root, page_size, assume)
+            if a["page_size"] != b["page_size"]:
+                raise ElfcostError(
+                    new,
+                    "",
+                    f"page size {b['page_size']} differs from "
+                    f"{old}'s {a['page_size']}: compare like with like",
+                )
+            d = diffout.diff_doc(a, b, instances=instances)
+            if fmt == "json":
+                click.echo(jsonout.dumps(d))
+            else:
+                click.echo(diffout.diff_text(d), nl=False)
+    _finish(state)
+
+
 def run() -> None:
     """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
     try:

@@ -1,0 +1,65 @@
+"""`elfcost diff`: two binaries, a saved report against a binary, two trees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def estimate(path: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads(run("estimate", "--format", "json", str(path)).stdout)
+
+
+def test_binaries_per_object_and_cause(samples: Path) -> None:
+    pie, nopie = samples / "relro_ptr_table.pie", samples / "relro_ptr_table.nopie"
+    r = run("diff", "--format", "json", "-n", "129", str(pie), str(nopie))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    a, b = estimate(pie), estimate(nopie)
+    delta = b["total"]["private_dirty"]["expected"] - a["total"]["private_dirty"]["expected"]
+    assert d["total"]["delta_expected"] == delta < 0  # non-PIE: the pointer table is not relocated
+    exe = d["objects"][0]
+    assert exe["object"] == "(executable)" and exe["causes"]["relocation"] < 0
+    assert exe["delta"] == exe["delta_pages"] * d["page_size"]
+    assert d["fleet"]["delta"] == 129 * delta + (
+        b["total"]["shared_clean"] - a["total"]["shared_clean"]
+    )
+
+
+def test_saved_report_against_binary(samples: Path, tmp_path: Path) -> None:
+    report = tmp_path / "before.json"
+    report.write_text(run("estimate", "--format", "json", str(samples / "trivial.pie")).stdout)
+    r = run("diff", "--format", "json", str(report), str(samples / "trivial.musl-dyn"))
+    d = json.loads(r.stdout)
+    libc = next(o for o in d["objects"] if o["object"] == "libc.so.6")
+    assert libc["new_expected"] == 0 and libc["delta"] < 0  # musl has no separate libc.so.6
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "something/1"}')
+    r = run("diff", str(bad), str(samples / "trivial.pie"))
+    assert r.returncode == 3 and "not an elfcost.estimate/1 document" in r.stderr
+
+
+def test_two_trees(samples: Path, tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    shutil.copy(samples / "relro_ptr_table.pie", old / "prog")
+    shutil.copy(samples / "relro_ptr_table.nopie", new / "prog")
+    shutil.copy(samples / "trivial.pie", new / "added")
+    d = json.loads(run("diff", "--format", "json", str(old), str(new)).stdout)
+    rows = {r["path"]: r for r in d["programs"]}
+    assert rows["prog"]["delta"] < 0 and rows["added"]["old_expected"] == 0
+    assert d["total_delta"] == sum(r["delta"] for r in d["programs"])
