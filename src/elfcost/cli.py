@@ -214,9 +214,10 @@ def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--assume",
         "assume",
-        type=click.Choice(["bind-now", "lazy"]),
+        type=click.Choice(["bind-now", "lazy", "static"]),
         default=None,
-        help="What-if: bind every object now, or lazily.",
+        help="What-if: bind every object now, or lazily; or link the program statically "
+        "(an estimate, with its reasoning).",
     )(f)
     return f
 
@@ -227,8 +228,12 @@ def _estimate(state: State, path: str, host: Any, page_size: int | None, assume:
 
     opts = Options(
         page_size=page_size or os.sysconf("SC_PAGE_SIZE"),
-        bind_now=None if assume is None else assume == "bind-now",
+        bind_now=None if assume in (None, "static") else assume == "bind-now",
     )
+    if assume == "static":
+        from elfcost.cost.whatif import static_whatif
+
+        return static_whatif(resolve(path, host), opts)
     return estimate(resolve(path, host), opts)
 
 

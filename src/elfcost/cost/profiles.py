@@ -7,8 +7,9 @@ back to the nearest profile with a warning, and its calibrated numbers get wider
 
 from __future__ import annotations
 
+import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -52,6 +53,7 @@ class Profile:
     stack: PageCounts
     heap: PageCounts
     heap_high_bytes: int
+    trivial_executable_pages: int = 0  # static profiles: the base of the static what-if
     fallback: bool = False  # True when chosen for a different machine or build
 
 
@@ -87,10 +89,13 @@ def _load(data: dict[str, Any]) -> Profile:
             at_entry=hp["at_entry"], low=hp["low"], expected=hp["expected"], high=hp["expected"]
         ),
         heap_high_bytes=hp["high_bytes"],
+        trivial_executable_pages=data.get("trivial_executable_pages", 0),
     )
 
 
+@functools.cache
 def all_profiles() -> tuple[Profile, ...]:
+    """Every shipped profile, parsed once per process (a scan selects one per program)."""
     folder = resources.files("elfcost.cost") / "profiles"
     out = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -119,6 +124,4 @@ def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile
         f"no calibrated profile for {fam} {link} on {machine}: using {chosen.name} "
         f"({chosen.machine}), calibrated figures are approximate"
     )
-    from dataclasses import replace
-
     return replace(chosen, fallback=True), warnings

@@ -1,0 +1,117 @@
+"""`--assume static`: what linking the program statically would cost, as an estimate.
+
+A static link keeps no ld.so, no loader heap and no per-library relocation of symbols; the
+libc part becomes the calibrated cost of a trivial static program of the same libc (the
+profile's `trivial_executable_pages`, itself checked against the kernel), and the program's
+own data comes along:
+
+- the executable's and every non-libc library's bss-tail pages (their .data/.bss is linked
+  in and still zeroed/written the same way);
+- for a static-pie (the executable was PIE): their relocation pages too, because
+  position-independent data is still relocated at start-up (elf/dl-reloc-static-pie.c);
+  a non-PIE static link resolves every address at link time, so those pages stay clean;
+- process items from the static profile, with every module's PT_TLS merged into one block.
+
+Labelled as an estimate in the result's assumptions; `bench`-free check: tests compare it with
+real static builds of the samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from elfcost.cost.estimate import Options, estimate, link_mode
+from elfcost.cost.profiles import select
+from elfcost.model import (
+    Cause,
+    Estimate,
+    LoaderFamily,
+    ObjectEstimate,
+    PageCost,
+    Range,
+)
+from elfcost.resolve.graph import DependencyGraph
+
+_LIBC_SONAMES = frozenset(
+    {"libc.so.6", "libc.so", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+)
+
+
+def static_whatif(graph: DependencyGraph, options: Options | None = None) -> Estimate:
+    opts = options or Options()
+    P = opts.page_size
+    dynamic = estimate(graph, opts)
+    family, link = link_mode(graph)
+    if link != "dynamic":
+        return replace(
+            dynamic, assumptions=(*dynamic.assumptions, "already static: nothing to change")
+        )
+    # `-static` gives a non-PIE static executable with both gcc and musl-gcc (static-pie must
+    # be asked for), so that is the what-if: no relative relocations survive.
+    exe_pie = False
+    static_link = "static"
+    profile, warnings = select(family, static_link, dynamic.machine)
+    kept: list[PageCost] = []
+    removed: list[str] = []
+    for o in dynamic.objects:
+        if o.role == "interpreter" or (o.soname or "") in _LIBC_SONAMES:
+            removed.append(f"{o.path} ({o.private_dirty.expected // 1024} KiB)")
+            continue
+        for p in o.pages:
+            if p.phase == "possible":
+                continue
+            keep = p.cause is Cause.BSS_TAIL or (
+                exe_pie and p.cause in (Cause.RELOCATION, Cause.DYNAMIC, Cause.DEBUG)
+            )
+            if keep and not (o.role == "executable" and p.cause is Cause.BSS_TAIL):
+                # The executable's own bss tail is already in the trivial program's pages.
+                kept.append(replace(p, vaddr=None, detail=f"from {o.path}: {p.detail}"))
+    base = [
+        PageCost(
+            vaddr=None,
+            cause=Cause.LIBC_STARTUP,
+            certain=False,
+            phase="idle",
+            detail=f"a trivial {profile.name} program's own pages (calibrated)",
+        )
+        for _ in range(profile.trivial_executable_pages)
+    ]
+    pages = tuple(base + kept)
+    n = len(pages)
+    exe = dynamic.objects[0]
+    high = sum(
+        o.private_dirty.high
+        for o in dynamic.objects
+        if o.role != "interpreter" and (o.soname or "") not in _LIBC_SONAMES
+    )
+    obj = ObjectEstimate(
+        path=exe.path,
+        soname=exe.soname,
+        role="executable",
+        writable_pages=sum(o.writable_pages for o in dynamic.objects),
+        pages=pages,
+        private_dirty=Range(at_entry=P, low=n * P, expected=n * P, high=max(high, n * P)),
+        shared_clean=exe.shared_clean,
+        notes=("what-if: statically linked",),
+    )
+    # Process items from the static profile: reuse the estimator on the same graph's TLS.
+    from elfcost.cost.estimate import _process_items
+
+    process = _process_items(graph, [obj], profile, static_link, P)
+    process = [p for p in process if p.name != "loader_heap"]
+    return replace(
+        dynamic,
+        loader_family=LoaderFamily.NONE,
+        loader_path=None,
+        profile=profile.name,
+        objects=(obj,),
+        process=tuple(process),
+        warnings=(*dynamic.warnings, *warnings),
+        assumptions=(
+            *dynamic.assumptions,
+            f"what-if, an estimate: linked {static_link} with {family}; removed "
+            + ", ".join(removed)
+            + f"; kept the program's own data pages ({len(kept)}) on top of a trivial "
+            f"{static_link} program ({profile.trivial_executable_pages} pages)",
+        ),
+    )
