@@ -9,13 +9,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from elfcost.model import Dso
-
-_FAILURES = (ELFError, OverflowError, ValueError, struct.error, KeyError, IndexError)
 
 
 def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -24,6 +18,12 @@ def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     if not wanted or not dso.sections:
         return found
+    # Imported here: pyelftools costs ~0.1 s to import and most estimates never get here.
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    failures = (ELFError, OverflowError, ValueError, struct.error, KeyError, IndexError, OSError)
     try:
         with open(dso.file, "rb") as fh:
             elf = ELFFile(fh)
@@ -35,7 +35,7 @@ def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
                         found.setdefault(sym.name, (int(sym["st_value"]), int(sym["st_size"])))
                 if len(found) == len(wanted):
                     break
-    except (*_FAILURES, OSError):
+    except failures:
         return {}
     return found
 
