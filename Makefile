@@ -6,9 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
 SAMPLES := build/samples
-APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6
+APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
+  libllvm14 chromium dpkg-dev
 
-.PHONY: install run test lint samples bench clean deps-apt
+.PHONY: install run test lint samples bench clean deps-apt fuzz
 
 $(PY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,13 @@ samples:
 test: install deps-apt samples
 	$(PY) -m pytest -q
 
+# The long hostile-input run (docs/robustness.md): about FUZZ_EXAMPLES random mutants
+# instead of the fixed few thousand of `make test`, and every corpus case run on its own.
+FUZZ_EXAMPLES ?= 100000
+
+fuzz: install
+	ELFCOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
@@ -43,6 +51,7 @@ lint: install
 bench: install deps-apt samples
 	$(PY) bench/deps
 	$(PY) bench/estimate
+	$(PY) bench/accuracy
 
 clean:
 	rm -rf build $(VENV)

@@ -203,6 +203,16 @@ def deps(
     _finish(state)
 
 
+def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Write the report to this file instead of standard output.",
+    )(f)
+
+
 def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--page-size",
@@ -252,11 +262,13 @@ def _estimate(state: State, path: str, host: Any, page_size: int | None, assume:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "html"]),
     default="text",
     show_default=True,
-    help="json: elfcost.estimate/1 (JSON Lines for several).",
+    help="json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
+    "(page maps, charts, sortable tables), best with -o FILE.",
 )
+@output_option
 @click.pass_obj
 def estimate(
     state: State,
@@ -268,20 +280,46 @@ def estimate(
     assume: str | None,
     instances: int,
     fmt: str,
+    output: str | None,
 ) -> None:
     """Predict the private dirty memory of one instance of each BINARY, per object and cause."""
     from elfcost.report import jsonout, text
 
     host = _host(root, ld_library_path, env_llp)
+    docs, whatifs = [], []
+    out: list[str] = []
     for b in binaries:
         with state.per_input():
             est = _estimate(state, _loader_path(b, root), host, page_size, assume)
-            if fmt == "json":
+            if fmt == "html":
+                docs.append(jsonout.estimate_doc(est, instances=instances))
+                if assume is None and est.loader_path is not None:
+                    whatif = _estimate(state, _loader_path(b, root), host, page_size, "static")
+                    whatifs.append(jsonout.estimate_doc(whatif, instances=instances))
+            elif fmt == "json":
                 doc = jsonout.estimate_doc(est, instances=instances)
-                click.echo(jsonout.dumps(doc, pretty=len(binaries) == 1))
+                out.append(jsonout.dumps(doc, pretty=len(binaries) == 1) + "\n")
             else:
-                click.echo(text.estimate_text(est, instances=instances), nl=False)
+                out.append(text.estimate_text(est, instances=instances))
+    if fmt == "html" and docs:
+        from elfcost.report.html import estimate_html
+
+        out.append(estimate_html(docs, static_whatif=whatifs, instances=max(instances, 129)))
+    _emit(out, output)
     _finish(state)
+
+
+def _emit(parts: Sequence[str], output: str | None) -> None:
+    """Write the rendered output to stdout, or to -o FILE."""
+    if output is None:
+        for p in parts:
+            click.echo(p, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.writelines(parts)
+    except OSError as exc:
+        raise click.UsageError(f"{output}: {exc.strerror or exc}") from None
 
 
 @main.command(epilog=EXIT_HELP)
@@ -534,11 +572,13 @@ def _group_doc(g: Any) -> dict[str, Any]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "html"]),
     default="text",
     show_default=True,
-    help="json: one elfcost.comparison/1 document per stop.",
+    help="json: one elfcost.comparison/1 document per stop; html: predicted and measured "
+    "page maps side by side (with -o FILE).",
 )
+@output_option
 @click.pass_obj
 def validate(
     state: State,
@@ -554,6 +594,7 @@ def validate(
     timeout: float,
     tolerance: int,
     fmt: str,
+    output: str | None,
 ) -> None:
     """Estimate BINARY, run it, measure it at its entry point and idle, and compare.
 
@@ -581,10 +622,20 @@ def validate(
             ) as p:
                 m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
             comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
+        if fmt == "html":
+            from elfcost.report.html import estimate_html
+
+            whatif = _estimate(state, _loader_path(binary, root), host, None, "static")
+            page = estimate_html(
+                [jsonout.estimate_doc(est)],
+                comparisons=[comparison_doc(c) for c in comparisons],
+                static_whatif=[jsonout.estimate_doc(whatif)] if est.loader_path else [],
+            )
+            _emit([page], output)
         for c in comparisons:
             if fmt == "json":
                 click.echo(jsonout.dumps(comparison_doc(c), pretty=False))
-            else:
+            elif fmt == "text":
                 click.echo(text.comparison_text(c), nl=False)
         if not all(c.ok for c in comparisons):
             state.fail(Exit.CHECK_FAILED)

@@ -111,3 +111,16 @@ def test_explain_lists_every_predicted_page() -> None:
 def test_help_documents_exit_codes() -> None:
     r = run("--help")
     assert "Exit codes" in r.stdout and "3  an input could not be analysed" in r.stdout
+
+
+def test_html_report_to_file(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    r = run("estimate", "--format", "html", "-o", str(out), "/bin/sleep")
+    assert r.returncode == 0 and r.stdout == ""
+    page = out.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html")
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    # One cell per page of the estimate (the static what-if appears as a line, not a map).
+    cells = page.count("data-page=")
+    assert cells == sum(len(o["pages"]) for o in doc["objects"])
+    assert "linked statically" in page
