@@ -23,7 +23,7 @@ from elfcost.errors import ElfcostError, Exit
 EXIT_HELP = """\b
 Exit codes:
   0  success
-  1  a check failed (--strict with a missing library, validate outside tolerance)
+  1  a check failed (check over budget, validate outside tolerance, deps --strict)
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
 """
@@ -958,8 +958,160 @@ def diff(
     _finish(state)
 
 
+@main.command(epilog=EXIT_HELP)
+@click.argument("paths", nargs=-1)
+@root_options
+@estimate_options
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: one per core).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the on-disk cache.")
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Programs and libraries in the ranking.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl", "html"]),
+    default="text",
+    show_default=True,
+    help="jsonl: one estimate per program as it is done, then a summary; json: the summary "
+    "and ranking; html: the ranking as a page (with -o FILE).",
+)
+@output_option
+@click.pass_obj
+def scan(
+    state: State,
+    paths: Sequence[str],
+    root: str,
+    ld_library_path: str | None,
+    env_llp: bool,
+    page_size: int | None,
+    assume: str | None,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: str | None,
+    top: int,
+    fmt: str,
+    output: str | None,
+) -> None:
+    """Rank every ELF program under PATHS, and the libraries they load, by cost.
+
+    PATHS are directories, root file systems, or .deb/.apk/.tar.*/.rpm packages. Prints the
+    most expensive programs and the libraries that cost most summed over the programs that
+    load them ("who needs libX"). Results are cached across runs.
+    """
+    import dataclasses
+    import json as _json
+
+    from elfcost.report import jsonout
+    from elfcost.scan import Scan, ScanOptions, rank
+
+    if assume == "static":
+        raise click.UsageError("scan does not take --assume static (use estimate or check)")
+    if not paths:
+        if os.path.realpath(root) == "/":
+            raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
+        paths = (root,)
+    host = _host(root, ld_library_path, env_llp)
+    opts = ScanOptions(
+        root=root,
+        ld_library_path=host.ld_library_path,
+        page_size=page_size,
+        assume=assume,  # type: ignore[arg-type]
+        jobs=jobs,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
+    progress: Any = None
+    if sys.stderr.isatty() and fmt != "jsonl":
+        from rich.console import Console
+        from rich.progress import Progress
+
+        progress = Progress(console=Console(stderr=True), transient=True, auto_refresh=False)
+    lines: list[str] = []
+    docs: list[dict[str, Any]] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if progress is not None:
+            progress.update(task, completed=done, total=total)
+            progress.refresh()
+
+    def emit(results: Any) -> Any:
+        for r in results:
+            if r.error:
+                msg = f"elfcost: error: {r.error}"
+                if progress is not None:
+                    progress.console.print(msg, markup=False, highlight=False)
+                else:
+                    click.echo(msg, err=True)
+                state.status = Exit.INPUT_ERROR
+            elif fmt == "jsonl":
+                # The estimate is already JSON text: written as is, never decoded.
+                head = _json.dumps(
+                    {
+                        "schema": "elfcost.scan-result/1",
+                        "path": r.path,
+                        "loader_path": r.loader_path,
+                        "cached": r.cached,
+                        "error": None,
+                    }
+                )
+                click.echo(f'{head[:-1]}, "estimate": {r.doc_json or "null"}}}')
+            elif fmt == "html" and r.doc is not None:
+                docs.append(r.doc)
+            yield r
+
+    sc = Scan(list(paths), opts, on_progress=on_progress)
+    if progress is not None:
+        with progress:
+            task = progress.add_task("scanning", total=None)
+            ranking = rank(emit(sc.results()), top)
+    else:
+        task = None
+        ranking = rank(emit(sc.results()), top)
+    summary = dataclasses.asdict(sc.summary)
+    ranked = {
+        "programs": [dataclasses.asdict(p) for p in ranking.programs],
+        "libraries": [dataclasses.asdict(lib) for lib in ranking.libraries],
+    }
+    if fmt in ("json", "jsonl"):
+        doc = {"schema": "elfcost.scan/1", "summary": summary, "ranking": ranked}
+        lines.append(jsonout.dumps(doc, pretty=fmt == "json") + "\n")
+    elif fmt == "html":
+        from elfcost.report.html import scan_html
+
+        lines.append(scan_html(docs, top=max(top, 20)))
+    else:
+        from elfcost.report.text import scan_text
+
+        lines.append(scan_text(summary, ranking))
+    _emit(lines, output)
+    _finish(state)
+
+
 def run() -> None:
     """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
+    # Names that are not UTF-8 are kept as surrogate escapes so the files stay openable;
+    # write them back out as the bytes they came from.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     try:
         main()
     except BrokenPipeError:

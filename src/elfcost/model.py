@@ -259,6 +259,22 @@ class Dso:
         return self.e_type == ET_DYN
 
     @property
+    def is_program(self) -> bool:
+        """Meant to be run: ET_EXEC, a PIE or static-pie (DF_1_PIE), or PT_INTERP without a
+        DT_SONAME (a PIE from a linker that does not set DF_1_PIE).
+
+        libc.so.6 has PT_INTERP only so that running it prints its version: its DT_SONAME
+        makes it a library, as are plugins and other shared objects without PT_INTERP.
+        """
+        if self.e_type == ET_EXEC:
+            return True
+        if self.e_type != ET_DYN:
+            return False
+        if self.dynamic is not None and self.dynamic.flags_1 & DF_1_PIE:
+            return True
+        return self.interp is not None and self.soname is None
+
+    @property
     def span(self) -> tuple[int, int]:
         """[min p_vaddr, max(p_vaddr + p_memsz)) over PT_LOAD, link-time addresses."""
         loads = self.loads
@@ -351,6 +367,7 @@ class Cause(enum.Enum):
     GAP_DONATION = "gap-donation"  # musl donates the page tail after p_memsz to malloc (R-M4)
     LOADER_DATA = "loader-data"  # the dynamic loader's own writable segment (R-G8)
     LIBC_STARTUP = "libc-startup"  # libc's start-up writes into its own data (R-G9, R-M6, R-S3)
+    CONSTRUCTOR = "constructor"  # a library initialiser's writes (R-G12): a calibrated guess
     POSSIBLE_WRITE = "possible-write"  # writable page nothing is known to write (high bound)
 
 

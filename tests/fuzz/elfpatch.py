@@ -9,8 +9,7 @@ shares no code with elfcost's reader: a bug there must not hide itself here.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 DT_NULL, DT_NEEDED, DT_PLTRELSZ, DT_STRTAB, DT_SYMTAB = 0, 1, 2, 5, 6
@@ -30,27 +29,22 @@ class Field:
     size: int  # 1, 2, 4 or 8 bytes
 
 
-@dataclass(slots=True)
 class ElfMap:
-    data: bytes
-    elf64: bool = True
-    little: bool = True
-    fields: list[Field] = field(default_factory=list)
-    boundaries: set[int] = field(default_factory=set)
-    strings: list[tuple[str, int, int]] = field(default_factory=list)  # (what, offset, size)
-    phdr_records: list[tuple[int, int]] = field(default_factory=list)  # (offset, size)
-    dyn_records: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, tag, value)
-    reloc_tables: list[tuple[str, int, int, int]] = field(default_factory=list)  # kind, off, size, ent
-    loads: list[tuple[int, int, int, int]] = field(default_factory=list)  # off, vaddr, filesz, memsz
+    """The structures of one good ELF file, as fields a mutation can target."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.fields, self.boundaries, self.strings = [], {0, len(data)}, []
-        self.phdr_records, self.dyn_records, self.reloc_tables, self.loads = [], [], [], []
         if data[:4] != b"\x7fELF":
             raise ValueError("not ELF")
+        self.data = data
         self.elf64 = data[4] == 2
         self.little = data[5] == 1
+        self.fields: list[Field] = []
+        self.boundaries: set[int] = {0, len(data)}  # structure starts and ends
+        self.strings: list[tuple[str, int, int]] = []  # (what, offset, size)
+        self.phdr_records: list[tuple[int, int]] = []  # (offset, size)
+        self.dyn_records: list[tuple[int, int, int]] = []  # (offset, tag, value)
+        self.reloc_tables: list[tuple[str, int, int, int]] = []  # (kind, offset, size, entsize)
+        self.loads: list[tuple[int, int, int, int]] = []  # (offset, vaddr, filesz, memsz)
         self._parse()
 
     # -- primitive access -------------------------------------------------------------------
@@ -89,7 +83,7 @@ class ElfMap:
     # -- parsing a good file ------------------------------------------------------------------
 
     def _parse(self) -> None:
-        w, e = self.word, self.e
+        w = self.word
         # Field layout of Elf{32,64}_Ehdr after e_ident.
         names = ["e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags"]
         names += ["e_ehsize", "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx"]
@@ -140,7 +134,6 @@ class ElfMap:
         shoff, shnum, shent = ehdr["e_shoff"], ehdr["e_shnum"], ehdr["e_shentsize"]
         if shoff and shnum and shoff + shnum * shent <= len(self.data):
             self._sections(shoff, shnum, shent, ehdr["e_shstrndx"])
-        _ = (w, e)
 
     def _notes(self, off: int, size: int) -> None:
         pos, i = off, 0
@@ -234,7 +227,8 @@ class ElfMap:
                 pos += s
             if i == shstrndx:
                 self.strings.append(("shstrtab", rec["sh_offset"], rec["sh_size"]))
-            if rec["sh_type"] in (SHT_RELA, SHT_REL) and rec["sh_flags"] & 2 and not self.dyn_records:
+            is_reloc = rec["sh_type"] in (SHT_RELA, SHT_REL) and rec["sh_flags"] & 2
+            if is_reloc and not self.dyn_records:  # a static binary's IRELATIVE table
                 ent = (3 if rec["sh_type"] == SHT_RELA else 2) * w
                 self._relocs("iplt", rec["sh_offset"], rec["sh_size"], ent)
         self.boundaries.add(shoff + shnum * shent)
@@ -288,7 +282,3 @@ def replace_string(buf: bytearray, old: bytes, new: bytes) -> int:
             n += 1
         pos += len(needle)
     return n
-
-
-def u(fmt: str, data: bytes, off: int) -> int:
-    return int(struct.unpack_from(fmt, data, off)[0])

@@ -16,9 +16,12 @@ the same generator serves both.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +35,25 @@ Op = tuple[Any, ...]
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "data" / "elf"
+# `make fuzz`: a long randomized run of about this many mutants instead of the bounded one.
+LONG_EXAMPLES = int(os.environ.get("ELFCOST_FUZZ_EXAMPLES", "0") or 0)
+
+
+class Tally:
+    """Mutants run, by outcome, and the slowest one (printed at the end of the session)."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.slowest = (0.0, "")
+        self.started = time.monotonic()
+
+    def record(self, outcome: str, seconds: float, label: str) -> None:
+        self.outcomes["analysed" if outcome == "ok" else "refused with ElfcostError"] += 1
+        if seconds > self.slowest[0]:
+            self.slowest = (seconds, label)
+
+
+TALLY = Tally()
 
 
 class Chooser(Protocol):
@@ -100,9 +122,12 @@ SAMPLE_SEEDS = (
     ("trivial.static-pie", "trivial.static-pie", ()),
 )
 MUSL_SEEDS = (("trivial.musl-dyn", "trivial.musl-dyn", ()), ("trivial.musl-static",) * 2 + ((),))
+# 100-400 ms a case instead of ~15 (the i386 programs resolve this machine's real 32-bit libc,
+# whose start-up symbols are looked up with pyelftools): only in the long run.
+SLOW_SEEDS = ("i386/hello:", "i386/hello.nosections:", "trivial.static-pie:", "ifunc.static:")
 
 
-def seeds(samples: Path | None, *, musl: bool = False) -> list[Seed]:
+def seeds(samples: Path | None, *, musl: bool = False, slow: bool = True) -> list[Seed]:
     """Every seed available: the committed cross-machine fixtures, then built samples."""
     out: list[Seed] = []
     for d in sorted(p for p in FIXTURES.iterdir() if (p / "hello").is_file()):
@@ -121,7 +146,7 @@ def seeds(samples: Path | None, *, musl: bool = False) -> list[Seed]:
             paths = tuple(samples / n for n in names)
             if all(p.is_file() for p in paths):
                 out.append(Seed(f"{main}:{target}", paths, main, target))
-    return out
+    return [s for s in out if slow or not s.name.startswith(SLOW_SEEDS)]
 
 
 class Workdir:
@@ -348,10 +373,11 @@ def host() -> Any:
     return h
 
 
-def run_pipeline(path: str, new_host: Callable[[], Any] = host) -> str:
+def run_pipeline(path: str, new_host: Callable[[], Any] = host, *, text: bool = False) -> str:
     """resolve → estimate → JSON documents, as the CLI does. Returns "ok" or the error text.
 
-    ElfcostError is a clean refusal; any other exception propagates (it is a bug).
+    With `text`, the terminal reports are rendered too (deps, estimate, explain). ElfcostError
+    is a clean refusal; any other exception propagates (it is a bug).
     """
     from elfcost.cost.estimate import estimate
     from elfcost.errors import ElfcostError
@@ -363,6 +389,12 @@ def run_pipeline(path: str, new_host: Callable[[], Any] = host) -> str:
         json.dumps(deps_doc(graph))
         est = estimate(graph)
         json.dumps(estimate_doc(est))
+        if text:
+            from elfcost.report import text as render
+
+            render.deps_text(graph)
+            render.estimate_text(est)
+            render.explain_text(est)
     except ElfcostError as exc:
         return f"error: {exc}"
     return "ok"

@@ -19,6 +19,7 @@ from elfcost.cost.profiles import PageCounts, Profile, select
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.relocs import Relocs, Symbols, read_relocs, read_symbols
 from elfcost.elf.symbols import find_symbols, has_section
+from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
     Cause,
@@ -35,6 +36,11 @@ from elfcost.model import (
 from elfcost.resolve.graph import DependencyGraph
 
 _PRECEDENCE = {c: i for i, c in enumerate(Cause)}
+# Every page of a writable segment is one PageCost (at least as the high bound). A process with
+# more than this many is refused: a hostile p_memsz of 2**40 must not be walked page by page.
+# 2**16 pages is 256 MiB of writable segments at 4 KiB pages, about 2 s and 200 MB to model;
+# the largest object on a Debian 12 machine with CUDA installed has 30,789.
+MAX_WRITABLE_PAGES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,9 +73,57 @@ def link_mode(graph: DependencyGraph) -> tuple[str, str]:
     return libc_of_static(root), mode
 
 
-def estimate(graph: DependencyGraph, options: Options | None = None) -> Estimate:
+class ObjectMemo:
+    """Object estimates kept for reuse across the programs of one run (elfcost scan).
+
+    An object's pages depend on the object, its role, the process's loader family and link
+    mode, the profile and the options, never on the other objects: libc's estimate is the same
+    in every dynamic program, so a scan of /usr/bin computes it once instead of ~800 times.
+    Executables are not kept: each is the root of one process only.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
+
+    def object_estimate(
+        self,
+        obj: LoadedObject,
+        graph: DependencyGraph,
+        profile: Profile | None,
+        link: str,
+        opts: Options,
+        warnings: list[str],
+    ) -> ObjectEstimate:
+        if obj.role == "executable":
+            return _object_estimate(obj, graph, profile, link, opts, warnings)
+        dso = obj.dso
+        key = (
+            dso.path,
+            dso.file_id,
+            dso.file_size,
+            obj.role,
+            graph.family,
+            link,
+            profile.name if profile else None,
+            profile.fallback if profile else None,
+            opts,
+        )
+        done = self._done.get(key)
+        if done is None:
+            # The object's own warnings are replayed for every process that maps it.
+            own: list[str] = []
+            done = (_object_estimate(obj, graph, profile, link, opts, own), tuple(own))
+            self._done[key] = done
+        warnings.extend(done[1])
+        return done[0]
+
+
+def estimate(
+    graph: DependencyGraph, options: Options | None = None, *, memo: ObjectMemo | None = None
+) -> Estimate:
     opts = options or Options()
     P = opts.page_size
+    _check_size(graph, P)
     family, link = link_mode(graph)
     root = graph.root.dso
     warnings: list[str] = list(graph.warnings)
@@ -81,7 +135,10 @@ def estimate(graph: DependencyGraph, options: Options | None = None) -> Estimate
         warnings.append("static executable without a known libc: no start-up profile applied")
     objects = []
     for obj in graph.objects:
-        objects.append(_object_estimate(obj, graph, profile, link, opts, warnings))
+        if memo is not None:
+            objects.append(memo.object_estimate(obj, graph, profile, link, opts, warnings))
+        else:
+            objects.append(_object_estimate(obj, graph, profile, link, opts, warnings))
     process = _process_items(graph, objects, profile, link, P)
     assumptions = [f"page size {P} bytes"]
     if opts.bind_now is not None:
@@ -103,6 +160,22 @@ def estimate(graph: DependencyGraph, options: Options | None = None) -> Estimate
     )
     _check_invariants(est)
     return est
+
+
+def _check_size(graph: DependencyGraph, P: int) -> None:
+    """Refuse a process whose writable segments are too large to model page by page."""
+    total = 0
+    for obj in graph.objects:
+        for s in obj.dso.loads:
+            if s.flags & Prot.W:
+                total += (align_up(s.end, P) - align_down(s.vaddr, P)) // P
+                if total > MAX_WRITABLE_PAGES:
+                    raise UnsupportedElfError(
+                        obj.dso.file,
+                        f"PT_LOAD #{s.index}",
+                        f"p_memsz 0x{s.memsz:x}: the process has more than {MAX_WRITABLE_PAGES} "
+                        f"writable pages of {P} bytes, more than elfcost models page by page",
+                    )
 
 
 def _object_estimate(
@@ -161,8 +234,24 @@ def _object_estimate(
     notes = list(dso.warnings)
     if dyn is not None and dyn.textrel:
         notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
-    if obj.role == "library" and _has_constructors(dso):
+    libc = profile is not None and dso.soname == profile.startup_object
+    if obj.role == "library" and not libc and _has_constructors(dso):
+        # libc's own initialisers are in its calibrated start-up pages instead.
         notes.append("has constructors: their writes are not in the relocation data (high bound)")
+        if possible:
+            # loader-model §9: typically one page per initialiser-bearing library (libcrypto,
+            # libgnutls measured 1-2), run by _dl_init before the entry point; where is unknown.
+            pages.append(
+                PageCost(
+                    vaddr=None,
+                    cause=Cause.CONSTRUCTOR,
+                    certain=False,
+                    phase="entry",
+                    detail="library initialiser writes (typical one page; location unknown)",
+                )
+            )
+            possible = possible[1:]
+            entry += 1
     return ObjectEstimate(
         path=dso.path,
         soname=dso.soname,

@@ -29,11 +29,21 @@ def span_pages(
         return np.zeros(0, np.uint64)
     p = np.uint64(page)
     first = offset // p
-    last = (offset + width.astype(np.uint64) - np.uint64(1)) // p
+    end = offset + width.astype(np.uint64) - np.uint64(1)
+    # A write running past 2**64 stops at the last page instead of wrapping around.
+    last = np.where(end < offset, np.uint64(np.iinfo(np.uint64).max), end) // p
     if np.array_equal(first, last):
         return np.unique(first) * p
+    # Merge overlapping runs first, so that many long writes over the same pages (a crafted
+    # table of COPY relocations) cost no more than the pages they cover.
+    order = np.argsort(first, kind="stable")
+    f, la = first[order], np.maximum.accumulate(last[order])
+    new_run = np.ones(f.size, bool)
+    new_run[1:] = f[1:] > la[:-1]
+    starts = f[new_run]
+    ends = np.append(la[np.flatnonzero(new_run)[1:] - 1], la[-1])
     extra = [
         np.arange(a, b + 1, dtype=np.uint64)
-        for a, b in zip(first[first != last], last[first != last], strict=True)
+        for a, b in zip(starts[starts != ends].tolist(), ends[starts != ends].tolist(), strict=True)
     ]
     return np.unique(np.concatenate([first, *extra])) * p

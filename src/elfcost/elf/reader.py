@@ -240,7 +240,7 @@ def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
         )
     phdrs = _phdrs(f, lay, e_phoff, e_phnum, elf_class)
     warnings: list[str] = []
-    _check_loads(f.path, phdrs, warnings)
+    _check_loads(f.path, phdrs, warnings, f.size, elf_class)
     interp = None
     for p in phdrs:
         if p.p_type == PT_INTERP:
@@ -307,7 +307,9 @@ def _phdrs(f: _File, lay: _Layout, phoff: int, phnum: int, elf_class: int) -> tu
     return tuple(out)
 
 
-def _check_loads(path: str, phdrs: tuple[Segment, ...], warnings: list[str]) -> None:
+def _check_loads(
+    path: str, phdrs: tuple[Segment, ...], warnings: list[str], file_size: int, elf_class: int
+) -> None:
     """Reject what binfmt_elf / ld.so reject; warn on what they accept but is odd."""
     loads = [p for p in phdrs if p.p_type == PT_LOAD]
     prev = None
@@ -316,6 +318,15 @@ def _check_loads(path: str, phdrs: tuple[Segment, ...], warnings: list[str]) -> 
         if p.filesz > p.memsz:
             # fs/binfmt_elf.c elf_load / load_elf_interp: "p_filesz > p_memsz" → -EINVAL
             raise MalformedElfError(path, where, f"p_filesz 0x{p.filesz:x} > p_memsz 0x{p.memsz:x}")
+        if p.filesz and p.offset + p.filesz > file_size:
+            # The loaders map it anyway and the process dies of SIGBUS on the missing pages; a
+            # size the file does not have must never drive the model.
+            raise MalformedElfError(
+                path,
+                where,
+                f"p_offset 0x{p.offset:x} + p_filesz 0x{p.filesz:x} lies beyond the end of the "
+                f"file (0x{file_size:x})",
+            )
         if p.align > 1 and (p.align & (p.align - 1)) == 0 and (p.vaddr - p.offset) % p.align:
             # elf/dl-load.c: "ELF load command address/offset not properly aligned"
             raise MalformedElfError(
@@ -324,7 +335,7 @@ def _check_loads(path: str, phdrs: tuple[Segment, ...], warnings: list[str]) -> 
                 f"p_vaddr 0x{p.vaddr:x} and p_offset 0x{p.offset:x} differ modulo p_align "
                 f"0x{p.align:x}",
             )
-        if p.vaddr + p.memsz >= 1 << 64:
+        if p.vaddr + p.memsz >= 1 << elf_class:
             raise MalformedElfError(path, where, "p_vaddr + p_memsz overflows the address space")
         if prev is not None and p.vaddr < prev.vaddr:
             warnings.append(f"{where}: PT_LOAD entries not sorted by p_vaddr")

@@ -27,9 +27,12 @@ def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
     try:
         with open(dso.file, "rb") as fh:
             elf = ELFFile(fh)
+            sym_size = 24 if elf.elfclass == 64 else 16
             for section in elf.iter_sections():
                 if not isinstance(section, SymbolTableSection):
                     continue
+                if section["sh_entsize"] != sym_size:
+                    continue  # garbage: an sh_entsize of 1 would make every byte a symbol
                 for sym in section.iter_symbols():
                     if sym.name in wanted and sym["st_shndx"] != "SHN_UNDEF":
                         found.setdefault(sym.name, (int(sym["st_value"]), int(sym["st_size"])))

@@ -10,7 +10,6 @@ from collections import Counter
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.tree import Tree
 
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Resolution
 from elfcost.resolve.graph import DependencyGraph
@@ -28,6 +27,7 @@ CAUSE_LABEL = {
     Cause.GAP_DONATION: "gap",
     Cause.LOADER_DATA: "ld.so",
     Cause.LIBC_STARTUP: "libc",
+    Cause.CONSTRUCTOR: "ctor",
     Cause.POSSIBLE_WRITE: "possible",
 }
 
@@ -68,45 +68,52 @@ def _how(r: Resolution) -> str:
 
 
 def deps_text(graph: DependencyGraph) -> str:
+    """The dependency tree, libtree style: each library with how it was found; for a missing
+    one, every path considered in order. Walked without recursion: a chain can be 10,000 deep.
+    """
     root = graph.root
-    tree = Tree(
-        f"[bold]{escape(root.dso.path)}[/bold] "
-        + escape(
-            f"({root.role}, {graph.family.value}{', ' + graph.interp if graph.interp else ''})"
-        )
-    )
-    seen: set[str] = {root.dso.path}
+    interp = f", {graph.interp}" if graph.interp else ""
+    lines = [f"{root.dso.path} ({root.role}, {graph.family.value}{interp})"]
     # Show how each object was first found, even where the tree reaches it by another edge.
     first: dict[str, Resolution] = {}
+    children: dict[str, list[Resolution]] = {}
     for r in graph.resolutions:
+        children.setdefault(r.parent, []).append(r)
         if r.found is not None and r.via is not FoundVia.LOADED:
             first.setdefault(r.found, r)
     roles = {o.dso.path: o.role for o in graph.objects}
-
-    def walk(node: Tree, path: str) -> None:
-        for r in graph.children(path):
-            if r.found is None:
-                branch = node.add(f"[red]{escape(r.needed)} not found[/red]")
-                if r.tried:
-                    branch.add("paths considered in this order:")
-                    for a in r.tried:
-                        who = f" of {a.origin}" if a.origin else ""
-                        branch.add(escape(f"{a.path or '-'}  [{a.via.value}{who}] {a.outcome}"))
-                continue
-            how = _how(first.get(r.found, r))
-            if roles.get(r.found) == "interpreter" and r.found not in first:
-                how = "interpreter"
-            label = escape(f"{r.needed} => {r.found} [{how}]")
-            if r.found in seen:
-                node.add(f"[dim]{label} (already loaded)[/dim]")
-                continue
-            seen.add(r.found)
-            walk(node.add(label), r.found)
-
-    walk(tree, root.dso.path)
-    parts: list[object] = [tree]
-    parts.extend(escape(f"warning: {w}") for w in graph.warnings)
-    return render(*parts)
+    seen: set[str] = {root.dso.path}
+    # Each stack entry: the children still to print at one level, and that level's prefix.
+    stack: list[tuple[list[Resolution], str]] = [(list(children.get(root.dso.path, ())), "")]
+    while stack:
+        todo, prefix = stack[-1]
+        if not todo:
+            stack.pop()
+            continue
+        r = todo.pop(0)
+        last = not todo
+        branch, inner = ("└── ", "    ") if last else ("├── ", "│   ")
+        if r.found is None:
+            lines.append(f"{prefix}{branch}{r.needed} not found")
+            if r.tried:
+                sub = prefix + inner
+                lines.append(f"{sub}paths considered in this order:")
+                for a in r.tried:
+                    who = f" of {a.origin}" if a.origin else ""
+                    lines.append(f"{sub}  {a.path or '-'}  [{a.via.value}{who}] {a.outcome}")
+            continue
+        how = _how(first.get(r.found, r))
+        if roles.get(r.found) == "interpreter" and r.found not in first:
+            how = "interpreter"
+        label = f"{r.needed} => {r.found} [{how}]"
+        if r.found in seen:
+            lines.append(f"{prefix}{branch}{label} (already loaded)")
+            continue
+        seen.add(r.found)
+        lines.append(f"{prefix}{branch}{label}")
+        stack.append((list(children.get(r.found, ())), prefix + inner))
+    lines.extend(f"warning: {w}" for w in graph.warnings)
+    return "\n".join(lines) + "\n"
 
 
 # -- estimate ----------------------------------------------------------------------------------
@@ -253,6 +260,7 @@ _MAP_CHAR = {
     Cause.GAP_DONATION: "g",
     Cause.LOADER_DATA: "L",
     Cause.LIBC_STARTUP: "S",
+    Cause.CONSTRUCTOR: "c",
     Cause.POSSIBLE_WRITE: ".",
 }
 
@@ -404,3 +412,36 @@ def group_text(g: object) -> str:
     r = g.total
     t.add_row("total", kib(r.uss), kib(r.shared), kib(r.pss), kib(r.private_dirty), kib(r.swap))
     return render(t)
+
+
+def scan_text(summary: dict[str, int], ranking: object) -> str:
+    """The scan's summary line, then the costliest programs and libraries."""
+    from elfcost.scan import Ranking
+
+    assert isinstance(ranking, Ranking)
+    head = (
+        f"{summary['files_seen']} files: {summary['elf_files']} ELF, "
+        f"{summary['executables']} programs estimated, {summary['libraries']} libraries, "
+        f"{summary['skipped_non_elf']} non-ELF skipped, {summary['errors']} errors, "
+        f"{summary['cache_hits']} from cache"
+    )
+    t = Table(title="most expensive programs (one instance each)", title_justify="left")
+    for col in ("program", "expected", "high", "objects"):
+        t.add_column(col, justify="left" if col == "program" else "right")
+    for p in ranking.programs:
+        t.add_row(escape(p.path), kib(p.private_dirty), kib(p.high), str(p.objects))
+    lt = Table(
+        title="libraries by cost summed over the programs that load them", title_justify="left"
+    )
+    for col in ("library", "summed expected", "programs", "needed by"):
+        lt.add_column(
+            col,
+            justify="right" if col in ("summed expected", "programs") else "left",
+            overflow="fold",
+        )
+    for lib in ranking.libraries:
+        who = ", ".join(os.path.basename(p) for p in lib.programs[:4])
+        if len(lib.programs) > 4:
+            who += ", ..."
+        lt.add_row(escape(lib.path), kib(lib.private_dirty), str(len(lib.programs)), escape(who))
+    return render(escape(head), t, lt)

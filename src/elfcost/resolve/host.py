@@ -11,7 +11,7 @@ root can ever be opened.
 from __future__ import annotations
 
 import errno
-import glob
+import fnmatch
 import os
 import posixpath
 import stat
@@ -24,6 +24,7 @@ from elfcost.model import Dso
 from elfcost.resolve import ldcache
 
 MAXSYMLINKS = 40  # Linux's limit on symbolic links followed in one lookup
+GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may look at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,23 @@ class Host:
         if c is None:
             c = self._conf_cache["confined"] = os.path.realpath(self.root) != "/"
         return bool(c)
+
+    def loader_path(self, path: str) -> str:
+        """A path named by the user, as the loader inside the root would name it.
+
+        Without a root it is returned as given. Inside one, a file under the root (reached
+        through the root's real path or as spelled) loses the root prefix; anything else is
+        taken to be a loader path already, so `usr/bin/foo` is /usr/bin/foo inside the root.
+        """
+        if not self.confined:
+            return path
+        absolute = os.path.abspath(path)
+        for root in dict.fromkeys((os.path.realpath(self.root), os.path.abspath(self.root))):
+            if absolute == root:
+                return "/"
+            if absolute.startswith(root.rstrip("/") + "/"):
+                return "/" + os.path.relpath(absolute, root)
+        return path if path.startswith("/") else "/" + path
 
     def locate(self, loader_path: str) -> str | None:
         """The file on this machine for `loader_path`, or None if there is no such file.
@@ -127,12 +145,12 @@ class Host:
         if key not in self._conf_cache:
             file = self.locate("/etc/ld.so.cache")
             cache = None
-            if file is not None:
+            # A FIFO or a device in a sysroot must not block or feed the parser forever.
+            data = _read_regular(file, 64 << 20) if file is not None else None
+            if data is not None:
                 try:
-                    with open(file, "rb") as fh:
-                        data = fh.read(64 << 20)
                     cache = ldcache.parse(data)
-                except (OSError, ldcache.CacheFormatError):
+                except ldcache.CacheFormatError:
                     cache = None
             self._conf_cache[key] = cache
         return self._conf_cache[key]  # type: ignore[return-value]
@@ -142,13 +160,16 @@ class Host:
         key = "ld.so.conf"
         if key not in self._conf_cache:
             dirs: list[str] = []
-            self._read_conf("/etc/ld.so.conf", dirs, depth=0)
+            self._read_conf("/etc/ld.so.conf", dirs, depth=0, seen=set())
             self._conf_cache[key] = tuple(dict.fromkeys(dirs))
         return self._conf_cache[key]  # type: ignore[return-value]
 
-    def _read_conf(self, conf: str, dirs: list[str], depth: int) -> None:
-        if depth > 16:
+    def _read_conf(self, conf: str, dirs: list[str], depth: int, seen: set[str]) -> None:
+        # Each file once: `include` loops in a sysroot would otherwise read 3**16 files for
+        # three self-includes. A second reading would only repeat directories already listed.
+        if depth > 16 or conf in seen:
             return
+        seen.add(conf)
         text = self._read_text(conf)
         if text is None:
             return
@@ -161,7 +182,7 @@ class Host:
                     if not pattern.startswith("/"):
                         pattern = posixpath.join(posixpath.dirname(conf), pattern)
                     for match in self._glob(pattern):
-                        self._read_conf(match, dirs, depth + 1)
+                        self._read_conf(match, dirs, depth + 1, seen)
             elif line.startswith("hwcap "):
                 continue  # obsolete ldconfig directive, ignored by ldconfig since 2.37
             else:
@@ -169,25 +190,41 @@ class Host:
                 dirs.append(line.split("=", 1)[0].rstrip("/") or "/")
 
     def _glob(self, pattern: str) -> list[str]:
-        """Glob a loader path pattern inside the root, returning loader paths."""
+        """Glob a loader path pattern inside the root, returning loader paths.
+
+        Component by component, looking at no more than GLOB_BUDGET directory entries:
+        glob.glob follows a sysroot's symlinks, so `include /l/*/*/*/...` over a directory of
+        links to "." would walk 8**12 paths. Names starting with "." match only a pattern that
+        does (glob's rule).
+        """
         root = os.path.realpath(self.root)
-        hits = glob.glob(os.path.join(root, pattern.lstrip("/")))
-        return sorted("/" + os.path.relpath(h, root) for h in hits)
+        found = [""]  # paths relative to the root
+        budget = GLOB_BUDGET
+        for part in (p for p in pattern.split("/") if p):
+            matches: list[str] = []
+            for rel in found:
+                if not any(c in part for c in "*?["):
+                    matches.append(posixpath.join(rel, part))
+                    continue
+                try:
+                    names = sorted(os.listdir(os.path.join(root, rel)))
+                except OSError:
+                    continue
+                budget -= len(names)
+                if budget < 0:
+                    return []
+                matches.extend(
+                    posixpath.join(rel, n)
+                    for n in names
+                    if fnmatch.fnmatchcase(n, part) and (part[0] == "." or n[0] != ".")
+                )
+            found = matches
+        return sorted("/" + f for f in found if f and os.path.lexists(os.path.join(root, f)))
 
     def _read_text(self, loader_path: str, limit: int = 1 << 20) -> str | None:
         file = self.locate(loader_path)
-        if file is None:
-            return None
-        try:
-            fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            return os.read(fd, limit).decode("utf-8", "replace")
-        finally:
-            os.close(fd)
+        data = _read_regular(file, limit) if file is not None else None
+        return data.decode("utf-8", "replace") if data is not None else None
 
     def musl_path_file(self, interp: str, musl_arch: str) -> tuple[str, ...] | None:
         """musl's system path: <prefix>/etc/ld-musl-<arch>.path (ldso/dynlink.c load_library).
@@ -224,6 +261,22 @@ class Host:
     def dir_exists(self, loader_dir: str) -> bool:
         f = self.locate(loader_dir)
         return f is not None and os.path.isdir(f)
+
+
+def _read_regular(file: str, limit: int) -> bytes | None:
+    """At most `limit` bytes of a regular file; None for anything else (never blocks)."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _cpu_flags() -> frozenset[str]:

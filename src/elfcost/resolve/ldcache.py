@@ -59,7 +59,17 @@ class LdCache:
 
 
 def parse(data: bytes) -> LdCache:
-    """Parse a cache in the new format, alone or after an old-format block."""
+    """Parse a cache in the new format, alone or after an old-format block.
+
+    Raises CacheFormatError for anything malformed (a sysroot's cache is untrusted input).
+    """
+    try:
+        return _parse(data)
+    except struct.error as exc:
+        raise CacheFormatError(str(exc)) from None
+
+
+def _parse(data: bytes) -> LdCache:
     start = 0
     if data.startswith(OLD_MAGIC):
         if len(data) < 16:

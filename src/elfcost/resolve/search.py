@@ -10,7 +10,7 @@ All file access goes through Host.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from elfcost.elf.machines import BY_NAME, Machine
@@ -18,6 +18,7 @@ from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.model import (
     Attempt,
     Dso,
+    FileId,
     FoundVia,
     LoadedObject,
     LoaderFamily,
@@ -42,7 +43,7 @@ def loader_family(interp: str | None) -> LoaderFamily:
     return LoaderFamily.GLIBC
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: one per object in the list
 class _Loaded:
     """One object in the loader's list, with the names it answers to (glibc l_libname)."""
 
@@ -51,8 +52,60 @@ class _Loaded:
     via: FoundVia
     parent: str | None
     names: set[str] = field(default_factory=set)
-    chain: tuple[Dso, ...] = ()  # the objects that caused it to be loaded, itself first
+    up: _Loaded | None = None  # the object whose DT_NEEDED loaded it (glibc l_loader)
     in_order: bool = True  # False while ld.so waits for its first DT_NEEDED reference
+    position: int = -1  # index in the load order, once there
+
+    def chain(self) -> Iterator[Dso]:
+        """The objects that caused it to be loaded, itself first.
+
+        A link to the requester, not a copied tuple: a 10,000-deep chain must not cost
+        10,000² steps and references.
+        """
+        o: _Loaded | None = self
+        while o is not None:
+            yield o.dso
+            o = o.up
+
+
+class _Known:
+    """The objects the loader has, by every name they answer to and by file identity.
+
+    glibc _dl_name_match_p (l_name, l_libname, DT_SONAME) and _dl_file_id_match_p; musl
+    matches names and st_dev/st_ino only. When several objects answer, the first in the load
+    order wins and ld.so, while not yet placed, comes last: as a scan of the list would.
+    Dictionary lookups, so that resolving N objects costs N lookups, not N² comparisons.
+    """
+
+    def __init__(self, family: LoaderFamily) -> None:
+        self.by_soname = family is LoaderFamily.GLIBC
+        self.names: dict[str, list[_Loaded]] = {}
+        self.files: dict[FileId, list[_Loaded]] = {}
+
+    def add(self, o: _Loaded) -> None:
+        for name in sorted(o.names):
+            self.alias(o, name)
+        if self.by_soname and o.dso.soname:
+            self.alias(o, o.dso.soname)
+        self.files.setdefault(o.dso.file_id, []).append(o)
+
+    def alias(self, o: _Loaded, name: str) -> None:
+        o.names.add(name)
+        objs = self.names.setdefault(name, [])
+        if not any(x is o for x in objs):
+            objs.append(o)
+
+    @staticmethod
+    def _first(objs: list[_Loaded] | None) -> _Loaded | None:
+        if not objs:
+            return None
+        return min(objs, key=lambda o: o.position if o.in_order else 1 << 62)
+
+    def named(self, name: str) -> _Loaded | None:
+        return self._first(self.names.get(name))
+
+    def same_file(self, file_id: FileId) -> _Loaded | None:
+        return self._first(self.files.get(file_id))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,7 +261,7 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
     if not runpath:
         # DT_RPATH of the requester, then of each object up the chain that loaded it; an
         # object with DT_RUNPATH has no DT_RPATH (get-dynamic-info.h drops it).
-        for anc in req.chain:
+        for anc in req.chain():
             anc_dyn = anc.dynamic
             if anc_dyn is None or not anc_dyn.rpath or anc_dyn.runpath:
                 continue
@@ -237,7 +290,15 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
     cache = host.ld_so_cache()
     if cache is not None:
         entry = cache.lookup(name, machine.glibc_cache_flags if machine else (), hwcaps)
-        if entry is not None:
+        if entry is None:
+            s.tried.append(
+                Attempt(
+                    path="/etc/ld.so.cache",
+                    via=FoundVia.LD_SO_CACHE,
+                    outcome=f"no entry for {name}",
+                )
+            )
+        else:
             in_system = posixpath.dirname(entry.path.replace(f"/glibc-hwcaps/{entry.hwcaps}", ""))
             if nodeflib and in_system in system:
                 # elf/dl-load.c: with DF_1_NODEFLIB a cache entry from a system directory
@@ -283,7 +344,7 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
             return _result(got, FoundVia.LD_LIBRARY_PATH, None, s)
     # fixup_rpath: DT_RUNPATH if present, else DT_RPATH, of the requester and of every object
     # up its needed_by chain; only $ORIGIN is expanded.
-    for anc in req.chain:
+    for anc in req.chain():
         d = anc.dynamic
         if d is None:
             continue
@@ -358,9 +419,11 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
         via=FoundVia.MAIN,
         parent=None,
         names={main_dso.path},
-        chain=(main_dso,),
+        position=0,
     )
     loaded: list[_Loaded] = [main]
+    known = _Known(family)
+    known.add(main)
     resolutions: list[Resolution] = []
     warnings: list[str] = list(main_dso.warnings)
     if family is LoaderFamily.NONE:
@@ -381,11 +444,11 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
             via=FoundVia.INTERP,
             parent=None,
             names={interp, rtld_dso.path, *([rtld_dso.soname] if rtld_dso.soname else [])},
-            chain=(rtld_dso,),
             in_order=False,
         )
         if family is LoaderFamily.MUSL:
             rtld.names.add("libc.so")
+        known.add(rtld)
     except ElfcostError as exc:
         warnings.append(f"interpreter {interp}: {exc.why}")
 
@@ -394,10 +457,13 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
         req = loaded[queue_index]
         queue_index += 1
         for name in req.dso.needed:
-            res, new = _resolve_one(name, req, loaded, rtld, host, machine, family, interp, main)
+            res, new = _resolve_one(name, req, known, rtld, host, machine, family, interp, main)
             resolutions.append(res)
             if new is not None:
+                new.position = len(loaded)
                 loaded.append(new)
+                if new is not rtld:
+                    known.add(new)
     if rtld is not None and not rtld.in_order:
         loaded.append(rtld)  # nothing named it: it is still mapped, last
     objects = [
@@ -411,7 +477,7 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
 def _resolve_one(
     name: str,
     req: _Loaded,
-    loaded: list[_Loaded],
+    known: _Known,
     rtld: _Loaded | None,
     host: Host,
     machine: Machine | None,
@@ -422,7 +488,7 @@ def _resolve_one(
     def done(
         target: _Loaded, via: FoundVia, via_object: str | None, tried: tuple[Attempt, ...]
     ) -> tuple[Resolution, _Loaded | None]:
-        target.names.add(name)
+        known.alias(target, name)
         new = None
         if target is rtld and not rtld.in_order:
             # ld.so takes its place in the list where it is first needed (elf/rtld.c dl_main).
@@ -440,10 +506,9 @@ def _resolve_one(
         return res, new
 
     # Already loaded under this name (glibc _dl_name_match_p + DT_SONAME; musl shortname).
-    everyone = [*loaded, *([rtld] if rtld is not None and not rtld.in_order else [])]
-    for o in everyone:
-        if name in o.names or (family is LoaderFamily.GLIBC and o.dso.soname == name):
-            return done(o, FoundVia.LOADED, None, ())
+    o = known.named(name)
+    if o is not None:
+        return done(o, FoundVia.LOADED, None, ())
     if family is LoaderFamily.MUSL and rtld is not None and _musl_reserved(name):
         return done(rtld, FoundVia.LOADED, None, ())
     s = _Searcher(host, main, machine)
@@ -462,17 +527,17 @@ def _resolve_one(
         return Resolution(
             needed=name, parent=req.dso.path, found=None, via=None, via_object=None, tried=tried
         ), None
-    for o in everyone:
-        # The same file under another name: loaded once (glibc _dl_file_id_match_p).
-        if o.dso.file_id == found.dso.file_id:
-            return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
+    # The same file under another name: loaded once (glibc _dl_file_id_match_p).
+    o = known.same_file(found.dso.file_id)
+    if o is not None:
+        return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
     new = _Loaded(
         dso=found.dso,
         role="library",
         via=found.via or FoundVia.DEFAULT,
         parent=req.dso.path,
         names={name},
-        chain=(found.dso, *req.chain),
+        up=req,
     )
     res = Resolution(
         needed=name,

@@ -1,0 +1,838 @@
+"""Analyse many files at once: the library behind `elfcost scan PATH...`.
+
+Inputs are ELF files, directories (walked recursively in name order; a symbolic link inside a
+directory is never followed, so nothing outside the tree is reached through one: its target is
+scanned where the walk finds it), root file systems (ScanOptions.root: every input is read
+inside it and loader paths are relative to it, as Host.locate reads them) and package archives
+(archive.py: unpacked into a private temporary directory, removed afterwards, and scanned as a
+root).
+
+Every ELF file is examined. Programs (Dso.is_program: PT_INTERP, ET_EXEC or static-pie) get a
+full estimate; a shared library found under a directory is not estimated as a root, only
+classified and counted, and analysed as a dependency of the programs that load it: each worker
+reads each object once (Host's cache) and estimates each library once (ObjectMemo). A file named
+explicitly is always estimated, a library too; named explicitly, a non-ELF file or an object
+file is an input error, while under a directory it is skipped and counted.
+
+Results from an earlier run are reused from the on-disk cache (cache.py) when nothing they were
+computed from has changed; the calling process looks them up itself. Everything else goes to
+`jobs` worker processes, started only when needed, files sent in chunks. They are forked, or
+spawned if the caller runs threads (_mp_context), so a script that scans while running threads
+must do so under `if __name__ == "__main__":`, as multiprocessing's spawn requires.
+Results are yielded in input order (the inputs in the order given, each directory in name
+order) whatever the number of processes, so output is reproducible; on_progress(done, total)
+is called as files are answered, in any order.
+
+Use:
+    scan = Scan(["/usr/bin"], ScanOptions(jobs=4), on_progress=bar.update)
+    for result in scan.results(): ...      # ScanResult, one per program or error
+    scan.summary                           # ScanSummary, complete once results() is exhausted
+    rank(results, top=10)                  # most expensive programs and libraries
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import glob
+import json
+import multiprocessing
+import os
+import posixpath
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from elfcost import archive, cache
+from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.elf.reader import is_elf, read_dso
+from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.report.jsonout import estimate_doc
+from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+
+ProgressHook = Callable[[int, int], None]
+# ELF files per task sent to a worker (the others never leave this process): a program takes
+# ~10 ms, a library's classification ~1 ms, a round trip ~0.2 ms; small tasks balance the load
+# and move the progress bar.
+CHUNK = 8
+# Files read ahead of the oldest one still with the workers (see _outcomes).
+LOOKAHEAD = 2048
+PROGRESS_EVERY = 0.05  # seconds between two progress reports
+# Loader configuration read inside a root: a change re-resolves every program (cache.py).
+LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanOptions:
+    root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
+    ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
+    page_size: int | None = None  # None: this machine's
+    assume: Literal["bind-now", "lazy"] | None = None  # what-if binding mode
+    jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
+    cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
+    no_cache: bool = False
+    max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanResult:
+    """One estimated program (doc: elfcost.estimate/1) or one input that failed (error).
+
+    The document travels as the JSON text the analysis made (from a worker, or from the
+    cache) and `doc` decodes it on first use: decoding is most of a warm scan's time, and
+    JSON Lines output can write `doc_json` as it is.
+    """
+
+    path: str  # as named or found: in a root, root + loader path; in an archive, archive!path
+    loader_path: str  # as the loader opens it (the doc's "binary")
+    doc_json: str | None  # the elfcost.estimate/1 document, compact JSON
+    error: str | None  # "path: what: why", like ElfcostError
+    cached: bool = False  # the document came from the on-disk cache
+
+    @functools.cached_property
+    def doc(self) -> dict[str, Any] | None:
+        if self.doc_json is None:
+            return None
+        doc: dict[str, Any] = json.loads(self.doc_json)
+        return doc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanSummary:
+    files_seen: int = 0  # regular files examined: named, found under directories, unpacked
+    elf_files: int = 0
+    executables: int = 0  # estimates made: programs, and libraries named explicitly
+    libraries: int = 0  # shared libraries found under directories (dependencies, not roots)
+    skipped_non_elf: int = 0  # files under directories that are not ELF
+    not_loadable: int = 0  # ELF files under directories that no loader maps (object files)
+    symlinks: int = 0  # symbolic links under directories, not followed
+    duplicates: int = 0  # a file reached again (hard link, named twice): examined once
+    archives: int = 0  # archives unpacked
+    errors: int = 0  # inputs that could not be analysed (each is a ScanResult with error)
+    cache_hits: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProgramCost:
+    path: str
+    private_dirty: int  # expected bytes, one instance
+    high: int
+    objects: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LibraryCost:
+    path: str  # the loader path, prefixed like the programs' paths in a root or archive
+    soname: str | None
+    private_dirty: int  # expected bytes summed over the programs that load it
+    programs: tuple[str, ...]  # reverse dependencies: every program that loads it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ranking:
+    programs: tuple[ProgramCost, ...]  # most expensive first
+    libraries: tuple[LibraryCost, ...]
+
+
+# -- the scan ----------------------------------------------------------------------------------
+
+
+class Scan:
+    """One scan of `inputs`; results() runs it (again, reusing the cache, if called again)."""
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        options: ScanOptions | None = None,
+        *,
+        on_progress: ProgressHook | None = None,
+    ) -> None:
+        self.inputs = tuple(inputs)
+        self.options = options or ScanOptions()
+        self.on_progress = on_progress
+        self._counts = _Counts()
+
+    @property
+    def summary(self) -> ScanSummary:
+        """Counts of the last run of results(), complete once it is exhausted."""
+        return self._counts.summary()
+
+    def results(self) -> Iterator[ScanResult]:
+        """The programs' estimates and the errors, in input order (see the module docstring)."""
+        counts = self._counts = _Counts()
+        with contextlib.ExitStack() as cleanup:
+            found = _Discovery(self.options, cleanup)
+            for raw in self.inputs:
+                found.add(raw)
+            counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
+            counts.archives = found.archives
+            config = _config(self.options, found.sites)
+            for target, outcome in _outcomes(found.targets, config, self._jobs(), self._progress):
+                counts.add(target, outcome)
+                result = _result(target, outcome)
+                if result is not None:
+                    yield result
+
+    def _jobs(self) -> int:
+        return max(1, self.options.jobs or os.cpu_count() or 1)
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
+
+def scan_cache_dir(options: ScanOptions) -> str | None:
+    """Where the scan's cache lives, or None when caching is off."""
+    if options.no_cache:
+        return None
+    return options.cache_dir or cache.default_dir()
+
+
+# -- ranking -----------------------------------------------------------------------------------
+
+
+def rank(results: Iterable[ScanResult], top: int | None = 10) -> Ranking:
+    """The `top` most expensive programs, by expected private dirty of one instance, and the
+    `top` libraries by expected private dirty summed over the programs that load them, each
+    with those programs. Pure; reads `results` once, keeping only numbers (docs can be large).
+    None: all of them. The interpreter counts as a library: every dynamic program pays for it.
+    """
+    programs: list[ProgramCost] = []
+    cost: dict[str, int] = {}
+    users: dict[str, list[str]] = {}
+    sonames: dict[str, str | None] = {}
+    for r in results:
+        if r.doc is None:
+            continue
+        total = r.doc["total"]["private_dirty"]
+        objects = r.doc["objects"]
+        programs.append(
+            ProgramCost(
+                path=r.path,
+                private_dirty=total["expected"],
+                high=total["high"],
+                objects=len(objects),
+            )
+        )
+        # Libraries are named like the program: in a root or an archive, with its prefix.
+        prefix = r.path[: -len(r.loader_path)] if r.path.endswith(r.loader_path) else ""
+        for o in objects[1:]:  # the first is the program itself
+            lib = prefix + o["path"]
+            cost[lib] = cost.get(lib, 0) + o["private_dirty"]["expected"]
+            users.setdefault(lib, []).append(r.path)
+            sonames[lib] = o["soname"]
+    programs.sort(key=lambda p: (-p.private_dirty, p.path))
+    libraries = sorted(
+        (
+            LibraryCost(
+                path=lib,
+                soname=sonames[lib],
+                private_dirty=cost[lib],
+                programs=tuple(sorted(users[lib])),
+            )
+            for lib in cost
+        ),
+        key=lambda lib: (-lib.private_dirty, lib.path),
+    )
+    n = len(programs) + len(libraries) if top is None else top
+    return Ranking(programs=tuple(programs[:n]), libraries=tuple(libraries[:n]))
+
+
+# -- discovery (in this process) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Site:
+    """Where files come from: this machine, a root file system, or an unpacked archive."""
+
+    root: str  # the Host's root
+    real_root: str
+    prefix: str | None  # shown path = prefix + loader path; None: as walked (this machine)
+    archive: str | None = None  # the archive, absolute: its identity keys the cache
+
+    def loader_path(self, file: str) -> str:
+        if self.prefix is None:
+            return os.path.abspath(file)
+        return "/" + os.path.relpath(file, self.real_root)
+
+    def shown(self, file: str) -> str:
+        return file if self.prefix is None else self.prefix + self.loader_path(file)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Target:
+    path: str  # as shown
+    file: str  # on this machine
+    loader_path: str
+    site: _Site
+    explicit: bool
+    error: str | None = None  # an input error found before analysis
+
+
+class _Discovery:
+    """Turns the inputs into the list of files to examine, in input order."""
+
+    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack) -> None:
+        self.options = options
+        self.cleanup = cleanup
+        root = options.root
+        self.host = Host(root=root)
+        if self.host.confined:
+            self.site = _Site(root=root, real_root=os.path.realpath(root), prefix=root.rstrip("/"))
+        else:
+            self.site = _Site(root="/", real_root="/", prefix=None)
+        self.sites: list[_Site] = [self.site]
+        self.targets: list[_Target] = []
+        self.seen: set[tuple[int, int]] = set()
+        self.symlinks = self.duplicates = self.archives = 0
+        self._tmp: str | None = None
+
+    def add(self, raw: str) -> None:
+        """One input, named by the user: followed if it is a symbolic link."""
+        if self.site.prefix is None:
+            loader, file, shown = os.path.abspath(raw), raw, raw
+        else:
+            # Inside a root, shown as root + loader path like the files found by walking it.
+            loader = self.host.loader_path(raw)
+            file, shown = self.host.locate(loader) or "", self.site.prefix + loader
+        if not os.path.exists(file):
+            self._error(raw, loader, InputError(raw, "", "no such file or directory"))
+        elif os.path.isdir(file):
+            self._walk(file, self.site)
+        elif archive.is_archive(file) and os.path.isfile(file):
+            self._unpack(raw, file)
+        else:
+            self._file(file, os.stat(file), self.site, explicit=True, shown=shown, loader=loader)
+
+    def _error(self, shown: str, loader: str, exc: ElfcostError) -> None:
+        self.targets.append(
+            _Target(
+                path=shown,
+                file="",
+                loader_path=loader,
+                site=self.site,
+                explicit=True,
+                error=str(exc),
+            )
+        )
+
+    def _file(
+        self,
+        file: str,
+        st: os.stat_result,
+        site: _Site,
+        *,
+        explicit: bool,
+        shown: str | None = None,
+        loader: str | None = None,
+    ) -> None:
+        if self._seen(st):
+            return
+        self.targets.append(
+            _Target(
+                path=shown or site.shown(file),
+                file=file,
+                loader_path=loader or site.loader_path(file),
+                site=site,
+                explicit=explicit,
+            )
+        )
+
+    def _seen(self, st: os.stat_result) -> bool:
+        """Whether this file was met before (a hard link, named twice): examined once."""
+        if (st.st_dev, st.st_ino) in self.seen:
+            self.duplicates += 1
+            return True
+        self.seen.add((st.st_dev, st.st_ino))
+        return False
+
+    def _walk(self, top: str, site: _Site) -> None:
+        # os.scandir rather than os.walk: sorted, iterative, and no stat for a symlink's target.
+        stack = [top]
+        while stack:
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                err = InputError(site.shown(d), "listing", exc.strerror or str(exc))
+                self._error(site.shown(d), site.loader_path(d), err)
+                continue
+            subdirs = []
+            for e in entries:
+                if e.is_symlink():
+                    self.symlinks += 1
+                elif e.is_dir(follow_symlinks=False):
+                    subdirs.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    self._file(e.path, e.stat(follow_symlinks=False), site, explicit=False)
+                # devices, FIFOs and sockets are not files to read
+            stack.extend(reversed(subdirs))
+
+    def _unpack(self, raw: str, file: str) -> None:
+        if self._seen(os.stat(file)):
+            return
+        if self._tmp is None:
+            self._tmp = self.cleanup.enter_context(
+                tempfile.TemporaryDirectory(prefix="elfcost-scan-")
+            )
+        dest = tempfile.mkdtemp(dir=self._tmp)
+        try:
+            archive.unpack(file, dest, max_bytes=self.options.max_archive_bytes)
+        except InputError as exc:
+            self._error(raw, "", exc)
+            return
+        self.archives += 1
+        site = _Site(
+            root=dest,
+            real_root=os.path.realpath(dest),
+            prefix=raw + "!",
+            archive=os.path.abspath(file),
+        )
+        self.sites.append(site)
+        self._walk(site.real_root, site)
+
+
+# -- configuration shared with the workers -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Config:
+    estimate: Options
+    ld_library_path: tuple[str, ...] | None
+    cache_dir: str | None
+    envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
+
+
+def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
+    opts = Options(
+        page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
+        bind_now=None if options.assume is None else options.assume == "bind-now",
+    )
+    cache_dir = scan_cache_dir(options)
+    envs: dict[str, str] = {}
+    if cache_dir is not None:
+        code = cache.code_hash()
+        for site in sites:
+            envs[site.root] = cache.digest(
+                [code, opts.page_size, opts.bind_now, options.ld_library_path, _loader_env(site)]
+            )
+    return _Config(
+        estimate=opts, ld_library_path=options.ld_library_path, cache_dir=cache_dir, envs=envs
+    )
+
+
+def _loader_env(site: _Site) -> Any:
+    """What resolution depends on besides the files: the root's loader configuration and this
+    CPU's glibc-hwcaps levels. An archive's is fixed by the archive's identity."""
+    if site.archive is not None:
+        return "archive"
+    host = Host(root=site.root)
+    musl = glob.glob(os.path.join(site.real_root, "etc", "ld-musl-*.path"))
+    config = [*LOADER_CONFIG, *("/etc/" + os.path.basename(m) for m in sorted(musl))]
+    return [
+        site.real_root,
+        host.glibc_hwcaps(os.uname().machine),
+        [(p, cache.file_stat(host.locate(p))) for p in config],
+    ]
+
+
+# -- work (in the workers) ---------------------------------------------------------------------
+
+_Kind = Literal["program", "library", "not_elf", "not_loadable", "error"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Outcome:
+    kind: _Kind
+    elf: bool = True
+    text: str | None = None  # the estimate's JSON text, decoded only if ScanResult.doc is read
+    error: str | None = None
+    cached: bool = False
+
+
+class _Worker:
+    """One process's state: a Host per root and an ObjectMemo, kept across its chunks."""
+
+    def __init__(self, config: _Config) -> None:
+        self.config = config
+        self.hosts: dict[str, Host] = {}
+        self.memo = ObjectMemo()
+        self.cache = cache.ResultCache(config.cache_dir) if config.cache_dir else None
+
+    def host(self, root: str) -> Host:
+        if root not in self.hosts:
+            self.hosts[root] = Host(root=root, ld_library_path=self.config.ld_library_path)
+        return self.hosts[root]
+
+    def run(self, chunk: Sequence[_Target], *, look_up: bool = True) -> list[_Outcome]:
+        return [self.one(t, look_up=look_up) for t in chunk]
+
+    def one(self, t: _Target, *, look_up: bool = True) -> _Outcome:
+        """t's outcome; look_up=False: the parent found no valid cache entry for it."""
+        try:
+            return self._analyse(t, look_up)
+        except ElfcostError as exc:
+            return _Outcome(kind="error", elf=is_elf(t.file), error=_message(exc, t))
+        except Exception as exc:  # a bug in elfcost: one line for this file, the scan goes on
+            return _Outcome(
+                kind="error", error=f"{t.path}: internal error: {type(exc).__name__}: {exc}"
+            )
+
+    def quick(self, t: _Target) -> _Outcome | None:
+        """t's outcome if it is not ELF or the cache has it, else None (analyse it). Never
+        raises: an error here is found again, and reported, by the analysis."""
+        try:
+            if not is_elf(t.file):
+                return _not_elf(t)
+            return self._cached(t, self._slot(t))
+        except Exception:
+            return None
+
+    def _analyse(self, t: _Target, look_up: bool) -> _Outcome:
+        if not is_elf(t.file):
+            return _not_elf(t)
+        slot = self._slot(t)
+        hit = self._cached(t, slot) if look_up else None
+        if hit is not None:
+            return hit
+        try:
+            # Headers only, and not kept: most files under /usr/lib are never loaded by the
+            # programs this worker sees, and Host keeps every object it reads for the run.
+            dso = read_dso(t.file, path=t.loader_path, sections=False)
+        except UnsupportedElfError:
+            if t.explicit:
+                raise
+            self._store(t, slot, None, cache.Entry(kind="not_loadable", text=None))
+            return _Outcome(kind="not_loadable")
+        kind = "program" if dso.is_program else "library"
+        if kind == "library" and not t.explicit:
+            self._store(t, slot, None, cache.Entry(kind=kind, text=None))
+            return _Outcome(kind="library")
+        graph = resolve(t.loader_path, self.host(t.site.root))
+        text = json.dumps(estimate_doc(estimate(graph, self.config.estimate, memo=self.memo)))
+        self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
+        return _Outcome(kind="program", text=text)
+
+    def _slot(self, t: _Target) -> _Slot | None:
+        """Where t's cache entry lives: keyed by the identity of the file (or of the archive
+        it came from), the loader path, the root and the options that change the result."""
+        if self.cache is None:
+            return None
+        identity_file = t.site.archive or t.file
+        identity = cache.file_stat(identity_file)
+        if identity is None:
+            return None
+        o = self.config.estimate
+        key = [
+            identity[:2],
+            t.site.archive or t.site.real_root,
+            t.loader_path,
+            o.page_size,
+            o.bind_now,
+            self.config.ld_library_path,
+        ]
+        return _Slot(
+            path=self.cache.slot(key),
+            env=self.config.envs.get(t.site.root, ""),
+            identity=(identity_file, identity),
+        )
+
+    def _cached(self, t: _Target, slot: _Slot | None) -> _Outcome | None:
+        if slot is None or self.cache is None:
+            return None
+        entry = self.cache.load(slot.path, slot.env, self.host(t.site.root).locate)
+        if entry is None:
+            return None
+        if entry.text is not None and (entry.kind == "program" or t.explicit):
+            return _Outcome(kind="program", text=entry.text, cached=True)
+        if not t.explicit and entry.kind == "library":
+            return _Outcome(kind="library", cached=True)
+        if not t.explicit and entry.kind == "not_loadable":
+            return _Outcome(kind="not_loadable", cached=True)
+        return None  # classified under a directory, now named: it needs an estimate
+
+    def _store(
+        self, t: _Target, slot: _Slot | None, graph: DependencyGraph | None, entry: cache.Entry
+    ) -> None:
+        if slot is None or self.cache is None:
+            return
+        files: set[str] = set()
+        dirs: set[str] = set()
+        # An archive's members change only with the archive, whose identity is checked.
+        if graph is not None and t.site.archive is None:
+            files, dirs = _depends_on(graph)
+        locate = self.host(t.site.root).locate
+        validity = cache.observe(slot.env, slot.identity, files, dirs, locate)
+        self.cache.store(slot.path, validity, entry)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Slot:
+    path: str
+    env: str
+    identity: tuple[str, cache.Stat]
+
+
+def _not_elf(t: _Target) -> _Outcome:
+    if t.explicit:
+        return _Outcome(
+            kind="error", elf=False, error=str(NotElfError(t.path, "", "not an ELF file"))
+        )
+    return _Outcome(kind="not_elf", elf=False)
+
+
+def _depends_on(graph: DependencyGraph) -> tuple[set[str], set[str]]:
+    """Loader paths of every object mapped, and of every directory the loader searched."""
+    files = {o.dso.path for o in graph.objects}
+    dirs = {posixpath.dirname(p) for p in files}
+    for r in graph.resolutions:
+        for a in r.tried:
+            if a.path.startswith("/"):
+                dirs.add(posixpath.dirname(a.path))
+    return files, dirs
+
+
+def _message(exc: ElfcostError, t: _Target) -> str:
+    """The error with the file named as the user knows it, not as unpacked or located."""
+    where = exc.path
+    if where in (t.file, t.loader_path):
+        where = t.path
+    elif t.site.prefix is not None and where.startswith(t.site.real_root.rstrip("/") + "/"):
+        where = t.site.prefix + "/" + os.path.relpath(where, t.site.real_root)
+    return str(ElfcostError(where, exc.what, exc.why))
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(config: _Config) -> None:
+    global _WORKER
+    _WORKER = _Worker(config)
+
+
+def _run_chunk(chunk: Sequence[_Target]) -> list[_Outcome]:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.run(chunk, look_up=False)
+
+
+# -- dispatch (in this process) ----------------------------------------------------------------
+
+
+def _outcomes(
+    targets: Sequence[_Target], config: _Config, jobs: int, hook: ProgressHook
+) -> Iterator[tuple[_Target, _Outcome]]:
+    """Every target's outcome, in target order.
+
+    This process answers what it can at once: input errors, files that are not ELF (four
+    bytes read) and results the cache holds (a few stats), so a warm scan starts no worker
+    and a directory of data files sends the workers only its ELF files. The rest goes to the
+    workers in chunks, while this process reads ahead; it waits for the oldest outstanding
+    file once LOOKAHEAD files are outstanding, which bounds the outcomes held for files that
+    come after it.
+    """
+    work = sum(1 for t in targets if t.error is None)
+    progress = _Progress(hook, work)
+    local = _Worker(config)
+    pool = _Pool(config, jobs, CHUNK, progress) if jobs > 1 else None
+    queue: collections.deque[tuple[_Target, _Outcome | None]] = collections.deque()
+    try:
+        for t in targets:
+            o = _Outcome(kind="error", elf=False, error=t.error) if t.error else local.quick(t)
+            if o is None and pool is None:
+                o = local.one(t, look_up=False)
+            if o is None and pool is not None:
+                pool.add(t)
+            elif t.error is None:
+                progress.advance(1)
+            queue.append((t, o))
+            yield from _drain(queue, pool, keep=LOOKAHEAD)
+        yield from _drain(queue, pool, keep=0)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _drain(
+    queue: collections.deque[tuple[_Target, _Outcome | None]], pool: _Pool | None, keep: int
+) -> Iterator[tuple[_Target, _Outcome]]:
+    """The finished outcomes at the head of the queue, waiting while more than `keep` wait."""
+    while queue:
+        t, o = queue[0]
+        if o is None:
+            assert pool is not None  # only the pool leaves an outcome to come
+            o = pool.take(t, block=len(queue) > keep)
+            if o is None:
+                return
+        queue.popleft()
+        yield t, o
+
+
+class _Progress:
+    """Calls the hook at the start, at the end, and at most every PROGRESS_EVERY seconds in
+    between: a warm scan of /usr/lib answers 60,000 files in a few seconds."""
+
+    def __init__(self, hook: ProgressHook, total: int) -> None:
+        self.hook, self.total, self.done = hook, total, 0
+        self.last = time.monotonic()
+        hook(0, total)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.done >= self.total or now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.hook(self.done, self.total)
+
+
+class _Pool:
+    """Worker processes, started on first use, analysing chunks of files."""
+
+    def __init__(self, config: _Config, jobs: int, size: int, progress: _Progress) -> None:
+        self.config, self.jobs, self.size, self.progress = config, jobs, size, progress
+        self.executor: ProcessPoolExecutor | None = None
+        self.batch: list[_Target] = []
+        self.pending: dict[Future[list[_Outcome]], list[_Target]] = {}
+        self.done: dict[int, _Outcome] = {}  # by id() of the target
+        self.completed = 0
+
+    def add(self, t: _Target) -> None:
+        self.batch.append(t)
+        if len(self.batch) >= self.size:
+            self._flush()
+
+    def take(self, t: _Target, *, block: bool) -> _Outcome | None:
+        """t's outcome if it has come back; with block, wait for it."""
+        while id(t) not in self.done:
+            if block:
+                self._flush()  # t may still be in the batch
+                assert self.pending, "a file was neither sent nor answered"
+            elif not any(f.done() for f in self.pending):
+                return None
+            self._collect()
+        return self.done.pop(id(t))
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        chunk, self.batch = self.batch, []
+        try:
+            self.pending[self._executor().submit(_run_chunk, chunk)] = chunk
+        except BrokenProcessPool:
+            self._finish(chunk, _died(chunk))
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=_mp_context(),
+                initializer=_init_worker,
+                initargs=(self.config,),
+            )
+        return self.executor
+
+    def _collect(self) -> None:
+        """Wait for at least one chunk, and take every finished one."""
+        finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+        for f in finished:
+            chunk = self.pending.pop(f)
+            try:
+                outcomes = f.result()
+                self.completed += 1
+            except BrokenProcessPool:
+                if self.completed == 0:
+                    raise RuntimeError(_NO_WORKERS) from None
+                outcomes = _died(chunk)
+            self._finish(chunk, outcomes)
+
+    def _finish(self, chunk: Sequence[_Target], outcomes: Sequence[_Outcome]) -> None:
+        self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))
+        self.progress.advance(len(chunk))
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork while this process runs no other thread: workers start at once, share its pages,
+    and nothing outlives the scan. With threads (a progress bar's), spawn: a forked worker would
+    inherit any lock they hold, such as stdout's, which it flushes when it exits. (forkserver,
+    like spawn's resource tracker, leaves a helper process behind as a child of the caller.)"""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+_NO_WORKERS = (
+    "elfcost scan: the worker processes died before finishing any work. A script that runs a "
+    "scan must do so under `if __name__ == '__main__':` (workers import the main module)."
+)
+
+
+def _died(chunk: Sequence[_Target]) -> list[_Outcome]:
+    """A worker died (killed, out of memory): its files are errors, the scan goes on."""
+    return [
+        _Outcome(kind="error", error=f"{t.path}: analysis: the worker process died") for t in chunk
+    ]
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Counts:
+    files: int = 0
+    elf: int = 0
+    programs: int = 0
+    libraries: int = 0
+    not_elf: int = 0
+    not_loadable: int = 0
+    symlinks: int = 0
+    duplicates: int = 0
+    archives: int = 0
+    errors: int = 0
+    hits: int = 0
+
+    def add(self, t: _Target, o: _Outcome) -> None:
+        self.files += t.error is None
+        self.elf += o.elf
+        self.programs += o.kind == "program"
+        self.libraries += o.kind == "library"
+        self.not_elf += o.kind == "not_elf"
+        self.not_loadable += o.kind == "not_loadable"
+        self.errors += o.kind == "error"
+        self.hits += o.cached
+
+    def summary(self) -> ScanSummary:
+        return ScanSummary(
+            files_seen=self.files,
+            elf_files=self.elf,
+            executables=self.programs,
+            libraries=self.libraries,
+            skipped_non_elf=self.not_elf,
+            not_loadable=self.not_loadable,
+            symlinks=self.symlinks,
+            duplicates=self.duplicates,
+            archives=self.archives,
+            errors=self.errors,
+            cache_hits=self.hits,
+        )
+
+
+def _result(t: _Target, o: _Outcome) -> ScanResult | None:
+    if o.kind == "program" and o.text is not None:
+        return ScanResult(
+            path=t.path, loader_path=t.loader_path, doc_json=o.text, error=None, cached=o.cached
+        )
+    if o.kind == "error":
+        return ScanResult(path=t.path, loader_path=t.loader_path, doc_json=None, error=o.error)
+    return None

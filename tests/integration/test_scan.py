@@ -1,0 +1,627 @@
+"""elfcost.scan: directories, roots, package archives, the cache, counting and the ranking."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from elfcost.archive import unpack
+from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.elf.reader import is_elf, read_dso
+from elfcost.report.jsonout import estimate_doc, load_schema
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+from elfcost.scan import Scan, ScanOptions, ScanResult, ScanSummary, rank
+
+pytestmark = pytest.mark.integration
+
+LIBDIR = "/lib/x86_64-linux-gnu"
+
+
+def scan(inputs: Sequence[str | Path], **options: Any) -> tuple[list[ScanResult], ScanSummary]:
+    """Scan in this process, without the cache, unless told otherwise."""
+    options.setdefault("jobs", 1)
+    options.setdefault("no_cache", True)
+    s = Scan([str(i) for i in inputs], ScanOptions(**options))
+    results = list(s.results())
+    return results, s.summary
+
+
+def object_paths(r: ScanResult) -> list[str]:
+    assert r.doc is not None, r.error
+    return [o["path"] for o in r.doc["objects"]]
+
+
+@pytest.fixture
+def ownlib(samples: Path, tmp_path: Path) -> Path:
+    """A program and its own library (RUNPATH $ORIGIN) in a directory of their own."""
+    d = tmp_path / "app"
+    d.mkdir()
+    shutil.copy(samples / "ownlib.pie", d / "ownlib")
+    shutil.copy(samples / "libown.so", d / "libown.so")
+    (d / "README").write_text("not ELF\n")
+    return d
+
+
+def package_tree(samples: Path, top: Path) -> Path:
+    """What a package installs: a program, its library in the default directory, a text file."""
+    (top / "usr/bin").mkdir(parents=True)
+    (top / LIBDIR.lstrip("/")).mkdir(parents=True)
+    shutil.copy(samples / "ownlib.pie", top / "usr/bin/ownlib")
+    shutil.copy(samples / "libown.so", top / LIBDIR.lstrip("/") / "libown.so")
+    (top / "usr/bin/README").write_text("documentation\n")
+    return top
+
+
+# -- directories -------------------------------------------------------------------------------
+
+Progress = list[tuple[int, int]]
+
+
+@pytest.fixture(scope="module")
+def samples_scan(samples: Path) -> tuple[list[ScanResult], ScanSummary, Progress]:
+    """The samples directory scanned once in a pool of two, with the progress reported."""
+    seen: Progress = []
+    s = Scan(
+        [str(samples)],
+        ScanOptions(jobs=2, no_cache=True),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    results = list(s.results())
+    return results, s.summary, seen
+
+
+def test_samples_dir_counts_and_order(
+    samples: Path, samples_scan: tuple[list[ScanResult], ScanSummary, Progress]
+) -> None:
+    regular, elf, programs = [], [], []
+    for d, dirs, files in os.walk(samples):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            if os.path.islink(p):
+                continue
+            regular.append(p)
+            if is_elf(p):
+                elf.append(p)
+                if read_dso(p, sections=False).is_program:
+                    programs.append(p)
+    results, summary, _ = samples_scan
+    assert summary.files_seen == len(regular) - summary.duplicates
+    assert summary.elf_files == len(elf)
+    assert summary.executables == len(programs)
+    assert summary.libraries + summary.not_loadable == len(elf) - len(programs)
+    assert summary.skipped_non_elf == len(regular) - len(elf)
+    assert summary.errors == 0 and summary.cache_hits == 0
+    assert sorted(r.path for r in results) == sorted(programs)
+    # Input order: each directory's files in name order before its subdirectories.
+    top = [r.path for r in results if os.path.dirname(r.path) == str(samples)]
+    assert top == sorted(top)
+    schema = load_schema("estimate-1")
+    for r in results[:5]:
+        jsonschema.validate(r.doc, schema, cls=jsonschema.Draft202012Validator)
+        assert r.doc is not None and r.doc["binary"] == r.loader_path == os.path.abspath(r.path)
+
+
+def test_object_memo_changes_no_estimate(samples: Path) -> None:
+    """Libraries estimated once and reused across programs: the same documents as alone."""
+    memo, host = ObjectMemo(), Host()
+    # One sample per loader and link mode: glibc lazy and now, musl, static-pie.
+    kinds = (".lazy", ".now", ".musl-dyn", ".static-pie")
+    programs = sorted(str(p) for p in samples.iterdir() if p.name.endswith(kinds))
+    for p in programs:
+        alone = estimate_doc(estimate(resolve(p, Host()), Options(page_size=4096)))
+        shared = estimate_doc(estimate(resolve(p, host), Options(page_size=4096), memo=memo))
+        assert shared == alone, p
+
+
+def test_same_results_in_one_process_and_in_a_pool(samples: Path) -> None:
+    one, _ = scan([samples / "resolve"], jobs=1)
+    pool, _ = scan([samples / "resolve"], jobs=2)
+    assert [(r.path, r.doc, r.error) for r in one] == [(r.path, r.doc, r.error) for r in pool]
+
+
+SPAWNED = """
+import json, sys, threading
+from elfcost.scan import Scan, ScanOptions
+
+def main():
+    alive = threading.Event()  # another thread, as a progress bar has: workers are spawned
+    threading.Thread(target=alive.wait, daemon=True).start()
+    scan = Scan([sys.argv[1]], ScanOptions(jobs=2, no_cache=True))
+    print(json.dumps([[r.path, r.doc_json, r.error] for r in scan.results()]))
+    alive.set()
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_spawned_workers_when_the_caller_has_threads(samples: Path, tmp_path: Path) -> None:
+    script = tmp_path / "scan_with_a_thread.py"
+    script.write_text(SPAWNED)
+    out = subprocess.run(
+        [sys.executable, str(script), str(samples / "resolve")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    one, _ = scan([samples / "resolve"], jobs=1)
+    assert json.loads(out) == [[r.path, r.doc_json, r.error] for r in one]
+
+
+def test_progress_reaches_the_total(
+    samples_scan: tuple[list[ScanResult], ScanSummary, Progress],
+) -> None:
+    _, summary, seen = samples_scan
+    total = summary.files_seen
+    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_non_elf_is_counted_under_a_directory_and_an_error_when_named(
+    ownlib: Path, tmp_path: Path
+) -> None:
+    (ownlib / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    (ownlib / "sub").mkdir()
+    (ownlib / "sub" / "data.bin").write_bytes(b"\x7fEL")  # too short for the ELF magic
+    results, summary = scan([ownlib])
+    assert summary.skipped_non_elf == 3 and summary.errors == 0
+    assert summary.executables == 1 and summary.libraries == 1 and summary.files_seen == 5
+    results, summary = scan([ownlib / "README", ownlib / "ownlib", tmp_path / "missing"])
+    assert [r.error for r in results] == [
+        f"{ownlib / 'README'}: not an ELF file",
+        None,
+        f"{tmp_path / 'missing'}: no such file or directory",
+    ]
+    assert summary.errors == 2 and summary.executables == 1 and summary.skipped_non_elf == 0
+
+
+def test_named_library_is_estimated_found_library_is_not(ownlib: Path, tmp_path: Path) -> None:
+    cached: dict[str, Any] = {"no_cache": False, "cache_dir": str(tmp_path / "cache")}
+    for _ in range(2):  # computed, then from the cache: the same either way
+        results, summary = scan([ownlib / "libown.so"], **cached)
+        assert summary.executables == 1 and summary.libraries == 0
+        assert results[0].doc is not None and results[0].doc["objects"][0]["role"] == "library"
+        results, summary = scan([ownlib], **cached)
+        assert [Path(r.path).name for r in results] == ["ownlib"]
+        assert summary.libraries == 1
+    assert summary.cache_hits == 2
+
+
+def test_object_files_are_skipped_under_a_directory(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "a.c"
+    src.write_text("int f(void) { return 1; }\n")
+    subprocess.run(["gcc", "-c", str(src), "-o", str(tmp_path / "a.o")], check=True)
+    _, summary = scan([tmp_path])
+    assert summary.not_loadable == 1 and summary.errors == 0 and summary.elf_files == 1
+    results, summary = scan([tmp_path / "a.o"])
+    assert summary.errors == 1 and results[0].error is not None and "ET_REL" in results[0].error
+
+
+def test_symlinks_are_not_followed_and_hard_links_counted_once(
+    ownlib: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy("/bin/true", outside / "true")
+    os.symlink(outside, ownlib / "linked-dir")
+    os.symlink(outside / "true", ownlib / "linked-file")
+    os.link(ownlib / "ownlib", ownlib / "ownlib-hardlink")
+    results, summary = scan([ownlib])
+    assert summary.symlinks == 2 and summary.duplicates == 1
+    assert [Path(r.path).name for r in results] == ["ownlib"]
+    # Named explicitly, a symlink is followed.
+    results, _ = scan([ownlib / "linked-file"])
+    assert results[0].doc is not None and results[0].loader_path == str(ownlib / "linked-file")
+
+
+# -- a root file system ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sysroot(samples: Path, tmp_path: Path) -> Path:
+    root = package_tree(samples, tmp_path / "root")
+    lib = root / LIBDIR.lstrip("/")
+    for name in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy(f"{LIBDIR}/{name}", lib / name)
+    (root / "lib64").mkdir()
+    os.symlink(f"{LIBDIR}/ld-linux-x86-64.so.2", root / "lib64/ld-linux-x86-64.so.2")
+    (root / "etc").mkdir()
+    (root / "etc/ld.so.conf").write_text("")
+    # Leads out of the root: must be neither followed nor resolved outside it.
+    os.symlink("/usr/bin", root / "usr/bin/host-bin")
+    return root
+
+
+def test_root_loader_paths_are_inside_it(sysroot: Path) -> None:
+    results, summary = scan([sysroot], root=str(sysroot))
+    assert summary.executables == 1 and summary.errors == 0 and summary.symlinks == 2
+    (r,) = results
+    assert r.loader_path == "/usr/bin/ownlib" and r.path == f"{sysroot}/usr/bin/ownlib"
+    assert object_paths(r) == [
+        "/usr/bin/ownlib",
+        f"{LIBDIR}/libown.so",
+        f"{LIBDIR}/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    ]
+    assert r.doc is not None and r.doc["missing"] == []
+    # A path inside the root, however named, is the same program.
+    named, _ = scan(["/usr/bin/ownlib", sysroot / "usr/bin/ownlib"], root=str(sysroot))
+    assert [n.loader_path for n in named] == ["/usr/bin/ownlib"]
+
+
+def test_host_loader_path(sysroot: Path) -> None:
+    host = Host(root=str(sysroot))
+    assert host.loader_path(str(sysroot / "usr/bin/ownlib")) == "/usr/bin/ownlib"
+    assert host.loader_path(str(sysroot)) == "/"
+    assert host.loader_path("usr/bin/ownlib") == "/usr/bin/ownlib"
+    assert Host().loader_path("build/x") == "build/x"
+
+
+# -- archives ----------------------------------------------------------------------------------
+
+
+def leftovers() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("elfcost-scan-")}
+
+
+def check_package(results: Sequence[ScanResult], summary: ScanSummary, archive: Path) -> None:
+    assert summary.archives == 1 and summary.errors == 0, [r.error for r in results]
+    assert summary.executables == 1 and summary.libraries == 1 and summary.skipped_non_elf >= 1
+    (r,) = results
+    assert r.path == f"{archive}!/usr/bin/ownlib" and r.loader_path == "/usr/bin/ownlib"
+    assert object_paths(r)[:2] == ["/usr/bin/ownlib", f"{LIBDIR}/libown.so"]
+    # Only what the package holds: libc is not in it.
+    assert r.doc is not None and {m["needed"] for m in r.doc["missing"]} == {"libc.so.6"}
+    libs = {lib.path: lib.programs for lib in rank(results).libraries}
+    assert libs == {f"{archive}!{LIBDIR}/libown.so": (r.path,)}
+
+
+@pytest.mark.parametrize("compression", ["xz", "gzip", "none", "zstd"])
+def test_deb_built_with_dpkg_deb(samples: Path, tmp_path: Path, compression: str) -> None:
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("no dpkg-deb")
+    tree = package_tree(samples, tmp_path / "pkg")
+    (tree / "DEBIAN").mkdir()
+    (tree / "DEBIAN/control").write_text(
+        "Package: ownlib\nVersion: 1.0\nArchitecture: amd64\n"
+        "Maintainer: Nobody <nobody@example.org>\nDescription: test package\n"
+    )
+    deb = tmp_path / "ownlib_1.0_amd64.deb"
+    subprocess.run(
+        ["dpkg-deb", f"-Z{compression}", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    before = leftovers()
+    results, summary = scan([deb])
+    check_package(results, summary, deb)
+    assert leftovers() == before  # the unpacked tree is removed
+
+
+def test_zstd_without_the_module_is_a_clear_error(
+    samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("zstd") is None:
+        pytest.skip("no zstd command to make the archive")
+    package_tree(samples, tmp_path / "pkg")
+    archive = tmp_path / "pkg.tar.zst"
+    subprocess.run(
+        ["tar", "--zstd", "-C", str(tmp_path / "pkg"), "-cf", str(archive), "usr"], check=True
+    )
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard raises ImportError
+    results, summary = scan([archive])
+    assert summary.errors == 1 and results[0].error is not None
+    assert "install the zstandard module" in results[0].error
+
+
+def tar_bytes(members: Sequence[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for info, data in members:
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o755
+    return info, data
+
+
+def package_members(samples: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    return [
+        file_member("./usr/bin/ownlib", (samples / "ownlib.pie").read_bytes()),
+        file_member(f".{LIBDIR}/libown.so", (samples / "libown.so").read_bytes()),
+        file_member("./usr/share/doc/ownlib/README", b"documentation\n"),
+    ]
+
+
+def test_tar_gz_built_with_tarfile(samples: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "ownlib.tar.gz"
+    archive.write_bytes(gzip.compress(tar_bytes(package_members(samples))))
+    results, summary = scan([archive])
+    check_package(results, summary, archive)
+
+
+def test_apk_gzip_segments(samples: Path, tmp_path: Path) -> None:
+    """Alpine: a signature, a control and a data segment, each gzip'd, one after another."""
+    segments = [
+        tar_bytes([file_member(".SIGN.RSA.key.rsa.pub", b"signature")]),
+        tar_bytes([file_member(".PKGINFO", b"pkgname = ownlib\n")]),
+        tar_bytes(package_members(samples)),
+    ]
+    archive = tmp_path / "ownlib-1.0-r0.apk"
+    archive.write_bytes(b"".join(gzip.compress(s) for s in segments))
+    results, summary = scan([archive])
+    check_package(results, summary, archive)
+    assert summary.skipped_non_elf == 3
+
+
+def test_unsafe_archives_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    escape = tmp_path / "escape.tar"
+    escape.write_bytes(tar_bytes([file_member("../../evil", b"x")]))
+    absolute = tmp_path / "absolute.tar"
+    absolute.write_bytes(tar_bytes([file_member(str(outside / "evil"), b"x")]))
+    results, summary = scan([escape, absolute])
+    assert summary.errors == 2
+    assert all(r.error is not None and "'..': refused" in r.error for r in results)
+    assert not (outside / "evil").exists()
+
+
+def test_archive_links_and_devices_stay_inside(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = tarfile.TarInfo("lib")
+    link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+    dev = tarfile.TarInfo("dev/null")
+    dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
+    hard = tarfile.TarInfo("usr/bin/hard")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "usr/bin/true"
+    archive = tmp_path / "links.tar"
+    true = Path("/bin/true").read_bytes()
+    archive.write_bytes(
+        tar_bytes(
+            [
+                (link, None),
+                file_member("lib/written-through-link", b"x"),
+                (dev, None),
+                file_member("usr/bin/true", true),
+                (hard, None),
+            ]
+        )
+    )
+    results, summary = scan([archive])
+    assert os.listdir(outside) == []
+    assert summary.errors == 0 and summary.symlinks == 1 and summary.duplicates == 1
+    assert [r.loader_path for r in results] == ["/usr/bin/hard"]  # the first name, in order
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    unpacked = unpack(str(archive), str(dest))
+    assert (unpacked.files, unpacked.links) == (2, 1)
+    assert unpacked.skipped == (
+        "lib/written-through-link: a parent is a symbolic link or a file",
+        "dev/null: device, FIFO or other special file, not unpacked",
+    )
+    assert not (dest / "dev" / "null").exists()
+
+
+def test_archive_size_is_bounded(samples: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "big.tar.gz"
+    archive.write_bytes(gzip.compress(tar_bytes(package_members(samples))))
+    results, summary = scan([archive], max_archive_bytes=1000)
+    assert summary.errors == 1 and results[0].error is not None
+    assert "unpacks to more than 1000 bytes" in results[0].error
+
+
+def rpm_bytes(files: dict[str, bytes]) -> bytes:
+    """A minimal binary RPM: lead, empty signature, a header naming the payload's compressor,
+    and a gzip'd cpio (newc) payload, as rpmbuild lays them out."""
+
+    def header(entries: Sequence[tuple[int, int, bytes]]) -> bytes:
+        index, store = b"", b""
+        for tag, kind, value in entries:
+            index += struct.pack(">iiii", tag, kind, len(store), 1)
+            store += value
+        head = b"\x8e\xad\xe8\x01\0\0\0\0" + struct.pack(">ii", len(entries), len(store))
+        return head + index + store
+
+    lead = struct.pack(">4sBBhh66shh16s", b"\xed\xab\xee\xdb", 3, 0, 0, 1, b"ownlib", 1, 5, b"")
+    signature = header([])
+    signature += b"\0" * (-len(signature) % 8)
+    main = header([(1000, 6, b"ownlib\0"), (1125, 6, b"gzip\0")])
+    cpio = b""
+    for i, (name, data) in enumerate([*files.items(), ("TRAILER!!!", b"")]):
+        mode = 0o100755 if data or name != "TRAILER!!!" else 0
+        fields = [i + 1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+        entry = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
+        entry += b"\0" * (-len(entry) % 4) + data
+        cpio += entry + b"\0" * (-len(entry) % 4)
+    return lead + signature + main + gzip.compress(cpio)
+
+
+def test_rpm(samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "ownlib-1.0-1.x86_64.rpm"
+    archive.write_bytes(
+        rpm_bytes(
+            {
+                "./usr/bin/ownlib": (samples / "ownlib.pie").read_bytes(),
+                f".{LIBDIR}/libown.so": (samples / "libown.so").read_bytes(),
+                "./usr/share/doc/ownlib/README": b"documentation\n",
+            }
+        )
+    )
+    if importlib.util.find_spec("rpmfile") is None:
+        results, summary = scan([archive])
+        assert results[0].error is not None and "rpm not supported" in results[0].error
+        return
+    results, summary = scan([archive])
+    check_package(results, summary, archive)
+    monkeypatch.setitem(sys.modules, "rpmfile", None)
+    results, summary = scan([archive])
+    assert summary.errors == 1 and results[0].error is not None
+    assert "rpm not supported" in results[0].error
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+
+def test_cache_hit_then_invalidated_by_a_library_change(
+    samples: Path, ownlib: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+
+    def run() -> tuple[bool, ScanSummary, ScanResult]:
+        results, summary = scan([ownlib], no_cache=False, cache_dir=str(cache))
+        (r,) = results
+        return r.cached, summary, r
+
+    cached, summary, first = run()
+    assert not cached and summary.cache_hits == 0
+    cached, summary, second = run()
+    assert cached and summary.cache_hits == 2  # the program and the library's classification
+    assert second.doc == first.doc
+    # The program's estimate depends on its library: touching it is enough to re-analyse.
+    lib = ownlib / "libown.so"
+    st = lib.stat()
+    os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    cached, summary, third = run()
+    assert not cached and third.doc == first.doc
+    assert run()[0]
+    # Replaced by another build: a new estimate, not the stale one.
+    lib.unlink()
+    shutil.copy(samples / "musl" / "libown.so", lib)
+    cached, _, fourth = run()
+    assert not cached and fourth.doc != first.doc
+    # A file appearing in a directory the loader searches may change the resolution.
+    assert run()[0]
+    (ownlib / "new-file").write_text("")
+    assert not run()[0]
+    # Other options are other entries; no_cache neither reads nor writes.
+    _, summary = scan([ownlib], no_cache=False, cache_dir=str(cache), page_size=65536)
+    assert summary.cache_hits == 0
+    _, summary = scan([ownlib], no_cache=True, cache_dir=str(cache))
+    assert summary.cache_hits == 0
+
+
+def test_cache_of_an_archive_keyed_by_the_archive(samples: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "ownlib.tar.gz"
+    archive.write_bytes(gzip.compress(tar_bytes(package_members(samples))))
+    opts: dict[str, Any] = {"no_cache": False, "cache_dir": str(tmp_path / "cache")}
+    assert scan([archive], **opts)[1].cache_hits == 0
+    results, summary = scan([archive], **opts)
+    assert summary.cache_hits == 2 and results[0].cached  # unpacked anew, still the same
+    archive.write_bytes(gzip.compress(tar_bytes(package_members(samples)[:2])))
+    assert scan([archive], **opts)[1].cache_hits == 0
+
+
+def test_unwritable_cache_is_not_an_error(ownlib: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    results, summary = scan([ownlib], no_cache=False, cache_dir=str(blocked))
+    assert summary.errors == 0 and results[0].doc is not None
+
+
+# -- ranking -----------------------------------------------------------------------------------
+
+
+def test_rank_reverse_dependencies(
+    samples: Path, samples_scan: tuple[list[ScanResult], ScanSummary, Progress]
+) -> None:
+    results, _, _ = samples_scan
+    ranking = rank(results, top=None)
+    costs = [p.private_dirty for p in ranking.programs]
+    assert costs == sorted(costs, reverse=True) and len(costs) == len(results)
+    libs = {lib.path: lib for lib in ranking.libraries}
+    own = libs[str(samples / "libown.so")]
+    users = sorted(r.path for r in results if str(samples / "libown.so") in object_paths(r))
+    assert own.programs == tuple(users) and len(users) >= 5
+    assert own.soname == "libown.so"
+    assert own.private_dirty == sum(
+        o["private_dirty"]["expected"]
+        for r in results
+        if r.doc is not None
+        for o in r.doc["objects"][1:]
+        if o["path"] == str(samples / "libown.so")
+    )
+    top = rank(results, top=3)
+    assert len(top.programs) == 3 and top.libraries == ranking.libraries[:3]
+
+
+def doc(binary: str, total: int, objects: Sequence[tuple[str, int]]) -> dict[str, object]:
+    return {
+        "binary": binary,
+        "total": {"private_dirty": {"expected": total, "high": total * 2}},
+        "objects": [
+            {"path": p, "soname": os.path.basename(p), "private_dirty": {"expected": c}}
+            for p, c in [(binary, 0), *objects]
+        ],
+    }
+
+
+def test_rank_sums_over_programs_and_skips_errors() -> None:
+    a = doc("/bin/a", 30, [("/l/x", 5), ("/l/y", 1)])
+    b = doc("/bin/b", 50, [("/l/x", 5)])
+    results = [
+        ScanResult(path="/bin/a", loader_path="/bin/a", doc_json=json.dumps(a), error=None),
+        ScanResult(path="/bin/b", loader_path="/bin/b", doc_json=json.dumps(b), error=None),
+        ScanResult(
+            path="/bin/c", loader_path="/bin/c", doc_json=None, error="/bin/c: not an ELF file"
+        ),
+    ]
+    ranking = rank(iter(results), top=1)
+    assert [p.path for p in ranking.programs] == ["/bin/b"]
+    (x,) = ranking.libraries
+    assert (x.path, x.private_dirty, x.programs) == ("/l/x", 10, ("/bin/a", "/bin/b"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "elfcost", "scan", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
+    d = samples / "resolve"
+    r = _cli("--no-cache", "--format", "jsonl", str(d))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[-1]["schema"] == "elfcost.scan/1"
+    results = lines[:-1]
+    assert results and all(x["schema"] == "elfcost.scan-result/1" for x in results)
+    for x in results:
+        jsonschema.validate(x["estimate"], load_schema("estimate-1"))
+    assert lines[-1]["summary"]["executables"] == len(results)
+    notelf = tmp_path / "notes.txt"
+    notelf.write_text("hello\n")
+    r = _cli("--no-cache", "--format", "json", str(notelf), str(samples / "trivial.pie"))
+    assert r.returncode == 3 and "notes.txt: not an ELF file" in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ranking"]["programs"][0]["path"].endswith("trivial.pie")
+    out = tmp_path / "scan.html"
+    assert _cli("--no-cache", "--format", "html", "-o", str(out), str(d)).returncode == 0
+    assert "<!doctype html" in out.read_text()[:200].lower()
+    assert _cli().returncode == 2  # nothing to scan
