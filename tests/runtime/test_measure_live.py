@@ -253,3 +253,36 @@ def test_several_instances_group_like_ps_mem() -> None:
     # two instances share libc's text: each one's Pss of it is about half its Rss
     libc = next(r for r in g.objects if r.name.endswith("libc.so.6"))
     assert libc.pss < libc.rss
+
+
+SAMPLE_MODES = (
+    "pie",
+    "nopie",
+    "now",
+    "lazy",
+    "norelro",
+    "static",
+    "static-pie",
+    "musl-dyn",
+    "musl-static",
+)
+
+
+@pytest.mark.parametrize("stop", STOPS)
+@pytest.mark.parametrize("sample", ["trivial", "tls", "textrel", "copy_reloc"])
+def test_samples_in_every_link_mode_match_pagemap_and_rollup(
+    samples: Path, sample: str, stop: str
+) -> None:
+    """The same independent checks on the project's samples, in every link mode built."""
+    built = [
+        samples / f"{sample}.{m}" for m in SAMPLE_MODES if (samples / f"{sample}.{m}").exists()
+    ]
+    assert built
+    for exe in built:
+        dsos = dsos_for(str(exe))
+        with Launched([str(exe)], at=stop, settle=0.15) as p:  # type: ignore[arg-type]
+            m = measure_launched(p, dsos)
+            check(m, p.pid, dsos)
+            if stop == "entry":
+                text = [e for e in m.entries if "x" in e.perms and "textrel" not in e.name]
+                assert all(e.private_dirty == 0 for e in text), exe.name
