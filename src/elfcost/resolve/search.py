@@ -250,6 +250,34 @@ def glibc_default_dirs(host: Host, machine: Machine | None, elf_class: int) -> t
 
 
 def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> _Found:
+    """The glibc search, remembered per run when nothing specific to the requester applies.
+
+    With no DT_RPATH up the chain, no DT_RUNPATH, no DF_1_NODEFLIB, no LD_LIBRARY_PATH and no
+    '/' in the name, the answer depends only on the name and the main program's ELF identity
+    (ld.so.cache, then the default directories), so a scan of /usr/bin finds libc.so.6 once.
+    """
+    dyn = req.dso.dynamic
+    plain = (
+        "/" not in name
+        and s.host.ld_library_path is None
+        and not (dyn is not None and (dyn.runpath or dyn.nodeflib))
+        and not any(
+            a.dynamic is not None and a.dynamic.rpath and not a.dynamic.runpath for a in req.chain()
+        )
+    )
+    if not plain:
+        return _glibc_search(name, req, s, family)
+    main = s.main.dso
+    key = f"glibc-find\0{name}\0{main.elf_class}\0{main.e_machine}\0{main.little_endian}"
+    memo = s.host._conf_cache
+    found = memo.get(key)
+    if not isinstance(found, _Found):
+        found = _glibc_search(name, req, s, family)
+        memo[key] = found
+    return found
+
+
+def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> _Found:
     host, machine = s.host, s.machine
     hwcaps = host.glibc_hwcaps(machine.name) if machine else ()
     dyn = req.dso.dynamic
