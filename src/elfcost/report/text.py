@@ -245,7 +245,45 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
     if not lines:
         return f"no object named {object_name}\n"
     legend = "page map: " + " ".join(f"{_MAP_CHAR[c]}={CAUSE_LABEL[c]}" for c in Cause)
-    return "\n".join([legend, *lines]) + "\n"
+    out = "\n".join([legend, *lines]) + "\n"
+    if sys.stdout.isatty() and "NO_COLOR" not in os.environ:
+        # On a terminal each page character is coloured by its cause (legend and maps alike).
+        colored = []
+        for line in out.splitlines():
+            if line.startswith("  ") and set(line.strip()) <= _MAP_SET:
+                line = "  " + "".join(_paint(ch) for ch in line.strip())
+            elif line.startswith("page map: "):
+                line = "page map: " + " ".join(
+                    f"{_paint(_MAP_CHAR[c])}={CAUSE_LABEL[c]}" for c in Cause
+                )
+            else:
+                line = escape(line)
+            colored.append(line)
+        return render("\n".join(colored))
+    return out
+
+
+_COLOURS = {
+    "T": "bold red",
+    "C": "magenta",
+    "R": "blue",
+    "D": "cyan",
+    "d": "cyan",
+    "G": "cyan",
+    "I": "bright_blue",
+    "B": "yellow",
+    "g": "yellow",
+    "L": "green",
+    "S": "bright_magenta",
+    "c": "bright_red",
+    ".": "bright_black",
+    "?": "white",
+}
+
+
+def _paint(ch: str) -> str:
+    style = _COLOURS.get(ch)
+    return f"[{style}]{escape(ch)}[/{style}]" if style else escape(ch)
 
 
 _MAP_CHAR = {
@@ -263,6 +301,9 @@ _MAP_CHAR = {
     Cause.CONSTRUCTOR: "c",
     Cause.POSSIBLE_WRITE: ".",
 }
+
+
+_MAP_SET = frozenset("TCRDdGIBgLSc.? ")
 
 
 def page_map(o: ObjectEstimate, P: int) -> str:
