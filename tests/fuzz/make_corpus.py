@@ -309,6 +309,13 @@ def claims(pie: Pie, copy_reloc: bytes | None) -> dict[str, tuple[bytes, Expect,
     )
     if copy_reloc is not None:
         add("claim_copy_st_size_2e40", _copy_size(copy_reloc, 2**40), _ok(), _ok('"copy-reloc"'))
+        # DT_SYMENT of a 32-bit Elf_Sym in a 64-bit file (found by the long fuzz run).
+        cm = ElfMap(copy_reloc)
+        buf = bytearray(copy_reloc)
+        at = cm.dyn_index(11)  # DT_SYMENT
+        assert at is not None
+        cm.set_dyn(buf, at, None, 16)
+        add("copy_syment_16", bytes(buf), _ok(), _err("DT_SYMENT: 16, expected 24"))
     return out
 
 

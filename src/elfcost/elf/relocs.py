@@ -225,9 +225,11 @@ def read_symbols(dso: Dso, count: int) -> Symbols:
     if dyn is None or dyn.symtab is None or count <= 0:
         return empty
     word = dso.elf_class // 8
-    entsize = dyn.syment or (24 if word == 8 else 16)
-    if entsize not in (16, 24):
-        raise MalformedElfError(dso.file, "DT_SYMENT", f"{entsize}")
+    sym_size = 24 if word == 8 else 16  # sizeof (ElfW(Sym))
+    entsize = dyn.syment or sym_size
+    if entsize != sym_size:
+        # glibc elf/get-dynamic-info.h: assert (info[DT_SYMENT]->d_un.d_val == sizeof (ElfW(Sym)))
+        raise MalformedElfError(dso.file, "DT_SYMENT", f"{entsize}, expected {sym_size}")
     off = vaddr_to_offset(dso.phdrs, dyn.symtab, 1)
     if off is None:
         raise MalformedElfError(dso.file, "DT_SYMTAB", "outside every PT_LOAD")
