@@ -185,7 +185,7 @@ def deps(
 
     For a missing library, every path the loader would try, in order, and why.
     """
-    from elfcost.report import jsonout, text
+    from elfcost.report import jsonout
     from elfcost.resolve.search import resolve
 
     host = _host(root, ld_library_path, env_llp, sections=False)
@@ -197,7 +197,9 @@ def deps(
             elif fmt == "dot":
                 click.echo(graph.to_dot(), nl=False)
             else:
-                click.echo(text.deps_text(graph), nl=False)
+                from elfcost.report.text import deps_text
+
+                click.echo(deps_text(graph), nl=False)
             if strict and graph.missing:
                 state.fail(Exit.CHECK_FAILED)
     _finish(state)

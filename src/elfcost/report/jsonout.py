@@ -7,7 +7,6 @@ report/schema/ and the tests validate every document against them.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 from elfcost.model import Attempt, Estimate, Range, Resolution
@@ -19,6 +18,8 @@ def dumps(doc: dict[str, Any], *, pretty: bool = True) -> str:
 
 
 def load_schema(name: str) -> dict[str, Any]:
+    from importlib import resources  # only the tests read schemas; keep it off start-up
+
     text = (resources.files("elfcost.report") / "schema" / f"{name}.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data

@@ -259,8 +259,14 @@ class Host:
         return _x86_64_levels(_cpu_flags())
 
     def dir_exists(self, loader_dir: str) -> bool:
-        f = self.locate(loader_dir)
-        return f is not None and os.path.isdir(f)
+        """Whether a directory exists, remembered per run: every search asks about the same
+        glibc-hwcaps and legacy subdirectories of the same few directories."""
+        key = "dir\0" + loader_dir
+        known = self._conf_cache.get(key)
+        if known is None:
+            f = self.locate(loader_dir)
+            known = self._conf_cache[key] = f is not None and os.path.isdir(f)
+        return bool(known)
 
 
 def _read_regular(file: str, limit: int) -> bytes | None:
