@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -33,11 +33,10 @@ Exit codes:
 class State:
     traceback: bool = False
     status: int = Exit.OK
-    errors: list[str] = field(default_factory=list)
 
     def fail(self, code: Exit) -> None:
-        if code == Exit.INPUT_ERROR or self.status != Exit.INPUT_ERROR:
-            self.status = max(self.status, code) if code != Exit.OK else self.status
+        # INPUT_ERROR (3) > CHECK_FAILED (1): the larger code is the one that wins.
+        self.status = max(self.status, code)
 
     @contextmanager
     def per_input(self) -> Iterator[None]:
@@ -130,15 +129,21 @@ def _host(root: str, ld_library_path: str | None, env_llp: bool, *, sections: bo
     return Host(root=root, ld_library_path=llp, sections=sections)
 
 
-def _loader_path(path: str, root: str) -> str:
-    """A path given on the command line, as the loader inside `root` would name it."""
-    if os.path.realpath(root) == "/":
-        return path
-    absolute = os.path.abspath(path)
-    real_root = os.path.realpath(root)
-    if absolute.startswith(real_root.rstrip("/") + "/"):
-        return "/" + os.path.relpath(absolute, real_root)
-    return path if path.startswith("/") else "/" + path
+def format_option(choices: list[str], help: str) -> Callable[..., Any]:
+    """--format, the same option for every command; text is always the default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help
+    )
+
+
+def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Write the report to this file instead of standard output.",
+    )(f)
 
 
 @click.group(
@@ -162,13 +167,9 @@ def _finish(state: State) -> None:
 @main.command(epilog=EXIT_HELP)
 @click.argument("binaries", nargs=-1, required=True)
 @root_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "dot"]),
-    default="text",
-    show_default=True,
-    help="json: one elfcost.deps/1 document (JSON Lines for several binaries); dot: Graphviz.",
+@format_option(
+    ["text", "json", "dot"],
+    "json: one elfcost.deps/1 document (JSON Lines for several binaries); dot: Graphviz.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when a library is missing.")
 @click.pass_obj
@@ -191,7 +192,7 @@ def deps(
     host = _host(root, ld_library_path, env_llp, sections=False)
     for b in binaries:
         with state.per_input():
-            graph = resolve(_loader_path(b, root), host)
+            graph = resolve(host.loader_path(b), host)
             if fmt == "json":
                 click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
             elif fmt == "dot":
@@ -203,16 +204,6 @@ def deps(
             if strict and graph.missing:
                 state.fail(Exit.CHECK_FAILED)
     _finish(state)
-
-
-def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-o",
-        "--output",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="Write the report to this file instead of standard output.",
-    )(f)
 
 
 def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -234,19 +225,29 @@ def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _estimate(state: State, path: str, host: Any, page_size: int | None, assume: str | None) -> Any:
+def _estimate(
+    path: str, host: Any, page_size: int | None, assume: str | None, *, whatif: bool = False
+) -> tuple[Any, Any]:
+    """(the estimate, its static what-if or None): resolved and estimated once.
+
+    `assume="static"` gives the what-if as the estimate itself; `whatif=True` adds it beside
+    the as-built estimate (for the HTML report's second fleet line).
+    """
     from elfcost.cost.estimate import Options, estimate
+    from elfcost.cost.whatif import static_whatif
     from elfcost.resolve.search import resolve
 
     opts = Options(
         page_size=page_size or os.sysconf("SC_PAGE_SIZE"),
         bind_now=None if assume in (None, "static") else assume == "bind-now",
     )
+    graph = resolve(path, host)
+    est = estimate(graph, opts)
     if assume == "static":
-        from elfcost.cost.whatif import static_whatif
-
-        return static_whatif(resolve(path, host), opts)
-    return estimate(resolve(path, host), opts)
+        return static_whatif(graph, opts, dynamic=est), None
+    if whatif and est.loader_path is not None:
+        return est, static_whatif(graph, opts, dynamic=est)
+    return est, None
 
 
 @main.command(epilog=EXIT_HELP)
@@ -261,13 +262,9 @@ def _estimate(state: State, path: str, host: Any, page_size: int | None, assume:
     show_default=True,
     help="Fleet cost of N instances: N x private + shared pages once.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    show_default=True,
-    help="json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
+@format_option(
+    ["text", "json", "html"],
+    "json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
     "(page maps, charts, sortable tables), best with -o FILE.",
 )
 @output_option
@@ -292,11 +289,16 @@ def estimate(
     out: list[str] = []
     for b in binaries:
         with state.per_input():
-            est = _estimate(state, _loader_path(b, root), host, page_size, assume)
+            est, whatif = _estimate(
+                host.loader_path(b),
+                host,
+                page_size,
+                assume,
+                whatif=fmt == "html" and assume is None,
+            )
             if fmt == "html":
                 docs.append(jsonout.estimate_doc(est, instances=instances))
-                if assume is None and est.loader_path is not None:
-                    whatif = _estimate(state, _loader_path(b, root), host, page_size, "static")
+                if whatif is not None:
                     whatifs.append(jsonout.estimate_doc(whatif, instances=instances))
             elif fmt == "json":
                 doc = jsonout.estimate_doc(est, instances=instances)
@@ -351,7 +353,7 @@ def explain(
 
     host = _host(root, ld_library_path, env_llp)
     with state.per_input():
-        est = _estimate(state, _loader_path(binary, root), host, page_size, assume)
+        est, _ = _estimate(host.loader_path(binary), host, page_size, assume)
         out = text.explain_text(est, object_name=object_name)
         click.echo(out, nl=False)
         if out.startswith("no object named"):
@@ -453,13 +455,9 @@ def launch_options(f: Callable[..., Any]) -> Callable[..., Any]:
     help="Measure the started program's descendant with this name (a supervisor's child).",
 )
 @launch_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: elfcost.measurement/1.",
+@format_option(
+    ["text", "json"],
+    "json: elfcost.measurement/1.",
 )
 @click.pass_obj
 def measure(
@@ -571,13 +569,9 @@ def _group_doc(g: Any) -> dict[str, Any]:
     metavar="PAGES",
     help="Pages per object allowed to differ at the entry point.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    show_default=True,
-    help="json: one elfcost.comparison/1 document per stop; html: predicted and measured "
+@format_option(
+    ["text", "json", "html"],
+    "json: one elfcost.comparison/1 document per stop; html: predicted and measured "
     "page maps side by side (with -o FILE).",
 )
 @output_option
@@ -613,7 +607,7 @@ def validate(
         from elfcost.cost.estimate import Options, estimate
         from elfcost.resolve.search import resolve
 
-        graph = resolve(_loader_path(binary, root), host)
+        graph = resolve(host.loader_path(binary), host)
         est = estimate(graph, Options(page_size=os.sysconf("SC_PAGE_SIZE")))
         dsos = [o.dso for o in graph.objects]
         env = _env(env_items, clean_env)
@@ -625,9 +619,10 @@ def validate(
                 m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
             comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
         if fmt == "html":
+            from elfcost.cost.whatif import static_whatif
             from elfcost.report.html import estimate_html
 
-            whatif = _estimate(state, _loader_path(binary, root), host, None, "static")
+            whatif = static_whatif(graph, Options(page_size=est.page_size), dynamic=est)
             page = estimate_html(
                 [jsonout.estimate_doc(est)],
                 comparisons=[comparison_doc(c) for c in comparisons],
@@ -734,13 +729,9 @@ def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, in
 )
 @root_options
 @estimate_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "junit"]),
-    default="text",
-    show_default=True,
-    help="json: elfcost.check/1; junit: JUnit XML.",
+@format_option(
+    ["text", "json", "junit"],
+    "json: elfcost.check/1; junit: JUnit XML.",
 )
 @click.pass_obj
 def check(
@@ -808,8 +799,8 @@ def check(
     verdicts = []
     for prog in programs:
         with state.per_input():
-            loader_path = _loader_path(prog, root)
-            est = _estimate(state, loader_path, host, page_size, assume)
+            loader_path = host.loader_path(prog)
+            est, _ = _estimate(loader_path, host, page_size, assume)
             facts = gate.Facts(
                 path=loader_path.lstrip("/") if os.path.realpath(root) != "/" else prog.lstrip("/"),
                 private_dirty=est.total.expected,
@@ -842,7 +833,7 @@ def check(
 
 
 def _estimate_doc_of(
-    side: str, host: Any, root: str, page_size: int | None, assume: str | None
+    side: str, host: Any, page_size: int | None, assume: str | None
 ) -> dict[str, Any]:
     """A saved estimate JSON report, or a fresh analysis of a binary."""
     import json as _json
@@ -864,7 +855,7 @@ def _estimate_doc_of(
         if doc.get("schema") != "elfcost.estimate/1":
             raise ElfcostError(side, "JSON report", "not an elfcost.estimate/1 document")
         return doc
-    est = _estimate(State(), _loader_path(side, root), host, page_size, assume)
+    est, _ = _estimate(host.loader_path(side), host, page_size, assume)
     return jsonout.estimate_doc(est)
 
 
@@ -887,13 +878,9 @@ def _estimate_doc_of(
     show_default=True,
     help="Show the fleet effect for N instances.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: elfcost.diff/1 (elfcost.diff-roots/1 for trees).",
+@format_option(
+    ["text", "json"],
+    "json: elfcost.diff/1 (elfcost.diff-roots/1 for trees).",
 )
 @click.pass_obj
 def diff(
@@ -930,11 +917,11 @@ def diff(
             pairs = []
             for rel in sorted(set(rel_old) | set(rel_new)):
                 docs = []
-                for table, host, r in ((rel_old, old_host, root), (rel_new, new_host, new_root)):
+                for table, host in ((rel_old, old_host), (rel_new, new_host)):
                     doc = None
                     if rel in table:
                         with state.per_input():
-                            doc = _estimate_doc_of(table[rel], host, r, page_size, assume)
+                            doc = _estimate_doc_of(table[rel], host, page_size, assume)
                     docs.append(doc)
                 pairs.append((rel, docs[0], docs[1]))
             d = diffout.roots_doc(pairs, instances=instances)
@@ -943,8 +930,8 @@ def diff(
             else:
                 click.echo(diffout.roots_text(d), nl=False)
         else:
-            a = _estimate_doc_of(old, old_host, root, page_size, assume)
-            b = _estimate_doc_of(new, new_host, new_root, page_size, assume)
+            a = _estimate_doc_of(old, old_host, page_size, assume)
+            b = _estimate_doc_of(new, new_host, page_size, assume)
             if a["page_size"] != b["page_size"]:
                 raise ElfcostError(
                     new,
@@ -985,13 +972,9 @@ def diff(
     show_default=True,
     help="Programs and libraries in the ranking.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "jsonl", "html"]),
-    default="text",
-    show_default=True,
-    help="jsonl: one estimate per program as it is done, then a summary; json: the summary "
+@format_option(
+    ["text", "json", "jsonl", "html"],
+    "jsonl: one estimate per program as it is done, then a summary; json: the summary "
     "and ranking; html: the ranking as a page (with -o FILE).",
 )
 @output_option

@@ -139,7 +139,7 @@ def estimate(
             objects.append(memo.object_estimate(obj, graph, profile, link, opts, warnings))
         else:
             objects.append(_object_estimate(obj, graph, profile, link, opts, warnings))
-    process = _process_items(graph, objects, profile, link, P)
+    process = process_items(graph, objects, profile, link, P)
     assumptions = [f"page size {P} bytes"]
     if opts.bind_now is not None:
         assumptions.append("bind-now for every object" if opts.bind_now else "lazy binding")
@@ -411,7 +411,7 @@ def _pages_range(c: PageCounts, P: int) -> Range:
     return Range(at_entry=c.at_entry * P, low=c.low * P, expected=c.expected * P, high=c.high * P)
 
 
-def _process_items(
+def process_items(
     graph: DependencyGraph,
     objects: Sequence[ObjectEstimate],
     profile: Profile | None,

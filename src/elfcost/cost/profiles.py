@@ -16,6 +16,12 @@ from typing import Any
 from elfcost.model import LoaderFamily
 
 LINKS = ("dynamic", "static", "static-pie")
+# The C library's own objects: what a static link replaces by the static profile, and what the
+# estimate's "where it goes" line counts as libc rather than the program (glibc's libm and the
+# stubs it split off until 2.34; musl's libc.so is its loader, the interpreter).
+LIBC_SONAMES = frozenset(
+    {"libc.so.6", "libc.so", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

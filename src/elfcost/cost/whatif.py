@@ -1,27 +1,24 @@
 """`--assume static`: what linking the program statically would cost, as an estimate.
 
-A static link keeps no ld.so, no loader heap and no per-library relocation of symbols; the
-libc part becomes the calibrated cost of a trivial static program of the same libc (the
-profile's `trivial_executable_pages`, itself checked against the kernel), and the program's
-own data comes along:
+A static link (`gcc -static`, `musl-gcc -static`: non-PIE) keeps no ld.so, no loader heap and
+no relocation at all: every address is resolved at link time. What is left:
 
-- the executable's and every non-libc library's bss-tail pages (their .data/.bss is linked
-  in and still zeroed/written the same way);
-- for a static-pie (the executable was PIE): their relocation pages too, because
-  position-independent data is still relocated at start-up (elf/dl-reloc-static-pie.c);
-  a non-PIE static link resolves every address at link time, so those pages stay clean;
+- the libc part: the calibrated cost of a trivial static program of the same libc (the
+  profile's `trivial_executable_pages`, itself checked against the kernel);
+- the bss-tail pages of every non-libc library, whose .data/.bss is linked in and still zeroed
+  the same way (the executable's own tail is already in the trivial program's pages);
 - process items from the static profile, with every module's PT_TLS merged into one block.
 
-Labelled as an estimate in the result's assumptions; `bench`-free check: tests compare it with
-real static builds of the samples.
+Labelled as an estimate in the result's assumptions; tests compare it with real static builds
+of the samples.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from elfcost.cost.estimate import Options, estimate, link_mode
-from elfcost.cost.profiles import select
+from elfcost.cost.estimate import Options, estimate, link_mode, process_items
+from elfcost.cost.profiles import LIBC_SONAMES, select
 from elfcost.model import (
     Cause,
     Estimate,
@@ -32,39 +29,36 @@ from elfcost.model import (
 )
 from elfcost.resolve.graph import DependencyGraph
 
-_LIBC_SONAMES = frozenset(
-    {"libc.so.6", "libc.so", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
-)
 
-
-def static_whatif(graph: DependencyGraph, options: Options | None = None) -> Estimate:
+def static_whatif(
+    graph: DependencyGraph, options: Options | None = None, *, dynamic: Estimate | None = None
+) -> Estimate:
+    """The estimate of `graph`'s program linked statically. `dynamic`, when the caller already
+    has the as-built estimate of the same graph and options, saves estimating it again."""
     opts = options or Options()
     P = opts.page_size
-    dynamic = estimate(graph, opts)
+    if dynamic is None:
+        dynamic = estimate(graph, opts)
     family, link = link_mode(graph)
     if link != "dynamic":
         return replace(
             dynamic, assumptions=(*dynamic.assumptions, "already static: nothing to change")
         )
     # `-static` gives a non-PIE static executable with both gcc and musl-gcc (static-pie must
-    # be asked for), so that is the what-if: no relative relocations survive.
-    exe_pie = False
+    # be asked for), so that is the what-if: every address is resolved at link time and no
+    # relocated page survives; only the zeroed bss tails of the program's own data do.
     static_link = "static"
     profile, warnings = select(family, static_link, dynamic.machine)
     kept: list[PageCost] = []
     removed: list[str] = []
     for o in dynamic.objects:
-        if o.role == "interpreter" or (o.soname or "") in _LIBC_SONAMES:
+        if o.role == "interpreter" or (o.soname or "") in LIBC_SONAMES:
             removed.append(f"{o.path} ({o.private_dirty.expected // 1024} KiB)")
             continue
         for p in o.pages:
             if p.phase == "possible":
                 continue
-            keep = p.cause is Cause.BSS_TAIL or (
-                exe_pie and p.cause in (Cause.RELOCATION, Cause.DYNAMIC, Cause.DEBUG)
-            )
-            if keep and not (o.role == "executable" and p.cause is Cause.BSS_TAIL):
-                # The executable's own bss tail is already in the trivial program's pages.
+            if p.cause is Cause.BSS_TAIL and o.role != "executable":
                 kept.append(replace(p, vaddr=None, detail=f"from {o.path}: {p.detail}"))
     base = [
         PageCost(
@@ -82,7 +76,7 @@ def static_whatif(graph: DependencyGraph, options: Options | None = None) -> Est
     high = sum(
         o.private_dirty.high
         for o in dynamic.objects
-        if o.role != "interpreter" and (o.soname or "") not in _LIBC_SONAMES
+        if o.role != "interpreter" and (o.soname or "") not in LIBC_SONAMES
     )
     obj = ObjectEstimate(
         path=exe.path,
@@ -95,9 +89,7 @@ def static_whatif(graph: DependencyGraph, options: Options | None = None) -> Est
         notes=("what-if: statically linked",),
     )
     # Process items from the static profile: reuse the estimator on the same graph's TLS.
-    from elfcost.cost.estimate import _process_items
-
-    process = _process_items(graph, [obj], profile, static_link, P)
+    process = process_items(graph, [obj], profile, static_link, P)
     process = [p for p in process if p.name != "loader_heap"]
     return replace(
         dynamic,

@@ -200,7 +200,8 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
 
 def _where_it_goes(est: Estimate) -> str:
     """The s6-supervise question in one line: how much is the program, how much the linkage."""
-    libc_names = ("libc.so.6", "libc.so", "libc.musl-x86_64.so.1")
+    from elfcost.cost.profiles import LIBC_SONAMES as libc_names
+
     program = sum(
         o.private_dirty.expected
         for o in est.objects

@@ -435,8 +435,8 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     """
     main_dso = host.read(path)
     machine = BY_NAME.get(main_dso.machine)
-    is_program = main_dso.interp is not None or main_dso.e_type == 2 or not main_dso.soname
-    role: Role = "executable" if is_program else "library"
+    # A shared library named as the root is analysed in a process that loads it.
+    role: Role = "executable" if main_dso.is_program else "library"
     if role == "library" and interp is None and machine is not None:
         interp = _default_interp(main_dso, machine)
     interp = interp or main_dso.interp
