@@ -6,8 +6,6 @@ Enforces the accounting invariant: every predicted page of an object has exactly
 
 from __future__ import annotations
 
-import mmap
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -16,9 +14,10 @@ import numpy as np
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up
 from elfcost.cost.profiles import PageCounts, Profile, select
+from elfcost.elf.libc import static_libc
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.relocs import Relocs, Symbols, read_relocs, read_symbols
-from elfcost.elf.symbols import find_symbols, has_section
+from elfcost.elf.symbols import find_symbols
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -49,28 +48,13 @@ class Options:
     bind_now: bool | None = None  # what-if: None = as linked; True/False = --assume bind-now/lazy
 
 
-def libc_of_static(dso: Dso) -> str:
-    """Which libc a static executable carries: "glibc", "musl" or "none" (Go, Rust no_std...)."""
-    if has_section(dso, ".go.buildinfo"):
-        return "none"
-    try:
-        with open(dso.file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            if m.find(b"GNU C Library") >= 0 or m.find(b"GLIBC_TUNABLES") >= 0:
-                return "glibc"
-            if m.find(b"Go buildinf:") >= 0:
-                return "none"
-    except (OSError, ValueError):
-        return "none"
-    return "musl"
-
-
 def link_mode(graph: DependencyGraph) -> tuple[str, str]:
     """(libc family, link mode) of the process."""
     root = graph.root.dso
     if graph.family is not LoaderFamily.NONE:
         return graph.family.value, "dynamic"
     mode = "static-pie" if root.e_type == ET_DYN else "static"
-    return libc_of_static(root), mode
+    return static_libc(root), mode
 
 
 class ObjectMemo:
@@ -218,7 +202,7 @@ def _object_estimate(
                 chosen[v] = _also(pc, old)
             else:
                 chosen[v] = _also(old, pc)
-    calibrated = _startup_pages(obj, profile, set(chosen), P, warnings)
+    calibrated = _startup_pages(obj, profile, P, warnings)
     if static:
         calibrated = [replace(pc, phase="idle") for pc in calibrated]
     for pc in calibrated:
@@ -296,7 +280,7 @@ def _copy_symbols(dso: Dso, relocs: Relocs) -> Symbols:
 
 
 def _startup_pages(
-    obj: LoadedObject, profile: Profile | None, taken: set[int], P: int, warnings: list[str]
+    obj: LoadedObject, profile: Profile | None, P: int, warnings: list[str]
 ) -> list[PageCost]:
     """Calibrated libc start-up writes (R-G9, R-M6, R-S3) placed on pages when possible."""
     if profile is None:
@@ -309,56 +293,49 @@ def _startup_pages(
     elif dso.soname != target:
         return []
     why = f"libc start-up writes ({profile.name}, calibrated)"
-    out: list[PageCost] = []
+
+    def page(vaddr: int | None, phase: str, detail: str) -> PageCost:
+        sections = dso.section_names_at(vaddr, vaddr + P) if vaddr is not None else ()
+        return PageCost(
+            vaddr=vaddr,
+            cause=Cause.LIBC_STARTUP,
+            certain=False,
+            phase=phase,  # type: ignore[arg-type]
+            detail=f"{why}: {detail}",
+            sections=sections,
+        )
+
     if dso.build_id and dso.build_id in profile.startup_build_ids and P == 4096:
-        for phase, vaddrs in (("entry", profile.startup_at_entry), ("idle", profile.startup_idle)):
-            for v in vaddrs:
-                out.append(
-                    PageCost(
-                        vaddr=v,
-                        cause=Cause.LIBC_STARTUP,
-                        certain=False,
-                        phase=phase,  # type: ignore[arg-type]
-                        detail=f"{why}: measured on this build",
-                        sections=dso.section_names_at(v, v + P),
-                    )
-                )
-        return out
+        # This very build was measured: its pages, by address.
+        return [
+            page(v, phase, "measured on this build")
+            for phase, vaddrs in (
+                ("entry", profile.startup_at_entry),
+                ("idle", profile.startup_idle),
+            )
+            for v in vaddrs
+        ]
+    # Another build: the pages of the symbols known to be written, where symbols say; the rest
+    # of the profile's page count with no address.
     syms = find_symbols(dso, (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle))
+    out: list[PageCost] = []
+    placed: set[int] = set()
     for phase, names, count in (
         ("entry", profile.startup_symbols_at_entry, profile.startup_pages_at_entry),
         ("idle", profile.startup_symbols_idle, profile.startup_pages_idle),
     ):
-        placed: set[int] = set()
+        located = 0
         for name in names:
             if name in syms:
-                value, _size = syms[name]
-                pg = align_down(value, P)
-                if pg in placed or any(p.vaddr == pg for p in out):
-                    continue
-                placed.add(pg)
-                out.append(
-                    PageCost(
-                        vaddr=pg,
-                        cause=Cause.LIBC_STARTUP,
-                        certain=False,
-                        phase=phase,  # type: ignore[arg-type]
-                        detail=f"{why}: {name}",
-                        sections=dso.section_names_at(pg, pg + P),
-                    )
-                )
-        # Pages the profile counts but no symbol locates: counted, location unknown.
-        located_new = len([v for v in placed if v not in taken])
-        for _ in range(max(0, count - len(placed)) if located_new == len(placed) else 0):
-            out.append(
-                PageCost(
-                    vaddr=None,
-                    cause=Cause.LIBC_STARTUP,
-                    certain=False,
-                    phase=phase,  # type: ignore[arg-type]
-                    detail=f"{why}: location unknown for this build",
-                )
-            )
+                pg = align_down(syms[name][0], P)
+                if pg not in placed:
+                    placed.add(pg)
+                    located += 1
+                    out.append(page(pg, phase, name))
+        out.extend(
+            page(None, phase, "location unknown for this build")
+            for _ in range(max(0, count - located))
+        )
     if dso.build_id and not profile.fallback:
         warnings.append(
             f"{dso.path}: libc build {dso.build_id[:12]} not calibrated; start-up pages "
@@ -550,4 +527,3 @@ def _check_invariants(est: Estimate) -> None:
         entry = sum(1 for p in o.pages if p.phase == "entry") * P
         if entry != o.private_dirty.at_entry or o.private_dirty.high != len(o.pages) * P:
             raise AssertionError(f"{o.path}: totals do not add up")
-    _ = os  # the estimate reads files only through elf/

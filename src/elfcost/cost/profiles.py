@@ -92,7 +92,10 @@ def _load(data: dict[str, Any]) -> Profile:
             at_entry=st["at_entry"], low=st["low"], expected=st["expected"], high=st["high"]
         ),
         heap=PageCounts(
-            at_entry=hp["at_entry"], low=hp["low"], expected=hp["expected"], high=hp["expected"]
+            at_entry=hp["at_entry"],
+            low=hp["low"],
+            expected=hp["expected"],
+            high=hp["expected"],  # the bound is heap_high_bytes
         ),
         heap_high_bytes=hp["high_bytes"],
         trivial_executable_pages=data.get("trivial_executable_pages", 0),

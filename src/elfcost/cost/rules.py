@@ -75,6 +75,18 @@ def _page(ctx: ObjectContext, vaddr: int) -> int:
     return align_down(vaddr, ctx.page)
 
 
+def _written(ctx: ObjectContext, pg: int, cause: Cause, detail: str) -> PageCost:
+    """A page the loader (or the kernel) certainly writes before the entry point."""
+    return PageCost(
+        vaddr=pg,
+        cause=cause,
+        certain=True,
+        phase="entry",
+        detail=detail,
+        sections=_sections(ctx, pg),
+    )
+
+
 def _sections(ctx: ObjectContext, page: int) -> tuple[str, ...]:
     """Dso.section_names_at(page, page + P), over the rows sorted once."""
     end = page + ctx.page
@@ -256,13 +268,8 @@ def bss_tail_pages(ctx: ObjectContext) -> list[PageCost]:
         pg = _page(ctx, zero_start)
         end = min(align_up(zero_start, ctx.page), s.end)
         out.append(
-            PageCost(
-                vaddr=pg,
-                cause=Cause.BSS_TAIL,
-                certain=True,
-                phase="entry",
-                detail=f"{who} 0x{zero_start:x}..0x{end:x} (PT_LOAD #{s.index})",
-                sections=_sections(ctx, pg),
+            _written(
+                ctx, pg, Cause.BSS_TAIL, f"{who} 0x{zero_start:x}..0x{end:x} (PT_LOAD #{s.index})"
             )
         )
     return out
@@ -309,13 +316,11 @@ def dynamic_pages(ctx: ObjectContext) -> list[PageCost]:
         pg = _page(ctx, ph.vaddr + idx * entsize + ctx.word)
         pages[pg] = pages.get(pg, 0) + 1
     return [
-        PageCost(
-            vaddr=pg,
-            cause=Cause.DYNAMIC,
-            certain=True,
-            phase="entry",
-            detail=f"{n} d_ptr entries of .dynamic adjusted by l_addr (elf_get_dynamic_info)",
-            sections=_sections(ctx, pg),
+        _written(
+            ctx,
+            pg,
+            Cause.DYNAMIC,
+            f"{n} d_ptr entries of .dynamic adjusted by l_addr (elf_get_dynamic_info)",
         )
         for pg, n in sorted(pages.items())
     ]
@@ -338,16 +343,7 @@ def debug_pages(ctx: ObjectContext) -> list[PageCost]:
     for e in dyn.entries:
         if e.tag == DT_DEBUG:
             pg = _page(ctx, ph.vaddr + e.index * 2 * ctx.word + ctx.word)
-            return [
-                PageCost(
-                    vaddr=pg,
-                    cause=Cause.DEBUG,
-                    certain=True,
-                    phase="entry",
-                    detail="DT_DEBUG set to &_r_debug",
-                    sections=_sections(ctx, pg),
-                )
-            ]
+            return [_written(ctx, pg, Cause.DEBUG, "DT_DEBUG set to &_r_debug")]
     return []
 
 
@@ -371,13 +367,8 @@ def got_header_pages(ctx: ObjectContext) -> list[PageCost]:
     slots = (0, 1) if ctx.dso.machine == "riscv64" else (1, 2)
     pages = sorted({_page(ctx, dyn.pltgot + i * ctx.word) for i in slots})
     return [
-        PageCost(
-            vaddr=pg,
-            cause=Cause.GOT_HEADER,
-            certain=True,
-            phase="entry",
-            detail="lazy binding: GOT[1..2] = link_map, _dl_runtime_resolve",
-            sections=_sections(ctx, pg),
+        _written(
+            ctx, pg, Cause.GOT_HEADER, "lazy binding: GOT[1..2] = link_map, _dl_runtime_resolve"
         )
         for pg in pages
     ]
@@ -397,13 +388,11 @@ def loader_data_pages(ctx: ObjectContext) -> list[PageCost]:
             continue
         for pg in pages_of(s.vaddr, s.end, ctx.page):
             out.append(
-                PageCost(
-                    vaddr=pg,
-                    cause=Cause.LOADER_DATA,
-                    certain=True,
-                    phase="entry",
-                    detail="ld.so state (_rtld_global, its link_map, rtld malloc tail)",
-                    sections=_sections(ctx, pg),
+                _written(
+                    ctx,
+                    pg,
+                    Cause.LOADER_DATA,
+                    "ld.so state (_rtld_global, its link_map, rtld malloc tail)",
                 )
             )
     return out
@@ -439,13 +428,11 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
                 continue
             pg = _page(ctx, start)
             out.append(
-                PageCost(
-                    vaddr=pg,
-                    cause=Cause.GAP_DONATION,
-                    certain=True,
-                    phase="entry",
-                    detail=f"musl donates 0x{start:x}..0x{end:x} to malloc and zeroes it",
-                    sections=_sections(ctx, pg),
+                _written(
+                    ctx,
+                    pg,
+                    Cause.GAP_DONATION,
+                    f"musl donates 0x{start:x}..0x{end:x} to malloc and zeroes it",
                 )
             )
     return out
