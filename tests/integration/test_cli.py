@@ -124,3 +124,53 @@ def test_html_report_to_file(tmp_path: Path) -> None:
     cells = page.count("data-page=")
     assert cells == sum(len(o["pages"]) for o in doc["objects"])
     assert "linked statically" in page
+
+
+def _exe_details(*args: str) -> list[str]:
+    doc = json.loads(run("estimate", "--format", "json", *args).stdout)
+    return [p["detail"] for p in doc["objects"][0]["pages"] if p["phase"] != "possible"]
+
+
+def test_assume_lazy_and_bind_now(samples: Path) -> None:
+    """Lazy binding adds the GOT[1..2] writes (R-G5); binding now does not."""
+    exe = str(samples / "trivial.now")  # linked with -z now
+    assert not any("got-header" in d for d in _exe_details(exe))
+    assert any("got-header" in d for d in _exe_details("--assume", "lazy", exe))
+    lazy = str(samples / "trivial.lazy")
+    assert any("got-header" in d for d in _exe_details(lazy))
+    assert not any("got-header" in d for d in _exe_details("--assume", "bind-now", lazy))
+
+
+def test_uncalibrated_machine_falls_back_with_a_warning_and_wider_bounds() -> None:
+    fixture = Path(__file__).resolve().parents[1] / "data" / "elf" / "aarch64" / "hello"
+    doc = json.loads(run("estimate", "--format", "json", str(fixture)).stdout)
+    assert any("no calibrated profile for glibc dynamic on aarch64" in w for w in doc["warnings"])
+    native = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    for name in ("stack", "tls"):
+        assert "widened" in doc["process"][name]["detail"]
+        assert "widened" not in native["process"][name]["detail"]
+        wide, ref = doc["process"][name], native["process"][name]
+        assert wide["high"] - wide["low"] > ref["high"] - ref["low"] - 4096
+
+
+def test_explain_colours_the_page_map_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys as _sys
+
+    from elfcost.cost.estimate import estimate
+    from elfcost.report.text import explain_text
+    from elfcost.resolve.host import Host
+    from elfcost.resolve.search import resolve
+
+    est = estimate(resolve("/bin/sleep", Host()))
+    plain = explain_text(est, object_name="ld-linux-x86-64.so.2")
+    assert "\x1b[" not in plain and "  RRRB" in plain
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(_sys, "stdout", Tty())
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = explain_text(est, object_name="ld-linux-x86-64.so.2")
+    assert "\x1b[" in coloured and "RRRB" not in coloured  # every page character painted

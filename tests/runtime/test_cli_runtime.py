@@ -144,3 +144,44 @@ def test_measure_capture_from_the_documented_script(tmp_path: Path) -> None:
     finally:
         p.kill()
         p.wait()
+
+
+def test_measure_env_and_clean_env() -> None:
+    """--env reaches the program; --clean-env drops the rest of elfcost's environment."""
+    script = 'test "$ELFCOST_T" = 1 && test -z "$HOME_SEEN" && exec sleep 100'
+    ok = run(
+        "measure",
+        "--clean-env",
+        "--env",
+        "ELFCOST_T=1",
+        "--format",
+        "json",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    )
+    assert ok.returncode == 0, ok.stderr
+    # Without the variable the shell exits at once: nothing to measure, an input error.
+    r = run("measure", "--clean-env", "--", "/bin/sh", "-c", script)
+    assert r.returncode == 3 and r.stderr.startswith("elfcost: error: ")
+    env = os.environ | {"HOME_SEEN": "x"}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "elfcost",
+            "measure",
+            "--env",
+            "ELFCOST_T=1",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert r.returncode == 3  # inherited HOME_SEEN: the environment was passed on
