@@ -504,7 +504,12 @@ def measure(
                 timeout=timeout,
                 follow=follow,
             ) as p:
-                dsos = _with_discovered(planned, rm.discover_dsos(p.target_pid))
+                dsos = _with_discovered(
+                    planned,
+                    rm.discover_dsos(
+                        p.target_pid, skip_inodes=frozenset(d.file_id.ino for d in planned)
+                    ),
+                )
                 results.append(
                     rm.measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
                 )

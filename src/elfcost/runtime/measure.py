@@ -241,7 +241,12 @@ def measure_capture(
 # Discovering the objects of a running process
 
 
-def discover_dsos(pid: int, entries: Sequence[SmapsEntry] | None = None) -> tuple[Dso, ...]:
+def discover_dsos(
+    pid: int,
+    entries: Sequence[SmapsEntry] | None = None,
+    *,
+    skip_inodes: frozenset[int] = frozenset(),
+) -> tuple[Dso, ...]:
     """The ELF objects mapped in `pid`: the executable first, then the rest by falling address.
 
     glibc and musl map libraries top-down in load order, so falling address approximates it.
@@ -263,6 +268,8 @@ def discover_dsos(pid: int, entries: Sequence[SmapsEntry] | None = None) -> tupl
     order = sorted(first.values(), key=lambda e: (e.name != exe, -e.start))
     out: list[Dso] = []
     for e in order:
+        if e.inode in skip_inodes:
+            continue  # already read by the caller (the objects it planned for)
         file = f"/proc/{pid}/map_files/{e.start:x}-{e.end:x}"
         if not is_elf(file):
             continue
