@@ -29,7 +29,8 @@ def test_cli_reference_is_current() -> None:
     finally:
         sys.path.pop(0)
     assert (REPO / "docs" / "cli.md").read_text() == make_cli_md.render(), (
-        "docs/cli.md is stale: run python3 docs/make_cli_md.py")
+        "docs/cli.md is stale: run python3 docs/make_cli_md.py"
+    )
 
 
 def doc_commands() -> list[tuple[str, str]]:
@@ -75,9 +76,20 @@ def workspace(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (svc / "run").write_text("#!/bin/sh\nexec sleep 1000\n")
     (svc / "run").chmod(0o755)
     for name in ("before.json", "after.json"):
-        r = subprocess.run([sys.executable, "-m", "elfcost", "estimate", "--format", "json",
-                            str(samples / "trivial.pie")], capture_output=True, text=True,
-                           check=True)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "elfcost",
+                "estimate",
+                "--format",
+                "json",
+                str(samples / "trivial.pie"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         (w / name).write_text(r.stdout)
     return w
 
@@ -89,13 +101,19 @@ def test_every_documented_command_runs(workspace: Path, samples: Path) -> None:
     from elfcost.runtime.measure import CAPTURE_SCRIPT
 
     cap = workspace / "elfcost-cap"
-    subprocess.run(["sh", "-c", f"P={sleepers[0].pid} PAGE=4096 D={cap}\n{CAPTURE_SCRIPT}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sh", "-c", f"P={sleepers[0].pid} PAGE=4096 D={cap}\n{CAPTURE_SCRIPT}"],
+        check=True,
+        capture_output=True,
+    )
     with tarfile.open(workspace / "cap.tgz", "w:gz") as tf:
         tf.add(cap, arcname=".")
-    subst = {"1234": str(sleepers[0].pid), "1235": str(sleepers[1].pid),
-             "/srv/rootfs": str(workspace / "rootfs"),
-             "build/samples": str(samples)}
+    subst = {
+        "1234": str(sleepers[0].pid),
+        "1235": str(sleepers[1].pid),
+        "/srv/rootfs": str(workspace / "rootfs"),
+        "build/samples": str(samples),
+    }
     failures = []
     try:
         for doc, line in commands:
@@ -106,11 +124,19 @@ def test_every_documented_command_runs(workspace: Path, samples: Path) -> None:
                 if line_run is not None:
                     line = line_run
             argv = shlex.split(line)
-            r = subprocess.run([sys.executable, "-m", "elfcost", *argv[1:]], cwd=workspace,
-                               capture_output=True, text=True, timeout=120,
-                               env={**os.environ, "COLUMNS": "120"})
-            bad = r.returncode not in (0, 1) or "Traceback" in r.stderr or (
-                "internal error" in r.stderr)
+            r = subprocess.run(
+                [sys.executable, "-m", "elfcost", *argv[1:]],
+                cwd=workspace,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "COLUMNS": "120"},
+            )
+            bad = (
+                r.returncode not in (0, 1)
+                or "Traceback" in r.stderr
+                or ("internal error" in r.stderr)
+            )
             if bad:
                 failures.append(f"{doc}: {line}: exit {r.returncode}: {r.stderr.strip()[:300]}")
     finally:

@@ -48,22 +48,34 @@ def test_debian_rules(tmp_path: Path, staged: Path) -> None:
     (pkg / "debian").mkdir(parents=True)
     shutil.move(str(staged), pkg / "debian" / "tmp")
     shutil.copy(RECIPES / "elfcost-budget.toml", pkg / "debian" / "elfcost-budget.toml")
-    r = subprocess.run(["make", "-f", str(RECIPES / "debian-rules.mk"),
-                        "execute_after_dh_auto_install"], cwd=pkg, env=env(),
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["make", "-f", str(RECIPES / "debian-rules.mk"), "execute_after_dh_auto_install"],
+        cwd=pkg,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0  # make stops the build
     assert "FAIL usr/bin/fat" in r.stdout and "ok   usr/bin/sleep" in r.stdout
 
 
 def test_buildroot_post_build(staged: Path) -> None:
     e = env() | {"BUDGET": str(RECIPES / "elfcost-budget.toml")}
-    r = subprocess.run(["sh", str(RECIPES / "buildroot-post-build.sh"), str(staged)], env=e,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(RECIPES / "buildroot-post-build.sh"), str(staged)],
+        env=e,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1, r.stderr
     assert "FAIL usr/bin/fat" in r.stdout
     (staged / "usr/bin/fat").unlink()
-    r = subprocess.run(["sh", str(RECIPES / "buildroot-post-build.sh"), str(staged)], env=e,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(RECIPES / "buildroot-post-build.sh"), str(staged)],
+        env=e,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -72,8 +84,12 @@ def test_yocto_class_task(staged: Path) -> None:
     text = (RECIPES / "elfcost.bbclass").read_text()
     body = re.search(r"do_elfcost_check\(\) \{\n(.*?)\n\}", text, re.S)
     assert body is not None
-    values = {"D": str(staged), "bindir": "/usr/bin", "sbindir": "/usr/sbin",
-              "ELFCOST_BUDGET": str(RECIPES / "elfcost-budget.toml")}
+    values = {
+        "D": str(staged),
+        "bindir": "/usr/bin",
+        "sbindir": "/usr/sbin",
+        "ELFCOST_BUDGET": str(RECIPES / "elfcost-budget.toml"),
+    }
     values["ELFCOST_DIRS"] = f"{staged}/usr/bin {staged}/usr/sbin"
     script = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), body.group(1))
     r = subprocess.run(["sh", "-e", "-c", script], env=env(), capture_output=True, text=True)
@@ -82,8 +98,9 @@ def test_yocto_class_task(staged: Path) -> None:
 
 def test_ci_job_junit(tmp_path: Path, staged: Path) -> None:
     e = env() | {"DESTDIR": str(staged), "BUDGET": str(RECIPES / "elfcost-budget.toml")}
-    r = subprocess.run(["sh", str(RECIPES / "ci-job.sh")], cwd=tmp_path, env=e,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(RECIPES / "ci-job.sh")], cwd=tmp_path, env=e, capture_output=True, text=True
+    )
     assert r.returncode == 1
     suite = ET.parse(tmp_path / "elfcost-junit.xml").getroot()
     failed = {c.get("classname") for c in suite if c.find("failure") is not None}

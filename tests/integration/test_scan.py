@@ -600,8 +600,12 @@ def test_rank_sums_over_programs_and_skips_errors() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "elfcost", "scan", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", "scan", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:

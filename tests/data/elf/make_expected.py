@@ -110,9 +110,7 @@ def parse_header(text: str, raw: bytes) -> dict:
     entry = header_field(text, "Entry point address")
     if machine not in MACHINES:
         raise ValueError(f"unknown readelf machine name {machine!r}")
-    endian = {"little": "little", "big": "big"}[
-        re.search(r"(little|big) endian", data).group(1)
-    ]
+    endian = {"little": "little", "big": "big"}[re.search(r"(little|big) endian", data).group(1)]
     e_machine = MACHINES[machine]
     raw_machine = int.from_bytes(raw[18:20], endian)
     if raw_machine != e_machine:
@@ -126,11 +124,7 @@ def parse_header(text: str, raw: bytes) -> dict:
     }
 
 
-PHDR_RE = re.compile(
-    r"^\s*([A-Za-z_0-9+]+)\s+"
-    + rf"({HEX})\s+" * 5
-    + rf"([RWE ]*?)\s*({HEX})\s*$"
-)
+PHDR_RE = re.compile(r"^\s*([A-Za-z_0-9+]+)\s+" + rf"({HEX})\s+" * 5 + rf"([RWE ]*?)\s*({HEX})\s*$")
 
 
 def parse_segments(text: str) -> dict:
@@ -155,8 +149,10 @@ def parse_segments(text: str) -> dict:
         ptype = pm.group(1)
         offset, vaddr, _paddr, filesz, memsz = (int(pm.group(i), 16) for i in range(2, 7))
         letters, align = pm.group(7), int(pm.group(8), 16)
-        flags = (4 if "R" in letters else 0) | (2 if "W" in letters else 0) | (
-            1 if "E" in letters else 0
+        flags = (
+            (4 if "R" in letters else 0)
+            | (2 if "W" in letters else 0)
+            | (1 if "E" in letters else 0)
         )
         if ptype == "LOAD":
             loads.append([offset, vaddr, filesz, memsz, flags, align])
@@ -247,9 +243,7 @@ def drop_overlap(tables: list[dict]) -> int:
         for i, typ in enumerate(t["types"]):
             at = t["offset"] + i * entsize
             inside = any(
-                o is not t
-                and o["name"] == "PLT"
-                and o["offset"] <= at < o["offset"] + o["bytes"]
+                o is not t and o["name"] == "PLT" and o["offset"] <= at < o["offset"] + o["bytes"]
                 for o in tables
             )
             if inside:
@@ -321,11 +315,14 @@ def build(readelf_path: str) -> dict:
 def dumps(obj: dict) -> str:
     """JSON with one key per line but each flat list kept on one line."""
     text = json.dumps(obj, indent=1)
-    return re.sub(
-        r"\[([^\[\]{}]*)\]",
-        lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)).strip() + "]",
-        text,
-    ) + "\n"
+    return (
+        re.sub(
+            r"\[([^\[\]{}]*)\]",
+            lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)).strip() + "]",
+            text,
+        )
+        + "\n"
+    )
 
 
 def main() -> int:
