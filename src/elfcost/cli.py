@@ -1029,24 +1029,22 @@ def scan(
     )
     progress: Any = None
     if sys.stderr.isatty() and fmt != "jsonl":
-        from rich.console import Console
-        from rich.progress import Progress
+        from elfcost.report.progress import Progress
 
-        progress = Progress(console=Console(stderr=True), transient=True, auto_refresh=False)
+        progress = Progress(sys.stderr, "scanning")
     lines: list[str] = []
     docs: list[dict[str, Any]] = []
 
     def on_progress(done: int, total: int) -> None:
         if progress is not None:
-            progress.update(task, completed=done, total=total)
-            progress.refresh()
+            progress.update(done, total)
 
     def emit(results: Any) -> Any:
         for r in results:
             if r.error:
                 msg = f"elfcost: error: {r.error}"
                 if progress is not None:
-                    progress.console.print(msg, markup=False, highlight=False)
+                    progress.message(msg)
                 else:
                     click.echo(msg, err=True)
                 state.status = Exit.INPUT_ERROR
@@ -1067,13 +1065,11 @@ def scan(
             yield r
 
     sc = Scan(list(paths), opts, on_progress=on_progress)
-    if progress is not None:
-        with progress:
-            task = progress.add_task("scanning", total=None)
-            ranking = rank(emit(sc.results()), top)
-    else:
-        task = None
+    try:
         ranking = rank(emit(sc.results()), top)
+    finally:
+        if progress is not None:
+            progress.close()
     summary = dataclasses.asdict(sc.summary)
     ranked = {
         "programs": [dataclasses.asdict(p) for p in ranking.programs],

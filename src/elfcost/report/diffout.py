@@ -12,9 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
-
+from elfcost.report.table import Table
 from elfcost.report.text import kib, render
 
 
@@ -94,25 +92,27 @@ def _signed(n: int) -> str:
 
 
 def diff_text(d: Mapping[str, Any]) -> str:
-    t = Table(title=escape(f"{d['old']} -> {d['new']}"), title_justify="left")
+    t = Table(f"{d['old']} -> {d['new']}")
     for col in ("object", "old", "new", "change", "pages by cause (change)"):
         t.add_column(
-            col, justify="left" if col in ("object", "pages by cause (change)") else "right"
+            col,
+            "left" if col in ("object", "pages by cause (change)") else "right",
+            "fold" if col == "object" else "ellipsis" if col.startswith("pages") else "keep",
         )
     for r in d["objects"]:
         causes = ", ".join(f"{c} {n:+d}" for c, n in r["causes"].items())
         t.add_row(
-            escape(r["object"]),
+            r["object"],
             kib(r["old_expected"]),
             kib(r["new_expected"]),
             _signed(r["delta"]),
-            escape(causes),
+            causes,
         )
     t.add_section()
     for r in d["process"]:
         if r["old_expected"] or r["new_expected"]:
             t.add_row(
-                escape(f"[{r['item']}]"),
+                f"[{r['item']}]",
                 kib(r["old_expected"]),
                 kib(r["new_expected"]),
                 _signed(r["delta"]),
@@ -128,13 +128,11 @@ def diff_text(d: Mapping[str, Any]) -> str:
         "",
     )
     f = d["fleet"]
-    lines: list[object] = [t]
+    lines: list[Table | str | tuple[str, str]] = [t]
     if f["instances"] > 1:
         lines.append(
-            escape(
-                f"{f['instances']} instances: {kib(f['old'])} -> {kib(f['new'])} "
-                f"({_signed(f['delta'])}, shared clean counted once)"
-            )
+            f"{f['instances']} instances: {kib(f['old'])} -> {kib(f['new'])} "
+            f"({_signed(f['delta'])}, shared clean counted once)"
         )
     return render(*lines)
 
@@ -162,11 +160,11 @@ def roots_doc(
 
 
 def roots_text(d: Mapping[str, Any]) -> str:
-    t = Table(title="programs by change in expected private dirty memory", title_justify="left")
+    t = Table("programs by change in expected private dirty memory")
     for col in ("program", "old", "new", "change"):
-        t.add_column(col, justify="left" if col == "program" else "right")
-    for r in d["programs"]:
-        t.add_row(
-            escape(r["path"]), kib(r["old_expected"]), kib(r["new_expected"]), _signed(r["delta"])
+        t.add_column(
+            col, "left" if col == "program" else "right", "fold" if col == "program" else "keep"
         )
+    for r in d["programs"]:
+        t.add_row(r["path"], kib(r["old_expected"]), kib(r["new_expected"]), _signed(r["delta"]))
     return render(t, f"total change {_signed(d['total_delta'])} per instance of each program")

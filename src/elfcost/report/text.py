@@ -1,17 +1,12 @@
-"""Model → text for a terminal: dependency trees, estimate tables, per-page listings (rich)."""
+"""Model → text for a terminal: dependency trees, estimate tables, per-page listings."""
 
 from __future__ import annotations
 
-import io
 import os
-import sys
 from collections import Counter
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Resolution
+from elfcost.report.table import Table, paint, terminal
 from elfcost.resolve.graph import DependencyGraph
 
 # Short column names for the causes, in precedence order.
@@ -32,20 +27,19 @@ CAUSE_LABEL = {
 }
 
 
-def render(*renderables: object, width: int | None = None) -> str:
-    """Render rich objects to a string; colour only when stdout is a terminal."""
-    tty = sys.stdout.isatty()
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        force_terminal=tty,
-        no_color=not tty or "NO_COLOR" in os.environ,
-        width=width or (Console().width if tty else 132),
-        highlight=False,
-    )
-    for r in renderables:
-        console.print(r)
-    return buf.getvalue()
+def render(*parts: Table | str | tuple[str, str]) -> str:
+    """Tables and lines (a line may come with a style) as one text, for standard output:
+    coloured and fitted to the width on a terminal, plain and whole in a pipe."""
+    colour, width = terminal()
+    out = []
+    for p in parts:
+        if isinstance(p, Table):
+            out.append(p.render(width=width, colour=colour))
+        elif isinstance(p, tuple):
+            out.append(paint(p[0], p[1], colour) + "\n")
+        else:
+            out.append(p + "\n")
+    return "".join(out)
 
 
 def kib(n: int) -> str:
@@ -134,20 +128,20 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
         f"{P // 1024} KiB pages, profile {est.profile}"
     )
-    t = Table(title=escape(title), title_justify="left", show_footer=False)
+    t = Table(title)
     t.add_column(
         "object",
         overflow="fold",
         min_width=min(48, max((len(o.path) for o in est.objects), default=10)),
     )
     t.add_column("RW pages", justify="right")
-    t.add_column("dirty pages by cause", max_width=30, overflow="ellipsis", no_wrap=True)
+    t.add_column("dirty pages by cause", overflow="fold", max_width=40)
     for c in ("at entry", "low", "expected", "high"):
         t.add_column(c, justify="right")
     for o in est.objects:
         name = o.path + ("" if o.role == "library" else f" ({o.role})")
         t.add_row(
-            escape(name),
+            name,
             str(o.writable_pages),
             _causes(o),
             kib(o.private_dirty.at_entry),
@@ -159,9 +153,9 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
     for p in est.process:
         r = p.private_dirty
         t.add_row(
-            escape(f"[{p.name}]"),
+            f"[{p.name}]",
             "",
-            escape(p.detail),
+            p.detail,
             kib(r.at_entry),
             kib(r.low),
             kib(r.expected),
@@ -170,31 +164,30 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
     t.add_section()
     tot = est.total
     t.add_row(
-        "[bold]total private dirty[/bold]",
+        "total private dirty",
         "",
         "",
         kib(tot.at_entry),
         kib(tot.low),
-        f"[bold]{kib(tot.expected)}[/bold]",
+        kib(tot.expected),
         kib(tot.high),
+        style="bold",
     )
-    lines: list[object] = [t, escape(_where_it_goes(est))]
+    lines: list[Table | str | tuple[str, str]] = [t, _where_it_goes(est)]
     if instances > 1:
         lines.append(
-            escape(
-                f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
-                f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
-                f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
-                f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
-            )
+            f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
+            f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
+            f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
+            f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
         )
     for m in est.missing:
-        lines.append(f"[red]{escape(f'missing: {m.needed} (needed by {m.parent})')}[/red]")
+        lines.append((f"missing: {m.needed} (needed by {m.parent})", "red"))
     for w in est.warnings:
-        lines.append(escape(f"warning: {w}"))
+        lines.append(f"warning: {w}")
     for o in est.objects:
         for n in o.notes:
-            lines.append(escape(f"note: {o.path}: {n}"))
+            lines.append(f"note: {o.path}: {n}")
     return render(*lines)
 
 
@@ -247,7 +240,7 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
         return f"no object named {object_name}\n"
     legend = "page map: " + " ".join(f"{_MAP_CHAR[c]}={CAUSE_LABEL[c]}" for c in Cause)
     out = "\n".join([legend, *lines]) + "\n"
-    if sys.stdout.isatty() and "NO_COLOR" not in os.environ:
+    if terminal()[0]:
         # On a terminal each page character is coloured by its cause (legend and maps alike).
         colored = []
         for line in out.splitlines():
@@ -257,10 +250,8 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
                 line = "page map: " + " ".join(
                     f"{_paint(_MAP_CHAR[c])}={CAUSE_LABEL[c]}" for c in Cause
                 )
-            else:
-                line = escape(line)
             colored.append(line)
-        return render("\n".join(colored))
+        return "\n".join(colored) + "\n"
     return out
 
 
@@ -283,8 +274,7 @@ _COLOURS = {
 
 
 def _paint(ch: str) -> str:
-    style = _COLOURS.get(ch)
-    return f"[{style}]{escape(ch)}[/{style}]" if style else escape(ch)
+    return paint(ch, _COLOURS.get(ch), True)
 
 
 _MAP_CHAR = {
@@ -330,11 +320,8 @@ def measurement_text(m: object) -> str:
     from elfcost.runtime.records import Measurement, Usage
 
     assert isinstance(m, Measurement)
-    t = Table(
-        title=escape(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages"),
-        title_justify="left",
-    )
-    t.add_column("object / bucket")
+    t = Table(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages")
+    t.add_column("object / bucket", overflow="fold")
     for c in (
         "private dirty",
         "private clean",
@@ -348,7 +335,7 @@ def measurement_text(m: object) -> str:
 
     def row(name: str, u: Usage, written: int | str) -> None:
         t.add_row(
-            escape(name),
+            name,
             kib(u.private_dirty),
             kib(u.private_clean),
             kib(u.shared_clean),
@@ -365,8 +352,8 @@ def measurement_text(m: object) -> str:
         row(f"[{b.name}]", b.usage, len(b.written_pages) if m.has_pagemap else "-")
     t.add_section()
     row("total", m.total, "")
-    parts: list[object] = [t]
-    parts.extend(escape(f"warning: {w}") for w in m.warnings)
+    parts: list[Table | str | tuple[str, str]] = [t]
+    parts.extend(f"warning: {w}" for w in m.warnings)
     return render(*parts)
 
 
@@ -375,7 +362,7 @@ def comparison_text(c: object) -> str:
 
     assert isinstance(c, Comparison)
     P = c.page_size
-    t = Table(title=escape(f"{c.binary}: predicted vs measured at {c.stop}"), title_justify="left")
+    t = Table(f"{c.binary}: predicted vs measured at {c.stop}")
     for col in (
         "object",
         "predicted pages",
@@ -383,40 +370,36 @@ def comparison_text(c: object) -> str:
         "predicted but clean",
         "dirty but not predicted",
     ):
-        t.add_column(col, justify="left" if col == "object" else "right")
+        t.add_column(
+            col, "left" if col == "object" else "right", "fold" if col == "object" else "keep"
+        )
     for o in c.objects:
         t.add_row(
-            escape(o.path),
+            o.path,
             str(o.predicted_pages),
             str(o.measured_pages),
             str(len(o.predicted_clean)),
             str(len(o.unpredicted_dirty)),
         )
-    lines: list[object] = [t]
+    lines: list[Table | str | tuple[str, str]] = [t]
     for o in c.objects:
         for p in o.predicted_clean:
             lines.append(
-                escape(
-                    f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
-                    f"{' (certain)' if p.certain else ''} but clean "
-                    f"[{','.join(p.sections)}]"
-                )
+                f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
+                f"{' (certain)' if p.certain else ''} but clean "
+                f"[{','.join(p.sections)}]"
             )
         for p in o.unpredicted_dirty:
             lines.append(
-                escape(
-                    f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
-                    f"{p.cause} [{','.join(p.sections)}]"
-                )
+                f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
+                f"{p.cause} [{','.join(p.sections)}]"
             )
     verdict = "OK" if c.ok else "OUTSIDE TOLERANCE"
     lines.append(
-        escape(
-            f"process total: measured {kib(c.measured_total)}, "
-            f"predicted {kib(c.predicted_expected)}"
-            f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
-            f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"
-        )
+        f"process total: measured {kib(c.measured_total)}, "
+        f"predicted {kib(c.predicted_expected)}"
+        f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
+        f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"
     )
     _ = P
     return render(*lines)
@@ -427,10 +410,7 @@ def group_text(g: object) -> str:
     from elfcost.runtime.records import ProgramGroup
 
     assert isinstance(g, ProgramGroup)
-    t = Table(
-        title=escape(f"{g.name}: {len(g.pids)} processes (pids {', '.join(map(str, g.pids))})"),
-        title_justify="left",
-    )
+    t = Table(f"{g.name}: {len(g.pids)} processes (pids {', '.join(map(str, g.pids))})")
     for col in (
         "object / bucket",
         "private (USS)",
@@ -439,11 +419,15 @@ def group_text(g: object) -> str:
         "private dirty",
         "swap",
     ):
-        t.add_column(col, justify="left" if col.startswith("object") else "right")
+        t.add_column(
+            col,
+            "left" if col.startswith("object") else "right",
+            "fold" if col.startswith("object") else "keep",
+        )
     for r in (*g.objects, *g.buckets):
         if r.pss or r.uss:
             t.add_row(
-                escape(r.name),
+                r.name,
                 kib(r.uss),
                 kib(r.shared),
                 kib(r.pss),
@@ -467,14 +451,14 @@ def scan_text(summary: dict[str, int], ranking: object) -> str:
         f"{summary['skipped_non_elf']} non-ELF skipped, {summary['errors']} errors, "
         f"{summary['cache_hits']} from cache"
     )
-    t = Table(title="most expensive programs (one instance each)", title_justify="left")
+    t = Table("most expensive programs (one instance each)")
     for col in ("program", "expected", "high", "objects"):
-        t.add_column(col, justify="left" if col == "program" else "right")
+        t.add_column(
+            col, "left" if col == "program" else "right", "fold" if col == "program" else "keep"
+        )
     for p in ranking.programs:
-        t.add_row(escape(p.path), kib(p.private_dirty), kib(p.high), str(p.objects))
-    lt = Table(
-        title="libraries by cost summed over the programs that load them", title_justify="left"
-    )
+        t.add_row(p.path, kib(p.private_dirty), kib(p.high), str(p.objects))
+    lt = Table("libraries by cost summed over the programs that load them")
     for col in ("library", "summed expected", "programs", "needed by"):
         lt.add_column(
             col,
@@ -485,5 +469,5 @@ def scan_text(summary: dict[str, int], ranking: object) -> str:
         who = ", ".join(os.path.basename(p) for p in lib.programs[:4])
         if len(lib.programs) > 4:
             who += ", ..."
-        lt.add_row(escape(lib.path), kib(lib.private_dirty), str(len(lib.programs)), escape(who))
-    return render(escape(head), t, lt)
+        lt.add_row(lib.path, kib(lib.private_dirty), str(len(lib.programs)), who)
+    return render(head, t, lt)
