@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elfcost.cost.pages import align_down, align_up, pages_of, span_pages
+from elfcost.cost.pages import align_down, align_up, distinct, pages_of, span_pages, tally
 from elfcost.elf.relocs import decode_relr
 
 PAGES = st.sampled_from([4096, 16384, 65536])
@@ -28,6 +28,21 @@ def test_span_pages_matches_reference(writes: list[tuple[int, int]], page: int) 
         page,
     )
     assert got.tolist() == ref
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=60) | st.lists(st.integers(0, 300)))
+def test_distinct_is_sorted_unique(values: list[int]) -> None:
+    a = np.array(values, np.uint64)
+    for arr in (a, np.sort(a)):  # the unsorted and the already-sorted paths
+        got = distinct(arr)
+        assert got.dtype == np.uint64 and got.tolist() == sorted(set(values))
+
+
+@given(st.lists(st.integers(0, 2000), max_size=200) | st.lists(st.integers(0, 2**40)))
+def test_tally_counts_each_value(values: list[int]) -> None:
+    keys, counts = tally(np.array(values, np.intp))
+    ref = sorted({v: values.count(v) for v in values}.items())
+    assert list(zip(keys.tolist(), counts.tolist(), strict=True)) == ref
 
 
 def _relr_reference(words: list[int], word: int) -> list[int]:

@@ -8,9 +8,9 @@ back to the nearest profile with a warning, and its calibrated numbers get wider
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any
 
 from elfcost.model import LoaderFamily
@@ -105,11 +105,15 @@ def _load(data: dict[str, Any]) -> Profile:
 @functools.cache
 def all_profiles() -> tuple[Profile, ...]:
     """Every shipped profile, parsed once per process (a scan selects one per program)."""
-    folder = resources.files("elfcost.cost") / "profiles"
+    # Read beside this module (the package is installed as files): importlib.resources would
+    # cost more start-up time (pathlib, tempfile, urllib) than the whole estimate of a small
+    # program.
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
     out = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            out.append(_load(tomllib.loads(entry.read_text(encoding="utf-8"))))
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".toml"):
+            with open(os.path.join(folder, name), "rb") as fh:
+                out.append(_load(tomllib.load(fh)))
     return tuple(out)
 
 

@@ -7,13 +7,14 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from elfcost.cost.pages import align_down, align_up, pages_of, span_pages
+from elfcost.cost.pages import align_down, align_up, distinct, pages_of, span_pages, tally
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.relocs import TABLE_KINDS, Relocs, Symbols
 from elfcost.model import (
@@ -52,6 +53,10 @@ class ObjectContext:
     # (start, end, name) of the allocated sections in address order, for _sections: sorted
     # once per object, not once per page (a large .bss has hundreds of thousands of pages).
     alloc_sections: tuple[tuple[int, int, str], ...] = field(init=False, repr=False)
+    # Their starts, and the furthest end among each row and the rows before it: a page's
+    # sections are found by binary search, then a walk back while something can still reach it.
+    section_starts: tuple[int, ...] = field(init=False, repr=False)
+    section_reach: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         rows = tuple(
@@ -59,7 +64,13 @@ class ObjectContext:
             for s in sorted(self.dso.sections, key=lambda s: s.addr)
             if s.flags & SHF_ALLOC and s.size
         )
+        reach, furthest = [], 0
+        for _, stop, _ in rows:
+            furthest = max(furthest, stop)
+            reach.append(furthest)
         object.__setattr__(self, "alloc_sections", rows)
+        object.__setattr__(self, "section_starts", tuple(r[0] for r in rows))
+        object.__setattr__(self, "section_reach", tuple(reach))
 
     @property
     def word(self) -> int:
@@ -89,8 +100,15 @@ def _written(ctx: ObjectContext, pg: int, cause: Cause, detail: str) -> PageCost
 
 def _sections(ctx: ObjectContext, page: int) -> tuple[str, ...]:
     """Dso.section_names_at(page, page + P), over the rows sorted once."""
-    end = page + ctx.page
-    return tuple(name for start, stop, name in ctx.alloc_sections if start < end and stop > page)
+    i = bisect.bisect_left(ctx.section_starts, page + ctx.page)  # rows[:i] start before the end
+    found = []
+    reach = ctx.section_reach
+    while i > 0 and reach[i - 1] > page:
+        i -= 1
+        _, stop, name = ctx.alloc_sections[i]
+        if stop > page:
+            found.append(name)
+    return tuple(reversed(found))
 
 
 def _writable_ranges(ctx: ObjectContext) -> list[tuple[int, int]]:
@@ -120,14 +138,14 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         return []
     machine = BY_NAME.get(ctx.dso.machine)
     word = ctx.word
-    # np.unique's return_inverse sorts all the records; a binary search over the few distinct
-    # types gives the same index in a fraction of the time on a 400k-record table.
-    types = np.unique(r.r_type)
-    type_index = np.searchsorted(types, r.r_type)
+    # Distinct types first, then a binary search: per type (not per record) the width, class
+    # and name; a crafted table can hold thousands of distinct types, libLLVM 400k records.
+    types = distinct(r.r_type).tolist()
+    type_index = np.searchsorted(np.array(types, np.uint32), r.r_type)
     width_of: dict[int, int] = {}
     class_of: dict[int, RelocClass] = {}
     name_of: dict[int, str] = {}
-    for t in types.tolist():
+    for t in types:
         if machine is None:
             width_of[t], class_of[t], name_of[t] = (
                 (word if t else 0),
@@ -138,11 +156,9 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         info = machine.reloc(t, word)
         width_of[t], class_of[t], name_of[t] = info.width, info.kind, info.name
     relr = r.is_relr
-    # Per distinct type, then spread: a crafted table can hold thousands of distinct types.
-    unique_types = types.tolist()
-    widths = np.array([width_of[t] for t in unique_types], np.int64)[type_index]
+    widths = np.array([width_of[t] for t in types], np.int64)[type_index]
     widths[relr] = word
-    is_copy_type = np.array([class_of[t] is RelocClass.COPY for t in unique_types], bool)
+    is_copy_type = np.array([class_of[t] is RelocClass.COPY for t in types], bool)
     copy_mask = is_copy_type[type_index] & ~relr
     if copy_mask.any():
         idx = r.sym[copy_mask].astype(np.int64)
@@ -164,34 +180,36 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         keep &= ~rel_relative
     offsets = r.offset[keep]
     widths = widths[keep]
-    rtypes = r.r_type[keep]
     is_relr = relr[keep]
     is_copy = copy_mask[keep]
     tables = r.table[keep]
     if offsets.size == 0:
         return []
     P = np.uint64(ctx.page)
-    first = (offsets // P) * P
-    pages = span_pages(offsets, widths, ctx.page)
+    start = offsets // P  # the page each record starts in, as a page number
+    starts = distinct(start)
+    # Records per (start page, type) in one vectorised pass over small integers (page index x
+    # label, no overflow), then a plain walk over the distinct pairs. RELR records get the
+    # label after the types. One np.unique per page was 0.5 s on libLLVM.
+    n_labels = len(types) + 1
+    label = np.where(is_relr, len(types), type_index[keep])
+    pair = np.searchsorted(starts, start) * n_labels + label
+    keys, counts = tally(pair)
+    names = [name_of[t] for t in types] + ["RELR"]
+    page_list = (starts * P).tolist()
+    per_page: dict[int, list[tuple[str, int]]] = {}
+    for key, c in zip(keys.tolist(), counts.tolist(), strict=True):
+        per_page.setdefault(page_list[key // n_labels], []).append((names[key % n_labels], c))
+    # Pages reached only by a write running on from its start page (unaligned words, COPY).
+    crossing = offsets % P + widths.astype(np.uint64) > P
+    pages = set(page_list)
+    if crossing.any():
+        pages.update(span_pages(offsets[crossing], widths[crossing], ctx.page).tolist())
     writable = _writable_ranges(ctx)
     out: list[PageCost] = []
-    # Per page: how many records start in it and of which types.
-    labels = np.where(is_relr, np.uint32(0xFFFFFFFF), rtypes)
-    # Records per (page, type) in one vectorised pass: np.unique over the pairs, then a
-    # plain walk over the (few) distinct pairs. One np.unique per page was 0.5 s on libLLVM.
-    kinds = np.unique(labels)
-    code = np.searchsorted(kinds, labels)
-    n_kinds = np.uint64(len(kinds))
-    keys, counts = np.unique((first // P) * n_kinds + code.astype(np.uint64), return_counts=True)
-    per_page: dict[int, list[tuple[str, int]]] = {}
-    kind_list = kinds.tolist()
-    for key, c in zip(keys.tolist(), counts.tolist(), strict=True):
-        lab = kind_list[key % len(kind_list)]
-        name = "RELR" if lab == 0xFFFFFFFF else name_of.get(int(lab), f"type {lab}")
-        per_page.setdefault((key // len(kind_list)) * ctx.page, []).append((name, int(c)))
     copy_pages = set(span_pages(offsets[is_copy], widths[is_copy], ctx.page).tolist())
-    iplt_pages = set(first[tables == TABLE_KINDS.index("iplt")].tolist())
-    for pg in pages.tolist():
+    iplt_pages = set((start[tables == TABLE_KINDS.index("iplt")] * P).tolist())
+    for pg in sorted(pages):
         named = per_page.get(pg, [])  # empty: reached only by a write from the previous page
         n = sum(c for _, c in named)
         detail = ", ".join(f"{c} x {t}" for t, c in sorted(named, key=lambda x: -x[1]))
