@@ -506,9 +506,7 @@ def measure(
             ) as p:
                 dsos = _with_discovered(
                     planned,
-                    rm.discover_dsos(
-                        p.target_pid, skip_inodes=frozenset(d.file_id.ino for d in planned)
-                    ),
+                    rm.discover_dsos(p.target_pid, skip=rm.smaps_ids(planned)),
                 )
                 results.append(
                     rm.measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)

@@ -26,6 +26,7 @@ from elfcost.runtime.measure import (
     measure_capture,
     measure_launched,
     measure_pid,
+    smaps_ids,
     to_json,
 )
 from elfcost.runtime.records import ZERO_USAGE, Measurement
@@ -178,6 +179,17 @@ def test_discover_dsos_finds_the_executable_first_then_the_libraries() -> None:
     real = {os.path.realpath(d.file) for d in dsos_for("/bin/sleep")}
     assert found[0].path == os.path.realpath("/bin/sleep")
     assert {d.path for d in found} == real
+
+
+def test_discover_dsos_skips_files_by_device_and_inode() -> None:
+    libc = next(d for d in dsos_for("/bin/sleep") if "libc.so" in d.path)
+    ((major, minor, ino),) = smaps_ids([libc])
+    with Launched(["/bin/sleep", "100"], at="idle", settle=0.1) as p:
+        skipped = {d.path for d in discover_dsos(p.pid, skip=smaps_ids([libc]))}
+        # the same inode number on another device is another file: not skipped
+        other = {d.path for d in discover_dsos(p.pid, skip=frozenset({(major + 1, minor, ino)}))}
+    assert os.path.realpath(libc.file) not in skipped
+    assert os.path.realpath(libc.file) in other and len(other) == len(skipped) + 1
 
 
 def test_measure_pid_of_a_snapshot_without_ptrace() -> None:

@@ -241,17 +241,25 @@ def measure_capture(
 # Discovering the objects of a running process
 
 
+def smaps_ids(dsos: Sequence[Dso]) -> frozenset[tuple[int, int, int]]:
+    """The (major, minor, inode) by which smaps names each file of `dsos`."""
+    return frozenset(
+        (os.major(d.file_id.dev), os.minor(d.file_id.dev), d.file_id.ino) for d in dsos
+    )
+
+
 def discover_dsos(
     pid: int,
     entries: Sequence[SmapsEntry] | None = None,
     *,
-    skip_inodes: frozenset[int] = frozenset(),
+    skip: frozenset[tuple[int, int, int]] = frozenset(),
 ) -> tuple[Dso, ...]:
     """The ELF objects mapped in `pid`: the executable first, then the rest by falling address.
 
     glibc and musl map libraries top-down in load order, so falling address approximates it.
     Each file is read through /proc/PID/map_files, which reaches deleted files and other mount
-    namespaces. Files that are not ELF (locale archives, caches) are skipped.
+    namespaces. Files that are not ELF (locale archives, caches) are skipped, and so are the
+    files in `skip`, given as smaps prints them: (major, minor, inode).
     """
     from elfcost.elf.reader import is_elf, read_dso
 
@@ -268,7 +276,7 @@ def discover_dsos(
     order = sorted(first.values(), key=lambda e: (e.name != exe, -e.start))
     out: list[Dso] = []
     for e in order:
-        if e.inode in skip_inodes:
+        if (*e.dev_major_minor, e.inode) in skip:
             continue  # already read by the caller (the objects it planned for)
         file = f"/proc/{pid}/map_files/{e.start:x}-{e.end:x}"
         if not is_elf(file):
