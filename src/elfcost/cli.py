@@ -1009,8 +1009,6 @@ def scan(
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, rank
 
-    if assume == "static":
-        raise click.UsageError("scan does not take --assume static (use estimate or check)")
     if not paths:
         if os.path.realpath(root) == "/":
             raise click.UsageError("give PATHS, or --root DIR to scan a whole root")

@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 from elfcost import archive, cache
 from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.cost.whatif import static_whatif
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
 from elfcost.report.jsonout import estimate_doc
@@ -75,7 +76,8 @@ class ScanOptions:
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
     page_size: int | None = None  # None: this machine's
-    assume: Literal["bind-now", "lazy"] | None = None  # what-if binding mode
+    # what-if: binding mode, or every program linked statically (cost/whatif.py)
+    assume: Literal["bind-now", "lazy", "static"] | None = None
     jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
@@ -407,6 +409,7 @@ class _Discovery:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Config:
     estimate: Options
+    static: bool  # --assume static: each program's static what-if instead of its estimate
     ld_library_path: tuple[str, ...] | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
@@ -415,18 +418,30 @@ class _Config:
 def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
     opts = Options(
         page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
-        bind_now=None if options.assume is None else options.assume == "bind-now",
+        bind_now=None if options.assume in (None, "static") else options.assume == "bind-now",
     )
+    static = options.assume == "static"
     cache_dir = scan_cache_dir(options)
     envs: dict[str, str] = {}
     if cache_dir is not None:
         code = cache.code_hash()
         for site in sites:
             envs[site.root] = cache.digest(
-                [code, opts.page_size, opts.bind_now, options.ld_library_path, _loader_env(site)]
+                [
+                    code,
+                    opts.page_size,
+                    opts.bind_now,
+                    static,
+                    options.ld_library_path,
+                    _loader_env(site),
+                ]
             )
     return _Config(
-        estimate=opts, ld_library_path=options.ld_library_path, cache_dir=cache_dir, envs=envs
+        estimate=opts,
+        static=static,
+        ld_library_path=options.ld_library_path,
+        cache_dir=cache_dir,
+        envs=envs,
     )
 
 
@@ -518,7 +533,10 @@ class _Worker:
             self._store(t, slot, None, cache.Entry(kind=kind, text=None))
             return _Outcome(kind="library")
         graph = resolve(t.loader_path, self.host(t.site.root))
-        text = json.dumps(estimate_doc(estimate(graph, self.config.estimate, memo=self.memo)))
+        est = estimate(graph, self.config.estimate, memo=self.memo)
+        if self.config.static:
+            est = static_whatif(graph, self.config.estimate, dynamic=est)
+        text = json.dumps(estimate_doc(est))
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
 
@@ -538,6 +556,7 @@ class _Worker:
             t.loader_path,
             o.page_size,
             o.bind_now,
+            self.config.static,
             self.config.ld_library_path,
         ]
         return _Slot(

@@ -528,6 +528,26 @@ def test_cache_hit_then_invalidated_by_a_library_change(
     assert summary.cache_hits == 0
 
 
+def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -> None:
+    from elfcost.cost.estimate import Options
+    from elfcost.cost.whatif import static_whatif
+    from elfcost.resolve.host import Host
+    from elfcost.resolve.search import resolve
+
+    exe = samples / "trivial.pie"
+    cache = tmp_path / "cache"
+    (built,), _ = scan([exe], no_cache=False, cache_dir=str(cache))
+    (static,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="static")
+    assert summary.cache_hits == 0  # the as-built entry is not the what-if's
+    assert static.doc is not None and built.doc is not None
+    ref = static_whatif(resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE")))
+    assert static.doc["total"]["private_dirty"]["expected"] == ref.total.expected
+    assert ref.total.expected < built.doc["total"]["private_dirty"]["expected"]
+    assert not any(o["role"] == "interpreter" for o in static.doc["objects"])
+    (again,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="static")
+    assert again.cached and again.doc == static.doc
+
+
 def test_cache_of_an_archive_keyed_by_the_archive(samples: Path, tmp_path: Path) -> None:
     archive = tmp_path / "ownlib.tar.gz"
     archive.write_bytes(gzip.compress(tar_bytes(package_members(samples))))
