@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,6 +27,18 @@ def samples() -> Path:
     )
     os.sync()  # freshly written binaries show dirty page cache as Private_Dirty
     return out
+
+
+@pytest.fixture(scope="session")
+def link_modes() -> tuple[str, ...]:
+    """Every link mode sample_binaries/Makefile knows, glibc's then musl's (its own lists)."""
+    text = (ROOT / "sample_binaries" / "Makefile").read_text()
+    modes: list[str] = []
+    for var in ("GLIBC_MODES", "MUSL_MODES"):
+        m = re.search(rf"^{var} :=(.*)$", text, re.M)
+        assert m, f"sample_binaries/Makefile has no {var}"
+        modes.extend(m[1].split())
+    return tuple(modes)
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,8 @@ class RelocTableRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DynEntry:
+    """One entry of the dynamic section, with its index (for in-place rewrites)."""
+
     index: int  # position in PT_DYNAMIC; glibc rewrites some d_ptr in place (R-G3)
     tag: int
     value: int
@@ -343,6 +345,8 @@ class Resolution:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadedObject:
+    """An object in the process: the file, its role and how the loader found it."""
+
     dso: Dso
     role: Role
     found_via: FoundVia
@@ -419,6 +423,8 @@ ZERO = Range(at_entry=0, low=0, expected=0, high=0)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObjectEstimate:
+    """The predicted dirty pages of one object, each with its cause, and their totals."""
+
     path: str
     soname: str | None
     role: Role
@@ -427,6 +433,9 @@ class ObjectEstimate:
     private_dirty: Range
     shared_clean: int  # file-backed read-only pages expected resident (text/rodata), bytes
     notes: tuple[str, ...] = ()
+    # Possible-write pages beyond the listing limit: in `high`, not in `pages` (a writable
+    # segment of a gigabyte of .bss is a count, not a quarter of a million entries).
+    possible_unlisted: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -441,6 +450,8 @@ class ProcessItem:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Estimate:
+    """One process: every object in load order, the process-wide items and the total."""
+
     binary: str
     page_size: int
     machine: str

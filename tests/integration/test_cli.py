@@ -174,3 +174,28 @@ def test_explain_colours_the_page_map_on_a_terminal(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("NO_COLOR", raising=False)
     coloured = explain_text(est, object_name="ld-linux-x86-64.so.2")
     assert "\x1b[" in coloured and "RRRB" not in coloured  # every page character painted
+
+
+@pytest.mark.parametrize("mode", ["pie", "static", "musl-static"])
+def test_a_gigabyte_of_bss_is_counted_not_listed(samples: Path, tmp_path: Path, mode: str) -> None:
+    exe = samples / f"bss_huge.{mode}"
+    if not exe.exists():
+        pytest.skip(f"{exe.name} not built")
+    r = run("estimate", "--format", "json", str(exe))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, load_schema("estimate-1"))
+    P = doc["page_size"]
+    o = doc["objects"][0]
+    listed = [p for p in o["pages"] if p["phase"] == "possible"]
+    assert 0 < len(listed) < o["writable_pages"] and o["possible_unlisted"] > 0
+    # every writable page is in `high`: listed (any cause) or counted
+    assert o["private_dirty"]["high"] == (len(o["pages"]) + o["possible_unlisted"]) * P
+    assert o["writable_pages"] * P >= 1 << 30 and o["private_dirty"]["high"] >= 1 << 30
+    assert o["private_dirty"]["expected"] < 64 * P  # untouched bss costs nothing
+    explained = run("explain", str(exe), "--object", exe.name).stdout
+    unlisted_line = f"+ {len(listed) + o['possible_unlisted']} more writable pages"
+    assert unlisted_line in explained
+    html = tmp_path / "report.html"
+    assert run("estimate", "--format", "html", "-o", str(html), str(exe)).returncode == 0
+    assert f"+ {o['possible_unlisted']:,} more writable pages" in html.read_text()

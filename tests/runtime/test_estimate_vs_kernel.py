@@ -23,21 +23,11 @@ from elfcost.runtime.records import Measurement
 
 pytestmark = pytest.mark.runtime
 
-MODES = (
-    "pie",
-    "nopie",
-    "now",
-    "lazy",
-    "norelro",
-    "static",
-    "static-pie",
-    "musl-dyn",
-    "musl-static",
-)
 SAMPLES = (
     "trivial",
     "bss_tail",
     "bss_touched",
+    "bss_huge",
     "data_untouched_large",
     "relro_ptr_table",
     "copy_reloc",
@@ -50,7 +40,7 @@ SAMPLES = (
     "textrel",
 )
 # What each sample's own code writes after main starts, which no ELF data can predict.
-PROGRAM_WRITES = {"bss_touched", "ctor", "stdio"}
+PROGRAM_WRITES = {"bss_touched", "bss_huge", "ctor", "stdio"}
 
 
 def run(argv: list[str], at: str) -> tuple[Estimate, Measurement]:
@@ -87,18 +77,18 @@ def entry_mismatches(est: Estimate, m: Measurement) -> list[tuple[str, list[str]
     return bad
 
 
-def sample_programs(samples: Path) -> list[Path]:
+def sample_programs(samples: Path, modes: tuple[str, ...]) -> list[Path]:
     out = []
     for s in SAMPLES:
-        for mode in MODES:
+        for mode in modes:
             p = samples / f"{s}.{mode}"
             if p.exists():
                 out.append(p)
     return out
 
 
-def test_every_sample_at_entry_page_for_page(samples: Path) -> None:
-    programs = sample_programs(samples)
+def test_every_sample_at_entry_page_for_page(samples: Path, link_modes: tuple[str, ...]) -> None:
+    programs = sample_programs(samples, link_modes)
     assert len(programs) >= 80
     failures = {}
     for p in programs:
@@ -122,9 +112,9 @@ def test_host_programs_at_entry(argv: list[str]) -> None:
     assert entry_mismatches(est, m) == []
 
 
-def test_samples_idle_within_bounds(samples: Path) -> None:
+def test_samples_idle_within_bounds(samples: Path, link_modes: tuple[str, ...]) -> None:
     rows = []
-    for p in sample_programs(samples):
+    for p in sample_programs(samples, link_modes):
         name = p.name.split(".")[0]
         est, m = run([str(p)], "idle")
         measured = m.total.private_dirty + m.total.swap

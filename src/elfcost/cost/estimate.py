@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from elfcost.cost import rules
-from elfcost.cost.pages import align_down, align_up
+from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
 from elfcost.elf.libc import static_libc
 from elfcost.elf.machines import BY_NAME, RelocClass
@@ -35,15 +35,22 @@ from elfcost.model import (
 from elfcost.resolve.graph import DependencyGraph
 
 _PRECEDENCE = {c: i for i, c in enumerate(Cause)}
-# Every page of a writable segment is one PageCost (at least as the high bound). A process with
-# more than this many is refused: a hostile p_memsz of 2**40 must not be walked page by page.
-# 2**16 pages is 256 MiB of writable segments at 4 KiB pages, about 2 s and 200 MB to model;
-# the largest object on a Debian 12 machine with CUDA installed has 30,789.
-MAX_WRITABLE_PAGES = 1 << 16
+# Possible-write pages (the high bound) are listed one by one up to this many per object and
+# only counted beyond it; the largest object on a Debian 12 machine with CUDA installed has
+# 30,789 writable pages, a Fortran program with a large COMMON block can have millions.
+LISTED_POSSIBLE_PAGES = 1 << 15
+# A process whose writable segments add up to more than a 48-bit address space (the largest a
+# Linux process gets by default) cannot be loaded: such a p_memsz is refused, not modelled.
+MAX_WRITABLE_BYTES = 1 << 48
+# glibc's ld.so has every page of its writable segment listed as written (R-G8): a few pages
+# in every real build, so a larger one is refused.
+MAX_LOADER_DATA_PAGES = 1 << 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
+    """How to estimate: the runtime page size and the binding what-if."""
+
     page_size: int = 4096
     bind_now: bool | None = None  # what-if: None = as linked; True/False = --assume bind-now/lazy
 
@@ -147,19 +154,28 @@ def estimate(
 
 
 def _check_size(graph: DependencyGraph, P: int) -> None:
-    """Refuse a process whose writable segments are too large to model page by page."""
+    """Refuse writable segments no process could map, and a glibc ld.so whose writable
+    segment is too large to list page by page."""
     total = 0
     for obj in graph.objects:
-        for s in obj.dso.loads:
-            if s.flags & Prot.W:
-                total += (align_up(s.end, P) - align_down(s.vaddr, P)) // P
-                if total > MAX_WRITABLE_PAGES:
-                    raise UnsupportedElfError(
-                        obj.dso.file,
-                        f"PT_LOAD #{s.index}",
-                        f"p_memsz 0x{s.memsz:x}: the process has more than {MAX_WRITABLE_PAGES} "
-                        f"writable pages of {P} bytes, more than elfcost models page by page",
-                    )
+        spans = [(s.vaddr, s.end) for s in obj.dso.loads if s.flags & Prot.W]
+        pages = count_pages(spans, P)
+        total += pages * P
+        if total > MAX_WRITABLE_BYTES:
+            raise UnsupportedElfError(
+                obj.dso.file,
+                "PT_LOAD",
+                f"the process's writable segments reach {total:#x} bytes, more than a 48-bit "
+                "address space: it could not be loaded",
+            )
+        glibc_ldso = obj.role == "interpreter" and graph.family is LoaderFamily.GLIBC
+        if glibc_ldso and pages > MAX_LOADER_DATA_PAGES:
+            raise UnsupportedElfError(
+                obj.dso.file,
+                "PT_LOAD",
+                f"ld.so's writable segments span {pages} pages of {P} bytes, more than the "
+                f"{MAX_LOADER_DATA_PAGES} elfcost lists as written",
+            )
 
 
 def _object_estimate(
@@ -210,11 +226,11 @@ def _object_estimate(
             chosen[pc.vaddr] = pc
     unlocated = [pc for pc in calibrated if pc.vaddr is None]
     known = {v for v in chosen}
-    possible = rules.possible_write_pages(ctx, set(known))
+    possible, unlisted = rules.possible_write_pages(ctx, set(known), LISTED_POSSIBLE_PAGES)
     pages = sorted(chosen.values(), key=lambda p: p.vaddr or 0) + unlocated
     entry = sum(1 for p in pages if p.phase == "entry")
     idle = sum(1 for p in pages if p.phase == "idle")
-    high = len(pages) + len(possible)
+    high = len(pages) + len(possible) + unlisted
     notes = list(dso.warnings)
     if dyn is not None and dyn.textrel:
         notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
@@ -247,6 +263,7 @@ def _object_estimate(
         ),
         shared_clean=_shared_clean(dso, P),
         notes=tuple(notes),
+        possible_unlisted=unlisted,
     )
 
 
@@ -365,20 +382,13 @@ def _has_constructors(dso: Dso) -> bool:
 
 
 def _writable_pages(dso: Dso, P: int) -> int:
-    pages: set[int] = set()
-    for s in dso.loads:
-        if s.flags & Prot.W:
-            pages.update(range(align_down(s.vaddr, P), align_up(s.end, P), P))
-    return len(pages)
+    return count_pages(((s.vaddr, s.end) for s in dso.loads if s.flags & Prot.W), P)
 
 
 def _shared_clean(dso: Dso, P: int) -> int:
     """File-backed pages of read-only segments: shared between instances once resident."""
-    pages: set[int] = set()
-    for s in dso.loads:
-        if not s.flags & Prot.W and s.filesz:
-            pages.update(range(align_down(s.vaddr, P), align_up(s.vaddr + s.filesz, P), P))
-    return len(pages) * P
+    spans = ((s.vaddr, s.vaddr + s.filesz) for s in dso.loads if not s.flags & Prot.W)
+    return count_pages(spans, P) * P
 
 
 # -- process items ------------------------------------------------------------------------------
@@ -419,7 +429,7 @@ def process_items(
         at_entry=heap.at_entry * P,
         low=heap.low * P,
         expected=heap.expected * P,
-        high=max(heap.expected * P, profile.heap_high_bytes),
+        high=max(heap.expected * P, heap.high_bytes),
     )
     heap_detail = (
         "libc malloc arena: none until the first malloc; high = first sbrk "
@@ -540,5 +550,6 @@ def _check_invariants(est: Estimate) -> None:
             raise AssertionError(f"{o.path}: a page has two causes")
         P = est.page_size
         entry = sum(1 for p in o.pages if p.phase == "entry") * P
-        if entry != o.private_dirty.at_entry or o.private_dirty.high != len(o.pages) * P:
+        high = (len(o.pages) + o.possible_unlisted) * P
+        if entry != o.private_dirty.at_entry or o.private_dirty.high != high:
             raise AssertionError(f"{o.path}: totals do not add up")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
@@ -23,6 +24,19 @@ def pages_of(start: int, end: int, page: int) -> range:
     if end <= start:
         return range(0)
     return range(align_down(start, page), end, page)
+
+
+def count_pages(spans: Iterable[tuple[int, int]], page: int) -> int:
+    """How many distinct pages the byte ranges [start, end) touch, by arithmetic: a writable
+    segment may span more pages than could be listed one by one."""
+    runs = sorted((align_down(a, page), align_up(b, page)) for a, b in spans if b > a)
+    total, reach = 0, 0
+    for a, b in runs:
+        a = max(a, reach)
+        if b > a:
+            total += (b - a) // page
+            reach = b
+    return total
 
 
 def distinct(a: npt.NDArray[_U]) -> npt.NDArray[_U]:

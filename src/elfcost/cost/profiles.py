@@ -26,6 +26,8 @@ LIBC_SONAMES = frozenset(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PageCounts:
+    """A calibrated item in pages: at the entry point, lower bound, expected idle, upper."""
+
     at_entry: int
     low: int
     expected: int
@@ -33,7 +35,20 @@ class PageCounts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HeapCounts:
+    """The program heap: calibrated pages at the entry point, low and idle; the upper bound is
+    in bytes (a first sbrk's size, the same at every page size)."""
+
+    at_entry: int
+    low: int
+    expected: int
+    high_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
+    """The calibrated start-up figures of one libc family and link mode, and their provenance."""
+
     name: str
     family: str
     link: str
@@ -57,8 +72,7 @@ class Profile:
     loader_heap_per_object_bytes: int
     loader_heap_small_objects: int
     stack: PageCounts
-    heap: PageCounts
-    heap_high_bytes: int
+    heap: HeapCounts
     trivial_executable_pages: int = 0  # static profiles: the base of the static what-if
     fallback: bool = False  # True when chosen for a different machine or build
 
@@ -91,13 +105,12 @@ def _load(data: dict[str, Any]) -> Profile:
         stack=PageCounts(
             at_entry=st["at_entry"], low=st["low"], expected=st["expected"], high=st["high"]
         ),
-        heap=PageCounts(
+        heap=HeapCounts(
             at_entry=hp["at_entry"],
             low=hp["low"],
             expected=hp["expected"],
-            high=hp["expected"],  # the bound is heap_high_bytes
+            high_bytes=hp["high_bytes"],
         ),
-        heap_high_bytes=hp["high_bytes"],
         trivial_executable_pages=data.get("trivial_executable_pages", 0),
     )
 

@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from elfcost.cost.pages import align_down, align_up, distinct, pages_of, span_pages, tally
+from elfcost.cost.pages import (
+    align_down,
+    align_up,
+    count_pages,
+    distinct,
+    pages_of,
+    span_pages,
+    tally,
+)
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.relocs import TABLE_KINDS, Relocs, Symbols
+from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     DT_DEBUG,
     DT_GNU_HASH,
@@ -42,6 +51,9 @@ from elfcost.model import (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObjectContext:
+    """What every cost rule may look at for one object: the file, how it is loaded, its
+    relocations and the page size."""
+
     dso: Dso
     role: Role
     family: LoaderFamily  # the process's loader; NONE for a static executable
@@ -121,6 +133,11 @@ def _writable_ranges(ctx: ObjectContext) -> list[tuple[int, int]]:
 
 def _in_ranges(page: int, ranges: Sequence[tuple[int, int]]) -> bool:
     return any(a <= page < b for a, b in ranges)
+
+
+# Pages written by relocations beyond the page each starts in (COPY of large objects): all
+# listed one by one, so bounded.
+MAX_SPANNED_PAGES = 1 << 16
 
 
 # -- R-G2 / R-M2 / R-S1: relocation targets -----------------------------------------------------
@@ -204,6 +221,17 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
     crossing = offsets % P + widths.astype(np.uint64) > P
     pages = set(page_list)
     if crossing.any():
+        # Counted before they are listed: a crafted COPY of a huge st_size into a huge
+        # segment must be refused, not turned into an array of millions of pages.
+        last = (offsets[crossing] + widths[crossing].astype(np.uint64) - np.uint64(1)) // P
+        beyond = float((last - start[crossing]).sum(dtype=np.float64))
+        if beyond > MAX_SPANNED_PAGES:
+            raise UnsupportedElfError(
+                ctx.dso.file,
+                "relocations",
+                f"their writes run on over {beyond:.0f} pages past the pages they start in, "
+                f"more than the {MAX_SPANNED_PAGES} elfcost lists",
+            )
         pages.update(span_pages(offsets[crossing], widths[crossing], ctx.page).tolist())
     writable = _writable_ranges(ctx)
     out: list[PageCost] = []
@@ -459,17 +487,31 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
 # -- high bound ---------------------------------------------------------------------------------
 
 
-def possible_write_pages(ctx: ObjectContext, known: set[int]) -> list[PageCost]:
-    """Every other page of a writable segment: the program may write it (the `high` bound)."""
-    out = []
+def possible_write_pages(
+    ctx: ObjectContext, known: set[int], limit: int
+) -> tuple[list[PageCost], int]:
+    """Every other page of a writable segment: the program may write it (the `high` bound).
+
+    The first `limit` of them are listed, in segment then address order; the rest are only
+    counted (second value), so a gigabyte of .bss costs a number, not a list.
+    """
+    spans = [(s.vaddr, s.end) for s in ctx.dso.loads if s.flags & Prot.W]
+    P = ctx.page
+    in_spans = sum(
+        1 for pg in known if any(align_down(a, P) <= pg < align_up(b, P) for a, b in spans)
+    )
+    unlisted = count_pages(spans, P) - in_spans
+    out: list[PageCost] = []
     for s in ctx.dso.loads:
         if not s.flags & Prot.W:
             continue
-        for pg in pages_of(s.vaddr, s.end, ctx.page):
+        for pg in pages_of(s.vaddr, s.end, P):
+            if len(out) == limit:
+                return out, unlisted - len(out)
             if pg in known:
                 continue
             known.add(pg)
-            anon = pg >= align_up(s.vaddr + s.filesz, ctx.page)
+            anon = pg >= align_up(s.vaddr + s.filesz, P)
             out.append(
                 PageCost(
                     vaddr=pg,
@@ -482,7 +524,7 @@ def possible_write_pages(ctx: ObjectContext, known: set[int]) -> list[PageCost]:
                     sections=_sections(ctx, pg),
                 )
             )
-    return out
+    return out, unlisted - len(out)
 
 
 RULES = (

@@ -87,6 +87,8 @@ def static_whatif(
         private_dirty=Range(at_entry=P, low=n * P, expected=n * P, high=max(high, n * P)),
         shared_clean=exe.shared_clean,
         notes=("what-if: statically linked",),
+        # The program's and its own libraries' writable pages, kept in `high`, are not listed.
+        possible_unlisted=max(high, n * P) // P - n,
     )
     # Process items from the static profile: reuse the estimator on the same graph's TLS.
     process = process_items(graph, [obj], profile, static_link, P)

@@ -303,6 +303,12 @@ def _object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
                 "(its page counts do not match this one): its map is approximate"
             )
     out.extend(f'<p class="warn">{_e(n)}</p>' for n in notes)
+    unlisted = obj.get("possible_unlisted", 0)
+    if unlisted:
+        out.append(
+            f'<p class="note">+ {unlisted:,} more writable pages the program may write, '
+            "counted in the high bound, not drawn</p>"
+        )
     return "".join(out)
 
 

@@ -87,6 +87,7 @@ def estimate_doc(est: Estimate, *, instances: int = 1) -> dict[str, Any]:
                 "private_dirty": _range(o.private_dirty),
                 "shared_clean": o.shared_clean,
                 "notes": list(o.notes),
+                "possible_unlisted": o.possible_unlisted,
             }
         )
     total = est.total

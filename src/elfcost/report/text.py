@@ -233,7 +233,7 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
             lines.append(
                 f"  {addr}  {CAUSE_LABEL[p.cause]:<9} {p.phase:<5} {sure:<10} {secs:<32} {p.detail}"
             )
-        possible = sum(1 for p in o.pages if p.phase == "possible")
+        possible = sum(1 for p in o.pages if p.phase == "possible") + o.possible_unlisted
         if possible:
             lines.append(f"  + {possible} more writable pages the program may write (high bound)")
     if not lines:
