@@ -31,6 +31,8 @@ Exit codes:
 
 @dataclass
 class State:
+    """Per run: whether to show tracebacks, and the exit status so far."""
+
     traceback: bool = False
     status: int = Exit.OK
 

@@ -31,6 +31,8 @@ class RelocClass(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RelocType:
+    """One relocation type of a machine: its name, the bytes it writes, its class."""
+
     name: str
     width: int  # bytes written; 0 for NONE, -1 for COPY (the symbol's st_size)
     kind: RelocClass
@@ -190,6 +192,8 @@ _MIPS = _table(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Machine:
+    """What elfcost knows of one e_machine: relocation types, library directories, word."""
+
     name: str  # elfcost's short name
     e_machine: int
     relocs: Mapping[int, RelocType]

@@ -15,6 +15,8 @@ from elfcost.model import LoadedObject, LoaderFamily, Resolution
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DependencyGraph:
+    """The objects the loader maps, in load order, and every DT_NEEDED edge it followed."""
+
     objects: tuple[LoadedObject, ...]  # in the loader's load order
     resolutions: tuple[Resolution, ...]  # every DT_NEEDED edge, in the order processed
     family: LoaderFamily

@@ -29,6 +29,8 @@ GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may l
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
+    """The file system and loader configuration a program is resolved against (a root)."""
+
     root: str = "/"
     # None: LD_LIBRARY_PATH is not used (the default: results must not depend on the caller's
     # environment); a tuple: the directories given with --ld-library-path or taken on request.

@@ -25,6 +25,8 @@ class CacheFormatError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CacheEntry:
+    """One library entry of /etc/ld.so.cache."""
+
     soname: str
     path: str
     flags: int
@@ -34,6 +36,8 @@ class CacheEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LdCache:
+    """A parsed /etc/ld.so.cache: its entries by soname."""
+
     entries: Mapping[str, tuple[CacheEntry, ...]]  # by soname, in file order
 
     def lookup(

@@ -110,6 +110,8 @@ class _Known:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Found:
+    """The outcome of one search for a DT_NEEDED name: the file, how, and what was tried."""
+
     dso: Dso | None
     via: FoundVia | None
     via_object: str | None
