@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elfcost.cost.pages import align_down, align_up, distinct, pages_of, span_pages, tally
-from elfcost.elf.relocs import decode_relr
+from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
+from elfcost.elf.relocs import _relr_python, decode_relr
 
 PAGES = st.sampled_from([4096, 16384, 65536])
 
@@ -19,30 +21,11 @@ def test_alignment_laws(v: int, page: int) -> None:
     assert align_up(v, page) - align_down(v, page) in (0, page)
 
 
-@given(st.lists(st.tuples(st.integers(0, 2**40), st.integers(1, 40000)), max_size=50), PAGES)
-def test_span_pages_matches_reference(writes: list[tuple[int, int]], page: int) -> None:
-    ref = sorted({p for off, w in writes for p in pages_of(off, off + w, page)})
-    got = span_pages(
-        np.array([o for o, _ in writes], np.uint64),
-        np.array([w for _, w in writes], np.int64),
-        page,
-    )
-    assert got.tolist() == ref
-
-
-@given(st.lists(st.integers(0, 2**64 - 1), max_size=60) | st.lists(st.integers(0, 300)))
-def test_distinct_is_sorted_unique(values: list[int]) -> None:
-    a = np.array(values, np.uint64)
-    for arr in (a, np.sort(a)):  # the unsorted and the already-sorted paths
-        got = distinct(arr)
-        assert got.dtype == np.uint64 and got.tolist() == sorted(set(values))
-
-
-@given(st.lists(st.integers(0, 2000), max_size=200) | st.lists(st.integers(0, 2**40)))
-def test_tally_counts_each_value(values: list[int]) -> None:
-    keys, counts = tally(np.array(values, np.intp))
-    ref = sorted({v: values.count(v) for v in values}.items())
-    assert list(zip(keys.tolist(), counts.tolist(), strict=True)) == ref
+@given(st.lists(st.tuples(st.integers(0, 2**48), st.integers(0, 2**20)), max_size=30), PAGES)
+def test_count_pages_matches_listing(spans: list[tuple[int, int]], page: int) -> None:
+    ranges = [(a, a + n) for a, n in spans]
+    listed = {p for a, b in ranges for p in pages_of(a, b, page)}
+    assert count_pages(ranges, page) == len(listed)
 
 
 def _relr_reference(words: list[int], word: int) -> list[int]:
@@ -76,4 +59,11 @@ def relr_tables(draw: st.DrawFn) -> tuple[list[int], int]:
 def test_relr_matches_reference(table: tuple[list[int], int]) -> None:
     words, word = table
     got = decode_relr(np.array(words, np.uint64), word).tolist()
+    assert got == _relr_reference(words, word)
+
+
+@given(relr_tables())
+def test_relr_one_word_at_a_time_matches_reference(table: tuple[list[int], int]) -> None:
+    words, word = table
+    got = _relr_python(array.array("Q" if word == 8 else "I", words), word)
     assert got == _relr_reference(words, word)

@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
 from elfcost.elf.libc import static_libc
 from elfcost.elf.machines import BY_NAME, RelocClass
-from elfcost.elf.relocs import Relocs, Symbols, read_relocs, read_symbols
+from elfcost.elf.relocs import RELR, RelocGroups, copy_symbol_sizes, group_relocs
 from elfcost.elf.symbols import find_symbols
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
@@ -187,8 +185,8 @@ def _object_estimate(
     warnings: list[str],
 ) -> ObjectEstimate:
     dso, P = obj.dso, opts.page_size
-    relocs = read_relocs(dso)
-    symbols = _copy_symbols(dso, relocs)
+    relocs = group_relocs(dso)
+    copy_sizes = _copy_sizes(dso, relocs)
     dyn = dso.dynamic
     bind_now = opts.bind_now if opts.bind_now is not None else bool(dyn and dyn.bind_now)
     ctx = rules.ObjectContext(
@@ -199,7 +197,7 @@ def _object_estimate(
         page=P,
         bind_now=bind_now,
         relocs=relocs,
-        symbols=symbols,
+        copy_sizes=copy_sizes,
     )
     static = link != "dynamic"
     chosen: dict[int, PageCost] = {}
@@ -285,15 +283,17 @@ def _also(winner: PageCost, loser: PageCost) -> PageCost:
     )
 
 
-def _copy_symbols(dso: Dso, relocs: Relocs) -> Symbols:
+def _copy_sizes(dso: Dso, relocs: RelocGroups) -> dict[int, int]:
+    """st_size of each symbol a COPY relocation names (R_*_COPY copies that many bytes)."""
     machine = BY_NAME.get(dso.machine)
-    if machine is None or len(relocs) == 0:
-        return read_symbols(dso, 0)
-    copy_types = [t for t, r in machine.relocs.items() if r.kind is RelocClass.COPY]
-    mask = np.isin(relocs.r_type, copy_types) & ~relocs.is_relr
-    if not mask.any():
-        return read_symbols(dso, 0)
-    return read_symbols(dso, int(relocs.sym[mask].max()) + 1)
+    if machine is None:
+        return {}
+    copies = {
+        sym
+        for _, t, sym, table in relocs.spills
+        if table != RELR and machine.reloc(t, dso.elf_class // 8).kind is RelocClass.COPY
+    }
+    return copy_symbol_sizes(dso, copies)
 
 
 def _startup_pages(

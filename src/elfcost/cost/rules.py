@@ -8,23 +8,12 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import numpy.typing as npt
-
-from elfcost.cost.pages import (
-    align_down,
-    align_up,
-    count_pages,
-    distinct,
-    pages_of,
-    span_pages,
-    tally,
-)
-from elfcost.elf.machines import BY_NAME, RelocClass
-from elfcost.elf.relocs import TABLE_KINDS, Relocs, Symbols
+from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
+from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
+from elfcost.elf.relocs import GRAIN, IPLT, RELR, TABLE_KINDS, RelocGroups
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     DT_DEBUG,
@@ -60,8 +49,8 @@ class ObjectContext:
     static_pie: bool  # the process is a static-pie executable (self-relocating)
     page: int  # runtime page size P
     bind_now: bool  # effective binding mode for this object (glibc; musl always binds now)
-    relocs: Relocs
-    symbols: Symbols
+    relocs: RelocGroups
+    copy_sizes: Mapping[int, int]  # st_size of the symbols COPY relocations name, by index
     # (start, end, name) of the allocated sections in address order, for _sections: sorted
     # once per object, not once per page (a large .bss has hundreds of thousands of pages).
     alloc_sections: tuple[tuple[int, int, str], ...] = field(init=False, repr=False)
@@ -149,98 +138,95 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
     glibc elf/dynamic-link.h ELF_DYNAMIC_RELOCATE (RELR, REL, RELA, JMPREL; JUMP_SLOTs are
     written even when lazy: sysdeps/x86_64/dl-machine.h elf_machine_lazy_rel), musl
     ldso/dynlink.c do_relocs / do_relr_relocs, static start-up csu/libc-start.c apply_irel.
+    Works on the records grouped by GRAIN page (elf/relocs.py RelocGroups): per page, how many
+    of each type; the few records that write past their page, one by one.
     """
-    r = ctx.relocs
-    if len(r) == 0:
+    g = ctx.relocs
+    if not g.groups and not g.spills:
         return []
+    P = ctx.page
+    if P % GRAIN:
+        raise ValueError(f"page size {P} is not a multiple of {GRAIN}")
     machine = BY_NAME.get(ctx.dso.machine)
     word = ctx.word
-    # Distinct types first, then a binary search: per type (not per record) the width, class
-    # and name; a crafted table can hold thousands of distinct types, libLLVM 400k records.
-    types = distinct(r.r_type).tolist()
-    type_index = np.searchsorted(np.array(types, np.uint32), r.r_type)
-    width_of: dict[int, int] = {}
-    class_of: dict[int, RelocClass] = {}
-    name_of: dict[int, str] = {}
-    for t in types:
-        if machine is None:
-            width_of[t], class_of[t], name_of[t] = (
-                (word if t else 0),
-                RelocClass.SYMBOLIC,
-                f"type {t}",
-            )
-            continue
-        info = machine.reloc(t, word)
-        width_of[t], class_of[t], name_of[t] = info.width, info.kind, info.name
-    relr = r.is_relr
-    widths = np.array([width_of[t] for t in types], np.int64)[type_index]
-    widths[relr] = word
-    is_copy_type = np.array([class_of[t] is RelocClass.COPY for t in types], bool)
-    copy_mask = is_copy_type[type_index] & ~relr
-    if copy_mask.any():
-        idx = r.sym[copy_mask].astype(np.int64)
-        sizes = np.zeros(idx.size, np.int64)
-        ok = idx < ctx.symbols.size.size
-        sizes[ok] = ctx.symbols.size[idx[ok]].astype(np.int64)
-        widths[copy_mask] = np.minimum(sizes, _copy_room(ctx, r.offset[copy_mask]))
-    keep = widths > 0
+    infos: dict[int, RelocType] = {}
+
+    def info(t: int) -> RelocType:
+        if t not in infos:
+            infos[t] = reloc_type(machine, t, word)
+        return infos[t]
+
+    skip_rel_relative: set[int] = set()  # tables whose RELATIVE records are not written
     if ctx.family is LoaderFamily.GLIBC and ctx.dso.e_type == ET_EXEC and machine is not None:
         # REL-format RELATIVE relocations are skipped when l_addr == 0 (elf/do-rel.h,
         # ELF_MACHINE_REL_RELATIVE / the RELCOUNT skip); RELA ones are still stored.
-        rel_tables = {TABLE_KINDS.index("rel")}
+        skip_rel_relative.add(TABLE_KINDS.index("rel"))
         for tab in ctx.dso.dynamic.tables if ctx.dso.dynamic else ():
             if tab.kind == "jmprel" and not tab.rela:
-                rel_tables.add(TABLE_KINDS.index("jmprel"))
-        rel_relative = np.isin(r.table, list(rel_tables)) & np.isin(
-            r.r_type, [t for t, k in class_of.items() if k is RelocClass.RELATIVE]
-        )
-        keep &= ~rel_relative
-    offsets = r.offset[keep]
-    widths = widths[keep]
-    is_relr = relr[keep]
-    is_copy = copy_mask[keep]
-    tables = r.table[keep]
-    if offsets.size == 0:
-        return []
-    P = np.uint64(ctx.page)
-    start = offsets // P  # the page each record starts in, as a page number
-    starts = distinct(start)
-    # Records per (start page, type) in one vectorised pass over small integers (page index x
-    # label, no overflow), then a plain walk over the distinct pairs. RELR records get the
-    # label after the types. One np.unique per page was 0.5 s on libLLVM.
-    n_labels = len(types) + 1
-    label = np.where(is_relr, len(types), type_index[keep])
-    pair = np.searchsorted(starts, start) * n_labels + label
-    keys, counts = tally(pair)
-    names = [name_of[t] for t in types] + ["RELR"]
-    page_list = (starts * P).tolist()
-    per_page: dict[int, list[tuple[str, int]]] = {}
-    for key, c in zip(keys.tolist(), counts.tolist(), strict=True):
-        per_page.setdefault(page_list[key // n_labels], []).append((names[key % n_labels], c))
-    # Pages reached only by a write running on from its start page (unaligned words, COPY).
-    crossing = offsets % P + widths.astype(np.uint64) > P
-    pages = set(page_list)
-    if crossing.any():
+                skip_rel_relative.add(TABLE_KINDS.index("jmprel"))
+
+    def skipped(t: int, table: int) -> bool:
+        return table in skip_rel_relative and info(t).kind is RelocClass.RELATIVE
+
+    # (page, (is RELR, type)) -> records starting there: RELR sorts after the types.
+    named: dict[int, dict[tuple[bool, int], int]] = {}
+    iplt_pages: set[int] = set()
+    for page, t, table, n in g.groups:
+        width = word if table == RELR else info(t).width
+        if width <= 0 or skipped(t, table):
+            continue
+        pg = page - page % P
+        per = named.setdefault(pg, {})
+        key = (table == RELR, t)
+        per[key] = per.get(key, 0) + n
+        if table == IPLT:
+            iplt_pages.add(pg)
+    # Spans of the writes that run past their page, and of every COPY (its target pages).
+    spans: list[tuple[int, int, bool]] = []
+    for off, t, sym, table in g.spills:
+        if skipped(t, table):
+            continue
+        is_copy = table != RELR and info(t).kind is RelocClass.COPY
+        if is_copy:
+            width = min(ctx.copy_sizes.get(sym, 0), _copy_room(ctx, off))
+            if width <= 0:
+                continue
+            pg = off - off % P
+            per = named.setdefault(pg, {})
+            per[(False, t)] = per.get((False, t), 0) + 1
+            if table == IPLT:
+                iplt_pages.add(pg)
+        else:
+            width = word if table == RELR else info(t).width
+        # A write running past 2**64 stops at the last page instead of wrapping around.
+        last = min(off + width - 1, 2**64 - 1) // P
+        if last > off // P or is_copy:
+            spans.append((off // P, last, is_copy))
+    beyond = sum(last - first for first, last, _ in spans)
+    if beyond > MAX_SPANNED_PAGES:
         # Counted before they are listed: a crafted COPY of a huge st_size into a huge
-        # segment must be refused, not turned into an array of millions of pages.
-        last = (offsets[crossing] + widths[crossing].astype(np.uint64) - np.uint64(1)) // P
-        beyond = float((last - start[crossing]).sum(dtype=np.float64))
-        if beyond > MAX_SPANNED_PAGES:
-            raise UnsupportedElfError(
-                ctx.dso.file,
-                "relocations",
-                f"their writes run on over {beyond:.0f} pages past the pages they start in, "
-                f"more than the {MAX_SPANNED_PAGES} elfcost lists",
-            )
-        pages.update(span_pages(offsets[crossing], widths[crossing], ctx.page).tolist())
+        # segment must be refused, not turned into a list of millions of pages.
+        raise UnsupportedElfError(
+            ctx.dso.file,
+            "relocations",
+            f"their writes run on over {beyond} pages past the pages they start in, "
+            f"more than the {MAX_SPANNED_PAGES} elfcost lists",
+        )
+    pages = set(named)
+    copy_pages: set[int] = set()
+    for first, last, is_copy in spans:
+        covered = range(first * P, (last + 1) * P, P)
+        pages.update(covered)
+        if is_copy:
+            copy_pages.update(covered)
     writable = _writable_ranges(ctx)
     out: list[PageCost] = []
-    copy_pages = set(span_pages(offsets[is_copy], widths[is_copy], ctx.page).tolist())
-    iplt_pages = set((start[tables == TABLE_KINDS.index("iplt")] * P).tolist())
     for pg in sorted(pages):
-        named = per_page.get(pg, [])  # empty: reached only by a write from the previous page
-        n = sum(c for _, c in named)
-        detail = ", ".join(f"{c} x {t}" for t, c in sorted(named, key=lambda x: -x[1]))
+        counts = named.get(pg, {})  # empty: reached only by a write from the page before
+        # Types in number order (RELR last); the detail lists the commonest first.
+        by_type = [("RELR" if relr else info(t).name, c) for (relr, t), c in sorted(counts.items())]
+        n = sum(c for _, c in by_type)
+        detail = ", ".join(f"{c} x {t}" for t, c in sorted(by_type, key=lambda x: -x[1]))
         if not _in_ranges(pg, writable):
             cause = Cause.TEXTREL
             detail = f"text relocation: {detail or 'write spills into the page'}"
@@ -262,24 +248,24 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
                 detail=detail,
                 sections=_sections(ctx, pg),
                 reloc_count=n,
-                reloc_types=tuple(t for t, _ in named),
+                reloc_types=tuple(t for t, _ in by_type),
             )
         )
     return out
 
 
-def _copy_room(ctx: ObjectContext, offsets: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """Bytes a COPY at each offset can write: up to the end of the writable PT_LOAD holding it.
+def _copy_room(ctx: ObjectContext, offset: int) -> int:
+    """Bytes a COPY at `offset` can write: up to the end of the writable PT_LOAD holding it.
 
     glibc memcpy()s min(st_size of both symbols) bytes (sysdeps/x86_64/dl-machine.h
     R_X86_64_COPY); past the end of the segment the process would fault, so a larger st_size
-    is a claim, not a cost. Outside every writable segment: one word.
+    is a claim, not a cost. Outside every writable segment: one word. (The last segment that
+    holds it decides, as the loads are applied in order.)
     """
-    room = np.full(offsets.size, ctx.word, np.int64)
+    room = ctx.word
     for s in ctx.dso.loads:
-        if s.flags & Prot.W:
-            inside = (offsets >= np.uint64(s.vaddr)) & (offsets < np.uint64(s.end))
-            room[inside] = (np.uint64(s.end) - offsets[inside]).astype(np.int64)
+        if s.flags & Prot.W and s.vaddr <= offset < s.end:
+            room = s.end - offset
     return room
 
 

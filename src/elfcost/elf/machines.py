@@ -336,3 +336,11 @@ BY_NAME: Mapping[str, Machine] = MappingProxyType({m.name: m for m in _MACHINES}
 
 def machine_for(e_machine: int) -> Machine | None:
     return BY_E_MACHINE.get(e_machine)
+
+
+def reloc_type(machine: Machine | None, r_type: int, pointer_size: int) -> RelocType:
+    """`machine.reloc`, and for a machine elfcost has no table for: every non-zero type is a
+    pointer-sized symbolic write (loader-model §11 rule 2), named by its number."""
+    if machine is not None:
+        return machine.reloc(r_type, pointer_size)
+    return RelocType(f"type {r_type}", pointer_size if r_type else 0, RelocClass.SYMBOLIC)

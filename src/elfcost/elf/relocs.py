@@ -1,4 +1,4 @@
-"""Dynamic relocation tables → numpy arrays (offset, type, symbol, table), never one object each.
+"""Dynamic relocation tables: decoded as numpy arrays, and grouped by the page they write.
 
 The tables are found as the loaders find them: through DT_RELA/DT_REL/DT_RELR/DT_JMPREL and
 their sizes in the dynamic section, translated to file offsets over PT_LOAD (glibc
@@ -8,26 +8,53 @@ executable has no PT_DYNAMIC; its IRELATIVE table is the allocated SHT_RELA/SHT_
 
 DT_RELR (glibc `ELF_DYNAMIC_DO_RELR`): an even word is an address to relocate, after which
 `where = address + word`; an odd word is a bitmap: bit i (1..63, or 1..31 on 32-bit) relocates
-`where + (i-1)·word`, then `where += 63·word`. Decoded without a Python loop.
+`where + (i-1)·word`, then `where += 63·word`.
+
+The cost model needs the records grouped: how many of each type start in each page, plus the
+few records that write past the page they start in. `group_relocs` gives that. Large tables
+(libLLVM: 382,145 records) are decoded and grouped as numpy arrays, never one Python object per
+record; tables of a few thousand entries, which is most objects, are grouped in plain Python,
+because importing numpy costs more than a small program's whole estimate. Both give the same
+groups (tests/unit/test_relocs_groups.py checks them against each other).
 """
 
 from __future__ import annotations
 
+import array
 import os
+import struct
+import sys
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
+from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
 from elfcost.elf.reader import open_regular, vaddr_to_offset
 from elfcost.errors import MalformedElfError
 from elfcost.model import SHF_ALLOC, SHT_REL, SHT_RELA, Dso, RelocTableRef
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    U64 = npt.NDArray[np.uint64]
+    U32 = npt.NDArray[np.uint32]
+    U8 = npt.NDArray[np.uint8]
+
 TABLE_KINDS = ("rela", "rel", "relr", "jmprel", "iplt")
 _KIND_INDEX = {k: i for i, k in enumerate(TABLE_KINDS)}
-U64 = npt.NDArray[np.uint64]
-U32 = npt.NDArray[np.uint32]
-U8 = npt.NDArray[np.uint8]
+RELR = _KIND_INDEX["relr"]
+IPLT = _KIND_INDEX["iplt"]
+# Records are grouped by 4 KiB page: every runtime page size elfcost models (4, 16, 64 KiB) is
+# a multiple, so a group lies in one page at each of them, and only a write that crosses a
+# 4 KiB boundary can cross a larger one.
+GRAIN = 4096
+# Up to this many table entries (a DT_RELR word counts once), an object is grouped in plain
+# Python: importing numpy costs as much as grouping about this many records one by one. Once
+# numpy is loaded for a larger object, it is the faster way down to much smaller tables.
+SMALL_TABLES = 8192
+SMALL_TABLES_NUMPY_LOADED = 256
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -44,7 +71,7 @@ class Relocs:
 
     @property
     def is_relr(self) -> npt.NDArray[np.bool_]:
-        mask: npt.NDArray[np.bool_] = self.table == _KIND_INDEX["relr"]
+        mask: npt.NDArray[np.bool_] = self.table == RELR
         return mask
 
     def select(self, mask: npt.NDArray[np.bool_]) -> Relocs:
@@ -56,26 +83,46 @@ class Relocs:
         )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Symbols:
-    """The few dynamic-symbol facts the cost model needs, indexed like DT_SYMTAB."""
-
-    size: U64  # st_size (COPY relocations copy this many bytes)
-    defined: npt.NDArray[np.bool_]  # st_shndx != SHN_UNDEF
-    weak: npt.NDArray[np.bool_]  # STB_WEAK
+# (r_offset, r_type, r_sym, table index)
+Record = tuple[int, int, int, int]
 
 
-EMPTY = Relocs(
-    offset=np.zeros(0, np.uint64),
-    r_type=np.zeros(0, np.uint32),
-    sym=np.zeros(0, np.uint32),
-    table=np.zeros(0, np.uint8),
-)
+@dataclass(frozen=True, slots=True)
+class RelocGroups:
+    """An object's load-time relocation records, as the cost model needs them.
+
+    `groups`: (page, r_type, table, count), sorted: how many records of each type and table
+    start in each GRAIN page (page = r_offset rounded down to GRAIN). COPY records are not here.
+    `spills`: every COPY record (it writes st_size bytes) and every other record whose write
+    runs past the end of its GRAIN page, in application order; they are also in `groups`
+    unless COPY. RELR records have r_type 0 and the table "relr".
+    """
+
+    groups: tuple[tuple[int, int, int, int], ...]
+    spills: tuple[Record, ...]
+    records: int  # every record of every table
+
+    def __len__(self) -> int:
+        return self.records
 
 
-def read_relocs(dso: Dso) -> Relocs:
-    """Every relocation record the loader (or static start-up) applies to `dso`."""
-    refs: list[tuple[RelocTableRef, int]] = []
+NO_GROUPS = RelocGroups(groups=(), spills=(), records=0)
+
+
+# -- finding the tables -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    ref: RelocTableRef
+    offset: int  # in the file
+    kind: int  # index into TABLE_KINDS
+    skip: tuple[int, int] | None = None  # entries [a, b) applied by another table, not this one
+
+
+def _tables(dso: Dso) -> list[_Table]:
+    """Every table the loader (or static start-up) applies, with its file offset."""
+    out: list[_Table] = []
     for t in dso.dynamic.tables if dso.dynamic else ():
         off = vaddr_to_offset(dso.phdrs, t.vaddr, t.size)
         if off is None:
@@ -84,35 +131,86 @@ def read_relocs(dso: Dso) -> Relocs:
                 f"DT_{t.kind.upper()}",
                 f"table 0x{t.vaddr:x}+0x{t.size:x} is not inside the file part of a PT_LOAD",
             )
-        refs.append((t, off))
+        out.append(_Table(t, off, _KIND_INDEX[t.kind]))
     if dso.dynamic is None:
         # Static ET_EXEC: the IRELATIVE table is only known from its section (apply_irel).
         for s in dso.sections:
             if s.sh_type in (SHT_RELA, SHT_REL) and s.flags & SHF_ALLOC and s.size:
                 rela = s.sh_type == SHT_RELA
-                refs.append(
-                    (
-                        RelocTableRef(
-                            kind="rela" if rela else "rel",
-                            vaddr=s.addr,
-                            size=s.size,
-                            entsize=s.entsize or (3 if rela else 2) * dso.elf_class // 8,
-                            rela=rela,
-                        ),
-                        s.offset,
-                    )
+                ref = RelocTableRef(
+                    kind="rela" if rela else "rel",
+                    vaddr=s.addr,
+                    size=s.size,
+                    entsize=s.entsize or (3 if rela else 2) * dso.elf_class // 8,
+                    rela=rela,
                 )
-    if not refs:
-        return EMPTY
+                out.append(_Table(ref, s.offset, IPLT))
+    return _drop_overlaps(out)
+
+
+def _drop_overlaps(tables: list[_Table]) -> list[_Table]:
+    """Some linkers (riscv, older x86 ones) make DT_RELASZ cover .rela.plt too.
+
+    glibc then skips the overlap (elf/dynamic-link.h _ELF_DYNAMIC_DO_RELOC: "ranges[0].size
+    -= ranges[1].size" when they are adjacent); apply each record once.
+    """
+    jt = next((t.ref for t in tables if t.ref.kind == "jmprel"), None)
+    if jt is None:
+        return tables
+    out = []
+    for t in tables:
+        r = t.ref
+        if (
+            r.kind in ("rela", "rel")
+            and r.vaddr <= jt.vaddr
+            and r.vaddr + r.size >= jt.vaddr + jt.size
+        ):
+            first = (jt.vaddr - r.vaddr) // r.entsize
+            t = _Table(r, t.offset, t.kind, (first, first + jt.size // r.entsize))
+        out.append(t)
+    return out
+
+
+def _read(dso: Dso, fd: int, file_size: int, t: _Table) -> tuple[bytes, int]:
+    """The table's bytes, whole entries only, and its entry size in words (1 for RELR)."""
+    r = t.ref
+    what = f"DT_{r.kind.upper()}" if t.kind != IPLT else "IRELATIVE section"
+    if t.offset + r.size > file_size:
+        raise MalformedElfError(dso.file, what, f"size 0x{r.size:x} runs past the end of the file")
+    word = dso.elf_class // 8
+    if r.kind == "relr":
+        if r.entsize != word:
+            raise MalformedElfError(dso.file, what, f"DT_RELRENT {r.entsize}, expected {word}")
+        fields = 1
+    else:
+        fields = 3 if r.rela else 2
+        if r.entsize != fields * word:
+            raise MalformedElfError(
+                dso.file, what, f"entry size {r.entsize}, expected {fields * word}"
+            )
+    raw = os.pread(fd, r.size, t.offset)
+    return raw[: len(raw) - len(raw) % (fields * word)], fields
+
+
+def _entries(dso: Dso, tables: list[_Table]) -> int:
+    return sum(t.ref.size // max(1, t.ref.entsize) for t in tables)
+
+
+# -- numpy: any size ----------------------------------------------------------------------------
+
+
+def read_relocs(dso: Dso) -> Relocs:
+    """Every relocation record the loader (or static start-up) applies to `dso`, as arrays."""
+    import numpy as np
+
+    tables = _tables(dso)
+    if not tables:
+        return _empty()
     fd, st = open_regular(dso.file)
     try:
-        parts = [
-            _decode(dso, fd, st.st_size, t, off, "iplt" if dso.dynamic is None else t.kind)
-            for t, off in refs
-        ]
+        parts = [_decode(dso, fd, st.st_size, t) for t in tables]
     finally:
         os.close(fd)
-    parts = _drop_overlaps(parts, refs)
     return Relocs(
         offset=np.concatenate([p.offset for p in parts]),
         r_type=np.concatenate([p.r_type for p in parts]),
@@ -121,57 +219,36 @@ def read_relocs(dso: Dso) -> Relocs:
     )
 
 
-def _drop_overlaps(parts: list[Relocs], refs: list[tuple[RelocTableRef, int]]) -> list[Relocs]:
-    """Some linkers (riscv, older x86 ones) make DT_RELASZ cover .rela.plt too.
+def _empty() -> Relocs:
+    import numpy as np
 
-    glibc then skips the overlap (elf/dynamic-link.h _ELF_DYNAMIC_DO_RELOC: "ranges[0].size
-    -= ranges[1].size" when they are adjacent); apply each record once.
-    """
-    jmp = next((i for i, (t, _) in enumerate(refs) if t.kind == "jmprel"), None)
-    if jmp is None:
-        return parts
-    jt = refs[jmp][0]
-    out = list(parts)
-    for i, (t, _) in enumerate(refs):
-        if (
-            t.kind in ("rela", "rel")
-            and t.vaddr <= jt.vaddr
-            and t.vaddr + t.size >= jt.vaddr + jt.size
-        ):
-            keep = (jt.vaddr - t.vaddr) // t.entsize
-            p = out[i]
-            mask = np.zeros(len(p), bool)
-            mask[:keep] = True
-            mask[keep + jt.size // t.entsize :] = True
-            out[i] = p.select(mask)
-    return out
+    return Relocs(
+        offset=np.zeros(0, np.uint64),
+        r_type=np.zeros(0, np.uint32),
+        sym=np.zeros(0, np.uint32),
+        table=np.zeros(0, np.uint8),
+    )
 
 
-def _decode(dso: Dso, fd: int, file_size: int, t: RelocTableRef, off: int, kind: str) -> Relocs:
-    what = f"DT_{t.kind.upper()}" if kind != "iplt" else "IRELATIVE section"
-    if off + t.size > file_size:
-        raise MalformedElfError(dso.file, what, f"size 0x{t.size:x} runs past the end of the file")
+def _decode(dso: Dso, fd: int, file_size: int, t: _Table) -> Relocs:
+    import numpy as np
+
+    raw, fields = _read(dso, fd, file_size, t)
     word = dso.elf_class // 8
     order = "<" if dso.little_endian else ">"
-    raw = os.pread(fd, t.size, off)
-    tag = _KIND_INDEX[kind]
-    if t.kind == "relr":
-        if t.entsize != word:
-            raise MalformedElfError(dso.file, what, f"DT_RELRENT {t.entsize}, expected {word}")
-        words = np.frombuffer(raw[: len(raw) - len(raw) % word], dtype=f"{order}u{word}")
+    words = np.frombuffer(raw, dtype=f"{order}u{word}")
+    if fields == 1:
         offsets = decode_relr(words.astype(np.uint64), word)
         n = offsets.size
         return Relocs(
             offset=offsets,
             r_type=np.zeros(n, np.uint32),
             sym=np.zeros(n, np.uint32),
-            table=np.full(n, tag, np.uint8),
+            table=np.full(n, t.kind, np.uint8),
         )
-    fields = 3 if t.rela else 2
-    if t.entsize != fields * word:
-        raise MalformedElfError(dso.file, what, f"entry size {t.entsize}, expected {fields * word}")
-    arr = np.frombuffer(raw[: len(raw) - len(raw) % t.entsize], dtype=f"{order}u{word}")
-    arr = arr.reshape(-1, fields)
+    arr = words.reshape(-1, fields)
+    if t.skip is not None:
+        arr = np.concatenate([arr[: t.skip[0]], arr[t.skip[1] :]])
     r_offset = arr[:, 0].astype(np.uint64)
     info = arr[:, 1].astype(np.uint64)
     if word == 8:
@@ -181,18 +258,20 @@ def _decode(dso: Dso, fd: int, file_size: int, t: RelocTableRef, off: int, kind:
         r_type = (info & np.uint64(0xFF)).astype(np.uint32)
         sym = (info >> np.uint64(8)).astype(np.uint32)
     return Relocs(
-        offset=r_offset, r_type=r_type, sym=sym, table=np.full(r_offset.size, tag, np.uint8)
+        offset=r_offset, r_type=r_type, sym=sym, table=np.full(r_offset.size, t.kind, np.uint8)
     )
 
 
 def decode_relr(words: U64, word: int) -> U64:
-    """Addresses relocated by a DT_RELR table (see the module docstring)."""
+    """Addresses relocated by a DT_RELR table (see the module docstring), without a loop.
+
+    A bitmap before any address has no base and is not applied.
+    """
+    import numpy as np
+
     if words.size == 0:
         return np.zeros(0, np.uint64)
     is_addr = (words & np.uint64(1)) == 0
-    if not is_addr[0]:
-        # A bitmap before any address has no base; glibc would relocate from address 0.
-        is_addr = is_addr.copy()
     group = np.cumsum(is_addr) - 1  # index of the governing address entry
     addrs = words[is_addr]
     addr_pos = np.flatnonzero(is_addr)
@@ -218,12 +297,173 @@ def decode_relr(words: U64, word: int) -> U64:
     return out
 
 
-def read_symbols(dso: Dso, count: int) -> Symbols:
-    """The first `count` entries of DT_SYMTAB (bounded by the file)."""
+def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
+    import numpy as np
+
+    if len(relocs) == 0:
+        return NO_GROUPS
+    word = dso.elf_class // 8
+    types = _distinct(relocs.r_type).tolist()
+    type_index = np.searchsorted(np.array(types, np.uint32), relocs.r_type)
+    infos = [_info(dso, t) for t in types]
+    relr = relocs.is_relr
+    width = np.array([i.width for i in infos], np.int64)[type_index]
+    width[relr] = word
+    copy = np.array([i.kind is RelocClass.COPY for i in infos], bool)[type_index] & ~relr
+    within = (relocs.offset % np.uint64(GRAIN)).astype(np.int64)
+    spill = copy | ((width > 0) & (within + width > GRAIN))
+    rest = ~copy
+    page = relocs.offset[rest] // np.uint64(GRAIN)
+    pages = _distinct(page)
+    n_types, n_tables = len(types), len(TABLE_KINDS)
+    key = (np.searchsorted(pages, page) * n_types + type_index[rest]) * n_tables + relocs.table[
+        rest
+    ]
+    keys, counts = _tally(key)
+    page_of, types_of = (pages * np.uint64(GRAIN)).tolist(), types
+    groups = tuple(
+        (page_of[k // (n_types * n_tables)], types_of[k // n_tables % n_types], k % n_tables, c)
+        for k, c in zip(keys.tolist(), counts.tolist(), strict=True)
+    )
+    s = relocs.select(spill)
+    spills = tuple(
+        zip(s.offset.tolist(), s.r_type.tolist(), s.sym.tolist(), s.table.tolist(), strict=True)
+    )
+    return RelocGroups(groups=groups, spills=spills, records=len(relocs))
+
+
+def _distinct(a: npt.NDArray[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
+    """Sorted distinct values. np.unique without its cost here: a plain np.unique imports
+    numpy.ma (a fifth of numpy's import time) and hashes; small values are counted instead,
+    sorted input is not re-sorted."""
+    import numpy as np
+
+    if a.size == 0:
+        return a[:0]
+    if int(a.max()) < 1 << 16:
+        return np.flatnonzero(np.bincount(a.astype(np.intp))).astype(a.dtype)
+    s = a if bool(np.all(a[1:] >= a[:-1])) else np.sort(a)
+    first = np.empty(s.size, bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    return s[first]
+
+
+def _tally(a: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(distinct values, how often each occurs) of a non-negative integer array, sorted:
+    one pass over a table of counts when the values are dense enough, else np.unique."""
+    import numpy as np
+
+    if int(a.max()) < 4 * a.size + 1024:
+        counts = np.bincount(a)
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    values, counts = np.unique(a, return_counts=True)
+    return values, counts
+
+
+# -- plain Python: small tables -----------------------------------------------------------------
+
+
+def _records(dso: Dso, tables: list[_Table]) -> Iterator[Record]:
+    """The records of small tables, in application order, decoded with the array module."""
+    word = dso.elf_class // 8
+    swap = dso.little_endian != (sys.byteorder == "little")
+    fd, st = open_regular(dso.file)
+    try:
+        for t in tables:
+            raw, fields = _read(dso, fd, st.st_size, t)
+            words = array.array("Q" if word == 8 else "I")
+            assert words.itemsize == word
+            words.frombytes(raw)
+            if swap:
+                words.byteswap()
+            if fields == 1:
+                yield from ((a, 0, 0, t.kind) for a in _relr_python(words, word))
+                continue
+            a, b = t.skip if t.skip is not None else (0, 0)
+            shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+            for i in range(len(words) // fields):
+                if a <= i < b:
+                    continue
+                info = words[i * fields + 1]
+                yield words[i * fields], info & mask, info >> shift, t.kind
+    finally:
+        os.close(fd)
+
+
+def _relr_python(words: array.array[int], word: int) -> list[int]:
+    """decode_relr, one word at a time."""
+    out: list[int] = []
+    where: int | None = None
+    step = (word * 8 - 1) * word
+    for w in words:
+        if w & 1 == 0:
+            out.append(w)
+            where = w + word
+        elif where is not None:
+            bits, at = w >> 1, where
+            while bits:
+                if bits & 1:
+                    out.append(at)
+                bits >>= 1
+                at += word
+            where += step
+    return sorted(out)
+
+
+def _group_python(dso: Dso, tables: list[_Table]) -> RelocGroups:
+    word = dso.elf_class // 8
+    counts: Counter[tuple[int, int, int]] = Counter()
+    spills: list[Record] = []
+    infos: dict[int, RelocType] = {}
+    n = 0
+    for rec in _records(dso, tables):
+        off, t, _, kind = rec
+        n += 1
+        info = infos.get(t)
+        if info is None:
+            info = infos[t] = _info(dso, t)
+        if kind == RELR:
+            width = word
+        elif info.kind is RelocClass.COPY:
+            spills.append(rec)
+            continue
+        else:
+            width = info.width
+        counts[(off - off % GRAIN, t, kind)] += 1
+        if width > 0 and off % GRAIN + width > GRAIN:
+            spills.append(rec)
+    groups = tuple((p, t, k, c) for (p, t, k), c in sorted(counts.items()))
+    return RelocGroups(groups=groups, spills=tuple(spills), records=n)
+
+
+# -- the entry point ----------------------------------------------------------------------------
+
+
+def _info(dso: Dso, r_type: int) -> RelocType:
+    return reloc_type(BY_NAME.get(dso.machine), r_type, dso.elf_class // 8)
+
+
+def group_relocs(dso: Dso, *, small: int | None = None) -> RelocGroups:
+    """`dso`'s relocation records grouped by page (see RelocGroups): in plain Python when its
+    tables hold at most `small` entries, else through numpy. Both give the same groups."""
+    tables = _tables(dso)
+    if not tables:
+        return NO_GROUPS
+    if small is None:
+        small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
+    if _entries(dso, tables) <= small:
+        return _group_python(dso, tables)
+    return _group_numpy(dso, read_relocs(dso))
+
+
+def copy_symbol_sizes(dso: Dso, indices: set[int]) -> dict[int, int]:
+    """st_size of the dynamic symbols `indices` (those of COPY relocations); a symbol past the
+    end of the file has size 0."""
     dyn = dso.dynamic
-    empty = Symbols(size=np.zeros(0, np.uint64), defined=np.zeros(0, bool), weak=np.zeros(0, bool))
-    if dyn is None or dyn.symtab is None or count <= 0:
-        return empty
+    if dyn is None or dyn.symtab is None or not indices:
+        return {}
     word = dso.elf_class // 8
     sym_size = 24 if word == 8 else 16  # sizeof (ElfW(Sym))
     entsize = dyn.syment or sym_size
@@ -233,38 +473,18 @@ def read_symbols(dso: Dso, count: int) -> Symbols:
     off = vaddr_to_offset(dso.phdrs, dyn.symtab, 1)
     if off is None:
         raise MalformedElfError(dso.file, "DT_SYMTAB", "outside every PT_LOAD")
+    # st_size is the last field of Elf64_Sym (offset 16) and the third of Elf32_Sym (offset 8).
+    at, fmt = (16, "Q") if word == 8 else (8, "I")
+    fmt = ("<" if dso.little_endian else ">") + fmt
+    out: dict[int, int] = {}
     fd, st = open_regular(dso.file)
     try:
-        count = min(count, (st.st_size - off) // entsize)
-        raw = os.pread(fd, count * entsize, off)
+        for i in sorted(indices):
+            pos = off + i * entsize
+            if pos + entsize > st.st_size:
+                out[i] = 0
+                continue
+            (out[i],) = struct.unpack(fmt, os.pread(fd, word, pos + at))
     finally:
         os.close(fd)
-    o = "<" if dso.little_endian else ">"
-    if word == 8:
-        dt = np.dtype(
-            [
-                ("name", o + "u4"),
-                ("info", "u1"),
-                ("other", "u1"),
-                ("shndx", o + "u2"),
-                ("value", o + "u8"),
-                ("size", o + "u8"),
-            ]
-        )
-    else:
-        dt = np.dtype(
-            [
-                ("name", o + "u4"),
-                ("value", o + "u4"),
-                ("size", o + "u4"),
-                ("info", "u1"),
-                ("other", "u1"),
-                ("shndx", o + "u2"),
-            ]
-        )
-    syms = np.frombuffer(raw[: count * entsize], dtype=dt)
-    return Symbols(
-        size=syms["size"].astype(np.uint64),
-        defined=syms["shndx"] != 0,
-        weak=(syms["info"] >> 4) == 2,
-    )
+    return out
