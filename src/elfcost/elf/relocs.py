@@ -50,9 +50,9 @@ IPLT = _KIND_INDEX["iplt"]
 # a multiple, so a group lies in one page at each of them, and only a write that crosses a
 # 4 KiB boundary can cross a larger one.
 GRAIN = 4096
-# Up to this many table entries (a DT_RELR word counts once), an object is grouped in plain
-# Python: importing numpy costs as much as grouping about this many records one by one. Once
-# numpy is loaded for a larger object, it is the faster way down to much smaller tables.
+# Up to this many records (a DT_RELR word counts as all it may stand for), an object is grouped
+# in plain Python: importing numpy costs as much as grouping about this many records one by
+# one. Once numpy is loaded for a larger object, it is the faster way down to smaller tables.
 SMALL_TABLES = 8192
 SMALL_TABLES_NUMPY_LOADED = 256
 
@@ -192,8 +192,13 @@ def _read(dso: Dso, fd: int, file_size: int, t: _Table) -> tuple[bytes, int]:
     return raw[: len(raw) - len(raw) % (fields * word)], fields
 
 
-def _entries(dso: Dso, tables: list[_Table]) -> int:
-    return sum(t.ref.size // max(1, t.ref.entsize) for t in tables)
+def _most_records(dso: Dso, tables: list[_Table]) -> int:
+    """The most records the tables can hold: a DT_RELR bitmap word stands for up to 63 (31)."""
+    bits = dso.elf_class - 1
+    return sum(
+        t.ref.size // max(1, t.ref.entsize) * (bits if t.ref.kind == "relr" else 1)
+        for t in tables
+    )
 
 
 # -- numpy: any size ----------------------------------------------------------------------------
@@ -447,13 +452,13 @@ def _info(dso: Dso, r_type: int) -> RelocType:
 
 def group_relocs(dso: Dso, *, small: int | None = None) -> RelocGroups:
     """`dso`'s relocation records grouped by page (see RelocGroups): in plain Python when its
-    tables hold at most `small` entries, else through numpy. Both give the same groups."""
+    tables can hold at most `small` records, else through numpy. Both give the same groups."""
     tables = _tables(dso)
     if not tables:
         return NO_GROUPS
     if small is None:
         small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
-    if _entries(dso, tables) <= small:
+    if _most_records(dso, tables) <= small:
         return _group_python(dso, tables)
     return _group_numpy(dso, read_relocs(dso))
 

@@ -182,23 +182,11 @@ class LineShare:
         return self.start == self.entry.start and self.end == self.entry.end
 
 
-MatchedBy = Literal["file-id", "path", "basename"]
+class UsageFigures:
+    """The counters of `usage` as attributes of what they were measured for."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ObjectMeasurement:
-    """What one ELF object (the executable, ld.so, a library) costs in a running process."""
-
-    path: str  # Dso.path: the same string an Estimate uses for this object
-    mapped_path: str | None  # the pathname smaps shows for it (None: not mapped)
-    matched_by: MatchedBy | None
-    load_base: int | None  # l_addr: runtime address minus link-time address (0 for ET_EXEC)
-    span: tuple[int, int] | None  # runtime [start, end) of its PT_LOADs, page-rounded
+    __slots__ = ()
     usage: Usage
-    # Link-time page addresses (runtime page address - load_base) that this process wrote:
-    # pagemap present && !file && exclusive. Empty when no pagemap was available.
-    written_pages: tuple[int, ...]
-    lines: tuple[LineShare, ...]
 
     @property
     def private_dirty(self) -> int:
@@ -227,6 +215,25 @@ class ObjectMeasurement:
     @property
     def swap(self) -> int:
         return self.usage.swap
+
+
+MatchedBy = Literal["file-id", "path", "basename"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectMeasurement(UsageFigures):
+    """What one ELF object (the executable, ld.so, a library) costs in a running process."""
+
+    path: str  # Dso.path: the same string an Estimate uses for this object
+    mapped_path: str | None  # the pathname smaps shows for it (None: not mapped)
+    matched_by: MatchedBy | None
+    load_base: int | None  # l_addr: runtime address minus link-time address (0 for ET_EXEC)
+    span: tuple[int, int] | None  # runtime [start, end) of its PT_LOADs, page-rounded
+    usage: Usage
+    # Link-time page addresses (runtime page address - load_base) that this process wrote:
+    # pagemap present && !file && exclusive. Empty when no pagemap was available.
+    written_pages: tuple[int, ...]
+    lines: tuple[LineShare, ...]
 
 
 BucketName = Literal["stack", "heap", "tls", "loader_heap", "vdso", "other_anon", "other_file"]
@@ -242,41 +249,13 @@ BUCKET_NAMES: tuple[BucketName, ...] = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessBucket:
+class ProcessBucket(UsageFigures):
     """Process-level memory that belongs to no ELF object."""
 
     name: BucketName
     usage: Usage
     written_pages: tuple[int, ...]  # runtime page addresses
     lines: tuple[LineShare, ...]
-
-    @property
-    def private_dirty(self) -> int:
-        return self.usage.private_dirty
-
-    @property
-    def private_clean(self) -> int:
-        return self.usage.private_clean
-
-    @property
-    def shared_clean(self) -> int:
-        return self.usage.shared_clean
-
-    @property
-    def shared_dirty(self) -> int:
-        return self.usage.shared_dirty
-
-    @property
-    def rss(self) -> int:
-        return self.usage.rss
-
-    @property
-    def pss(self) -> int:
-        return self.usage.pss
-
-    @property
-    def swap(self) -> int:
-        return self.usage.swap
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
