@@ -14,6 +14,7 @@ import pytest
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.elf.relocs import GRAIN, RELR, _relr_python, decode_relr, group_relocs, read_relocs
+from elfcost.errors import MalformedElfError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "elf"
 HOST = [
@@ -92,3 +93,22 @@ def test_empty_and_static_tables(samples: Path, small: int) -> None:
     static = samples / "ifunc.static"  # IRELATIVE from .rela.iplt, no PT_DYNAMIC
     g = group_relocs(read_dso(str(static)), small=small)
     assert g.records >= 1 and all(k == 4 for _, _, k, _ in g.groups)  # "iplt"
+
+
+@pytest.mark.parametrize("small", [-1, 1 << 62])
+def test_zero_entry_size_with_an_overlapping_plt_table_is_one_error(
+    tmp_path: Path, small: int
+) -> None:
+    """riscv64's DT_RELASZ covers .rela.plt; DT_RELAENT = 0 must be refused as malformed before
+    the overlap is worked out (found by the long mutation run: a ZeroDivisionError)."""
+    src = DATA / "riscv64" / "hello.nosections"
+    d = read_dso(str(src))
+    assert d.dynamic is not None and d.dynamic.table("jmprel") is not None
+    entry = next(e for e in d.dynamic.entries if e.tag == 9)  # DT_RELAENT
+    dyn = next(p for p in d.phdrs if p.p_type == 2)  # PT_DYNAMIC
+    data = bytearray(src.read_bytes())
+    data[dyn.offset + entry.index * 16 + 8 : dyn.offset + entry.index * 16 + 16] = bytes(8)
+    bad = tmp_path / "hello"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MalformedElfError, match="DT_RELA: entry size 0, expected 24"):
+        group_relocs(read_dso(str(bad)), small=small)

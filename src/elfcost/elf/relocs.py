@@ -145,7 +145,31 @@ def _tables(dso: Dso) -> list[_Table]:
                     rela=rela,
                 )
                 out.append(_Table(ref, s.offset, IPLT))
+    for table in out:
+        _check_entsize(dso, table)
     return _drop_overlaps(out)
+
+
+def _what(t: _Table) -> str:
+    return f"DT_{t.ref.kind.upper()}" if t.kind != IPLT else "IRELATIVE section"
+
+
+def _fields(t: _Table) -> int:
+    """Words per entry: 1 for DT_RELR, 3 with an addend, else 2."""
+    return 1 if t.ref.kind == "relr" else 3 if t.ref.rela else 2
+
+
+def _check_entsize(dso: Dso, t: _Table) -> None:
+    """The entry size the loader assumes (glibc asserts DT_RELAENT/DT_RELENT/DT_RELRENT)."""
+    word = dso.elf_class // 8
+    r = t.ref
+    if r.kind == "relr":
+        if r.entsize != word:
+            raise MalformedElfError(dso.file, _what(t), f"DT_RELRENT {r.entsize}, expected {word}")
+    elif r.entsize != _fields(t) * word:
+        raise MalformedElfError(
+            dso.file, _what(t), f"entry size {r.entsize}, expected {_fields(t) * word}"
+        )
 
 
 def _drop_overlaps(tables: list[_Table]) -> list[_Table]:
@@ -174,20 +198,12 @@ def _drop_overlaps(tables: list[_Table]) -> list[_Table]:
 def _read(dso: Dso, fd: int, file_size: int, t: _Table) -> tuple[bytes, int]:
     """The table's bytes, whole entries only, and its entry size in words (1 for RELR)."""
     r = t.ref
-    what = f"DT_{r.kind.upper()}" if t.kind != IPLT else "IRELATIVE section"
     if t.offset + r.size > file_size:
-        raise MalformedElfError(dso.file, what, f"size 0x{r.size:x} runs past the end of the file")
+        raise MalformedElfError(
+            dso.file, _what(t), f"size 0x{r.size:x} runs past the end of the file"
+        )
     word = dso.elf_class // 8
-    if r.kind == "relr":
-        if r.entsize != word:
-            raise MalformedElfError(dso.file, what, f"DT_RELRENT {r.entsize}, expected {word}")
-        fields = 1
-    else:
-        fields = 3 if r.rela else 2
-        if r.entsize != fields * word:
-            raise MalformedElfError(
-                dso.file, what, f"entry size {r.entsize}, expected {fields * word}"
-            )
+    fields = _fields(t)
     raw = os.pread(fd, r.size, t.offset)
     return raw[: len(raw) - len(raw) % (fields * word)], fields
 
@@ -196,8 +212,7 @@ def _most_records(dso: Dso, tables: list[_Table]) -> int:
     """The most records the tables can hold: a DT_RELR bitmap word stands for up to 63 (31)."""
     bits = dso.elf_class - 1
     return sum(
-        t.ref.size // max(1, t.ref.entsize) * (bits if t.ref.kind == "relr" else 1)
-        for t in tables
+        t.ref.size // max(1, t.ref.entsize) * (bits if t.ref.kind == "relr" else 1) for t in tables
     )
 
 
