@@ -4,17 +4,31 @@ record-by-record decode."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from elfcost.elf.machines import BY_NAME, RelocClass
 from elfcost.elf.reader import is_elf, read_dso
-from elfcost.elf.relocs import GRAIN, RELR, _relr_python, decode_relr, group_relocs, read_relocs
+from elfcost.elf.relocs import (
+    GRAIN,
+    RELR,
+    Relocs,
+    _group_numpy,
+    _group_records,
+    _relr_python,
+    decode_relr,
+    group_relocs,
+    read_relocs,
+)
 from elfcost.errors import MalformedElfError
+from elfcost.model import Dso
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "elf"
 HOST = [
@@ -112,3 +126,38 @@ def test_zero_entry_size_with_an_overlapping_plt_table_is_one_error(
     bad.write_bytes(bytes(data))
     with pytest.raises(MalformedElfError, match="DT_RELA: entry size 0, expected 24"):
         group_relocs(read_dso(str(bad)), small=small)
+
+
+_X86_64_TYPES = [0, 1, 5, 6, 7, 8, 16, 18, 37, 1000]  # NONE, 64, COPY, GLOB_DAT, ..., unknown
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """Records as the decoders give them: anywhere in the address space (dense or sparse),
+    unaligned, any table; RELR records are type 0."""
+    spread = draw(st.sampled_from([1 << 14, 1 << 20, 1 << 40, 2**64 - 1]))
+    out = []
+    for _ in range(draw(st.integers(0, 60))):
+        table = draw(st.integers(0, 4))
+        t = 0 if table == RELR else draw(st.sampled_from(_X86_64_TYPES))
+        out.append((draw(st.integers(0, spread)), t, draw(st.integers(0, 9)), table))
+    return out
+
+
+@given(_records())
+def test_numpy_and_record_by_record_grouping_agree(
+    records: list[tuple[int, int, int, int]],
+) -> None:
+    dso = _trivial()
+    relocs = Relocs(
+        offset=np.array([r[0] for r in records], np.uint64),
+        r_type=np.array([r[1] for r in records], np.uint32),
+        sym=np.array([r[2] for r in records], np.uint32),
+        table=np.array([r[3] for r in records], np.uint8),
+    )
+    assert _group_numpy(dso, relocs) == _group_records(dso, records)
+
+
+@functools.cache
+def _trivial() -> Dso:
+    return read_dso("/bin/sleep")  # any x86_64 object: only its class and machine are used

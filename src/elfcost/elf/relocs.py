@@ -25,7 +25,7 @@ import os
 import struct
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -330,19 +330,25 @@ def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
     width = np.array([i.width for i in infos], np.int64)[type_index]
     width[relr] = word
     copy = np.array([i.kind is RelocClass.COPY for i in infos], bool)[type_index] & ~relr
-    within = (relocs.offset % np.uint64(GRAIN)).astype(np.int64)
-    spill = copy | ((width > 0) & (within + width > GRAIN))
+    # The offset within its page, from the low 16 bits (GRAIN divides 2**16): no 64-bit copy.
+    within = relocs.offset.astype(np.uint16) & np.uint16(GRAIN - 1)
+    spill = copy | ((width > 0) & (within > GRAIN - width))
     rest = ~copy
     page = relocs.offset[rest] // np.uint64(GRAIN)
-    pages = _distinct(page)
     n_types, n_tables = len(types), len(TABLE_KINDS)
-    key = (np.searchsorted(pages, page) * n_types + type_index[rest]) * n_tables + relocs.table[
-        rest
-    ]
+    low = int(page.min()) if page.size else 0
+    if page.size and int(page.max()) - low < min(4 * page.size + 1024, 1 << 16):
+        # Dense (every real object): pages numbered from the lowest, no search.
+        page_index = (page - np.uint64(low)).astype(np.intp)
+        page_of = [(low + i) * GRAIN for i in range(int(page_index.max()) + 1)]
+    else:
+        pages = _distinct(page)
+        page_index = np.searchsorted(pages, page)
+        page_of = (pages * np.uint64(GRAIN)).tolist()
+    key = (page_index * n_types + type_index[rest]) * n_tables + relocs.table[rest]
     keys, counts = _tally(key)
-    page_of, types_of = (pages * np.uint64(GRAIN)).tolist(), types
     groups = tuple(
-        (page_of[k // (n_types * n_tables)], types_of[k // n_tables % n_types], k % n_tables, c)
+        (page_of[k // (n_types * n_tables)], types[k // n_tables % n_types], k % n_tables, c)
         for k, c in zip(keys.tolist(), counts.tolist(), strict=True)
     )
     s = relocs.select(spill)
@@ -432,13 +438,14 @@ def _relr_python(words: array.array[int], word: int) -> list[int]:
     return sorted(out)
 
 
-def _group_python(dso: Dso, tables: list[_Table]) -> RelocGroups:
+def _group_records(dso: Dso, records: Iterable[Record]) -> RelocGroups:
+    """_group_numpy, one record at a time."""
     word = dso.elf_class // 8
     counts: Counter[tuple[int, int, int]] = Counter()
     spills: list[Record] = []
     infos: dict[int, RelocType] = {}
     n = 0
-    for rec in _records(dso, tables):
+    for rec in records:
         off, t, _, kind = rec
         n += 1
         info = infos.get(t)
@@ -474,7 +481,7 @@ def group_relocs(dso: Dso, *, small: int | None = None) -> RelocGroups:
     if small is None:
         small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
     if _most_records(dso, tables) <= small:
-        return _group_python(dso, tables)
+        return _group_records(dso, _records(dso, tables))
     return _group_numpy(dso, read_relocs(dso))
 
 
