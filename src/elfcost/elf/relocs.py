@@ -380,6 +380,8 @@ def _tally(a: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[n
     one pass over a table of counts when the values are dense enough, else np.unique."""
     import numpy as np
 
+    if a.size == 0:
+        return a[:0], a[:0]
     if int(a.max()) < 4 * a.size + 1024:
         counts = np.bincount(a)
         values = np.flatnonzero(counts)
