@@ -533,32 +533,10 @@ def measure(
             os.path.basename(results[0].objects[0].path) if results[0].objects else "?", results
         )
         if fmt == "json":
-            click.echo(jsonout.dumps(_group_doc(g), pretty=False))
+            click.echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
         else:
             click.echo(text.group_text(g), nl=False)
     _finish(state)
-
-
-def _group_doc(g: Any) -> dict[str, Any]:
-    def row(r: Any) -> dict[str, Any]:
-        return {
-            "name": r.name,
-            "uss": r.uss,
-            "pss": r.pss,
-            "rss": r.rss,
-            "shared": r.shared,
-            "private_dirty": r.private_dirty,
-            "swap": r.swap,
-        }
-
-    return {
-        "schema": "elfcost.measurement-group/1",
-        "name": g.name,
-        "pids": list(g.pids),
-        "total": row(g.total),
-        "objects": [row(o) for o in g.objects],
-        "process": [row(b) for b in g.buckets],
-    }
 
 
 @main.command(epilog=EXIT_HELP)

@@ -39,8 +39,10 @@ from elfcost.runtime.launch import Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
 from elfcost.runtime.procfs import read_bytes, read_text
 from elfcost.runtime.records import (
+    GroupRow,
     Measurement,
     PageFlags,
+    ProgramGroup,
     SmapsEntry,
     Stop,
     Usage,
@@ -334,4 +336,28 @@ def to_json(m: Measurement) -> dict[str, Any]:
         "has_pagemap": m.has_pagemap,
         "thread_pointer": m.thread_pointer,
         "warnings": list(m.warnings),
+    }
+
+
+def group_to_json(g: ProgramGroup) -> dict[str, Any]:
+    """Several processes of one program (ps_mem style), schema `elfcost.measurement-group/1`."""
+
+    def row(r: GroupRow) -> dict[str, Any]:
+        return {
+            "name": r.name,
+            "uss": r.uss,
+            "pss": r.pss,
+            "rss": r.rss,
+            "shared": r.shared,
+            "private_dirty": r.private_dirty,
+            "swap": r.swap,
+        }
+
+    return {
+        "schema": "elfcost.measurement-group/1",
+        "name": g.name,
+        "pids": list(g.pids),
+        "total": row(g.total),
+        "objects": [row(o) for o in g.objects],
+        "process": [row(b) for b in g.buckets],
     }
