@@ -13,8 +13,7 @@ from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
 from elfcost.elf.libc import static_libc
-from elfcost.elf.machines import BY_NAME, RelocClass
-from elfcost.elf.relocs import RELR, RelocGroups, copy_symbol_sizes, group_relocs
+from elfcost.elf.relocs import RelocGroups, copy_symbol_sizes, group_relocs
 from elfcost.elf.symbols import find_symbols
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
@@ -285,15 +284,7 @@ def _also(winner: PageCost, loser: PageCost) -> PageCost:
 
 def _copy_sizes(dso: Dso, relocs: RelocGroups) -> dict[int, int]:
     """st_size of each symbol a COPY relocation names (R_*_COPY copies that many bytes)."""
-    machine = BY_NAME.get(dso.machine)
-    if machine is None:
-        return {}
-    copies = {
-        sym
-        for _, t, sym, table in relocs.spills
-        if table != RELR and machine.reloc(t, dso.elf_class // 8).kind is RelocClass.COPY
-    }
-    return copy_symbol_sizes(dso, copies)
+    return copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies})
 
 
 def _startup_pages(

@@ -87,7 +87,15 @@ def _page(ctx: ObjectContext, vaddr: int) -> int:
     return align_down(vaddr, ctx.page)
 
 
-def _written(ctx: ObjectContext, pg: int, cause: Cause, detail: str) -> PageCost:
+def _written(
+    ctx: ObjectContext,
+    pg: int,
+    cause: Cause,
+    detail: str,
+    *,
+    reloc_count: int = 0,
+    reloc_types: tuple[str, ...] = (),
+) -> PageCost:
     """A page the loader (or the kernel) certainly writes before the entry point."""
     return PageCost(
         vaddr=pg,
@@ -96,6 +104,8 @@ def _written(ctx: ObjectContext, pg: int, cause: Cause, detail: str) -> PageCost
         phase="entry",
         detail=detail,
         sections=_sections(ctx, pg),
+        reloc_count=reloc_count,
+        reloc_types=reloc_types,
     )
 
 
@@ -142,7 +152,7 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
     of each type; the few records that write past their page, one by one.
     """
     g = ctx.relocs
-    if not g.groups and not g.spills:
+    if not g.groups and not g.copies:
         return []
     P = ctx.page
     if P % GRAIN:
@@ -181,27 +191,22 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         per[key] = per.get(key, 0) + n
         if table == IPLT:
             iplt_pages.add(pg)
-    # Spans of the writes that run past their page, and of every COPY (its target pages).
+    # Spans of every COPY (its target pages) and of the writes that run past their page.
     spans: list[tuple[int, int, bool]] = []
-    for off, t, sym, table in g.spills:
-        if skipped(t, table):
+    for off, t, sym, table in g.copies:
+        width = min(ctx.copy_sizes.get(sym, 0), _copy_room(ctx, off))
+        if width <= 0:
             continue
-        is_copy = table != RELR and info(t).kind is RelocClass.COPY
-        if is_copy:
-            width = min(ctx.copy_sizes.get(sym, 0), _copy_room(ctx, off))
-            if width <= 0:
-                continue
-            pg = off - off % P
-            per = named.setdefault(pg, {})
-            per[(False, t)] = per.get((False, t), 0) + 1
-            if table == IPLT:
-                iplt_pages.add(pg)
-        else:
+        pg = off - off % P
+        per = named.setdefault(pg, {})
+        per[(False, t)] = per.get((False, t), 0) + 1
+        if table == IPLT:
+            iplt_pages.add(pg)
+        spans.append((off // P, _last_page(off, width, P), True))
+    for off, t, _, table in g.straddles:
+        if not skipped(t, table):
             width = word if table == RELR else info(t).width
-        # A write running past 2**64 stops at the last page instead of wrapping around.
-        last = min(off + width - 1, 2**64 - 1) // P
-        if last > off // P or is_copy:
-            spans.append((off // P, last, is_copy))
+            spans.append((off // P, _last_page(off, width, P), False))
     beyond = sum(last - first for first, last, _ in spans)
     if beyond > MAX_SPANNED_PAGES:
         # Counted before they are listed: a crafted COPY of a huge st_size into a huge
@@ -239,19 +244,15 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         else:
             cause = Cause.RELOCATION
             detail = detail or "relocated word continues from the previous page"
-        out.append(
-            PageCost(
-                vaddr=pg,
-                cause=cause,
-                certain=True,
-                phase="entry",
-                detail=detail,
-                sections=_sections(ctx, pg),
-                reloc_count=n,
-                reloc_types=tuple(t for t, _ in by_type),
-            )
-        )
+        reloc_types = tuple(t for t, _ in by_type)
+        out.append(_written(ctx, pg, cause, detail, reloc_count=n, reloc_types=reloc_types))
     return out
+
+
+def _last_page(offset: int, width: int, P: int) -> int:
+    """The page number of a write's last byte; a write running past 2**64 stops at the last
+    page instead of wrapping around."""
+    return min(offset + width - 1, 2**64 - 1) // P
 
 
 def _copy_room(ctx: ObjectContext, offset: int) -> int:

@@ -93,20 +93,21 @@ class RelocGroups:
 
     `groups`: (page, r_type, table, count), sorted: how many records of each type and table
     start in each GRAIN page (page = r_offset rounded down to GRAIN). COPY records are not here.
-    `spills`: every COPY record (it writes st_size bytes) and every other record whose write
-    runs past the end of its GRAIN page, in application order; they are also in `groups`
-    unless COPY. RELR records have r_type 0 and the table "relr".
+    `copies`: the COPY records (each writes its symbol's st_size bytes), in application order.
+    `straddles`: the other records whose write runs past the end of their GRAIN page (they are
+    also counted in `groups`). RELR records have r_type 0 and the table "relr".
     """
 
     groups: tuple[tuple[int, int, int, int], ...]
-    spills: tuple[Record, ...]
+    copies: tuple[Record, ...]
+    straddles: tuple[Record, ...]
     records: int  # every record of every table
 
     def __len__(self) -> int:
         return self.records
 
 
-NO_GROUPS = RelocGroups(groups=(), spills=(), records=0)
+NO_GROUPS = RelocGroups(groups=(), copies=(), straddles=(), records=0)
 
 
 # -- finding the tables -------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
     copy = np.array([i.kind is RelocClass.COPY for i in infos], bool)[type_index] & ~relr
     # The offset within its page, from the low 16 bits (GRAIN divides 2**16): no 64-bit copy.
     within = relocs.offset.astype(np.uint16) & np.uint16(GRAIN - 1)
-    spill = copy | ((width > 0) & (within > GRAIN - width))
+    straddle = ~copy & (width > 0) & (within > GRAIN - width)
     rest = ~copy
     page = relocs.offset[rest] // np.uint64(GRAIN)
     n_types, n_tables = len(types), len(TABLE_KINDS)
@@ -351,11 +352,18 @@ def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
         (page_of[k // (n_types * n_tables)], types[k // n_tables % n_types], k % n_tables, c)
         for k, c in zip(keys.tolist(), counts.tolist(), strict=True)
     )
-    s = relocs.select(spill)
-    spills = tuple(
-        zip(s.offset.tolist(), s.r_type.tolist(), s.sym.tolist(), s.table.tolist(), strict=True)
+    return RelocGroups(
+        groups=groups,
+        copies=_as_records(relocs.select(copy)),
+        straddles=_as_records(relocs.select(straddle)),
+        records=len(relocs),
     )
-    return RelocGroups(groups=groups, spills=spills, records=len(relocs))
+
+
+def _as_records(r: Relocs) -> tuple[Record, ...]:
+    return tuple(
+        zip(r.offset.tolist(), r.r_type.tolist(), r.sym.tolist(), r.table.tolist(), strict=True)
+    )
 
 
 def _distinct(a: npt.NDArray[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
@@ -444,7 +452,8 @@ def _group_records(dso: Dso, records: Iterable[Record]) -> RelocGroups:
     """_group_numpy, one record at a time."""
     word = dso.elf_class // 8
     counts: Counter[tuple[int, int, int]] = Counter()
-    spills: list[Record] = []
+    copies: list[Record] = []
+    straddles: list[Record] = []
     infos: dict[int, RelocType] = {}
     n = 0
     for rec in records:
@@ -456,15 +465,15 @@ def _group_records(dso: Dso, records: Iterable[Record]) -> RelocGroups:
         if kind == RELR:
             width = word
         elif info.kind is RelocClass.COPY:
-            spills.append(rec)
+            copies.append(rec)
             continue
         else:
             width = info.width
         counts[(off - off % GRAIN, t, kind)] += 1
         if width > 0 and off % GRAIN + width > GRAIN:
-            spills.append(rec)
+            straddles.append(rec)
     groups = tuple((p, t, k, c) for (p, t, k), c in sorted(counts.items()))
-    return RelocGroups(groups=groups, spills=tuple(spills), records=n)
+    return RelocGroups(groups=groups, copies=tuple(copies), straddles=tuple(straddles), records=n)
 
 
 # -- the entry point ----------------------------------------------------------------------------
