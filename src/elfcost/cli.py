@@ -64,12 +64,16 @@ class State:
 
 
 class DefaultGroup(click.Group):
-    """`elfcost BINARY` means `elfcost estimate BINARY`."""
+    """`elfcost [OPTIONS] BINARY` means `elfcost estimate [OPTIONS] BINARY`."""
+
+    GROUP_OPTIONS = frozenset({"--traceback", "--version", "-h", "--help"})
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        first = next((a for a in args if not a.startswith("-")), None)
-        if first is not None and first not in self.commands:
-            i = args.index(first)
+        # The command goes after elfcost's own options, before the first word that is not one
+        # of them: `elfcost --format json BIN` is `elfcost estimate --format json BIN`.
+        i = next((k for k, a in enumerate(args) if a not in self.GROUP_OPTIONS), None)
+        asked = {"-h", "--help", "--version"} & set(args[:i])  # elfcost's own help or version
+        if i is not None and args[i] not in self.commands and not asked:
             args = [*args[:i], "estimate", *args[i:]]
         return super().parse_args(ctx, args)
 
@@ -157,7 +161,7 @@ def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def main(ctx: click.Context, traceback: bool) -> None:
     """Predict the private dirty memory an ELF program costs before it runs.
 
-    `elfcost BINARY` is `elfcost estimate BINARY`.
+    `elfcost [OPTIONS] BINARY...` is `elfcost estimate [OPTIONS] BINARY...`.
     """
     ctx.obj = State(traceback=traceback)
 
@@ -284,7 +288,10 @@ def estimate(
     output: str | None,
 ) -> None:
     """Predict the private dirty memory of one instance of each BINARY, per object and cause."""
-    from elfcost.report import jsonout, text
+    from elfcost.report import text
+
+    if fmt != "text":
+        from elfcost.report import jsonout  # json is not imported for the plain table
 
     host = _host(root, ld_library_path, env_llp)
     docs, whatifs = [], []

@@ -25,6 +25,12 @@ def test_default_command_is_estimate() -> None:
     a, b = run("/bin/sleep"), run("estimate", "/bin/sleep")
     assert a.returncode == 0 and a.stdout == b.stdout
     assert "libc.so.6" in a.stdout and "total private dirty" in a.stdout
+    # estimate's options before the binary, with or without elfcost's own options first
+    c = run("--format", "json", "/bin/sleep")
+    d = run("--traceback", "--page-size", "16K", "/bin/sleep")
+    assert c.returncode == 0 and json.loads(c.stdout)["schema"] == "elfcost.estimate/1"
+    assert d.returncode == 0 and "16 KiB pages" in d.stdout
+    assert "version" in run("--version").stdout
 
 
 def test_bad_inputs_are_one_line_each_and_others_go_on(tmp_path: Path) -> None:
