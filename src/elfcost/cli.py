@@ -660,11 +660,7 @@ def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, in
                     click.echo(f"elfcost: error: {exc}", err=True)
                     state.status = Exit.INPUT_ERROR
                     continue
-                if (
-                    dso.interp is not None
-                    or dso.e_type == 2
-                    or (dso.dynamic is not None and dso.dynamic.flags_1 & 0x08000000)
-                ):
+                if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
                     out.append(f)
                 else:
                     libs += 1

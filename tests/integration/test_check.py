@@ -67,13 +67,15 @@ def test_directory_skips_and_counts_non_elf(samples: Path, tmp_path: Path) -> No
     d.mkdir()
     shutil.copy(samples / "trivial.pie", d / "prog")
     shutil.copy("/lib/x86_64-linux-gnu/libz.so.1", d / "libz.so.1")
+    # PT_INTERP (it prints its version when run) and DT_SONAME: a library, not a program
+    shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", d / "libc.so.6")
     (d / "README").write_text("not a program\n")
     r = run("--format", "json", str(d))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, load_schema("check-1"))
     assert [b["path"].rsplit("/", 1)[-1] for b in doc["binaries"]] == ["prog"]
-    assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 1}
+    assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 2}
 
 
 def test_policy_rules_waivers_and_expiry(tmp_path: Path) -> None:
