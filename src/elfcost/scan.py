@@ -7,12 +7,12 @@ inside it and loader paths are relative to it, as Host.locate reads them) and pa
 (archive.py: unpacked into a private temporary directory, removed afterwards, and scanned as a
 root).
 
-Every ELF file is examined. Programs (Dso.is_program: PT_INTERP, ET_EXEC or static-pie) get a
-full estimate; a shared library found under a directory is not estimated as a root, only
-classified and counted, and analysed as a dependency of the programs that load it: each worker
-reads each object once (Host's cache) and estimates each library once (ObjectMemo). A file named
-explicitly is always estimated, a library too; named explicitly, a non-ELF file or an object
-file is an input error, while under a directory it is skipped and counted.
+Every ELF file is examined. Programs (Dso.is_program: ET_EXEC, DF_1_PIE, or PT_INTERP without a
+DT_SONAME) get a full estimate; a shared library found under a directory is not estimated as a
+root, only classified and counted, and analysed as a dependency of the programs that load it:
+each worker reads each object once (Host's cache) and estimates each library once (ObjectMemo).
+A file named explicitly is always estimated, a library too; named explicitly, a non-ELF file or
+an object file is an input error, while under a directory it is skipped and counted.
 
 Results from an earlier run are reused from the on-disk cache (cache.py) when nothing they were
 computed from has changed; the calling process looks them up itself. Everything else goes to
