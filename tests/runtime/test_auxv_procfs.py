@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from elfcost.errors import MeasurementError
-from elfcost.runtime.auxv import AT_BASE, AT_ENTRY, AT_NULL, AT_PAGESZ, parse_auxv
+from elfcost.runtime.auxv import (
+    AT_BASE,
+    AT_ENTRY,
+    AT_NULL,
+    AT_PAGESZ,
+    AT_SECURE,
+    auxv_word_bytes,
+    parse_auxv,
+)
 from elfcost.runtime.procfs import parse_stat, read_stat, read_text
 
 
@@ -42,3 +53,38 @@ def test_reading_a_missing_proc_file_is_a_measurement_error() -> None:
     assert read_stat(2**22 + 1) is None  # above pid_max
     with pytest.raises(MeasurementError, match="/proc/4194305/smaps: reading"):
         read_text(2**22 + 1, "smaps")
+
+
+def test_auxv_word_size_is_read_from_the_vector_itself() -> None:
+    """/proc/PID/auxv has the process's words: 4-byte pairs for an i386 process on x86_64.
+    A 64-bit vector whose values are 0 must not be taken for 32-bit pairs (AT_SECURE 0 read
+    as 4-byte words ends at a false AT_NULL)."""
+    v64 = struct.pack("<8Q", AT_SECURE, 0, AT_PAGESZ, 4096, AT_ENTRY, 0x401000, AT_NULL, 0)
+    assert auxv_word_bytes(v64) == 8
+    assert parse_auxv(v64) == {AT_SECURE: 0, AT_PAGESZ: 4096, AT_ENTRY: 0x401000}
+    v32 = struct.pack("<8I", 32, 0xF7F8E560, AT_PAGESZ, 4096, AT_ENTRY, 0x56556000, AT_NULL, 0)
+    assert auxv_word_bytes(v32) == 4
+    assert parse_auxv(v32) == {32: 0xF7F8E560, AT_PAGESZ: 4096, AT_ENTRY: 0x56556000}
+    assert auxv_word_bytes(b"") == 8  # nothing to go by: the native word
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("mode, word", [("pie", 8), ("i386", 4)])
+def test_auxv_of_a_live_process(samples: Path, mode: str, word: int) -> None:
+    program = samples / f"trivial.{mode}"
+    if not program.exists():
+        pytest.skip(f"no {mode} samples")
+    p = subprocess.Popen([str(program)])
+    try:
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{p.pid}/exe") != str(program.resolve()):
+            assert time.monotonic() < deadline, "the program was not exec'd"
+            time.sleep(0.01)  # the child is still Python, before its execve
+        data = Path(f"/proc/{p.pid}/auxv").read_bytes()
+        auxv = parse_auxv(data)
+    finally:
+        p.kill()
+        p.wait()
+    assert auxv_word_bytes(data) == word
+    assert auxv[AT_PAGESZ] == os.sysconf("SC_PAGE_SIZE")
+    assert auxv[AT_ENTRY] > 0 and auxv[AT_ENTRY] < 1 << (8 * word)

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from elfcost.errors import MeasurementError
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
 from elfcost.runtime.auxv import AT_ENTRY, parse_auxv
 from elfcost.runtime.launch import Launched, describe_status, wait_for_descendant
+from elfcost.runtime.measure import measure_pid
 from elfcost.runtime.procfs import find_descendant, read_stat
 
 pytestmark = pytest.mark.runtime
@@ -50,6 +53,22 @@ def test_entry_stop_holds_the_process_at_at_entry(argv: list[str]) -> None:
         pid = p.pid
     assert p.status is not None and os.WIFSIGNALED(p.status)
     assert state(pid) is None
+
+
+@x86_64_only
+def test_an_i386_program_is_held_at_its_entry_with_its_gs_thread_pointer(samples: Path) -> None:
+    """A 32-bit process has 4-byte auxv pairs and its thread pointer in %gs, not %fs: both are
+    read (before, the 8-byte reading found no AT_ENTRY and the run failed)."""
+    program = samples / "tls.i386"
+    if not program.exists():
+        pytest.skip("no i386 samples (gcc-multilib)")
+    with Launched([str(program)], at="entry") as p:
+        assert p.entry is not None and p.entry < 1 << 32 and p.rip == p.entry
+        assert p.thread_pointer is not None and p.thread_pointer < 1 << 32
+        dsos = [o.dso for o in resolve(str(program), Host()).objects]
+        m = measure_pid(p.pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+    assert m.thread_pointer == p.thread_pointer
+    assert len(m.bucket("tls").written_pages) >= 1  # TLS_TCB_AT_TP: the block ends at %gs
 
 
 @x86_64_only

@@ -67,7 +67,8 @@ _WALL = 0x40000000  # waitpid: every kind of child, tracees included (<linux/wai
 X86_64_USER_DEBUGREG = 848
 X86_64_NREGS = 27  # struct user_regs_struct
 X86_64_RIP = 16
-X86_64_FS_BASE = 21
+X86_64_FS_BASE = 21  # the thread pointer of an x86_64 process
+X86_64_GS_BASE = 22  # of an i386 one: ptrace's getreg reads the base of its %gs TLS descriptor
 DR7_L0 = 1  # local enable of DR0; R/W0 = LEN0 = 0: break on execution of the byte at DR0
 
 POLL_FIRST_S = 0.001
@@ -99,6 +100,13 @@ def _prctl(option: int, arg: int) -> None:
     if libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _thread_pointer(regs: list[int]) -> int | None:
+    """The held thread's TLS_TCB_AT_TP thread pointer: %fs base for x86_64 code, %gs base for
+    i386 code (arch/x86/kernel/ptrace.c getreg: x86_fsbase_read_task / x86_gsbase_read_task);
+    None before the loader has set one."""
+    return regs[X86_64_FS_BASE] or regs[X86_64_GS_BASE] or None
 
 
 def _getregs(pid: int) -> list[int]:
@@ -393,7 +401,7 @@ class Launched:
         self.entry = self.auxv.get(AT_ENTRY)
         if is_x86_64():
             regs = _getregs(self.pid)
-            self.rip, self.thread_pointer = regs[X86_64_RIP], regs[X86_64_FS_BASE] or None
+            self.rip, self.thread_pointer = regs[X86_64_RIP], _thread_pointer(regs)
 
     def _run_to_entry(self) -> None:
         pid, entry = self.pid, self.entry
@@ -418,7 +426,7 @@ class Launched:
                         "stopping at AT_ENTRY",
                         f"breakpoint stop with RIP {regs[X86_64_RIP]:#x} != AT_ENTRY {entry:#x}",
                     )
-                self.rip, self.thread_pointer = regs[X86_64_RIP], regs[X86_64_FS_BASE] or None
+                self.rip, self.thread_pointer = regs[X86_64_RIP], _thread_pointer(regs)
                 # Disarm: nothing else should trap if the caller resumes it.
                 _ptrace(PTRACE_POKEUSER, pid, X86_64_USER_DEBUGREG + 7 * 8, 0)
                 return
@@ -513,7 +521,7 @@ class Launched:
         self._wait_stop(pid, "stopping the idle process")  # any ptrace-stop holds it
         if is_x86_64():
             regs = _getregs(pid)
-            self.rip, self.thread_pointer = regs[X86_64_RIP], regs[X86_64_FS_BASE] or None
+            self.rip, self.thread_pointer = regs[X86_64_RIP], _thread_pointer(regs)
 
     # -- cleanup ----------------------------------------------------------------------------
 

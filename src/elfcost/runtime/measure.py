@@ -31,9 +31,10 @@ import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from elfcost.elf.symbols import glibc_pthread_size
 from elfcost.errors import ElfcostError, MeasurementError
 from elfcost.model import Dso
-from elfcost.runtime.attribute import MappedObject, attribute, reconcile
+from elfcost.runtime.attribute import GLIBC_X86_64_TCB_BYTES, MappedObject, attribute, reconcile
 from elfcost.runtime.auxv import AT_PAGESZ, parse_auxv
 from elfcost.runtime.launch import Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
@@ -101,8 +102,9 @@ def measure_pid(
     """Measure process `pid` now and attribute its memory to `dsos` (in load order).
 
     `sync` writes back dirty page cache first: a binary written moments ago would otherwise show
-    its text as Private_Dirty (loader-model.md §1.6). `thread_pointer` (FS base, from a ptrace
-    stop) places the TLS block. Raises MeasurementError if /proc cannot be read.
+    its text as Private_Dirty (loader-model.md §1.6). `thread_pointer` (from a ptrace stop: %fs
+    base, or %gs base for i386) places the TLS block. Raises MeasurementError if /proc cannot be
+    read.
     """
     if sync:
         os.sync()
@@ -110,9 +112,10 @@ def measure_pid(
     page_size = auxv.get(AT_PAGESZ) or os.sysconf("SC_PAGE_SIZE")
     entries, rollup = _read_smaps_and_rollup(pid)
     pages = read_pagemap(pid, pagemap_ranges(entries), page_size=page_size) if pagemap else None
+    objects = mapped_objects(dsos)
     return attribute(
         entries,
-        mapped_objects(dsos),
+        objects,
         pid=pid,
         page_size=page_size,
         stop=stop,
@@ -120,7 +123,14 @@ def measure_pid(
         rollup=rollup,
         thread_pointer=thread_pointer,
         auxv=auxv,
+        tcb_bytes=_tcb_bytes(objects) if thread_pointer else GLIBC_X86_64_TCB_BYTES,
     )
+
+
+def _tcb_bytes(objects: Sequence[MappedObject]) -> int:
+    """The TCB above the thread pointer: glibc's sizeof (struct pthread) as its libc records it
+    (1216 B for i386, 2368 B for x86_64 glibc 2.36), else x86_64 glibc's."""
+    return glibc_pthread_size(o.dso for o in objects) or GLIBC_X86_64_TCB_BYTES
 
 
 SMAPS_ATTEMPTS = 3

@@ -240,7 +240,7 @@ BucketName = Literal["stack", "heap", "tls", "loader_heap", "vdso", "other_anon"
 BUCKET_NAMES: tuple[BucketName, ...] = (
     "stack",  # [stack]: the kernel's strings, auxv and pointers, then every frame since
     "heap",  # [heap]: brk (malloc's main arena; glibc static also puts TLS here)
-    "tls",  # the main thread's static TLS + TCB around the thread pointer (FS base)
+    "tls",  # the main thread's static TLS + TCB around the thread pointer (%fs / %gs base)
     "loader_heap",  # anonymous mmaps made by the dynamic loader before AT_ENTRY
     "vdso",  # [vdso], [vvar], [vvar_vclock], [vsyscall], [uprobes]: never private dirty
     "other_anon",  # every other anonymous mapping (malloc mmaps, thread stacks, ...)
@@ -271,7 +271,7 @@ class Measurement:
     rollup: Mapping[str, int]  # /proc/PID/smaps_rollup in bytes (empty if not read)
     entries: tuple[SmapsEntry, ...]
     has_pagemap: bool
-    thread_pointer: int | None  # FS base of the main thread, when it was read
+    thread_pointer: int | None  # %fs base (%gs base for i386) of the main thread, if read
     warnings: tuple[str, ...] = ()
 
     def bucket(self, name: BucketName) -> ProcessBucket:
