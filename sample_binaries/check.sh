@@ -13,6 +13,7 @@ out=$(cd "${1:?usage: check.sh OUT}" && pwd) || exit 2
 R=$out/resolve
 GLIBC_LDSO=/lib64/ld-linux-x86-64.so.2
 MUSL_LDSO=/lib/ld-musl-x86_64.so.1
+I386_LDSO=/lib/ld-linux.so.2
 PAGE=4096
 failures=0
 checks=0
@@ -28,8 +29,11 @@ expect() { # expect DESCRIPTION COMMAND...
 # ---------------------------------------------------------------- helpers
 
 mode_of() { echo "${1##*.}"; }
-is_dynamic() { case $1 in pie|nopie|now|lazy|norelro|musl-dyn) return 0;; esac; return 1; }
-is_pic_exe() { case $1 in pie|now|lazy|norelro|static-pie|musl-dyn) return 0;; esac; return 1; }
+is_dynamic() { case $1 in pie|nopie|now|lazy|norelro|musl-dyn|i386|i386-nopie) return 0;; esac; return 1; }
+is_pic_exe() { case $1 in pie|now|lazy|norelro|static-pie|musl-dyn|i386) return 0;; esac; return 1; }
+rel() { # MODE NAME: the relocation type NAME (COPY, JUMP_SLOT, ...) of the mode's machine
+    case $1 in i386*) echo "R_386_$2";; *) echo "R_X86_64_$2";; esac
+}
 
 reloc_count() { # FILE TYPE
     readelf -rW "$1" 2>/dev/null | awk -v t="$2" '$3 == t' | wc -l
@@ -47,6 +51,9 @@ reloc_pages() { # FILE
         while read -r off; do echo $((0x$off / PAGE)); done
 }
 elf_type() { readelf -hW "$1" | awk '$1 == "Type:" {print $2}'; }
+copies_table() { # FILE TYPE: a TYPE (COPY) relocation names copydata_table
+    readelf -rW "$1" | awk -v t="$2" '$3 == t' | grep -q copydata_table
+}
 symbol() { # FILE NAME -> "value size"
     readelf -sW "$1" | awk -v n="$2" '$8 == n {print $2, $3; exit}'
 }
@@ -113,10 +120,18 @@ for f in "${runtime[@]}"; do
     musl-dyn)
         expect "$n: not a PIE" dyn_has "$f" 'FLAGS_1.*PIE'
         expect "$n: wrong interpreter" sh -c "readelf -lW '$f' | grep -q 'interpreter: $MUSL_LDSO'";;
+    i386|i386-nopie)
+        expect "$n: not ELF32 i386" sh -c "readelf -hW '$f' | grep -q 'Machine: *Intel 80386'"
+        if [ "$m" = i386 ]; then
+            expect "$n: not a PIE" dyn_has "$f" 'FLAGS_1.*PIE'
+        else
+            expect "$n: not ET_EXEC" test "$(elf_type "$f")" = EXEC
+        fi
+        expect "$n: wrong interpreter" sh -c "readelf -lW '$f' | grep -q 'interpreter: $I386_LDSO'";;
     esac
     case $m in
     now) expect "$n: no BIND_NOW" dyn_has "$f" 'BIND_NOW|FLAGS_1.*NOW';;
-    pie|lazy|nopie|norelro|musl-dyn)
+    pie|lazy|nopie|norelro|musl-dyn|i386|i386-nopie)
         expect "$n: binds now" eval '! dyn_has "$f" "BIND_NOW|FLAGS_1.*NOW"';;
     esac
     case $m in
@@ -150,21 +165,26 @@ for f in "${runtime[@]}"; do
         s=$(readelf -SW "$f" | awk '$2 == ".data" {print $6}')
         expect "$n: .data smaller than 256 KiB" test $((0x$s)) -ge 262144;;
     relro_ptr_table.*)
-        rel=$(reloc_count "$f" R_X86_64_RELATIVE)
+        rel=$(reloc_count "$f" "$(rel "$m" RELATIVE)")
         if is_pic_exe "$m"; then
             expect "$n: only $rel RELATIVE relocations" test "$rel" -ge 4000
             if [ "$m" != norelro ]; then
-                read -r v _ < <(symbol "$f" relro_ptr_table)
+                read -r v sz < <(symbol "$f" relro_ptr_table)
                 read -r rv rm < <(readelf -lW "$f" | awk '$1 == "GNU_RELRO" {print $3, $6}')
                 expect "$n: table is not inside PT_GNU_RELRO" \
-                    test $((0x$v)) -ge $((rv)) -a $((0x$v + 32000)) -le $((rv + rm))
+                    test $((0x$v)) -ge $((rv)) -a $((0x$v + sz)) -le $((rv + rm))
             fi
         else
             expect "$n: $rel RELATIVE relocations in a non-PIE" test "$rel" -eq 0
         fi;;
     copy_reloc.*)
-        expect "$n: no R_X86_64_COPY for copydata_table" \
-            sh -c "readelf -rW '$f' | awk '\$3 == \"R_X86_64_COPY\"' | grep -q copydata_table"
+        copy=$(rel "$m" COPY)
+        if [ "$m" = i386 ]; then
+            # GCC's i386 PIE code reaches the library's data through the GOT: no COPY.
+            expect "$n: a COPY relocation in an i386 PIE" eval '! copies_table "$f" "$copy"'
+        else
+            expect "$n: no $copy for copydata_table" copies_table "$f" "$copy"
+        fi
         expect "$n: does not need libcopydata.so" dyn_has "$f" 'NEEDED.*\[libcopydata\.so\]';;
     tls.*)
         read -r fs ms < <(readelf -lW "$f" | awk '$1 == "TLS" {print $5, $6}')
@@ -174,14 +194,18 @@ for f in "${runtime[@]}"; do
         expect "$n: no .init_array" sh -c "readelf -SW '$f' | grep -q '\.init_array'";;
     ownlib.*)
         expect "$n: does not need libown.so" dyn_has "$f" 'NEEDED.*\[libown\.so\]'
-        if [ "$m" = musl-dyn ]; then want='RUNPATH.*\[\$ORIGIN/musl\]'; else want='RUNPATH.*\[\$ORIGIN\]'; fi
+        case $m in
+        musl-dyn) want='RUNPATH.*\[\$ORIGIN/musl\]';;
+        i386*) want='RUNPATH.*\[\$ORIGIN/i386\]';;
+        *) want='RUNPATH.*\[\$ORIGIN\]';;
+        esac
         expect "$n: RUNPATH is not \$ORIGIN" dyn_has "$f" "$want"
         expect "$n: has DT_RPATH" eval '! dyn_has "$f" "\(RPATH\)"';;
     many_plt.*)
-        js=$(reloc_count "$f" R_X86_64_JUMP_SLOT)
+        js=$(reloc_count "$f" "$(rel "$m" JUMP_SLOT)")
         expect "$n: only $js JUMP_SLOT relocations" test "$js" -ge 2000;;
     ifunc.*)
-        ir=$(reloc_count "$f" R_X86_64_IRELATIVE)
+        ir=$(reloc_count "$f" "$(rel "$m" IRELATIVE)")
         expect "$n: no IRELATIVE relocation" test "$ir" -ge 1;;
     textrel.*)
         expect "$n: does not need libtextrel.so" dyn_has "$f" 'NEEDED.*\[libtextrel\.so\]';;

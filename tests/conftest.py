@@ -31,10 +31,10 @@ def samples() -> Path:
 
 @pytest.fixture(scope="session")
 def link_modes() -> tuple[str, ...]:
-    """Every link mode sample_binaries/Makefile knows, glibc's then musl's (its own lists)."""
+    """Every link mode sample_binaries/Makefile knows: glibc's, musl's, i386 glibc's (its lists)."""
     text = (ROOT / "sample_binaries" / "Makefile").read_text()
     modes: list[str] = []
-    for var in ("GLIBC_MODES", "MUSL_MODES"):
+    for var in ("GLIBC_MODES", "MUSL_MODES", "I386_MODES"):
         m = re.search(rf"^{var} :=(.*)$", text, re.M)
         assert m, f"sample_binaries/Makefile has no {var}"
         modes.extend(m[1].split())

@@ -14,7 +14,7 @@ from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
 from elfcost.elf.libc import static_libc
 from elfcost.elf.relocs import RelocGroups, copy_symbol_sizes, group_relocs
-from elfcost.elf.symbols import find_symbols
+from elfcost.elf.symbols import GLIBC_PTHREAD_SIZE_SYMBOL, find_symbols, glibc_pthread_size
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -231,7 +231,7 @@ def _object_estimate(
     notes = list(dso.warnings)
     if dyn is not None and dyn.textrel:
         notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
-    libc = profile is not None and dso.soname == profile.startup_object
+    libc = profile is not None and _is_startup_object(obj, profile)
     if obj.role == "library" and not libc and _has_constructors(dso):
         # libc's own initialisers are in its calibrated start-up pages instead.
         notes.append("has constructors: their writes are not in the relocation data (high bound)")
@@ -287,19 +287,25 @@ def _copy_sizes(dso: Dso, relocs: RelocGroups) -> dict[int, int]:
     return copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies})
 
 
+def _is_startup_object(obj: LoadedObject, profile: Profile) -> bool:
+    """Whether `obj` holds the libc whose start-up writes `profile` records."""
+    target = profile.startup_object
+    if target in ("executable", "interpreter"):
+        return obj.role == target
+    return obj.dso.soname == target
+
+
+def _startup_dso(graph: DependencyGraph, profile: Profile) -> Dso | None:
+    return next((o.dso for o in graph.objects if _is_startup_object(o, profile)), None)
+
+
 def _startup_pages(
     obj: LoadedObject, profile: Profile | None, P: int, warnings: list[str]
 ) -> list[PageCost]:
     """Calibrated libc start-up writes (R-G9, R-M6, R-S3) placed on pages when possible."""
-    if profile is None:
+    if profile is None or not _is_startup_object(obj, profile):
         return []
-    target = profile.startup_object
     dso = obj.dso
-    if target in ("executable", "interpreter"):
-        if obj.role != target:
-            return []
-    elif dso.soname != target:
-        return []
     why = f"libc start-up writes ({profile.name}, calibrated)"
 
     def page(vaddr: int | None, phase: str, detail: str) -> PageCost:
@@ -498,7 +504,8 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
     blocks = [o.dso.tls for o in graph.objects if o.dso.tls is not None]
     memsz = sum(align_up(b.memsz, max(1, b.align)) for b in blocks if b is not None)
     filesz = sum(b.filesz for b in blocks if b is not None)
-    written = profile.tls_tcb_bytes + (memsz if profile.tls_writes == "memsz" else filesz)
+    tcb, tcb_why = _tcb_bytes(graph, profile)
+    written = tcb + (memsz if profile.tls_writes == "memsz" else filesz)
     where = (
         "rtld minimal malloc"
         if profile.tls_where == "loader_heap"
@@ -508,17 +515,17 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
         total = (
             8 * (1 + len(blocks))
             + memsz
-            + profile.tls_tcb_bytes
+            + tcb
             + 2 * max([b.align for b in blocks if b is not None] or [8])
         )
         if total <= profile.tls_builtin_bytes:
             return None  # builtin_tls in libc's .bss: covered by libc's start-up page
-        written = profile.tls_tcb_bytes + filesz + 8 * (1 + len(blocks))
+        written = tcb + filesz + 8 * (1 + len(blocks))
     if profile.tls_writes == "filesz" and memsz - filesz >= P:
         # Only tdata is copied: the block's start and the TCB at its end are written, the tbss
         # between them stays untouched (csu/libc-tls.c, musl __copy_tls), two separate runs.
-        data_pages = -(-(written - profile.tls_tcb_bytes) // P)
-        tcb_pages = -(-profile.tls_tcb_bytes // P)
+        data_pages = -(-(written - tcb) // P)
+        tcb_pages = -(-tcb // P)
         low = data_pages + tcb_pages
         # glibc carves the block from brk at an arbitrary offset, so each run straddles one
         # more page (measured); musl's comes from fresh pages (calloc/mmap) and does not.
@@ -528,10 +535,26 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
         exp = low + 1 if written % P or len(blocks) > 1 else low
     high = -(-(written + profile.tls_surplus_bytes + (memsz - filesz)) // P) + 1
     detail = (
-        f"TCB {profile.tls_tcb_bytes} B + {len(blocks)} PT_TLS blocks "
+        f"TCB {tcb} B{tcb_why} + {len(blocks)} PT_TLS blocks "
         f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}"
     )
     return low, exp, max(high, exp), detail
+
+
+def _tcb_bytes(graph: DependencyGraph, profile: Profile) -> tuple[int, str]:
+    """The TCB's size: the profile's for the libc builds it was measured on; for another glibc
+    build, sizeof (struct pthread) as that libc records it for libthread_db (elf/symbols.py),
+    so an unprofiled machine or version gets its own size (i386 glibc 2.36: 1216 B against
+    x86_64's 2368). The second item says where the number came from ("" for the profile)."""
+    if profile.family != "glibc":
+        return profile.tls_tcb_bytes, ""
+    libc = _startup_dso(graph, profile)
+    if libc is None or (libc.build_id in profile.startup_build_ids and not profile.fallback):
+        return profile.tls_tcb_bytes, ""
+    size = glibc_pthread_size([libc])
+    if size is None:
+        return profile.tls_tcb_bytes, ""
+    return size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
 
 
 def _check_invariants(est: Estimate) -> None:

@@ -145,7 +145,9 @@ def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile
             or [p for p in profiles if p.family == "glibc" and p.link == link]
             or list(profiles)
         )
-    chosen = candidates[0]
+    # The x86_64 profiles are the reference (every cause was measured there); another
+    # machine's profile is only chosen for a machine that has one.
+    chosen = min(candidates, key=lambda p: p.machine != "x86_64")
     warnings.append(
         f"no calibrated profile for {fam} {link} on {machine}: using {chosen.name} "
         f"({chosen.machine}), calibrated figures are approximate"
