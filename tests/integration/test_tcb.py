@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from elfcost.cost.estimate import _tcb_bytes
+from elfcost.cost.estimate import _facts_wanted, _tcb_bytes
 from elfcost.cost.profiles import Profile, all_profiles
+from elfcost.elf.facts import FactsWanted, read_facts
 from elfcost.elf.reader import read_dso
 from elfcost.elf.symbols import glibc_pthread_size
 from elfcost.resolve.host import Host
@@ -36,16 +37,32 @@ def test_an_unprofiled_build_gets_its_own_tcb_size(samples: Path) -> None:
     if not program.exists():
         pytest.skip("no i386 samples (gcc-multilib)")
     graph = resolve(str(program), Host())
-    x86_64 = _profile("glibc-dynamic")
+    libc = next(o for o in graph.objects if o.dso.soname == "libc.so.6")
     # The x86_64 profile chosen for an i386 program (as before the i386 profile existed):
-    tcb, why = _tcb_bytes(graph, replace(x86_64, fallback=True))
+    x86_64 = replace(_profile("glibc-dynamic"), fallback=True)
+    wanted = _facts_wanted(libc, x86_64, 4096)
+    assert wanted.pthread_size and "__environ" in wanted.symbols
+    facts = read_facts(libc.dso, wanted)
+    assert facts.pthread_size == 1216 and "__environ" in facts.symbols
+    tcb, why = _tcb_bytes(x86_64, facts) or (0, "")
     assert tcb == 1216 != x86_64.tls_tcb_bytes and "_thread_db_sizeof_pthread" in why
-    # The build the profile was measured on keeps the profile's figure.
-    native = resolve("/bin/sleep", Host())
-    assert _tcb_bytes(native, x86_64) == (x86_64.tls_tcb_bytes, "")
-    # musl records no such symbol; its profile's figure stands.
+    # Its own profile was measured on this build: nothing more is read, its figure stands.
+    i386 = _profile("glibc-dynamic-i386")
+    assert _facts_wanted(libc, i386, 4096) == FactsWanted()
+    assert _tcb_bytes(i386, read_facts(libc.dso)) == (1216, "")
+    # At 16 KiB pages the measured addresses do not apply: the symbols place the pages.
+    assert _facts_wanted(libc, i386, 16384) == FactsWanted(
+        symbols=(*i386.startup_symbols_at_entry, *i386.startup_symbols_idle)
+    )
+
+
+def test_musl_is_not_asked_for_a_glibc_symbol(samples: Path) -> None:
+    program = samples / "trivial.musl-dyn"
+    if not program.exists():
+        pytest.skip("no musl samples")
+    graph = resolve(str(program), Host())
     musl = _profile("musl-dynamic")
-    assert _tcb_bytes(graph, musl) == (musl.tls_tcb_bytes, "")
+    assert not any(_facts_wanted(o, musl, 4096).pthread_size for o in graph.objects)
 
 
 def test_a_missing_or_wrong_sized_symbol_is_none(tmp_path: Path) -> None:

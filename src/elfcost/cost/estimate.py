@@ -2,19 +2,24 @@
 
 Enforces the accounting invariant: every predicted page of an object has exactly one cause
 (the most specific rule wins, model.Cause order), and every total is a sum of pages.
+
+Files are read at the top of `estimate` only: the link mode (which libc a static program
+has), the profile, and each object's facts (elf/facts.py: relocation groups, COPY sizes, the
+symbols an unprofiled libc is asked for). Everything below `_object_estimate` and
+`process_items` computes from those values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
+from elfcost.elf.facts import NOTHING_MORE, FactsWanted, ObjectFacts, read_facts
 from elfcost.elf.libc import static_libc
-from elfcost.elf.relocs import RelocGroups, copy_symbol_sizes, group_relocs
-from elfcost.elf.symbols import GLIBC_PTHREAD_SIZE_SYMBOL, find_symbols, glibc_pthread_size
+from elfcost.elf.symbols import GLIBC_PTHREAD_SIZE_SYMBOL
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -61,17 +66,32 @@ def link_mode(graph: DependencyGraph) -> tuple[str, str]:
     return static_libc(root), mode
 
 
+Done = tuple[ObjectEstimate, ObjectFacts]
+
+
+def _read_and_estimate(
+    obj: LoadedObject,
+    graph: DependencyGraph,
+    profile: Profile | None,
+    link: str,
+    opts: Options,
+    warnings: list[str],
+) -> Done:
+    facts = read_facts(obj.dso, _facts_wanted(obj, profile, opts.page_size))
+    return _object_estimate(obj, facts, graph, profile, link, opts, warnings), facts
+
+
 class ObjectMemo:
-    """Object estimates kept for reuse across the programs of one run (elfcost scan).
+    """Object facts and estimates kept for reuse across the programs of one run (elfcost scan).
 
     An object's pages depend on the object, its role, the process's loader family and link
     mode, the profile and the options, never on the other objects: libc's estimate is the same
-    in every dynamic program, so a scan of /usr/bin computes it once instead of ~800 times.
-    Executables are not kept: each is the root of one process only.
+    in every dynamic program, so a scan of /usr/bin reads and computes it once instead of ~800
+    times. Executables are not kept: each is the root of one process only.
     """
 
     def __init__(self) -> None:
-        self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
+        self._done: dict[tuple[object, ...], tuple[Done, tuple[str, ...]]] = {}
 
     def object_estimate(
         self,
@@ -81,9 +101,9 @@ class ObjectMemo:
         link: str,
         opts: Options,
         warnings: list[str],
-    ) -> ObjectEstimate:
+    ) -> Done:
         if obj.role == "executable":
-            return _object_estimate(obj, graph, profile, link, opts, warnings)
+            return _read_and_estimate(obj, graph, profile, link, opts, warnings)
         dso = obj.dso
         key = (
             dso.path,
@@ -100,7 +120,7 @@ class ObjectMemo:
         if done is None:
             # The object's own warnings are replayed for every process that maps it.
             own: list[str] = []
-            done = (_object_estimate(obj, graph, profile, link, opts, own), tuple(own))
+            done = (_read_and_estimate(obj, graph, profile, link, opts, own), tuple(own))
             self._done[key] = done
         warnings.extend(done[1])
         return done[0]
@@ -121,13 +141,18 @@ def estimate(
         warnings.extend(w)
     else:
         warnings.append("static executable without a known libc: no start-up profile applied")
-    objects = []
-    for obj in graph.objects:
-        if memo is not None:
-            objects.append(memo.object_estimate(obj, graph, profile, link, opts, warnings))
-        else:
-            objects.append(_object_estimate(obj, graph, profile, link, opts, warnings))
-    process = process_items(graph, objects, profile, link, P)
+    done = [
+        memo.object_estimate(obj, graph, profile, link, opts, warnings)
+        if memo is not None
+        else _read_and_estimate(obj, graph, profile, link, opts, warnings)
+        for obj in graph.objects
+    ]
+    objects = [oe for oe, _ in done]
+    startup = next(
+        (f for obj, (_, f) in zip(graph.objects, done, strict=True) if _is_startup(obj, profile)),
+        None,
+    )
+    process = process_items(graph, objects, profile, link, P, tcb=_tcb_bytes(profile, startup))
     assumptions = [f"page size {P} bytes"]
     if opts.bind_now is not None:
         assumptions.append("bind-now for every object" if opts.bind_now else "lazy binding")
@@ -175,8 +200,28 @@ def _check_size(graph: DependencyGraph, P: int) -> None:
             )
 
 
+def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWanted:
+    """Beyond the relocations: an unprofiled libc's start-up symbols (to place its calibrated
+    pages) and, for glibc, its TCB size. A profiled build at 4 KiB has its pages by address."""
+    if profile is None or not _is_startup(obj, profile):
+        return NOTHING_MORE
+    calibrated = _calibrated_build(obj.dso, profile)
+    return FactsWanted(
+        symbols=()
+        if calibrated and P == 4096
+        else (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle),
+        pthread_size=profile.family == "glibc" and not calibrated,
+    )
+
+
+def _calibrated_build(dso: Dso, profile: Profile) -> bool:
+    """Whether `profile` was measured on this very libc build (by build ID)."""
+    return bool(dso.build_id) and dso.build_id in profile.startup_build_ids
+
+
 def _object_estimate(
     obj: LoadedObject,
+    facts: ObjectFacts,
     graph: DependencyGraph,
     profile: Profile | None,
     link: str,
@@ -184,8 +229,6 @@ def _object_estimate(
     warnings: list[str],
 ) -> ObjectEstimate:
     dso, P = obj.dso, opts.page_size
-    relocs = group_relocs(dso)
-    copy_sizes = _copy_sizes(dso, relocs)
     dyn = dso.dynamic
     bind_now = opts.bind_now if opts.bind_now is not None else bool(dyn and dyn.bind_now)
     ctx = rules.ObjectContext(
@@ -195,8 +238,8 @@ def _object_estimate(
         static_pie=link == "static-pie",
         page=P,
         bind_now=bind_now,
-        relocs=relocs,
-        copy_sizes=copy_sizes,
+        relocs=facts.relocs,
+        copy_sizes=facts.copy_sizes,
     )
     static = link != "dynamic"
     chosen: dict[int, PageCost] = {}
@@ -215,7 +258,7 @@ def _object_estimate(
                 chosen[v] = _also(pc, old)
             else:
                 chosen[v] = _also(old, pc)
-    calibrated = _startup_pages(obj, profile, P, warnings)
+    calibrated = _startup_pages(obj, profile, P, facts.symbols, warnings)
     if static:
         calibrated = [replace(pc, phase="idle") for pc in calibrated]
     for pc in calibrated:
@@ -231,7 +274,7 @@ def _object_estimate(
     notes = list(dso.warnings)
     if dyn is not None and dyn.textrel:
         notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
-    libc = profile is not None and _is_startup_object(obj, profile)
+    libc = _is_startup(obj, profile)
     if obj.role == "library" and not libc and _has_constructors(dso):
         # libc's own initialisers are in its calibrated start-up pages instead.
         notes.append("has constructors: their writes are not in the relocation data (high bound)")
@@ -282,28 +325,26 @@ def _also(winner: PageCost, loser: PageCost) -> PageCost:
     )
 
 
-def _copy_sizes(dso: Dso, relocs: RelocGroups) -> dict[int, int]:
-    """st_size of each symbol a COPY relocation names (R_*_COPY copies that many bytes)."""
-    return copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies})
-
-
-def _is_startup_object(obj: LoadedObject, profile: Profile) -> bool:
+def _is_startup(obj: LoadedObject, profile: Profile | None) -> bool:
     """Whether `obj` holds the libc whose start-up writes `profile` records."""
+    if profile is None:
+        return False
     target = profile.startup_object
     if target in ("executable", "interpreter"):
         return obj.role == target
     return obj.dso.soname == target
 
 
-def _startup_dso(graph: DependencyGraph, profile: Profile) -> Dso | None:
-    return next((o.dso for o in graph.objects if _is_startup_object(o, profile)), None)
-
-
 def _startup_pages(
-    obj: LoadedObject, profile: Profile | None, P: int, warnings: list[str]
+    obj: LoadedObject,
+    profile: Profile | None,
+    P: int,
+    symbols: Mapping[str, tuple[int, int]],
+    warnings: list[str],
 ) -> list[PageCost]:
-    """Calibrated libc start-up writes (R-G9, R-M6, R-S3) placed on pages when possible."""
-    if profile is None or not _is_startup_object(obj, profile):
+    """Calibrated libc start-up writes (R-G9, R-M6, R-S3) placed on pages when possible:
+    by address for the build the profile was measured on, else by the `symbols` found."""
+    if profile is None or not _is_startup(obj, profile):
         return []
     dso = obj.dso
     why = f"libc start-up writes ({profile.name}, calibrated)"
@@ -319,7 +360,7 @@ def _startup_pages(
             sections=sections,
         )
 
-    if dso.build_id and dso.build_id in profile.startup_build_ids and P == 4096:
+    if _calibrated_build(dso, profile) and P == 4096:
         # This very build was measured: its pages, by address.
         return [
             page(v, phase, "measured on this build")
@@ -331,7 +372,7 @@ def _startup_pages(
         ]
     # Another build: the pages of the symbols known to be written, where symbols say; the rest
     # of the profile's page count with no address.
-    syms = find_symbols(dso, (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle))
+    syms = symbols
     out: list[PageCost] = []
     placed: set[int] = set()
     for phase, names, count in (
@@ -401,7 +442,11 @@ def process_items(
     profile: Profile | None,
     link: str,
     P: int,
+    *,
+    tcb: tuple[int, str] | None = None,
 ) -> list[ProcessItem]:
+    """Stack, loader heap, TLS, heap, threads. `tcb` is the TCB's size and where it came from
+    (`_tcb_bytes`); None takes the profile's."""
     if profile is None:
         return [
             ProcessItem(
@@ -420,7 +465,7 @@ def process_items(
             "program use after main is not included",
         )
     ]
-    tls_pages = _tls(graph, profile, P)
+    tls_pages = _tls(graph, profile, P, tcb or (profile.tls_tcb_bytes, ""))
     heap = profile.heap
     heap_range = Range(
         at_entry=heap.at_entry * P,
@@ -499,12 +544,14 @@ def process_items(
     return items
 
 
-def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, int, str] | None:
+def _tls(
+    graph: DependencyGraph, profile: Profile, P: int, tcb_from: tuple[int, str]
+) -> tuple[int, int, int, str] | None:
     """Main thread static TLS + TCB (R-G11 glibc dynamic; R-S2 glibc static; R-M7 musl)."""
     blocks = [o.dso.tls for o in graph.objects if o.dso.tls is not None]
     memsz = sum(align_up(b.memsz, max(1, b.align)) for b in blocks if b is not None)
     filesz = sum(b.filesz for b in blocks if b is not None)
-    tcb, tcb_why = _tcb_bytes(graph, profile)
+    tcb, tcb_why = tcb_from
     written = tcb + (memsz if profile.tls_writes == "memsz" else filesz)
     where = (
         "rtld minimal malloc"
@@ -541,20 +588,17 @@ def _tls(graph: DependencyGraph, profile: Profile, P: int) -> tuple[int, int, in
     return low, exp, max(high, exp), detail
 
 
-def _tcb_bytes(graph: DependencyGraph, profile: Profile) -> tuple[int, str]:
+def _tcb_bytes(profile: Profile | None, libc: ObjectFacts | None) -> tuple[int, str] | None:
     """The TCB's size: the profile's for the libc builds it was measured on; for another glibc
-    build, sizeof (struct pthread) as that libc records it for libthread_db (elf/symbols.py),
-    so an unprofiled machine or version gets its own size (i386 glibc 2.36: 1216 B against
-    x86_64's 2368). The second item says where the number came from ("" for the profile)."""
-    if profile.family != "glibc":
+    build, sizeof (struct pthread) as that libc records it for libthread_db (elf/symbols.py,
+    read into `libc`'s facts), so an unprofiled machine or version gets its own size (i386
+    glibc 2.36: 1216 B against x86_64's 2368). The second item says where the number came from
+    ("" for the profile); None when there is no profile."""
+    if profile is None:
+        return None
+    if libc is None or libc.pthread_size is None:
         return profile.tls_tcb_bytes, ""
-    libc = _startup_dso(graph, profile)
-    if libc is None or (libc.build_id in profile.startup_build_ids and not profile.fallback):
-        return profile.tls_tcb_bytes, ""
-    size = glibc_pthread_size([libc])
-    if size is None:
-        return profile.tls_tcb_bytes, ""
-    return size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
+    return libc.pthread_size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
 
 
 def _check_invariants(est: Estimate) -> None:
