@@ -7,6 +7,7 @@ address and `offset` a file offset.
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 from typing import Literal
@@ -285,12 +286,47 @@ class Dso:
         return (min(s.vaddr for s in loads), max(s.end for s in loads))
 
     def section_names_at(self, start: int, end: int) -> tuple[str, ...]:
-        """Names of the allocated sections overlapping [start, end), in address order."""
-        return tuple(
-            s.name
-            for s in sorted(self.sections, key=lambda s: s.addr)
-            if s.flags & SHF_ALLOC and s.size and s.addr < end and s.addr + s.size > start
+        """Names of the allocated sections overlapping [start, end), in address order. (For
+        many questions about one object, build its SectionIndex once.)"""
+        return SectionIndex.of(self.sections).names_at(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionIndex:
+    """An object's allocated sections in address order, to ask which overlap a range.
+
+    `reach[i]` is the furthest end among rows[:i + 1]: a range's sections are found by a binary
+    search for the rows that start before its end, then a walk back while a row can still reach
+    its start. A large .bss has hundreds of thousands of pages; each is asked about in O(log n).
+    """
+
+    rows: tuple[tuple[int, int, str], ...]  # (sh_addr, sh_addr + sh_size, name), by address
+    starts: tuple[int, ...]
+    reach: tuple[int, ...]
+
+    @classmethod
+    def of(cls, sections: tuple[Section, ...]) -> SectionIndex:
+        rows = tuple(
+            (s.addr, s.addr + s.size, s.name)
+            for s in sorted(sections, key=lambda s: s.addr)
+            if s.flags & SHF_ALLOC and s.size
         )
+        reach, furthest = [], 0
+        for _, stop, _ in rows:
+            furthest = max(furthest, stop)
+            reach.append(furthest)
+        return cls(rows=rows, starts=tuple(r[0] for r in rows), reach=tuple(reach))
+
+    def names_at(self, start: int, end: int) -> tuple[str, ...]:
+        """Names of the sections overlapping [start, end), in address order."""
+        i = bisect.bisect_left(self.starts, end)  # rows[:i] start before the end
+        found = []
+        while i > 0 and self.reach[i - 1] > start:
+            i -= 1
+            _, stop, name = self.rows[i]
+            if stop > start:
+                found.append(name)
+        return tuple(reversed(found))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,13 +27,13 @@ from elfcost.model import (
     DT_SYMTAB,
     DT_VERSYM,
     ET_EXEC,
-    SHF_ALLOC,
     Cause,
     Dso,
     LoaderFamily,
     PageCost,
     Prot,
     Role,
+    SectionIndex,
 )
 
 
@@ -51,27 +50,11 @@ class ObjectContext:
     bind_now: bool  # effective binding mode for this object (glibc; musl always binds now)
     relocs: RelocGroups
     copy_sizes: Mapping[int, int]  # st_size of the symbols COPY relocations name, by index
-    # (start, end, name) of the allocated sections in address order, for _sections: sorted
-    # once per object, not once per page (a large .bss has hundreds of thousands of pages).
-    alloc_sections: tuple[tuple[int, int, str], ...] = field(init=False, repr=False)
-    # Their starts, and the furthest end among each row and the rows before it: a page's
-    # sections are found by binary search, then a walk back while something can still reach it.
-    section_starts: tuple[int, ...] = field(init=False, repr=False)
-    section_reach: tuple[int, ...] = field(init=False, repr=False)
+    # Sorted once per object, not once per page (a large .bss has hundreds of thousands).
+    sections: SectionIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        rows = tuple(
-            (s.addr, s.addr + s.size, s.name)
-            for s in sorted(self.dso.sections, key=lambda s: s.addr)
-            if s.flags & SHF_ALLOC and s.size
-        )
-        reach, furthest = [], 0
-        for _, stop, _ in rows:
-            furthest = max(furthest, stop)
-            reach.append(furthest)
-        object.__setattr__(self, "alloc_sections", rows)
-        object.__setattr__(self, "section_starts", tuple(r[0] for r in rows))
-        object.__setattr__(self, "section_reach", tuple(reach))
+        object.__setattr__(self, "sections", SectionIndex.of(self.dso.sections))
 
     @property
     def word(self) -> int:
@@ -110,16 +93,7 @@ def _written(
 
 
 def _sections(ctx: ObjectContext, page: int) -> tuple[str, ...]:
-    """Dso.section_names_at(page, page + P), over the rows sorted once."""
-    i = bisect.bisect_left(ctx.section_starts, page + ctx.page)  # rows[:i] start before the end
-    found = []
-    reach = ctx.section_reach
-    while i > 0 and reach[i - 1] > page:
-        i -= 1
-        _, stop, name = ctx.alloc_sections[i]
-        if stop > page:
-            found.append(name)
-    return tuple(reversed(found))
+    return ctx.sections.names_at(page, page + ctx.page)
 
 
 def _writable_ranges(ctx: ObjectContext) -> list[tuple[int, int]]:
