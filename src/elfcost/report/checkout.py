@@ -8,11 +8,12 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from elfcost.gate import Verdict, Violation
+from elfcost.report.text import kib
 
 
 def _fmt(limit: str, n: int) -> str:
     if limit in ("max_private_dirty", "max_fleet", "baseline"):
-        return f"{n / 1024:.1f} KiB" if n % 1024 else f"{n // 1024} KiB"
+        return kib(n)
     return str(n)
 
 

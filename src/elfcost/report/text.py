@@ -43,9 +43,11 @@ def render(*parts: Table | str | tuple[str, str]) -> str:
 
 
 def kib(n: int) -> str:
+    """Bytes in KiB, thousands grouped ("1,048,584 KiB"): every figure in the same unit, so
+    rows compare at a glance; a tenth when the bytes are not whole KiB."""
     if n % 1024 == 0:
-        return f"{n // 1024} KiB"
-    return f"{n / 1024:.1f} KiB"
+        return f"{n // 1024:,} KiB"
+    return f"{n / 1024:,.1f} KiB"
 
 
 # -- deps --------------------------------------------------------------------------------------
