@@ -33,6 +33,7 @@ from elfcost.model import (
     ProcessItem,
     Prot,
     Range,
+    SectionIndex,
 )
 from elfcost.resolve.graph import DependencyGraph
 
@@ -348,9 +349,10 @@ def _startup_pages(
         return []
     dso = obj.dso
     why = f"libc start-up writes ({profile.name}, calibrated)"
+    index = SectionIndex.of(dso.sections)
 
     def page(vaddr: int | None, phase: str, detail: str) -> PageCost:
-        sections = dso.section_names_at(vaddr, vaddr + P) if vaddr is not None else ()
+        sections = index.names_at(vaddr, vaddr + P) if vaddr is not None else ()
         return PageCost(
             vaddr=vaddr,
             cause=Cause.LIBC_STARTUP,
