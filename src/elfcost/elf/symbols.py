@@ -2,6 +2,7 @@
 
 Used to place calibrated start-up writes (libc's own globals) on pages when a build is not in
 a profile's list: static binaries usually keep .symtab, shared libcs export some of the names.
+Also to read one value glibc records for debuggers: the size of its thread control block.
 """
 
 from __future__ import annotations
