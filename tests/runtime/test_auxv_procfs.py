@@ -77,11 +77,17 @@ def test_auxv_of_a_live_process(samples: Path, mode: str, word: int) -> None:
     p = subprocess.Popen([str(program)])
     try:
         deadline = time.monotonic() + 5
-        while os.readlink(f"/proc/{p.pid}/exe") != str(program.resolve()):
+        while True:
+            # Until the execve is over: the child is Python before it, and the kernel points
+            # /proc/PID/exe at the program (begin_new_exec) before it writes the new auxiliary
+            # vector (create_elf_tables), so the exe link alone is not enough.
+            exe = os.readlink(f"/proc/{p.pid}/exe")
+            data = Path(f"/proc/{p.pid}/auxv").read_bytes()
+            auxv = parse_auxv(data)
+            if exe == str(program.resolve()) and AT_ENTRY in auxv:
+                break
             assert time.monotonic() < deadline, "the program was not exec'd"
-            time.sleep(0.01)  # the child is still Python, before its execve
-        data = Path(f"/proc/{p.pid}/auxv").read_bytes()
-        auxv = parse_auxv(data)
+            time.sleep(0.01)
     finally:
         p.kill()
         p.wait()
