@@ -223,10 +223,10 @@ def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--assume",
         "assume",
-        type=click.Choice(["bind-now", "lazy", "static"]),
+        type=click.Choice(["bind-now", "lazy", "static", "musl", "glibc"]),
         default=None,
-        help="What-if: bind every object now, or lazily; or link the program statically "
-        "(an estimate, with its reasoning).",
+        help="What-if: bind every object now, or lazily; link the program statically; or "
+        "against musl or glibc instead of its libc (estimates, with their reasoning).",
     )(f)
     return f
 
@@ -236,21 +236,28 @@ def _estimate(
 ) -> tuple[Any, Any]:
     """(the estimate, its static what-if or None): resolved and estimated once.
 
-    `assume="static"` gives the what-if as the estimate itself; `whatif=True` adds it beside
-    the as-built estimate (for the HTML report's second fleet line).
+    `assume="static"`, `"musl"` or `"glibc"` gives that what-if as the estimate itself;
+    `whatif=True` adds the static one beside the as-built estimate (for the HTML report's
+    second fleet line).
     """
-    from elfcost.cost.estimate import Options, estimate
+    from elfcost.cost.estimate import BIND_NOW, Options, estimate
     from elfcost.cost.whatif import static_whatif
     from elfcost.resolve.search import resolve
 
     opts = Options(
-        page_size=page_size or os.sysconf("SC_PAGE_SIZE"),
-        bind_now=None if assume in (None, "static") else assume == "bind-now",
+        page_size=page_size or os.sysconf("SC_PAGE_SIZE"), bind_now=BIND_NOW.get(assume or "")
     )
     graph = resolve(path, host)
     est = estimate(graph, opts)
     if assume == "static":
         return static_whatif(graph, opts, dynamic=est), None
+    if assume in ("musl", "glibc"):
+        from elfcost.cost.whatif import libc_whatif
+        from elfcost.model import LoaderFamily
+        from elfcost.resolve.swap import swap_libc
+
+        swap = swap_libc(graph, LoaderFamily(assume), host)
+        return libc_whatif(swap, opts, dynamic=est), None
     if whatif and est.loader_path is not None:
         return est, static_whatif(graph, opts, dynamic=est)
     return est, None

@@ -50,14 +50,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from elfcost import archive, cache
-from elfcost.cost.estimate import ObjectMemo, Options, estimate
-from elfcost.cost.whatif import static_whatif
+from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
+from elfcost.cost.whatif import libc_whatif, static_whatif
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.model import LoaderFamily
 from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
+from elfcost.resolve.swap import swap_libc
 
 ProgressHook = Callable[[int, int], None]
 # ELF files per task sent to a worker (the others never leave this process): a program takes
@@ -76,8 +78,9 @@ class ScanOptions:
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
     page_size: int | None = None  # None: this machine's
-    # what-if: binding mode, or every program linked statically (cost/whatif.py)
-    assume: Literal["bind-now", "lazy", "static"] | None = None
+    # what-if: binding mode, every program linked statically or against the other libc
+    # (cost/whatif.py)
+    assume: Literal["bind-now", "lazy", "static", "musl", "glibc"] | None = None
     jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
@@ -409,7 +412,8 @@ class _Discovery:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Config:
     estimate: Options
-    static: bool  # --assume static: each program's static what-if instead of its estimate
+    # --assume static, musl or glibc: each program's what-if instead of its estimate
+    relink: Literal["static", "musl", "glibc"] | None
     ld_library_path: tuple[str, ...] | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
@@ -418,9 +422,9 @@ class _Config:
 def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
     opts = Options(
         page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
-        bind_now=None if options.assume in (None, "static") else options.assume == "bind-now",
+        bind_now=BIND_NOW.get(options.assume or ""),
     )
-    static = options.assume == "static"
+    relink = options.assume if options.assume in ("static", "musl", "glibc") else None
     cache_dir = scan_cache_dir(options)
     envs: dict[str, str] = {}
     if cache_dir is not None:
@@ -431,14 +435,14 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
                     code,
                     opts.page_size,
                     opts.bind_now,
-                    static,
+                    relink,
                     options.ld_library_path,
                     _loader_env(site),
                 ]
             )
     return _Config(
         estimate=opts,
-        static=static,
+        relink=relink,
         ld_library_path=options.ld_library_path,
         cache_dir=cache_dir,
         envs=envs,
@@ -534,8 +538,12 @@ class _Worker:
             return _Outcome(kind="library")
         graph = resolve(t.loader_path, self.host(t.site.root))
         est = estimate(graph, self.config.estimate, memo=self.memo)
-        if self.config.static:
+        if self.config.relink == "static":
             est = static_whatif(graph, self.config.estimate, dynamic=est)
+        elif self.config.relink is not None:
+            target = LoaderFamily(self.config.relink)
+            swap = swap_libc(graph, target, self.host(t.site.root))
+            est = libc_whatif(swap, self.config.estimate, dynamic=est)
         text = json.dumps(estimate_doc(est))
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
@@ -556,7 +564,7 @@ class _Worker:
             t.loader_path,
             o.page_size,
             o.bind_now,
-            self.config.static,
+            self.config.relink,
             self.config.ld_library_path,
         ]
         return _Slot(

@@ -548,6 +548,24 @@ def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -
     assert again.cached and again.doc == static.doc
 
 
+def test_assume_musl_scans_the_libc_what_if_cached_apart(samples: Path, tmp_path: Path) -> None:
+    exe = samples / "ownlib.pie"
+    cache = tmp_path / "cache"
+    (built,), _ = scan([exe], no_cache=False, cache_dir=str(cache))
+    (musl,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="musl")
+    assert summary.cache_hits == 0  # neither the as-built entry nor the static one
+    assert musl.doc is not None and built.doc is not None
+    assert musl.doc["loader"]["family"] == "musl" and built.doc["loader"]["family"] == "glibc"
+    real = scan([samples / "ownlib.musl-dyn"], no_cache=True)[0][0].doc
+    assert real is not None
+    assert musl.doc["total"]["private_dirty"] == real["total"]["private_dirty"]
+    (again,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="musl")
+    assert again.cached and again.doc == musl.doc
+    (glibc,), _ = scan([exe], no_cache=False, cache_dir=str(cache), assume="glibc")
+    assert glibc.doc is not None and not glibc.cached  # "already glibc" is its own entry
+    assert glibc.doc["total"] == built.doc["total"]
+
+
 def test_cache_of_an_archive_keyed_by_the_archive(samples: Path, tmp_path: Path) -> None:
     archive = tmp_path / "ownlib.tar.gz"
     archive.write_bytes(gzip.compress(tar_bytes(package_members(samples))))

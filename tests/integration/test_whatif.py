@@ -58,3 +58,80 @@ def test_static_saves_the_linkage(samples: Path) -> None:
     w = expected("--assume", "static", str(samples / "trivial.pie"))
     assert w["total"]["private_dirty"]["expected"] < dyn / 1.5
     assert any("ld-linux" in x for x in w["assumptions"])  # says what was removed
+
+
+LIBC_PAIRS = (("pie", "musl-dyn", "musl"), ("musl-dyn", "pie", "glibc"))
+LIBC_SAMPLES = (*SAMPLES, "ownlib", "copy_reloc", "many_plt", "bss_touched")
+
+
+def test_libc_whatif_matches_builds_against_the_other_libc(samples: Path) -> None:
+    """--assume musl on the glibc build, and --assume glibc on the musl build, of the same
+    sample against the estimate of the real build with that libc (itself checked against the
+    kernel in tests/runtime)."""
+    rows = []
+    for s in LIBC_SAMPLES:
+        for built, other, libc in LIBC_PAIRS:
+            a, b = samples / f"{s}.{built}", samples / f"{s}.{other}"
+            if not (a.exists() and b.exists()):
+                continue
+            w = expected("--assume", libc, str(a))
+            real = expected(str(b))
+            assert w["loader"]["family"] == libc == real["loader"]["family"]
+            assert w["loader"]["path"] == real["loader"]["path"]
+            assert any(
+                x.startswith(f"what-if, an estimate: linked against {libc}")
+                for x in w["assumptions"]
+            )
+            guess = w["total"]["private_dirty"]["expected"]
+            want = real["total"]["private_dirty"]["expected"]
+            rows.append((a.name, guess // 4096, want // 4096, abs(guess - want) <= 2 * 4096))
+    assert len(rows) >= 16
+    assert [r for r in rows if not r[3]] == []
+
+
+def test_libc_whatif_replaces_the_libc_objects_only(samples: Path) -> None:
+    w = expected("--assume", "musl", str(samples / "ownlib.pie"))
+    names = [Path(o["path"]).name for o in w["objects"]]
+    assert names == ["ownlib.pie", "libown.so", "ld-musl-x86_64.so.1"]  # libc.so.6, ld.so gone
+    back = expected("--assume", "glibc", str(samples / "ownlib.musl-dyn"))
+    names = [Path(o["path"]).name for o in back["objects"]]
+    assert names == ["ownlib.musl-dyn", "libown.so", "libc.so.6", "ld-linux-x86-64.so.2"]
+
+
+@pytest.mark.parametrize(
+    "program, libc, said",
+    [
+        ("trivial.musl-dyn", "musl", "already linked with musl"),
+        ("trivial.pie", "glibc", "already linked with glibc"),
+        ("trivial.static", "musl", "statically linked"),
+    ],
+)
+def test_libc_whatif_that_changes_nothing_says_so(
+    samples: Path, program: str, libc: str, said: str
+) -> None:
+    as_built = expected(str(samples / program))
+    w = expected("--assume", libc, str(samples / program))
+    assert w["total"] == as_built["total"] and w["objects"] == as_built["objects"]
+    assert any(said in x for x in w["assumptions"])
+
+
+def test_libc_whatif_without_the_other_libc_is_one_clear_error(
+    samples: Path, tmp_path: Path
+) -> None:
+    """Inside a root that has only musl, --assume glibc cannot find libc.so.6: exit 3, one line."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib").mkdir()
+    prog = tmp_path / "bin" / "trivial"
+    prog.write_bytes((samples / "trivial.musl-dyn").read_bytes())
+    prog.chmod(0o755)
+    musl = Path("/lib/ld-musl-x86_64.so.1")
+    (tmp_path / "lib" / musl.name).write_bytes(musl.read_bytes())
+    base = [sys.executable, "-m", "elfcost", "estimate", "--root", str(tmp_path)]
+    ok = subprocess.run([*base, "--assume", "musl", str(prog)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    r = subprocess.run([*base, "--assume", "glibc", str(prog)], capture_output=True, text=True)
+    assert r.returncode == 3
+    # Named as the loader inside the root would name it, like every path under --root.
+    assert r.stderr.strip().splitlines() == [
+        "elfcost: error: /bin/trivial: --assume glibc: glibc's libc.so.6 is not installed here"
+    ]

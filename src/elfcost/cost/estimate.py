@@ -50,6 +50,10 @@ MAX_WRITABLE_BYTES = 1 << 48
 MAX_LOADER_DATA_PAGES = 1 << 12
 
 
+# --assume bind-now / lazy as Options.bind_now (the other --assume values relink: whatif.py).
+BIND_NOW = {"bind-now": True, "lazy": False}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     """How to estimate: the runtime page size and the binding what-if."""

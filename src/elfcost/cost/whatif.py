@@ -1,4 +1,5 @@
-"""`--assume static`: what linking the program statically would cost, as an estimate.
+"""What-ifs that change how the program is linked, each labelled as an estimate:
+`--assume static` (below) and `--assume musl|glibc` (`libc_whatif`, at the end).
 
 A static link (`gcc -static`, `musl-gcc -static`: non-PIE) keeps no ld.so, no loader heap and
 no relocation at all: every address is resolved at link time. What is left:
@@ -28,6 +29,7 @@ from elfcost.model import (
     Range,
 )
 from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.swap import LibcSwap
 
 
 def static_whatif(
@@ -42,7 +44,8 @@ def static_whatif(
     family, link = link_mode(graph)
     if link != "dynamic":
         return replace(
-            dynamic, assumptions=(*dynamic.assumptions, "already static: nothing to change")
+            dynamic,
+            assumptions=(*dynamic.assumptions, "what-if: already static, nothing to change"),
         )
     # `-static` gives a non-PIE static executable with both gcc and musl-gcc (static-pie must
     # be asked for), so that is the what-if: every address is resolved at link time and no
@@ -107,5 +110,38 @@ def static_whatif(
             + ", ".join(removed)
             + f"; kept the program's own data pages ({len(kept)}) on top of a trivial "
             f"{static_link} program ({profile.trivial_executable_pages} pages)",
+        ),
+    )
+
+
+def libc_whatif(
+    swap: LibcSwap | None,
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+) -> Estimate:
+    """The estimate of the program linked against the other libc (resolve/swap.py): the same
+    cost model on the swapped objects, with the libc's profile. `dynamic` is the as-built
+    estimate: returned, with a note, when there is nothing to swap (`swap` None)."""
+    if swap is None:
+        why = (
+            "what-if: statically linked, and --assume musl|glibc models dynamically linked "
+            "programs: nothing changed"
+            if dynamic.loader_path is None
+            else f"what-if: already linked with {dynamic.loader_family.value}, nothing to change"
+        )
+        return replace(dynamic, assumptions=(*dynamic.assumptions, why))
+    est = estimate(swap.graph, options)
+    cost = {o.path: o.private_dirty.expected // 1024 for o in dynamic.objects}
+    removed = ", ".join(f"{p} ({cost[p]} KiB)" if p in cost else p for p in swap.removed)
+    source, target = dynamic.loader_family.value, swap.graph.family.value
+    return replace(
+        est,
+        assumptions=(
+            *est.assumptions,
+            f"what-if, an estimate: linked against {target} instead of {source}; removed "
+            f"{removed}; added {', '.join(swap.added)}; the program and its other libraries "
+            f"keep the relocations they have as built against {source} (a relink against "
+            f"{target} changes which symbols they import)",
         ),
     )

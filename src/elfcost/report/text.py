@@ -183,6 +183,8 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
             f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
             f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
         )
+    # A what-if says so first: these figures are for a program that was not built this way.
+    lines.extend(a for a in est.assumptions if a.startswith("what-if"))
     for m in est.missing:
         lines.append((f"missing: {m.needed} (needed by {m.parent})", "red"))
     for w in est.warnings:

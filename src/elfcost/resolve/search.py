@@ -412,8 +412,19 @@ def _musl_dirs(
     return None
 
 
-def _musl_reserved(name: str) -> bool:
+def musl_reserved(name: str) -> bool:
+    """A name musl answers with its own libc (ldso/dynlink.c load_library: "libc.so.6",
+    "libm.so.6", "libpthread.so.0", ... are all the one libc.so)."""
     return name.startswith("lib") and any(name[3:].startswith(r + ".") for r in MUSL_RESERVED)
+
+
+def find_glibc_library(name: str, requester: Dso, host: Host) -> Dso | None:
+    """The file glibc's loader would map for DT_NEEDED `name` of `requester` as the main
+    program (its RPATH/RUNPATH, LD_LIBRARY_PATH if given, ld.so.cache, the default
+    directories): where `--assume glibc` finds libc.so.6 for a musl program."""
+    main = _Loaded(dso=requester, role="executable", via=FoundVia.MAIN, parent=None)
+    s = _Searcher(host, main, BY_NAME.get(requester.machine))
+    return _glibc_find(name, main, s, LoaderFamily.GLIBC).dso
 
 
 # -- the breadth-first walk ---------------------------------------------------------------------
@@ -539,7 +550,7 @@ def _resolve_one(
     o = known.named(name)
     if o is not None:
         return done(o, FoundVia.LOADED, None, ())
-    if family is LoaderFamily.MUSL and rtld is not None and _musl_reserved(name):
+    if family is LoaderFamily.MUSL and rtld is not None and musl_reserved(name):
         return done(rtld, FoundVia.LOADED, None, ())
     s = _Searcher(host, main, machine)
     found = (
@@ -582,7 +593,7 @@ def _resolve_one(
 
 def _default_interp(dso: Dso, machine: Machine) -> str | None:
     """The interpreter a program loading this library would have."""
-    if any(_musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
+    if any(musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
         return f"/lib/ld-musl-{machine.musl_arch}.so.1"
     if dso.needed or dso.dynamic is not None:
         return machine.glibc_interp[0] if machine.glibc_interp else None
