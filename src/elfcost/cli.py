@@ -223,10 +223,13 @@ def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--assume",
         "assume",
-        type=click.Choice(["bind-now", "lazy", "static", "musl", "glibc"]),
+        type=click.Choice(
+            ["bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static"]
+        ),
         default=None,
-        help="What-if: bind every object now, or lazily; link the program statically; or "
-        "against musl or glibc instead of its libc (estimates, with their reasoning).",
+        help="What-if: bind every object now, or lazily; link the program statically; "
+        "against musl or glibc instead of its libc; or both (musl-static, glibc-static). "
+        "Estimates, with their reasoning.",
     )(f)
     return f
 
@@ -236,12 +239,12 @@ def _estimate(
 ) -> tuple[Any, Any]:
     """(the estimate, its static what-if or None): resolved and estimated once.
 
-    `assume="static"`, `"musl"` or `"glibc"` gives that what-if as the estimate itself;
-    `whatif=True` adds the static one beside the as-built estimate (for the HTML report's
-    second fleet line).
+    An `assume` that relinks the program (cost/whatif.py RELINKS: static, musl, glibc, ...)
+    gives that what-if as the estimate itself; `whatif=True` adds the static one beside the
+    as-built estimate (for the HTML report's second fleet line).
     """
     from elfcost.cost.estimate import BIND_NOW, Options, estimate
-    from elfcost.cost.whatif import static_whatif
+    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
     from elfcost.resolve.search import resolve
 
     opts = Options(
@@ -249,15 +252,8 @@ def _estimate(
     )
     graph = resolve(path, host)
     est = estimate(graph, opts)
-    if assume == "static":
-        return static_whatif(graph, opts, dynamic=est), None
-    if assume in ("musl", "glibc"):
-        from elfcost.cost.whatif import libc_whatif
-        from elfcost.model import LoaderFamily
-        from elfcost.resolve.swap import swap_libc
-
-        swap = swap_libc(graph, LoaderFamily(assume), host)
-        return libc_whatif(swap, opts, dynamic=est), None
+    if assume is not None and assume in RELINKS:
+        return relink_whatif(graph, assume, host, opts, dynamic=est), None
     if whatif and est.loader_path is not None:
         return est, static_whatif(graph, opts, dynamic=est)
     return est, None

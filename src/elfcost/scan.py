@@ -51,15 +51,13 @@ from typing import Any, Literal
 
 from elfcost import archive, cache
 from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
-from elfcost.cost.whatif import libc_whatif, static_whatif
+from elfcost.cost.whatif import RELINKS, relink_whatif
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
-from elfcost.model import LoaderFamily
 from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
-from elfcost.resolve.swap import swap_libc
 
 ProgressHook = Callable[[int, int], None]
 # ELF files per task sent to a worker (the others never leave this process): a program takes
@@ -80,7 +78,9 @@ class ScanOptions:
     page_size: int | None = None  # None: this machine's
     # what-if: binding mode, every program linked statically or against the other libc
     # (cost/whatif.py)
-    assume: Literal["bind-now", "lazy", "static", "musl", "glibc"] | None = None
+    assume: (
+        Literal["bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static"] | None
+    ) = None
     jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
@@ -412,8 +412,8 @@ class _Discovery:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Config:
     estimate: Options
-    # --assume static, musl or glibc: each program's what-if instead of its estimate
-    relink: Literal["static", "musl", "glibc"] | None
+    # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
+    relink: str | None
     ld_library_path: tuple[str, ...] | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
@@ -424,7 +424,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
         page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
         bind_now=BIND_NOW.get(options.assume or ""),
     )
-    relink = options.assume if options.assume in ("static", "musl", "glibc") else None
+    relink = options.assume if options.assume in RELINKS else None
     cache_dir = scan_cache_dir(options)
     envs: dict[str, str] = {}
     if cache_dir is not None:
@@ -538,12 +538,9 @@ class _Worker:
             return _Outcome(kind="library")
         graph = resolve(t.loader_path, self.host(t.site.root))
         est = estimate(graph, self.config.estimate, memo=self.memo)
-        if self.config.relink == "static":
-            est = static_whatif(graph, self.config.estimate, dynamic=est)
-        elif self.config.relink is not None:
-            target = LoaderFamily(self.config.relink)
-            swap = swap_libc(graph, target, self.host(t.site.root))
-            est = libc_whatif(swap, self.config.estimate, dynamic=est)
+        if self.config.relink is not None:
+            host = self.host(t.site.root)
+            est = relink_whatif(graph, self.config.relink, host, self.config.estimate, dynamic=est)
         text = json.dumps(estimate_doc(est))
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)

@@ -135,3 +135,36 @@ def test_libc_whatif_without_the_other_libc_is_one_clear_error(
     assert r.stderr.strip().splitlines() == [
         "elfcost: error: /bin/trivial: --assume glibc: glibc's libc.so.6 is not installed here"
     ]
+
+
+def test_libc_and_static_together_match_the_other_libc_s_static_builds(samples: Path) -> None:
+    """--assume musl-static on the glibc PIE build against the real musl static build, and
+    --assume glibc-static on the musl build against the glibc static one: the two what-ifs
+    one after the other, labelled as both."""
+    rows = []
+    for s in SAMPLES:
+        for built, other, how in (
+            ("pie", "musl-static", "musl-static"),
+            ("musl-dyn", "static", "glibc-static"),
+        ):
+            a, b = samples / f"{s}.{built}", samples / f"{s}.{other}"
+            if not (a.exists() and b.exists()):
+                continue
+            w = expected("--assume", how, str(a))
+            labels = [x for x in w["assumptions"] if x.startswith("what-if")]
+            assert len(labels) == 2 and "linked static" in labels[1], labels
+            assert w["loader"]["path"] is None and len(w["objects"]) == 1
+            guess = w["total"]["private_dirty"]["expected"]
+            real = expected(str(b))["total"]["private_dirty"]["expected"]
+            # As for --assume static: libc's start-up variables move across pages, +-2 pages.
+            rows.append(
+                (
+                    a.name,
+                    how,
+                    guess // 4096,
+                    real // 4096,
+                    abs(guess - real) <= max(0.15 * real, 2 * 4096),
+                )
+            )
+    assert len(rows) >= 12
+    assert [r for r in rows if not r[-1]] == []

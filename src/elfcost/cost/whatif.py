@@ -1,5 +1,6 @@
 """What-ifs that change how the program is linked, each labelled as an estimate:
-`--assume static` (below) and `--assume musl|glibc` (`libc_whatif`, at the end).
+`--assume static` (below), `--assume musl|glibc` (`libc_whatif`), and the two together
+(`--assume musl-static|glibc-static`, `relink_whatif`: the other libc first, then static).
 
 A static link (`gcc -static`, `musl-gcc -static`: non-PIE) keeps no ld.so, no loader heap and
 no relocation at all: every address is resolved at link time. What is left:
@@ -16,6 +17,7 @@ of the samples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from elfcost.cost.estimate import Options, estimate, link_mode, process_items
@@ -29,7 +31,8 @@ from elfcost.model import (
     Range,
 )
 from elfcost.resolve.graph import DependencyGraph
-from elfcost.resolve.swap import LibcSwap
+from elfcost.resolve.host import Host
+from elfcost.resolve.swap import LibcSwap, swap_libc
 
 
 def static_whatif(
@@ -109,7 +112,7 @@ def static_whatif(
             f"what-if, an estimate: linked {static_link} with {family}; removed "
             + ", ".join(removed)
             + f"; kept the program's own data pages ({len(kept)}) on top of a trivial "
-            f"{static_link} program ({profile.trivial_executable_pages} pages)",
+            f"{static_link} program ({_pages(profile.trivial_executable_pages)})",
         ),
     )
 
@@ -145,3 +148,40 @@ def libc_whatif(
             f"{target} changes which symbols they import)",
         ),
     )
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
+
+
+# --assume values that relink the program: (the libc to link against, or None for its own;
+# whether to link statically).
+RELINKS: Mapping[str, tuple[str | None, bool]] = {
+    "static": (None, True),
+    "musl": ("musl", False),
+    "glibc": ("glibc", False),
+    "musl-static": ("musl", True),
+    "glibc-static": ("glibc", True),
+}
+
+
+def relink_whatif(
+    graph: DependencyGraph,
+    how: str,
+    host: Host,
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+) -> Estimate:
+    """The what-if `how` (a RELINKS key) of the program `graph` whose as-built estimate is
+    `dynamic`: swapped to the other libc first (its files read through `host`), then linked
+    statically, each step saying what it did in the assumptions."""
+    libc, static = RELINKS[how]
+    est, relinked = dynamic, graph
+    if libc is not None:
+        swap = swap_libc(graph, LoaderFamily(libc), host)
+        est = libc_whatif(swap, options, dynamic=dynamic)
+        relinked = swap.graph if swap is not None else graph
+    if static:
+        est = static_whatif(relinked, options, dynamic=est)
+    return est
