@@ -30,7 +30,7 @@ expect() { # expect DESCRIPTION COMMAND...
 
 mode_of() { echo "${1##*.}"; }
 is_dynamic() { case $1 in pie|nopie|now|lazy|norelro|musl-dyn|i386|i386-nopie) return 0;; esac; return 1; }
-is_pic_exe() { case $1 in pie|now|lazy|norelro|static-pie|musl-dyn|i386) return 0;; esac; return 1; }
+is_pic_exe() { case $1 in pie|now|lazy|norelro|static-pie|musl-dyn|i386|i386-static-pie) return 0;; esac; return 1; }
 rel() { # MODE NAME: the relocation type NAME (COPY, JUMP_SLOT, ...) of the mode's machine
     case $1 in i386*) echo "R_386_$2";; *) echo "R_X86_64_$2";; esac
 }
@@ -109,11 +109,11 @@ for f in "${runtime[@]}"; do
     nopie)
         expect "$n: not ET_EXEC" test "$(elf_type "$f")" = EXEC
         expect "$n: wrong interpreter" sh -c "readelf -lW '$f' | grep -q 'interpreter: $GLIBC_LDSO'";;
-    static|musl-static)
+    static|musl-static|i386-static)
         expect "$n: not ET_EXEC" test "$(elf_type "$f")" = EXEC
         expect "$n: has PT_INTERP" eval '! phdr_has "$f" INTERP'
         expect "$n: has PT_DYNAMIC" eval '! phdr_has "$f" DYNAMIC';;
-    static-pie)
+    static-pie|i386-static-pie)
         expect "$n: not ET_DYN" test "$(elf_type "$f")" = DYN
         expect "$n: has PT_INTERP" eval '! phdr_has "$f" INTERP'
         expect "$n: no PT_DYNAMIC" phdr_has "$f" DYNAMIC;;

@@ -21,7 +21,13 @@ SAMPLES = (
     "stdio",
     "ifunc",
 )
-PAIRS = (("pie", "static"), ("nopie", "static"), ("musl-dyn", "musl-static"))
+PAIRS = (
+    ("pie", "static"),
+    ("nopie", "static"),
+    ("musl-dyn", "musl-static"),
+    ("i386", "i386-static"),
+    ("i386-nopie", "i386-static"),
+)
 
 
 def expected(*args: str) -> dict:  # type: ignore[type-arg]
