@@ -185,8 +185,7 @@ def _check_size(graph: DependencyGraph, P: int) -> None:
     segment is too large to list page by page."""
     total = 0
     for obj in graph.objects:
-        spans = [(s.vaddr, s.end) for s in obj.dso.loads if s.flags & Prot.W]
-        pages = count_pages(spans, P)
+        pages = _writable_pages(obj.dso, P)
         total += pages * P
         if total > MAX_WRITABLE_BYTES:
             raise UnsupportedElfError(
@@ -378,7 +377,6 @@ def _startup_pages(
         ]
     # Another build: the pages of the symbols known to be written, where symbols say; the rest
     # of the profile's page count with no address.
-    syms = symbols
     out: list[PageCost] = []
     placed: set[int] = set()
     for phase, names, count in (
@@ -387,8 +385,8 @@ def _startup_pages(
     ):
         located = 0
         for name in names:
-            if name in syms:
-                pg = align_down(syms[name][0], P)
+            if name in symbols:
+                pg = align_down(symbols[name][0], P)
                 if pg not in placed:
                     placed.add(pg)
                     located += 1
