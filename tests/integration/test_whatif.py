@@ -174,3 +174,20 @@ def test_libc_and_static_together_match_the_other_libc_s_static_builds(samples: 
             )
     assert len(rows) >= 12
     assert [r for r in rows if not r[-1]] == []
+
+
+def test_the_text_output_says_it_is_a_what_if(samples: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "elfcost", "--assume", "musl", str(samples / "trivial.pie")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "what-if, an estimate: linked against musl instead of glibc" in r.stdout
+    plain = subprocess.run(
+        [sys.executable, "-m", "elfcost", str(samples / "trivial.pie")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "what-if" not in plain.stdout

@@ -36,3 +36,22 @@ def test_kib_groups_thousands_and_check_uses_it() -> None:
     assert kib(4096) == "4 KiB" and kib(1536) == "1.5 KiB"
     assert _fmt("max_private_dirty", 2_000 * 1024) == "2,000 KiB"
     assert _fmt("max_objects", 2000) == "2000"
+
+
+def test_assume_choices_are_the_model_s() -> None:
+    """The CLI's --assume values, scan's, and the ones the model implements are one set."""
+    import typing
+
+    from elfcost.cli import main
+    from elfcost.cost.estimate import BIND_NOW
+    from elfcost.cost.whatif import RELINKS
+    from elfcost.scan import ScanOptions
+
+    model = {*BIND_NOW, *RELINKS}
+    for name in ("estimate", "check", "diff", "scan"):
+        command = main.commands[name]  # type: ignore[attr-defined]
+        option = next(p for p in command.params if p.name == "assume")
+        assert set(option.type.choices) == model, name
+    hint = typing.get_type_hints(ScanOptions)["assume"]
+    literal = next(a for a in typing.get_args(hint) if a is not type(None))
+    assert set(typing.get_args(literal)) == model
