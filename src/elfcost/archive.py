@@ -20,10 +20,10 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfcost.errors import InputError
+from elfcost.record import field, record
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 ZSTD_SUFFIXES = (".tar.zst", ".tzst")
@@ -40,7 +40,7 @@ def is_archive(path: str) -> bool:
     return path.lower().endswith(SUFFIXES)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Unpacked:
     """What one archive unpacked to."""
 
@@ -80,7 +80,7 @@ def unpack(archive: str, dest: str, *, max_bytes: int = MAX_BYTES) -> Unpacked:
 # -- writing members, confined to dest --------------------------------------------------------
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class _Writer:
     archive: str
     dest: str

@@ -28,10 +28,11 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from elfcost.record import record
 
 FORMAT = 1
 Stat = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
@@ -78,13 +79,13 @@ def digest(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Entry:
     kind: str  # what the file is ("program", "library")
     text: str | None  # the result's JSON text, if one was computed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Validity:
     """What an entry was computed from (see the module docstring)."""
 

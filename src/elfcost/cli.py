@@ -748,9 +748,9 @@ def check(
     skipped and counted). Flags override the policy file's defaults.
     """
     import json as _json
-    from dataclasses import replace as _replace
 
     from elfcost import gate
+    from elfcost.record import replace as _replace
     from elfcost.report import checkout
 
     policy = gate.Policy()
@@ -989,9 +989,9 @@ def scan(
     most expensive programs and the libraries that cost most summed over the programs that
     load them ("who needs libX"). Results are cached across runs.
     """
-    import dataclasses
     import json as _json
 
+    from elfcost.record import asdict
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, rank
 
@@ -1052,10 +1052,10 @@ def scan(
     finally:
         if progress is not None:
             progress.close()
-    summary = dataclasses.asdict(sc.summary)
+    summary = asdict(sc.summary)
     ranked = {
-        "programs": [dataclasses.asdict(p) for p in ranking.programs],
-        "libraries": [dataclasses.asdict(lib) for lib in ranking.libraries],
+        "programs": [asdict(p) for p in ranking.programs],
+        "libraries": [asdict(lib) for lib in ranking.libraries],
     }
     if fmt in ("json", "jsonl"):
         doc = {"schema": "elfcost.scan/1", "summary": summary, "ranking": ranked}

@@ -34,8 +34,9 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
+
+from elfcost.record import field, record, replace
 
 LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
 
@@ -44,7 +45,7 @@ class PolicyError(Exception):
     """A policy or baseline file that cannot be used (a usage error, exit 2)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Limits:
     max_private_dirty: int | None = None
     instances: int = 1
@@ -54,13 +55,13 @@ class Limits:
     no_missing: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Rule:
     match: str
     limits: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Waiver:
     match: str
     limit: str  # a name from LIMITS, or "*"
@@ -73,7 +74,7 @@ class Waiver:
         return self.limit in ("*", limit) and fnmatch.fnmatchcase(path, self.match)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Policy:
     defaults: Limits = field(default_factory=Limits)
     rules: tuple[Rule, ...] = ()
@@ -88,7 +89,7 @@ class Policy:
         return limits
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Facts:
     """What `check` needs to know about one binary (taken from its estimate)."""
 
@@ -101,7 +102,7 @@ class Facts:
     missing: tuple[str, ...]  # DT_NEEDED names not found
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Violation:
     path: str
     limit: str
@@ -115,7 +116,7 @@ class Violation:
         return self.actual - self.allowed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Verdict:
     path: str
     facts: Facts

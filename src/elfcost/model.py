@@ -1,4 +1,4 @@
-"""Frozen dataclasses and enums passed between the pipeline's stages; no logic, no I/O.
+"""Frozen records (elfcost.record) and enums passed between the pipeline's stages; no logic, no I/O.
 
 Names follow the ELF specification (p_vaddr, p_filesz, DT_NEEDED, ...) and the loaders' own
 sources. Integers are bytes unless the name ends in `_pages`; `vaddr` is a link-time virtual
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import enum
-from dataclasses import dataclass, field
 from typing import Literal
+
+from elfcost.record import field, record
 
 # Program header types (ELF gABI; GNU extensions from binutils include/elf/common.h).
 PT_NULL = 0
@@ -93,7 +94,7 @@ class Prot(enum.IntFlag):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class FileId:
     """The identity the loaders use to load a file only once (glibc _dl_file_id_match_p)."""
 
@@ -101,7 +102,7 @@ class FileId:
     ino: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Segment:
     """One program header, as linked."""
 
@@ -124,7 +125,7 @@ class Segment:
         return bool(self.flags & Prot.W)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Section:
     """One section header: optional detail for reports, never needed to load."""
 
@@ -140,7 +141,7 @@ class Section:
 RelocKind = Literal["rel", "rela", "relr", "jmprel"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RelocTableRef:
     """Where a dynamic relocation table lies, as the dynamic section says (DT_RELA/DT_RELASZ...)."""
 
@@ -151,7 +152,7 @@ class RelocTableRef:
     rela: bool  # entries carry an addend (DT_RELA, or DT_JMPREL with DT_PLTREL == DT_RELA)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class DynEntry:
     """One entry of the dynamic section, with its index (for in-place rewrites)."""
 
@@ -160,7 +161,7 @@ class DynEntry:
     value: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class DynamicInfo:
     """The dynamic section read through PT_DYNAMIC (what ld.so's elf_get_dynamic_info sees)."""
 
@@ -198,7 +199,7 @@ class DynamicInfo:
         return next((t for t in self.tables if t.kind == kind), None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Dso:
     """Any ELF object the loader maps, the main executable included."""
 
@@ -291,7 +292,7 @@ class Dso:
         return SectionIndex.of(self.sections).names_at(start, end)
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class SectionIndex:
     """An object's allocated sections in address order, to ask which overlap a range.
 
@@ -357,7 +358,7 @@ class FoundVia(enum.Enum):
 Role = Literal["executable", "interpreter", "library"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Attempt:
     """One candidate path the loader would try, and what became of it."""
 
@@ -367,7 +368,7 @@ class Attempt:
     origin: str | None = None  # whose RPATH/RUNPATH supplied the directory
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Resolution:
     """One DT_NEEDED edge, with its explanation."""
 
@@ -379,7 +380,7 @@ class Resolution:
     tried: tuple[Attempt, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LoadedObject:
     """An object in the process: the file, its role and how the loader found it."""
 
@@ -414,7 +415,7 @@ class Cause(enum.Enum):
 Phase = Literal["entry", "idle", "possible"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PageCost:
     """Exactly one per predicted private-dirty page of an object."""
 
@@ -428,7 +429,7 @@ class PageCost:
     reloc_types: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Range:
     """Four figures, in bytes: written by AT_ENTRY, lower bound, expected when idle, upper bound."""
 
@@ -457,7 +458,7 @@ class Range:
 ZERO = Range(at_entry=0, low=0, expected=0, high=0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ObjectEstimate:
     """The predicted dirty pages of one object, each with its cause, and their totals."""
 
@@ -474,7 +475,7 @@ class ObjectEstimate:
     possible_unlisted: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProcessItem:
     """A per-process anonymous item: stack, heap, TLS, the loader's heap."""
 
@@ -484,7 +485,7 @@ class ProcessItem:
     detail: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Estimate:
     """One process: every object in load order, the process-wide items and the total."""
 

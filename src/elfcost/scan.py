@@ -46,7 +46,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from elfcost import archive, cache
@@ -54,6 +53,7 @@ from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
 from elfcost.cost.whatif import RELINKS, relink_whatif
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.record import record
 from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -71,7 +71,7 @@ PROGRESS_EVERY = 0.05  # seconds between two progress reports
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ScanOptions:
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
@@ -87,7 +87,7 @@ class ScanOptions:
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(slots=False)
 class ScanResult:
     """One estimated program (doc: elfcost.estimate/1) or one input that failed (error).
 
@@ -110,7 +110,7 @@ class ScanResult:
         return doc
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ScanSummary:
     files_seen: int = 0  # regular files examined: named, found under directories, unpacked
     elf_files: int = 0
@@ -125,7 +125,7 @@ class ScanSummary:
     cache_hits: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProgramCost:
     path: str
     private_dirty: int  # expected bytes, one instance
@@ -133,7 +133,7 @@ class ProgramCost:
     objects: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LibraryCost:
     path: str  # the loader path, prefixed like the programs' paths in a root or archive
     soname: str | None
@@ -141,7 +141,7 @@ class LibraryCost:
     programs: tuple[str, ...]  # reverse dependencies: every program that loads it
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Ranking:
     programs: tuple[ProgramCost, ...]  # most expensive first
     libraries: tuple[LibraryCost, ...]
@@ -254,7 +254,7 @@ def rank(results: Iterable[ScanResult], top: int | None = 10) -> Ranking:
 # -- discovery (in this process) ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Site:
     """Where files come from: this machine, a root file system, or an unpacked archive."""
 
@@ -272,7 +272,7 @@ class _Site:
         return file if self.prefix is None else self.prefix + self.loader_path(file)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Target:
     path: str  # as shown
     file: str  # on this machine
@@ -409,7 +409,7 @@ class _Discovery:
 # -- configuration shared with the workers -----------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Config:
     estimate: Options
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
@@ -469,7 +469,7 @@ def _loader_env(site: _Site) -> Any:
 _Kind = Literal["program", "library", "not_elf", "not_loadable", "error"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Outcome:
     kind: _Kind
     elf: bool = True
@@ -599,7 +599,7 @@ class _Worker:
         self.cache.store(slot.path, validity, entry)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Slot:
     path: str
     env: str
@@ -812,7 +812,7 @@ def _died(chunk: Sequence[_Target]) -> list[_Outcome]:
 # -- results -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class _Counts:
     files: int = 0
     elf: int = 0

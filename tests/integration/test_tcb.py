@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from elfcost.cost.profiles import Profile, all_profiles
 from elfcost.elf.facts import FactsWanted, read_facts
 from elfcost.elf.reader import read_dso
 from elfcost.elf.symbols import glibc_pthread_size
+from elfcost.record import replace
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 

@@ -12,7 +12,6 @@ symbols an unprofiled libc is asked for). Everything below `_object_estimate` an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
@@ -35,6 +34,7 @@ from elfcost.model import (
     Range,
     SectionIndex,
 )
+from elfcost.record import record, replace
 from elfcost.resolve.graph import DependencyGraph
 
 _PRECEDENCE = {c: i for i, c in enumerate(Cause)}
@@ -54,7 +54,7 @@ MAX_LOADER_DATA_PAGES = 1 << 12
 BIND_NOW = {"bind-now": True, "lazy": False}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Options:
     """How to estimate: the runtime page size and the binding what-if."""
 

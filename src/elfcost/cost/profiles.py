@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from dataclasses import dataclass, replace
 from typing import Any
 
 from elfcost.model import LoaderFamily
+from elfcost.record import record, replace
 
 LINKS = ("dynamic", "static", "static-pie")
 # The C library's own objects: what a static link replaces by the static profile, and what the
@@ -24,7 +24,7 @@ LIBC_SONAMES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PageCounts:
     """A calibrated item in pages: at the entry point, lower bound, expected idle, upper."""
 
@@ -34,7 +34,7 @@ class PageCounts:
     high: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class HeapCounts:
     """The program heap: calibrated pages at the entry point, low and idle; the upper bound is
     in bytes (a first sbrk's size, the same at every page size)."""
@@ -45,7 +45,7 @@ class HeapCounts:
     high_bytes: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Profile:
     """The calibrated start-up figures of one libc family and link mode, and their provenance."""
 

@@ -8,7 +8,6 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
@@ -35,9 +34,10 @@ from elfcost.model import (
     Role,
     SectionIndex,
 )
+from elfcost.record import field, record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ObjectContext:
     """What every cost rule may look at for one object: the file, how it is loaded, its
     relocations and the page size."""

@@ -18,7 +18,6 @@ of the samples.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from elfcost.cost.estimate import Options, estimate, link_mode, process_items
 from elfcost.cost.profiles import LIBC_SONAMES, select
@@ -30,6 +29,7 @@ from elfcost.model import (
     PageCost,
     Range,
 )
+from elfcost.record import replace
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.swap import LibcSwap, swap_libc

@@ -10,14 +10,14 @@ the estimate itself (cost/estimate.py) computes from values and never opens a fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from elfcost.elf.relocs import NO_GROUPS, RelocGroups, copy_symbol_sizes, group_relocs
 from elfcost.elf.symbols import find_symbols, glibc_pthread_size
 from elfcost.model import Dso
+from elfcost.record import field, record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ObjectFacts:
     """One object's file contents as the cost model uses them."""
 
@@ -27,7 +27,7 @@ class ObjectFacts:
     pthread_size: int | None = None  # glibc's sizeof (struct pthread), when asked for and found
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class FactsWanted:
     """The optional parts of ObjectFacts the model asks for (the relocations always come)."""
 

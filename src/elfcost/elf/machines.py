@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from elfcost.record import field, record
 
 
 class RelocClass(enum.Enum):
@@ -29,7 +30,7 @@ class RelocClass(enum.Enum):
     PCREL = "pcrel"  # PC-relative into text: in a DSO this means DT_TEXTREL
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class RelocType:
     """One relocation type of a machine: its name, the bytes it writes, its class."""
 
@@ -190,7 +191,7 @@ _MIPS = _table(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Machine:
     """What elfcost knows of one e_machine: relocation types, library directories, word."""
 

@@ -17,7 +17,6 @@ import errno
 import os
 import stat
 import struct
-from dataclasses import dataclass
 
 from elfcost.elf.machines import machine_for
 from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
@@ -63,6 +62,7 @@ from elfcost.model import (
     Section,
     Segment,
 )
+from elfcost.record import record
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -72,7 +72,7 @@ MAX_INTERP = 4096  # PATH_MAX: the kernel rejects a longer PT_INTERP (binfmt_elf
 MAX_STRING = 65536  # longest DT_NEEDED/RPATH string we will read
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class _Layout:
     """struct formats for one (class, byte order)."""
 

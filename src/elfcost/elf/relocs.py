@@ -26,13 +26,13 @@ import struct
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
 from elfcost.elf.reader import open_regular, vaddr_to_offset
 from elfcost.errors import MalformedElfError
 from elfcost.model import SHF_ALLOC, SHT_REL, SHT_RELA, Dso, RelocTableRef
+from elfcost.record import record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +57,7 @@ SMALL_TABLES = 8192
 SMALL_TABLES_NUMPY_LOADED = 256
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(kw_only=False, eq=False)
 class Relocs:
     """All load-time relocation records of one object, in application order."""
 
@@ -87,7 +87,7 @@ class Relocs:
 Record = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class RelocGroups:
     """An object's load-time relocation records, as the cost model needs them.
 
@@ -113,7 +113,7 @@ NO_GROUPS = RelocGroups(groups=(), copies=(), straddles=(), records=0)
 # -- finding the tables -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class _Table:
     ref: RelocTableRef
     offset: int  # in the file

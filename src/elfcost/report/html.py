@@ -17,8 +17,9 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from elfcost.record import record
 
 Doc = Mapping[str, Any]
 
@@ -90,7 +91,7 @@ def _cause(c: str) -> tuple[str, str, str, str]:
 # -- comparisons: what was measured, page by page ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Stop:
     """One comparison document's view of one object, rebuilt as sets of page addresses."""
 
@@ -402,7 +403,7 @@ def _unit(n: float) -> tuple[int, str]:
     return 1024, "KiB"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Segment:
     label: str
     tip: str
@@ -517,7 +518,7 @@ def _segments(doc: Doc) -> list[_Segment]:
     return segs
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Line:
     label: str
     per_instance: int  # private dirty expected, paid by every instance

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Literal
+
+from elfcost.record import field, record
 
 Justify = Literal["left", "right"]
 Overflow = Literal["fold", "ellipsis", "keep"]
@@ -63,7 +64,7 @@ def terminal() -> tuple[bool, int | None]:
     return "NO_COLOR" not in os.environ, width
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Column:
     header: str
     justify: Justify = "left"
@@ -72,7 +73,7 @@ class Column:
     max_width: int | None = None  # only for fold and ellipsis columns
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Table:
     title: str
     columns: list[Column] = field(default_factory=list)

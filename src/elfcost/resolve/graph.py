@@ -7,13 +7,13 @@ appears in a signature, so callers see plain values.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from elfcost.model import LoadedObject, LoaderFamily, Resolution
+from elfcost.record import field, record
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(kw_only=False, eq=False)
 class DependencyGraph:
     """The objects the loader maps, in load order, and every DT_NEEDED edge it followed."""
 

@@ -16,18 +16,18 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from elfcost.elf.reader import read_dso
 from elfcost.errors import ElfcostError, InputError
 from elfcost.model import Dso
+from elfcost.record import field, record
 from elfcost.resolve import ldcache
 
 MAXSYMLINKS = 40  # Linux's limit on symbolic links followed in one lookup
 GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may look at
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Host:
     """The file system and loader configuration a program is resolved against (a root)."""
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from elfcost.record import record
 
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
@@ -23,7 +24,7 @@ class CacheFormatError(Exception):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CacheEntry:
     """One library entry of /etc/ld.so.cache."""
 
@@ -34,7 +35,7 @@ class CacheEntry:
     legacy_hwcap: int  # pre-2.33 hwcap bits; non-zero entries are not used (see lookup)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LdCache:
     """A parsed /etc/ld.so.cache: its entries by soname."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from elfcost.elf.machines import BY_NAME, Machine
 from elfcost.errors import ElfcostError, InputError, NotElfError
@@ -25,6 +24,7 @@ from elfcost.model import (
     Resolution,
     Role,
 )
+from elfcost.record import field, record
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 
@@ -43,7 +43,7 @@ def loader_family(interp: str | None) -> LoaderFamily:
     return LoaderFamily.GLIBC
 
 
-@dataclass(slots=True, eq=False)  # identity: one per object in the list
+@record(frozen=False, kw_only=False, eq=False)  # identity: one per object in the list
 class _Loaded:
     """One object in the loader's list, with the names it answers to (glibc l_libname)."""
 
@@ -108,7 +108,7 @@ class _Known:
         return self._first(self.files.get(file_id))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Found:
     """The outcome of one search for a DT_NEEDED name: the file, how, and what was tried."""
 

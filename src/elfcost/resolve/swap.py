@@ -17,17 +17,16 @@ Every file is read through the Host, so `--root` confines it like any resolution
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfcost.elf.machines import BY_NAME
 from elfcost.errors import InputError
 from elfcost.model import FoundVia, LoadedObject, LoaderFamily
+from elfcost.record import record
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import find_glibc_library, musl_reserved
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LibcSwap:
     """The program's objects under the other libc, and which objects that changed."""
 

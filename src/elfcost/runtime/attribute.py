@@ -37,11 +37,11 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 
 import numpy as np
 
 from elfcost.model import ET_EXEC, Dso
+from elfcost.record import record, replace
 from elfcost.runtime import pagemap as pm
 from elfcost.runtime.auxv import AT_BASE, AT_ENTRY
 from elfcost.runtime.records import (
@@ -73,7 +73,7 @@ VDSO_NAMES = frozenset({"[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[upr
 LOADER_MALLOC_NAME = "[anon: glibc: loader malloc]"  # glibc ≥ 2.39, glibc.mem.decorate_maps=1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class MappedObject:
     """A loaded ELF object and the pathnames smaps may show for it.
 
@@ -182,7 +182,7 @@ def load_base(dso: Dso, entry: SmapsEntry, page_size: int) -> int | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Placed:
     index: int
     lines: tuple[int, ...]  # indexes into entries of the file lines matched to it
@@ -191,7 +191,7 @@ class _Placed:
     span: tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _FileIndex:
     """The file lines of a process by (major, minor, inode) and by name, in address order."""
 

@@ -7,13 +7,12 @@ behaviour after `main` is only bounded, so the total is checked against [low, hi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfcost.model import Estimate, ObjectEstimate, PageCost
+from elfcost.record import record
 from elfcost.runtime.records import Measurement, ObjectMeasurement
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class PageMismatch:
     vaddr: int
     sections: tuple[str, ...]
@@ -21,7 +20,7 @@ class PageMismatch:
     certain: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ObjectComparison:
     path: str
     predicted_pages: int
@@ -38,7 +37,7 @@ class ObjectComparison:
         return sum(1 for p in self.predicted_clean if p.certain)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Comparison:
     binary: str
     stop: str  # "entry" or "idle"

@@ -7,12 +7,12 @@ those of proc(5) (fs/proc/array.c `do_task_stat`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from elfcost.errors import MeasurementError
+from elfcost.record import record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProcStat:
     """The few fields of /proc/PID/stat that elfcost uses."""
 

@@ -9,11 +9,12 @@ add up to the whole of smaps: nothing is dropped, nothing is counted twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from elfcost.record import fields, record
 
 Stop = Literal["exec", "entry", "idle", "snapshot"]
 """Where the process was when it was measured.
@@ -25,7 +26,7 @@ idle: after start-up, once its CPU time stopped advancing; snapshot: whenever it
 DELETED_SUFFIX = " (deleted)"  # fs/d_path.c d_path appends this to an unlinked file's name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class SmapsEntry:
     """One mapping of /proc/PID/smaps (fs/proc/task_mmu.c show_smap), sizes in bytes."""
 
@@ -109,7 +110,7 @@ SMAPS_FIELDS: Mapping[str, str] = {
 _KNOWN_BY_NAME = SMAPS_FIELDS
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@record(eq=False)
 class PageFlags:
     """Raw /proc/PID/pagemap entries for the pages [start, start + len(entries) * page_size).
 
@@ -125,7 +126,7 @@ class PageFlags:
         return self.start + len(self.entries) * self.page_size
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Usage:
     """The smaps byte counters elfcost reports, for a line, part of a line, object or bucket."""
 
@@ -164,7 +165,7 @@ def usage_of(entry: SmapsEntry) -> Usage:
     return Usage(**{f: getattr(entry, f) for f in USAGE_FIELDS})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class LineShare:
     """The part [start, end) of one smaps line that was given to an object or bucket.
 
@@ -220,7 +221,7 @@ class UsageFigures:
 MatchedBy = Literal["file-id", "path", "basename"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ObjectMeasurement(UsageFigures):
     """What one ELF object (the executable, ld.so, a library) costs in a running process."""
 
@@ -248,7 +249,7 @@ BUCKET_NAMES: tuple[BucketName, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProcessBucket(UsageFigures):
     """Process-level memory that belongs to no ELF object."""
 
@@ -258,7 +259,7 @@ class ProcessBucket(UsageFigures):
     lines: tuple[LineShare, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Measurement:
     """One process, measured once: every smaps line given to exactly one object or bucket."""
 
@@ -281,7 +282,7 @@ class Measurement:
         return next((o for o in self.objects if o.path == path), None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class GroupRow:
     """One object or bucket summed over the processes of a program (ps_mem style)."""
 
@@ -298,7 +299,7 @@ class GroupRow:
         return self.pss - self.uss
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ProgramGroup:
     """Several processes of one program, summed as ps_mem does: private summed, shared once."""
 
