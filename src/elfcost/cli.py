@@ -5,22 +5,30 @@ Exit codes (the same for every command):
   1  a check failed (deps --strict with a missing library, validate outside tolerance, ...)
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+
+The parser is the standard library's argparse, built for the one command being run; the
+library modules are imported inside each command, so `elfcost --help` reads no ELF code.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re  # argparse's own import: free
 import sys
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-
-import click
 
 from elfcost.errors import ElfcostError, Exit
 
-EXIT_HELP = """\b
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
+
+    # A positional argument: (parameter name, nargs, metavar); nargs None is exactly one word.
+    Positional = tuple[str, str | None, str]
+
+EXIT_HELP = """\
 Exit codes:
   0  success
   1  a check failed (check over budget, validate outside tolerance, deps --strict)
@@ -28,13 +36,24 @@ Exit codes:
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
 """
 
+# elfcost's own options: they come before the command, and only they do.
+GROUP_OPTIONS = frozenset({"--traceback", "--version", "-h", "--help"})
+HELP_OPTIONS = frozenset({"-h", "--help"})
 
-@dataclass
+
+class UsageError(Exception):
+    """A usage error found after parsing (a report that cannot be written, a policy file that
+    cannot be read): reported like the parser's own, exit 2."""
+
+
 class State:
     """Per run: whether to show tracebacks, and the exit status so far."""
 
-    traceback: bool = False
-    status: int = Exit.OK
+    __slots__ = ("status", "traceback")
+
+    def __init__(self, traceback: bool = False, status: int = Exit.OK) -> None:
+        self.traceback = traceback
+        self.status = status
 
     def fail(self, code: Exit) -> None:
         # INPUT_ERROR (3) > CHECK_FAILED (1): the larger code is the one that wins.
@@ -48,14 +67,14 @@ class State:
         except ElfcostError as exc:
             if self.traceback:
                 raise
-            click.echo(f"elfcost: error: {exc}", err=True)
+            _echo(f"elfcost: error: {exc}", err=True)
             self.status = Exit.INPUT_ERROR
-        except (KeyboardInterrupt, BrokenPipeError):
+        except (KeyboardInterrupt, BrokenPipeError, UsageError):
             raise
         except Exception as exc:  # a bug in elfcost: still one line, still the next input
             if self.traceback:
                 raise
-            click.echo(
+            _echo(
                 f"elfcost: internal error: {type(exc).__name__}: {exc} "
                 "(run with --traceback and report it)",
                 err=True,
@@ -63,19 +82,14 @@ class State:
             self.status = Exit.INPUT_ERROR
 
 
-class DefaultGroup(click.Group):
-    """`elfcost [OPTIONS] BINARY` means `elfcost estimate [OPTIONS] BINARY`."""
+def _echo(text: str = "", *, nl: bool = True, err: bool = False) -> None:
+    """Write one piece of output and flush it, so stdout and stderr stay in order."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n" if nl else text)
+    stream.flush()
 
-    GROUP_OPTIONS = frozenset({"--traceback", "--version", "-h", "--help"})
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # The command goes after elfcost's own options, before the first word that is not one
-        # of them: `elfcost --format json BIN` is `elfcost estimate --format json BIN`.
-        i = next((k for k, a in enumerate(args) if a not in self.GROUP_OPTIONS), None)
-        asked = {"-h", "--help", "--version"} & set(args[:i])  # elfcost's own help or version
-        if i is not None and args[i] not in self.commands and not asked:
-            args = [*args[:i], "estimate", *args[i:]]
-        return super().parse_args(ctx, args)
+# -- argument types: each returns the value or raises ArgumentTypeError (a usage error) --------
 
 
 def parse_size(text: str) -> int:
@@ -85,43 +99,115 @@ def parse_size(text: str) -> int:
     try:
         return parse(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _page_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    size = parse_size(value)
+def _page_size(text: str) -> int:
+    size = parse_size(text)
     if size not in (4096, 16384, 65536):
-        raise click.BadParameter("page size must be 4K, 16K or 64K")
+        raise argparse.ArgumentTypeError("page size must be 4K, 16K or 64K")
     return size
 
 
-def root_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--root",
-        "root",
-        default="/",
-        show_default=True,
-        type=click.Path(file_okay=False, exists=True),
-        help="Sysroot: every path, symlink and loader configuration file "
-        "(ld.so.cache, ld.so.conf, ld-musl-*.path) is read inside it.",
-    )(f)
-    f = click.option(
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid integer.") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid float.") from None
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An integer >= minimum."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid integer range.") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not in the range x>={minimum}.")
+        return value
+
+    return convert
+
+
+def _path(
+    *, exists: bool = False, file_okay: bool = True, dir_okay: bool = True
+) -> Callable[[str], str]:
+    """A path, checked as given (not resolved): it must exist if `exists`, and an existing one
+    must be of an allowed kind and readable."""
+    if file_okay and not dir_okay:
+        kind = "File"
+    elif dir_okay and not file_okay:
+        kind = "Directory"
+    else:
+        kind = "Path"
+
+    def check(text: str) -> str:
+        import stat
+
+        try:
+            st = os.stat(text)
+        except OSError:
+            if not exists:
+                return text
+            raise argparse.ArgumentTypeError(f"{kind} {text!r} does not exist.") from None
+        if not file_okay and stat.S_ISREG(st.st_mode):
+            raise argparse.ArgumentTypeError(f"{kind} {text!r} is a file.")
+        if not dir_okay and stat.S_ISDIR(st.st_mode):
+            raise argparse.ArgumentTypeError(f"{kind} {text!r} is a directory.")
+        if not os.access(text, os.R_OK):
+            raise argparse.ArgumentTypeError(f"{kind} {text!r} is not readable.")
+        return text
+
+    return check
+
+
+def _env_item(text: str) -> str:
+    key, sep, _ = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return text
+
+
+# -- the options several commands share ------------------------------------------------------
+
+
+def _choices(choices: Sequence[str]) -> str:
+    return "[" + "|".join(choices) + "]"
+
+
+def root_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--env-ld-library-path",
+        dest="env_llp",
+        action="store_true",
+        help="Take LD_LIBRARY_PATH from elfcost's own environment.",
+    )
+    p.add_argument(
         "--ld-library-path",
-        "ld_library_path",
+        dest="ld_library_path",
         default=None,
         metavar="DIRS",
         help="Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used "
         "unless given here or with --env-ld-library-path.",
-    )(f)
-    f = click.option(
-        "--env-ld-library-path",
-        "env_llp",
-        is_flag=True,
-        help="Take LD_LIBRARY_PATH from elfcost's own environment.",
-    )(f)
-    return f
+    )
+    p.add_argument(
+        "--root",
+        dest="root",
+        default="/",
+        type=_path(exists=True, file_okay=False),
+        metavar="DIRECTORY",
+        help="Sysroot: every path, symlink and loader configuration file "
+        "(ld.so.cache, ld.so.conf, ld-musl-*.path) is read inside it.  [default: /]",
+    )
 
 
 def _host(root: str, ld_library_path: str | None, env_llp: bool, *, sections: bool = True) -> Any:
@@ -135,50 +221,154 @@ def _host(root: str, ld_library_path: str | None, env_llp: bool, *, sections: bo
     return Host(root=root, ld_library_path=llp, sections=sections)
 
 
-def format_option(choices: list[str], help: str) -> Callable[..., Any]:
+def format_option(p: argparse.ArgumentParser, choices: list[str], help: str) -> None:
     """--format, the same option for every command; text is always the default."""
-    return click.option(
-        "--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=choices,
+        default="text",
+        metavar=_choices(choices),
+        help=f"{help}  [default: text]",
     )
 
 
-def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
+def output_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "-o",
         "--output",
+        dest="output",
         default=None,
-        type=click.Path(dir_okay=False),
+        type=_path(dir_okay=False),
+        metavar="FILE",
         help="Write the report to this file instead of standard output.",
-    )(f)
+    )
 
 
-@click.group(
-    cls=DefaultGroup, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
-)
-@click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors.")
-@click.version_option(package_name="elfcost")
-@click.pass_context
-def main(ctx: click.Context, traceback: bool) -> None:
-    """Predict the private dirty memory an ELF program costs before it runs.
+def estimate_options(p: argparse.ArgumentParser) -> None:
+    assume = ["bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static"]
+    p.add_argument(
+        "--assume",
+        dest="assume",
+        choices=assume,
+        default=None,
+        metavar=_choices(assume),
+        help="What-if: bind every object now, or lazily; link the program statically; "
+        "against musl or glibc instead of its libc; or both (musl-static, glibc-static). "
+        "Estimates, with their reasoning.",
+    )
+    p.add_argument(
+        "--page-size",
+        dest="page_size",
+        type=_page_size,
+        default=None,
+        metavar="4K|16K|64K",
+        help="Runtime page size (what-if); default: this machine's.",
+    )
 
-    `elfcost [OPTIONS] BINARY...` is `elfcost estimate [OPTIONS] BINARY...`.
-    """
-    ctx.obj = State(traceback=traceback)
+
+def launch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        dest="timeout",
+        type=_float,
+        default=10.0,
+        metavar="FLOAT",
+        help="Give up (and kill the program) after this many seconds.  [default: 10.0]",
+    )
+    p.add_argument(
+        "--delay",
+        dest="delay",
+        type=_float,
+        default=None,
+        metavar="FLOAT",
+        help="Idle: measure after this many seconds instead.",
+    )
+    p.add_argument(
+        "--settle",
+        dest="settle",
+        type=_float,
+        default=0.3,
+        metavar="FLOAT",
+        help="Idle: seconds without CPU time advancing.  [default: 0.3]",
+    )
+    p.add_argument(
+        "--clean-env",
+        dest="clean_env",
+        action="store_true",
+        help="Start the program with only PATH set (plus --env).",
+    )
+    p.add_argument(
+        "--env",
+        dest="env_items",
+        action="append",
+        type=_env_item,
+        default=[],
+        metavar="NAME=VALUE",
+        help="Set a variable in the program's environment (repeatable).",
+    )
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+class Command:
+    """One command: its function, its usage line, its positional arguments and its options."""
+
+    __slots__ = ("func", "options", "positionals", "usage")
+
+    def __init__(
+        self,
+        func: Callable[..., None],
+        usage: str,
+        positionals: Sequence[Positional],
+        options: Callable[[argparse.ArgumentParser], None],
+    ) -> None:
+        self.func = func
+        self.usage = usage
+        self.positionals = tuple(positionals)
+        self.options = options
+
+    @property
+    def summary(self) -> str:
+        """The first line of the command's help."""
+        return (self.func.__doc__ or "").strip().split("\n", 1)[0]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    usage: str,
+    positionals: Sequence[Positional],
+    options: Callable[[argparse.ArgumentParser], None],
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a command: `usage` follows `elfcost NAME [OPTIONS]` in its usage line."""
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        COMMANDS[func.__name__] = Command(func, usage, positionals, options)
+        return func
+
+    return register
 
 
 def _finish(state: State) -> None:
     sys.exit(int(state.status))
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("binaries", nargs=-1, required=True)
-@root_options
-@format_option(
-    ["text", "json", "dot"],
-    "json: one elfcost.deps/1 document (JSON Lines for several binaries); dot: Graphviz.",
-)
-@click.option("--strict", is_flag=True, help="Exit 1 when a library is missing.")
-@click.pass_obj
+def _deps_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    format_option(
+        p,
+        ["text", "json", "dot"],
+        "json: one elfcost.deps/1 document (JSON Lines for several binaries); dot: Graphviz.",
+    )
+    p.add_argument(
+        "--strict", dest="strict", action="store_true", help="Exit 1 when a library is missing."
+    )
+
+
+@command("BINARIES...", [("binaries", "+", "BINARIES")], _deps_options)
 def deps(
     state: State,
     binaries: Sequence[str],
@@ -200,38 +390,16 @@ def deps(
         with state.per_input():
             graph = resolve(host.loader_path(b), host)
             if fmt == "json":
-                click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
+                _echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
             elif fmt == "dot":
-                click.echo(graph.to_dot(), nl=False)
+                _echo(graph.to_dot(), nl=False)
             else:
                 from elfcost.report.text import deps_text
 
-                click.echo(deps_text(graph), nl=False)
+                _echo(deps_text(graph), nl=False)
             if strict and graph.missing:
                 state.fail(Exit.CHECK_FAILED)
     _finish(state)
-
-
-def estimate_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--page-size",
-        callback=_page_size,
-        default=None,
-        metavar="4K|16K|64K",
-        help="Runtime page size (what-if); default: this machine's.",
-    )(f)
-    f = click.option(
-        "--assume",
-        "assume",
-        type=click.Choice(
-            ["bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static"]
-        ),
-        default=None,
-        help="What-if: bind every object now, or lazily; link the program statically; "
-        "against musl or glibc instead of its libc; or both (musl-static, glibc-static). "
-        "Estimates, with their reasoning.",
-    )(f)
-    return f
 
 
 def _estimate(
@@ -259,25 +427,28 @@ def _estimate(
     return est, None
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("binaries", nargs=-1, required=True)
-@root_options
-@estimate_options
-@click.option(
-    "--instances",
-    "-n",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Fleet cost of N instances: N x private + shared pages once.",
-)
-@format_option(
-    ["text", "json", "html"],
-    "json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
-    "(page maps, charts, sortable tables), best with -o FILE.",
-)
-@output_option
-@click.pass_obj
+def _estimate_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    estimate_options(p)
+    p.add_argument(
+        "-n",
+        "--instances",
+        dest="instances",
+        type=_at_least(1),
+        default=1,
+        metavar="INTEGER RANGE",
+        help="Fleet cost of N instances: N x private + shared pages once.  [default: 1; x>=1]",
+    )
+    format_option(
+        p,
+        ["text", "json", "html"],
+        "json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
+        "(page maps, charts, sortable tables), best with -o FILE.",
+    )
+    output_option(p)
+
+
+@command("BINARIES...", [("binaries", "+", "BINARIES")], _estimate_options)
 def estimate(
     state: State,
     binaries: Sequence[str],
@@ -329,27 +500,28 @@ def _emit(parts: Sequence[str], output: str | None) -> None:
     """Write the rendered output to stdout, or to -o FILE."""
     if output is None:
         for p in parts:
-            click.echo(p, nl=False)
+            _echo(p, nl=False)
         return
     try:
         with open(output, "w", encoding="utf-8") as fh:
             fh.writelines(parts)
     except OSError as exc:
-        raise click.UsageError(f"{output}: {exc.strerror or exc}") from None
+        raise UsageError(f"{output}: {exc.strerror or exc}") from None
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("binary")
-@root_options
-@estimate_options
-@click.option(
-    "--object",
-    "object_name",
-    default=None,
-    metavar="NAME",
-    help="Only this object (path, soname or file name).",
-)
-@click.pass_obj
+def _explain_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    estimate_options(p)
+    p.add_argument(
+        "--object",
+        dest="object_name",
+        default=None,
+        metavar="NAME",
+        help="Only this object (path, soname or file name).",
+    )
+
+
+@command("BINARY", [("binary", None, "BINARY")], _explain_options)
 def explain(
     state: State,
     binary: str,
@@ -367,7 +539,7 @@ def explain(
     with state.per_input():
         est, _ = _estimate(host.loader_path(binary), host, page_size, assume)
         out = text.explain_text(est, object_name=object_name)
-        click.echo(out, nl=False)
+        _echo(out, nl=False)
         if out.startswith("no object named"):
             state.fail(Exit.CHECK_FAILED)
     _finish(state)
@@ -378,7 +550,7 @@ def _env(env_items: Sequence[str], clean_env: bool) -> dict[str, str]:
     for item in env_items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--env")
+            raise UsageError(f"argument --env: {item!r} is not NAME=VALUE")
         base[key] = value
     return base
 
@@ -403,75 +575,54 @@ def _with_discovered(planned: list[Any], discovered: Sequence[Any]) -> list[Any]
     return [*planned, *(d for d in discovered if d.file_id not in ids)]
 
 
-def launch_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--env",
-        "env_items",
-        multiple=True,
-        metavar="NAME=VALUE",
-        help="Set a variable in the program's environment (repeatable).",
-    )(f)
-    f = click.option(
-        "--clean-env", is_flag=True, help="Start the program with only PATH set (plus --env)."
-    )(f)
-    f = click.option(
-        "--settle",
-        type=float,
-        default=0.3,
-        show_default=True,
-        help="Idle: seconds without CPU time advancing.",
-    )(f)
-    f = click.option(
-        "--delay", type=float, default=None, help="Idle: measure after this many seconds instead."
-    )(f)
-    f = click.option(
-        "--timeout",
-        type=float,
-        default=10.0,
-        show_default=True,
-        help="Give up (and kill the program) after this many seconds.",
-    )(f)
-    return f
+def _measure_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pid",
+        dest="pids",
+        action="append",
+        type=_integer,
+        default=[],
+        metavar="INTEGER",
+        help="Measure a live process (repeatable).",
+    )
+    p.add_argument(
+        "--smaps",
+        dest="smaps_file",
+        default=None,
+        type=_path(exists=True),
+        metavar="PATH",
+        help="A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).",
+    )
+    p.add_argument(
+        "--capture",
+        dest="capture",
+        default=None,
+        type=_path(exists=True),
+        metavar="PATH",
+        help="A directory or tar file made by the capture script (docs/validation.md).",
+    )
+    p.add_argument(
+        "--at",
+        dest="at",
+        choices=["entry", "idle", "exec"],
+        default="idle",
+        metavar=_choices(["entry", "idle", "exec"]),
+        help="Where to stop a started program: its ELF entry point "
+        "(hardware breakpoint, x86_64), idle after start-up, or right after execve."
+        "  [default: idle]",
+    )
+    p.add_argument(
+        "--follow",
+        dest="follow",
+        default=None,
+        metavar="NAME",
+        help="Measure the started program's descendant with this name (a supervisor's child).",
+    )
+    launch_options(p)
+    format_option(p, ["text", "json"], "json: elfcost.measurement/1.")
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("command", nargs=-1)
-@click.option("--pid", "pids", multiple=True, type=int, help="Measure a live process (repeatable).")
-@click.option(
-    "--smaps",
-    "smaps_file",
-    default=None,
-    type=click.Path(exists=True),
-    help="A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).",
-)
-@click.option(
-    "--capture",
-    "capture",
-    default=None,
-    type=click.Path(exists=True),
-    help="A directory or tar file made by the capture script (docs/validation.md).",
-)
-@click.option(
-    "--at",
-    "at",
-    type=click.Choice(["entry", "idle", "exec"]),
-    default="idle",
-    show_default=True,
-    help="Where to stop a started program: its ELF entry point "
-    "(hardware breakpoint, x86_64), idle after start-up, or right after execve.",
-)
-@click.option(
-    "--follow",
-    default=None,
-    metavar="NAME",
-    help="Measure the started program's descendant with this name (a supervisor's child).",
-)
-@launch_options
-@format_option(
-    ["text", "json"],
-    "json: elfcost.measurement/1.",
-)
-@click.pass_obj
+@command("[COMMAND]...", [("command", "*", "COMMAND")], _measure_options)
 def measure(
     state: State,
     command: Sequence[str],
@@ -489,7 +640,6 @@ def measure(
 ) -> None:
     """What a running process costs, attributed to the same objects as the estimate.
 
-    \b
     elfcost measure -- /usr/bin/foo --args     start it, measure when idle, kill it
     elfcost measure --at entry -- /bin/sleep 9 stop it at its ELF entry point
     elfcost measure --pid 1234                 a live process
@@ -501,7 +651,7 @@ def measure(
 
     sources = sum(bool(x) for x in (command, pids, smaps_file, capture))
     if sources != 1:
-        raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
+        raise UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
     results = []
     if command:
         with state.per_input():
@@ -533,9 +683,9 @@ def measure(
                 results.append(rm.measure_capture(src or ".", ()))
     for m in results:
         if fmt == "json":
-            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
+            _echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
         else:
-            click.echo(text.measurement_text(m), nl=False)
+            _echo(text.measurement_text(m), nl=False)
     if len(pids) > 1 and len(results) > 1:
         from elfcost.runtime.attribute import group
 
@@ -543,32 +693,33 @@ def measure(
             os.path.basename(results[0].objects[0].path) if results[0].objects else "?", results
         )
         if fmt == "json":
-            click.echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
+            _echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
         else:
-            click.echo(text.group_text(g), nl=False)
+            _echo(text.group_text(g), nl=False)
     _finish(state)
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("binary")
-@click.argument("args", nargs=-1)
-@root_options
-@launch_options
-@click.option(
-    "--tolerance",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    metavar="PAGES",
-    help="Pages per object allowed to differ at the entry point.",
-)
-@format_option(
-    ["text", "json", "html"],
-    "json: one elfcost.comparison/1 document per stop; html: predicted and measured "
-    "page maps side by side (with -o FILE).",
-)
-@output_option
-@click.pass_obj
+def _validate_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    launch_options(p)
+    p.add_argument(
+        "--tolerance",
+        dest="tolerance",
+        type=_at_least(0),
+        default=0,
+        metavar="PAGES",
+        help="Pages per object allowed to differ at the entry point.  [default: 0; x>=0]",
+    )
+    format_option(
+        p,
+        ["text", "json", "html"],
+        "json: one elfcost.comparison/1 document per stop; html: predicted and measured "
+        "page maps side by side (with -o FILE).",
+    )
+    output_option(p)
+
+
+@command("BINARY [ARGS]...", [("binary", None, "BINARY"), ("args", "*", "ARGS")], _validate_options)
 def validate(
     state: State,
     binary: str,
@@ -624,16 +775,12 @@ def validate(
             _emit([page], output)
         for c in comparisons:
             if fmt == "json":
-                click.echo(jsonout.dumps(comparison_doc(c), pretty=False))
+                _echo(jsonout.dumps(comparison_doc(c), pretty=False))
             elif fmt == "text":
-                click.echo(text.comparison_text(c), nl=False)
+                _echo(text.comparison_text(c), nl=False)
         if not all(c.ok for c in comparisons):
             state.fail(Exit.CHECK_FAILED)
     _finish(state)
-
-
-def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    return None if value is None else parse_size(value)
 
 
 def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, int]:
@@ -660,7 +807,7 @@ def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, in
                 try:
                     dso = read_dso(f, sections=False)
                 except ElfcostError as exc:
-                    click.echo(f"elfcost: error: {exc}", err=True)
+                    _echo(f"elfcost: error: {exc}", err=True)
                     state.status = Exit.INPUT_ERROR
                     continue
                 if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
@@ -670,59 +817,82 @@ def _programs_in(paths: Sequence[str], state: State) -> tuple[list[str], int, in
     return out, skipped, libs
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--budget",
-    "budget",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Policy file (TOML): limits by path glob, waivers, baseline.",
-)
-@click.option(
-    "--max-private-dirty",
-    callback=_size_option,
-    default=None,
-    metavar="SIZE",
-    help="Limit on the expected private dirty memory of one instance (64K, 1.5MiB).",
-)
-@click.option(
-    "--instances", type=click.IntRange(min=1), default=None, help="Instances for --max-fleet."
-)
-@click.option(
-    "--max-fleet",
-    callback=_size_option,
-    default=None,
-    metavar="SIZE",
-    help="Limit on N instances: N x private + shared clean once.",
-)
-@click.option(
-    "--max-objects",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Limit on the number of objects the loader maps.",
-)
-@click.option("--no-textrel", is_flag=True, default=None, help="Fail on DT_TEXTREL objects.")
-@click.option("--strict", is_flag=True, default=None, help="Fail on missing libraries.")
-@click.option(
-    "--baseline",
-    "baseline_file",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="JSON baseline {path: bytes}: private dirty may only go down.",
-)
-@click.option(
-    "--update-baseline",
-    is_flag=True,
-    help="Write the baseline: new binaries added, lowered values recorded.",
-)
-@root_options
-@estimate_options
-@format_option(
-    ["text", "json", "junit"],
-    "json: elfcost.check/1; junit: JUnit XML.",
-)
-@click.pass_obj
+def _check_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget",
+        dest="budget",
+        type=_path(exists=True, dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="Policy file (TOML): limits by path glob, waivers, baseline.",
+    )
+    p.add_argument(
+        "--max-private-dirty",
+        dest="max_private_dirty",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="Limit on the expected private dirty memory of one instance (64K, 1.5MiB).",
+    )
+    p.add_argument(
+        "--instances",
+        dest="instances",
+        type=_at_least(1),
+        default=None,
+        metavar="INTEGER RANGE",
+        help="Instances for --max-fleet.  [x>=1]",
+    )
+    p.add_argument(
+        "--max-fleet",
+        dest="max_fleet",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="Limit on N instances: N x private + shared clean once.",
+    )
+    p.add_argument(
+        "--max-objects",
+        dest="max_objects",
+        type=_at_least(1),
+        default=None,
+        metavar="INTEGER RANGE",
+        help="Limit on the number of objects the loader maps.  [x>=1]",
+    )
+    # No flag is None, not False: the policy file decides.
+    p.add_argument(
+        "--no-textrel",
+        dest="no_textrel",
+        action="store_true",
+        default=None,
+        help="Fail on DT_TEXTREL objects.",
+    )
+    p.add_argument(
+        "--strict",
+        dest="strict",
+        action="store_true",
+        default=None,
+        help="Fail on missing libraries.",
+    )
+    p.add_argument(
+        "--baseline",
+        dest="baseline_file",
+        default=None,
+        type=_path(dir_okay=False),
+        metavar="FILE",
+        help="JSON baseline {path: bytes}: private dirty may only go down.",
+    )
+    p.add_argument(
+        "--update-baseline",
+        dest="update_baseline",
+        action="store_true",
+        help="Write the baseline: new binaries added, lowered values recorded.",
+    )
+    root_options(p)
+    estimate_options(p)
+    format_option(p, ["text", "json", "junit"], "json: elfcost.check/1; junit: JUnit XML.")
+
+
+@command("PATHS...", [("paths", "+", "PATHS")], _check_options)
 def check(
     state: State,
     paths: Sequence[str],
@@ -759,7 +929,7 @@ def check(
             with open(budget, encoding="utf-8") as fh:
                 policy = gate.load_policy(fh.read(), source=budget)
         except (OSError, gate.PolicyError) as exc:
-            raise click.UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from None
         if policy.baseline_file and baseline_file is None:
             baseline_file = os.path.join(os.path.dirname(budget), policy.baseline_file)
     flags: dict[str, Any] = {
@@ -782,7 +952,7 @@ def check(
                 raw = _json.load(fh)
             baseline = {str(k): int(v) for k, v in raw.items()}
         except (OSError, ValueError, AttributeError, TypeError) as exc:
-            raise click.UsageError(f"{baseline_file}: not a baseline: {exc}") from None
+            raise UsageError(f"{baseline_file}: not a baseline: {exc}") from None
     host = _host(root, ld_library_path, env_llp)
     programs, skipped, libs = _programs_in(paths, state)
     verdicts = []
@@ -805,13 +975,11 @@ def check(
                 gate.evaluate(facts, policy, baseline=baseline if baseline_file else None)
             )
     if fmt == "json":
-        click.echo(
-            _json.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs), indent=2)
-        )
+        _echo(_json.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs), indent=2))
     elif fmt == "junit":
-        click.echo(checkout.junit(verdicts), nl=False)
+        _echo(checkout.junit(verdicts), nl=False)
     else:
-        click.echo(checkout.check_text(verdicts, skipped=skipped, libraries=libs), nl=False)
+        _echo(checkout.check_text(verdicts, skipped=skipped, libraries=libs), nl=False)
     if update_baseline and baseline_file:
         with open(baseline_file, "w", encoding="utf-8") as fh:
             _json.dump(gate.updated_baseline(baseline, verdicts), fh, indent=2)
@@ -848,30 +1016,30 @@ def _estimate_doc_of(
     return jsonout.estimate_doc(est)
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("old")
-@click.argument("new")
-@root_options
-@estimate_options
-@click.option(
-    "--new-root",
-    default=None,
-    type=click.Path(file_okay=False, exists=True),
-    help="Sysroot for NEW when it differs from --root (OLD's).",
-)
-@click.option(
-    "--instances",
-    "-n",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Show the fleet effect for N instances.",
-)
-@format_option(
-    ["text", "json"],
-    "json: elfcost.diff/1 (elfcost.diff-roots/1 for trees).",
-)
-@click.pass_obj
+def _diff_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    estimate_options(p)
+    p.add_argument(
+        "--new-root",
+        dest="new_root",
+        default=None,
+        type=_path(exists=True, file_okay=False),
+        metavar="DIRECTORY",
+        help="Sysroot for NEW when it differs from --root (OLD's).",
+    )
+    p.add_argument(
+        "-n",
+        "--instances",
+        dest="instances",
+        type=_at_least(1),
+        default=1,
+        metavar="INTEGER RANGE",
+        help="Show the fleet effect for N instances.  [default: 1; x>=1]",
+    )
+    format_option(p, ["text", "json"], "json: elfcost.diff/1 (elfcost.diff-roots/1 for trees).")
+
+
+@command("OLD NEW", [("old", None, "OLD"), ("new", None, "NEW")], _diff_options)
 def diff(
     state: State,
     old: str,
@@ -887,7 +1055,6 @@ def diff(
 ) -> None:
     """Compare two builds: binaries, saved JSON reports, or two directory trees.
 
-    \b
     elfcost diff old/usr/bin/foo new/usr/bin/foo
     elfcost diff before.json after.json -n 129
     elfcost diff --root old --new-root new old/usr/bin new/usr/bin
@@ -915,9 +1082,9 @@ def diff(
                 pairs.append((rel, docs[0], docs[1]))
             d = diffout.roots_doc(pairs, instances=instances)
             if fmt == "json":
-                click.echo(jsonout.dumps(d))
+                _echo(jsonout.dumps(d))
             else:
-                click.echo(diffout.roots_text(d), nl=False)
+                _echo(diffout.roots_text(d), nl=False)
         else:
             a = _estimate_doc_of(old, old_host, page_size, assume)
             b = _estimate_doc_of(new, new_host, page_size, assume)
@@ -930,44 +1097,56 @@ def diff(
                 )
             d = diffout.diff_doc(a, b, instances=instances)
             if fmt == "json":
-                click.echo(jsonout.dumps(d))
+                _echo(jsonout.dumps(d))
             else:
-                click.echo(diffout.diff_text(d), nl=False)
+                _echo(diffout.diff_text(d), nl=False)
     _finish(state)
 
 
-@main.command(epilog=EXIT_HELP)
-@click.argument("paths", nargs=-1)
-@root_options
-@estimate_options
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: one per core).",
-)
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the on-disk cache.")
-@click.option(
-    "--cache-dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
-)
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Programs and libraries in the ranking.",
-)
-@format_option(
-    ["text", "json", "jsonl", "html"],
-    "jsonl: one estimate per program as it is done, then a summary; json: the summary "
-    "and ranking; html: the ranking as a page (with -o FILE).",
-)
-@output_option
-@click.pass_obj
+def _scan_options(p: argparse.ArgumentParser) -> None:
+    root_options(p)
+    estimate_options(p)
+    p.add_argument(
+        "-j",
+        "--jobs",
+        dest="jobs",
+        type=_at_least(1),
+        default=None,
+        metavar="INTEGER RANGE",
+        help="Worker processes (default: one per core).  [x>=1]",
+    )
+    p.add_argument(
+        "--no-cache",
+        dest="no_cache",
+        action="store_true",
+        help="Neither read nor write the on-disk cache.",
+    )
+    p.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        default=None,
+        type=_path(file_okay=False),
+        metavar="DIRECTORY",
+        help="Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
+    )
+    p.add_argument(
+        "--top",
+        dest="top",
+        type=_at_least(1),
+        default=10,
+        metavar="INTEGER RANGE",
+        help="Programs and libraries in the ranking.  [default: 10; x>=1]",
+    )
+    format_option(
+        p,
+        ["text", "json", "jsonl", "html"],
+        "jsonl: one estimate per program as it is done, then a summary; json: the summary "
+        "and ranking; html: the ranking as a page (with -o FILE).",
+    )
+    output_option(p)
+
+
+@command("[PATHS]...", [("paths", "*", "PATHS")], _scan_options)
 def scan(
     state: State,
     paths: Sequence[str],
@@ -997,7 +1176,7 @@ def scan(
 
     if not paths:
         if os.path.realpath(root) == "/":
-            raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
+            raise UsageError("give PATHS, or --root DIR to scan a whole root")
         paths = (root,)
     host = _host(root, ld_library_path, env_llp)
     opts = ScanOptions(
@@ -1028,7 +1207,7 @@ def scan(
                 if progress is not None:
                     progress.message(msg)
                 else:
-                    click.echo(msg, err=True)
+                    _echo(msg, err=True)
                 state.status = Exit.INPUT_ERROR
             elif fmt == "jsonl":
                 # The estimate is already JSON text: written as is, never decoded.
@@ -1041,7 +1220,7 @@ def scan(
                         "error": None,
                     }
                 )
-                click.echo(f'{head[:-1]}, "estimate": {r.doc_json or "null"}}}')
+                _echo(f'{head[:-1]}, "estimate": {r.doc_json or "null"}}}')
             elif fmt == "html" and r.doc is not None:
                 docs.append(r.doc)
             yield r
@@ -1072,6 +1251,234 @@ def scan(
     _finish(state)
 
 
+# -- the parser -----------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs keep their lines; option help is wrapped to the width;
+    `-n, --instances N` names the value once."""
+
+    def __init__(self, prog: str, width: int) -> None:
+        super().__init__(prog, max_help_position=34, width=width)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        metavar = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return f"{', '.join(action.option_strings)} {metavar}"
+
+
+def _help_width() -> int:
+    """The terminal's width ($COLUMNS first) less 2, at most 100: shutil's rule, without
+    importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return min((columns if columns > 0 else 80) - 2, 100)
+
+
+class _Version(argparse.Action):
+    """--version: `elfcost, version X`, the installed package's version, looked up only now."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("elfcost")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        _echo(f"{parser.prog}, version {number}")
+        parser.exit()
+
+
+def _help_text(doc: str | None) -> str:
+    """A docstring as help: its first line, then the rest with the common indent removed."""
+    lines = (doc or "").expandtabs().strip().split("\n")
+    indents = [len(s) - len(s.lstrip()) for s in lines[1:] if s.strip()]
+    cut = min(indents, default=0)
+    return "\n".join([lines[0].strip(), *(s[cut:].rstrip() for s in lines[1:])])
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, line] if line else lines
+
+
+def _commands_text(width: int) -> str:
+    """The list of commands in elfcost's own help, one summary each, wrapped to the width."""
+    names = sorted(COMMANDS)
+    column = max(map(len, names)) + 4
+    lines = ["commands:"]
+    for name in names:
+        summary = _wrap(COMMANDS[name].summary, max(width - column, 20)) or [""]
+        lines.append(f"  {name:<{column - 2}}{summary[0]}".rstrip())
+        lines.extend(" " * column + s for s in summary[1:])
+    return "\n".join(lines) + "\n"
+
+
+def build_parser(
+    name: str | None = None, prog: str = "elfcost", width: int | None = None
+) -> argparse.ArgumentParser:
+    """The parser of command `name`, or of elfcost's own options when `name` is None.
+
+    `width` fixes the help's width (docs/make_cli_md.py); by default it follows the terminal.
+    """
+    help_width = _help_width() if width is None else width
+
+    def formatter(prog: str) -> HelpFormatter:
+        return HelpFormatter(prog, width=help_width)
+
+    if name is None:
+        p = argparse.ArgumentParser(
+            prog=prog,
+            usage="%(prog)s [OPTIONS] COMMAND [ARGS]...",
+            description=_help_text(main.__doc__),
+            epilog=_commands_text(help_width) + "\n" + EXIT_HELP,
+            formatter_class=formatter,
+            add_help=False,
+            allow_abbrev=False,
+        )
+        p.add_argument(
+            "--traceback", action="store_true", help="Show Python tracebacks for errors."
+        )
+        p.add_argument("--version", action=_Version, nargs=0, help="Show the version and exit.")
+    else:
+        cmd = COMMANDS[name]
+        p = argparse.ArgumentParser(
+            prog=f"{prog} {name}",
+            usage=f"%(prog)s [OPTIONS] {cmd.usage}",
+            description=_help_text(cmd.func.__doc__),
+            epilog=EXIT_HELP,
+            formatter_class=formatter,
+            add_help=False,
+            allow_abbrev=False,
+        )
+        cmd.options(p)
+    p.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+    return p
+
+
+def _is_option(word: str) -> bool:
+    """Whether argparse takes `word` for an option (`-` alone and `-1` are values)."""
+    if not word.startswith("-") or word == "-" or " " in word:
+        return False
+    return re.fullmatch(r"-\d+|-\d*\.\d+", word) is None
+
+
+def parse_command(
+    parser: argparse.ArgumentParser, cmd: Command, argv: Sequence[str]
+) -> dict[str, Any]:
+    """The command's parameters from its arguments (what follows its name).
+
+    Options and positional words may be mixed; everything after the first `--` is positional
+    (`measure -- prog --its-option`, `validate BINARY -- ARGS`). Usage errors exit 2.
+    """
+    words = list(argv)
+    cut = words.index("--") if "--" in words else len(words)
+    head, tail = words[:cut], words[cut + 1 :]
+    if HELP_OPTIONS.intersection(head):  # help first, whatever else is wrong
+        parser.print_help()
+        parser.exit()
+    namespace, rest = parser.parse_known_args(head)
+    unknown = [w for w in rest if _is_option(w)]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    positional = [*rest, *tail]
+    values = vars(namespace)
+    missing = []
+    for dest, nargs, metavar in cmd.positionals:
+        if nargs is None:
+            if positional:
+                values[dest] = positional.pop(0)
+            else:
+                missing.append(metavar)
+        else:
+            if nargs == "+" and not positional:
+                missing.append(metavar)
+            values[dest], positional = positional, []
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
+    if positional:
+        parser.error(f"unrecognized arguments: {' '.join(positional)}")
+    return values
+
+
+def with_default_command(args: Sequence[str]) -> list[str]:
+    """`elfcost [OPTIONS] BINARY...` means `elfcost estimate [OPTIONS] BINARY...`.
+
+    The command goes after elfcost's own options, before the first word that is not one of
+    them: `elfcost --format json BIN` is `elfcost estimate --format json BIN`; unless that word
+    is a command, or elfcost's own help or version was asked for.
+    """
+    args = list(args)
+    i = next((k for k, a in enumerate(args) if a not in GROUP_OPTIONS), None)
+    asked = {"-h", "--help", "--version"} & set(args[:i])
+    if i is not None and args[i] not in COMMANDS and not asked:
+        args = [*args[:i], "estimate", *args[i:]]
+    return args
+
+
+def _program_name() -> str:
+    """The name elfcost was run by, for usage lines: `elfcost`, or `python -m elfcost`."""
+    path = sys.argv[0] if sys.argv and sys.argv[0] else "elfcost"
+    package = getattr(sys.modules.get("__main__"), "__package__", None)
+    if not package:
+        return os.path.basename(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    module = package if name == "__main__" else f"{package}.{name}"
+    return f"python -m {module.lstrip('.')}"
+
+
+def main(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> None:
+    """Predict the private dirty memory an ELF program costs before it runs.
+
+    `elfcost [OPTIONS] BINARY...` is `elfcost estimate [OPTIONS] BINARY...`.
+    """
+    # The docstring above is elfcost's own --help. argv defaults to sys.argv[1:]; main always
+    # ends in SystemExit with the exit status.
+    prog = prog_name or _program_name()
+    args = with_default_command(sys.argv[1:] if argv is None else argv)
+    i = next((k for k, a in enumerate(args) if a not in GROUP_OPTIONS), len(args))
+    top = build_parser(None, prog)
+    own = top.parse_args(args[:i])  # -h and --version exit here
+    if i == len(args):
+        if not args:
+            top.print_help(sys.stderr)
+            top.exit(Exit.USAGE)
+        top.error("the following arguments are required: COMMAND")
+    name = args[i]
+    cmd = COMMANDS[name]
+    parser = build_parser(name, prog)
+    values = parse_command(parser, cmd, args[i + 1 :])
+    try:
+        cmd.func(State(traceback=own.traceback), **values)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        _echo(err=True)
+        _echo("Aborted!", err=True)
+        sys.exit(1)
+
+
 def run() -> None:
     """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
     # Names that are not UTF-8 are kept as surrogate escapes so the files stay openable;
@@ -1081,7 +1488,10 @@ def run() -> None:
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
     try:
-        main()
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

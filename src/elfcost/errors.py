@@ -10,7 +10,7 @@ class Exit(enum.IntEnum):
 
     OK = 0
     CHECK_FAILED = 1  # a gate, --strict or a validation failed
-    USAGE = 2  # click's own code for bad arguments
+    USAGE = 2  # argparse's own code for bad arguments
     INPUT_ERROR = 3  # an input could not be analysed (not ELF, malformed, unreadable)
 
 

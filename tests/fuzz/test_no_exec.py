@@ -162,7 +162,7 @@ sys.addaudithook(hook)
 from elfcost.cli import main
 for argv in sys.argv[2].split(";"):
     try:
-        main(argv.split("\\x1f"), standalone_mode=False)
+        main(argv.split("\\x1f"))
     except SystemExit:
         pass
 print("done")
