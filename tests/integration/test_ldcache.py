@@ -25,7 +25,7 @@ def test_host_cache_matches_ldconfig() -> None:
         if m:
             expected.add((m.group(1), m.group(3)))
     cache = ldcache.parse(Path("/etc/ld.so.cache").read_bytes())
-    got = {(e.soname, e.path) for entries in cache.entries.values() for e in entries}
+    got = {(e.soname, e.path) for name in cache.raw for e in cache.entries(name)}
     assert got == expected
 
 

@@ -115,24 +115,36 @@ def _load(data: dict[str, Any]) -> Profile:
     )
 
 
+# Read beside this module (the package is installed as files): importlib.resources would cost
+# more start-up time (pathlib, tempfile, urllib) than the whole estimate of a small program.
+_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
+
+
+@functools.cache
+def _read(name: str) -> Profile:
+    with open(os.path.join(_FOLDER, name), "rb") as fh:
+        return _load(tomllib.load(fh))
+
+
 @functools.cache
 def all_profiles() -> tuple[Profile, ...]:
     """Every shipped profile, parsed once per process (a scan selects one per program)."""
-    # Read beside this module (the package is installed as files): importlib.resources would
-    # cost more start-up time (pathlib, tempfile, urllib) than the whole estimate of a small
-    # program.
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
-    out = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".toml"):
-            with open(os.path.join(folder, name), "rb") as fh:
-                out.append(_load(tomllib.load(fh)))
-    return tuple(out)
+    return tuple(_read(name) for name in sorted(os.listdir(_FOLDER)) if name.endswith(".toml"))
+
+
+def file_name(family: str, link: str, machine: str) -> str:
+    """The file a profile is shipped in: x86_64's (the reference) unsuffixed, others suffixed."""
+    return f"{family}-{link}.toml" if machine == "x86_64" else f"{family}-{link}-{machine}.toml"
 
 
 def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile, list[str]]:
     """The profile for (libc family, link mode, machine), with warnings when it is a fallback."""
     fam = family.value if isinstance(family, LoaderFamily) else family
+    # One estimate needs one profile: open its file by name rather than parse them all.
+    if os.path.exists(os.path.join(_FOLDER, file_name(fam, link, machine))):
+        p = _read(file_name(fam, link, machine))
+        if (p.family, p.link, p.machine) == (fam, link, machine):
+            return p, []
     profiles = all_profiles()
     warnings: list[str] = []
     for p in profiles:

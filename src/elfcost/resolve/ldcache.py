@@ -35,11 +35,25 @@ class CacheEntry:
     legacy_hwcap: int  # pre-2.33 hwcap bits; non-zero entries are not used (see lookup)
 
 
+# (path, flags, hwcaps, legacy_hwcap) of one entry: CacheEntry's fields but the soname.
+RawEntry = tuple[str, int, str | None, int]
+
+
 @record
 class LdCache:
-    """A parsed /etc/ld.so.cache: its entries by soname."""
+    """A parsed /etc/ld.so.cache: its entries by soname.
 
-    entries: Mapping[str, tuple[CacheEntry, ...]]  # by soname, in file order
+    Entries are kept as tuples and made CacheEntry records when asked for: a cache holds about
+    a thousand, a program's resolution looks up a few.
+    """
+
+    raw: Mapping[str, tuple[RawEntry, ...]]  # by soname, in file order
+
+    def entries(self, soname: str) -> tuple[CacheEntry, ...]:
+        return tuple(
+            CacheEntry(soname=soname, path=path, flags=flags, hwcaps=sub, legacy_hwcap=legacy)
+            for path, flags, sub, legacy in self.raw.get(soname, ())
+        )
 
     def lookup(
         self, soname: str, flags: tuple[int, ...], hwcaps: tuple[str, ...]
@@ -47,7 +61,7 @@ class LdCache:
         """The entry glibc would use: the best supported glibc-hwcaps entry, else a plain one."""
         best: CacheEntry | None = None
         best_rank = len(hwcaps) + 1
-        for e in self.entries.get(soname, ()):
+        for e in self.entries(soname):
             if flags and e.flags not in flags:
                 continue  # _dl_cache_check_flags: another ABI's library
             if e.legacy_hwcap:
@@ -107,9 +121,9 @@ def _parse(data: bytes) -> LdCache:
         return data[pos:end].decode("utf-8", "surrogateescape")
 
     hwcap_names = _hwcap_names(data, base, ext_offset, e, string)
-    by_name: dict[str, list[CacheEntry]] = {}
-    for i in range(nlibs):
-        flags, key, value, _osv, hwcap = struct.unpack_from(e + "iIIIQ", data, start + 48 + i * 24)
+    by_name: dict[str, list[RawEntry]] = {}
+    table = data[start + 48 : entries_end]
+    for flags, key, value, _osv, hwcap in struct.iter_unpack(e + "iIIIQ", table):
         sub: str | None = None
         legacy = 0
         if hwcap & _HWCAP_EXTENSION:
@@ -117,11 +131,8 @@ def _parse(data: bytes) -> LdCache:
             sub = hwcap_names[index] if index < len(hwcap_names) else f"#{index}"
         else:
             legacy = hwcap
-        entry = CacheEntry(
-            soname=string(key), path=string(value), flags=flags, hwcaps=sub, legacy_hwcap=legacy
-        )
-        by_name.setdefault(entry.soname, []).append(entry)
-    return LdCache(entries={k: tuple(v) for k, v in by_name.items()})
+        by_name.setdefault(string(key), []).append((string(value), flags, sub, legacy))
+    return LdCache(raw={k: tuple(v) for k, v in by_name.items()})
 
 
 def _hwcap_names(data: bytes, base: int, ext_offset: int, e: str, string: object) -> list[str]:
