@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from elfcost.cost import profiles
+from elfcost.cost import profile_data, profiles
 from elfcost.cost.profiles import all_profiles, file_name, select
 
 SHIPPED = sorted(n for n in os.listdir(profiles._FOLDER) if n.endswith(".toml"))
@@ -22,6 +22,14 @@ def test_every_profile_is_found_by_its_file_name(name: str) -> None:
     assert [
         q for q in all_profiles() if (q.family, q.link, q.machine) == (p.family, p.link, p.machine)
     ] == [p]
+
+
+def test_the_python_data_is_the_toml_files() -> None:
+    """cost/profile_data.py is what `python3 -m elfcost.cost.profiles` makes of the TOML files."""
+    with open(profile_data.__file__, encoding="utf-8") as fh:
+        committed = fh.read()
+    assert committed == profiles.render_data(), "run: python3 -m elfcost.cost.profiles"
+    assert sorted(profile_data.PROFILES) == SHIPPED
 
 
 def test_an_unprofiled_machine_still_falls_back_with_a_warning() -> None:
