@@ -1,7 +1,10 @@
 # elfcost: `make run` analyses a binary every Linux machine has; `make test` runs the tests.
 # Both set up what they need (a local .venv; Debian packages when run as root).
 
-PYTHON ?= python3
+# The distribution's python3 when there is one (/usr/bin/python3 on Debian): the interpreter
+# elfcost's users there run it with, and the one lddtree (bench/estimate's peer) runs on. An
+# interpreter earlier on PATH (pyenv's, say) may be built without optimisation and start slower.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
