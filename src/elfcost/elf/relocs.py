@@ -25,8 +25,7 @@ import os
 import struct
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
 
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
 from elfcost.elf.reader import open_regular, vaddr_to_offset
@@ -34,6 +33,8 @@ from elfcost.errors import MalformedElfError
 from elfcost.model import SHF_ALLOC, SHT_REL, SHT_RELA, Dso, RelocTableRef
 from elfcost.record import record
 
+# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -51,9 +52,11 @@ IPLT = _KIND_INDEX["iplt"]
 # 4 KiB boundary can cross a larger one.
 GRAIN = 4096
 # Up to this many records (a DT_RELR word counts as all it may stand for), an object is grouped
-# in plain Python: importing numpy costs as much as grouping about this many records one by
-# one. Once numpy is loaded for a larger object, it is the faster way down to smaller tables.
-SMALL_TABLES = 8192
+# in plain Python, at about 0.9 us a record (libcrypto.so.3's 21,113: 18 ms), where importing
+# numpy costs 120-160 ms on the same machine. The bound is per object, so it is kept well under
+# that break-even (about 150,000): ten objects just under it cost about 0.3 s in Python. Once
+# numpy is loaded for a larger object, it is the faster way down to smaller tables.
+SMALL_TABLES = 32768
 SMALL_TABLES_NUMPY_LOADED = 256
 
 
@@ -401,33 +404,6 @@ def _tally(a: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[n
 # -- plain Python: small tables -----------------------------------------------------------------
 
 
-def _records(dso: Dso, tables: list[_Table]) -> Iterator[Record]:
-    """The records of small tables, in application order, decoded with the array module."""
-    word = dso.elf_class // 8
-    swap = dso.little_endian != (sys.byteorder == "little")
-    fd, st = open_regular(dso.file)
-    try:
-        for t in tables:
-            raw, fields = _read(dso, fd, st.st_size, t)
-            words = array.array("Q" if word == 8 else "I")
-            assert words.itemsize == word
-            words.frombytes(raw)
-            if swap:
-                words.byteswap()
-            if fields == 1:
-                yield from ((a, 0, 0, t.kind) for a in _relr_python(words, word))
-                continue
-            a, b = t.skip if t.skip is not None else (0, 0)
-            shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-            for i in range(len(words) // fields):
-                if a <= i < b:
-                    continue
-                info = words[i * fields + 1]
-                yield words[i * fields], info & mask, info >> shift, t.kind
-    finally:
-        os.close(fd)
-
-
 def _relr_python(words: array.array[int], word: int) -> list[int]:
     """decode_relr, one word at a time."""
     out: list[int] = []
@@ -448,30 +424,64 @@ def _relr_python(words: array.array[int], word: int) -> list[int]:
     return sorted(out)
 
 
-def _group_records(dso: Dso, records: Iterable[Record]) -> RelocGroups:
-    """_group_numpy, one record at a time."""
+# One table's records as columns: (table kind, r_offset, r_type, r_sym), in application order.
+Run = tuple[int, Sequence[int], Sequence[int], Sequence[int]]
+
+
+def _runs(dso: Dso, tables: list[_Table]) -> Iterator[Run]:
+    """Each table's records as columns, decoded with the array module."""
+    word = dso.elf_class // 8
+    swap = dso.little_endian != (sys.byteorder == "little")
+    shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+    fd, st = open_regular(dso.file)
+    try:
+        for t in tables:
+            raw, fields = _read(dso, fd, st.st_size, t)
+            words = array.array("Q" if word == 8 else "I")
+            assert words.itemsize == word
+            words.frombytes(raw)
+            if swap:
+                words.byteswap()
+            if fields == 1:
+                addrs = _relr_python(words, word)
+                zeros = [0] * len(addrs)
+                yield t.kind, addrs, zeros, zeros
+                continue
+            offsets, infos = words[0::fields], words[1::fields]
+            if t.skip is not None:
+                del offsets[t.skip[0] : t.skip[1]], infos[t.skip[0] : t.skip[1]]
+            yield t.kind, offsets, [i & mask for i in infos], [i >> shift for i in infos]
+    finally:
+        os.close(fd)
+
+
+def _group_records(dso: Dso, runs: Iterable[Run]) -> RelocGroups:
+    """_group_numpy for small tables: a table at a time, counted by Counter in C rather than
+    with a Python step per record."""
     word = dso.elf_class // 8
     counts: Counter[tuple[int, int, int]] = Counter()
     copies: list[Record] = []
     straddles: list[Record] = []
-    infos: dict[int, RelocType] = {}
     n = 0
-    for rec in records:
-        off, t, _, kind = rec
-        n += 1
-        info = infos.get(t)
-        if info is None:
-            info = infos[t] = _info(dso, t)
-        if kind == RELR:
-            width = word
-        elif info.kind is RelocClass.COPY:
-            copies.append(rec)
-            continue
+    for kind, offsets, types, syms in runs:
+        n += len(offsets)
+        if kind == RELR:  # every record writes one word
+            copy: set[int] = set()
+            width = dict.fromkeys(types, word)
         else:
-            width = info.width
-        counts[(off - off % GRAIN, t, kind)] += 1
-        if width > 0 and off % GRAIN + width > GRAIN:
-            straddles.append(rec)
+            seen = {r_type: _info(dso, r_type) for r_type in set(types)}
+            copy = {r_type for r_type, info in seen.items() if info.kind is RelocClass.COPY}
+            width = {r_type: info.width for r_type, info in seen.items()}
+        for off, r_type, sym in zip(offsets, types, syms, strict=True):
+            if r_type in copy:
+                copies.append((off, r_type, sym, kind))
+            elif width[r_type] > 0 and off % GRAIN + width[r_type] > GRAIN:
+                straddles.append((off, r_type, sym, kind))
+        counts.update(
+            (off - off % GRAIN, r_type, kind)
+            for off, r_type in zip(offsets, types, strict=True)
+            if r_type not in copy
+        )
     groups = tuple((p, t, k, c) for (p, t, k), c in sorted(counts.items()))
     return RelocGroups(groups=groups, copies=tuple(copies), straddles=tuple(straddles), records=n)
 
@@ -492,7 +502,7 @@ def group_relocs(dso: Dso, *, small: int | None = None) -> RelocGroups:
     if small is None:
         small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
     if _most_records(dso, tables) <= small:
-        return _group_records(dso, _records(dso, tables))
+        return _group_records(dso, _runs(dso, tables))
     return _group_numpy(dso, read_relocs(dso))
 
 
