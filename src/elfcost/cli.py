@@ -412,7 +412,6 @@ def _estimate(
     as-built estimate (for the HTML report's second fleet line).
     """
     from elfcost.cost.estimate import BIND_NOW, Options, estimate
-    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
     from elfcost.resolve.search import resolve
 
     opts = Options(
@@ -420,6 +419,10 @@ def _estimate(
     )
     graph = resolve(path, host)
     est = estimate(graph, opts)
+    if assume is None and not whatif:
+        return est, None
+    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
+
     if assume is not None and assume in RELINKS:
         return relink_whatif(graph, assume, host, opts, dynamic=est), None
     if whatif and est.loader_path is not None:
@@ -1458,19 +1461,21 @@ def main(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> 
     prog = prog_name or _program_name()
     args = with_default_command(sys.argv[1:] if argv is None else argv)
     i = next((k for k, a in enumerate(args) if a not in GROUP_OPTIONS), len(args))
-    top = build_parser(None, prog)
-    own = top.parse_args(args[:i])  # -h and --version exit here
-    if i == len(args):
-        if not args:
-            top.print_help(sys.stderr)
-            top.exit(Exit.USAGE)
-        top.error("the following arguments are required: COMMAND")
+    traceback = False
+    if i > 0 or not args:  # elfcost's own options, or no command: its own parser is needed
+        top = build_parser(None, prog)
+        traceback = top.parse_args(args[:i]).traceback  # -h and --version exit here
+        if i == len(args):
+            if not args:
+                top.print_help(sys.stderr)
+                top.exit(Exit.USAGE)
+            top.error("the following arguments are required: COMMAND")
     name = args[i]
     cmd = COMMANDS[name]
     parser = build_parser(name, prog)
     values = parse_command(parser, cmd, args[i + 1 :])
     try:
-        cmd.func(State(traceback=own.traceback), **values)
+        cmd.func(State(traceback=traceback), **values)
     except UsageError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import bisect
 import enum
-from typing import Literal
 
 from elfcost.record import field, record
+
+# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
 
 # Program header types (ELF gABI; GNU extensions from binutils include/elf/common.h).
 PT_NULL = 0
@@ -138,7 +142,8 @@ class Section:
     entsize: int
 
 
-RelocKind = Literal["rel", "rela", "relr", "jmprel"]
+if TYPE_CHECKING:
+    RelocKind = Literal["rel", "rela", "relr", "jmprel"]
 
 
 @record
@@ -355,7 +360,8 @@ class FoundVia(enum.Enum):
     LOADED = "already loaded"  # matched by soname or file identity
 
 
-Role = Literal["executable", "interpreter", "library"]
+if TYPE_CHECKING:
+    Role = Literal["executable", "interpreter", "library"]
 
 
 @record
@@ -412,7 +418,8 @@ class Cause(enum.Enum):
     POSSIBLE_WRITE = "possible-write"  # writable page nothing is known to write (high bound)
 
 
-Phase = Literal["entry", "idle", "possible"]
+if TYPE_CHECKING:
+    Phase = Literal["entry", "idle", "possible"]
 
 
 @record

@@ -31,10 +31,13 @@ from elfcost.model import (
     LoaderFamily,
     PageCost,
     Prot,
-    Role,
     SectionIndex,
 )
 from elfcost.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from elfcost.model import Role
 
 
 @record

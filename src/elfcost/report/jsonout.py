@@ -7,10 +7,13 @@ report/schema/ and the tests validate every document against them.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from elfcost.model import Attempt, Estimate, Range, Resolution
 from elfcost.resolve.graph import DependencyGraph
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def dumps(doc: dict[str, Any], *, pretty: bool = True) -> str:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal
 
 from elfcost.record import field, record
 
-Justify = Literal["left", "right"]
-Overflow = Literal["fold", "ellipsis", "keep"]
+# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Justify = Literal["left", "right"]
+    Overflow = Literal["fold", "ellipsis", "keep"]
 
 # ANSI SGR parameters by style name (ECMA-48 8.3.117).
 SGR = {
