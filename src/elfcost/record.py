@@ -226,7 +226,9 @@ def _make(cls: type[T], *, frozen: bool, eq: bool, kw_only: bool, slots: bool) -
             inherited.update((f.name, f) for f in spec.fields)
     own: dict[str, Field] = {}
     # Not inspect.get_annotations: importing inspect is what this module avoids.
-    for name in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+        if str(annotation).startswith(("ClassVar", "typing.ClassVar", "InitVar")):
+            raise TypeError(f"{cls.__qualname__}.{name}: ClassVar and InitVar are not supported")
         value = cls.__dict__.get(name, MISSING)
         f = value if isinstance(value, Field) else Field(default=value)
         if isinstance(f.default, list | dict | set):

@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import functools
 import pickle
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -185,6 +185,12 @@ def test_frozen_and_slotted() -> None:
     assert not hasattr(p, "__dict__")
     assert Page.__slots__ == DPage.__slots__  # type: ignore[attr-defined]
     assert Child.__slots__ == ("size",)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="ClassVar"):
+
+        @record
+        class Counted:
+            n: ClassVar[int] = 0
+
     with pytest.raises(ValueError, match="mutable default"):
 
         @record
