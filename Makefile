@@ -15,6 +15,11 @@ APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-stati
 .PHONY: install run test lint samples bench clean deps-apt fuzz
 
 $(PY): pyproject.toml
+	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  echo "installing python3-venv (apt-get)"; apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dev]'
