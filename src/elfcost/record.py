@@ -130,10 +130,15 @@ class _Spec:
         self.frozen = frozen
         self.post_init = post_init
         compared = [f.name for f in fields if f.compare]
-        # attrgetter of one name returns the value, of several a tuple: both compare and hash.
-        self.key: Callable[[Any], Any] = (
-            operator.attrgetter(*compared) if compared else (lambda _obj: ())
-        )
+        # A tuple always, as dataclasses compares: tuple equality checks identity first, so a
+        # record holding a NaN equals itself. attrgetter of one name gives the bare value.
+        if len(compared) > 1:
+            self.key: Callable[[Any], Any] = operator.attrgetter(*compared)
+        elif compared:
+            get = operator.attrgetter(compared[0])
+            self.key = lambda obj: (get(obj),)
+        else:
+            self.key = lambda _obj: ()
 
 
 _set = object.__setattr__
@@ -227,7 +232,7 @@ def _make(cls: type[T], *, frozen: bool, eq: bool, kw_only: bool, slots: bool) -
     own: dict[str, Field] = {}
     # Not inspect.get_annotations: importing inspect is what this module avoids.
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
-        if str(annotation).startswith(("ClassVar", "typing.ClassVar", "InitVar")):
+        if str(annotation).split("[", 1)[0].rsplit(".", 1)[-1] in ("ClassVar", "InitVar"):
             raise TypeError(f"{cls.__qualname__}.{name}: ClassVar and InitVar are not supported")
         value = cls.__dict__.get(name, MISSING)
         f = value if isinstance(value, Field) else Field(default=value)
@@ -243,29 +248,45 @@ def _make(cls: type[T], *, frozen: bool, eq: bool, kw_only: bool, slots: bool) -
                 raise TypeError(f"{cls.__qualname__}.{f.name}: non-default field after a default")
             seen_default = seen_default or (f.init and not f.required)
 
-    ns = dict(cls.__dict__)
-    for name in own:
-        ns.pop(name, None)  # defaults live in the field table, not as class attributes
-    ns["__record__"] = _Spec(
-        fields, kw_only=kw_only, frozen=frozen, post_init=hasattr(cls, "__post_init__")
-    )
-    ns["__init__"] = _init
-    ns["__reduce__"] = _reduce
-    ns["__match_args__"] = ns["__record__"].positional
-    if "__repr__" not in cls.__dict__:
-        ns["__repr__"] = _repr
+    body = cls.__dict__
+    methods: dict[str, object] = {
+        "__record__": _Spec(
+            fields, kw_only=kw_only, frozen=frozen, post_init=hasattr(cls, "__post_init__")
+        ),
+        "__match_args__": () if kw_only else tuple(f.name for f in fields if f.init),
+    }
+    # As dataclasses' _set_new_attribute: what the class body defines itself stays.
+    for name, method in (("__init__", _init), ("__repr__", _repr), ("__reduce__", _reduce)):
+        if name not in body:
+            methods[name] = method
     if eq:
-        ns["__eq__"] = _eq
-        ns["__hash__"] = _hash if frozen else None
+        if "__eq__" not in body:
+            methods["__eq__"] = _eq
+        if body.get("__hash__") is None:  # none given (a body's own __eq__ sets it to None)
+            methods["__hash__"] = _hash if frozen else None
     if frozen:
-        ns["__setattr__"] = _frozen_setattr
-        ns["__delattr__"] = _frozen_delattr
+        for name, method in (("__setattr__", _frozen_setattr), ("__delattr__", _frozen_delattr)):
+            if name in body:
+                raise TypeError(f"{cls.__qualname__}: a frozen record cannot define {name}")
+            methods[name] = method
+    if not slots:
+        for name, value in methods.items():
+            setattr(cls, name, value)
+        for f in own.values():  # a default stays a class attribute, a field() does not
+            if isinstance(body.get(f.name), Field):
+                if f.default is MISSING:
+                    delattr(cls, f.name)
+                else:
+                    setattr(cls, f.name, f.default)
+        return cls
+    ns = {k: v for k, v in body.items() if k not in own}  # defaults are in the field table
+    ns.update(methods)
     # The old class's own __dict__ and __weakref__ descriptors would refuse the new class's
-    # instances; type() makes new ones when the class has no __slots__.
+    # instances; __qualname__ lives in the type, not its __dict__.
     ns.pop("__dict__", None)
     ns.pop("__weakref__", None)
-    if slots:
-        ns["__slots__"] = tuple(own)
+    ns["__slots__"] = tuple(own)
+    ns["__qualname__"] = cls.__qualname__
     # A new class, as dataclasses does for slots: __slots__ only takes effect at creation.
     meta: type = type(cls)
     made: type[T] = meta(cls.__name__, cls.__bases__, ns)

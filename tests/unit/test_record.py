@@ -240,6 +240,53 @@ def test_a_record_without_slots_has_a_dict_for_cached_properties() -> None:
     assert pickle.loads(pickle.dumps(c)) == c
 
 
+class Outer:
+    @record
+    class Inner:
+        x: int
+
+
+@record(slots=False)
+class Described:
+    n: int
+
+    def __repr__(self) -> str:
+        return f"Described#{self.n}"
+
+    def describe(self) -> str:
+        return super().__repr__().split(" object")[0]  # zero-argument super(): same class
+
+
+@record
+class Measured:
+    value: float
+
+
+def test_what_the_class_body_defines_and_where_the_class_lives_are_kept() -> None:
+    inner = Outer.Inner(x=1)
+    assert Outer.Inner.__qualname__ == "Outer.Inner"
+    assert pickle.loads(pickle.dumps(inner)) == inner
+    d = Described(n=2)
+    assert repr(d) == "Described#2" and d.describe().endswith("Described")
+    # A single compared field is compared as a tuple, so identity short-cuts it (NaN).
+    nan = Measured(value=float("nan"))
+    assert nan == nan and {nan: 1}[nan] == 1
+    with pytest.raises(TypeError, match="cannot define __setattr__"):
+
+        @record
+        class Guarded:
+            n: int
+
+            def __setattr__(self, name: str, value: object) -> None:
+                pass
+
+
+def test_initvar_is_refused_without_postponed_annotations() -> None:
+    namespace: dict[str, Any] = {"record": record, "dataclasses": dataclasses}
+    with pytest.raises(TypeError, match="InitVar"):
+        exec("@record\nclass Late:\n    seed: dataclasses.InitVar[int]\n", namespace)
+
+
 def test_match() -> None:
     match Span(3, 4):
         case Span(start, end):
