@@ -389,6 +389,9 @@ def deps(
     for b in binaries:
         with state.per_input():
             graph = resolve(host.loader_path(b), host)
+            # The status is decided before the output, so a closed pipe cannot lose it.
+            if strict and graph.missing:
+                state.fail(Exit.CHECK_FAILED)
             if fmt == "json":
                 _echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
             elif fmt == "dot":
@@ -397,8 +400,6 @@ def deps(
                 from elfcost.report.text import deps_text
 
                 _echo(deps_text(graph), nl=False)
-            if strict and graph.missing:
-                state.fail(Exit.CHECK_FAILED)
     _finish(state)
 
 
@@ -542,9 +543,9 @@ def explain(
     with state.per_input():
         est, _ = _estimate(host.loader_path(binary), host, page_size, assume)
         out = text.explain_text(est, object_name=object_name)
-        _echo(out, nl=False)
         if out.startswith("no object named"):
             state.fail(Exit.CHECK_FAILED)
+        _echo(out, nl=False)
     _finish(state)
 
 
@@ -765,6 +766,9 @@ def validate(
             ) as p:
                 m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
             comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
+        # The status is decided before the output, so a closed pipe cannot lose it.
+        if not all(c.ok for c in comparisons):
+            state.fail(Exit.CHECK_FAILED)
         if fmt == "html":
             from elfcost.cost.whatif import static_whatif
             from elfcost.report.html import estimate_html
@@ -781,8 +785,6 @@ def validate(
                 _echo(jsonout.dumps(comparison_doc(c), pretty=False))
             elif fmt == "text":
                 _echo(text.comparison_text(c), nl=False)
-        if not all(c.ok for c in comparisons):
-            state.fail(Exit.CHECK_FAILED)
     _finish(state)
 
 
@@ -977,18 +979,19 @@ def check(
             verdicts.append(
                 gate.evaluate(facts, policy, baseline=baseline if baseline_file else None)
             )
+    # The verdict and the baseline come before the output, so a closed pipe cannot lose them.
+    if any(v.failed for v in verdicts):
+        state.fail(Exit.CHECK_FAILED)
+    if update_baseline and baseline_file:
+        with open(baseline_file, "w", encoding="utf-8") as fh:
+            _json.dump(gate.updated_baseline(baseline, verdicts), fh, indent=2)
+            fh.write("\n")
     if fmt == "json":
         _echo(_json.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs), indent=2))
     elif fmt == "junit":
         _echo(checkout.junit(verdicts), nl=False)
     else:
         _echo(checkout.check_text(verdicts, skipped=skipped, libraries=libs), nl=False)
-    if update_baseline and baseline_file:
-        with open(baseline_file, "w", encoding="utf-8") as fh:
-            _json.dump(gate.updated_baseline(baseline, verdicts), fh, indent=2)
-            fh.write("\n")
-    if any(v.failed for v in verdicts):
-        state.fail(Exit.CHECK_FAILED)
     _finish(state)
 
 
@@ -1387,6 +1390,29 @@ def _is_option(word: str) -> bool:
     return re.fullmatch(r"-\d+|-\d*\.\d+", word) is None
 
 
+def _attach_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """`--follow -bash` as `--follow=-bash`: a value that looks like an option is still the
+    value of the option before it (argparse would call the option's value missing)."""
+    takes_value = {
+        option
+        for action in parser._actions  # argparse keeps no public list of them
+        if action.nargs is None and action.option_strings
+        for option in action.option_strings
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in takes_value and i + 1 < len(words) and words[i + 1].startswith("-"):
+            value = words[i + 1]
+            out.append(f"{word}={value}" if word.startswith("--") else f"{word}{value}")
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
+
+
 def parse_command(
     parser: argparse.ArgumentParser, cmd: Command, argv: Sequence[str]
 ) -> dict[str, Any]:
@@ -1397,7 +1423,7 @@ def parse_command(
     """
     words = list(argv)
     cut = words.index("--") if "--" in words else len(words)
-    head, tail = words[:cut], words[cut + 1 :]
+    head, tail = _attach_values(parser, words[:cut]), words[cut + 1 :]
     if HELP_OPTIONS.intersection(head):  # help first, whatever else is wrong
         parser.print_help()
         parser.exit()
@@ -1474,8 +1500,14 @@ def main(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> 
     cmd = COMMANDS[name]
     parser = build_parser(name, prog)
     values = parse_command(parser, cmd, args[i + 1 :])
+    state = State(traceback=traceback)
     try:
-        cmd.func(State(traceback=traceback), **values)
+        cmd.func(state, **values)
+    except BrokenPipeError:
+        # The reader stopped reading (`elfcost ... | head`): no error of its own, but what was
+        # decided before it (a failed check, an input error) is still the exit status.
+        _quiet_stdout()
+        sys.exit(int(state.status))
     except UsageError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
@@ -1484,8 +1516,15 @@ def main(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> 
         sys.exit(1)
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def run() -> None:
-    """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`)."""
+    """Entry point that turns a closed pipe into a quiet exit (`elfcost ... | head`) with the
+    command's own exit status."""
     # Names that are not UTF-8 are kept as surrogate escapes so the files stay openable;
     # write them back out as the bytes they came from.
     for stream in (sys.stdout, sys.stderr):
@@ -1493,11 +1532,12 @@ def run() -> None:
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
     try:
-        try:
-            main()
-        finally:
-            sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
+        main()
+        status: int | str | None = 0
+    except SystemExit as exc:  # main always ends so; the status must survive the flush below
+        status = exc.code
+    try:
+        sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        _quiet_stdout()
+    sys.exit(status)

@@ -3,6 +3,7 @@ usage errors (exit 2, one line naming what was wrong), help and --version."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -258,3 +259,35 @@ def test_the_command_line_does_not_import_click() -> None:
     code = "import sys, elfcost.cli; print('click' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout == "False\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (["check", "--max-private-dirty", "1K", "/bin/true"], Exit.CHECK_FAILED),
+        (["explain", "/bin/true", "--object", "no-such-object"], Exit.CHECK_FAILED),
+        (["estimate", "/nonexistent", "/bin/true"], Exit.INPUT_ERROR),
+        (["/bin/true"], Exit.OK),
+    ],
+)
+def test_a_closed_pipe_keeps_the_exit_status(argv: list[str], status: Exit) -> None:
+    """`elfcost check ... | head` under `set -o pipefail` must still fail an over-budget gate."""
+    script = Path(sys.executable).with_name("elfcost")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before elfcost writes a byte
+    try:
+        done = subprocess.run(
+            [str(script), *argv], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_an_option_value_may_start_with_a_dash() -> None:
+    """As click took it: `--follow -bash` (a login shell's name), `-o -report.txt`."""
+    assert parse("measure", "--follow", "-bash", "--", "/bin/true")["follow"] == "-bash"
+    assert parse("estimate", "--ld-library-path", "-L", "B")["ld_library_path"] == "-L"
+    assert parse("estimate", "-o", "-x.txt", "B")["output"] == "-x.txt"
+    assert parse("estimate", "--format=json", "B")["fmt"] == "json"
