@@ -107,7 +107,6 @@ class _Spec:
     __slots__ = (
         "defaulted",
         "fields",
-        "frozen",
         "init",
         "init_names",
         "key",
@@ -117,9 +116,7 @@ class _Spec:
         "post_init",
     )
 
-    def __init__(
-        self, fields: tuple[Field, ...], *, kw_only: bool, frozen: bool, post_init: bool
-    ) -> None:
+    def __init__(self, fields: tuple[Field, ...], *, kw_only: bool, post_init: bool) -> None:
         self.fields = fields
         self.init = tuple(f for f in fields if f.init)
         self.init_names = frozenset(f.name for f in self.init)
@@ -127,7 +124,6 @@ class _Spec:
         self.positional = () if kw_only else tuple(f.name for f in self.init)
         self.later = tuple(f for f in fields if not f.init and not f.required)
         self.kw_only = kw_only
-        self.frozen = frozen
         self.post_init = post_init
         compared = [f.name for f in fields if f.compare]
         # A tuple always, as dataclasses compares: tuple equality checks identity first, so a
@@ -226,9 +222,9 @@ def _reduce(self: Any) -> tuple[Any, ...]:
 def _make(cls: type[T], *, frozen: bool, eq: bool, kw_only: bool, slots: bool) -> type[T]:
     inherited: dict[str, Field] = {}
     for base in reversed(cls.__mro__[1:]):
-        spec = base.__dict__.get("__record__")
-        if spec is not None:
-            inherited.update((f.name, f) for f in spec.fields)
+        base_spec = base.__dict__.get("__record__")
+        if base_spec is not None:
+            inherited.update((f.name, f) for f in base_spec.fields)
     own: dict[str, Field] = {}
     # Not inspect.get_annotations: importing inspect is what this module avoids.
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
@@ -249,12 +245,8 @@ def _make(cls: type[T], *, frozen: bool, eq: bool, kw_only: bool, slots: bool) -
             seen_default = seen_default or (f.init and not f.required)
 
     body = cls.__dict__
-    methods: dict[str, object] = {
-        "__record__": _Spec(
-            fields, kw_only=kw_only, frozen=frozen, post_init=hasattr(cls, "__post_init__")
-        ),
-        "__match_args__": () if kw_only else tuple(f.name for f in fields if f.init),
-    }
+    spec = _Spec(fields, kw_only=kw_only, post_init=hasattr(cls, "__post_init__"))
+    methods: dict[str, object] = {"__record__": spec, "__match_args__": spec.positional}
     # As dataclasses' _set_new_attribute: what the class body defines itself stays.
     for name, method in (("__init__", _init), ("__repr__", _repr), ("__reduce__", _reduce)):
         if name not in body:

@@ -153,11 +153,10 @@ def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile
         p = _read(file_name(fam, link, machine))
         if (p.family, p.link, p.machine) == (fam, link, machine):
             return p, []
+    # Every shipped profile is in the file of that name (tests/unit/test_profiles.py), so
+    # past this point none is for this machine: the nearest one stands in.
     profiles = all_profiles()
     warnings: list[str] = []
-    for p in profiles:
-        if p.family == fam and p.link == link and p.machine == machine:
-            return p, warnings
     candidates = [p for p in profiles if p.family == fam and p.link == link]
     if not candidates:
         candidates = (
