@@ -22,8 +22,9 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO, Any
 
+import msgspec
+
 from elfcost.errors import InputError
-from elfcost.record import field, record
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 ZSTD_SUFFIXES = (".tar.zst", ".tzst")
@@ -40,8 +41,7 @@ def is_archive(path: str) -> bool:
     return path.lower().endswith(SUFFIXES)
 
 
-@record
-class Unpacked:
+class Unpacked(msgspec.Struct, frozen=True, kw_only=True):
     """What one archive unpacked to."""
 
     files: int  # regular files and hard links written
@@ -80,8 +80,7 @@ def unpack(archive: str, dest: str, *, max_bytes: int = MAX_BYTES) -> Unpacked:
 # -- writing members, confined to dest --------------------------------------------------------
 
 
-@record(frozen=False, kw_only=False)
-class _Writer:
+class _Writer(msgspec.Struct):
     archive: str
     dest: str
     max_bytes: int
@@ -89,8 +88,8 @@ class _Writer:
     members: int = 0
     files: int = 0
     links: int = 0
-    skipped: list[str] = field(default_factory=list)
-    regular: dict[str, str] = field(default_factory=dict)  # member name -> file written
+    skipped: list[str] = msgspec.field(default_factory=list)
+    regular: dict[str, str] = msgspec.field(default_factory=dict)  # member name -> file written
 
     def name(self, raw: str, *, member: bool = True) -> str | None:
         """The member's path relative to dest; None for the archive's own top directory."""

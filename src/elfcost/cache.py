@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from elfcost.record import record
+import msgspec
 
 FORMAT = 1
 Stat = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
@@ -79,14 +79,12 @@ def digest(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-@record
-class Entry:
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
     kind: str  # what the file is ("program", "library")
     text: str | None  # the result's JSON text, if one was computed
 
 
-@record
-class Validity:
+class Validity(msgspec.Struct, frozen=True, kw_only=True):
     """What an entry was computed from (see the module docstring)."""
 
     env: str

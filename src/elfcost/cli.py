@@ -924,8 +924,9 @@ def check(
     """
     import json as _json
 
+    from msgspec.structs import replace as _replace
+
     from elfcost import gate
-    from elfcost.record import replace as _replace
     from elfcost.report import checkout
 
     policy = gate.Policy()
@@ -1176,7 +1177,8 @@ def scan(
     """
     import json as _json
 
-    from elfcost.record import asdict
+    from msgspec.structs import asdict
+
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, rank
 

@@ -36,7 +36,8 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from elfcost.record import field, record, replace
+import msgspec
+from msgspec.structs import replace
 
 LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
 
@@ -45,8 +46,7 @@ class PolicyError(Exception):
     """A policy or baseline file that cannot be used (a usage error, exit 2)."""
 
 
-@record
-class Limits:
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_private_dirty: int | None = None
     instances: int = 1
     max_fleet: int | None = None
@@ -55,14 +55,12 @@ class Limits:
     no_missing: bool = False
 
 
-@record
-class Rule:
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
     match: str
     limits: Mapping[str, Any]
 
 
-@record
-class Waiver:
+class Waiver(msgspec.Struct, frozen=True, kw_only=True):
     match: str
     limit: str  # a name from LIMITS, or "*"
     reason: str
@@ -74,9 +72,8 @@ class Waiver:
         return self.limit in ("*", limit) and fnmatch.fnmatchcase(path, self.match)
 
 
-@record
-class Policy:
-    defaults: Limits = field(default_factory=Limits)
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    defaults: Limits = msgspec.field(default_factory=Limits)
     rules: tuple[Rule, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     baseline_file: str | None = None
@@ -89,8 +86,7 @@ class Policy:
         return limits
 
 
-@record
-class Facts:
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
     """What `check` needs to know about one binary (taken from its estimate)."""
 
     path: str  # as matched by globs: relative to the root, no leading '/'
@@ -102,8 +98,7 @@ class Facts:
     missing: tuple[str, ...]  # DT_NEEDED names not found
 
 
-@record
-class Violation:
+class Violation(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     limit: str
     allowed: int
@@ -116,8 +111,7 @@ class Violation:
         return self.actual - self.allowed
 
 
-@record
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     facts: Facts
     limits: Limits

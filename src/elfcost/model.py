@@ -1,4 +1,4 @@
-"""Frozen records (elfcost.record) and enums passed between the pipeline's stages; no logic, no I/O.
+"""Frozen msgspec Structs and enums passed between the pipeline's stages; no logic, no I/O.
 
 Names follow the ELF specification (p_vaddr, p_filesz, DT_NEEDED, ...) and the loaders' own
 sources. Integers are bytes unless the name ends in `_pages`; `vaddr` is a link-time virtual
@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import enum
 
-from elfcost.record import field, record
+import msgspec
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -98,16 +98,14 @@ class Prot(enum.IntFlag):
         )
 
 
-@record
-class FileId:
+class FileId(msgspec.Struct, frozen=True, kw_only=True):
     """The identity the loaders use to load a file only once (glibc _dl_file_id_match_p)."""
 
     dev: int
     ino: int
 
 
-@record
-class Segment:
+class Segment(msgspec.Struct, frozen=True, kw_only=True):
     """One program header, as linked."""
 
     index: int  # position in the program header table
@@ -129,8 +127,7 @@ class Segment:
         return bool(self.flags & Prot.W)
 
 
-@record
-class Section:
+class Section(msgspec.Struct, frozen=True, kw_only=True):
     """One section header: optional detail for reports, never needed to load."""
 
     name: str
@@ -146,8 +143,7 @@ if TYPE_CHECKING:
     RelocKind = Literal["rel", "rela", "relr", "jmprel"]
 
 
-@record
-class RelocTableRef:
+class RelocTableRef(msgspec.Struct, frozen=True, kw_only=True):
     """Where a dynamic relocation table lies, as the dynamic section says (DT_RELA/DT_RELASZ...)."""
 
     kind: RelocKind
@@ -157,8 +153,7 @@ class RelocTableRef:
     rela: bool  # entries carry an addend (DT_RELA, or DT_JMPREL with DT_PLTREL == DT_RELA)
 
 
-@record
-class DynEntry:
+class DynEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One entry of the dynamic section, with its index (for in-place rewrites)."""
 
     index: int  # position in PT_DYNAMIC; glibc rewrites some d_ptr in place (R-G3)
@@ -166,8 +161,7 @@ class DynEntry:
     value: int
 
 
-@record
-class DynamicInfo:
+class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The dynamic section read through PT_DYNAMIC (what ld.so's elf_get_dynamic_info sees)."""
 
     entries: tuple[DynEntry, ...]
@@ -204,8 +198,7 @@ class DynamicInfo:
         return next((t for t in self.tables if t.kind == kind), None)
 
 
-@record
-class Dso:
+class Dso(msgspec.Struct, frozen=True, kw_only=True):
     """Any ELF object the loader maps, the main executable included."""
 
     path: str  # the path as the loader would open it (inside the root, if one is used)
@@ -297,8 +290,7 @@ class Dso:
         return SectionIndex.of(self.sections).names_at(start, end)
 
 
-@record(kw_only=False)
-class SectionIndex:
+class SectionIndex(msgspec.Struct, frozen=True):
     """An object's allocated sections in address order, to ask which overlap a range.
 
     `reach[i]` is the furthest end among rows[:i + 1]: a range's sections are found by a binary
@@ -364,8 +356,7 @@ if TYPE_CHECKING:
     Role = Literal["executable", "interpreter", "library"]
 
 
-@record
-class Attempt:
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
     """One candidate path the loader would try, and what became of it."""
 
     path: str
@@ -374,8 +365,7 @@ class Attempt:
     origin: str | None = None  # whose RPATH/RUNPATH supplied the directory
 
 
-@record
-class Resolution:
+class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     """One DT_NEEDED edge, with its explanation."""
 
     needed: str
@@ -386,8 +376,7 @@ class Resolution:
     tried: tuple[Attempt, ...]
 
 
-@record
-class LoadedObject:
+class LoadedObject(msgspec.Struct, frozen=True, kw_only=True):
     """An object in the process: the file, its role and how the loader found it."""
 
     dso: Dso
@@ -422,8 +411,7 @@ if TYPE_CHECKING:
     Phase = Literal["entry", "idle", "possible"]
 
 
-@record
-class PageCost:
+class PageCost(msgspec.Struct, frozen=True, kw_only=True):
     """Exactly one per predicted private-dirty page of an object."""
 
     vaddr: int | None  # page-aligned link-time address; None: calibrated, location unknown
@@ -436,8 +424,7 @@ class PageCost:
     reloc_types: tuple[str, ...] = ()
 
 
-@record
-class Range:
+class Range(msgspec.Struct, frozen=True, kw_only=True):
     """Four figures, in bytes: written by AT_ENTRY, lower bound, expected when idle, upper bound."""
 
     at_entry: int
@@ -465,8 +452,7 @@ class Range:
 ZERO = Range(at_entry=0, low=0, expected=0, high=0)
 
 
-@record
-class ObjectEstimate:
+class ObjectEstimate(msgspec.Struct, frozen=True, kw_only=True):
     """The predicted dirty pages of one object, each with its cause, and their totals."""
 
     path: str
@@ -482,8 +468,7 @@ class ObjectEstimate:
     possible_unlisted: int = 0
 
 
-@record
-class ProcessItem:
+class ProcessItem(msgspec.Struct, frozen=True, kw_only=True):
     """A per-process anonymous item: stack, heap, TLS, the loader's heap."""
 
     name: str
@@ -492,8 +477,7 @@ class ProcessItem:
     detail: str
 
 
-@record
-class Estimate:
+class Estimate(msgspec.Struct, frozen=True, kw_only=True):
     """One process: every object in load order, the process-wide items and the total."""
 
     binary: str
@@ -506,7 +490,7 @@ class Estimate:
     process: tuple[ProcessItem, ...]
     missing: tuple[Resolution, ...]
     warnings: tuple[str, ...] = ()
-    assumptions: tuple[str, ...] = field(default=())
+    assumptions: tuple[str, ...] = msgspec.field(default=())
 
     @property
     def total(self) -> Range:

@@ -48,12 +48,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
+import msgspec
+
 from elfcost import archive, cache
 from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
 from elfcost.cost.whatif import RELINKS, relink_whatif
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
-from elfcost.record import record
 from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -71,8 +72,7 @@ PROGRESS_EVERY = 0.05  # seconds between two progress reports
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 
 
-@record
-class ScanOptions:
+class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
     page_size: int | None = None  # None: this machine's
@@ -87,8 +87,7 @@ class ScanOptions:
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
 
 
-@record(slots=False)
-class ScanResult:
+class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     """One estimated program (doc: elfcost.estimate/1) or one input that failed (error).
 
     The document travels as the JSON text the analysis made (from a worker, or from the
@@ -110,8 +109,7 @@ class ScanResult:
         return doc
 
 
-@record
-class ScanSummary:
+class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
     files_seen: int = 0  # regular files examined: named, found under directories, unpacked
     elf_files: int = 0
     executables: int = 0  # estimates made: programs, and libraries named explicitly
@@ -125,24 +123,21 @@ class ScanSummary:
     cache_hits: int = 0
 
 
-@record
-class ProgramCost:
+class ProgramCost(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     private_dirty: int  # expected bytes, one instance
     high: int
     objects: int
 
 
-@record
-class LibraryCost:
+class LibraryCost(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # the loader path, prefixed like the programs' paths in a root or archive
     soname: str | None
     private_dirty: int  # expected bytes summed over the programs that load it
     programs: tuple[str, ...]  # reverse dependencies: every program that loads it
 
 
-@record
-class Ranking:
+class Ranking(msgspec.Struct, frozen=True, kw_only=True):
     programs: tuple[ProgramCost, ...]  # most expensive first
     libraries: tuple[LibraryCost, ...]
 
@@ -254,8 +249,7 @@ def rank(results: Iterable[ScanResult], top: int | None = 10) -> Ranking:
 # -- discovery (in this process) ---------------------------------------------------------------
 
 
-@record
-class _Site:
+class _Site(msgspec.Struct, frozen=True, kw_only=True):
     """Where files come from: this machine, a root file system, or an unpacked archive."""
 
     root: str  # the Host's root
@@ -272,8 +266,7 @@ class _Site:
         return file if self.prefix is None else self.prefix + self.loader_path(file)
 
 
-@record
-class _Target:
+class _Target(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # as shown
     file: str  # on this machine
     loader_path: str
@@ -409,8 +402,7 @@ class _Discovery:
 # -- configuration shared with the workers -----------------------------------------------------
 
 
-@record
-class _Config:
+class _Config(msgspec.Struct, frozen=True, kw_only=True):
     estimate: Options
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
     relink: str | None
@@ -469,8 +461,7 @@ def _loader_env(site: _Site) -> Any:
 _Kind = Literal["program", "library", "not_elf", "not_loadable", "error"]
 
 
-@record
-class _Outcome:
+class _Outcome(msgspec.Struct, frozen=True, kw_only=True):
     kind: _Kind
     elf: bool = True
     text: str | None = None  # the estimate's JSON text, decoded only if ScanResult.doc is read
@@ -599,8 +590,7 @@ class _Worker:
         self.cache.store(slot.path, validity, entry)
 
 
-@record
-class _Slot:
+class _Slot(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     env: str
     identity: tuple[str, cache.Stat]
@@ -812,8 +802,7 @@ def _died(chunk: Sequence[_Target]) -> list[_Outcome]:
 # -- results -----------------------------------------------------------------------------------
 
 
-@record(frozen=False, kw_only=False)
-class _Counts:
+class _Counts(msgspec.Struct):
     files: int = 0
     elf: int = 0
     programs: int = 0

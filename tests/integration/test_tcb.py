@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from elfcost.cost.estimate import _facts_wanted, _tcb_bytes
 from elfcost.cost.profiles import Profile, all_profiles
 from elfcost.elf.facts import FactsWanted, read_facts
 from elfcost.elf.reader import read_dso
 from elfcost.elf.symbols import glibc_pthread_size
-from elfcost.record import replace
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 

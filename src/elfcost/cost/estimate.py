@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import msgspec
+from msgspec.structs import replace
+
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, select
@@ -34,7 +37,6 @@ from elfcost.model import (
     Range,
     SectionIndex,
 )
-from elfcost.record import record, replace
 from elfcost.resolve.graph import DependencyGraph
 
 _PRECEDENCE = {c: i for i, c in enumerate(Cause)}
@@ -54,8 +56,7 @@ MAX_LOADER_DATA_PAGES = 1 << 12
 BIND_NOW = {"bind-now": True, "lazy": False}
 
 
-@record
-class Options:
+class Options(msgspec.Struct, frozen=True, kw_only=True):
     """How to estimate: the runtime page size and the binding what-if."""
 
     page_size: int = 4096

@@ -16,9 +16,11 @@ import functools
 import os
 import sys
 
+import msgspec
+from msgspec.structs import replace
+
 from elfcost.cost.profile_data import PROFILES
 from elfcost.model import LoaderFamily
-from elfcost.record import record, replace
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -34,8 +36,7 @@ LIBC_SONAMES = frozenset(
 )
 
 
-@record
-class PageCounts:
+class PageCounts(msgspec.Struct, frozen=True, kw_only=True):
     """A calibrated item in pages: at the entry point, lower bound, expected idle, upper."""
 
     at_entry: int
@@ -44,8 +45,7 @@ class PageCounts:
     high: int
 
 
-@record
-class HeapCounts:
+class HeapCounts(msgspec.Struct, frozen=True, kw_only=True):
     """The program heap: calibrated pages at the entry point, low and idle; the upper bound is
     in bytes (a first sbrk's size, the same at every page size)."""
 
@@ -55,8 +55,7 @@ class HeapCounts:
     high_bytes: int
 
 
-@record
-class Profile:
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
     """The calibrated start-up figures of one libc family and link mode, and their provenance."""
 
     name: str

@@ -8,6 +8,9 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import msgspec
 
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
@@ -33,15 +36,13 @@ from elfcost.model import (
     Prot,
     SectionIndex,
 )
-from elfcost.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from elfcost.model import Role
 
 
-@record
-class ObjectContext:
+class ObjectContext(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """What every cost rule may look at for one object: the file, how it is loaded, its
     relocations and the page size."""
 
@@ -54,10 +55,10 @@ class ObjectContext:
     relocs: RelocGroups
     copy_sizes: Mapping[int, int]  # st_size of the symbols COPY relocations name, by index
     # Sorted once per object, not once per page (a large .bss has hundreds of thousands).
-    sections: SectionIndex = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sections", SectionIndex.of(self.dso.sections))
+    @cached_property
+    def sections(self) -> SectionIndex:
+        return SectionIndex.of(self.dso.sections)
 
     @property
     def word(self) -> int:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from msgspec.structs import replace
+
 from elfcost.cost.estimate import Options, estimate, link_mode, process_items
 from elfcost.cost.profiles import LIBC_SONAMES, select
 from elfcost.model import (
@@ -29,7 +31,6 @@ from elfcost.model import (
     PageCost,
     Range,
 )
-from elfcost.record import replace
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.swap import LibcSwap, swap_libc

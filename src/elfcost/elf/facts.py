@@ -11,24 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from elfcost.elf.relocs import NO_GROUPS, RelocGroups, copy_symbol_sizes, group_relocs
 from elfcost.elf.symbols import find_symbols, glibc_pthread_size
 from elfcost.model import Dso
-from elfcost.record import field, record
 
 
-@record
-class ObjectFacts:
+class ObjectFacts(msgspec.Struct, frozen=True, kw_only=True):
     """One object's file contents as the cost model uses them."""
 
     relocs: RelocGroups = NO_GROUPS
-    copy_sizes: Mapping[int, int] = field(default_factory=dict)  # DT_SYMTAB index -> st_size
-    symbols: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # name -> value, size
+    # DT_SYMTAB index -> st_size
+    copy_sizes: Mapping[int, int] = msgspec.field(default_factory=dict)
+    # name -> (st_value, st_size)
+    symbols: Mapping[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     pthread_size: int | None = None  # glibc's sizeof (struct pthread), when asked for and found
 
 
-@record
-class FactsWanted:
+class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
     """The optional parts of ObjectFacts the model asks for (the relocations always come)."""
 
     symbols: tuple[str, ...] = ()

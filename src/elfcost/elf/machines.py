@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from elfcost.record import field, record
+import msgspec
 
 
 class RelocClass(enum.Enum):
@@ -30,8 +30,7 @@ class RelocClass(enum.Enum):
     PCREL = "pcrel"  # PC-relative into text: in a DSO this means DT_TEXTREL
 
 
-@record(kw_only=False)
-class RelocType:
+class RelocType(msgspec.Struct, frozen=True):
     """One relocation type of a machine: its name, the bytes it writes, its class."""
 
     name: str
@@ -191,8 +190,7 @@ _MIPS = _table(
 )
 
 
-@record
-class Machine:
+class Machine(msgspec.Struct, frozen=True, kw_only=True):
     """What elfcost knows of one e_machine: relocation types, library directories, word."""
 
     name: str  # elfcost's short name
@@ -207,7 +205,7 @@ class Machine:
     musl_arch: str  # ld-musl-<arch>.so.1, /etc/ld-musl-<arch>.path
     glibc_cache_flags: tuple[int, ...]  # ld.so.cache entry flags this machine accepts
     page_sizes: tuple[int, ...]  # runtime page sizes the kernel may use
-    glibc_interp: tuple[str, ...] = field(default=())
+    glibc_interp: tuple[str, ...] = msgspec.field(default=())
 
     def reloc(self, r_type: int, pointer_size: int) -> RelocType:
         """The type's facts; unknown non-zero types are pointer-sized writes (rule 2)."""

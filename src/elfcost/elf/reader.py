@@ -18,6 +18,8 @@ import os
 import stat
 import struct
 
+import msgspec
+
 from elfcost.elf.machines import machine_for
 from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
 from elfcost.model import (
@@ -62,7 +64,6 @@ from elfcost.model import (
     Section,
     Segment,
 )
-from elfcost.record import record
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -72,8 +73,7 @@ MAX_INTERP = 4096  # PATH_MAX: the kernel rejects a longer PT_INTERP (binfmt_elf
 MAX_STRING = 65536  # longest DT_NEEDED/RPATH string we will read
 
 
-@record(kw_only=False)
-class _Layout:
+class _Layout(msgspec.Struct, frozen=True):
     """struct formats for one (class, byte order)."""
 
     ehdr: struct.Struct

@@ -27,11 +27,12 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
+import msgspec
+
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
 from elfcost.elf.reader import open_regular, vaddr_to_offset
 from elfcost.errors import MalformedElfError
 from elfcost.model import SHF_ALLOC, SHT_REL, SHT_RELA, Dso, RelocTableRef
-from elfcost.record import record
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -60,8 +61,7 @@ SMALL_TABLES = 32768
 SMALL_TABLES_NUMPY_LOADED = 256
 
 
-@record(kw_only=False, eq=False)
-class Relocs:
+class Relocs(msgspec.Struct, frozen=True, eq=False):
     """All load-time relocation records of one object, in application order."""
 
     offset: U64  # r_offset: link-time address written
@@ -90,8 +90,7 @@ class Relocs:
 Record = tuple[int, int, int, int]
 
 
-@record(kw_only=False)
-class RelocGroups:
+class RelocGroups(msgspec.Struct, frozen=True):
     """An object's load-time relocation records, as the cost model needs them.
 
     `groups`: (page, r_type, table, count), sorted: how many records of each type and table
@@ -116,8 +115,7 @@ NO_GROUPS = RelocGroups(groups=(), copies=(), straddles=(), records=0)
 # -- finding the tables -------------------------------------------------------------------------
 
 
-@record(kw_only=False)
-class _Table:
+class _Table(msgspec.Struct, frozen=True):
     ref: RelocTableRef
     offset: int  # in the file
     kind: int  # index into TABLE_KINDS

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from elfcost.record import record
+import msgspec
 
 Doc = Mapping[str, Any]
 
@@ -91,8 +91,7 @@ def _cause(c: str) -> tuple[str, str, str, str]:
 # -- comparisons: what was measured, page by page ---------------------------------------------
 
 
-@record
-class _Stop:
+class _Stop(msgspec.Struct, frozen=True, kw_only=True):
     """One comparison document's view of one object, rebuilt as sets of page addresses."""
 
     stop: str
@@ -403,8 +402,7 @@ def _unit(n: float) -> tuple[int, str]:
     return 1024, "KiB"
 
 
-@record
-class _Segment:
+class _Segment(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     tip: str
     value: int
@@ -518,8 +516,7 @@ def _segments(doc: Doc) -> list[_Segment]:
     return segs
 
 
-@record
-class _Line:
+class _Line(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     per_instance: int  # private dirty expected, paid by every instance
     once: int  # shared clean, paid once

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from elfcost.record import field, record
+import msgspec
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -68,8 +68,7 @@ def terminal() -> tuple[bool, int | None]:
     return "NO_COLOR" not in os.environ, width
 
 
-@record(kw_only=False)
-class Column:
+class Column(msgspec.Struct, frozen=True):
     header: str
     justify: Justify = "left"
     overflow: Overflow = "keep"
@@ -77,12 +76,11 @@ class Column:
     max_width: int | None = None  # only for fold and ellipsis columns
 
 
-@record(frozen=False, kw_only=False, slots=False)
-class Table:
+class Table(msgspec.Struct):
     title: str
-    columns: list[Column] = field(default_factory=list)
+    columns: list[Column] = msgspec.field(default_factory=list)
     # A row is its cells and a style for the whole row; None is a section rule.
-    rows: list[tuple[tuple[str, ...], str | None] | None] = field(default_factory=list)
+    rows: list[tuple[tuple[str, ...], str | None] | None] = msgspec.field(default_factory=list)
 
     def add_column(
         self,

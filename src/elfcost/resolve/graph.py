@@ -7,9 +7,11 @@ appears in a signature, so callers see plain values.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
+
+import msgspec
 
 from elfcost.model import LoadedObject, LoaderFamily, Resolution
-from elfcost.record import field, record
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -17,8 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-@record(kw_only=False, eq=False)
-class DependencyGraph:
+class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
     """The objects the loader maps, in load order, and every DT_NEEDED edge it followed."""
 
     objects: tuple[LoadedObject, ...]  # in the loader's load order
@@ -26,7 +27,11 @@ class DependencyGraph:
     family: LoaderFamily
     interp: str | None
     warnings: tuple[str, ...]
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def _cache(self) -> dict[str, Any]:
+        """Derived views (networkx graph, reverse edges), built once on demand; not a field."""
+        return {}
 
     @classmethod
     def build(

@@ -16,19 +16,20 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping
+from functools import cached_property
+
+import msgspec
 
 from elfcost.elf.reader import read_dso
 from elfcost.errors import ElfcostError, InputError
 from elfcost.model import Dso
-from elfcost.record import field, record
 from elfcost.resolve import ldcache
 
 MAXSYMLINKS = 40  # Linux's limit on symbolic links followed in one lookup
 GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may look at
 
 
-@record
-class Host:
+class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """The file system and loader configuration a program is resolved against (a root)."""
 
     root: str = "/"
@@ -36,10 +37,17 @@ class Host:
     # environment); a tuple: the directories given with --ld-library-path or taken on request.
     ld_library_path: tuple[str, ...] | None = None
     hwcaps: tuple[str, ...] | None = None  # glibc-hwcaps subdirectories supported; None: detect
-    cwd: str = field(default_factory=os.getcwd)
+    cwd: str = msgspec.field(default_factory=os.getcwd)
     sections: bool = True  # read section headers (names for reports); deps does not need them
-    _dso_cache: dict[str, Dso | ElfcostError] = field(default_factory=dict, compare=False)
-    _conf_cache: dict[str, object] = field(default_factory=dict, compare=False)
+
+    # Caches, not fields: filled on demand, never compared, hashed or encoded.
+    @cached_property
+    def _dso_cache(self) -> dict[str, Dso | ElfcostError]:
+        return {}
+
+    @cached_property
+    def _conf_cache(self) -> dict[str, object]:
+        return {}
 
     # -- paths -----------------------------------------------------------------------------
 

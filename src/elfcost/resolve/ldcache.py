@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-from elfcost.record import record
+import msgspec
 
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
@@ -24,8 +24,7 @@ class CacheFormatError(Exception):
     pass
 
 
-@record
-class CacheEntry:
+class CacheEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One library entry of /etc/ld.so.cache."""
 
     soname: str
@@ -39,8 +38,7 @@ class CacheEntry:
 RawEntry = tuple[str, int, str | None, int]
 
 
-@record
-class LdCache:
+class LdCache(msgspec.Struct, frozen=True, kw_only=True):
     """A parsed /etc/ld.so.cache: its entries by soname.
 
     Entries are kept as tuples and made CacheEntry records when asked for: a cache holds about

@@ -12,6 +12,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Iterator
 
+import msgspec
+
 from elfcost.elf.machines import BY_NAME, Machine
 from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.model import (
@@ -23,7 +25,6 @@ from elfcost.model import (
     LoaderFamily,
     Resolution,
 )
-from elfcost.record import field, record
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 
@@ -46,15 +47,14 @@ def loader_family(interp: str | None) -> LoaderFamily:
     return LoaderFamily.GLIBC
 
 
-@record(frozen=False, kw_only=False, eq=False)  # identity: one per object in the list
-class _Loaded:
+class _Loaded(msgspec.Struct, eq=False):  # identity: one per object in the list
     """One object in the loader's list, with the names it answers to (glibc l_libname)."""
 
     dso: Dso
     role: Role
     via: FoundVia
     parent: str | None
-    names: set[str] = field(default_factory=set)
+    names: set[str] = msgspec.field(default_factory=set)
     up: _Loaded | None = None  # the object whose DT_NEEDED loaded it (glibc l_loader)
     in_order: bool = True  # False while ld.so waits for its first DT_NEEDED reference
     position: int = -1  # index in the load order, once there
@@ -111,8 +111,7 @@ class _Known:
         return self._first(self.files.get(file_id))
 
 
-@record
-class _Found:
+class _Found(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of one search for a DT_NEEDED name: the file, how, and what was tried."""
 
     dso: Dso | None

@@ -17,17 +17,17 @@ Every file is read through the Host, so `--root` confines it like any resolution
 
 from __future__ import annotations
 
+import msgspec
+
 from elfcost.elf.machines import BY_NAME
 from elfcost.errors import InputError
 from elfcost.model import FoundVia, LoadedObject, LoaderFamily
-from elfcost.record import record
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import find_glibc_library, musl_reserved
 
 
-@record
-class LibcSwap:
+class LibcSwap(msgspec.Struct, frozen=True, kw_only=True):
     """The program's objects under the other libc, and which objects that changed."""
 
     graph: DependencyGraph

@@ -38,10 +38,11 @@ import bisect
 import os
 from collections.abc import Callable, Mapping, Sequence
 
+import msgspec
 import numpy as np
+from msgspec.structs import replace
 
 from elfcost.model import ET_EXEC, Dso
-from elfcost.record import record, replace
 from elfcost.runtime import pagemap as pm
 from elfcost.runtime.auxv import AT_BASE, AT_ENTRY
 from elfcost.runtime.records import (
@@ -73,8 +74,7 @@ VDSO_NAMES = frozenset({"[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[upr
 LOADER_MALLOC_NAME = "[anon: glibc: loader malloc]"  # glibc ≥ 2.39, glibc.mem.decorate_maps=1
 
 
-@record
-class MappedObject:
+class MappedObject(msgspec.Struct, frozen=True, kw_only=True):
     """A loaded ELF object and the pathnames smaps may show for it.
 
     smaps prints the path the kernel resolved (/usr/lib/... on a merged-/usr system, where the
@@ -182,8 +182,7 @@ def load_base(dso: Dso, entry: SmapsEntry, page_size: int) -> int | None:
     return None
 
 
-@record
-class _Placed:
+class _Placed(msgspec.Struct, frozen=True, kw_only=True):
     index: int
     lines: tuple[int, ...]  # indexes into entries of the file lines matched to it
     matched_by: MatchedBy
@@ -191,8 +190,7 @@ class _Placed:
     span: tuple[int, int]
 
 
-@record
-class _FileIndex:
+class _FileIndex(msgspec.Struct, frozen=True, kw_only=True):
     """The file lines of a process by (major, minor, inode) and by name, in address order."""
 
     by_id: Mapping[tuple[int, int, int], list[int]]

@@ -7,21 +7,20 @@ behaviour after `main` is only bounded, so the total is checked against [low, hi
 
 from __future__ import annotations
 
+import msgspec
+
 from elfcost.model import Estimate, ObjectEstimate, PageCost
-from elfcost.record import record
 from elfcost.runtime.records import Measurement, ObjectMeasurement
 
 
-@record
-class PageMismatch:
+class PageMismatch(msgspec.Struct, frozen=True, kw_only=True):
     vaddr: int
     sections: tuple[str, ...]
     cause: str  # the predicted cause, or the likely cause of an unpredicted page
     certain: bool
 
 
-@record
-class ObjectComparison:
+class ObjectComparison(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     predicted_pages: int
     measured_pages: int
@@ -37,8 +36,7 @@ class ObjectComparison:
         return sum(1 for p in self.predicted_clean if p.certain)
 
 
-@record
-class Comparison:
+class Comparison(msgspec.Struct, frozen=True, kw_only=True):
     binary: str
     stop: str  # "entry" or "idle"
     page_size: int

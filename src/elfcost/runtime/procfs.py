@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
+import msgspec
+
 from elfcost.errors import MeasurementError
-from elfcost.record import record
 
 
-@record
-class ProcStat:
+class ProcStat(msgspec.Struct, frozen=True, kw_only=True):
     """The few fields of /proc/PID/stat that elfcost uses."""
 
     pid: int

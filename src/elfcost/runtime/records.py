@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
-
-from elfcost.record import fields, record
+from msgspec.structs import fields
 
 Stop = Literal["exec", "entry", "idle", "snapshot"]
 """Where the process was when it was measured.
@@ -26,8 +26,7 @@ idle: after start-up, once its CPU time stopped advancing; snapshot: whenever it
 DELETED_SUFFIX = " (deleted)"  # fs/d_path.c d_path appends this to an unlinked file's name
 
 
-@record
-class SmapsEntry:
+class SmapsEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One mapping of /proc/PID/smaps (fs/proc/task_mmu.c show_smap), sizes in bytes."""
 
     start: int
@@ -110,8 +109,7 @@ SMAPS_FIELDS: Mapping[str, str] = {
 _KNOWN_BY_NAME = SMAPS_FIELDS
 
 
-@record(eq=False)
-class PageFlags:
+class PageFlags(msgspec.Struct, frozen=True, kw_only=True, eq=False):
     """Raw /proc/PID/pagemap entries for the pages [start, start + len(entries) * page_size).
 
     One uint64 per page (Documentation/admin-guide/mm/pagemap.rst); `pagemap.py` decodes them.
@@ -126,8 +124,7 @@ class PageFlags:
         return self.start + len(self.entries) * self.page_size
 
 
-@record
-class Usage:
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
     """The smaps byte counters elfcost reports, for a line, part of a line, object or bucket."""
 
     rss: int = 0
@@ -165,8 +162,7 @@ def usage_of(entry: SmapsEntry) -> Usage:
     return Usage(**{f: getattr(entry, f) for f in USAGE_FIELDS})
 
 
-@record
-class LineShare:
+class LineShare(msgspec.Struct, frozen=True, kw_only=True):
     """The part [start, end) of one smaps line that was given to an object or bucket.
 
     `usage` is the whole line's counters when the part is the whole line, else the line's
@@ -183,10 +179,9 @@ class LineShare:
         return self.start == self.entry.start and self.end == self.entry.end
 
 
-class UsageFigures:
+class UsageFigures(msgspec.Struct, frozen=True, kw_only=True):
     """The counters of `usage` as attributes of what they were measured for."""
 
-    __slots__ = ()
     usage: Usage
 
     @property
@@ -221,8 +216,7 @@ class UsageFigures:
 MatchedBy = Literal["file-id", "path", "basename"]
 
 
-@record
-class ObjectMeasurement(UsageFigures):
+class ObjectMeasurement(UsageFigures, frozen=True, kw_only=True):
     """What one ELF object (the executable, ld.so, a library) costs in a running process."""
 
     path: str  # Dso.path: the same string an Estimate uses for this object
@@ -249,8 +243,7 @@ BUCKET_NAMES: tuple[BucketName, ...] = (
 )
 
 
-@record
-class ProcessBucket(UsageFigures):
+class ProcessBucket(UsageFigures, frozen=True, kw_only=True):
     """Process-level memory that belongs to no ELF object."""
 
     name: BucketName
@@ -259,8 +252,7 @@ class ProcessBucket(UsageFigures):
     lines: tuple[LineShare, ...]
 
 
-@record
-class Measurement:
+class Measurement(msgspec.Struct, frozen=True, kw_only=True):
     """One process, measured once: every smaps line given to exactly one object or bucket."""
 
     pid: int
@@ -282,8 +274,7 @@ class Measurement:
         return next((o for o in self.objects if o.path == path), None)
 
 
-@record
-class GroupRow:
+class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
     """One object or bucket summed over the processes of a program (ps_mem style)."""
 
     name: str
@@ -299,8 +290,7 @@ class GroupRow:
         return self.pss - self.uss
 
 
-@record
-class ProgramGroup:
+class ProgramGroup(msgspec.Struct, frozen=True, kw_only=True):
     """Several processes of one program, summed as ps_mem does: private summed, shared once."""
 
     name: str
