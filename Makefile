@@ -12,7 +12,7 @@ SAMPLES := build/samples
 APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
   libllvm14 chromium dpkg-dev
 
-.PHONY: install run test lint samples bench clean deps-apt fuzz
+.PHONY: install run test lint samples bench clean deps-apt fuzz schemas
 
 $(PY): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
@@ -51,6 +51,10 @@ FUZZ_EXAMPLES ?= 100000
 
 fuzz: install
 	ELFCOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz
+
+# The JSON Schema files of src/elfcost/report/schema/, generated from the document Structs.
+schemas: install
+	$(PY) -m elfcost.report.schemas
 
 lint: install
 	$(VENV)/bin/ruff check src tests

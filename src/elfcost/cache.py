@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from elfcost.documents import EstimateDoc
 
 FORMAT = 1
 Stat = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
@@ -109,6 +112,21 @@ def observe(
     )
 
 
+class Header(msgspec.Struct, frozen=True, kw_only=True):
+    """The first line of an entry: what it was computed from, and what kind of file it is."""
+
+    format: int
+    env: str
+    identity: tuple[str, Stat]
+    files: tuple[tuple[str, Stat | None], ...]
+    dirs: tuple[tuple[str, Stat | None], ...]
+    kind: str
+
+
+# An entry holds one program's estimate; anything larger was not written by this cache.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+
 class ResultCache:
     def __init__(self, directory: str) -> None:
         self.directory = os.path.join(directory, f"scan-{FORMAT}")
@@ -118,38 +136,52 @@ class ResultCache:
         return os.path.join(self.directory, name[:2], name[2:])
 
     def load(self, slot: str, env: str, locate: Callable[[str], str | None]) -> Entry | None:
-        """The entry in `slot` if it is still valid; `locate` maps loader paths to files."""
+        """The entry in `slot` if it is still valid; `locate` maps loader paths to files.
+
+        Absent, torn by a crash, from another format, altered or not a regular file: a miss.
+        The estimate in it is decoded with validation, so a damaged entry never reaches the
+        ranking or the output.
+        """
         try:
-            with open(slot, encoding="utf-8") as fh:
-                header = json.loads(fh.readline())
-                rest = fh.read()
-            if header.get("format") != FORMAT or header.get("env") != env:
-                return None
-            path, stat = header["identity"]
-            if file_stat(path) != tuple(stat):
-                return None
-            for p, st in (*header["files"], *header["dirs"]):
-                if file_stat(locate(p)) != (tuple(st) if st is not None else None):
+            fd = os.open(slot, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                     return None
-            return Entry(kind=str(header["kind"]), text=rest or None)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent, torn by a crash, or from another format: a miss
+                data = fh.read(MAX_ENTRY_BYTES + 1)
+            if len(data) > MAX_ENTRY_BYTES:
+                return None
+            first, _, rest = data.partition(b"\n")
+            header = msgspec.json.decode(first, type=Header)
+            if header.format != FORMAT or header.env != env:
+                return None
+            path, st = header.identity
+            if file_stat(path) != st:
+                return None
+            for p, st2 in (*header.files, *header.dirs):
+                if file_stat(locate(p)) != st2:
+                    return None
+            text = rest.decode("utf-8") or None
+            if text is not None:
+                msgspec.json.decode(text, type=EstimateDoc)
+            return Entry(kind=header.kind, text=text)
+        except (OSError, ValueError, msgspec.DecodeError):
+            return None
 
     def store(self, slot: str, validity: Validity, entry: Entry) -> None:
-        header = {
-            "format": FORMAT,
-            "env": validity.env,
-            "identity": list(validity.identity),
-            "files": [list(f) for f in validity.files],
-            "dirs": [list(d) for d in validity.dirs],
-            "kind": entry.kind,
-        }
+        header = Header(
+            format=FORMAT,
+            env=validity.env,
+            identity=validity.identity,
+            files=validity.files,
+            dirs=validity.dirs,
+            kind=entry.kind,
+        )
         try:
             os.makedirs(os.path.dirname(slot), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(slot), prefix=".tmp-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps(header) + "\n" + (entry.text or ""))
+                    fh.write(msgspec.json.encode(header).decode() + "\n" + (entry.text or ""))
                 os.replace(tmp, slot)
             except BaseException:
                 os.unlink(tmp)

@@ -18,6 +18,8 @@ import re  # argparse's own import: free
 import sys
 from contextlib import contextmanager
 
+import msgspec
+
 from elfcost.errors import ElfcostError, Exit
 
 TYPE_CHECKING = False
@@ -495,7 +497,13 @@ def estimate(
     if fmt == "html" and docs:
         from elfcost.report.html import estimate_html
 
-        out.append(estimate_html(docs, static_whatif=whatifs, instances=max(instances, 129)))
+        out.append(
+            estimate_html(
+                msgspec.to_builtins(docs),
+                static_whatif=msgspec.to_builtins(whatifs),
+                instances=max(instances, 129),
+            )
+        )
     _emit(out, output)
     _finish(state)
 
@@ -775,9 +783,11 @@ def validate(
 
             whatif = static_whatif(graph, Options(page_size=est.page_size), dynamic=est)
             page = estimate_html(
-                [jsonout.estimate_doc(est)],
-                comparisons=[comparison_doc(c) for c in comparisons],
-                static_whatif=[jsonout.estimate_doc(whatif)] if est.loader_path else [],
+                [msgspec.to_builtins(jsonout.estimate_doc(est))],
+                comparisons=[msgspec.to_builtins(comparison_doc(c)) for c in comparisons],
+                static_whatif=(
+                    [msgspec.to_builtins(jsonout.estimate_doc(whatif))] if est.loader_path else []
+                ),
             )
             _emit([page], output)
         for c in comparisons:
@@ -951,14 +961,7 @@ def check(
         if v is not None
     }
     policy = _replace(policy, defaults=_replace(policy.defaults, **flags))
-    baseline: dict[str, int] = {}
-    if baseline_file and os.path.exists(baseline_file):
-        try:
-            with open(baseline_file, encoding="utf-8") as fh:
-                raw = _json.load(fh)
-            baseline = {str(k): int(v) for k, v in raw.items()}
-        except (OSError, ValueError, AttributeError, TypeError) as exc:
-            raise UsageError(f"{baseline_file}: not a baseline: {exc}") from None
+    baseline = gate.load_baseline(baseline_file) if baseline_file else {}
     host = _host(root, ld_library_path, env_llp)
     programs, skipped, libs = _programs_in(paths, state)
     verdicts = []
@@ -988,7 +991,9 @@ def check(
             _json.dump(gate.updated_baseline(baseline, verdicts), fh, indent=2)
             fh.write("\n")
     if fmt == "json":
-        _echo(_json.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs), indent=2))
+        from elfcost.report import jsonout
+
+        _echo(jsonout.dumps(checkout.check_doc(verdicts, skipped=skipped, libraries=libs)))
     elif fmt == "junit":
         _echo(checkout.junit(verdicts), nl=False)
     else:
@@ -996,29 +1001,20 @@ def check(
     _finish(state)
 
 
-def _estimate_doc_of(
-    side: str, host: Any, page_size: int | None, assume: str | None
-) -> dict[str, Any]:
-    """A saved estimate JSON report, or a fresh analysis of a binary."""
-    import json as _json
-
+def _estimate_doc_of(side: str, host: Any, page_size: int | None, assume: str | None) -> Any:
+    """A saved estimate JSON report (decoded with validation), or a fresh analysis of a binary."""
+    from elfcost import documents
     from elfcost.elf.reader import ELF_MAGIC
     from elfcost.report import jsonout
 
     try:
         with open(side, "rb") as fh:
             head = fh.read(4)
+            if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
+                data = head + fh.read(documents.MAX_DOCUMENT_BYTES)
+                return documents.decode(data, documents.EstimateDoc, source=side)
     except OSError as exc:
         raise ElfcostError(side, "", exc.strerror or str(exc)) from None
-    if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
-        try:
-            with open(side, encoding="utf-8") as fh:
-                doc: dict[str, Any] = _json.load(fh)
-        except ValueError as exc:
-            raise ElfcostError(side, "JSON report", str(exc)) from None
-        if doc.get("schema") != "elfcost.estimate/1":
-            raise ElfcostError(side, "JSON report", "not an elfcost.estimate/1 document")
-        return doc
     est, _ = _estimate(host.loader_path(side), host, page_size, assume)
     return jsonout.estimate_doc(est)
 
@@ -1066,6 +1062,7 @@ def diff(
     elfcost diff before.json after.json -n 129
     elfcost diff --root old --new-root new old/usr/bin new/usr/bin
     """
+    from elfcost import analysis
     from elfcost.report import diffout, jsonout
 
     old_host = _host(root, ld_library_path, env_llp)
@@ -1087,7 +1084,7 @@ def diff(
                             doc = _estimate_doc_of(table[rel], host, page_size, assume)
                     docs.append(doc)
                 pairs.append((rel, docs[0], docs[1]))
-            d = diffout.roots_doc(pairs, instances=instances)
+            d = analysis.diff_roots(pairs, instances=instances)
             if fmt == "json":
                 _echo(jsonout.dumps(d))
             else:
@@ -1095,18 +1092,18 @@ def diff(
         else:
             a = _estimate_doc_of(old, old_host, page_size, assume)
             b = _estimate_doc_of(new, new_host, page_size, assume)
-            if a["page_size"] != b["page_size"]:
+            if a.page_size != b.page_size:
                 raise ElfcostError(
                     new,
                     "",
-                    f"page size {b['page_size']} differs from "
-                    f"{old}'s {a['page_size']}: compare like with like",
+                    f"page size {b.page_size} differs from "
+                    f"{old}'s {a.page_size}: compare like with like",
                 )
-            d = diffout.diff_doc(a, b, instances=instances)
+            dd = analysis.diff(a, b, instances=instances)
             if fmt == "json":
-                _echo(jsonout.dumps(d))
+                _echo(jsonout.dumps(dd))
             else:
-                _echo(diffout.diff_text(d), nl=False)
+                _echo(diffout.diff_text(dd), nl=False)
     _finish(state)
 
 
@@ -1175,12 +1172,10 @@ def scan(
     most expensive programs and the libraries that cost most summed over the programs that
     load them ("who needs libX"). Results are cached across runs.
     """
-    import json as _json
-
-    from msgspec.structs import asdict
-
+    from elfcost import documents
+    from elfcost.analysis import rank
     from elfcost.report import jsonout
-    from elfcost.scan import Scan, ScanOptions, rank
+    from elfcost.scan import Scan, ScanOptions
 
     if not paths:
         if os.path.realpath(root) == "/":
@@ -1202,7 +1197,7 @@ def scan(
 
         progress = Progress(sys.stderr, "scanning")
     lines: list[str] = []
-    docs: list[dict[str, Any]] = []
+    docs: list[documents.EstimateDoc] = []
 
     def on_progress(done: int, total: int) -> None:
         if progress is not None:
@@ -1217,21 +1212,21 @@ def scan(
                 else:
                     _echo(msg, err=True)
                 state.status = Exit.INPUT_ERROR
-            elif fmt == "jsonl":
-                # The estimate is already JSON text: written as is, never decoded.
-                head = _json.dumps(
-                    {
-                        "schema": "elfcost.scan-result/1",
-                        "path": r.path,
-                        "loader_path": r.loader_path,
-                        "cached": r.cached,
-                        "error": None,
-                    }
+                continue
+            if fmt == "jsonl":
+                # The estimate is already JSON text: written as is, never re-encoded.
+                head = jsonout.dumps(
+                    documents.ScanResultDoc(
+                        path=r.path, loader_path=r.loader_path, cached=r.cached, error=None,
+                        estimate=None,
+                    ),
+                    pretty=False,
                 )
-                _echo(f'{head[:-1]}, "estimate": {r.doc_json or "null"}}}')
-            elif fmt == "html" and r.doc is not None:
-                docs.append(r.doc)
-            yield r
+                _echo(f'{head[: -len("null}")]}{r.doc_json or "null"}}}')
+            if r.doc is not None:
+                if fmt == "html":
+                    docs.append(r.doc)
+                yield r.path, r.loader_path, r.doc
 
     sc = Scan(list(paths), opts, on_progress=on_progress)
     try:
@@ -1239,22 +1234,17 @@ def scan(
     finally:
         if progress is not None:
             progress.close()
-    summary = asdict(sc.summary)
-    ranked = {
-        "programs": [asdict(p) for p in ranking.programs],
-        "libraries": [asdict(lib) for lib in ranking.libraries],
-    }
     if fmt in ("json", "jsonl"):
-        doc = {"schema": "elfcost.scan/1", "summary": summary, "ranking": ranked}
+        doc = documents.ScanDoc(summary=sc.summary, ranking=ranking)
         lines.append(jsonout.dumps(doc, pretty=fmt == "json") + "\n")
     elif fmt == "html":
         from elfcost.report.html import scan_html
 
-        lines.append(scan_html(docs, top=max(top, 20)))
+        lines.append(scan_html(msgspec.to_builtins(docs), top=max(top, 20)))
     else:
         from elfcost.report.text import scan_text
 
-        lines.append(scan_text(summary, ranking))
+        lines.append(scan_text(msgspec.structs.asdict(sc.summary), ranking))
     _emit(lines, output)
     _finish(state)
 

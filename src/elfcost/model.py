@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+from typing import Annotated
 
 import msgspec
 
@@ -16,6 +17,9 @@ import msgspec
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal
+
+# A size in bytes: never negative (checked when a saved document is decoded).
+Bytes = Annotated[int, msgspec.Meta(ge=0)]
 
 # Program header types (ELF gABI; GNU extensions from binutils include/elf/common.h).
 PT_NULL = 0
@@ -427,10 +431,10 @@ class PageCost(msgspec.Struct, frozen=True, kw_only=True):
 class Range(msgspec.Struct, frozen=True, kw_only=True):
     """Four figures, in bytes: written by AT_ENTRY, lower bound, expected when idle, upper bound."""
 
-    at_entry: int
-    low: int
-    expected: int
-    high: int
+    at_entry: Bytes
+    low: Bytes
+    expected: Bytes
+    high: Bytes
 
     def __add__(self, other: Range) -> Range:
         return Range(

@@ -36,14 +36,13 @@ import collections
 import contextlib
 import functools
 import glob
-import json
 import multiprocessing
 import os
 import posixpath
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
@@ -53,9 +52,10 @@ import msgspec
 from elfcost import archive, cache
 from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
 from elfcost.cost.whatif import RELINKS, relink_whatif
+from elfcost.documents import EstimateDoc, ScanSummary, decode
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
-from elfcost.report.jsonout import estimate_doc
+from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -102,44 +102,11 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     cached: bool = False  # the document came from the on-disk cache
 
     @functools.cached_property
-    def doc(self) -> dict[str, Any] | None:
+    def doc(self) -> EstimateDoc | None:
+        """The estimate, decoded with validation (the cache checked its entries on reading)."""
         if self.doc_json is None:
             return None
-        doc: dict[str, Any] = json.loads(self.doc_json)
-        return doc
-
-
-class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
-    files_seen: int = 0  # regular files examined: named, found under directories, unpacked
-    elf_files: int = 0
-    executables: int = 0  # estimates made: programs, and libraries named explicitly
-    libraries: int = 0  # shared libraries found under directories (dependencies, not roots)
-    skipped_non_elf: int = 0  # files under directories that are not ELF
-    not_loadable: int = 0  # ELF files under directories that no loader maps (object files)
-    symlinks: int = 0  # symbolic links under directories, not followed
-    duplicates: int = 0  # a file reached again (hard link, named twice): examined once
-    archives: int = 0  # archives unpacked
-    errors: int = 0  # inputs that could not be analysed (each is a ScanResult with error)
-    cache_hits: int = 0
-
-
-class ProgramCost(msgspec.Struct, frozen=True, kw_only=True):
-    path: str
-    private_dirty: int  # expected bytes, one instance
-    high: int
-    objects: int
-
-
-class LibraryCost(msgspec.Struct, frozen=True, kw_only=True):
-    path: str  # the loader path, prefixed like the programs' paths in a root or archive
-    soname: str | None
-    private_dirty: int  # expected bytes summed over the programs that load it
-    programs: tuple[str, ...]  # reverse dependencies: every program that loads it
-
-
-class Ranking(msgspec.Struct, frozen=True, kw_only=True):
-    programs: tuple[ProgramCost, ...]  # most expensive first
-    libraries: tuple[LibraryCost, ...]
+        return decode(self.doc_json, EstimateDoc, source=self.path)
 
 
 # -- the scan ----------------------------------------------------------------------------------
@@ -194,56 +161,6 @@ def scan_cache_dir(options: ScanOptions) -> str | None:
     if options.no_cache:
         return None
     return options.cache_dir or cache.default_dir()
-
-
-# -- ranking -----------------------------------------------------------------------------------
-
-
-def rank(results: Iterable[ScanResult], top: int | None = 10) -> Ranking:
-    """The `top` most expensive programs, by expected private dirty of one instance, and the
-    `top` libraries by expected private dirty summed over the programs that load them, each
-    with those programs. Pure; reads `results` once, keeping only numbers (docs can be large).
-    None: all of them. The interpreter counts as a library: every dynamic program pays for it.
-    """
-    programs: list[ProgramCost] = []
-    cost: dict[str, int] = {}
-    users: dict[str, list[str]] = {}
-    sonames: dict[str, str | None] = {}
-    for r in results:
-        if r.doc is None:
-            continue
-        total = r.doc["total"]["private_dirty"]
-        objects = r.doc["objects"]
-        programs.append(
-            ProgramCost(
-                path=r.path,
-                private_dirty=total["expected"],
-                high=total["high"],
-                objects=len(objects),
-            )
-        )
-        # Libraries are named like the program: in a root or an archive, with its prefix.
-        prefix = r.path[: -len(r.loader_path)] if r.path.endswith(r.loader_path) else ""
-        for o in objects[1:]:  # the first is the program itself
-            lib = prefix + o["path"]
-            cost[lib] = cost.get(lib, 0) + o["private_dirty"]["expected"]
-            users.setdefault(lib, []).append(r.path)
-            sonames[lib] = o["soname"]
-    programs.sort(key=lambda p: (-p.private_dirty, p.path))
-    libraries = sorted(
-        (
-            LibraryCost(
-                path=lib,
-                soname=sonames[lib],
-                private_dirty=cost[lib],
-                programs=tuple(sorted(users[lib])),
-            )
-            for lib in cost
-        ),
-        key=lambda lib: (-lib.private_dirty, lib.path),
-    )
-    n = len(programs) + len(libraries) if top is None else top
-    return Ranking(programs=tuple(programs[:n]), libraries=tuple(libraries[:n]))
 
 
 # -- discovery (in this process) ---------------------------------------------------------------
@@ -532,7 +449,7 @@ class _Worker:
         if self.config.relink is not None:
             host = self.host(t.site.root)
             est = relink_whatif(graph, self.config.relink, host, self.config.estimate, dynamic=est)
-        text = json.dumps(estimate_doc(est))
+        text = dumps(estimate_doc(est), pretty=False)
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
+from elfcost.documents import CheckDoc, CheckedBinary, Skipped, ViolationDoc, WaiverDoc
 from elfcost.gate import Verdict, Violation
 from elfcost.report.text import kib
 
@@ -46,41 +46,38 @@ def check_text(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int 
     return "\n".join(lines) + "\n"
 
 
-def _violation_doc(x: Violation) -> dict[str, Any]:
-    return {
-        "limit": x.limit,
-        "allowed": x.allowed,
-        "actual": x.actual,
-        "excess": x.excess,
-        "why": x.why,
-        "waiver": None
+def _violation_doc(x: Violation) -> ViolationDoc:
+    return ViolationDoc(
+        limit=x.limit,
+        allowed=x.allowed,
+        actual=x.actual,
+        excess=x.excess,
+        why=x.why,
+        waiver=None
         if x.waiver is None
-        else {
-            "reason": x.waiver.reason,
-            "expires": x.waiver.expires.isoformat() if x.waiver.expires else None,
-        },
-    }
+        else WaiverDoc(
+            reason=x.waiver.reason,
+            expires=x.waiver.expires.isoformat() if x.waiver.expires else None,
+        ),
+    )
 
 
-def check_doc(
-    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0
-) -> dict[str, Any]:
-    return {
-        "schema": "elfcost.check/1",
-        "ok": not any(v.failed for v in verdicts),
-        "binaries": [
-            {
-                "path": v.path,
-                "ok": not v.failed,
-                "private_dirty": v.facts.private_dirty,
-                "objects": v.facts.objects,
-                "checked": list(v.checked),
-                "violations": [_violation_doc(x) for x in v.violations],
-            }
+def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0) -> CheckDoc:
+    return CheckDoc(
+        ok=not any(v.failed for v in verdicts),
+        binaries=tuple(
+            CheckedBinary(
+                path=v.path,
+                ok=not v.failed,
+                private_dirty=v.facts.private_dirty,
+                objects=v.facts.objects,
+                checked=tuple(v.checked),
+                violations=tuple(_violation_doc(x) for x in v.violations),
+            )
             for v in verdicts
-        ],
-        "skipped": {"non_elf": skipped, "shared_libraries": libraries},
-    }
+        ),
+        skipped=Skipped(non_elf=skipped, shared_libraries=libraries),
+    )
 
 
 def junit(verdicts: Sequence[Verdict]) -> str:

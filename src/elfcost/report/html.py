@@ -212,7 +212,7 @@ def _measured_cell(obj: Doc, p: Doc, s: _Stop) -> str:
         return f'<span class="mp miss" data-measured="clean" title="{_e(tip)}">✕</span>'
     if v in s.unpredicted:
         u = s.unpredicted[v]
-        tip = f"{name}\nmeasured at {s.stop}: written, not predicted\nlikely: {u.get('cause', '?')}"
+        tip = f"{name}\nmeasured at {s.stop}: written, not predicted\nlikely: {u.get('why', '?')}"
         return f'<span class="mp extra" data-measured="dirty" title="{_e(tip)}">!</span>'
     if v in s.written:
         tip = f"{name}\nmeasured at {s.stop}: written, as predicted"
@@ -290,7 +290,7 @@ def _object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
     notes = []
     if outside:
         lines = ", ".join(
-            f"{v:#x} ({s.unpredicted[v].get('cause', '?')}, at {s.stop})"
+            f"{v:#x} ({s.unpredicted[v].get('why', '?')}, at {s.stop})"
             for v in outside
             for s in stops
             if v in s.unpredicted

@@ -389,14 +389,14 @@ def comparison_text(c: object) -> str:
     for o in c.objects:
         for p in o.predicted_clean:
             lines.append(
-                f"  {o.path}: 0x{p.vaddr:x} predicted {p.cause}"
+                f"  {o.path}: 0x{p.vaddr:x} {p.why}"
                 f"{' (certain)' if p.certain else ''} but clean "
                 f"[{','.join(p.sections)}]"
             )
         for p in o.unpredicted_dirty:
             lines.append(
                 f"  {o.path}: 0x{p.vaddr:x} dirty, not predicted; likely "
-                f"{p.cause} [{','.join(p.sections)}]"
+                f"{p.why} [{','.join(p.sections)}]"
             )
     verdict = "OK" if c.ok else "OUTSIDE TOLERANCE"
     lines.append(
@@ -446,7 +446,7 @@ def group_text(g: object) -> str:
 
 def scan_text(summary: dict[str, int], ranking: object) -> str:
     """The scan's summary line, then the costliest programs and libraries."""
-    from elfcost.scan import Ranking
+    from elfcost.documents import Ranking
 
     assert isinstance(ranking, Ranking)
     head = (

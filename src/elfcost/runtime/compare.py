@@ -7,16 +7,29 @@ behaviour after `main` is only bounded, so the total is checked against [low, hi
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-from elfcost.model import Estimate, ObjectEstimate, PageCost
+from elfcost.documents import (
+    ComparedObject,
+    ComparedTotal,
+    ComparisonDoc,
+    MismatchDoc,
+    PredictedTotal,
+)
+from elfcost.model import Cause, Estimate, ObjectEstimate, PageCost
 from elfcost.runtime.records import Measurement, ObjectMeasurement
 
 
 class PageMismatch(msgspec.Struct, frozen=True, kw_only=True):
     vaddr: int
     sections: tuple[str, ...]
-    cause: str  # the predicted cause, or the likely cause of an unpredicted page
+    # The cause the model gave the page (for an unpredicted one, the possible-write or other
+    # page the model had there; None outside every predicted page), and the likely writer in
+    # words. `cause` is always a name of the cause registry.
+    cause: Cause | None
+    why: str
     certain: bool
 
 
@@ -95,7 +108,8 @@ def _compare_object(
         PageMismatch(
             vaddr=v,
             sections=by_vaddr[v].sections,
-            cause=by_vaddr[v].cause.value,
+            cause=by_vaddr[v].cause,
+            why=f"predicted {by_vaddr[v].cause.value}",
             certain=by_vaddr[v].certain,
         )
         for v in sorted(predicted - measured)
@@ -105,10 +119,14 @@ def _compare_object(
         p = by_vaddr.get(v)
         if p is None:
             likely = "outside every writable segment (text relocation or runtime patching?)"
-            dirty.append(PageMismatch(vaddr=v, sections=(), cause=likely, certain=False))
+            dirty.append(
+                PageMismatch(vaddr=v, sections=(), cause=None, why=likely, certain=False)
+            )
             continue
         likely = "constructor or program write" if p.phase == "possible" else p.cause.value
-        dirty.append(PageMismatch(vaddr=v, sections=p.sections, cause=likely, certain=False))
+        dirty.append(
+            PageMismatch(vaddr=v, sections=p.sections, cause=p.cause, why=likely, certain=False)
+        )
     return ObjectComparison(
         path=oe.path,
         predicted_pages=len(predicted),
@@ -118,40 +136,41 @@ def _compare_object(
     )
 
 
-def comparison_doc(c: Comparison) -> dict[str, object]:
-    """JSON-ready, schema `elfcost.comparison/1`."""
+def comparison_doc(c: Comparison) -> ComparisonDoc:
+    """The comparison as its document, `elfcost.comparison/2`."""
 
-    def pages(ps: tuple[PageMismatch, ...]) -> list[dict[str, object]]:
-        return [
-            {"vaddr": p.vaddr, "sections": list(p.sections), "cause": p.cause, "certain": p.certain}
+    def pages(ps: tuple[PageMismatch, ...]) -> tuple[MismatchDoc, ...]:
+        return tuple(
+            MismatchDoc(
+                vaddr=p.vaddr, sections=p.sections, cause=p.cause, why=p.why, certain=p.certain
+            )
             for p in ps
-        ]
+        )
 
-    return {
-        "schema": "elfcost.comparison/1",
-        "binary": c.binary,
-        "stop": c.stop,
-        "page_size": c.page_size,
-        "ok": c.ok,
-        "tolerance_pages": c.tolerance_pages,
-        "objects": [
-            {
-                "path": o.path,
-                "predicted_pages": o.predicted_pages,
-                "measured_pages": o.measured_pages,
-                "exact": o.exact,
-                "predicted_clean": pages(o.predicted_clean),
-                "unpredicted_dirty": pages(o.unpredicted_dirty),
-            }
+    stop: Any = c.stop  # one of documents.Stop: compare() is only called with those
+    page_size: Any = c.page_size
+    return ComparisonDoc(
+        binary=c.binary,
+        stop=stop,
+        page_size=page_size,
+        ok=c.ok,
+        tolerance_pages=c.tolerance_pages,
+        objects=tuple(
+            ComparedObject(
+                path=o.path,
+                predicted_pages=o.predicted_pages,
+                measured_pages=o.measured_pages,
+                exact=o.exact,
+                predicted_clean=pages(o.predicted_clean),
+                unpredicted_dirty=pages(o.unpredicted_dirty),
+            )
             for o in c.objects
-        ],
-        "total": {
-            "predicted": {
-                "low": c.predicted_low,
-                "expected": c.predicted_expected,
-                "high": c.predicted_high,
-            },
-            "measured_private_dirty": c.measured_total,
-            "within_bounds": c.within_bounds,
-        },
-    }
+        ),
+        total=ComparedTotal(
+            predicted=PredictedTotal(
+                low=c.predicted_low, expected=c.predicted_expected, high=c.predicted_high
+            ),
+            measured_private_dirty=c.measured_total,
+            within_bounds=c.within_bounds,
+        ),
+    )

@@ -31,6 +31,14 @@ import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from elfcost.documents import GroupRow as GroupRowDoc
+from elfcost.documents import (
+    MeasuredBucket,
+    MeasuredObject,
+    MeasurementDoc,
+    MeasurementGroupDoc,
+    UsageDoc,
+)
 from elfcost.elf.symbols import glibc_pthread_size
 from elfcost.errors import ElfcostError, MeasurementError
 from elfcost.model import Dso
@@ -52,7 +60,6 @@ from elfcost.runtime.records import (
 )
 from elfcost.runtime.smaps import parse_rollup, parse_smaps
 
-SCHEMA = "elfcost.measurement/1"
 USER_ADDRESS_LIMIT = 1 << 56  # above any user address (57-bit VA); [vsyscall] lives up there
 # The command above, for tests and for `--help` texts: P, PAGE and D are set by the caller.
 CAPTURE_SCRIPT = (
@@ -304,7 +311,7 @@ def discover_dsos(
 # JSON
 
 
-def _usage_json(u: Usage) -> dict[str, int]:
+def _usage_fields(u: Usage) -> dict[str, int]:
     return {
         "private_dirty": u.private_dirty,
         "private_clean": u.private_clean,
@@ -316,58 +323,58 @@ def _usage_json(u: Usage) -> dict[str, int]:
     }
 
 
-def to_json(m: Measurement) -> dict[str, Any]:
-    """The measurement as a JSON-ready dict, schema `elfcost.measurement/1`.
+def to_json(m: Measurement) -> MeasurementDoc:
+    """The measurement as its document, `elfcost.measurement/1`.
 
     Sizes are bytes; object `written_pages` are link-time page addresses (runtime - load_base),
     process buckets' are runtime page addresses.
     """
-    return {
-        "schema": SCHEMA,
-        "pid": m.pid,
-        "page_size": m.page_size,
-        "stop": m.stop,
-        "objects": [
-            {
-                "path": o.path,
-                "mapped_path": o.mapped_path,
-                "load_base": o.load_base,
-                **_usage_json(o.usage),
-                "written_pages": list(o.written_pages),
-            }
+    page_size: Any = m.page_size  # a page size the kernel reported: one of documents.PageSize
+    stop: Any = m.stop
+    return MeasurementDoc(
+        pid=m.pid,
+        page_size=page_size,
+        stop=stop,
+        objects=tuple(
+            MeasuredObject(
+                path=o.path,
+                mapped_path=o.mapped_path,
+                load_base=o.load_base,
+                **_usage_fields(o.usage),
+                written_pages=o.written_pages,
+            )
             for o in m.objects
-        ],
-        "process": {
-            b.name: {**_usage_json(b.usage), "written_pages": list(b.written_pages)}
+        ),
+        process={
+            b.name: MeasuredBucket(**_usage_fields(b.usage), written_pages=b.written_pages)
             for b in m.buckets
         },
-        "total": _usage_json(m.total),
-        "rollup": dict(m.rollup),
-        "has_pagemap": m.has_pagemap,
-        "thread_pointer": m.thread_pointer,
-        "warnings": list(m.warnings),
-    }
+        total=UsageDoc(**_usage_fields(m.total)),
+        rollup=dict(m.rollup),
+        has_pagemap=m.has_pagemap,
+        thread_pointer=m.thread_pointer,
+        warnings=m.warnings,
+    )
 
 
-def group_to_json(g: ProgramGroup) -> dict[str, Any]:
-    """Several processes of one program (ps_mem style), schema `elfcost.measurement-group/1`."""
+def group_to_json(g: ProgramGroup) -> MeasurementGroupDoc:
+    """Several processes of one program (ps_mem style), `elfcost.measurement-group/1`."""
 
-    def row(r: GroupRow) -> dict[str, Any]:
-        return {
-            "name": r.name,
-            "uss": r.uss,
-            "pss": r.pss,
-            "rss": r.rss,
-            "shared": r.shared,
-            "private_dirty": r.private_dirty,
-            "swap": r.swap,
-        }
+    def row(r: GroupRow) -> GroupRowDoc:
+        return GroupRowDoc(
+            name=r.name,
+            uss=r.uss,
+            pss=r.pss,
+            rss=r.rss,
+            shared=r.shared,
+            private_dirty=r.private_dirty,
+            swap=r.swap,
+        )
 
-    return {
-        "schema": "elfcost.measurement-group/1",
-        "name": g.name,
-        "pids": list(g.pids),
-        "total": row(g.total),
-        "objects": [row(o) for o in g.objects],
-        "process": [row(b) for b in g.buckets],
-    }
+    return MeasurementGroupDoc(
+        name=g.name,
+        pids=g.pids,
+        total=row(g.total),
+        objects=tuple(row(o) for o in g.objects),
+        process=tuple(row(b) for b in g.buckets),
+    )

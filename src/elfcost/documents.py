@@ -1,0 +1,511 @@
+"""The JSON documents elfcost writes and reads back, as frozen msgspec Structs.
+
+JSON output is an API. Each document is one Struct here, tagged with its name and version in a
+`"schema"` field (`elfcost.estimate/1`, ...), so encoding writes the tag first and decoding
+checks it: a saved report, a scan's JSON Lines, a cache entry or a baseline is decoded back into
+its Struct with validation, and a malformed one is a clean error naming the file. The schema
+files under report/schema/ are generated from these Structs (`make schemas`), never edited.
+
+Sizes are integers in bytes, addresses integers. Field order is the order in the JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from elfcost.errors import InputError
+from elfcost.model import Attempt, Cause, LoaderFamily, Range
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+PageSize = Literal[4096, 16384, 65536]
+Role = Literal["executable", "interpreter", "library"]
+Phase = Literal["entry", "idle", "possible"]
+
+
+class Loader(msgspec.Struct, frozen=True, kw_only=True):
+    family: LoaderFamily
+    path: str | None
+
+
+class Missing(msgspec.Struct, frozen=True, kw_only=True):
+    """A DT_NEEDED entry no candidate satisfied, with every path the loader would try."""
+
+    needed: str
+    parent: str
+    tried: tuple[Attempt, ...]
+
+
+# -- elfcost.deps/1 ----------------------------------------------------------------------------
+
+
+class DepsObject(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    soname: str | None
+    role: Role
+    needed: tuple[str, ...]
+    found_via: str
+    parent: str | None
+    machine: str
+    elf_class: Literal[32, 64]
+
+
+class DepsDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.deps/1"):
+    """`elfcost deps --format json`: the loader's load order and how each object was found."""
+
+    binary: str
+    loader: Loader
+    objects: tuple[DepsObject, ...]
+    missing: tuple[Missing, ...]
+    warnings: tuple[str, ...]
+
+
+# -- elfcost.estimate/1 ------------------------------------------------------------------------
+
+
+class PageDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """One predicted private-dirty page and why (`cause` is a name of `elfcost causes`)."""
+
+    vaddr: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="page address (link-time); null: calibrated page whose location is "
+            "unknown for this build"
+        ),
+    ]
+    cause: Cause
+    certain: bool
+    phase: Phase
+    detail: str
+    sections: tuple[str, ...] = ()
+    relocations: NonNegative = 0
+    relocation_types: tuple[str, ...] = ()
+
+
+class ObjectDoc(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    soname: str | None
+    role: Role
+    writable_pages: NonNegative
+    pages: tuple[PageDoc, ...]
+    private_dirty: Range
+    shared_clean: NonNegative
+    notes: tuple[str, ...]
+    possible_unlisted: Annotated[
+        NonNegative,
+        msgspec.Meta(
+            description="possible-write pages counted in private_dirty.high but not listed in "
+            "pages (beyond the listing limit, or not listed by a what-if)"
+        ),
+    ] = 0
+
+
+class ProcessDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """A per-process item (stack, heap, TLS, the loader's heap): a Range with its reason."""
+
+    at_entry: NonNegative
+    low: NonNegative
+    expected: NonNegative
+    high: NonNegative
+    certain: bool
+    detail: str
+
+    @property
+    def private_dirty(self) -> Range:
+        return Range(at_entry=self.at_entry, low=self.low, expected=self.expected, high=self.high)
+
+
+class Fleet(msgspec.Struct, frozen=True, kw_only=True):
+    """N instances: private dirty N times, shared clean pages once."""
+
+    instances: Annotated[int, msgspec.Meta(ge=1)]
+    shared_clean: int
+    private_dirty: Range
+    total_expected: int
+
+
+class Total(msgspec.Struct, frozen=True, kw_only=True):
+    private_dirty: Range
+    shared_clean: int
+    fleet: Fleet
+
+
+class EstimateDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.estimate/1"
+):
+    """`elfcost estimate --format json`: one process, every object in load order."""
+
+    binary: str
+    page_size: PageSize
+    machine: str
+    loader: Loader
+    profile: str
+    objects: tuple[ObjectDoc, ...]
+    process: dict[str, ProcessDoc]
+    total: Total
+    missing: tuple[Missing, ...]
+    warnings: tuple[str, ...]
+    assumptions: tuple[str, ...]
+
+
+# -- elfcost.measurement/1 ---------------------------------------------------------------------
+
+
+class UsageDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """smaps counters, in bytes."""
+
+    private_dirty: NonNegative
+    private_clean: NonNegative
+    shared_clean: NonNegative
+    shared_dirty: NonNegative
+    rss: NonNegative
+    pss: NonNegative
+    swap: NonNegative
+
+
+class MeasuredObject(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    mapped_path: str | None
+    load_base: int | None
+    private_dirty: NonNegative
+    private_clean: NonNegative
+    shared_clean: NonNegative
+    shared_dirty: NonNegative
+    rss: NonNegative
+    pss: NonNegative
+    swap: NonNegative
+    written_pages: Annotated[
+        tuple[int, ...],
+        msgspec.Meta(description="link-time page addresses (runtime - load_base) written"),
+    ]
+
+
+class MeasuredBucket(msgspec.Struct, frozen=True, kw_only=True):
+    private_dirty: NonNegative
+    private_clean: NonNegative
+    shared_clean: NonNegative
+    shared_dirty: NonNegative
+    rss: NonNegative
+    pss: NonNegative
+    swap: NonNegative
+    written_pages: Annotated[
+        tuple[int, ...], msgspec.Meta(description="runtime page addresses written")
+    ]
+
+
+Stop = Annotated[
+    Literal["exec", "entry", "idle", "snapshot"],
+    msgspec.Meta(
+        description="exec: right after execve; entry: at AT_ENTRY (hardware breakpoint); "
+        "idle: after start-up once CPU time stopped advancing; snapshot: whenever it was read"
+    ),
+]
+
+
+class MeasurementDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.measurement/1"
+):
+    """`elfcost measure --format json`: one process, every smaps line given to one owner."""
+
+    pid: int
+    page_size: PageSize
+    stop: Stop
+    objects: tuple[MeasuredObject, ...]
+    process: dict[str, MeasuredBucket]
+    total: UsageDoc
+    rollup: Annotated[
+        dict[str, int],
+        msgspec.Meta(description="/proc/PID/smaps_rollup by field name; kB fields in bytes"),
+    ]
+    has_pagemap: bool
+    thread_pointer: int | None
+    warnings: tuple[str, ...]
+
+
+class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    uss: int
+    pss: int
+    rss: int
+    shared: int
+    private_dirty: int
+    swap: int
+
+
+class MeasurementGroupDoc(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag_field="schema",
+    tag="elfcost.measurement-group/1",
+):
+    """`elfcost measure --pid ... --format json`: several processes of one program."""
+
+    name: str
+    pids: tuple[int, ...]
+    total: GroupRow
+    objects: tuple[GroupRow, ...]
+    process: tuple[GroupRow, ...]
+
+
+# -- elfcost.comparison/2 ----------------------------------------------------------------------
+
+
+class MismatchDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """A page predicted but clean, or dirty but not predicted."""
+
+    vaddr: int
+    sections: tuple[str, ...]
+    cause: Annotated[
+        Cause | None,
+        msgspec.Meta(
+            description="the predicted page's cause; for an unpredicted page the cause of the "
+            "possible-write or other page the model had there, null if none"
+        ),
+    ]
+    why: str  # in words: the likely writer of an unpredicted page, or the predicted cause
+    certain: bool
+
+
+class ComparedObject(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    predicted_pages: NonNegative
+    measured_pages: NonNegative
+    exact: bool
+    predicted_clean: tuple[MismatchDoc, ...]
+    unpredicted_dirty: tuple[MismatchDoc, ...]
+
+
+class PredictedTotal(msgspec.Struct, frozen=True, kw_only=True):
+    low: int
+    expected: int
+    high: int
+
+
+class ComparedTotal(msgspec.Struct, frozen=True, kw_only=True):
+    predicted: PredictedTotal
+    measured_private_dirty: int
+    within_bounds: bool
+
+
+class ComparisonDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.comparison/2"
+):
+    """`elfcost validate --format json`: an estimate against one measurement."""
+
+    binary: str
+    stop: Stop
+    page_size: PageSize
+    ok: bool
+    tolerance_pages: int
+    objects: tuple[ComparedObject, ...]
+    total: ComparedTotal
+
+
+# -- elfcost.check/1 ---------------------------------------------------------------------------
+
+
+class WaiverDoc(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+    expires: str | None  # ISO date
+
+
+class ViolationDoc(msgspec.Struct, frozen=True, kw_only=True):
+    limit: str
+    allowed: int | bool
+    actual: int | bool
+    excess: int
+    why: str
+    waiver: WaiverDoc | None
+
+
+class CheckedBinary(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    ok: bool
+    private_dirty: int
+    objects: int
+    checked: tuple[str, ...]
+    violations: tuple[ViolationDoc, ...]
+
+
+class Skipped(msgspec.Struct, frozen=True, kw_only=True):
+    non_elf: int
+    shared_libraries: int
+
+
+class CheckDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.check/1"
+):
+    """`elfcost check --format json`: the verdict on every binary."""
+
+    ok: bool
+    binaries: tuple[CheckedBinary, ...]
+    skipped: Skipped
+
+
+# -- elfcost.scan-result/1 and elfcost.scan/1 ----------------------------------------------------
+
+
+class ScanResultDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.scan-result/1"
+):
+    """One line of `elfcost scan --format jsonl`: one program's estimate."""
+
+    path: str
+    loader_path: str
+    cached: bool
+    error: str | None
+    estimate: EstimateDoc | None
+
+
+class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What a scan looked at, counted."""
+
+    files_seen: int = 0  # regular files examined: named, found under directories, unpacked
+    elf_files: int = 0
+    executables: int = 0  # estimates made: programs, and libraries named explicitly
+    libraries: int = 0  # shared libraries found under directories (dependencies, not roots)
+    skipped_non_elf: int = 0  # files under directories that are not ELF
+    not_loadable: int = 0  # ELF files under directories that no loader maps (object files)
+    symlinks: int = 0  # symbolic links under directories, not followed
+    duplicates: int = 0  # a file reached again (hard link, named twice): examined once
+    archives: int = 0  # archives unpacked
+    errors: int = 0  # inputs that could not be analysed (each is a ScanResult with error)
+    cache_hits: int = 0
+
+
+class ProgramCost(msgspec.Struct, frozen=True, kw_only=True):
+    """One program of a scan, by its expected private dirty memory."""
+
+    path: str
+    private_dirty: int  # expected bytes, one instance
+    high: int
+    objects: int
+
+
+class LibraryCost(msgspec.Struct, frozen=True, kw_only=True):
+    """One library of a scan: its cost summed over the programs that load it."""
+
+    path: str  # the loader path, prefixed like the programs' paths in a root or archive
+    soname: str | None
+    private_dirty: int  # expected bytes summed over the programs that load it
+    programs: tuple[str, ...]  # reverse dependencies: every program that loads it
+
+
+class Ranking(msgspec.Struct, frozen=True, kw_only=True):
+    programs: tuple[ProgramCost, ...]  # most expensive first
+    libraries: tuple[LibraryCost, ...]
+
+
+class ScanDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.scan/1"):
+    """`elfcost scan --format json` (and the last line of `--format jsonl`): the counts and
+    the ranking."""
+
+    summary: ScanSummary
+    ranking: Ranking
+
+
+# -- elfcost check's baseline ------------------------------------------------------------------
+
+# A plain JSON object, binary path → expected private dirty bytes (the ratchet of `check
+# --baseline`); kept untagged so baselines written by earlier versions still read.
+Baseline = dict[str, NonNegative]
+
+
+# -- reading documents back --------------------------------------------------------------------
+
+# A saved document is read whole; past this it is not one elfcost wrote for a single program.
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+def encode(doc: msgspec.Struct, *, pretty: bool = True) -> str:
+    """A document as JSON text: indented for one document, one line for JSON Lines."""
+    raw = msgspec.json.encode(doc)
+    return (msgspec.json.format(raw, indent=2) if pretty else raw).decode()
+
+
+def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
+    """`data` as a `kind` document, validated; a clean InputError naming `source` if it is
+    not one (not JSON, another document, a missing or mistyped field)."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise InputError(source, f"not an {_name(kind)} document", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InputError(source, "not JSON", str(exc)) from None
+
+
+def _name(kind: type[Any]) -> str:
+    tag = getattr(kind, "__struct_config__", None)
+    return str(tag.tag) if tag is not None and tag.tag else kind.__name__
+
+
+# -- elfcost.diff/1 and elfcost.diff-roots/1 -----------------------------------------------------
+
+
+class DiffObject(msgspec.Struct, frozen=True, kw_only=True):
+    object: str  # soname, file name, "(executable)" or "(interpreter)": how the two are paired
+    old_path: str | None
+    new_path: str | None
+    old_expected: int
+    new_expected: int
+    delta: int
+    delta_pages: int
+    causes: Annotated[
+        dict[Cause, int],
+        msgspec.Meta(description="change in pages by cause (written pages, not possible ones)"),
+    ]
+
+
+class DiffProcess(msgspec.Struct, frozen=True, kw_only=True):
+    item: str
+    old_expected: int
+    new_expected: int
+    delta: int
+
+
+class DiffTotal(msgspec.Struct, frozen=True, kw_only=True):
+    old: Range
+    new: Range
+    delta_expected: int
+    shared_clean_delta: int
+
+
+class DiffFleet(msgspec.Struct, frozen=True, kw_only=True):
+    instances: int
+    old: int
+    new: int
+    delta: int
+
+
+class DiffDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.diff/1"):
+    """`elfcost diff OLD NEW --format json`: two estimates, per object and per cause."""
+
+    old: str
+    new: str
+    page_size: PageSize
+    objects: tuple[DiffObject, ...]
+    process: tuple[DiffProcess, ...]
+    total: DiffTotal
+    fleet: DiffFleet
+
+
+class DiffProgram(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    old_expected: int
+    new_expected: int
+    delta: int
+
+
+class DiffRootsDoc(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.diff-roots/1"
+):
+    """`elfcost diff OLD_DIR NEW_DIR --format json`: every program found in either tree."""
+
+    programs: tuple[DiffProgram, ...]
+    total_delta: int
+    fleet_delta: int
+    instances: int
