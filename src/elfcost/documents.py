@@ -24,12 +24,17 @@ Role = Literal["executable", "interpreter", "library"]
 Phase = Literal["entry", "idle", "possible"]
 
 
-class Loader(msgspec.Struct, frozen=True, kw_only=True):
+class Doc(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A part of a document: immutable, keyword-built, and strict when read back (a field
+    this version does not know is an error, not silently dropped)."""
+
+
+class Loader(Doc, frozen=True):
     family: LoaderFamily
     path: str | None
 
 
-class Missing(msgspec.Struct, frozen=True, kw_only=True):
+class Missing(Doc, frozen=True):
     """A DT_NEEDED entry no candidate satisfied, with every path the loader would try."""
 
     needed: str
@@ -40,7 +45,7 @@ class Missing(msgspec.Struct, frozen=True, kw_only=True):
 # -- elfcost.deps/1 ----------------------------------------------------------------------------
 
 
-class DepsObject(msgspec.Struct, frozen=True, kw_only=True):
+class DepsObject(Doc, frozen=True):
     path: str
     soname: str | None
     role: Role
@@ -51,7 +56,7 @@ class DepsObject(msgspec.Struct, frozen=True, kw_only=True):
     elf_class: Literal[32, 64]
 
 
-class DepsDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.deps/1"):
+class DepsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.deps/1"):
     """`elfcost deps --format json`: the loader's load order and how each object was found."""
 
     binary: str
@@ -64,7 +69,7 @@ class DepsDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag
 # -- elfcost.estimate/1 ------------------------------------------------------------------------
 
 
-class PageDoc(msgspec.Struct, frozen=True, kw_only=True):
+class PageDoc(Doc, frozen=True):
     """One predicted private-dirty page and why (`cause` is a name of `elfcost causes`)."""
 
     vaddr: Annotated[
@@ -83,7 +88,7 @@ class PageDoc(msgspec.Struct, frozen=True, kw_only=True):
     relocation_types: tuple[str, ...] = ()
 
 
-class ObjectDoc(msgspec.Struct, frozen=True, kw_only=True):
+class ObjectDoc(Doc, frozen=True):
     path: str
     soname: str | None
     role: Role
@@ -101,7 +106,7 @@ class ObjectDoc(msgspec.Struct, frozen=True, kw_only=True):
     ] = 0
 
 
-class ProcessDoc(msgspec.Struct, frozen=True, kw_only=True):
+class ProcessDoc(Doc, frozen=True):
     """A per-process item (stack, heap, TLS, the loader's heap): a Range with its reason."""
 
     at_entry: NonNegative
@@ -116,7 +121,7 @@ class ProcessDoc(msgspec.Struct, frozen=True, kw_only=True):
         return Range(at_entry=self.at_entry, low=self.low, expected=self.expected, high=self.high)
 
 
-class Fleet(msgspec.Struct, frozen=True, kw_only=True):
+class Fleet(Doc, frozen=True):
     """N instances: private dirty N times, shared clean pages once."""
 
     instances: Annotated[int, msgspec.Meta(ge=1)]
@@ -125,15 +130,13 @@ class Fleet(msgspec.Struct, frozen=True, kw_only=True):
     total_expected: int
 
 
-class Total(msgspec.Struct, frozen=True, kw_only=True):
+class Total(Doc, frozen=True):
     private_dirty: Range
     shared_clean: int
     fleet: Fleet
 
 
-class EstimateDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.estimate/1"
-):
+class EstimateDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.estimate/1"):
     """`elfcost estimate --format json`: one process, every object in load order."""
 
     binary: str
@@ -152,7 +155,7 @@ class EstimateDoc(
 # -- elfcost.measurement/1 ---------------------------------------------------------------------
 
 
-class UsageDoc(msgspec.Struct, frozen=True, kw_only=True):
+class UsageDoc(Doc, frozen=True):
     """smaps counters, in bytes."""
 
     private_dirty: NonNegative
@@ -164,7 +167,7 @@ class UsageDoc(msgspec.Struct, frozen=True, kw_only=True):
     swap: NonNegative
 
 
-class MeasuredObject(msgspec.Struct, frozen=True, kw_only=True):
+class MeasuredObject(Doc, frozen=True):
     path: str
     mapped_path: str | None
     load_base: int | None
@@ -181,7 +184,7 @@ class MeasuredObject(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
-class MeasuredBucket(msgspec.Struct, frozen=True, kw_only=True):
+class MeasuredBucket(Doc, frozen=True):
     private_dirty: NonNegative
     private_clean: NonNegative
     shared_clean: NonNegative
@@ -203,9 +206,7 @@ Stop = Annotated[
 ]
 
 
-class MeasurementDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.measurement/1"
-):
+class MeasurementDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.measurement/1"):
     """`elfcost measure --format json`: one process, every smaps line given to one owner."""
 
     pid: int
@@ -223,7 +224,7 @@ class MeasurementDoc(
     warnings: tuple[str, ...]
 
 
-class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
+class GroupRow(Doc, frozen=True):
     name: str
     uss: int
     pss: int
@@ -234,9 +235,8 @@ class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MeasurementGroupDoc(
-    msgspec.Struct,
+    Doc,
     frozen=True,
-    kw_only=True,
     tag_field="schema",
     tag="elfcost.measurement-group/1",
 ):
@@ -252,7 +252,7 @@ class MeasurementGroupDoc(
 # -- elfcost.comparison/2 ----------------------------------------------------------------------
 
 
-class MismatchDoc(msgspec.Struct, frozen=True, kw_only=True):
+class MismatchDoc(Doc, frozen=True):
     """A page predicted but clean, or dirty but not predicted."""
 
     vaddr: int
@@ -268,7 +268,7 @@ class MismatchDoc(msgspec.Struct, frozen=True, kw_only=True):
     certain: bool
 
 
-class ComparedObject(msgspec.Struct, frozen=True, kw_only=True):
+class ComparedObject(Doc, frozen=True):
     path: str
     predicted_pages: NonNegative
     measured_pages: NonNegative
@@ -277,21 +277,19 @@ class ComparedObject(msgspec.Struct, frozen=True, kw_only=True):
     unpredicted_dirty: tuple[MismatchDoc, ...]
 
 
-class PredictedTotal(msgspec.Struct, frozen=True, kw_only=True):
+class PredictedTotal(Doc, frozen=True):
     low: int
     expected: int
     high: int
 
 
-class ComparedTotal(msgspec.Struct, frozen=True, kw_only=True):
+class ComparedTotal(Doc, frozen=True):
     predicted: PredictedTotal
     measured_private_dirty: int
     within_bounds: bool
 
 
-class ComparisonDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.comparison/2"
-):
+class ComparisonDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.comparison/2"):
     """`elfcost validate --format json`: an estimate against one measurement."""
 
     binary: str
@@ -306,12 +304,12 @@ class ComparisonDoc(
 # -- elfcost.check/1 ---------------------------------------------------------------------------
 
 
-class WaiverDoc(msgspec.Struct, frozen=True, kw_only=True):
+class WaiverDoc(Doc, frozen=True):
     reason: str
     expires: str | None  # ISO date
 
 
-class ViolationDoc(msgspec.Struct, frozen=True, kw_only=True):
+class ViolationDoc(Doc, frozen=True):
     limit: str
     allowed: int | bool
     actual: int | bool
@@ -320,7 +318,7 @@ class ViolationDoc(msgspec.Struct, frozen=True, kw_only=True):
     waiver: WaiverDoc | None
 
 
-class CheckedBinary(msgspec.Struct, frozen=True, kw_only=True):
+class CheckedBinary(Doc, frozen=True):
     path: str
     ok: bool
     private_dirty: int
@@ -329,14 +327,12 @@ class CheckedBinary(msgspec.Struct, frozen=True, kw_only=True):
     violations: tuple[ViolationDoc, ...]
 
 
-class Skipped(msgspec.Struct, frozen=True, kw_only=True):
+class Skipped(Doc, frozen=True):
     non_elf: int
     shared_libraries: int
 
 
-class CheckDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.check/1"
-):
+class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/1"):
     """`elfcost check --format json`: the verdict on every binary."""
 
     ok: bool
@@ -347,9 +343,7 @@ class CheckDoc(
 # -- elfcost.scan-result/1 and elfcost.scan/1 ----------------------------------------------------
 
 
-class ScanResultDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.scan-result/1"
-):
+class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/1"):
     """One line of `elfcost scan --format jsonl`: one program's estimate."""
 
     path: str
@@ -359,7 +353,7 @@ class ScanResultDoc(
     estimate: EstimateDoc | None
 
 
-class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
+class ScanSummary(Doc, frozen=True):
     """What a scan looked at, counted."""
 
     files_seen: int = 0  # regular files examined: named, found under directories, unpacked
@@ -375,7 +369,7 @@ class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
     cache_hits: int = 0
 
 
-class ProgramCost(msgspec.Struct, frozen=True, kw_only=True):
+class ProgramCost(Doc, frozen=True):
     """One program of a scan, by its expected private dirty memory."""
 
     path: str
@@ -384,7 +378,7 @@ class ProgramCost(msgspec.Struct, frozen=True, kw_only=True):
     objects: int
 
 
-class LibraryCost(msgspec.Struct, frozen=True, kw_only=True):
+class LibraryCost(Doc, frozen=True):
     """One library of a scan: its cost summed over the programs that load it."""
 
     path: str  # the loader path, prefixed like the programs' paths in a root or archive
@@ -393,12 +387,12 @@ class LibraryCost(msgspec.Struct, frozen=True, kw_only=True):
     programs: tuple[str, ...]  # reverse dependencies: every program that loads it
 
 
-class Ranking(msgspec.Struct, frozen=True, kw_only=True):
+class Ranking(Doc, frozen=True):
     programs: tuple[ProgramCost, ...]  # most expensive first
     libraries: tuple[LibraryCost, ...]
 
 
-class ScanDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.scan/1"):
+class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/1"):
     """`elfcost scan --format json` (and the last line of `--format jsonl`): the counts and
     the ranking."""
 
@@ -446,7 +440,7 @@ def _name(kind: type[Any]) -> str:
 # -- elfcost.diff/1 and elfcost.diff-roots/1 -----------------------------------------------------
 
 
-class DiffObject(msgspec.Struct, frozen=True, kw_only=True):
+class DiffObject(Doc, frozen=True):
     object: str  # soname, file name, "(executable)" or "(interpreter)": how the two are paired
     old_path: str | None
     new_path: str | None
@@ -460,28 +454,28 @@ class DiffObject(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
-class DiffProcess(msgspec.Struct, frozen=True, kw_only=True):
+class DiffProcess(Doc, frozen=True):
     item: str
     old_expected: int
     new_expected: int
     delta: int
 
 
-class DiffTotal(msgspec.Struct, frozen=True, kw_only=True):
+class DiffTotal(Doc, frozen=True):
     old: Range
     new: Range
     delta_expected: int
     shared_clean_delta: int
 
 
-class DiffFleet(msgspec.Struct, frozen=True, kw_only=True):
+class DiffFleet(Doc, frozen=True):
     instances: int
     old: int
     new: int
     delta: int
 
 
-class DiffDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.diff/1"):
+class DiffDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff/1"):
     """`elfcost diff OLD NEW --format json`: two estimates, per object and per cause."""
 
     old: str
@@ -493,16 +487,14 @@ class DiffDoc(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag
     fleet: DiffFleet
 
 
-class DiffProgram(msgspec.Struct, frozen=True, kw_only=True):
+class DiffProgram(Doc, frozen=True):
     path: str
     old_expected: int
     new_expected: int
     delta: int
 
 
-class DiffRootsDoc(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag="elfcost.diff-roots/1"
-):
+class DiffRootsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff-roots/1"):
     """`elfcost diff OLD_DIR NEW_DIR --format json`: every program found in either tree."""
 
     programs: tuple[DiffProgram, ...]

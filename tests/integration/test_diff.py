@@ -63,3 +63,26 @@ def test_two_trees(samples: Path, tmp_path: Path) -> None:
     rows = {r["path"]: r for r in d["programs"]}
     assert rows["prog"]["delta"] < 0 and rows["added"]["old_expected"] == 0
     assert d["total_delta"] == sum(r["delta"] for r in d["programs"])
+
+
+@pytest.mark.parametrize(
+    ("mangle", "says"),
+    [
+        (lambda d: d.pop("objects"), "missing required field `objects`"),
+        (lambda d: d["objects"][0].update(role="plugin"), "$.objects[0].role"),
+        (lambda d: d.update(schema="elfcost.deps/1"), "not an elfcost.estimate/1 document"),
+        (lambda d: d["total"].update(shared_clean="lots"), "$.total.shared_clean"),
+    ],
+)
+def test_a_malformed_saved_report_is_one_line_and_exit_3(
+    samples: Path, tmp_path: Path, mangle: object, says: str
+) -> None:
+    doc = estimate(samples / "relro_ptr_table.pie")
+    mangle(doc)  # type: ignore[operator]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    r = run("diff", str(bad), str(samples / "relro_ptr_table.pie"))
+    assert r.returncode == 3, r.stderr
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"elfcost: error: {bad}: ") and says in line
+    assert "Traceback" not in r.stderr

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from elfcost.cost.estimate import Options, estimate
@@ -32,7 +33,7 @@ CELL = re.compile(r'<span class="pg[^"]*" data-page="1"[^>]*data-vaddr="(\d*)"')
 def doc_of(path: str, *, static: bool = False) -> dict[str, Any]:
     graph = resolve(path, Host())
     est = static_whatif(graph, Options()) if static else estimate(graph)
-    return estimate_doc(est)
+    return msgspec.to_builtins(estimate_doc(est))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,13 @@ def fake_comparisons(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _mismatch(p: dict[str, Any]) -> dict[str, Any]:
-    return {"vaddr": p["vaddr"], "sections": p["sections"], "cause": p["cause"], "certain": False}
+    return {
+        "vaddr": p["vaddr"],
+        "sections": p["sections"],
+        "cause": p["cause"],
+        "why": f"predicted {p['cause']}",
+        "certain": False,
+    }
 
 
 # -- the document itself ------------------------------------------------------------------------

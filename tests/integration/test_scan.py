@@ -20,13 +20,24 @@ from typing import Any
 import jsonschema
 import pytest
 
+from elfcost.analysis import rank
 from elfcost.archive import unpack
 from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.documents import (
+    EstimateDoc,
+    Fleet,
+    Loader,
+    ObjectDoc,
+    ScanSummary,
+    Total,
+    encode,
+)
 from elfcost.elf.reader import is_elf, read_dso
+from elfcost.model import LoaderFamily, Range
 from elfcost.report.jsonout import estimate_doc, load_schema
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
-from elfcost.scan import Scan, ScanOptions, ScanResult, ScanSummary, rank
+from elfcost.scan import Scan, ScanOptions, ScanResult
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +55,7 @@ def scan(inputs: Sequence[str | Path], **options: Any) -> tuple[list[ScanResult]
 
 def object_paths(r: ScanResult) -> list[str]:
     assert r.doc is not None, r.error
-    return [o["path"] for o in r.doc["objects"]]
+    return [o.path for o in r.doc.objects]
 
 
 @pytest.fixture
@@ -114,8 +125,8 @@ def test_samples_dir_counts_and_order(
     assert top == sorted(top)
     schema = load_schema("estimate-1")
     for r in results[:5]:
-        jsonschema.validate(r.doc, schema, cls=jsonschema.Draft202012Validator)
-        assert r.doc is not None and r.doc["binary"] == r.loader_path == os.path.abspath(r.path)
+        jsonschema.validate(json.loads(encode(r.doc)), schema, cls=jsonschema.Draft202012Validator)
+        assert r.doc is not None and r.doc.binary == r.loader_path == os.path.abspath(r.path)
 
 
 def test_object_memo_changes_no_estimate(samples: Path) -> None:
@@ -198,7 +209,7 @@ def test_named_library_is_estimated_found_library_is_not(ownlib: Path, tmp_path:
     for _ in range(2):  # computed, then from the cache: the same either way
         results, summary = scan([ownlib / "libown.so"], **cached)
         assert summary.executables == 1 and summary.libraries == 0
-        assert results[0].doc is not None and results[0].doc["objects"][0]["role"] == "library"
+        assert results[0].doc is not None and results[0].doc.objects[0].role == "library"
         results, summary = scan([ownlib], **cached)
         assert [Path(r.path).name for r in results] == ["ownlib"]
         assert summary.libraries == 1
@@ -263,7 +274,7 @@ def test_root_loader_paths_are_inside_it(sysroot: Path) -> None:
         f"{LIBDIR}/libc.so.6",
         "/lib64/ld-linux-x86-64.so.2",
     ]
-    assert r.doc is not None and r.doc["missing"] == []
+    assert r.doc is not None and r.doc.missing == ()
     # A path inside the root, however named, is the same program.
     named, _ = scan(["/usr/bin/ownlib", sysroot / "usr/bin/ownlib"], root=str(sysroot))
     assert [n.loader_path for n in named] == ["/usr/bin/ownlib"]
@@ -291,8 +302,8 @@ def check_package(results: Sequence[ScanResult], summary: ScanSummary, archive: 
     assert r.path == f"{archive}!/usr/bin/ownlib" and r.loader_path == "/usr/bin/ownlib"
     assert object_paths(r)[:2] == ["/usr/bin/ownlib", f"{LIBDIR}/libown.so"]
     # Only what the package holds: libc is not in it.
-    assert r.doc is not None and {m["needed"] for m in r.doc["missing"]} == {"libc.so.6"}
-    libs = {lib.path: lib.programs for lib in rank(results).libraries}
+    assert r.doc is not None and {m.needed for m in r.doc.missing} == {"libc.so.6"}
+    libs = {lib.path: lib.programs for lib in rank(ranked(results)).libraries}
     assert libs == {f"{archive}!{LIBDIR}/libown.so": (r.path,)}
 
 
@@ -541,9 +552,9 @@ def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -
     assert summary.cache_hits == 0  # the as-built entry is not the what-if's
     assert static.doc is not None and built.doc is not None
     ref = static_whatif(resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE")))
-    assert static.doc["total"]["private_dirty"]["expected"] == ref.total.expected
-    assert ref.total.expected < built.doc["total"]["private_dirty"]["expected"]
-    assert not any(o["role"] == "interpreter" for o in static.doc["objects"])
+    assert static.doc.total.private_dirty.expected == ref.total.expected
+    assert ref.total.expected < built.doc.total.private_dirty.expected
+    assert not any(o.role == "interpreter" for o in static.doc.objects)
     (again,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="static")
     assert again.cached and again.doc == static.doc
 
@@ -555,15 +566,15 @@ def test_assume_musl_scans_the_libc_what_if_cached_apart(samples: Path, tmp_path
     (musl,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="musl")
     assert summary.cache_hits == 0  # neither the as-built entry nor the static one
     assert musl.doc is not None and built.doc is not None
-    assert musl.doc["loader"]["family"] == "musl" and built.doc["loader"]["family"] == "glibc"
+    assert musl.doc.loader.family.value == "musl" and built.doc.loader.family.value == "glibc"
     real = scan([samples / "ownlib.musl-dyn"], no_cache=True)[0][0].doc
     assert real is not None
-    assert musl.doc["total"]["private_dirty"] == real["total"]["private_dirty"]
+    assert musl.doc.total.private_dirty == real.total.private_dirty
     (again,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="musl")
     assert again.cached and again.doc == musl.doc
     (glibc,), _ = scan([exe], no_cache=False, cache_dir=str(cache), assume="glibc")
     assert glibc.doc is not None and not glibc.cached  # "already glibc" is its own entry
-    assert glibc.doc["total"] == built.doc["total"]
+    assert glibc.doc.total == built.doc.total
 
 
 def test_cache_of_an_archive_keyed_by_the_archive(samples: Path, tmp_path: Path) -> None:
@@ -591,7 +602,7 @@ def test_rank_reverse_dependencies(
     samples: Path, samples_scan: tuple[list[ScanResult], ScanSummary, Progress]
 ) -> None:
     results, _, _ = samples_scan
-    ranking = rank(results, top=None)
+    ranking = rank(ranked(results), top=None)
     costs = [p.private_dirty for p in ranking.programs]
     assert costs == sorted(costs, reverse=True) and len(costs) == len(results)
     libs = {lib.path: lib for lib in ranking.libraries}
@@ -600,38 +611,66 @@ def test_rank_reverse_dependencies(
     assert own.programs == tuple(users) and len(users) >= 5
     assert own.soname == "libown.so"
     assert own.private_dirty == sum(
-        o["private_dirty"]["expected"]
+        o.private_dirty.expected
         for r in results
         if r.doc is not None
-        for o in r.doc["objects"][1:]
-        if o["path"] == str(samples / "libown.so")
+        for o in r.doc.objects[1:]
+        if o.path == str(samples / "libown.so")
     )
-    top = rank(results, top=3)
+    top = rank(ranked(results), top=3)
     assert len(top.programs) == 3 and top.libraries == ranking.libraries[:3]
 
 
-def doc(binary: str, total: int, objects: Sequence[tuple[str, int]]) -> dict[str, object]:
-    return {
-        "binary": binary,
-        "total": {"private_dirty": {"expected": total, "high": total * 2}},
-        "objects": [
-            {"path": p, "soname": os.path.basename(p), "private_dirty": {"expected": c}}
+def ranked(results: Sequence[ScanResult]) -> list[tuple[str, str, EstimateDoc]]:
+    return [(r.path, r.loader_path, r.doc) for r in results if r.doc is not None]
+
+
+def doc(binary: str, total: int, objects: Sequence[tuple[str, int]]) -> EstimateDoc:
+    def rng(n: int) -> Range:
+        return Range(at_entry=0, low=0, expected=n, high=n * 2)
+
+    return EstimateDoc(
+        binary=binary,
+        page_size=4096,
+        machine="x86_64",
+        loader=Loader(family=LoaderFamily.GLIBC, path=None),
+        profile="glibc-dynamic",
+        objects=tuple(
+            ObjectDoc(
+                path=p,
+                soname=os.path.basename(p),
+                role="executable" if p == binary else "library",
+                writable_pages=0,
+                pages=(),
+                private_dirty=rng(c),
+                shared_clean=0,
+                notes=(),
+            )
             for p, c in [(binary, 0), *objects]
-        ],
-    }
+        ),
+        process={},
+        total=Total(
+            private_dirty=rng(total),
+            shared_clean=0,
+            fleet=Fleet(instances=1, shared_clean=0, private_dirty=rng(total), total_expected=0),
+        ),
+        missing=(),
+        warnings=(),
+        assumptions=(),
+    )
 
 
 def test_rank_sums_over_programs_and_skips_errors() -> None:
     a = doc("/bin/a", 30, [("/l/x", 5), ("/l/y", 1)])
     b = doc("/bin/b", 50, [("/l/x", 5)])
     results = [
-        ScanResult(path="/bin/a", loader_path="/bin/a", doc_json=json.dumps(a), error=None),
-        ScanResult(path="/bin/b", loader_path="/bin/b", doc_json=json.dumps(b), error=None),
+        ScanResult(path="/bin/a", loader_path="/bin/a", doc_json=encode(a), error=None),
+        ScanResult(path="/bin/b", loader_path="/bin/b", doc_json=encode(b), error=None),
         ScanResult(
             path="/bin/c", loader_path="/bin/c", doc_json=None, error="/bin/c: not an ELF file"
         ),
     ]
-    ranking = rank(iter(results), top=1)
+    ranking = rank(ranked(results), top=1)
     assert [p.path for p in ranking.programs] == ["/bin/b"]
     (x,) = ranking.libraries
     assert (x.path, x.private_dirty, x.programs) == ("/l/x", 10, ("/bin/a", "/bin/b"))

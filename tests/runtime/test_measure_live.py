@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from elfcost.documents import encode
 from elfcost.elf.reader import read_dso
 from elfcost.model import ET_EXEC, Dso
 from elfcost.runtime import measure as measure_module
@@ -146,7 +147,7 @@ def test_live_measurement_matches_pagemap_and_rollup(argv: list[str], stop: str)
             assert text and all(e.private_dirty == 0 for e in text)
         exe = m.objects[0]
         assert exe.written_pages, "the executable's .data/.bss tail is always written"
-        jsonschema.validate(to_json(m), json.loads(SCHEMA.read_text()))
+        jsonschema.validate(json.loads(encode(to_json(m))), json.loads(SCHEMA.read_text()))
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86 debug registers")
