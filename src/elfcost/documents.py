@@ -11,6 +11,7 @@ Sizes are integers in bytes, addresses integers. Field order is the order in the
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -415,9 +416,20 @@ MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 T = TypeVar("T")
 
 
-def encode(doc: msgspec.Struct, *, pretty: bool = True) -> str:
-    """A document as JSON text: indented for one document, one line for JSON Lines."""
-    raw = msgspec.json.encode(doc)
+def encode(doc: msgspec.Struct | dict[str, Any], *, pretty: bool = True) -> str:
+    """A document as JSON text: indented for one document, one line for JSON Lines.
+
+    A name that is not UTF-8 (a DT_NEEDED string, a file name) arrives as a str with lone
+    surrogates (os.fsdecode), which UTF-8 cannot carry; such a document is written with
+    those characters escaped (\\udcXX), as Python's json module writes them.
+    """
+    try:
+        raw = msgspec.json.encode(doc)
+    except UnicodeEncodeError:
+        builtins = msgspec.to_builtins(doc)
+        if pretty:
+            return json.dumps(builtins, indent=2, ensure_ascii=True)
+        return json.dumps(builtins, separators=(",", ":"), ensure_ascii=True)
     return (msgspec.json.format(raw, indent=2) if pretty else raw).decode()
 
 

@@ -15,7 +15,6 @@ the same generator serves both.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -381,14 +380,14 @@ def run_pipeline(path: str, new_host: Callable[[], Any] = host, *, text: bool = 
     """
     from elfcost.cost.estimate import estimate
     from elfcost.errors import ElfcostError
-    from elfcost.report.jsonout import deps_doc, estimate_doc
+    from elfcost.report.jsonout import deps_doc, dumps, estimate_doc
     from elfcost.resolve.search import resolve
 
     try:
         graph = resolve(path, new_host())
-        json.dumps(deps_doc(graph))
+        dumps(deps_doc(graph))
         est = estimate(graph)
-        json.dumps(estimate_doc(est))
+        dumps(estimate_doc(est))
         if text:
             from elfcost.report import text as render
 

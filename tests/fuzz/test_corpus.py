@@ -102,7 +102,9 @@ def test_multi_file_runs(command: str, corpus: dict[str, Case]) -> None:
             line = error_line(r, case)
             for fragment in expect(case, command).fragments:
                 assert fragment in line, (case.name, fragment, line)
-        docs = {json.loads(line)["binary"]: line for line in r.stdout.splitlines()}
+        # JSON Lines are compact; the fragments are written as one indented document reads.
+        parsed = [json.loads(line) for line in r.stdout.splitlines()]
+        docs = {d["binary"]: json.dumps(d) for d in parsed}
         assert sorted(docs) == sorted(c.path for c in good), (command, options)
         for case in good:
             for fragment in expect(case, command).fragments:

@@ -19,8 +19,7 @@ from elfcost.resolve.graph import DependencyGraph
 
 def dumps(doc: msgspec.Struct | dict[str, Any], *, pretty: bool = True) -> str:
     """A document as JSON text: indented for one document, one line for JSON Lines."""
-    raw = msgspec.json.encode(doc)
-    return (msgspec.json.format(raw, indent=2) if pretty else raw).decode()
+    return d.encode(doc, pretty=pretty)
 
 
 def load_schema(name: str) -> dict[str, Any]:
