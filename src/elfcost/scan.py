@@ -108,6 +108,20 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
         doc: dict[str, Any] = json.loads(self.doc_json)
         return doc
 
+    def jsonl(self) -> str:
+        """This result as one line of elfcost.scan-result/1 (`scan --format jsonl`)."""
+        head = json.dumps(
+            {
+                "schema": "elfcost.scan-result/1",
+                "path": self.path,
+                "loader_path": self.loader_path,
+                "cached": self.cached,
+                "error": self.error,
+            }
+        )
+        # The estimate is already JSON text: written as is, never decoded.
+        return f'{head[:-1]}, "estimate": {self.doc_json or "null"}}}'
+
 
 class ScanSummary(msgspec.Struct, frozen=True, kw_only=True):
     files_seen: int = 0  # regular files examined: named, found under directories, unpacked
@@ -197,6 +211,18 @@ def scan_cache_dir(options: ScanOptions) -> str | None:
 
 
 # -- ranking -----------------------------------------------------------------------------------
+
+
+def scan_doc(summary: ScanSummary, ranking: Ranking) -> dict[str, Any]:
+    """elfcost.scan/1: what was scanned, and the ranking."""
+    return {
+        "schema": "elfcost.scan/1",
+        "summary": msgspec.structs.asdict(summary),
+        "ranking": {
+            "programs": [msgspec.structs.asdict(p) for p in ranking.programs],
+            "libraries": [msgspec.structs.asdict(lib) for lib in ranking.libraries],
+        },
+    }
 
 
 def rank(results: Iterable[ScanResult], top: int | None = 10) -> Ranking:
