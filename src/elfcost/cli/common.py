@@ -82,11 +82,13 @@ def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-def command(*params: Callable[[F], F]) -> Callable[[F], click.Command]:
+def command(
+    *params: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> Callable[[Callable[..., Any]], click.Command]:
     """A command taking the run's State and `params` (arguments and options, in --help order),
     its docstring the help and the exit codes after it."""
 
-    def make(f: F) -> click.Command:
+    def make(f: Callable[..., Any]) -> click.Command:
         return click.command(epilog=EXIT_HELP)(options(*params)(click.pass_obj(f)))
 
     return make
@@ -155,7 +157,7 @@ def host_of(root: str, ld_library_path: str | None, env_llp: bool, sections: boo
     return make_host(root, ld_library_path, inherit_ld_library_path=env_llp, sections=sections)
 
 
-class Size(click.ParamType):
+class Size(click.ParamType[int]):
     """`4K`, `64K`, `1M`, `1.5MiB`, `4096` → bytes (powers of 1024); for page sizes, one of
     those the kernel supports."""
 

@@ -13,10 +13,10 @@ from elfcost.model import Estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 from elfcost.runtime.compare import Comparison, compare
-from elfcost.runtime.launch import Launched
+from elfcost.runtime.launch import At, Launched
 from elfcost.runtime.measure import measure_pid
 
-STOPS = ("entry", "idle")
+STOPS: tuple[At, ...] = ("entry", "idle")
 
 
 class Validation(msgspec.Struct, frozen=True, kw_only=True):
