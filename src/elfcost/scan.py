@@ -52,7 +52,7 @@ import msgspec
 from elfcost import archive, cache
 from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
 from elfcost.cost.whatif import RELINKS, relink_whatif
-from elfcost.documents import EstimateDoc, ScanSummary, decode
+from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
 from elfcost.report.jsonout import dumps, estimate_doc
@@ -107,6 +107,21 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         if self.doc_json is None:
             return None
         return decode(self.doc_json, EstimateDoc, source=self.path)
+
+    def jsonl(self) -> str:
+        """This result as one line of elfcost.scan-result/1 (`scan --format jsonl`)."""
+        head = encode(
+            ScanResultDoc(
+                path=self.path,
+                loader_path=self.loader_path,
+                cached=self.cached,
+                error=self.error,
+                estimate=None,
+            ),
+            pretty=False,
+        )
+        # The estimate is already JSON text: written as is, never decoded and encoded again.
+        return f'{head.removesuffix("null}")}{self.doc_json or "null"}}}'
 
 
 # -- the scan ----------------------------------------------------------------------------------

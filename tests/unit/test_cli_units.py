@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import argparse
-
+import click
 import pytest
 
-from elfcost.cli import parse_size
+from elfcost.cli.common import Size
 
 
 @pytest.mark.parametrize(
@@ -20,13 +19,13 @@ from elfcost.cli import parse_size
     ],
 )
 def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
+    assert Size().convert(text, None, None) == size
 
 
 @pytest.mark.parametrize("text", ["", "K", "4X", "-1", "1.2.3"])
 def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_size(text)
+    with pytest.raises(click.BadParameter):
+        Size().convert(text, None, None)
 
 
 def test_kib_groups_thousands_and_check_uses_it() -> None:
@@ -43,15 +42,18 @@ def test_assume_choices_are_the_model_s() -> None:
     """The CLI's --assume values, scan's, and the ones the model implements are one set."""
     import typing
 
-    from elfcost.cli import build_parser
+    from elfcost import cli
     from elfcost.cost.estimate import BIND_NOW
     from elfcost.cost.whatif import RELINKS
     from elfcost.scan import ScanOptions
 
     model = {*BIND_NOW, *RELINKS}
+    top = click.Context(cli.main, info_name="elfcost", **cli.main.context_settings)
     for name in ("estimate", "explain", "check", "diff", "scan"):
-        option = next(a for a in build_parser(name)._actions if a.dest == "assume")
-        assert option.choices is not None and set(option.choices) == model, name
+        command = cli.main.get_command(top, name)
+        assert command is not None
+        option = next(p for p in command.params if p.name == "assume")
+        assert isinstance(option.type, click.Choice) and set(option.type.choices) == model, name
     hint = typing.get_type_hints(ScanOptions)["assume"]
     literal = next(a for a in typing.get_args(hint) if a is not type(None))
     assert set(typing.get_args(literal)) == model

@@ -91,8 +91,7 @@ CAUSES: tuple[CauseInfo, ...] = (
         fill="#44AA99",
         ink="#000",
         rules=("R-G4", "R-M3"),
-        source="glibc sysdeps/generic/dl-debug.h elf_setup_debug_entry; musl ldso/dynlink.c "
-        "__dls3",
+        source="glibc sysdeps/generic/dl-debug.h elf_setup_debug_entry; musl ldso/dynlink.c __dls3",
         certain=True,
         explanation="The loader stores a pointer for debuggers in the program's DT_DEBUG "
         "entry, which dirties that page of the executable.",

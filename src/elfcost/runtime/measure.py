@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,9 +43,15 @@ from elfcost.documents import (
 from elfcost.elf.symbols import glibc_pthread_size
 from elfcost.errors import ElfcostError, MeasurementError
 from elfcost.model import Dso
-from elfcost.runtime.attribute import GLIBC_X86_64_TCB_BYTES, MappedObject, attribute, reconcile
+from elfcost.runtime.attribute import (
+    GLIBC_X86_64_TCB_BYTES,
+    MappedObject,
+    attribute,
+    group,
+    reconcile,
+)
 from elfcost.runtime.auxv import AT_PAGESZ, parse_auxv
-from elfcost.runtime.launch import Launched
+from elfcost.runtime.launch import CLEAN_PATH, At, Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
 from elfcost.runtime.procfs import read_bytes, read_text
 from elfcost.runtime.records import (
@@ -305,6 +312,62 @@ def discover_dsos(
         except ElfcostError:
             continue
     return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning a measurement of a program started for it
+
+
+def environment(items: Sequence[str], *, clean: bool = False) -> dict[str, str]:
+    """The started program's environment: elfcost's own (or only PATH, if `clean`), with each
+    NAME=VALUE of `items` set."""
+    env = {"PATH": CLEAN_PATH} if clean else dict(os.environ)
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def planned_dsos(program: str) -> list[Dso]:
+    """The objects elfcost's resolver expects for `program` (searched on PATH without a '/'),
+    so that measure names them as estimate does; none for a file that is not ELF (a script)."""
+    from elfcost.resolve.host import Host
+    from elfcost.resolve.search import resolve
+
+    path = program if "/" in program else (shutil.which(program) or program)
+    try:
+        return [o.dso for o in resolve(path, Host()).objects]
+    except ElfcostError:
+        return []  # not an ELF file: measure what the process maps
+
+
+def measure_command(
+    argv: Sequence[str],
+    *,
+    at: At = "idle",
+    env: Mapping[str, str] | None = None,
+    settle: float = 0.3,
+    delay: float | None = None,
+    timeout: float = 10.0,
+    follow: str | None = None,
+) -> Measurement:
+    """Start `argv`, hold it at `at`, measure it and kill it. The objects the resolver planned
+    come first (their path strings), then anything else mapped (dlopen); a followed
+    descendant is a different program, so nothing is planned for it."""
+    planned = planned_dsos(argv[0]) if follow is None else []
+    with Launched(
+        list(argv), at=at, env=env, settle=settle, delay=delay, timeout=timeout, follow=follow
+    ) as p:
+        ids = {d.file_id for d in planned}
+        found = discover_dsos(p.target_pid, skip=smaps_ids(planned))
+        dsos = [*planned, *(d for d in found if d.file_id not in ids)]
+        return measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+
+
+def group_of(measurements: Sequence[Measurement]) -> ProgramGroup:
+    """Several processes of one program summed (attribute.group), named by its executable."""
+    first = measurements[0].objects
+    return group(os.path.basename(first[0].path) if first else "?", measurements)
 
 
 # ---------------------------------------------------------------------------------------------

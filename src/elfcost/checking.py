@@ -1,0 +1,108 @@
+"""`elfcost check` as a library: the policy file and flags, the baseline file, each program's
+facts and its verdict. gate.py decides; this module reads and writes the files and the ELF
+inputs it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any
+
+from msgspec.structs import replace
+
+from elfcost.gate import (
+    Facts,
+    Policy,
+    PolicyError,
+    Verdict,
+    evaluate,
+    load_policy,
+    updated_baseline,
+)
+from elfcost.pipeline import Analysis, Each, analyse
+from elfcost.resolve.host import Host
+
+
+def policy_of(budget: str | None, overrides: Mapping[str, Any]) -> Policy:
+    """The policy file `budget` (or no policy), with `overrides` (Limits fields, from flags)
+    replacing its defaults. Raises PolicyError when the file cannot be read or used."""
+    policy = Policy()
+    if budget:
+        try:
+            with open(budget, encoding="utf-8") as fh:
+                policy = load_policy(fh.read(), source=budget)
+        except OSError as exc:
+            raise PolicyError(str(exc)) from None
+    return replace(policy, defaults=replace(policy.defaults, **overrides))
+
+
+def baseline_path(policy: Policy, budget: str | None, given: str | None) -> str | None:
+    """The baseline file: the one given, else the policy's (relative to the policy file)."""
+    if given is None and budget and policy.baseline_file:
+        return os.path.join(os.path.dirname(budget), policy.baseline_file)
+    return given
+
+
+def read_baseline(path: str) -> dict[str, int]:
+    """{path: bytes} from a JSON baseline; a file not yet written is an empty baseline."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+        return {str(k): int(v) for k, v in raw.items()}
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise PolicyError(f"{path}: not a baseline: {exc}") from None
+
+
+def write_baseline(path: str, old: Mapping[str, int], verdicts: Sequence[Verdict]) -> None:
+    """The ratchet (gate.updated_baseline) written back to `path`."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(updated_baseline(old, verdicts), fh, indent=2)
+        fh.write("\n")
+
+
+def facts_of(analysis: Analysis, path: str) -> Facts:
+    """What the gate checks about one program, `path` as its globs match it."""
+    est = analysis.estimate
+    textrel = {
+        o.dso.path
+        for o in analysis.graph.objects
+        if o.dso.dynamic is not None and o.dso.dynamic.textrel
+    }
+    return Facts(
+        path=path,
+        private_dirty=est.total.expected,
+        private_dirty_high=est.total.high,
+        shared_clean=est.shared_clean,
+        objects=len(est.objects),
+        textrel=tuple(o.path for o in est.objects if o.path in textrel),
+        missing=tuple(m.needed for m in est.missing),
+    )
+
+
+def check(
+    programs: Sequence[str],
+    policy: Policy,
+    host: Host,
+    *,
+    baseline: Mapping[str, int] | None = None,
+    page_size: int | None = None,
+    assume: str | None = None,
+    each: Each = nullcontext,
+) -> tuple[Verdict, ...]:
+    """The verdict on each program (`each` runs each one: a program that cannot be analysed
+    has none). Paths are matched relative to the root: the loader path inside a root, else the
+    path as given, without its leading '/'."""
+    confined = os.path.realpath(host.root) != "/"
+    verdicts: list[Verdict] = []
+    for prog in programs:
+        with each():
+            loader_path = host.loader_path(prog)
+            analysis = analyse(loader_path, host, page_size=page_size, assume=assume)
+            path = (loader_path if confined else prog).lstrip("/")
+            verdicts.append(evaluate(facts_of(analysis, path), policy, baseline=baseline))
+    return tuple(verdicts)

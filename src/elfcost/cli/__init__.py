@@ -1,0 +1,115 @@
+"""The command line: parse options → call the library → render → exit code. No ELF knowledge.
+
+Exit codes (the same for every command):
+  0  success
+  1  a check failed (deps --strict with a missing library, validate outside tolerance, ...)
+  2  usage error
+  3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+
+Each command is a module of this package, imported only when that command is run (or listed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+
+import click
+
+from elfcost.cli.common import EXIT_HELP, State
+
+COMMANDS = ("causes", "check", "deps", "diff", "estimate", "explain", "measure", "scan", "validate")
+# elfcost's own options: flags that come before the command, and only they do.
+GROUP_OPTIONS = frozenset({"--traceback", "--version", "-h", "--help"})
+
+
+class Elfcost(click.Group):
+    """Commands imported on demand, and `elfcost [OPTIONS] BINARY...` as estimate's."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        command: click.Command = importlib.import_module(f"elfcost.cli.{cmd_name}").command
+        return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The command is the first word after elfcost's own options, unless help or the version
+        # was asked for there.
+        i = next((k for k, a in enumerate(args) if a not in GROUP_OPTIONS), None)
+        if i is not None and not {"-h", "--help", "--version"} & set(args[:i]):
+            args = [*args[:i], *self.route(ctx, args[i]), *args[i + 1 :]]
+        return super().parse_args(ctx, args)
+
+    def route(self, ctx: click.Context, word: str) -> list[str]:
+        """The command words `word` stands for: a command is itself; an option (estimate's),
+        `--`, or a file (by path, or found on PATH as a shell would) is estimate's argument;
+        anything else is a misspelt command, a usage error naming the closest ones."""
+        if word in COMMANDS:
+            return [word]
+        if word.startswith("-") or "/" in word or os.path.lexists(word):
+            return ["estimate", word]
+        found = shutil.which(word)
+        if found is not None:
+            return ["estimate", found]
+        if ctx.resilient_parsing:  # completing a word: nothing to report
+            return [word]
+        raise click.exceptions.NoSuchCommand(word, possibilities=COMMANDS, ctx=ctx)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader stopped reading (`elfcost ... | head`): no error of its own, but what
+            # was decided before it (a failed check, an input error) is still the exit status.
+            _quiet_stdout()
+            state = ctx.find_object(State)
+            raise click.exceptions.Exit(int(state.status) if state else 0) from None
+
+
+@click.group(
+    cls=Elfcost, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors.")
+@click.version_option(package_name="elfcost")
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
+    """Predict the private dirty memory an ELF program costs before it runs.
+
+    `elfcost [OPTIONS] BINARY...` is `elfcost estimate [OPTIONS] BINARY...`; a BINARY without
+    a '/' that is not a file here is looked up on PATH.
+    """
+    ctx.obj = State(traceback=traceback)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run() -> None:
+    """The `elfcost` script and `python -m elfcost`: the exit status is the command's, even
+    when the reader of its output has gone (`elfcost ... | head`)."""
+    # Names that are not UTF-8 are kept as surrogate escapes so the files stay openable;
+    # write them back out as the bytes they came from.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
+    try:
+        # Named explicitly so that usage lines and shell completion are the installed
+        # script's, also under `python -m elfcost`.
+        main.main(prog_name="elfcost", complete_var="_ELFCOST_COMPLETE")
+        status: int | str | None = 0
+    except SystemExit as exc:  # main always ends so; the status must survive the flush below
+        status = exc.code
+    try:
+        sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
+    except BrokenPipeError:
+        _quiet_stdout()
+    sys.exit(status)

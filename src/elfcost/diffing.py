@@ -1,0 +1,99 @@
+"""`elfcost diff` as a library: two builds, each a binary, a saved estimate report or a tree.
+
+Each side becomes an elfcost.estimate/1 document (a saved report decoded with validation, or
+made by analysing the binary); two trees are paired by the programs' paths relative to their
+tops. analysis.diff and analysis.diff_roots compare; report/diffout.py renders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+from elfcost import analysis
+from elfcost.documents import (
+    MAX_DOCUMENT_BYTES,
+    DiffDoc,
+    DiffRootsDoc,
+    EstimateDoc,
+    decode,
+)
+from elfcost.elf.reader import ELF_MAGIC
+from elfcost.errors import ElfcostError
+from elfcost.pipeline import Each, analyse
+from elfcost.report import jsonout
+from elfcost.resolve.host import Host
+
+
+def estimate_doc_of(
+    side: str, host: Host, *, page_size: int | None = None, assume: str | None = None
+) -> EstimateDoc:
+    """A saved estimate JSON report (decoded with validation), or a fresh analysis of a
+    binary."""
+    try:
+        with open(side, "rb") as fh:
+            head = fh.read(4)
+            if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
+                data = head + fh.read(MAX_DOCUMENT_BYTES)
+                return decode(data, EstimateDoc, source=side)
+    except OSError as exc:
+        raise ElfcostError(side, "", exc.strerror or str(exc)) from None
+    est = analyse(host.loader_path(side), host, page_size=page_size, assume=assume).estimate
+    return jsonout.estimate_doc(est)
+
+
+def diff_builds(
+    old: str,
+    new: str,
+    old_host: Host,
+    new_host: Host,
+    *,
+    page_size: int | None = None,
+    assume: str | None = None,
+    instances: int = 1,
+) -> DiffDoc:
+    """elfcost.diff/1 of two binaries or saved reports; their page sizes must agree."""
+    a = estimate_doc_of(old, old_host, page_size=page_size, assume=assume)
+    b = estimate_doc_of(new, new_host, page_size=page_size, assume=assume)
+    if a.page_size != b.page_size:
+        raise ElfcostError(
+            new,
+            "",
+            f"page size {b.page_size} differs from {old}'s {a.page_size}: compare like with like",
+        )
+    return analysis.diff(a, b, instances=instances)
+
+
+def pair_trees(
+    old: str, old_programs: Sequence[str], new: str, new_programs: Sequence[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """(path relative to the tops, old program or None, new program or None), by that path."""
+    rel_old = {os.path.relpath(p, old): p for p in old_programs}
+    rel_new = {os.path.relpath(p, new): p for p in new_programs}
+    return [(rel, rel_old.get(rel), rel_new.get(rel)) for rel in sorted({*rel_old, *rel_new})]
+
+
+def diff_trees(
+    pairs: Sequence[tuple[str, str | None, str | None]],
+    old_host: Host,
+    new_host: Host,
+    *,
+    page_size: int | None = None,
+    assume: str | None = None,
+    instances: int = 1,
+    each: Each = nullcontext,
+) -> DiffRootsDoc:
+    """elfcost.diff-roots/1 of paired programs (pair_trees). `each` runs each side's analysis;
+    a side that could not be analysed is compared as absent."""
+    docs: list[tuple[str, EstimateDoc | None, EstimateDoc | None]] = []
+    for rel, old, new in pairs:
+        sides: list[EstimateDoc | None] = []
+        for path, host in ((old, old_host), (new, new_host)):
+            doc = None
+            if path is not None:
+                with each():
+                    doc = estimate_doc_of(path, host, page_size=page_size, assume=assume)
+            sides.append(doc)
+        docs.append((rel, sides[0], sides[1]))
+    return analysis.diff_roots(docs, instances=instances)

@@ -1,0 +1,126 @@
+"""From a path to an estimate: the steps the commands share.
+
+A host (the root and loader configuration a program is resolved against), one program's
+analysis (resolved and estimated once, with the what-ifs asked for), and the programs found
+under directories. Nothing here prints: errors are raised, or returned as values where one bad
+file must not stop the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+import msgspec
+
+from elfcost.cost.estimate import BIND_NOW, Options, estimate
+from elfcost.errors import ElfcostError
+from elfcost.model import Estimate
+from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+
+# Runs one input of many. The command line's version reports an error in one line and goes on
+# with the next input; the default, a null context, lets the first error stop the run.
+Each = Callable[[], AbstractContextManager[object]]
+
+
+def make_host(
+    root: str = "/",
+    ld_library_path: str | None = None,
+    *,
+    inherit_ld_library_path: bool = False,
+    sections: bool = True,
+) -> Host:
+    """The host for `root`. LD_LIBRARY_PATH is `ld_library_path` (':'-separated) if given, else
+    elfcost's own environment's when `inherit_ld_library_path`, else not used at all."""
+    llp: tuple[str, ...] | None = None
+    if ld_library_path is not None:
+        llp = tuple(ld_library_path.split(":"))
+    elif inherit_ld_library_path and "LD_LIBRARY_PATH" in os.environ:
+        llp = tuple(os.environ["LD_LIBRARY_PATH"].split(":"))
+    return Host(root=root, ld_library_path=llp, sections=sections)
+
+
+class Analysis(msgspec.Struct, frozen=True, kw_only=True):
+    """One program: its dependency graph, its estimate and, if asked for, its static what-if."""
+
+    graph: DependencyGraph
+    estimate: Estimate
+    static_whatif: Estimate | None = None
+
+
+def analyse(
+    path: str,
+    host: Host,
+    *,
+    page_size: int | None = None,
+    assume: str | None = None,
+    whatif: bool = False,
+) -> Analysis:
+    """Resolve and estimate the program at `path` (a loader path) once.
+
+    An `assume` that relinks the program (cost/whatif.py RELINKS: static, musl, glibc, ...)
+    gives that what-if as the estimate itself; `whatif=True` adds the static one beside the
+    as-built estimate (for the HTML report's second fleet line).
+    """
+    opts = Options(
+        page_size=page_size or os.sysconf("SC_PAGE_SIZE"), bind_now=BIND_NOW.get(assume or "")
+    )
+    graph = resolve(path, host)
+    est = estimate(graph, opts)
+    if assume is None and not whatif:
+        return Analysis(graph=graph, estimate=est)
+    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
+
+    if assume is not None and assume in RELINKS:
+        return Analysis(graph=graph, estimate=relink_whatif(graph, assume, host, opts, dynamic=est))
+    if whatif and est.loader_path is not None:
+        return Analysis(
+            graph=graph, estimate=est, static_whatif=static_whatif(graph, opts, dynamic=est)
+        )
+    return Analysis(graph=graph, estimate=est)
+
+
+class Programs(msgspec.Struct, frozen=True, kw_only=True):
+    """What `programs_in` found: the programs to analyse, what it skipped, and the files it
+    could not read (each an error of its own; the others are still found)."""
+
+    programs: tuple[str, ...]
+    skipped: int  # files that are not ELF, and symbolic links
+    libraries: int  # ELF files that are shared libraries, not programs
+    errors: tuple[ElfcostError, ...] = ()
+
+
+def programs_in(paths: Sequence[str]) -> Programs:
+    """Files named explicitly, and the ELF programs found under directories (in name order).
+
+    A file named explicitly is always kept (a non-ELF one is the analysis's input error).
+    """
+    from elfcost.elf.reader import is_elf, read_dso
+
+    out: list[str] = []
+    errors: list[ElfcostError] = []
+    skipped = libs = 0
+    for p in paths:
+        if not os.path.isdir(p):
+            out.append(p)
+            continue
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames.sort()
+            for name in sorted(filenames):
+                f = os.path.join(dirpath, name)
+                if os.path.islink(f) or not is_elf(f):
+                    skipped += 1
+                    continue
+                try:
+                    dso = read_dso(f, sections=False)
+                except ElfcostError as exc:
+                    errors.append(exc)
+                    continue
+                if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
+                    out.append(f)
+                else:
+                    libs += 1
+    return Programs(programs=tuple(out), skipped=skipped, libraries=libs, errors=tuple(errors))

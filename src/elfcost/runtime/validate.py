@@ -1,0 +1,65 @@
+"""`elfcost validate` as a library: estimate a program, run it twice (held at its ELF entry
+point, then idle after start-up), measure it each time and compare with the estimate."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from elfcost.cost.estimate import Options, estimate
+from elfcost.model import Estimate
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+from elfcost.runtime.compare import Comparison, compare
+from elfcost.runtime.launch import At, Launched
+from elfcost.runtime.measure import measure_pid
+
+STOPS: tuple[At, ...] = ("entry", "idle")
+
+
+class Validation(msgspec.Struct, frozen=True, kw_only=True):
+    """The estimate, the comparison at each stop (STOPS order), and the static what-if when
+    asked for (for the HTML report)."""
+
+    estimate: Estimate
+    comparisons: tuple[Comparison, ...]
+    static_whatif: Estimate | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+
+def validate(
+    binary: str,
+    args: Sequence[str],
+    host: Host,
+    *,
+    env: Mapping[str, str] | None = None,
+    settle: float = 0.3,
+    delay: float | None = None,
+    timeout: float = 10.0,
+    tolerance: int = 0,
+    whatif: bool = False,
+) -> Validation:
+    """Validate `binary` run with `args`: within `tolerance` pages per object at the entry point
+    and, idle, a total within the predicted [low, high]. Raises ElfcostError (MeasurementError)
+    when it cannot be analysed, started or measured."""
+    graph = resolve(host.loader_path(binary), host)
+    est = estimate(graph, Options(page_size=os.sysconf("SC_PAGE_SIZE")))
+    dsos = [o.dso for o in graph.objects]
+    comparisons = []
+    for at in STOPS:
+        with Launched(
+            [binary, *args], at=at, env=env, settle=settle, delay=delay, timeout=timeout
+        ) as p:
+            m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+        comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
+    static = None
+    if whatif and est.loader_path:
+        from elfcost.cost.whatif import static_whatif
+
+        static = static_whatif(graph, Options(page_size=est.page_size), dynamic=est)
+    return Validation(estimate=est, comparisons=tuple(comparisons), static_whatif=static)
