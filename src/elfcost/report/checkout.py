@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from elfcost.gate import Verdict, Violation
-from elfcost.report.text import kib
+from elfcost.report.units import kib
 
 
 def _fmt(limit: str, n: int) -> str:

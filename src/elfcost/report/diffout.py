@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from elfcost.report.table import Table
-from elfcost.report.text import kib, render
+from elfcost.cost.causes import info
+from elfcost.report.console import Part, render, table
+from elfcost.report.units import kib
 
 
 def _key(o: Mapping[str, Any]) -> str:
@@ -92,15 +93,12 @@ def _signed(n: int) -> str:
 
 
 def diff_text(d: Mapping[str, Any]) -> str:
-    t = Table(f"{d['old']} -> {d['new']}")
-    for col in ("object", "old", "new", "change", "pages by cause (change)"):
-        t.add_column(
-            col,
-            "left" if col in ("object", "pages by cause (change)") else "right",
-            "fold" if col == "object" else "ellipsis" if col.startswith("pages") else "keep",
-        )
+    t = table(
+        "object", "old", "new", "change", "pages by cause (change)", right=("old", "new", "change")
+    )
     for r in d["objects"]:
-        causes = ", ".join(f"{c} {n:+d}" for c, n in r["causes"].items())
+        # Labelled as the estimate table labels them; the document keeps the JSON names.
+        causes = ", ".join(f"{info(c).label} {n:+d}" for c, n in r["causes"].items())
         t.add_row(
             r["object"],
             kib(r["old_expected"]),
@@ -128,7 +126,7 @@ def diff_text(d: Mapping[str, Any]) -> str:
         "",
     )
     f = d["fleet"]
-    lines: list[Table | str | tuple[str, str]] = [t]
+    lines: list[Part] = [(f"{d['old']} -> {d['new']}", "italic"), t]
     if f["instances"] > 1:
         lines.append(
             f"{f['instances']} instances: {kib(f['old'])} -> {kib(f['new'])} "
@@ -160,11 +158,11 @@ def roots_doc(
 
 
 def roots_text(d: Mapping[str, Any]) -> str:
-    t = Table("programs by change in expected private dirty memory")
-    for col in ("program", "old", "new", "change"):
-        t.add_column(
-            col, "left" if col == "program" else "right", "fold" if col == "program" else "keep"
-        )
+    t = table("program", "old", "new", "change", right=("old", "new", "change"))
     for r in d["programs"]:
         t.add_row(r["path"], kib(r["old_expected"]), kib(r["new_expected"]), _signed(r["delta"]))
-    return render(t, f"total change {_signed(d['total_delta'])} per instance of each program")
+    return render(
+        ("programs by change in expected private dirty memory", "italic"),
+        t,
+        f"total change {_signed(d['total_delta'])} per instance of each program",
+    )
