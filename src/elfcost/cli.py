@@ -1196,26 +1196,15 @@ def scan(
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
-    progress: Any = None
-    if sys.stderr.isatty() and fmt != "jsonl":
-        from elfcost.report.progress import Progress
+    from elfcost.report.progress import Bar, progress
 
-        progress = Progress(sys.stderr, "scanning")
     lines: list[str] = []
     docs: list[dict[str, Any]] = []
 
-    def on_progress(done: int, total: int) -> None:
-        if progress is not None:
-            progress.update(done, total)
-
-    def emit(results: Any) -> Any:
+    def emit(results: Any, bar: Bar) -> Any:
         for r in results:
             if r.error:
-                msg = f"elfcost: error: {r.error}"
-                if progress is not None:
-                    progress.message(msg)
-                else:
-                    _echo(msg, err=True)
+                bar.message(f"elfcost: error: {r.error}")
                 state.status = Exit.INPUT_ERROR
             elif fmt == "jsonl":
                 # The estimate is already JSON text: written as is, never decoded.
@@ -1233,12 +1222,9 @@ def scan(
                 docs.append(r.doc)
             yield r
 
-    sc = Scan(list(paths), opts, on_progress=on_progress)
-    try:
-        ranking = rank(emit(sc.results()), top)
-    finally:
-        if progress is not None:
-            progress.close()
+    with progress("scanning", show=fmt != "jsonl") as bar:
+        sc = Scan(list(paths), opts, on_progress=bar.update)
+        ranking = rank(emit(sc.results(), bar), top)
     summary = asdict(sc.summary)
     ranked = {
         "programs": [asdict(p) for p in ranking.programs],
