@@ -51,19 +51,18 @@ def terminal() -> Terminal:
     return Terminal(colour=tty and "NO_COLOR" not in os.environ, width=width)
 
 
-def console(term: Terminal, file: io.StringIO | None = None) -> Console:
-    """A console that writes `term`'s layout into `file` (by default a new buffer)."""
+def console(term: Terminal) -> Console:
+    """A console that lays out for `term` into a string buffer."""
     return Console(
-        file=file if file is not None else io.StringIO(),
+        file=io.StringIO(),
         width=term.width or _UNFITTED,
         force_terminal=term.colour,
-        color_system="truecolor" if term.colour else None,
-        no_color=not term.colour,
+        # With colour, rich reads how many colours the terminal has from $COLORTERM and $TERM.
+        color_system="auto" if term.colour else None,
         markup=False,
         highlight=False,
         emoji=False,
         legacy_windows=False,
-        soft_wrap=False,
     )
 
 
