@@ -5,7 +5,6 @@ inputs it needs.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -13,6 +12,8 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from elfcost.documents import Baseline, decode, encode
+from elfcost.errors import InputError
 from elfcost.gate import (
     Facts,
     Policy,
@@ -47,22 +48,29 @@ def baseline_path(policy: Policy, budget: str | None, given: str | None) -> str 
 
 
 def read_baseline(path: str) -> dict[str, int]:
-    """{path: bytes} from a JSON baseline; a file not yet written is an empty baseline."""
-    if not os.path.exists(path):
-        return {}
+    """{path: bytes} from a JSON baseline; a file not yet written is an empty baseline, one
+    that is not a baseline an InputError naming it (exit 3)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = json.load(fh)
-        return {str(k): int(v) for k, v in raw.items()}
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        raise PolicyError(f"{path}: not a baseline: {exc}") from None
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BASELINE_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InputError(path, "baseline", exc.strerror or str(exc)) from None
+    if len(data) > MAX_BASELINE_BYTES:
+        raise InputError(path, "baseline", f"larger than {MAX_BASELINE_BYTES} bytes")
+    baseline: dict[str, int] = decode(data, Baseline, source=path)
+    return baseline
+
+
+# A baseline holds one number per binary: a million binaries fit in well under this.
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
 
 
 def write_baseline(path: str, old: Mapping[str, int], verdicts: Sequence[Verdict]) -> None:
     """The ratchet (gate.updated_baseline) written back to `path`."""
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(updated_baseline(old, verdicts), fh, indent=2)
-        fh.write("\n")
+        fh.write(encode(updated_baseline(old, verdicts)) + "\n")
 
 
 def facts_of(analysis: Analysis, path: str) -> Facts:

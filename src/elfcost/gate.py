@@ -39,8 +39,6 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from elfcost.errors import InputError
-
 LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
 
 
@@ -283,26 +281,3 @@ def updated_baseline(old: Mapping[str, int], verdicts: Sequence[Verdict]) -> dic
         if v.path not in new or cur < new[v.path]:
             new[v.path] = cur
     return dict(sorted(new.items()))
-
-
-def load_baseline(path: str) -> dict[str, int]:
-    """A baseline file: a JSON object of binary path → expected private dirty bytes. A missing
-    file is an empty baseline (the first run writes it); one that is not such an object is an
-    InputError naming the file."""
-    from elfcost.documents import Baseline, decode
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BASELINE_BYTES + 1)
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise InputError(path, "baseline", exc.strerror or str(exc)) from None
-    if len(data) > MAX_BASELINE_BYTES:
-        raise InputError(path, "baseline", f"larger than {MAX_BASELINE_BYTES} bytes")
-    baseline: dict[str, int] = decode(data, Baseline, source=path)
-    return baseline
-
-
-# A baseline holds one number per binary: a million binaries fit in well under this.
-MAX_BASELINE_BYTES = 64 * 1024 * 1024

@@ -178,3 +178,15 @@ def test_policy_parser_units() -> None:
     ):
         with pytest.raises(gate.PolicyError):
             gate.load_policy(bad)
+
+
+@pytest.mark.parametrize("text", ['["usr/bin/a"]', '{"usr/bin/a": "big"}', "{oops"])
+def test_a_malformed_baseline_is_one_line_and_exit_3(
+    samples: Path, tmp_path: Path, text: str
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(text)
+    r = run("--baseline", str(baseline), str(samples / "trivial.pie"))
+    assert r.returncode == 3, r.stderr
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"elfcost: error: {baseline}: ")

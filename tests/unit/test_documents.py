@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from elfcost import documents as d
+from elfcost.checking import read_baseline as load_baseline
 from elfcost.errors import InputError
-from elfcost.gate import load_baseline
 from elfcost.report import schemas
 
 

@@ -1,23 +1,51 @@
-"""The scan's progress line: redrawn in place, messages kept above it, erased at the end."""
+"""The progress bar: drawn on a terminal's standard error only, erased at the end; elsewhere
+nothing but the messages."""
 
 from __future__ import annotations
 
 import io
 
-from elfcost.report.progress import Progress
+import pytest
+
+from elfcost.report.progress import progress
 
 
-def test_progress_redraws_in_place_and_leaves_nothing_behind() -> None:
-    out = io.StringIO()
-    p = Progress(out, "scanning")
-    p.update(1, 4)
-    p.update(2, 4)  # within 0.1 s of the first: not redrawn
-    p.message("elfcost: error: /x: not an ELF file")
-    p.update(4, 4)  # the last one is always drawn
-    p.close()
-    text = out.getvalue()
-    assert text.startswith("\r\x1b[2Kscanning 1/4 25%")
-    assert "2/4" not in text
-    assert "\r\x1b[2Kelfcost: error: /x: not an ELF file\nscanning 1/4 25%" in text
-    assert "scanning 4/4 100%" in text
-    assert text.endswith("\r\x1b[2K")
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_not_a_terminal_gets_the_messages_only() -> None:
+    err = io.StringIO()
+    with progress("scanning", stream=err) as bar:
+        bar.update(0, 4)
+        bar.update(4, 4)
+        bar.message("elfcost: error: /x: not an ELF file")
+    assert err.getvalue() == "elfcost: error: /x: not an ELF file\n"
+
+
+def test_a_terminal_gets_a_bar_that_is_erased_at_the_end() -> None:
+    err = _Tty()
+    with progress("scanning", stream=err) as bar:
+        bar.update(0, 4)
+        bar.message("elfcost: error: /x: not an ELF file")
+        bar.update(4, 4)  # the last one is always drawn
+    text = err.getvalue()
+    assert "scanning" in text and "4/4" in text and "100%" in text
+    assert "elfcost: error: /x: not an ELF file\n" in text
+    assert text.count("\x1b[2K") >= 2  # redrawn in place, then cleared
+
+
+def test_show_false_draws_nothing_even_on_a_terminal() -> None:
+    err = _Tty()
+    with progress("scanning", show=False, stream=err) as bar:
+        bar.update(1, 2)
+    assert err.getvalue() == ""
+
+
+def test_no_color_keeps_the_bar_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    err = _Tty()
+    with progress("scanning", stream=err) as bar:
+        bar.update(2, 4)
+    assert "\x1b[3" not in err.getvalue()  # no colour; cursor control only

@@ -19,6 +19,7 @@ import sys
 import click
 
 from elfcost.cli.common import EXIT_HELP, State
+from elfcost.errors import ElfcostError
 
 COMMANDS = ("causes", "check", "deps", "diff", "estimate", "explain", "measure", "scan", "validate")
 # elfcost's own options: flags that come before the command, and only they do.
@@ -63,6 +64,14 @@ class Elfcost(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except ElfcostError as exc:
+            # An input the whole command depends on (a baseline, a saved report): one line,
+            # exit 3, and nothing after it.
+            state = ctx.find_object(State)
+            if state is None or state.traceback:
+                raise
+            state.error(exc)
+            raise click.exceptions.Exit(int(state.status)) from None
         except BrokenPipeError:
             # The reader stopped reading (`elfcost ... | head`): no error of its own, but what
             # was decided before it (a failed check, an input error) is still the exit status.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import click
@@ -54,7 +53,7 @@ def command(
     from elfcost import checking
     from elfcost.gate import PolicyError
     from elfcost.pipeline import programs_in
-    from elfcost.report import checkout
+    from elfcost.report import checkout, jsonout
 
     flags: dict[str, int | bool | None] = {
         "max_private_dirty": max_private_dirty,
@@ -90,7 +89,7 @@ def command(
         checking.write_baseline(baseline_file, baseline or {}, verdicts)
     counts = {"skipped": found.skipped, "libraries": found.libraries}
     if fmt == "json":
-        click.echo(json.dumps(checkout.check_doc(verdicts, **counts), indent=2))
+        click.echo(jsonout.dumps(checkout.check_doc(verdicts, **counts)))
     else:
         out = (
             checkout.junit(verdicts) if fmt == "junit" else checkout.check_text(verdicts, **counts)

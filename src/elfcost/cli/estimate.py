@@ -65,8 +65,17 @@ def command(
             else:
                 out.append(text.estimate_text(a.estimate, instances=instances))
     if docs:
+        import msgspec
+
         from elfcost.report.html import estimate_html
 
-        out.append(estimate_html(docs, static_whatif=whatifs, instances=max(instances, 129)))
+        # The page still reads documents as plain JSON values.
+        out.append(
+            estimate_html(
+                msgspec.to_builtins(docs),
+                static_whatif=msgspec.to_builtins(whatifs),
+                instances=max(instances, 129),
+            )
+        )
     common.emit(out, output)
     state.finish()

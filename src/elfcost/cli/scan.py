@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import click
 
@@ -69,21 +67,15 @@ def command(
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
-    progress: Any = None
-    if sys.stderr.isatty() and fmt != "jsonl":
-        from elfcost.report.progress import Progress
+    from elfcost.report.progress import Bar, progress
 
-        progress = Progress(sys.stderr, "scanning")
     docs: list[EstimateDoc] = []
 
-    def shown(results: Iterable[ScanResult]) -> Iterator[Ranked]:
+    def shown(results: Iterable[ScanResult], bar: Bar) -> Iterator[Ranked]:
         """Each result as it is done: an error reported, a JSON line written, a page kept."""
         for r in results:
             if r.error:
-                if progress is not None:
-                    progress.message(f"elfcost: error: {r.error}")
-                else:
-                    click.echo(f"elfcost: error: {r.error}", err=True)
+                bar.message(f"elfcost: error: {r.error}")
                 state.fail(Exit.INPUT_ERROR)
                 continue
             if fmt == "jsonl":
@@ -93,12 +85,9 @@ def command(
                     docs.append(r.doc)
                 yield r.path, r.loader_path, r.doc
 
-    sc = Scan(list(paths), opts, on_progress=None if progress is None else progress.update)
-    try:
-        ranking = rank(shown(sc.results()), top)
-    finally:
-        if progress is not None:
-            progress.close()
+    with progress("scanning", show=fmt != "jsonl") as bar:
+        sc = Scan(list(paths), opts, on_progress=bar.update)
+        ranking = rank(shown(sc.results(), bar), top)
     if fmt in ("json", "jsonl"):
         doc = ScanDoc(summary=sc.summary, ranking=ranking)
         out = jsonout.dumps(doc, pretty=fmt == "json") + "\n"

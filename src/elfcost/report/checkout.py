@@ -8,7 +8,7 @@ from xml.sax.saxutils import quoteattr
 
 from elfcost.documents import CheckDoc, CheckedBinary, Skipped, ViolationDoc, WaiverDoc
 from elfcost.gate import Verdict, Violation
-from elfcost.report.text import kib
+from elfcost.report.units import kib
 
 
 def _fmt(limit: str, n: int) -> str:

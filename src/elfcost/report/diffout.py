@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from elfcost.cost.causes import info
 from elfcost.documents import DiffDoc, DiffRootsDoc
-from elfcost.report.table import Table
-from elfcost.report.text import kib, render
+from elfcost.report.console import Part, render, table
+from elfcost.report.units import kib
 
 
 def _signed(n: int) -> str:
@@ -14,14 +14,11 @@ def _signed(n: int) -> str:
 
 
 def diff_text(d: DiffDoc) -> str:
-    t = Table(f"{d.old} -> {d.new}")
-    for col in ("object", "old", "new", "change", "pages by cause (change)"):
-        t.add_column(
-            col,
-            "left" if col in ("object", "pages by cause (change)") else "right",
-            "fold" if col == "object" else "ellipsis" if col.startswith("pages") else "keep",
-        )
+    t = table(
+        "object", "old", "new", "change", "pages by cause (change)", right=("old", "new", "change")
+    )
     for r in d.objects:
+        # Labelled as the estimate table labels them; the document keeps the JSON names.
         causes = ", ".join(f"{info(c).label} {n:+d}" for c, n in r.causes.items())
         t.add_row(r.object, kib(r.old_expected), kib(r.new_expected), _signed(r.delta), causes)
     t.add_section()
@@ -40,7 +37,7 @@ def diff_text(d: DiffDoc) -> str:
         "",
     )
     f = d.fleet
-    lines: list[Table | str | tuple[str, str]] = [t]
+    lines: list[Part] = [(f"{d.old} -> {d.new}", "italic"), t]
     if f.instances > 1:
         lines.append(
             f"{f.instances} instances: {kib(f.old)} -> {kib(f.new)} "
@@ -50,11 +47,11 @@ def diff_text(d: DiffDoc) -> str:
 
 
 def roots_text(d: DiffRootsDoc) -> str:
-    t = Table("programs by change in expected private dirty memory")
-    for col in ("program", "old", "new", "change"):
-        t.add_column(
-            col, "left" if col == "program" else "right", "fold" if col == "program" else "keep"
-        )
+    t = table("program", "old", "new", "change", right=("old", "new", "change"))
     for r in d.programs:
         t.add_row(r.path, kib(r.old_expected), kib(r.new_expected), _signed(r.delta))
-    return render(t, f"total change {_signed(d.total_delta)} per instance of each program")
+    return render(
+        ("programs by change in expected private dirty memory", "italic"),
+        t,
+        f"total change {_signed(d.total_delta)} per instance of each program",
+    )

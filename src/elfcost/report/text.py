@@ -5,50 +5,15 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Resolution
-from elfcost.report.table import Table, paint, terminal
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from elfcost.cost.causes import CAUSES, UNKNOWN, info
+from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
+from elfcost.report.console import Part, render, table, terminal, width_of
+from elfcost.report.units import kib as kib  # re-exported: the one KiB formatter
 from elfcost.resolve.graph import DependencyGraph
-
-# Short column names for the causes, in precedence order.
-CAUSE_LABEL = {
-    Cause.TEXTREL: "textrel",
-    Cause.COPY_RELOC: "copy",
-    Cause.RELOCATION: "reloc",
-    Cause.DYNAMIC: ".dynamic",
-    Cause.DEBUG: "debug",
-    Cause.GOT_HEADER: "got",
-    Cause.IRELATIVE: "irel",
-    Cause.BSS_TAIL: "bss-tail",
-    Cause.GAP_DONATION: "gap",
-    Cause.LOADER_DATA: "ld.so",
-    Cause.LIBC_STARTUP: "libc",
-    Cause.CONSTRUCTOR: "ctor",
-    Cause.POSSIBLE_WRITE: "possible",
-}
-
-
-def render(*parts: Table | str | tuple[str, str]) -> str:
-    """Tables and lines (a line may come with a style) as one text, for standard output:
-    coloured and fitted to the width on a terminal, plain and whole in a pipe."""
-    colour, width = terminal()
-    out = []
-    for p in parts:
-        if isinstance(p, Table):
-            out.append(p.render(width=width, colour=colour))
-        elif isinstance(p, tuple):
-            out.append(paint(p[0], p[1], colour) + "\n")
-        else:
-            out.append(p + "\n")
-    return "".join(out)
-
-
-def kib(n: int) -> str:
-    """Bytes in KiB, thousands grouped ("1,048,584 KiB"): every figure in the same unit, so
-    rows compare at a glance; a tenth when the bytes are not whole KiB."""
-    if n % 1024 == 0:
-        return f"{n // 1024:,} KiB"
-    return f"{n / 1024:,.1f} KiB"
-
 
 # -- deps --------------------------------------------------------------------------------------
 
@@ -118,9 +83,44 @@ def deps_text(graph: DependencyGraph) -> str:
 def _causes(o: ObjectEstimate) -> str:
     counts = Counter(p.cause for p in o.pages if p.phase != "possible")
     return ", ".join(
-        f"{CAUSE_LABEL[c]} {n}"
+        f"{info(c).label} {n}"
         for c, n in sorted(counts.items(), key=lambda x: list(Cause).index(x[0]))
     )
+
+
+def _estimate_table(est: Estimate, *, compact: int = 0) -> Table:
+    """The estimate's rows. `compact` is the width of a narrow terminal to fit: objects by file
+    name, no writable-page count, process details left for lines under the table (`explain` and the
+    JSON report keep the paths and the counts)."""
+    head = ["object", "RW pages", "dirty pages by cause", "at entry", "low", "expected", "high"]
+    if compact:
+        head.remove("RW pages")
+    t = table(*head, right=("RW pages", "at entry", "low", "expected", "high"))
+    causes = t.columns[head.index("dirty pages by cause")]
+    causes.max_width = 40  # process details are sentences: fold them, keep the numbers close
+    if compact:
+        t.show_edge = False  # two more columns for the names
+        # Names fold at spaces only: "libskarnet.so.2.13" whole, "(interpreter)" below it.
+        names = [os.path.basename(o.path) for o in est.objects]
+        names += [f"[{p.name}]" for p in est.process]
+        t.columns[0].width = min(max(len(w) for n in names for w in n.split()), compact // 3)
+
+    def row(name: str, writable: str, why: str, r: Range, style: str | None = None) -> None:
+        cells = [name, writable, why, kib(r.at_entry), kib(r.low), kib(r.expected), kib(r.high)]
+        if compact:
+            del cells[1]
+        t.add_row(*cells, style=style)
+
+    for o in est.objects:
+        path = os.path.basename(o.path) if compact else o.path
+        role = "" if o.role == "library" else f" ({o.role})"
+        row(path + role, str(o.writable_pages), _causes(o), o.private_dirty)
+    t.add_section()
+    for p in est.process:
+        row(f"[{p.name}]", "", "" if compact else p.detail, p.private_dirty)
+    t.add_section()
+    row("total private dirty", "", "", est.total, style="bold")
+    return t
 
 
 def estimate_text(est: Estimate, *, instances: int = 1) -> str:
@@ -130,52 +130,14 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
         f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
         f"{P // 1024} KiB pages, profile {est.profile}"
     )
-    t = Table(title)
-    t.add_column(
-        "object",
-        overflow="fold",
-        min_width=min(48, max((len(o.path) for o in est.objects), default=10)),
-    )
-    t.add_column("RW pages", justify="right")
-    t.add_column("dirty pages by cause", overflow="fold", max_width=40)
-    for c in ("at entry", "low", "expected", "high"):
-        t.add_column(c, justify="right")
-    for o in est.objects:
-        name = o.path + ("" if o.role == "library" else f" ({o.role})")
-        t.add_row(
-            name,
-            str(o.writable_pages),
-            _causes(o),
-            kib(o.private_dirty.at_entry),
-            kib(o.private_dirty.low),
-            kib(o.private_dirty.expected),
-            kib(o.private_dirty.high),
-        )
-    t.add_section()
-    for p in est.process:
-        r = p.private_dirty
-        t.add_row(
-            f"[{p.name}]",
-            "",
-            p.detail,
-            kib(r.at_entry),
-            kib(r.low),
-            kib(r.expected),
-            kib(r.high),
-        )
-    t.add_section()
+    term = terminal()
+    t = _estimate_table(est)
+    lines: list[Part] = [(title, "italic"), t]
+    if term.width is not None and width_of(t) > term.width:
+        lines[1] = _estimate_table(est, compact=term.width)
+        lines.extend(f"[{p.name}] {p.detail}" for p in est.process)
     tot = est.total
-    t.add_row(
-        "total private dirty",
-        "",
-        "",
-        kib(tot.at_entry),
-        kib(tot.low),
-        kib(tot.expected),
-        kib(tot.high),
-        style="bold",
-    )
-    lines: list[Table | str | tuple[str, str]] = [t, _where_it_goes(est)]
+    lines.append(_where_it_goes(est))
     if instances > 1:
         lines.append(
             f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
@@ -192,7 +154,7 @@ def estimate_text(est: Estimate, *, instances: int = 1) -> str:
     for o in est.objects:
         for n in o.notes:
             lines.append(f"note: {o.path}: {n}")
-    return render(*lines)
+    return render(*lines, term=term)
 
 
 def _where_it_goes(est: Estimate) -> str:
@@ -221,99 +183,60 @@ def _where_it_goes(est: Estimate) -> str:
 
 
 def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
-    lines: list[str] = []
+    lines: list[Text] = []
     P = est.page_size
     for o in est.objects:
         if object_name and object_name not in (o.path, o.soname, os.path.basename(o.path)):
             continue
-        lines.append(f"{o.path} ({o.role}): {_causes(o) or 'no dirty pages'}")
-        lines.append("  " + page_map(o, P))
+        lines.append(Text(f"{o.path} ({o.role}): {_causes(o) or 'no dirty pages'}"))
+        lines.append(Text("  ").append_text(page_map(o, P)))
         for p in o.pages:
             if p.phase == "possible":
                 continue
             addr = f"0x{p.vaddr:08x}" if p.vaddr is not None else "?" * 10
             sure = "certain" if p.certain else "calibrated"
             secs = ",".join(p.sections) or "-"
+            label = info(p.cause).label
             lines.append(
-                f"  {addr}  {CAUSE_LABEL[p.cause]:<9} {p.phase:<5} {sure:<10} {secs:<32} {p.detail}"
+                Text(f"  {addr}  {label:<9} {p.phase:<5} {sure:<10} {secs:<32} {p.detail}")
             )
         possible = sum(1 for p in o.pages if p.phase == "possible") + o.possible_unlisted
         if possible:
-            lines.append(f"  + {possible} more writable pages the program may write (high bound)")
+            lines.append(
+                Text(f"  + {possible} more writable pages the program may write (high bound)")
+            )
     if not lines:
         return f"no object named {object_name}\n"
-    legend = "page map: " + " ".join(f"{_MAP_CHAR[c]}={CAUSE_LABEL[c]}" for c in Cause)
-    out = "\n".join([legend, *lines]) + "\n"
-    if terminal()[0]:
-        # On a terminal each page character is coloured by its cause (legend and maps alike).
-        colored = []
-        for line in out.splitlines():
-            if line.startswith("  ") and set(line.strip()) <= _MAP_SET:
-                line = "  " + "".join(_paint(ch) for ch in line.strip())
-            elif line.startswith("page map: "):
-                line = "page map: " + " ".join(
-                    f"{_paint(_MAP_CHAR[c])}={CAUSE_LABEL[c]}" for c in Cause
-                )
-            colored.append(line)
-        return "\n".join(colored) + "\n"
-    return out
+    legend = Text("page map:")
+    for c in CAUSES:
+        legend.append(" ").append(c.letter, style=_map_style(c.letter)).append(f"={c.label}")
+    return render(legend, *lines)
 
 
-_COLOURS = {
-    "T": "bold red",
-    "C": "magenta",
-    "R": "blue",
-    "D": "cyan",
-    "d": "cyan",
-    "G": "cyan",
-    "I": "bright_blue",
-    "B": "yellow",
-    "g": "yellow",
-    "L": "green",
-    "S": "bright_magenta",
-    "c": "bright_red",
-    ".": "bright_black",
-    "?": "white",
-}
+# On a terminal each page-map letter takes its cause's page-map fill (legend and maps alike):
+# the same colour the HTML report paints the cell.
+_MAP_STYLE = {c.letter: Style(color=c.fill) for c in CAUSES}
 
 
-def _paint(ch: str) -> str:
-    return paint(ch, _COLOURS.get(ch), True)
+def _map_style(letter: str) -> Style:
+    return _MAP_STYLE.get(letter, Style(color=UNKNOWN.fill))
 
 
-_MAP_CHAR = {
-    Cause.TEXTREL: "T",
-    Cause.COPY_RELOC: "C",
-    Cause.RELOCATION: "R",
-    Cause.DYNAMIC: "D",
-    Cause.DEBUG: "d",
-    Cause.GOT_HEADER: "G",
-    Cause.IRELATIVE: "I",
-    Cause.BSS_TAIL: "B",
-    Cause.GAP_DONATION: "g",
-    Cause.LOADER_DATA: "L",
-    Cause.LIBC_STARTUP: "S",
-    Cause.CONSTRUCTOR: "c",
-    Cause.POSSIBLE_WRITE: ".",
-}
-
-
-_MAP_SET = frozenset("TCRDdGIBgLSc.? ")
-
-
-def page_map(o: ObjectEstimate, P: int) -> str:
-    """One character per writable page, in address order."""
+def page_map(o: ObjectEstimate, P: int) -> Text:
+    """One letter per writable page, in address order; a space where pages are not adjacent."""
     located = sorted((p for p in o.pages if p.vaddr is not None), key=lambda p: p.vaddr or 0)
-    out = []
+    out = Text()
     prev = None
     for p in located:
         assert p.vaddr is not None
         if prev is not None and p.vaddr - prev > P:
             out.append(" ")
-        out.append(_MAP_CHAR[p.cause])
+        letter = info(p.cause).letter
+        out.append(letter, style=_map_style(letter))
         prev = p.vaddr
-    out.extend("?" for p in o.pages if p.vaddr is None)
-    return "".join(out)
+    unknown = UNKNOWN.letter  # no address: the page's place in the map is unknown
+    out.append(unknown * sum(1 for p in o.pages if p.vaddr is None), style=_map_style(unknown))
+    return out
 
 
 # -- measure / validate ------------------------------------------------------------------------
@@ -324,18 +247,9 @@ def measurement_text(m: object) -> str:
     from elfcost.runtime.records import Measurement, Usage
 
     assert isinstance(m, Measurement)
-    t = Table(f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages")
-    t.add_column("object / bucket", overflow="fold")
-    for c in (
-        "private dirty",
-        "private clean",
-        "shared clean",
-        "rss",
-        "pss",
-        "swap",
-        "written pages",
-    ):
-        t.add_column(c, justify="right")
+    title = f"pid {m.pid}, stopped at {m.stop}, {m.page_size // 1024} KiB pages"
+    numbers = ("private dirty", "private clean", "shared clean", "rss", "pss", "swap")
+    t = table("object / bucket", *numbers, "written pages", right=(*numbers, "written pages"))
 
     def row(name: str, u: Usage, written: int | str) -> None:
         t.add_row(
@@ -356,7 +270,7 @@ def measurement_text(m: object) -> str:
         row(f"[{b.name}]", b.usage, len(b.written_pages) if m.has_pagemap else "-")
     t.add_section()
     row("total", m.total, "")
-    parts: list[Table | str | tuple[str, str]] = [t]
+    parts: list[Part] = [(title, "italic"), t]
     parts.extend(f"warning: {w}" for w in m.warnings)
     return render(*parts)
 
@@ -365,18 +279,13 @@ def comparison_text(c: object) -> str:
     from elfcost.runtime.compare import Comparison
 
     assert isinstance(c, Comparison)
-    P = c.page_size
-    t = Table(f"{c.binary}: predicted vs measured at {c.stop}")
-    for col in (
-        "object",
+    numbers = (
         "predicted pages",
         "measured pages",
         "predicted but clean",
         "dirty but not predicted",
-    ):
-        t.add_column(
-            col, "left" if col == "object" else "right", "fold" if col == "object" else "keep"
-        )
+    )
+    t = table("object", *numbers, right=numbers)
     for o in c.objects:
         t.add_row(
             o.path,
@@ -385,7 +294,7 @@ def comparison_text(c: object) -> str:
             str(len(o.predicted_clean)),
             str(len(o.unpredicted_dirty)),
         )
-    lines: list[Table | str | tuple[str, str]] = [t]
+    lines: list[Part] = [(f"{c.binary}: predicted vs measured at {c.stop}", "italic"), t]
     for o in c.objects:
         for p in o.predicted_clean:
             lines.append(
@@ -405,7 +314,6 @@ def comparison_text(c: object) -> str:
         f" (low {kib(c.predicted_low)}, high {kib(c.predicted_high)}); "
         f"tolerance {c.tolerance_pages} page(s) per object: {verdict}"
     )
-    _ = P
     return render(*lines)
 
 
@@ -414,20 +322,9 @@ def group_text(g: object) -> str:
     from elfcost.runtime.records import ProgramGroup
 
     assert isinstance(g, ProgramGroup)
-    t = Table(f"{g.name}: {len(g.pids)} processes (pids {', '.join(map(str, g.pids))})")
-    for col in (
-        "object / bucket",
-        "private (USS)",
-        "shared (PSS - USS)",
-        "PSS",
-        "private dirty",
-        "swap",
-    ):
-        t.add_column(
-            col,
-            "left" if col.startswith("object") else "right",
-            "fold" if col.startswith("object") else "keep",
-        )
+    title = f"{g.name}: {len(g.pids)} processes (pids {', '.join(map(str, g.pids))})"
+    numbers = ("private (USS)", "shared (PSS - USS)", "PSS", "private dirty", "swap")
+    t = table("object / bucket", *numbers, right=numbers)
     for r in (*g.objects, *g.buckets):
         if r.pss or r.uss:
             t.add_row(
@@ -441,7 +338,7 @@ def group_text(g: object) -> str:
     t.add_section()
     r = g.total
     t.add_row("total", kib(r.uss), kib(r.shared), kib(r.pss), kib(r.private_dirty), kib(r.swap))
-    return render(t)
+    return render((title, "italic"), t)
 
 
 def scan_text(summary: dict[str, int], ranking: object) -> str:
@@ -455,23 +352,21 @@ def scan_text(summary: dict[str, int], ranking: object) -> str:
         f"{summary['skipped_non_elf']} non-ELF skipped, {summary['errors']} errors, "
         f"{summary['cache_hits']} from cache"
     )
-    t = Table("most expensive programs (one instance each)")
-    for col in ("program", "expected", "high", "objects"):
-        t.add_column(
-            col, "left" if col == "program" else "right", "fold" if col == "program" else "keep"
-        )
+    t = table("program", "expected", "high", "objects", right=("expected", "high", "objects"))
     for p in ranking.programs:
         t.add_row(p.path, kib(p.private_dirty), kib(p.high), str(p.objects))
-    lt = Table("libraries by cost summed over the programs that load them")
-    for col in ("library", "summed expected", "programs", "needed by"):
-        lt.add_column(
-            col,
-            justify="right" if col in ("summed expected", "programs") else "left",
-            overflow="fold",
-        )
+    lt = table(
+        "library", "summed expected", "programs", "needed by", right=("summed expected", "programs")
+    )
     for lib in ranking.libraries:
         who = ", ".join(os.path.basename(p) for p in lib.programs[:4])
         if len(lib.programs) > 4:
             who += ", ..."
         lt.add_row(lib.path, kib(lib.private_dirty), str(len(lib.programs)), who)
-    return render(head, t, lt)
+    return render(
+        head,
+        ("most expensive programs (one instance each)", "italic"),
+        t,
+        ("libraries by cost summed over the programs that load them", "italic"),
+        lt,
+    )

@@ -1,0 +1,33 @@
+"""What every part of the HTML report uses: escaping and the words for sizes and names."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from elfcost.report.units import kib
+
+Doc = Mapping[str, Any]
+
+
+def esc(s: object) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def size_text(n: int) -> str:
+    """Bytes for people: KiB below 10 MiB (pages are KiB multiples), then MiB, then GiB."""
+    if abs(n) < 10 * 1024 * 1024:
+        return kib(n)
+    if abs(n) < 10 * 1024**3:
+        return f"{n / 1024**2:,.1f} MiB"
+    return f"{n / 1024**3:,.2f} GiB"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def basename(path: str) -> str:
+    return os.path.basename(path.rstrip("/")) or path
