@@ -412,7 +412,8 @@ def _estimate(
     gives that what-if as the estimate itself; `whatif=True` adds the static one beside the
     as-built estimate (for the HTML report's second fleet line).
     """
-    from elfcost.cost.estimate import BIND_NOW, Options, estimate
+    from elfcost.cost.estimate import BIND_NOW, Options
+    from elfcost.predict import estimate
     from elfcost.resolve.search import resolve
 
     opts = Options(
@@ -422,7 +423,8 @@ def _estimate(
     est = estimate(graph, opts)
     if assume is None and not whatif:
         return est, None
-    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
+    from elfcost.cost.whatif import RELINKS, static_whatif
+    from elfcost.predict import relink_whatif
 
     if assume is not None and assume in RELINKS:
         return relink_whatif(graph, assume, host, opts, dynamic=est), None
@@ -752,7 +754,8 @@ def validate(
 
     host = _host(root, ld_library_path, env_llp)
     with state.per_input():
-        from elfcost.cost.estimate import Options, estimate
+        from elfcost.cost.estimate import Options
+        from elfcost.predict import estimate
         from elfcost.resolve.search import resolve
 
         graph = resolve(host.loader_path(binary), host)

@@ -21,8 +21,9 @@ import jsonschema
 import pytest
 
 from elfcost.archive import unpack
-from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.cost.estimate import Options
 from elfcost.elf.reader import is_elf, read_dso
+from elfcost.predict import ObjectMemo, estimate
 from elfcost.report.jsonout import estimate_doc, load_schema
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -540,7 +541,8 @@ def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -
     (static,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="static")
     assert summary.cache_hits == 0  # the as-built entry is not the what-if's
     assert static.doc is not None and built.doc is not None
-    ref = static_whatif(resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE")))
+    graph, opts = resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE"))
+    ref = static_whatif(graph, opts, dynamic=estimate(graph, opts))
     assert static.doc["total"]["private_dirty"]["expected"] == ref.total.expected
     assert ref.total.expected < built.doc["total"]["private_dirty"]["expected"]
     assert not any(o["role"] == "interpreter" for o in static.doc["objects"])
