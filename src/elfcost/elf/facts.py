@@ -86,7 +86,8 @@ class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
     """The optional parts of ObjectFacts the model asks for (relocations and constructors
     always come)."""
 
-    symbols: tuple[str, ...] = ()  # looked up only in a program with a C library
+    # Both looked up only in an object with a C library (not in a static Go program).
+    symbols: tuple[str, ...] = ()
     pthread_size: bool = False
     static_libc: bool = False
 

@@ -28,10 +28,10 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
     with opened(dso.file) as (fd, _):
         relocs = group_relocs(dso, fd=fd)
         libc = static_libc(dso, fd) if wanted.static_libc else None
-        names = wanted.symbols if libc != "none" else ()
-        if wanted.pthread_size:
-            names = (*names, GLIBC_PTHREAD_SIZE_SYMBOL)
-        found = find_symbols(dso, names, fd) if names else {}
+        names = (*wanted.symbols, *((GLIBC_PTHREAD_SIZE_SYMBOL,) if wanted.pthread_size else ()))
+        # A program without a C library (Go) has no libc globals: its symbol tables, often
+        # large, are not walked.
+        found = find_symbols(dso, names, fd) if names and libc != "none" else {}
         pthread = found.get(GLIBC_PTHREAD_SIZE_SYMBOL)
         return ObjectFacts(
             relocs=relocs,
