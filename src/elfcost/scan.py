@@ -88,7 +88,7 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
 
 
-class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
+class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """One estimated program (doc: elfcost.estimate/1) or one input that failed (error).
 
     The document travels as the JSON text the analysis made (from a worker, or from the
