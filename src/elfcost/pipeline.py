@@ -14,9 +14,10 @@ from contextlib import AbstractContextManager
 
 import msgspec
 
-from elfcost.cost.estimate import BIND_NOW, Options, estimate
+from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.errors import ElfcostError
 from elfcost.model import Estimate
+from elfcost.predict import estimate
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -72,7 +73,8 @@ def analyse(
     est = estimate(graph, opts)
     if assume is None and not whatif:
         return Analysis(graph=graph, estimate=est)
-    from elfcost.cost.whatif import RELINKS, relink_whatif, static_whatif
+    from elfcost.cost.whatif import RELINKS, static_whatif
+    from elfcost.predict import relink_whatif
 
     if assume is not None and assume in RELINKS:
         return Analysis(graph=graph, estimate=relink_whatif(graph, assume, host, opts, dynamic=est))

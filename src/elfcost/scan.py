@@ -50,11 +50,12 @@ from typing import Any, Literal
 import msgspec
 
 from elfcost import archive, cache
-from elfcost.cost.estimate import BIND_NOW, ObjectMemo, Options, estimate
-from elfcost.cost.whatif import RELINKS, relink_whatif
+from elfcost.cost.estimate import BIND_NOW, Options
+from elfcost.cost.whatif import RELINKS
 from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.predict import ObjectMemo, estimate, relink_whatif
 from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host

@@ -378,8 +378,8 @@ def run_pipeline(path: str, new_host: Callable[[], Any] = host, *, text: bool = 
     With `text`, the terminal reports are rendered too (deps, estimate, explain). ElfcostError
     is a clean refusal; any other exception propagates (it is a bug).
     """
-    from elfcost.cost.estimate import estimate
     from elfcost.errors import ElfcostError
+    from elfcost.predict import estimate
     from elfcost.report.jsonout import deps_doc, dumps, estimate_doc
     from elfcost.resolve.search import resolve
 

@@ -167,7 +167,7 @@ def test_explain_colours_the_page_map_on_a_terminal(monkeypatch: pytest.MonkeyPa
     import io
     import sys as _sys
 
-    from elfcost.cost.estimate import estimate
+    from elfcost.predict import estimate
     from elfcost.report.text import explain_text
     from elfcost.resolve.host import Host
     from elfcost.resolve.search import resolve

@@ -17,8 +17,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from elfcost.cost.estimate import Options, estimate
+from elfcost.cost.estimate import Options
 from elfcost.cost.whatif import static_whatif
+from elfcost.predict import estimate
 from elfcost.report.html import estimate_html, scan_html, scan_ranking
 from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.host import Host
@@ -32,7 +33,9 @@ CELL = re.compile(r'<span class="pg[^"]*" data-page="1"[^>]*data-vaddr="(\d*)"')
 
 def doc_of(path: str, *, static: bool = False) -> dict[str, Any]:
     graph = resolve(path, Host())
-    est = static_whatif(graph, Options()) if static else estimate(graph)
+    est = estimate(graph)
+    if static:
+        est = static_whatif(graph, Options(), dynamic=est)
     return msgspec.to_builtins(estimate_doc(est))  # type: ignore[no-any-return]
 
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elfcost.cost.estimate import Options, estimate
+from elfcost.cost.estimate import Options
 from elfcost.model import SHF_ALLOC, SHT_NOBITS, Dso, Section, SectionIndex
+from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 

@@ -60,7 +60,7 @@ def test_no_file_outside_root_is_opened(sysroot: Path) -> None:
 import sys, json
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
-from elfcost.cost.estimate import estimate
+from elfcost.predict import estimate
 opened = []
 sys.addaudithook(lambda ev, args: opened.append(str(args[0])) if ev == "open" else None)
 est = estimate(resolve("/usr/bin/python3", Host(root={str(sysroot)!r})))

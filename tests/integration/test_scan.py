@@ -22,7 +22,7 @@ import pytest
 
 from elfcost.analysis import rank
 from elfcost.archive import unpack
-from elfcost.cost.estimate import ObjectMemo, Options, estimate
+from elfcost.cost.estimate import Options
 from elfcost.documents import (
     EstimateDoc,
     Fleet,
@@ -34,6 +34,7 @@ from elfcost.documents import (
 )
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.model import LoaderFamily, Range
+from elfcost.predict import ObjectMemo, estimate
 from elfcost.report.jsonout import estimate_doc, load_schema
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -551,7 +552,8 @@ def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -
     (static,), summary = scan([exe], no_cache=False, cache_dir=str(cache), assume="static")
     assert summary.cache_hits == 0  # the as-built entry is not the what-if's
     assert static.doc is not None and built.doc is not None
-    ref = static_whatif(resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE")))
+    graph, opts = resolve(str(exe), Host()), Options(page_size=os.sysconf("SC_PAGE_SIZE"))
+    ref = static_whatif(graph, opts, dynamic=estimate(graph, opts))
     assert static.doc.total.private_dirty.expected == ref.total.expected
     assert ref.total.expected < built.doc.total.private_dirty.expected
     assert not any(o.role == "interpreter" for o in static.doc.objects)

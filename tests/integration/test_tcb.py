@@ -9,7 +9,8 @@ from msgspec.structs import replace
 
 from elfcost.cost.estimate import _facts_wanted, _tcb_bytes
 from elfcost.cost.profiles import Profile, all_profiles
-from elfcost.elf.facts import FactsWanted, read_facts
+from elfcost.elf.facts import FactsWanted
+from elfcost.elf.gather import read_facts
 from elfcost.elf.reader import read_dso
 from elfcost.elf.symbols import glibc_pthread_size
 from elfcost.resolve.host import Host
@@ -44,12 +45,12 @@ def test_an_unprofiled_build_gets_its_own_tcb_size(samples: Path) -> None:
     assert wanted.pthread_size and "__environ" in wanted.symbols
     facts = read_facts(libc.dso, wanted)
     assert facts.pthread_size == 1216 and "__environ" in facts.symbols
-    tcb, why = _tcb_bytes(x86_64, facts) or (0, "")
+    tcb, why = _tcb_bytes(x86_64, libc, facts) or (0, "")
     assert tcb == 1216 != x86_64.tls_tcb_bytes and "_thread_db_sizeof_pthread" in why
     # Its own profile was measured on this build: nothing more is read, its figure stands.
     i386 = _profile("glibc-dynamic-i386")
     assert _facts_wanted(libc, i386, 4096) == FactsWanted()
-    assert _tcb_bytes(i386, read_facts(libc.dso)) == (1216, "")
+    assert _tcb_bytes(i386, libc, read_facts(libc.dso)) == (1216, "")
     # At 16 KiB pages the measured addresses do not apply: the symbols place the pages.
     assert _facts_wanted(libc, i386, 16384) == FactsWanted(
         symbols=(*i386.startup_symbols_at_entry, *i386.startup_symbols_idle)

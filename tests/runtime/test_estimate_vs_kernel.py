@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from elfcost.cost.estimate import estimate
 from elfcost.model import Estimate
+from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 from elfcost.runtime.launch import Launched

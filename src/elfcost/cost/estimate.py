@@ -1,12 +1,12 @@
-"""Dependency graph + rules + profile → Estimate.
+"""Dependency graph + object facts + rules + profile → Estimate, with no I/O.
 
 Enforces the accounting invariant: every predicted page of an object has exactly one cause
 (the most specific rule wins, model.Cause order), and every total is a sum of pages.
 
-Files are read at the top of `estimate` only: the link mode (which libc a static program
-has), the profile, and each object's facts (elf/facts.py: relocation groups, COPY sizes, the
-symbols an unprofiled libc is asked for). Everything below `_object_estimate` and
-`process_items` computes from those values.
+Everything here computes from values: the graph (resolve/), and each object's facts
+(elf/facts.py ObjectFacts: relocation groups, COPY sizes, constructors, the libc of a static
+program, the symbols an unprofiled libc is asked for). `facts_wanted` says which optional
+facts each object needs; elfcost.predict reads them (elf/gather.py) and calls `estimate`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from msgspec.structs import replace
 
 from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
-from elfcost.cost.profiles import PageCounts, Profile, select
-from elfcost.elf.facts import NOTHING_MORE, FactsWanted, ObjectFacts, read_facts
-from elfcost.elf.libc import static_libc
-from elfcost.elf.symbols import GLIBC_PTHREAD_SIZE_SYMBOL
+from elfcost.cost.profiles import PageCounts, Profile, all_profiles, select
+from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -63,53 +61,69 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     bind_now: bool | None = None  # what-if: None = as linked; True/False = --assume bind-now/lazy
 
 
-def link_mode(graph: DependencyGraph) -> tuple[str, str]:
-    """(libc family, link mode) of the process."""
-    root = graph.root.dso
+def _static_link(root: Dso) -> str:
+    return "static-pie" if root.e_type == ET_DYN else "static"
+
+
+def link_mode(graph: DependencyGraph, root: ObjectFacts) -> tuple[str, str]:
+    """(libc family, link mode) of the process; `root`: the executable's facts, which say
+    which libc a static one carries."""
     if graph.family is not LoaderFamily.NONE:
         return graph.family.value, "dynamic"
-    mode = "static-pie" if root.e_type == ET_DYN else "static"
-    return static_libc(root), mode
+    return root.static_libc or "none", _static_link(graph.root.dso)
 
 
-Done = tuple[ObjectEstimate, ObjectFacts]
+def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict[str, FactsWanted]:
+    """What to read of each object (by path) beyond its relocations, for `estimate`.
+
+    A dynamic process's profile is known from the graph: an unprofiled libc is asked for its
+    start-up symbols and TCB size (`_facts_wanted`). A static executable says which libc it
+    carries only in its bytes, read in the same pass as the rest: so it is asked for that, for
+    the start-up symbols of every profile that places pages in a static executable of its link
+    mode, and for glibc's TCB size; `estimate` uses what its libc's profile names.
+    """
+    P = (options or Options()).page_size
+    root = graph.root.dso
+    if graph.family is LoaderFamily.NONE:
+        link = _static_link(root)
+        names = (
+            name
+            for p in all_profiles()
+            if p.link == link and p.startup_object == "executable"
+            for name in (*p.startup_symbols_at_entry, *p.startup_symbols_idle)
+        )
+        wanted = FactsWanted(
+            symbols=tuple(dict.fromkeys(names)), pthread_size=True, static_libc=True
+        )
+        return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
+    profile, _ = select(graph.family, "dynamic", root.machine)
+    return {o.dso.path: _facts_wanted(o, profile, P) for o in graph.objects}
 
 
-def _read_and_estimate(
-    obj: LoadedObject,
-    graph: DependencyGraph,
-    profile: Profile | None,
-    link: str,
-    opts: Options,
-    warnings: list[str],
-) -> Done:
-    facts = read_facts(obj.dso, _facts_wanted(obj, profile, opts.page_size))
-    return _object_estimate(obj, facts, graph, profile, link, opts, warnings), facts
-
-
-class ObjectMemo:
-    """Object facts and estimates kept for reuse across the programs of one run (elfcost scan).
+class EstimateMemo:
+    """Object estimates kept for reuse across the programs of one run (elfcost scan).
 
     An object's pages depend on the object, its role, the process's loader family and link
     mode, the profile and the options, never on the other objects: libc's estimate is the same
-    in every dynamic program, so a scan of /usr/bin reads and computes it once instead of ~800
-    times. Executables are not kept: each is the root of one process only.
+    in every dynamic program, so a scan of /usr/bin computes it once instead of ~800 times.
+    Executables are not kept: each is the root of one process only.
     """
 
     def __init__(self) -> None:
-        self._done: dict[tuple[object, ...], tuple[Done, tuple[str, ...]]] = {}
+        self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
 
     def object_estimate(
         self,
         obj: LoadedObject,
+        facts: ObjectFacts,
         graph: DependencyGraph,
         profile: Profile | None,
         link: str,
         opts: Options,
         warnings: list[str],
-    ) -> Done:
+    ) -> ObjectEstimate:
         if obj.role == "executable":
-            return _read_and_estimate(obj, graph, profile, link, opts, warnings)
+            return _object_estimate(obj, facts, graph, profile, link, opts, warnings)
         dso = obj.dso
         key = (
             dso.path,
@@ -126,20 +140,27 @@ class ObjectMemo:
         if done is None:
             # The object's own warnings are replayed for every process that maps it.
             own: list[str] = []
-            done = (_read_and_estimate(obj, graph, profile, link, opts, own), tuple(own))
+            oe = _object_estimate(obj, facts, graph, profile, link, opts, own)
+            done = (oe, tuple(own))
             self._done[key] = done
         warnings.extend(done[1])
         return done[0]
 
 
 def estimate(
-    graph: DependencyGraph, options: Options | None = None, *, memo: ObjectMemo | None = None
+    graph: DependencyGraph,
+    facts: Mapping[str, ObjectFacts],
+    options: Options | None = None,
+    *,
+    memo: EstimateMemo | None = None,
 ) -> Estimate:
+    """The estimate of `graph`'s process from each object's `facts` (by path; read with what
+    `facts_wanted` asks for)."""
     opts = options or Options()
     P = opts.page_size
     _check_size(graph, P)
-    family, link = link_mode(graph)
     root = graph.root.dso
+    family, link = link_mode(graph, facts[root.path])
     warnings: list[str] = list(graph.warnings)
     profile: Profile | None = None
     if family != "none":
@@ -147,18 +168,14 @@ def estimate(
         warnings.extend(w)
     else:
         warnings.append("static executable without a known libc: no start-up profile applied")
-    done = [
-        memo.object_estimate(obj, graph, profile, link, opts, warnings)
-        if memo is not None
-        else _read_and_estimate(obj, graph, profile, link, opts, warnings)
+    memo = memo or EstimateMemo()
+    objects = [
+        memo.object_estimate(obj, facts[obj.dso.path], graph, profile, link, opts, warnings)
         for obj in graph.objects
     ]
-    objects = [oe for oe, _ in done]
-    startup = next(
-        (f for obj, (_, f) in zip(graph.objects, done, strict=True) if _is_startup(obj, profile)),
-        None,
-    )
-    process = process_items(graph, objects, profile, link, P, tcb=_tcb_bytes(profile, startup))
+    startup = next((o for o in graph.objects if _is_startup(o, profile)), None)
+    tcb = _tcb_bytes(profile, startup, facts[startup.dso.path] if startup else None)
+    process = process_items(graph, objects, profile, link, P, tcb=tcb)
     assumptions = [f"page size {P} bytes"]
     if opts.bind_now is not None:
         assumptions.append("bind-now for every object" if opts.bind_now else "lazy binding")
@@ -210,13 +227,17 @@ def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWa
     pages) and, for glibc, its TCB size. A profiled build at 4 KiB has its pages by address."""
     if profile is None or not _is_startup(obj, profile):
         return NOTHING_MORE
-    calibrated = _calibrated_build(obj.dso, profile)
     return FactsWanted(
         symbols=()
-        if calibrated and P == 4096
+        if _calibrated_build(obj.dso, profile) and P == 4096
         else (*profile.startup_symbols_at_entry, *profile.startup_symbols_idle),
-        pthread_size=profile.family == "glibc" and not calibrated,
+        pthread_size=_asks_pthread_size(obj.dso, profile),
     )
+
+
+def _asks_pthread_size(libc: Dso, profile: Profile) -> bool:
+    """Whether the TCB size is taken from the libc itself: glibc builds not calibrated."""
+    return profile.family == "glibc" and not _calibrated_build(libc, profile)
 
 
 def _calibrated_build(dso: Dso, profile: Profile) -> bool:
@@ -280,7 +301,7 @@ def _object_estimate(
     if dyn is not None and dyn.textrel:
         notes.append("DT_TEXTREL: relocated text pages are private copies in every process")
     libc = _is_startup(obj, profile)
-    if obj.role == "library" and not libc and _has_constructors(dso):
+    if obj.role == "library" and not libc and _has_constructors(dso, facts):
         # libc's own initialisers are in its calibrated start-up pages instead.
         notes.append("has constructors: their writes are not in the relocation data (high bound)")
         if possible:
@@ -408,20 +429,17 @@ def _startup_pages(
 # calls __gmon_start__ when present. Anything longer has code of its own in .init (OpenSSL puts
 # OPENSSL_cpuid_setup there).
 _PLAIN_INIT_MAX = {"x86_64": 0x1B}
-DT_INIT_ARRAYSZ = 27
 
 
-def _has_constructors(dso: Dso) -> bool:
+def _has_constructors(dso: Dso, facts: ObjectFacts) -> bool:
     """Whether the object runs initialisers of its own before main (glibc _dl_init)."""
-    dyn = dso.dynamic
-    if dyn is None:
+    if dso.dynamic is None:
         return False
-    sizes = [e.value for e in dyn.entries if e.tag == DT_INIT_ARRAYSZ]
-    if sizes and sizes[-1] > dso.elf_class // 8:  # frame_dummy alone is in every GCC object
+    ctors = facts.constructors
+    if ctors.init_array_size > dso.elf_class // 8:  # frame_dummy alone is in every GCC object
         return True
     limit = _PLAIN_INIT_MAX.get(dso.machine)
-    init = next((s for s in dso.sections if s.name == ".init"), None)
-    return limit is not None and init is not None and init.size > limit
+    return limit is not None and ctors.init_size is not None and ctors.init_size > limit
 
 
 def _writable_pages(dso: Dso, P: int) -> int:
@@ -593,17 +611,21 @@ def _tls(
     return low, exp, max(high, exp), detail
 
 
-def _tcb_bytes(profile: Profile | None, libc: ObjectFacts | None) -> tuple[int, str] | None:
+def _tcb_bytes(
+    profile: Profile | None, libc: LoadedObject | None, facts: ObjectFacts | None
+) -> tuple[int, str] | None:
     """The TCB's size: the profile's for the libc builds it was measured on; for another glibc
-    build, sizeof (struct pthread) as that libc records it for libthread_db (elf/symbols.py,
-    read into `libc`'s facts), so an unprofiled machine or version gets its own size (i386
-    glibc 2.36: 1216 B against x86_64's 2368). The second item says where the number came from
-    ("" for the profile); None when there is no profile."""
+    build, sizeof (struct pthread) as that libc records it for libthread_db (elf/facts.py
+    GLIBC_PTHREAD_SIZE_SYMBOL, in `libc`'s `facts`), so an unprofiled machine or version gets
+    its own size (i386 glibc 2.36: 1216 B against x86_64's 2368). The second item says where
+    the number came from ("" for the profile); None when there is no profile."""
     if profile is None:
         return None
-    if libc is None or libc.pthread_size is None:
+    if libc is None or facts is None or not _asks_pthread_size(libc.dso, profile):
         return profile.tls_tcb_bytes, ""
-    return libc.pthread_size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
+    if facts.pthread_size is None:
+        return profile.tls_tcb_bytes, ""
+    return facts.pthread_size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
 
 
 def _check_invariants(est: Estimate) -> None:

@@ -13,8 +13,8 @@ from functools import cached_property
 import msgspec
 
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
+from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
-from elfcost.elf.relocs import GRAIN, IPLT, RELR, TABLE_KINDS, RelocGroups
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     DT_DEBUG,

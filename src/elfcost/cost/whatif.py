@@ -12,16 +12,17 @@ no relocation at all: every address is resolved at link time. What is left:
 - process items from the static profile, with every module's PT_TLS merged into one block.
 
 Labelled as an estimate in the result's assumptions; tests compare it with real static builds
-of the samples.
+of the samples. Each what-if works on estimates already made: elfcost.predict reads the files
+(the other libc's objects included) and makes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from msgspec.structs import replace
 
-from elfcost.cost.estimate import Options, estimate, link_mode, process_items
+from elfcost.cost.estimate import Options, process_items
 from elfcost.cost.profiles import LIBC_SONAMES, select
 from elfcost.model import (
     Cause,
@@ -32,21 +33,15 @@ from elfcost.model import (
     Range,
 )
 from elfcost.resolve.graph import DependencyGraph
-from elfcost.resolve.host import Host
-from elfcost.resolve.swap import LibcSwap, swap_libc
 
 
 def static_whatif(
-    graph: DependencyGraph, options: Options | None = None, *, dynamic: Estimate | None = None
+    graph: DependencyGraph, options: Options | None, *, dynamic: Estimate
 ) -> Estimate:
-    """The estimate of `graph`'s program linked statically. `dynamic`, when the caller already
-    has the as-built estimate of the same graph and options, saves estimating it again."""
-    opts = options or Options()
-    P = opts.page_size
-    if dynamic is None:
-        dynamic = estimate(graph, opts)
-    family, link = link_mode(graph)
-    if link != "dynamic":
+    """The estimate of `graph`'s program linked statically, from `dynamic`, its as-built
+    estimate with the same options."""
+    P = (options or Options()).page_size
+    if graph.family is LoaderFamily.NONE:
         return replace(
             dynamic,
             assumptions=(*dynamic.assumptions, "what-if: already static, nothing to change"),
@@ -55,6 +50,7 @@ def static_whatif(
     # be asked for), so that is the what-if: every address is resolved at link time and no
     # relocated page survives; only the zeroed bss tails of the program's own data do.
     static_link = "static"
+    family = graph.family.value
     profile, warnings = select(family, static_link, dynamic.machine)
     kept: list[PageCost] = []
     removed: list[str] = []
@@ -119,15 +115,17 @@ def static_whatif(
 
 
 def libc_whatif(
-    swap: LibcSwap | None,
-    options: Options | None = None,
+    swapped: Estimate | None,
+    removed: Sequence[str] = (),
+    added: Sequence[str] = (),
     *,
     dynamic: Estimate,
 ) -> Estimate:
-    """The estimate of the program linked against the other libc (resolve/swap.py): the same
-    cost model on the swapped objects, with the libc's profile. `dynamic` is the as-built
-    estimate: returned, with a note, when there is nothing to swap (`swap` None)."""
-    if swap is None:
+    """The estimate of the program linked against the other libc: `swapped`, the same cost
+    model on the swapped objects (resolve/swap.py) with that libc's profile, which `removed`
+    and `added` objects. `dynamic` is the as-built estimate: returned, with a note, when there
+    is nothing to swap (`swapped` None)."""
+    if swapped is None:
         why = (
             "what-if: statically linked, and --assume musl|glibc models dynamically linked "
             "programs: nothing changed"
@@ -135,16 +133,15 @@ def libc_whatif(
             else f"what-if: already linked with {dynamic.loader_family.value}, nothing to change"
         )
         return replace(dynamic, assumptions=(*dynamic.assumptions, why))
-    est = estimate(swap.graph, options)
     cost = {o.path: o.private_dirty.expected // 1024 for o in dynamic.objects}
-    removed = ", ".join(f"{p} ({cost[p]} KiB)" if p in cost else p for p in swap.removed)
-    source, target = dynamic.loader_family.value, swap.graph.family.value
+    gone = ", ".join(f"{p} ({cost[p]} KiB)" if p in cost else p for p in removed)
+    source, target = dynamic.loader_family.value, swapped.loader_family.value
     return replace(
-        est,
+        swapped,
         assumptions=(
-            *est.assumptions,
+            *swapped.assumptions,
             f"what-if, an estimate: linked against {target} instead of {source}; removed "
-            f"{removed}; added {', '.join(swap.added)}; the program and its other libraries "
+            f"{gone}; added {', '.join(added)}; the program and its other libraries "
             f"keep the relocations they have as built against {source} (a relink against "
             f"{target} changes which symbols they import)",
         ),
@@ -164,25 +161,3 @@ RELINKS: Mapping[str, tuple[str | None, bool]] = {
     "musl-static": ("musl", True),
     "glibc-static": ("glibc", True),
 }
-
-
-def relink_whatif(
-    graph: DependencyGraph,
-    how: str,
-    host: Host,
-    options: Options | None = None,
-    *,
-    dynamic: Estimate,
-) -> Estimate:
-    """The what-if `how` (a RELINKS key) of the program `graph` whose as-built estimate is
-    `dynamic`: swapped to the other libc first (its files read through `host`), then linked
-    statically, each step saying what it did in the assumptions."""
-    libc, static = RELINKS[how]
-    est, relinked = dynamic, graph
-    if libc is not None:
-        swap = swap_libc(graph, LoaderFamily(libc), host)
-        est = libc_whatif(swap, options, dynamic=dynamic)
-        relinked = swap.graph if swap is not None else graph
-    if static:
-        est = static_whatif(relinked, options, dynamic=est)
-    return est

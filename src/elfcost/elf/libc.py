@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import mmap
 
+from elfcost.elf.reader import opened
 from elfcost.elf.symbols import has_section
+from elfcost.errors import ElfcostError
 from elfcost.model import Dso
 
 
-def static_libc(dso: Dso) -> str:
-    """ "glibc", "musl" or "none" (Go, and other programs without a C library)."""
+def static_libc(dso: Dso, fd: int | None = None) -> str:
+    """ "glibc", "musl" or "none" (Go, and other programs without a C library). `fd`: the
+    file, when the caller has it open (reader.opened)."""
     if has_section(dso, ".go.buildinfo"):
         return "none"
     try:
-        with open(dso.file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        with opened(dso.file, fd) as (fd, _), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
             if m.find(b"GNU C Library") >= 0 or m.find(b"GLIBC_TUNABLES") >= 0:
                 return "glibc"
             if m.find(b"Go buildinf:") >= 0:
                 return "none"
-    except (OSError, ValueError):
+    except (OSError, ValueError, ElfcostError):
         return "none"
     return "musl"

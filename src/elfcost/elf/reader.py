@@ -13,10 +13,12 @@ faster. Every read is bounded by the real file size, never by a size the file cl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import struct
+from collections.abc import Iterator
 
 import msgspec
 
@@ -161,6 +163,21 @@ def open_regular(path: str) -> tuple[int, os.stat_result]:
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise InputError(path, "", kind)
     return fd, st
+
+
+@contextlib.contextmanager
+def opened(file: str, fd: int | None = None) -> Iterator[tuple[int, int]]:
+    """(descriptor, size) of `file`: `fd` when the caller already has it open (and keeps
+    it), else one from open_regular, closed on leaving. Lets one pass over an object
+    (elf/gather.py) share a single open among the readers of its parts."""
+    if fd is not None:
+        yield fd, os.fstat(fd).st_size
+        return
+    fd, st = open_regular(file)
+    try:
+        yield fd, st.st_size
+    finally:
+        os.close(fd)
 
 
 def read_dso(file: str, *, path: str | None = None, sections: bool = True) -> Dso:

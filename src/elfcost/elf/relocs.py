@@ -29,8 +29,9 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
 
+from elfcost.elf.facts import GRAIN, IPLT, NO_GROUPS, RELR, TABLE_KINDS, Record, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
-from elfcost.elf.reader import open_regular, vaddr_to_offset
+from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import MalformedElfError
 from elfcost.model import SHF_ALLOC, SHT_REL, SHT_RELA, Dso, RelocTableRef
 
@@ -44,14 +45,6 @@ if TYPE_CHECKING:
     U32 = npt.NDArray[np.uint32]
     U8 = npt.NDArray[np.uint8]
 
-TABLE_KINDS = ("rela", "rel", "relr", "jmprel", "iplt")
-_KIND_INDEX = {k: i for i, k in enumerate(TABLE_KINDS)}
-RELR = _KIND_INDEX["relr"]
-IPLT = _KIND_INDEX["iplt"]
-# Records are grouped by 4 KiB page: every runtime page size elfcost models (4, 16, 64 KiB) is
-# a multiple, so a group lies in one page at each of them, and only a write that crosses a
-# 4 KiB boundary can cross a larger one.
-GRAIN = 4096
 # Up to this many records (a DT_RELR word counts as all it may stand for), an object is grouped
 # in plain Python, at about 0.9 us a record (libcrypto.so.3's 21,113: 18 ms), where importing
 # numpy costs 120-160 ms on the same machine. The bound is per object, so it is kept well under
@@ -86,32 +79,6 @@ class Relocs(msgspec.Struct, frozen=True, eq=False):
         )
 
 
-# (r_offset, r_type, r_sym, table index)
-Record = tuple[int, int, int, int]
-
-
-class RelocGroups(msgspec.Struct, frozen=True):
-    """An object's load-time relocation records, as the cost model needs them.
-
-    `groups`: (page, r_type, table, count), sorted: how many records of each type and table
-    start in each GRAIN page (page = r_offset rounded down to GRAIN). COPY records are not here.
-    `copies`: the COPY records (each writes its symbol's st_size bytes), in application order.
-    `straddles`: the other records whose write runs past the end of their GRAIN page (they are
-    also counted in `groups`). RELR records have r_type 0 and the table "relr".
-    """
-
-    groups: tuple[tuple[int, int, int, int], ...]
-    copies: tuple[Record, ...]
-    straddles: tuple[Record, ...]
-    records: int  # every record of every table
-
-    def __len__(self) -> int:
-        return self.records
-
-
-NO_GROUPS = RelocGroups(groups=(), copies=(), straddles=(), records=0)
-
-
 # -- finding the tables -------------------------------------------------------------------------
 
 
@@ -133,7 +100,7 @@ def _tables(dso: Dso) -> list[_Table]:
                 f"DT_{t.kind.upper()}",
                 f"table 0x{t.vaddr:x}+0x{t.size:x} is not inside the file part of a PT_LOAD",
             )
-        out.append(_Table(t, off, _KIND_INDEX[t.kind]))
+        out.append(_Table(t, off, TABLE_KINDS.index(t.kind)))
     if dso.dynamic is None:
         # Static ET_EXEC: the IRELATIVE table is only known from its section (apply_irel).
         for s in dso.sections:
@@ -221,18 +188,16 @@ def _most_records(dso: Dso, tables: list[_Table]) -> int:
 # -- numpy: any size ----------------------------------------------------------------------------
 
 
-def read_relocs(dso: Dso) -> Relocs:
-    """Every relocation record the loader (or static start-up) applies to `dso`, as arrays."""
+def read_relocs(dso: Dso, fd: int | None = None) -> Relocs:
+    """Every relocation record the loader (or static start-up) applies to `dso`, as arrays
+    (read through `fd` when given: see reader.opened)."""
     import numpy as np
 
     tables = _tables(dso)
     if not tables:
         return _empty()
-    fd, st = open_regular(dso.file)
-    try:
-        parts = [_decode(dso, fd, st.st_size, t) for t in tables]
-    finally:
-        os.close(fd)
+    with opened(dso.file, fd) as (fd, size):
+        parts = [_decode(dso, fd, size, t) for t in tables]
     return Relocs(
         offset=np.concatenate([p.offset for p in parts]),
         r_type=np.concatenate([p.r_type for p in parts]),
@@ -426,15 +391,14 @@ def _relr_python(words: array.array[int], word: int) -> list[int]:
 Run = tuple[int, Sequence[int], Sequence[int], Sequence[int]]
 
 
-def _runs(dso: Dso, tables: list[_Table]) -> Iterator[Run]:
+def _runs(dso: Dso, tables: list[_Table], fd: int | None) -> Iterator[Run]:
     """Each table's records as columns, decoded with the array module."""
     word = dso.elf_class // 8
     swap = dso.little_endian != (sys.byteorder == "little")
     shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-    fd, st = open_regular(dso.file)
-    try:
+    with opened(dso.file, fd) as (fd, size):
         for t in tables:
-            raw, fields = _read(dso, fd, st.st_size, t)
+            raw, fields = _read(dso, fd, size, t)
             words = array.array("Q" if word == 8 else "I")
             assert words.itemsize == word
             words.frombytes(raw)
@@ -449,8 +413,6 @@ def _runs(dso: Dso, tables: list[_Table]) -> Iterator[Run]:
             if t.skip is not None:
                 del offsets[t.skip[0] : t.skip[1]], infos[t.skip[0] : t.skip[1]]
             yield t.kind, offsets, [i & mask for i in infos], [i >> shift for i in infos]
-    finally:
-        os.close(fd)
 
 
 def _group_records(dso: Dso, runs: Iterable[Run]) -> RelocGroups:
@@ -491,22 +453,23 @@ def _info(dso: Dso, r_type: int) -> RelocType:
     return reloc_type(BY_NAME.get(dso.machine), r_type, dso.elf_class // 8)
 
 
-def group_relocs(dso: Dso, *, small: int | None = None) -> RelocGroups:
+def group_relocs(dso: Dso, *, small: int | None = None, fd: int | None = None) -> RelocGroups:
     """`dso`'s relocation records grouped by page (see RelocGroups): in plain Python when its
-    tables can hold at most `small` records, else through numpy. Both give the same groups."""
+    tables can hold at most `small` records, else through numpy. Both give the same groups.
+    `fd`: the file, when the caller has it open (reader.opened)."""
     tables = _tables(dso)
     if not tables:
         return NO_GROUPS
     if small is None:
         small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
     if _most_records(dso, tables) <= small:
-        return _group_records(dso, _runs(dso, tables))
-    return _group_numpy(dso, read_relocs(dso))
+        return _group_records(dso, _runs(dso, tables, fd))
+    return _group_numpy(dso, read_relocs(dso, fd))
 
 
-def copy_symbol_sizes(dso: Dso, indices: set[int]) -> dict[int, int]:
+def copy_symbol_sizes(dso: Dso, indices: set[int], fd: int | None = None) -> dict[int, int]:
     """st_size of the dynamic symbols `indices` (those of COPY relocations); a symbol past the
-    end of the file has size 0."""
+    end of the file has size 0. `fd`: the file, when the caller has it open."""
     dyn = dso.dynamic
     if dyn is None or dyn.symtab is None or not indices:
         return {}
@@ -523,14 +486,11 @@ def copy_symbol_sizes(dso: Dso, indices: set[int]) -> dict[int, int]:
     at, fmt = (16, "Q") if word == 8 else (8, "I")
     fmt = ("<" if dso.little_endian else ">") + fmt
     out: dict[int, int] = {}
-    fd, st = open_regular(dso.file)
-    try:
+    with opened(dso.file, fd) as (fd, size):
         for i in sorted(indices):
             pos = off + i * entsize
-            if pos + entsize > st.st_size:
+            if pos + entsize > size:
                 out[i] = 0
                 continue
             (out[i],) = struct.unpack(fmt, os.pread(fd, word, pos + at))
-    finally:
-        os.close(fd)
     return out

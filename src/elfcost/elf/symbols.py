@@ -7,17 +7,22 @@ Also to read one value glibc records for debuggers: the size of its thread contr
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterable
 
-from elfcost.elf.reader import open_regular, vaddr_to_offset
+from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL
+from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso
 
 
-def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """{name: (st_value, st_size)} for the defined symbols among `names` ({} on any failure)."""
+def find_symbols(
+    dso: Dso, names: Iterable[str], fd: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """{name: (st_value, st_size)} for the defined symbols among `names` ({} on any failure).
+    `fd`: the file, when the caller has it open (reader.opened)."""
     wanted = set(names)
     found: dict[str, tuple[int, int]] = {}
     if not wanted or not dso.sections:
@@ -27,9 +32,18 @@ def find_symbols(dso: Dso, names: Iterable[str]) -> dict[str, tuple[int, int]]:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
 
-    failures = (ELFError, OverflowError, ValueError, struct.error, KeyError, IndexError, OSError)
+    failures = (
+        ELFError,
+        OverflowError,
+        ValueError,
+        struct.error,
+        KeyError,
+        IndexError,
+        OSError,
+        ElfcostError,
+    )
     try:
-        with open(dso.file, "rb") as fh:
+        with opened(dso.file, fd) as (fd, _), io.FileIO(fd, closefd=False) as fh:
             elf = ELFFile(fh)
             sym_size = 24 if elf.elfclass == 64 else 16
             for section in elf.iter_sections():
@@ -51,38 +65,36 @@ def has_section(dso: Dso, name: str) -> bool:
     return any(s.name == name for s in dso.sections)
 
 
-# glibc nptl_db/db_info.c: `DB_STRUCT (pthread)` defines `const uint32_t
-# _thread_db_sizeof_pthread = sizeof (struct pthread)` for libthread_db, exported GLIBC_PRIVATE
-# from libc.so.6 (libpthread.so.0 before 2.34). On x86 that struct is the TCB of TLS_TCB_AT_TP.
-GLIBC_PTHREAD_SIZE_SYMBOL = "_thread_db_sizeof_pthread"
-
-
 def read_u32_symbol(dso: Dso, name: str) -> int | None:
     """The value stored in a defined 4-byte data symbol `name`, read from the file (None when
     the symbol is missing, of another size, or not in the file part of a PT_LOAD)."""
     found = find_symbols(dso, (name,)).get(name)
-    if found is None or found[1] != 4:
+    return read_u32(dso, found) if found is not None else None
+
+
+def read_u32(dso: Dso, symbol: tuple[int, int], fd: int | None = None) -> int | None:
+    """The value stored in the 4-byte data symbol (st_value, st_size) `symbol` (None when it
+    has another size or is not in the file part of a PT_LOAD). `fd`: the file, when the caller
+    has it open (reader.opened)."""
+    value, size = symbol
+    if size != 4:
         return None
-    off = vaddr_to_offset(dso.phdrs, found[0], 4)
+    off = vaddr_to_offset(dso.phdrs, value, 4)
     if off is None:
         return None
     try:
-        fd, _ = open_regular(dso.file)
-    except ElfcostError:
+        with opened(dso.file, fd) as (fd, _):
+            raw = os.pread(fd, 4, off)
+    except (ElfcostError, OSError):
         return None
-    try:
-        raw = os.pread(fd, 4, off)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     if len(raw) != 4:
         return None
     return int.from_bytes(raw, "little" if dso.little_endian else "big")
 
 
 def glibc_pthread_size(dsos: Iterable[Dso]) -> int | None:
-    """sizeof (struct pthread) as the first of `dsos` that records it says (see above)."""
+    """sizeof (struct pthread) as the first of `dsos` that records it says (elf/facts.py
+    GLIBC_PTHREAD_SIZE_SYMBOL); a stored 0 is not a size."""
     for dso in dsos:
         size = read_u32_symbol(dso, GLIBC_PTHREAD_SIZE_SYMBOL)
         if size:

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from elfcost.cost.estimate import Options, estimate
+from elfcost.cost.estimate import Options
 from elfcost.model import Estimate
+from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 from elfcost.runtime.compare import Comparison, compare

@@ -1,0 +1,56 @@
+"""Read what the cost model needs of one object (elf/facts.py ObjectFacts), in one pass.
+
+The file is opened once; the relocation tables, the COPY symbols' sizes, the libc banner, and
+the symbols asked for (one walk of the symbol tables) are all read through that one descriptor
+(reader.opened).
+"""
+
+from __future__ import annotations
+
+from elfcost.elf.facts import (
+    GLIBC_PTHREAD_SIZE_SYMBOL,
+    NOTHING_MORE,
+    Constructors,
+    FactsWanted,
+    ObjectFacts,
+)
+from elfcost.elf.libc import static_libc
+from elfcost.elf.reader import opened
+from elfcost.elf.relocs import copy_symbol_sizes, group_relocs
+from elfcost.elf.symbols import find_symbols, read_u32
+from elfcost.model import Dso
+
+DT_INIT_ARRAYSZ = 27
+
+
+def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
+    """`dso`'s relocation groups, COPY symbol sizes and constructors, and what `wanted` names."""
+    with opened(dso.file) as (fd, _):
+        relocs = group_relocs(dso, fd=fd)
+        libc = static_libc(dso, fd) if wanted.static_libc else None
+        names = (*wanted.symbols, *((GLIBC_PTHREAD_SIZE_SYMBOL,) if wanted.pthread_size else ()))
+        # A program without a C library (Go) has no libc globals: its symbol tables, often
+        # large, are not walked.
+        found = find_symbols(dso, names, fd) if names and libc != "none" else {}
+        pthread = found.get(GLIBC_PTHREAD_SIZE_SYMBOL)
+        return ObjectFacts(
+            relocs=relocs,
+            copy_sizes=copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies}, fd),
+            symbols={n: found[n] for n in wanted.symbols if n in found},
+            # a stored 0 is not a size (as in symbols.glibc_pthread_size)
+            pthread_size=(read_u32(dso, pthread, fd) or None) if pthread is not None else None,
+            static_libc=libc,
+            constructors=constructors(dso),
+        )
+
+
+def constructors(dso: Dso) -> Constructors:
+    """DT_INIT_ARRAYSZ (the last entry, as elf_get_dynamic_info keeps it) and the size of .init
+    (the code DT_INIT runs), from the headers already read."""
+    dyn = dso.dynamic
+    sizes = [e.value for e in dyn.entries if e.tag == DT_INIT_ARRAYSZ] if dyn else []
+    init = next((s for s in dso.sections if s.name == ".init"), None)
+    return Constructors(
+        init_size=init.size if init is not None else None,
+        init_array_size=sizes[-1] if sizes else 0,
+    )

@@ -1,0 +1,78 @@
+"""The I/O edge of the cost stage: read each object's facts, then estimate from values.
+
+cost/ computes from a dependency graph and each object's facts and never opens a file; this
+module is the thin layer in front of it that reads those facts (elf/gather.py, one pass per
+object) and, for the what-ifs that relink the program against the other libc, resolves that
+libc's objects (resolve/swap.py). The command line and `elfcost scan` call these functions.
+"""
+
+from __future__ import annotations
+
+from elfcost.cost import estimate as cost
+from elfcost.cost.estimate import EstimateMemo, Options
+from elfcost.cost.whatif import RELINKS, libc_whatif, static_whatif
+from elfcost.elf.facts import FactsWanted, ObjectFacts
+from elfcost.elf.gather import read_facts
+from elfcost.model import Dso, Estimate, LoaderFamily
+from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.host import Host
+from elfcost.resolve.swap import swap_libc
+
+
+class ObjectMemo:
+    """Object facts and estimates kept for reuse across the programs of one run (elfcost scan):
+    a library is read once, and estimated once per way it is loaded (cost EstimateMemo).
+    Executables are not kept: each is the root of one process only."""
+
+    def __init__(self) -> None:
+        self.estimates = EstimateMemo()
+        self._facts: dict[tuple[object, ...], ObjectFacts] = {}
+
+    def facts(self, dso: Dso, wanted: FactsWanted, *, keep: bool) -> ObjectFacts:
+        if not keep:
+            return read_facts(dso, wanted)
+        key = (dso.path, dso.file_id, dso.file_size, wanted)
+        found = self._facts.get(key)
+        if found is None:
+            found = self._facts[key] = read_facts(dso, wanted)
+        return found
+
+
+def estimate(
+    graph: DependencyGraph, options: Options | None = None, *, memo: ObjectMemo | None = None
+) -> Estimate:
+    """The estimate of `graph`'s process: its objects' facts read, then cost.estimate."""
+    wanted = cost.facts_wanted(graph, options)
+    facts = {
+        o.dso.path: memo.facts(o.dso, wanted[o.dso.path], keep=o.role != "executable")
+        if memo is not None
+        else read_facts(o.dso, wanted[o.dso.path])
+        for o in graph.objects
+    }
+    return cost.estimate(graph, facts, options, memo=memo.estimates if memo else None)
+
+
+def relink_whatif(
+    graph: DependencyGraph,
+    how: str,
+    host: Host,
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+) -> Estimate:
+    """The what-if `how` (a cost/whatif.py RELINKS key) of the program `graph` whose as-built
+    estimate is `dynamic`: swapped to the other libc first (its files read through `host`),
+    then linked statically, each step saying what it did in the assumptions."""
+    libc, static = RELINKS[how]
+    est, relinked = dynamic, graph
+    if libc is not None:
+        swap = swap_libc(graph, LoaderFamily(libc), host)
+        if swap is None:
+            est = libc_whatif(None, dynamic=dynamic)
+        else:
+            swapped = estimate(swap.graph, options)
+            est = libc_whatif(swapped, swap.removed, swap.added, dynamic=dynamic)
+            relinked = swap.graph
+    if static:
+        est = static_whatif(relinked, options, dynamic=est)
+    return est
