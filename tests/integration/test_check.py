@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from elfcost import gate
+from elfcost.check import gate
 from elfcost.report.jsonout import load_schema
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,6 @@ import jsonschema
 import pytest
 
 from elfcost.analysis import rank
-from elfcost.archive import unpack
 from elfcost.cost.estimate import Options
 from elfcost.documents import (
     EstimateDoc,
@@ -39,6 +38,7 @@ from elfcost.report.jsonout import estimate_doc, load_schema
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 from elfcost.scan import Scan, ScanOptions, ScanResult
+from elfcost.scan.archive import unpack
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ def test_parse_size_rejects(text: str) -> None:
 
 
 def test_kib_groups_thousands_and_check_uses_it() -> None:
-    from elfcost.report.checkout import _fmt
+    from elfcost.check.output import _fmt
     from elfcost.report.text import kib
 
     assert kib(1_048_584 * 1024) == "1,048,584 KiB"  # bss_huge's high bound

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from elfcost import documents as d
-from elfcost.checking import read_baseline as load_baseline
+from elfcost.check.run import read_baseline as load_baseline
 from elfcost.errors import InputError
 from elfcost.report import schemas
 

@@ -50,10 +50,11 @@ def command(
     PATHS are programs or directories (every ELF program under them; other files are
     skipped and counted). Flags override the policy file's defaults.
     """
-    from elfcost import checking
-    from elfcost.gate import PolicyError
+    from elfcost.check import output as checkout
+    from elfcost.check import run as checking
+    from elfcost.check.gate import PolicyError
     from elfcost.pipeline import programs_in
-    from elfcost.report import checkout, jsonout
+    from elfcost.report import jsonout
 
     flags: dict[str, int | bool | None] = {
         "max_private_dirty": max_private_dirty,

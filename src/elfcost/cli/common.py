@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from elfcost.check.gate import parse_size
 from elfcost.errors import ElfcostError, Exit
-from elfcost.gate import parse_size
 
 if TYPE_CHECKING:
     from elfcost.resolve.host import Host

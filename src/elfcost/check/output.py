@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
+from elfcost.check.gate import Verdict, Violation
 from elfcost.documents import CheckDoc, CheckedBinary, Skipped, ViolationDoc, WaiverDoc
-from elfcost.gate import Verdict, Violation
 from elfcost.report.units import kib
 
 

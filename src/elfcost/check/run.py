@@ -12,9 +12,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from elfcost.documents import Baseline, decode, encode
-from elfcost.errors import InputError
-from elfcost.gate import (
+from elfcost.check.gate import (
     Facts,
     Policy,
     PolicyError,
@@ -23,6 +21,8 @@ from elfcost.gate import (
     load_policy,
     updated_baseline,
 )
+from elfcost.documents import Baseline, decode, encode
+from elfcost.errors import InputError
 from elfcost.pipeline import Analysis, Each, analyse
 from elfcost.resolve.host import Host
 

@@ -49,7 +49,6 @@ from typing import Any, Literal
 
 import msgspec
 
-from elfcost import archive, cache
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.cost.whatif import RELINKS
 from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
@@ -60,6 +59,7 @@ from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
+from elfcost.scan import archive, cache
 
 ProgressHook = Callable[[int, int], None]
 # ELF files per task sent to a worker (the others never leave this process): a program takes

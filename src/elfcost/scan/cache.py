@@ -69,7 +69,7 @@ def code_hash() -> str:
     except metadata.PackageNotFoundError:
         version = "unknown"
     h = hashlib.sha256(version.encode())
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # all of elfcost, not only scan/
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".toml", ".json") and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(package)).encode() + b"\0")
