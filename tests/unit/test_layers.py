@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "elfcost"
 # units only if it is the same unit, and any unit of a lower layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "model"),
+    ("files",),
     ("documents",),
     ("elf",),
     ("resolve",),

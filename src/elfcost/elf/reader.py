@@ -14,9 +14,7 @@ faster. Every read is bounded by the real file size, never by a size the file cl
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 import struct
 from collections.abc import Iterator
 
@@ -24,6 +22,7 @@ import msgspec
 
 from elfcost.elf.machines import machine_for
 from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
+from elfcost.files import open_regular
 from elfcost.model import (
     DF_TEXTREL,
     DT_FLAGS,
@@ -139,30 +138,6 @@ class _File:
         if end < 0:
             raise MalformedElfError(self.path, what, "string not terminated")
         return data[:end].decode("utf-8", "surrogateescape")
-
-
-def open_regular(path: str) -> tuple[int, os.stat_result]:
-    """Open `path` read-only without blocking and insist on a regular file.
-
-    O_NONBLOCK keeps a FIFO from blocking the open; the fstat check then rejects it, a directory,
-    a device such as /dev/zero, or a socket before anything is read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError(path, "", "too many levels of symbolic links") from None
-        raise InputError(path, "", exc.strerror or str(exc)) from None
-    try:
-        st = os.fstat(fd)
-    except OSError as exc:
-        os.close(fd)
-        raise InputError(path, "", exc.strerror or str(exc)) from None
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise InputError(path, "", kind)
-    return fd, st
 
 
 @contextlib.contextmanager

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -36,6 +35,8 @@ from typing import Any
 import msgspec
 
 from elfcost.documents import EstimateDoc
+from elfcost.errors import ElfcostError
+from elfcost.files import read_bounded
 
 FORMAT = 1
 Stat = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
@@ -143,13 +144,7 @@ class ResultCache:
         ranking or the output.
         """
         try:
-            fd = os.open(slot, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    return None
-                data = fh.read(MAX_ENTRY_BYTES + 1)
-            if len(data) > MAX_ENTRY_BYTES:
-                return None
+            data = read_bounded(slot, "scan cache entry", MAX_ENTRY_BYTES)
             first, _, rest = data.partition(b"\n")
             header = msgspec.json.decode(first, type=Header)
             if header.format != FORMAT or header.env != env:
@@ -164,7 +159,7 @@ class ResultCache:
             if text is not None:
                 msgspec.json.decode(text, type=EstimateDoc)
             return Entry(kind=header.kind, text=text)
-        except (OSError, ValueError, msgspec.DecodeError):
+        except (ElfcostError, OSError, ValueError, msgspec.DecodeError):
             return None
 
     def store(self, slot: str, validity: Validity, entry: Entry) -> None:
