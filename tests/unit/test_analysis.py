@@ -1,11 +1,12 @@
 """elfcost.analysis on small estimate documents built by hand: where the memory goes, the fleet,
-what a what-if saves and the scan ranking, to the byte."""
+what a what-if saves and the scan ranking, to the byte; and the text report saying them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
+from msgspec.structs import replace
 
 from elfcost.analysis import ObjectSaving, diff, fleet, rank, savings, where_it_goes
 from elfcost.documents import (
@@ -18,12 +19,14 @@ from elfcost.documents import (
     SplitPart,
 )
 from elfcost.model import Range
+from elfcost.report.text import estimate_text
 
 Make = Callable[..., EstimateDoc]
 
 LD = ("/lib64/ld-linux-x86-64.so.2", "ld-linux-x86-64.so.2", "interpreter", 16384)
 LIBC = ("/lib/libc.so.6", "libc.so.6", "library", 45056)
 PROCESS = {"stack": 12288, "loader_heap": 4096, "tls": 8192, "heap": 0, "threads_and_dlopen": 0}
+WHATIF = "what-if, an estimate: linked static with glibc"
 
 
 @pytest.fixture
@@ -48,8 +51,19 @@ def static(make_estimate: Make) -> EstimateDoc:
         [("/bin/x", None, "executable", 28672)],
         {"stack": 12288, "tls": 8192, "heap": 0, "threads_and_dlopen": 0},
         shared_clean=4096,
-        assumptions=("what-if, an estimate: linked static with glibc",),
+        assumptions=(WHATIF,),
     )
+
+
+def with_fleet(doc: EstimateDoc, instances: int) -> EstimateDoc:
+    """`doc` as `estimate -n instances` writes it."""
+    t = doc.total
+    return replace(doc, total=replace(t, fleet=fleet(t.private_dirty, t.shared_clean, instances)))
+
+
+def one_line(text: str) -> str:
+    """Report text with its line breaks, wherever the terminal put them, as single spaces."""
+    return " ".join(text.split())
 
 
 # -- where it goes -----------------------------------------------------------------------------
@@ -96,6 +110,15 @@ def test_diff_counts_the_fleet_the_same_way(built: EstimateDoc, static: Estimate
     )
 
 
+def test_text_prints_the_documents_fleet(built: EstimateDoc) -> None:
+    text = one_line(estimate_text(with_fleet(built, 3)))
+    assert (
+        "3 instances: 312 KiB private dirty expected (range 156 KiB .. 624 KiB) + 16 KiB shared "
+        "clean once (file-backed text/rodata of every object, if fully resident) = 328 KiB"
+    ) in text
+    assert "instances:" not in one_line(estimate_text(built))  # one instance: no fleet line
+
+
 # -- what-if savings ---------------------------------------------------------------------------
 
 
@@ -129,6 +152,29 @@ def test_savings_pair_objects_as_diff_does(built: EstimateDoc, make_estimate: Ma
         ("libown.so.1", 0),
         ("(interpreter)", 4096),
     ]
+
+
+SAVINGS = (
+    "against the program as built: 104 KiB -> 48 KiB expected, saves 56 KiB per instance; "
+    "129 instances: saves 7,236 KiB (shared clean counted once); per object: (executable) "
+    "8 KiB -> 28 KiB"
+)
+
+
+def test_text_says_what_the_whatif_saves(built: EstimateDoc, static: EstimateDoc) -> None:
+    text = one_line(estimate_text(with_fleet(static, 129), as_built=built))
+    assert SAVINGS in text
+    # Without the program as built, or for an estimate that is no what-if: no such line.
+    assert "against the program" not in estimate_text(with_fleet(static, 129))
+    assert "against the program" not in estimate_text(built, as_built=built)
+
+
+def test_text_says_where_it_goes(built: EstimateDoc) -> None:
+    line = (
+        "where 104 KiB goes: the program and its own libraries 20 KiB; libc and the dynamic "
+        "loader 60 KiB; loader heap and TLS 12 KiB; stack and heap 12 KiB"
+    )
+    assert line in one_line(estimate_text(built))
 
 
 # -- the scan ranking --------------------------------------------------------------------------

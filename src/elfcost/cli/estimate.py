@@ -63,7 +63,9 @@ def command(
                 doc = jsonout.estimate_doc(a.estimate, instances=instances)
                 out.append(jsonout.dumps(doc, pretty=len(binaries) == 1) + "\n")
             else:
-                out.append(text.estimate_text(a.estimate, instances=instances))
+                doc = jsonout.estimate_doc(a.estimate, instances=instances)
+                base = None if a.as_built is None else jsonout.estimate_doc(a.as_built)
+                out.append(text.estimate_text(doc, as_built=base))
     if docs:
         import msgspec
 
