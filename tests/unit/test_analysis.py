@@ -1,5 +1,6 @@
 """elfcost.analysis on small estimate documents built by hand: where the memory goes, the fleet,
-what a what-if saves and the scan ranking, to the byte; and the text report saying them."""
+what a what-if saves and the scan ranking, to the byte; and the text and HTML reports saying
+the same figures, from the same functions."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from elfcost.documents import (
     Fleet,
     LibraryCost,
     ProgramCost,
+    ScanDoc,
+    ScanSummary,
     Split,
     SplitPart,
 )
 from elfcost.model import Range
+from elfcost.report.html import estimate_html, scan_html
 from elfcost.report.text import estimate_text
 
 Make = Callable[..., EstimateDoc]
@@ -161,20 +165,26 @@ SAVINGS = (
 )
 
 
-def test_text_says_what_the_whatif_saves(built: EstimateDoc, static: EstimateDoc) -> None:
+def test_text_and_html_say_what_the_whatif_saves(built: EstimateDoc, static: EstimateDoc) -> None:
     text = one_line(estimate_text(with_fleet(static, 129), as_built=built))
     assert SAVINGS in text
+    page = estimate_html([built], static_whatif=[static], instances=129)
+    assert f"<li>{SAVINGS.replace('->', '-&gt;')}</li>" in page
+    assert "saves 56 KiB per instance" in page  # the what-if card
     # Without the program as built, or for an estimate that is no what-if: no such line.
     assert "against the program" not in estimate_text(with_fleet(static, 129))
     assert "against the program" not in estimate_text(built, as_built=built)
 
 
-def test_text_says_where_it_goes(built: EstimateDoc) -> None:
+def test_text_and_html_say_where_it_goes_alike(built: EstimateDoc) -> None:
     line = (
         "where 104 KiB goes: the program and its own libraries 20 KiB; libc and the dynamic "
         "loader 60 KiB; loader heap and TLS 12 KiB; stack and heap 12 KiB"
     )
     assert line in one_line(estimate_text(built))
+    page = estimate_html([built], instances=129)
+    assert f'<p class="note">{line}</p>' in page
+    assert "<b>libc and the dynamic loader</b> 60 KiB" in page  # the split bar's legend
 
 
 # -- the scan ranking --------------------------------------------------------------------------
@@ -209,3 +219,10 @@ def test_rank_carries_the_split_and_each_librarys_cost(
     )
     ld = libs["/root/lib64/ld-linux-x86-64.so.2"]
     assert (ld.role, ld.private_dirty, ld.per_process) == ("interpreter", 32768, 16384)
+    # The scan page draws that ranking: each program's bar by its split, each library's by
+    # the part it belongs to, the per-process figure in its table.
+    page = scan_html(ScanDoc(summary=ScanSummary(), ranking=r))
+    assert "<title>/root/bin/x: the program and its own libraries 20 KiB</title>" in page
+    assert "<title>/root/lib/libc.so.6: libc and the dynamic loader 84 KiB</title>" in page
+    assert "<title>/root/lib/libown.so.1: the program and its own libraries 12 KiB" in page
+    assert 'data-v="45056"' in page
