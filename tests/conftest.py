@@ -1,4 +1,5 @@
-"""Shared fixtures: the sample binaries, built once per session by sample_binaries/Makefile."""
+"""Shared fixtures: the sample binaries, built once per session by sample_binaries/Makefile,
+and estimate documents built by hand."""
 
 from __future__ import annotations
 
@@ -6,9 +7,21 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
+from elfcost.documents import (
+    EstimateDoc,
+    Fleet,
+    Loader,
+    ObjectDoc,
+    ProcessDoc,
+    Role,
+    Total,
+)
+from elfcost.model import ZERO, LoaderFamily, Range
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -44,3 +57,81 @@ def link_modes() -> tuple[str, ...]:
 @pytest.fixture(scope="session")
 def has_musl() -> bool:
     return shutil.which("musl-gcc") is not None and Path("/lib/ld-musl-x86_64.so.1").exists()
+
+
+# -- estimate documents built by hand ----------------------------------------------------------
+
+
+def expected_range(n: int) -> Range:
+    """The Range a hand-built item of `n` expected bytes gets: half at entry and low, double
+    high, so a test can tell the four figures apart."""
+    return Range(at_entry=n // 2, low=n // 2, expected=n, high=2 * n)
+
+
+def build_estimate(
+    objects: Sequence[tuple[str, str | None, Role, int]],
+    process: Mapping[str, int] | None = None,
+    *,
+    shared_clean: int = 0,
+    assumptions: tuple[str, ...] = (),
+) -> EstimateDoc:
+    """An estimate document: `objects` as (path, soname, role, expected bytes) in load order,
+    the first the program; `process` items as name → expected bytes; every object with
+    `shared_clean` bytes of shared clean. Totals add up as the estimator's do."""
+    process = {} if process is None else process
+    docs = tuple(
+        ObjectDoc(
+            path=path,
+            soname=soname,
+            role=role,
+            writable_pages=0,
+            pages=(),
+            private_dirty=expected_range(n),
+            shared_clean=shared_clean,
+            notes=(),
+        )
+        for path, soname, role, n in objects
+    )
+    items = {name: _item(expected_range(n)) for name, n in process.items()}
+    total = ZERO
+    for r in [o.private_dirty for o in docs] + [p.private_dirty for p in items.values()]:
+        total = total + r
+    shared = shared_clean * len(docs)
+    dynamic = any(o.role == "interpreter" for o in docs)
+    return EstimateDoc(
+        binary=objects[0][0],
+        page_size=4096,
+        machine="x86_64",
+        loader=Loader(
+            family=LoaderFamily.GLIBC if dynamic else LoaderFamily.NONE,
+            path=next((o.path for o in docs if o.role == "interpreter"), None),
+        ),
+        profile="glibc-dynamic" if dynamic else "glibc-static",
+        objects=docs,
+        process=items,
+        total=Total(
+            private_dirty=total,
+            shared_clean=shared,
+            fleet=Fleet(
+                instances=1,
+                shared_clean=shared,
+                private_dirty=total,
+                total_expected=total.expected + shared,
+            ),
+        ),
+        missing=(),
+        warnings=(),
+        assumptions=assumptions,
+    )
+
+
+def _item(r: Range) -> ProcessDoc:
+    return ProcessDoc(
+        at_entry=r.at_entry, low=r.low, expected=r.expected, high=r.high, certain=False, detail=""
+    )
+
+
+@pytest.fixture
+def make_estimate() -> Callable[..., EstimateDoc]:
+    """build_estimate, for tests anywhere under tests/ (conftest modules are not importable)."""
+    return build_estimate

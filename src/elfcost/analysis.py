@@ -1,5 +1,7 @@
-"""Questions asked of finished estimates, answered once on the document Structs: how two builds
-differ. Text, JSON and HTML only render what these functions return.
+"""Questions asked of finished estimates, answered once on the document Structs: where a
+program's memory goes, what N instances cost, what a what-if saves, how two builds differ, and
+which programs and libraries of a scan cost most. Text, JSON and HTML only render what these
+functions return.
 """
 
 from __future__ import annotations
@@ -8,12 +10,122 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import msgspec
+
 from elfcost import documents as d
-from elfcost.model import Cause
+from elfcost.cost.profiles import LIBC_SONAMES
+from elfcost.model import Cause, Range
 
 # One estimated program of a scan: the path as shown, the path as the loader opens it (a root
 # or an archive adds a prefix to the first), and its estimate.
 Ranked = tuple[str, str, d.EstimateDoc]
+
+
+# -- one program -------------------------------------------------------------------------------
+
+# The words every report uses for the parts of a Split, by field name, in order.
+SPLIT_LABELS: dict[str, str] = {
+    "program": "the program and its own libraries",
+    "libc": "libc and the dynamic loader",
+    "loader": "loader heap and TLS",
+    "process": "stack and heap",
+}
+
+# Process items that are there for the linkage, per process and in no file: the loader's own
+# allocations (link_maps, search paths) and the thread control block with the static TLS.
+_LOADER_ITEMS = frozenset({"loader_heap", "tls"})
+
+
+def is_linkage(role: d.Role, soname: str | None) -> bool:
+    """Whether an object belongs to libc and the dynamic loader rather than to the program:
+    the objects a static link or the other libc replaces (cost/whatif.py). An executable is
+    always the program, whatever soname it carries."""
+    return role == "interpreter" or (role == "library" and (soname or "") in LIBC_SONAMES)
+
+
+def where_it_goes(doc: d.EstimateDoc) -> d.Split:
+    """The s6-supervise question: how much of the expected private dirty memory is the program
+    and its own libraries, how much libc and the loader, the loader's heap and TLS, and the
+    stack and heap. Every object and process item is in exactly one part."""
+    program = [o for o in doc.objects if not is_linkage(o.role, o.soname)]
+    libc = [o for o in doc.objects if is_linkage(o.role, o.soname)]
+    loader = {n: p for n, p in doc.process.items() if n in _LOADER_ITEMS}
+    process = {n: p for n, p in doc.process.items() if n not in _LOADER_ITEMS}
+
+    def objects(these: Sequence[d.ObjectDoc]) -> d.SplitPart:
+        return d.SplitPart(
+            expected=sum(o.private_dirty.expected for o in these),
+            of=tuple(os.path.basename(o.path) for o in these),
+        )
+
+    def items(ps: dict[str, d.ProcessDoc]) -> d.SplitPart:
+        return d.SplitPart(
+            expected=sum(p.expected for p in ps.values()), of=tuple(f"[{n}]" for n in ps)
+        )
+
+    return d.Split(
+        program=objects(program), libc=objects(libc), loader=items(loader), process=items(process)
+    )
+
+
+def fleet(private_dirty: Range, shared_clean: int, instances: int) -> d.Fleet:
+    """`instances` processes of one program: private dirty memory once per process, the
+    file-backed shared clean pages once in all (the page cache holds one copy of a file page
+    for every process that maps it)."""
+    return d.Fleet(
+        instances=instances,
+        shared_clean=shared_clean,
+        private_dirty=private_dirty.scaled(instances),
+        total_expected=private_dirty.expected * instances + shared_clean,
+    )
+
+
+class ObjectSaving(msgspec.Struct, frozen=True, kw_only=True):
+    """One object in both estimates of a what-if, paired as `diff` pairs them."""
+
+    object: str  # "(executable)", "(interpreter)", else the soname or file name
+    as_built: int  # expected private dirty bytes
+    whatif: int
+    saved: int  # as_built - whatif: negative when the what-if costs more
+
+
+class Savings(msgspec.Struct, frozen=True, kw_only=True):
+    """What building the program another way saves, by the what-if's estimate; negative
+    figures are a cost."""
+
+    instances: int
+    as_built: int  # expected private dirty bytes, one instance
+    whatif: int
+    per_instance: int  # as_built - whatif
+    fleet: int  # the difference for `instances`, shared clean counted once
+    objects: tuple[ObjectSaving, ...]  # in the as-built load order
+
+
+def savings(as_built: d.EstimateDoc, whatif: d.EstimateDoc, instances: int) -> Savings:
+    """The what-if `whatif` (`--assume static`, `musl`, ...) against the program `as_built`:
+    per instance, for `instances` of them, and per object where both estimates have it."""
+    a, b = as_built.total, whatif.total
+    theirs = {pairing_key(o): o for o in whatif.objects}
+    objects = []
+    for o in as_built.objects:
+        key = pairing_key(o)
+        if key in theirs:
+            before, after = o.private_dirty.expected, theirs[key].private_dirty.expected
+            objects.append(
+                ObjectSaving(object=key, as_built=before, whatif=after, saved=before - after)
+            )
+    return Savings(
+        instances=instances,
+        as_built=a.private_dirty.expected,
+        whatif=b.private_dirty.expected,
+        per_instance=a.private_dirty.expected - b.private_dirty.expected,
+        fleet=fleet(a.private_dirty, a.shared_clean, instances).total_expected
+        - fleet(b.private_dirty, b.shared_clean, instances).total_expected,
+        objects=tuple(objects),
+    )
+
+
+# -- two builds --------------------------------------------------------------------------------
 
 
 def pairing_key(o: d.ObjectDoc) -> str:
@@ -68,7 +180,6 @@ def diff(old: d.EstimateDoc, new: d.EstimateDoc, *, instances: int = 1) -> d.Dif
             d.DiffProcess(item=name, old_expected=a_exp, new_expected=b_exp, delta=b_exp - a_exp)
         )
     to, tn = old.total.private_dirty, new.total.private_dirty
-    so, sn = old.total.shared_clean, new.total.shared_clean
     return d.DiffDoc(
         old=old.binary,
         new=new.binary,
@@ -76,15 +187,19 @@ def diff(old: d.EstimateDoc, new: d.EstimateDoc, *, instances: int = 1) -> d.Dif
         objects=tuple(rows),
         process=tuple(proc),
         total=d.DiffTotal(
-            old=to, new=tn, delta_expected=tn.expected - to.expected, shared_clean_delta=sn - so
+            old=to,
+            new=tn,
+            delta_expected=tn.expected - to.expected,
+            shared_clean_delta=new.total.shared_clean - old.total.shared_clean,
         ),
-        fleet=d.DiffFleet(
-            instances=instances,
-            old=instances * to.expected + so,
-            new=instances * tn.expected + sn,
-            delta=instances * (tn.expected - to.expected) + (sn - so),
-        ),
+        fleet=_fleet_change(old, new, instances),
     )
+
+
+def _fleet_change(old: d.EstimateDoc, new: d.EstimateDoc, instances: int) -> d.DiffFleet:
+    a = fleet(old.total.private_dirty, old.total.shared_clean, instances).total_expected
+    b = fleet(new.total.private_dirty, new.total.shared_clean, instances).total_expected
+    return d.DiffFleet(instances=instances, old=a, new=b, delta=b - a)
 
 
 def diff_roots(
@@ -109,38 +224,50 @@ def diff_roots(
 
 
 def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
-    """The `top` most expensive programs, by expected private dirty of one instance, and the
-    `top` libraries by expected private dirty summed over the programs that load them, each
-    with those programs. `results` are (path as shown, loader path, estimate); read once,
-    keeping only numbers (documents can be large).
+    """The `top` most expensive programs, by expected private dirty of one instance, each with
+    where it goes, and the `top` libraries by expected private dirty summed over the programs
+    that load them, each with those programs. `results` are (path as shown, loader path,
+    estimate); read once, keeping only numbers (documents can be large).
     None: all of them. The interpreter counts as a library: every dynamic program pays for it.
     """
     programs: list[d.ProgramCost] = []
     cost: dict[str, int] = {}
+    most: dict[str, int] = {}
     users: dict[str, list[str]] = {}
-    sonames: dict[str, str | None] = {}
+    kind: dict[str, tuple[str | None, d.Role]] = {}  # soname and role
     for path, loader_path, doc in results:
         total = doc.total.private_dirty
         programs.append(
             d.ProgramCost(
-                path=path, private_dirty=total.expected, high=total.high, objects=len(doc.objects)
+                path=path,
+                private_dirty=total.expected,
+                high=total.high,
+                objects=len(doc.objects),
+                at_entry=total.at_entry,
+                low=total.low,
+                shared_clean=doc.total.shared_clean,
+                split=where_it_goes(doc),
             )
         )
         # Libraries are named like the program: in a root or an archive, with its prefix.
         prefix = path[: -len(loader_path)] if path.endswith(loader_path) else ""
         for o in doc.objects[1:]:  # the first is the program itself
             lib = prefix + o.path
-            cost[lib] = cost.get(lib, 0) + o.private_dirty.expected
+            expected = o.private_dirty.expected
+            cost[lib] = cost.get(lib, 0) + expected
+            most[lib] = max(most.get(lib, 0), expected)
             users.setdefault(lib, []).append(path)
-            sonames[lib] = o.soname
+            kind[lib] = (o.soname, o.role)
     programs.sort(key=lambda p: (-p.private_dirty, p.path))
     libraries = sorted(
         (
             d.LibraryCost(
                 path=lib,
-                soname=sonames[lib],
+                soname=kind[lib][0],
                 private_dirty=cost[lib],
                 programs=tuple(sorted(users[lib])),
+                role=kind[lib][1],
+                per_process=most[lib],
             )
             for lib in cost
         ),

@@ -341,7 +341,7 @@ class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/1"):
     skipped: Skipped
 
 
-# -- elfcost.scan-result/1 and elfcost.scan/1 ----------------------------------------------------
+# -- elfcost.scan-result/1 and elfcost.scan/2 ----------------------------------------------------
 
 
 class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/1"):
@@ -370,6 +370,47 @@ class ScanSummary(Doc, frozen=True):
     cache_hits: int = 0
 
 
+class SplitPart(Doc, frozen=True):
+    """One part of a program's expected private dirty memory, and what it adds up."""
+
+    expected: NonNegative
+    of: Annotated[
+        tuple[str, ...],
+        msgspec.Meta(description="its objects by file name, its process items as [name]"),
+    ]
+
+
+class Split(Doc, frozen=True):
+    """Where a program's expected private dirty memory goes (elfcost.analysis.where_it_goes):
+    how much is the program, how much its linkage. The parts add up to the total."""
+
+    program: Annotated[SplitPart, msgspec.Meta(description="the executable and its own libraries")]
+    libc: Annotated[
+        SplitPart,
+        msgspec.Meta(
+            description="libc's objects and the dynamic loader: what a static link replaces"
+        ),
+    ]
+    loader: Annotated[SplitPart, msgspec.Meta(description="the dynamic loader's heap and TLS")]
+    process: Annotated[
+        SplitPart, msgspec.Meta(description="the stack, the heap and any other process item")
+    ]
+
+    @property
+    def parts(self) -> tuple[tuple[str, SplitPart], ...]:
+        """(field name, part) in the order every report shows them."""
+        return (
+            ("program", self.program),
+            ("libc", self.libc),
+            ("loader", self.loader),
+            ("process", self.process),
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(p.expected for _, p in self.parts)
+
+
 class ProgramCost(Doc, frozen=True):
     """One program of a scan, by its expected private dirty memory."""
 
@@ -377,6 +418,10 @@ class ProgramCost(Doc, frozen=True):
     private_dirty: int  # expected bytes, one instance
     high: int
     objects: int
+    at_entry: int
+    low: int
+    shared_clean: int  # file-backed pages, shared by every instance
+    split: Split  # where private_dirty goes
 
 
 class LibraryCost(Doc, frozen=True):
@@ -386,6 +431,13 @@ class LibraryCost(Doc, frozen=True):
     soname: str | None
     private_dirty: int  # expected bytes summed over the programs that load it
     programs: tuple[str, ...]  # reverse dependencies: every program that loads it
+    role: Role  # the interpreter counts as a library: every dynamic program pays for it
+    per_process: Annotated[
+        int,
+        msgspec.Meta(
+            description="expected bytes in one process: the most any of those programs pays"
+        ),
+    ]
 
 
 class Ranking(Doc, frozen=True):
@@ -393,7 +445,7 @@ class Ranking(Doc, frozen=True):
     libraries: tuple[LibraryCost, ...]
 
 
-class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/1"):
+class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/2"):
     """`elfcost scan --format json` (and the last line of `--format jsonl`): the counts and
     the ranking."""
 

@@ -50,6 +50,7 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     graph: DependencyGraph
     estimate: Estimate
     static_whatif: Estimate | None = None
+    as_built: Estimate | None = None  # when `estimate` is a relinking what-if: the program as is
 
 
 def analyse(
@@ -77,7 +78,8 @@ def analyse(
     from elfcost.predict import relink_whatif
 
     if assume is not None and assume in RELINKS:
-        return Analysis(graph=graph, estimate=relink_whatif(graph, assume, host, opts, dynamic=est))
+        relinked = relink_whatif(graph, assume, host, opts, dynamic=est)
+        return Analysis(graph=graph, estimate=relinked, as_built=est)
     if whatif and est.loader_path is not None:
         return Analysis(
             graph=graph, estimate=est, static_whatif=static_whatif(graph, opts, dynamic=est)

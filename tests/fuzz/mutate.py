@@ -387,12 +387,13 @@ def run_pipeline(path: str, new_host: Callable[[], Any] = host, *, text: bool = 
         graph = resolve(path, new_host())
         dumps(deps_doc(graph))
         est = estimate(graph)
-        dumps(estimate_doc(est))
+        doc = estimate_doc(est)
+        dumps(doc)
         if text:
             from elfcost.report import text as render
 
             render.deps_text(graph)
-            render.estimate_text(est)
+            render.estimate_text(doc)
             render.explain_text(est)
     except ElfcostError as exc:
         return f"error: {exc}"

@@ -3,7 +3,6 @@ headless browser renders it and runs its script without errors."""
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import shutil
@@ -12,18 +11,21 @@ import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import pytest
+from msgspec.structs import replace
 
+from elfcost.analysis import rank, where_it_goes
 from elfcost.cost.estimate import Options
 from elfcost.cost.whatif import static_whatif
+from elfcost.documents import ComparisonDoc, EstimateDoc, PageDoc, ScanDoc, ScanSummary
 from elfcost.predict import estimate
-from elfcost.report.html import estimate_html, scan_html, scan_ranking
+from elfcost.report.html import estimate_html, scan_html
 from elfcost.report.jsonout import estimate_doc
+from elfcost.report.text import estimate_text
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
+from elfcost.runtime.compare import Comparison, ObjectComparison, PageMismatch, comparison_doc
 
 pytestmark = pytest.mark.integration
 
@@ -31,100 +33,102 @@ HOSTILE = '/tmp/<script>alert("x")</script>/lib&"\'evil.so'
 CELL = re.compile(r'<span class="pg[^"]*" data-page="1"[^>]*data-vaddr="(\d*)"')
 
 
-def doc_of(path: str, *, static: bool = False) -> dict[str, Any]:
+def doc_of(path: str, *, static: bool = False) -> EstimateDoc:
     graph = resolve(path, Host())
     est = estimate(graph)
     if static:
         est = static_whatif(graph, Options(), dynamic=est)
-    return msgspec.to_builtins(estimate_doc(est))  # type: ignore[no-any-return]
+    return estimate_doc(est)
 
 
 @pytest.fixture(scope="module")
-def sleep_doc() -> dict[str, Any]:
+def sleep_doc() -> EstimateDoc:
     return doc_of("/bin/sleep")
 
 
 @pytest.fixture(scope="module")
-def sleep_static() -> dict[str, Any]:
+def sleep_static() -> EstimateDoc:
     return doc_of("/bin/sleep", static=True)
 
 
-def fake_comparisons(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def fake_comparisons(doc: EstimateDoc) -> list[ComparisonDoc]:
     """Comparison documents for `doc` with one page of each kind of mismatch in libc: what
     `validate` writes, without running anything."""
     out = []
     for stop, phases in (("entry", ("entry",)), ("idle", ("entry", "idle"))):
         objects = []
-        for o in doc["objects"]:
-            predicted = [p for p in o["pages"] if p["vaddr"] is not None and p["phase"] in phases]
-            possible = [p for p in o["pages"] if p["phase"] == "possible"]
+        for o in doc.objects:
+            predicted = [p for p in o.pages if p.vaddr is not None and p.phase in phases]
+            possible = [p for p in o.pages if p.phase == "possible"]
             clean, dirty = [], []
-            if "libc" in o["path"] and predicted and possible:
+            if "libc" in o.path and predicted and possible:
                 clean = [predicted[0]]
                 dirty = [possible[0]]
             objects.append(
-                {
-                    "path": o["path"],
-                    "predicted_pages": len(predicted),
-                    "measured_pages": len(predicted) - len(clean) + len(dirty),
-                    "exact": not (clean or dirty),
-                    "predicted_clean": [_mismatch(p) for p in clean],
-                    "unpredicted_dirty": [_mismatch(p) for p in dirty],
-                }
+                ObjectComparison(
+                    path=o.path,
+                    predicted_pages=len(predicted),
+                    measured_pages=len(predicted) - len(clean) + len(dirty),
+                    predicted_clean=tuple(_mismatch(p) for p in clean),
+                    unpredicted_dirty=tuple(_mismatch(p) for p in dirty),
+                )
             )
-        out.append(
-            {
-                "schema": "elfcost.comparison/1",
-                "binary": doc["binary"],
-                "stop": stop,
-                "page_size": doc["page_size"],
-                "ok": False,
-                "tolerance_pages": 0,
-                "objects": objects,
-                "total": {
-                    "predicted": {"low": 1, "expected": 2, "high": 3},
-                    "measured_private_dirty": 2,
-                    "within_bounds": True,
-                },
-            }
+        c = Comparison(
+            binary=doc.binary,
+            stop=stop,
+            page_size=doc.page_size,
+            objects=tuple(objects),
+            predicted_low=1,
+            predicted_expected=2,
+            predicted_high=3,
+            measured_total=2,
+            tolerance_pages=0,
         )
+        out.append(comparison_doc(c))
     return out
 
 
-def _mismatch(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "vaddr": p["vaddr"],
-        "sections": p["sections"],
-        "cause": p["cause"],
-        "why": f"predicted {p['cause']}",
-        "certain": False,
-    }
+def _mismatch(p: PageDoc) -> PageMismatch:
+    assert p.vaddr is not None
+    return PageMismatch(
+        vaddr=p.vaddr,
+        sections=p.sections,
+        cause=p.cause,
+        why=f"predicted {p.cause.value}",
+        certain=False,
+    )
+
+
+def scan_doc(docs: list[EstimateDoc], *, errors: int = 0) -> ScanDoc:
+    """What `scan --format html` renders: every program of `docs` ranked."""
+    ranking = rank(((d.binary, d.binary, d) for d in docs), top=None)
+    return ScanDoc(summary=ScanSummary(executables=len(docs), errors=errors), ranking=ranking)
 
 
 # -- the document itself ------------------------------------------------------------------------
 
 
-def test_one_cell_per_page(sleep_doc: dict[str, Any], sleep_static: dict[str, Any]) -> None:
-    page = estimate_html([sleep_doc])
-    pages = [p for o in sleep_doc["objects"] for p in o["pages"]]
+def test_one_cell_per_page(sleep_doc: EstimateDoc, sleep_static: EstimateDoc) -> None:
+    page = estimate_html([sleep_doc], instances=129)
+    pages = [p for o in sleep_doc.objects for p in o.pages]
     cells = CELL.findall(page)
     assert page.count('data-page="1"') == len(cells) == len(pages) > 0
-    assert sorted(int(v) for v in cells) == sorted(p["vaddr"] for p in pages)
+    assert sorted(int(v) for v in cells) == sorted(p.vaddr or 0 for p in pages)
     # The static what-if's pages have no address: each is still one cell, marked as such.
-    page = estimate_html([sleep_static])
-    pages = [p for o in sleep_static["objects"] for p in o["pages"]]
-    assert any(p["vaddr"] is None for p in pages)
+    page = estimate_html([sleep_static], instances=129)
+    pages = [p for o in sleep_static.objects for p in o.pages]
+    assert any(p.vaddr is None for p in pages)
     assert page.count('data-page="1"') == len(pages)
-    assert page.count('data-vaddr=""') == sum(p["vaddr"] is None for p in pages)
+    assert page.count('data-vaddr=""') == sum(p.vaddr is None for p in pages)
     assert "location unknown" in page
 
 
 def test_comparison_maps_and_marks_mismatches(
-    sleep_doc: dict[str, Any], sleep_static: dict[str, Any]
+    sleep_doc: EstimateDoc, sleep_static: EstimateDoc
 ) -> None:
     cmp = fake_comparisons(sleep_doc)
-    page = estimate_html([sleep_doc], comparisons=cmp, static_whatif=[sleep_static])
-    located = sum(p["vaddr"] is not None for o in sleep_doc["objects"] for p in o["pages"])
+    page = estimate_html([sleep_doc], comparisons=cmp, static_whatif=[sleep_static], instances=129)
+    located = sum(p.vaddr is not None for o in sleep_doc.objects for p in o.pages)
     # One measured cell per located page and stop, beside the predicted one.
     assert page.count("data-measured=") == 2 * located
     # The libc page found clean and the possible page found written, at both stops.
@@ -135,11 +139,14 @@ def test_comparison_maps_and_marks_mismatches(
     assert "linked statically" in page and "measured at idle" in page
 
 
-def test_nothing_is_fetched(sleep_doc: dict[str, Any], sleep_static: dict[str, Any]) -> None:
+def test_nothing_is_fetched(sleep_doc: EstimateDoc, sleep_static: EstimateDoc) -> None:
     page = estimate_html(
-        [sleep_doc], comparisons=fake_comparisons(sleep_doc), static_whatif=[sleep_static]
+        [sleep_doc],
+        comparisons=fake_comparisons(sleep_doc),
+        static_whatif=[sleep_static],
+        instances=129,
     )
-    scan = scan_html([sleep_doc, sleep_static], None)
+    scan = scan_html(scan_doc([sleep_doc, sleep_static]))
     for text in (page, scan):
         assert "http://" not in text and "https://" not in text
         assert not re.search(r"<(link|img|iframe|object|embed)\b", text)
@@ -149,39 +156,69 @@ def test_nothing_is_fetched(sleep_doc: dict[str, Any], sleep_static: dict[str, A
         assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
 
 
-def test_document_strings_are_escaped(sleep_doc: dict[str, Any]) -> None:
-    doc = copy.deepcopy(sleep_doc)
-    doc["binary"] = HOSTILE
-    lib = doc["objects"][1]
-    lib["path"] = HOSTILE
-    lib["pages"][0]["sections"] = ["<img onerror=x>"]
-    lib["pages"][0]["detail"] = "</span><script>bad()</script>"
-    doc["process"]["<b>odd</b>"] = dict(next(iter(doc["process"].values())))
-    doc["warnings"] = ["<i>warn</i>"]
+def hostile(doc: EstimateDoc) -> EstimateDoc:
+    """`doc` with markup in every string a page shows: paths, sections, details, names."""
+    lib = doc.objects[1]
+    page = replace(lib.pages[0], sections=("<img onerror=x>",), detail="</span><script>bad()")
+    lib = replace(lib, path=HOSTILE, pages=(page, *lib.pages[1:]))
+    return replace(
+        doc,
+        binary=HOSTILE,
+        objects=(doc.objects[0], lib, *doc.objects[2:]),
+        process={**doc.process, "<b>odd</b>": next(iter(doc.process.values()))},
+        warnings=("<i>warn</i>",),
+    )
+
+
+def test_document_strings_are_escaped(sleep_doc: EstimateDoc) -> None:
+    doc = hostile(sleep_doc)
     cmp = fake_comparisons(doc)
-    for page in (estimate_html([doc], comparisons=cmp), scan_html([doc], scan_ranking([doc]))):
+    for page in (
+        estimate_html([doc], comparisons=cmp, instances=129),
+        scan_html(scan_doc([doc])),
+    ):
         assert page.count("<script") == 1
-        assert "<script>alert" not in page and "bad()</script>" not in page
+        assert "<script>alert" not in page and "<script>bad()" not in page
         assert "<img" not in page and "<b>odd" not in page and "<i>warn" not in page
         assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
         assert "lib&amp;&quot;&#x27;evil.so" in page
 
 
-def test_scan_ranks_programs_and_libraries() -> None:
+def test_scan_renders_the_ranking() -> None:
     docs = [doc_of(p) for p in ("/bin/sleep", "/bin/ls", "/bin/true")]
-    r = scan_ranking([*docs, {"schema": "elfcost.error/1", "path": "/x"}])
-    expected = [p["private_dirty"]["expected"] for p in r["programs"]]
-    assert expected == sorted(expected, reverse=True) and len(expected) == 3
-    assert r["skipped"] == 1
-    libc = next(lb for lb in r["libraries"] if lb["path"].endswith("/libc.so.6"))
-    assert sorted(libc["needed_by"]) == ["/bin/ls", "/bin/sleep", "/bin/true"]
-    summed = [lb["total_expected"] for lb in r["libraries"]]
-    assert summed == sorted(summed, reverse=True)
-    page = scan_html(docs, r)
-    # A row per program and per library, under the two tables' header rows.
-    assert page.count("<tr>") == 2 + len(r["programs"]) + len(r["libraries"])
+    doc = scan_doc(docs, errors=1)
+    page = scan_html(doc)
+    r = doc.ranking
+    # A row per program and per library, under the two tables' header rows, in ranking order.
+    assert page.count("<tr>") == 2 + len(r.programs) + len(r.libraries) > 2 + 3
+    rows = re.findall(r'<tr><td class="num" data-v="\d+">\d+</td><td class="path">([^<]*)<', page)
+    assert rows == [p.path for p in r.programs] + [lb.path for lb in r.libraries]
     assert "1 input not estimated" in page
-    assert scan_html(docs, None) == scan_html(docs, scan_ranking(docs))  # pure
+    libc = next(lb for lb in r.libraries if lb.path.endswith("/libc.so.6"))
+    assert f'data-v="{libc.private_dirty}"' in page and "ls, sleep, true" in page
+    assert scan_html(doc) == page  # pure
+
+
+def test_text_and_html_say_where_it_goes_alike(sleep_doc: EstimateDoc) -> None:
+    """One split, analysis.where_it_goes: the text line, the HTML sentence, its bar's legend
+    and the ranking bar of a page with two programs show the same four figures."""
+    split = where_it_goes(sleep_doc)
+    assert split.total == sleep_doc.total.private_dirty.expected
+    kib = [split.total // 1024] + [p.expected // 1024 for _, p in split.parts]
+    text = " ".join(estimate_text(sleep_doc).split())  # as one line, whatever the terminal
+    said = re.search(
+        r"where (\d+) KiB goes: the program and its own libraries (\d+) KiB; libc and the "
+        r"dynamic loader (\d+) KiB; loader heap and TLS (\d+) KiB; stack and heap (\d+) KiB",
+        text,
+    )
+    assert said is not None and [int(n) for n in said.groups()] == kib
+    page = estimate_html([sleep_doc, replace(sleep_doc, binary="/bin/other")], instances=129)
+    assert f'<p class="note">{said[0]}</p>' in page
+    legend = re.search(r'aria-label="[^"]*: program and linkage">.*?</svg>(.*?)</div>', page)
+    assert legend is not None
+    in_legend = [int(n) for n in re.findall(r"</b> (\d+) KiB", legend[1])]
+    bars = [int(n) for n in re.findall(r"<title>/bin/sleep: [^<]* (\d+) KiB</title></rect>", page)]
+    assert in_legend == bars == kib[1:]
 
 
 # -- a real browser -----------------------------------------------------------------------------
@@ -254,21 +291,24 @@ def png_is_a_picture(path: Path, width: int, height: int) -> bool:
 @pytest.fixture(scope="module")
 def pages(
     tmp_path_factory: pytest.TempPathFactory,
-    sleep_doc: dict[str, Any],
-    sleep_static: dict[str, Any],
+    sleep_doc: EstimateDoc,
+    sleep_static: EstimateDoc,
 ) -> Iterator[dict[str, Path]]:
     out = tmp_path_factory.mktemp("html")
     report = out / "sleep.html"
     report.write_text(
         estimate_html(
-            [sleep_doc], comparisons=fake_comparisons(sleep_doc), static_whatif=[sleep_static]
+            [sleep_doc],
+            comparisons=fake_comparisons(sleep_doc),
+            static_whatif=[sleep_static],
+            instances=129,
         ),
         encoding="utf-8",
     )
-    hostile = copy.deepcopy(sleep_doc)
-    hostile["objects"][1]["path"] = HOSTILE
     scan = out / "scan.html"
-    scan.write_text(scan_html([sleep_doc, hostile, sleep_static], None), encoding="utf-8")
+    scan.write_text(
+        scan_html(scan_doc([sleep_doc, hostile(sleep_doc), sleep_static])), encoding="utf-8"
+    )
     yield {"report": report, "scan": scan}
 
 

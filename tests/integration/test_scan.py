@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,8 @@ import pytest
 
 from elfcost.analysis import rank
 from elfcost.cost.estimate import Options
-from elfcost.documents import (
-    EstimateDoc,
-    Fleet,
-    Loader,
-    ObjectDoc,
-    ScanSummary,
-    Total,
-    encode,
-)
+from elfcost.documents import EstimateDoc, ScanSummary, encode
 from elfcost.elf.reader import is_elf, read_dso
-from elfcost.model import LoaderFamily, Range
 from elfcost.predict import ObjectMemo, estimate
 from elfcost.report.jsonout import estimate_doc, load_schema
 from elfcost.resolve.host import Host
@@ -627,44 +618,12 @@ def ranked(results: Sequence[ScanResult]) -> list[tuple[str, str, EstimateDoc]]:
     return [(r.path, r.loader_path, r.doc) for r in results if r.doc is not None]
 
 
-def doc(binary: str, total: int, objects: Sequence[tuple[str, int]]) -> EstimateDoc:
-    def rng(n: int) -> Range:
-        return Range(at_entry=0, low=0, expected=n, high=n * 2)
-
-    return EstimateDoc(
-        binary=binary,
-        page_size=4096,
-        machine="x86_64",
-        loader=Loader(family=LoaderFamily.GLIBC, path=None),
-        profile="glibc-dynamic",
-        objects=tuple(
-            ObjectDoc(
-                path=p,
-                soname=os.path.basename(p),
-                role="executable" if p == binary else "library",
-                writable_pages=0,
-                pages=(),
-                private_dirty=rng(c),
-                shared_clean=0,
-                notes=(),
-            )
-            for p, c in [(binary, 0), *objects]
-        ),
-        process={},
-        total=Total(
-            private_dirty=rng(total),
-            shared_clean=0,
-            fleet=Fleet(instances=1, shared_clean=0, private_dirty=rng(total), total_expected=0),
-        ),
-        missing=(),
-        warnings=(),
-        assumptions=(),
-    )
-
-
-def test_rank_sums_over_programs_and_skips_errors() -> None:
-    a = doc("/bin/a", 30, [("/l/x", 5), ("/l/y", 1)])
-    b = doc("/bin/b", 50, [("/l/x", 5)])
+def test_rank_sums_over_programs_and_skips_errors(
+    make_estimate: Callable[..., EstimateDoc],
+) -> None:
+    x, y = ("/l/x", "x", "library", 5), ("/l/y", "y", "library", 1)
+    a = make_estimate([("/bin/a", None, "executable", 0), x, y], {"stack": 24})
+    b = make_estimate([("/bin/b", None, "executable", 0), x], {"stack": 45})
     results = [
         ScanResult(path="/bin/a", loader_path="/bin/a", doc_json=encode(a), error=None),
         ScanResult(path="/bin/b", loader_path="/bin/b", doc_json=encode(b), error=None),
@@ -674,8 +633,8 @@ def test_rank_sums_over_programs_and_skips_errors() -> None:
     ]
     ranking = rank(ranked(results), top=1)
     assert [p.path for p in ranking.programs] == ["/bin/b"]
-    (x,) = ranking.libraries
-    assert (x.path, x.private_dirty, x.programs) == ("/l/x", 10, ("/bin/a", "/bin/b"))
+    (lib,) = ranking.libraries
+    assert (lib.path, lib.private_dirty, lib.programs) == ("/l/x", 10, ("/bin/a", "/bin/b"))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -692,7 +651,7 @@ def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
     r = _cli("--no-cache", "--format", "jsonl", str(d))
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert lines[-1]["schema"] == "elfcost.scan/1"
+    assert lines[-1]["schema"] == "elfcost.scan/2"
     results = lines[:-1]
     assert results and all(x["schema"] == "elfcost.scan-result/1" for x in results)
     for x in results:

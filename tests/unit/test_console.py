@@ -123,6 +123,7 @@ def test_piped_output_has_no_escape_codes_and_keeps_whole_rows() -> None:
 def test_every_sample_estimate_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     from elfcost.errors import ElfcostError
     from elfcost.predict import estimate
+    from elfcost.report.jsonout import estimate_doc
     from elfcost.report.text import estimate_text
     from elfcost.resolve.host import Host
     from elfcost.resolve.search import resolve
@@ -137,5 +138,5 @@ def test_every_sample_estimate_fits_80_columns(monkeypatch: pytest.MonkeyPatch) 
             est = estimate(resolve(str(exe), host))
         except ElfcostError:
             continue  # not a program this host can resolve: nothing to render
-        out = estimate_text(est, instances=2)
+        out = estimate_text(estimate_doc(est, instances=2))
         assert max(len(x) for x in out.splitlines()) <= 80, exe.name

@@ -63,19 +63,12 @@ def command(
                 doc = jsonout.estimate_doc(a.estimate, instances=instances)
                 out.append(jsonout.dumps(doc, pretty=len(binaries) == 1) + "\n")
             else:
-                out.append(text.estimate_text(a.estimate, instances=instances))
+                doc = jsonout.estimate_doc(a.estimate, instances=instances)
+                base = None if a.as_built is None else jsonout.estimate_doc(a.as_built)
+                out.append(text.estimate_text(doc, as_built=base))
     if docs:
-        import msgspec
-
         from elfcost.report.html import estimate_html
 
-        # The page still reads documents as plain JSON values.
-        out.append(
-            estimate_html(
-                msgspec.to_builtins(docs),
-                static_whatif=msgspec.to_builtins(whatifs),
-                instances=max(instances, 129),
-            )
-        )
+        out.append(estimate_html(docs, static_whatif=whatifs, instances=max(instances, 129)))
     common.emit(out, output)
     state.finish()

@@ -50,7 +50,7 @@ def command(
     import msgspec
 
     from elfcost.analysis import Ranked, rank
-    from elfcost.documents import EstimateDoc, ScanDoc
+    from elfcost.documents import ScanDoc
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, ScanResult
 
@@ -69,10 +69,8 @@ def command(
     )
     from elfcost.report.progress import Bar, progress
 
-    docs: list[EstimateDoc] = []
-
     def shown(results: Iterable[ScanResult], bar: Bar) -> Iterator[Ranked]:
-        """Each result as it is done: an error reported, a JSON line written, a page kept."""
+        """Each result as it is done: an error reported, a JSON line written."""
         for r in results:
             if r.error:
                 bar.message(f"elfcost: error: {r.error}")
@@ -81,20 +79,19 @@ def command(
             if fmt == "jsonl":
                 click.echo(r.jsonl())
             if r.doc is not None:
-                if fmt == "html":
-                    docs.append(r.doc)
                 yield r.path, r.loader_path, r.doc
 
     with progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
-        ranking = rank(shown(sc.results(), bar), top)
+        # The page's tables hold every program; its bars and the other formats the top ones.
+        ranking = rank(shown(sc.results(), bar), None if fmt == "html" else top)
     if fmt in ("json", "jsonl"):
         doc = ScanDoc(summary=sc.summary, ranking=ranking)
         out = jsonout.dumps(doc, pretty=fmt == "json") + "\n"
     elif fmt == "html":
         from elfcost.report.html import scan_html
 
-        out = scan_html(msgspec.to_builtins(docs), top=max(top, 20))
+        out = scan_html(ScanDoc(summary=sc.summary, ranking=ranking), top=max(top, 20))
     else:
         from elfcost.report.text import scan_text
 

@@ -67,16 +67,14 @@ def command(
             state.fail(Exit.CHECK_FAILED)
         docs = [comparison_doc(c) for c in v.comparisons]
         if fmt == "html":
-            import msgspec
-
             from elfcost.report.html import estimate_html
 
             static = [] if v.static_whatif is None else [jsonout.estimate_doc(v.static_whatif)]
-            # The page still reads documents as plain JSON values.
             page = estimate_html(
-                [msgspec.to_builtins(jsonout.estimate_doc(v.estimate))],
-                comparisons=msgspec.to_builtins(docs),
-                static_whatif=msgspec.to_builtins(static),
+                [jsonout.estimate_doc(v.estimate)],
+                comparisons=docs,
+                static_whatif=static,
+                instances=129,
             )
             common.emit([page], output)
         elif fmt == "json":

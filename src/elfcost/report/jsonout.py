@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from elfcost import documents as d
+from elfcost.analysis import fleet
 from elfcost.model import Estimate, Resolution
 from elfcost.resolve.graph import DependencyGraph
 
@@ -84,12 +85,6 @@ def estimate_doc(est: Estimate, *, instances: int = 1) -> d.EstimateDoc:
         for o in est.objects
     )
     total = est.total
-    fleet = d.Fleet(
-        instances=instances,
-        shared_clean=est.shared_clean,
-        private_dirty=total.scaled(instances),
-        total_expected=total.expected * instances + est.shared_clean,
-    )
     page_size: Any = est.page_size  # one of PageSize: the options and profiles allow no other
     return d.EstimateDoc(
         binary=est.binary,
@@ -109,7 +104,11 @@ def estimate_doc(est: Estimate, *, instances: int = 1) -> d.EstimateDoc:
             )
             for p in est.process
         },
-        total=d.Total(private_dirty=total, shared_clean=est.shared_clean, fleet=fleet),
+        total=d.Total(
+            private_dirty=total,
+            shared_clean=est.shared_clean,
+            fleet=fleet(total, est.shared_clean, instances),
+        ),
         missing=tuple(_missing(r) for r in est.missing),
         warnings=est.warnings,
         assumptions=est.assumptions,

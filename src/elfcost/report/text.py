@@ -9,8 +9,11 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from elfcost.analysis import savings, where_it_goes
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
+from elfcost.documents import EstimateDoc, ObjectDoc, Ranking
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
+from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
 from elfcost.report.units import kib as kib  # re-exported: the one KiB formatter
 from elfcost.resolve.graph import DependencyGraph
@@ -80,7 +83,7 @@ def deps_text(graph: DependencyGraph) -> str:
 # -- estimate ----------------------------------------------------------------------------------
 
 
-def _causes(o: ObjectEstimate) -> str:
+def _causes(o: ObjectEstimate | ObjectDoc) -> str:
     counts = Counter(p.cause for p in o.pages if p.phase != "possible")
     return ", ".join(
         f"{info(c).label} {n}"
@@ -88,7 +91,7 @@ def _causes(o: ObjectEstimate) -> str:
     )
 
 
-def _estimate_table(est: Estimate, *, compact: int = 0) -> Table:
+def _estimate_table(doc: EstimateDoc, *, compact: int = 0) -> Table:
     """The estimate's rows. `compact` is the width of a narrow terminal to fit: objects by file
     name, no writable-page count, process details left for lines under the table (`explain` and the
     JSON report keep the paths and the counts)."""
@@ -101,8 +104,8 @@ def _estimate_table(est: Estimate, *, compact: int = 0) -> Table:
     if compact:
         t.show_edge = False  # two more columns for the names
         # Names fold at spaces only: "libskarnet.so.2.13" whole, "(interpreter)" below it.
-        names = [os.path.basename(o.path) for o in est.objects]
-        names += [f"[{p.name}]" for p in est.process]
+        names = [os.path.basename(o.path) for o in doc.objects]
+        names += [f"[{name}]" for name in doc.process]
         t.columns[0].width = min(max(len(w) for n in names for w in n.split()), compact // 3)
 
     def row(name: str, writable: str, why: str, r: Range, style: str | None = None) -> None:
@@ -111,75 +114,57 @@ def _estimate_table(est: Estimate, *, compact: int = 0) -> Table:
             del cells[1]
         t.add_row(*cells, style=style)
 
-    for o in est.objects:
+    for o in doc.objects:
         path = os.path.basename(o.path) if compact else o.path
         role = "" if o.role == "library" else f" ({o.role})"
         row(path + role, str(o.writable_pages), _causes(o), o.private_dirty)
     t.add_section()
-    for p in est.process:
-        row(f"[{p.name}]", "", "" if compact else p.detail, p.private_dirty)
+    for name, p in doc.process.items():
+        row(f"[{name}]", "", "" if compact else p.detail, p.private_dirty)
     t.add_section()
-    row("total private dirty", "", "", est.total, style="bold")
+    row("total private dirty", "", "", doc.total.private_dirty, style="bold")
     return t
 
 
-def estimate_text(est: Estimate, *, instances: int = 1) -> str:
-    P = est.page_size
+def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> str:
+    """The estimate's table, where its memory goes and, past one instance, what its fleet
+    (`doc.total.fleet`) costs. A what-if (`--assume static`, ...) says so, and with the program
+    `as_built` beside it, what it saves."""
+    loader = doc.loader
     title = (
-        f"{est.binary}: {est.loader_family.value} "
-        f"{'(' + est.loader_path + ')' if est.loader_path else 'static'}, "
-        f"{P // 1024} KiB pages, profile {est.profile}"
+        f"{doc.binary}: {loader.family.value} "
+        f"{'(' + loader.path + ')' if loader.path else 'static'}, "
+        f"{doc.page_size // 1024} KiB pages, profile {doc.profile}"
     )
     term = terminal()
-    t = _estimate_table(est)
+    t = _estimate_table(doc)
     lines: list[Part] = [(title, "italic"), t]
     if term.width is not None and width_of(t) > term.width:
-        lines[1] = _estimate_table(est, compact=term.width)
-        lines.extend(f"[{p.name}] {p.detail}" for p in est.process)
-    tot = est.total
-    lines.append(_where_it_goes(est))
-    if instances > 1:
+        lines[1] = _estimate_table(doc, compact=term.width)
+        lines.extend(f"[{name}] {p.detail}" for name, p in doc.process.items())
+    lines.append(words.where_it_goes(where_it_goes(doc)))
+    f = doc.total.fleet
+    if f.instances > 1:
+        r = f.private_dirty
         lines.append(
-            f"{instances} instances: {kib(tot.expected * instances)} private dirty expected "
-            f"(range {kib(tot.low * instances)} .. {kib(tot.high * instances)}) "
-            f"+ {kib(est.shared_clean)} shared clean once (file-backed text/rodata of every "
-            f"object, if fully resident) = {kib(tot.expected * instances + est.shared_clean)}"
+            f"{f.instances} instances: {kib(r.expected)} private dirty expected "
+            f"(range {kib(r.low)} .. {kib(r.high)}) "
+            f"+ {kib(f.shared_clean)} shared clean once (file-backed text/rodata of every "
+            f"object, if fully resident) = {kib(f.total_expected)}"
         )
     # A what-if says so first: these figures are for a program that was not built this way.
-    lines.extend(a for a in est.assumptions if a.startswith("what-if"))
-    for m in est.missing:
+    whatif = [a for a in doc.assumptions if a.startswith("what-if")]
+    lines.extend(whatif)
+    if whatif and as_built is not None:
+        lines.append(words.savings(savings(as_built, doc, f.instances)))
+    for m in doc.missing:
         lines.append((f"missing: {m.needed} (needed by {m.parent})", "red"))
-    for w in est.warnings:
+    for w in doc.warnings:
         lines.append(f"warning: {w}")
-    for o in est.objects:
+    for o in doc.objects:
         for n in o.notes:
             lines.append(f"note: {o.path}: {n}")
     return render(*lines, term=term)
-
-
-def _where_it_goes(est: Estimate) -> str:
-    """The s6-supervise question in one line: how much is the program, how much the linkage."""
-    from elfcost.cost.profiles import LIBC_SONAMES as libc_names
-
-    program = sum(
-        o.private_dirty.expected
-        for o in est.objects
-        if o.role == "executable" or (o.role == "library" and (o.soname or "") not in libc_names)
-    )
-    runtime = sum(
-        o.private_dirty.expected
-        for o in est.objects
-        if o.role == "interpreter" or (o.soname or "") in libc_names
-    )
-    items = {p.name: p.private_dirty.expected for p in est.process}
-    loader = items.get("loader_heap", 0) + items.get("tls", 0)
-    rest = sum(items.values()) - loader
-    total = est.total.expected
-    return (
-        f"where {kib(total)} goes: the program and its own libraries {kib(program)}; "
-        f"libc and the dynamic loader {kib(runtime)}; loader heap and TLS {kib(loader)}; "
-        f"stack and heap {kib(rest)}"
-    )
 
 
 def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
@@ -341,11 +326,8 @@ def group_text(g: object) -> str:
     return render((title, "italic"), t)
 
 
-def scan_text(summary: dict[str, int], ranking: object) -> str:
+def scan_text(summary: dict[str, int], ranking: Ranking) -> str:
     """The scan's summary line, then the costliest programs and libraries."""
-    from elfcost.documents import Ranking
-
-    assert isinstance(ranking, Ranking)
     head = (
         f"{summary['files_seen']} files: {summary['elf_files']} ELF, "
         f"{summary['executables']} programs estimated, {summary['libraries']} libraries, "

@@ -1,5 +1,5 @@
-"""Charts drawn here as inline SVG (no chart library): the stacked cost bar, the fleet
-chart, and the ranking bars of many programs."""
+"""Charts drawn here as inline SVG (no chart library): the stacked cost bars, the fleet
+chart, and the ranking bars of many programs. The figures come from elfcost.analysis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from elfcost.report.html.common import Doc, basename, esc, size_text
+from elfcost.analysis import SPLIT_LABELS, fleet
+from elfcost.documents import EstimateDoc, ObjectDoc, Split
+from elfcost.model import Range
+from elfcost.report.html.common import basename, esc, size_text
 
 # Process items (stack, heap, TLS...) and objects need telling apart in the stacked bar: objects
 # take cool tones by role, process items warm ones, each with a label or a legend entry.
@@ -18,6 +21,13 @@ _ROLE_FILLS = {
     "library": ("#44AA99", "#117733", "#88CCEE", "#999933", "#332288", "#66CCEE", "#228833"),
 }
 _PROCESS_FILLS = ("#EE7733", "#DDAA33", "#CC3311", "#EE9988", "#BB5566", "#997700")
+# The parts of a Split the same way: the program and the linkage cool, per-process items warm.
+_SPLIT_FILLS = {
+    "program": "#004488",
+    "libc": "#6699CC",
+    "loader": "#DDAA33",
+    "process": "#EE7733",
+}
 
 
 # -- charts (inline SVG) ------------------------------------------------------------------------
@@ -106,62 +116,74 @@ def bar_legend(segments: Sequence[_Segment]) -> str:
 _BAR_OBJECTS = 12
 
 
-def bar_segments(doc: Doc) -> list[_Segment]:
+def bar_segments(doc: EstimateDoc) -> list[_Segment]:
     """The stacked bar's parts: objects in load order (the smallest merged when there are many),
     then the process items."""
     segs = []
     libs = 0
-    objects = list(doc["objects"])
-    merged: list[Doc] = []
+    objects = list(doc.objects)
+    merged: list[ObjectDoc] = []
     if len(objects) > _BAR_OBJECTS:
-        by_size = sorted(objects, key=lambda o: -int(o["private_dirty"]["expected"]))
+        by_size = sorted(objects, key=lambda o: -o.private_dirty.expected)
         keep = {id(o) for o in by_size[: _BAR_OBJECTS - 1]}
         merged = [o for o in objects if id(o) not in keep]
         objects = [o for o in objects if id(o) in keep]
     for o in objects:
-        fills = _ROLE_FILLS.get(o["role"], _ROLE_FILLS["library"])
-        fill = fills[libs % len(fills)] if o["role"] == "library" else fills[0]
-        libs += o["role"] == "library"
-        r = o["private_dirty"]
+        fills = _ROLE_FILLS[o.role]
+        fill = fills[libs % len(fills)] if o.role == "library" else fills[0]
+        libs += o.role == "library"
+        r = o.private_dirty
         segs.append(
             _Segment(
-                label=basename(o["path"]),
-                tip=f"{o['path']} ({o['role']}): expected {size_text(r['expected'])}, "
-                f"range {size_text(r['low'])} .. {size_text(r['high'])}",
-                value=r["expected"],
+                label=basename(o.path),
+                tip=f"{o.path} ({o.role}): expected {size_text(r.expected)}, "
+                f"range {size_text(r.low)} .. {size_text(r.high)}",
+                value=r.expected,
                 fill=fill,
             )
         )
     if merged:
-        names = ", ".join(basename(o["path"]) for o in merged[:40])
+        names = ", ".join(basename(o.path) for o in merged[:40])
         more = f" and {len(merged) - 40} more" if len(merged) > 40 else ""
         segs.append(
             _Segment(
                 label=f"{len(merged)} more objects",
                 tip=f"{len(merged)} smaller objects: {names}{more}",
-                value=sum(int(o["private_dirty"]["expected"]) for o in merged),
+                value=sum(o.private_dirty.expected for o in merged),
                 fill="#BBBBBB",
             )
         )
-    for i, (name, r) in enumerate(doc["process"].items()):
+    for i, (name, p) in enumerate(doc.process.items()):
         segs.append(
             _Segment(
                 label=f"[{name}]",
-                tip=f"[{name}]: expected {size_text(r['expected'])}, "
-                f"range {size_text(r['low'])} .. {size_text(r['high'])}\n{r.get('detail', '')}",
-                value=r["expected"],
+                tip=f"[{name}]: expected {size_text(p.expected)}, "
+                f"range {size_text(p.low)} .. {size_text(p.high)}\n{p.detail}",
+                value=p.expected,
                 fill=_PROCESS_FILLS[i % len(_PROCESS_FILLS)],
             )
         )
     return segs
 
 
+def split_segments(split: Split) -> list[_Segment]:
+    """The four parts of analysis.where_it_goes, as the text report's line names them."""
+    return [
+        _Segment(
+            label=SPLIT_LABELS[key],
+            tip=f"{SPLIT_LABELS[key]}: {', '.join(part.of) or 'nothing'}",
+            value=part.expected,
+            fill=_SPLIT_FILLS[key],
+        )
+        for key, part in split.parts
+    ]
+
+
 class Line(msgspec.Struct, frozen=True, kw_only=True):
     label: str
-    per_instance: int  # private dirty expected, paid by every instance
-    once: int  # shared clean, paid once
-    low: int | None = None  # a band from per-instance low to high, when known
-    high: int | None = None
+    private_dirty: Range  # paid by every instance
+    shared_clean: int  # paid once
+    band: bool = False  # shade from the low to the high bound
     colour: str = "#004488"
     dash: str = ""
 
@@ -178,11 +200,15 @@ def fleet_chart(lines: Sequence[Line], instances: int, *, chart_id: str) -> str:
     pw, ph = W - left - right, H - top - bottom
     n_max = max(instances, 2)
 
-    def cost(line: Line, n: int, per: int | None = None) -> int:
-        return n * (line.per_instance if per is None else per) + line.once
+    def cost(line: Line, n: int) -> int:
+        return fleet(line.private_dirty, line.shared_clean, n).total_expected
+
+    def bounds(line: Line, n: int) -> tuple[int, int]:
+        f = fleet(line.private_dirty, line.shared_clean, n)
+        return f.private_dirty.low + f.shared_clean, f.private_dirty.high + f.shared_clean
 
     y_expected = max(cost(ln, n_max) for ln in lines) or 1
-    y_high = max(cost(ln, n_max, ln.high) for ln in lines)
+    y_high = max(bounds(ln, n_max)[1] for ln in lines)
     y_max = y_high if y_high <= 2 * y_expected else 1.3 * y_expected
     scale, unit = _unit(y_max)
     step = _nice_step(y_max / scale)
@@ -228,12 +254,13 @@ def fleet_chart(lines: Sequence[Line], instances: int, *, chart_id: str) -> str:
     )
     label_ys: list[float] = []
     for ln in lines:
-        if ln.low is not None and ln.high is not None:
+        if ln.band:
+            (low1, high1), (low_n, high_n) = bounds(ln, 1), bounds(ln, n_max)
             pts = [
-                (sx(1), sy(cost(ln, 1, ln.low))),
-                (sx(n_max), sy(cost(ln, n_max, ln.low))),
-                (sx(n_max), sy(cost(ln, n_max, ln.high))),
-                (sx(1), sy(cost(ln, 1, ln.high))),
+                (sx(1), sy(low1)),
+                (sx(n_max), sy(low_n)),
+                (sx(n_max), sy(high_n)),
+                (sx(1), sy(high1)),
             ]
             out.append(
                 '<polygon points="'
@@ -242,16 +269,17 @@ def fleet_chart(lines: Sequence[Line], instances: int, *, chart_id: str) -> str:
                 + esc(f"{ln.label}: low .. high private dirty per instance")
                 + "</title></polygon>"
             )
-            if cost(ln, n_max, ln.high) > y_top:
+            if high_n > y_top:
                 out.append(
                     f'<text x="{left + pw - 6}" y="{top + 14}" text-anchor="end" class="tick halo">'
-                    f"{esc(ln.label)}: high bound {size_text(cost(ln, n_max, ln.high))} at "
+                    f"{esc(ln.label)}: high bound {size_text(high_n)} at "
                     f"{n_max:,} (above the chart)</text>"
                 )
         y1, y2 = sy(cost(ln, 1)), sy(cost(ln, n_max))
         dash = f' stroke-dasharray="{ln.dash}"' if ln.dash else ""
         tip = (
-            f"{ln.label}: n × {size_text(ln.per_instance)} + {size_text(ln.once)} shared once; "
+            f"{ln.label}: n × {size_text(ln.private_dirty.expected)} + "
+            f"{size_text(ln.shared_clean)} shared once; "
             f"{n_max} instances: {size_text(cost(ln, n_max))}"
         )
         out.append(
@@ -273,11 +301,11 @@ def fleet_chart(lines: Sequence[Line], instances: int, *, chart_id: str) -> str:
     # Where two lines cross, the cheaper choice flips: worth pointing at.
     if len(lines) == 2:
         a, b = lines
-        dp = a.per_instance - b.per_instance
+        dp = a.private_dirty.expected - b.private_dirty.expected
         if dp != 0:
-            cross = (b.once - a.once) / dp
+            cross = (b.shared_clean - a.shared_clean) / dp
             if 1 < cross < n_max:
-                x, y = sx(cross), sy(cross * a.per_instance + a.once)
+                x, y = sx(cross), sy(cross * a.private_dirty.expected + a.shared_clean)
                 out.append(
                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="none" stroke="#000"/>'
                     f'<text x="{x + 8:.1f}" y="{y - 8:.1f}" class="tick">'
@@ -290,28 +318,16 @@ def fleet_chart(lines: Sequence[Line], instances: int, *, chart_id: str) -> str:
 # -- many programs: ranking ---------------------------------------------------------------------
 
 
-def cost_split(doc: Doc) -> dict[str, int]:
-    """A program's expected private dirty in four parts: its file, libraries, loader, process."""
-    parts = {"program": 0, "libraries": 0, "loader": 0, "process": 0}
-    for o in doc["objects"]:
-        key = {"executable": "program", "interpreter": "loader"}.get(o["role"], "libraries")
-        parts[key] += int(o["private_dirty"]["expected"])
-    parts["process"] = sum(int(r["expected"]) for r in doc["process"].values())
-    return parts
-
-
-_SPLIT_FILLS = {
-    "program": "#004488",
-    "libraries": "#44AA99",
-    "loader": "#6699CC",
-    "process": "#EE7733",
-}
+def amounts(split: Split) -> dict[str, int]:
+    """A split as a ranking bar's parts: expected bytes by part name."""
+    return {key: part.expected for key, part in split.parts}
 
 
 def ranking_bars(
     rows: Sequence[tuple[str, Mapping[str, int]]], *, top: int = 20, link: bool = False
 ) -> str:
-    """Horizontal bars, one per row, stacked by part (program / libraries / loader / process)."""
+    """Horizontal bars, one per row, stacked by the parts of a Split (program, libc and
+    loader, loader heap and TLS, stack and heap); a library's bar is the one part it is."""
     rows = list(rows)[:top]
     if not rows:
         return '<p class="note">nothing to show</p>'
@@ -340,8 +356,8 @@ def ranking_bars(
             if w > 0:
                 out.append(
                     f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{bar}" '
-                    f'fill="{_SPLIT_FILLS.get(part, "#888")}"><title>'
-                    f"{esc(f'{name}: {part} {size_text(v)}')}</title></rect>"
+                    f'fill="{_SPLIT_FILLS[part]}"><title>'
+                    f"{esc(f'{name}: {SPLIT_LABELS[part]} {size_text(v)}')}</title></rect>"
                 )
             x += w
         out.append(
@@ -351,7 +367,8 @@ def ranking_bars(
     out.append("</svg>")
     used = {k for _, parts in rows for k, v in parts.items() if v}
     legend = "".join(
-        f'<span class="li"><span class="sw" style="background:{f}"></span><b>{k}</b></span>'
+        f'<span class="li"><span class="sw" style="background:{f}"></span>'
+        f"<b>{esc(SPLIT_LABELS[k])}</b></span>"
         for k, f in _SPLIT_FILLS.items()
         if k in used
     )

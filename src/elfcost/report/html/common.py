@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from elfcost.report.units import kib
-
-Doc = Mapping[str, Any]
 
 
 def esc(s: object) -> str:

@@ -8,7 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import msgspec
 
 from elfcost.cost.causes import info
-from elfcost.report.html.common import Doc, basename, esc
+from elfcost.documents import ComparisonDoc, EstimateDoc, MismatchDoc, ObjectDoc, PageDoc
+from elfcost.model import Cause
+from elfcost.report.html.common import basename, esc
 
 # When a page is written: validate checks "entry" pages at the entry point and "entry" + "idle"
 # pages once the program idles; "possible" pages only count towards the high bound.
@@ -27,12 +29,12 @@ class _Stop(msgspec.Struct, frozen=True, kw_only=True):
 
     stop: str
     written: frozenset[int]  # measured dirty pages
-    predicted_clean: Mapping[int, Doc]  # predicted written, measured not
-    unpredicted: Mapping[int, Doc]  # measured written, not predicted
+    predicted_clean: Mapping[int, MismatchDoc]  # predicted written, measured not
+    unpredicted: Mapping[int, MismatchDoc]  # measured written, not predicted
     consistent: bool  # the comparison was made against this very estimate
 
 
-def _stops_for(obj: Doc, comparisons: Sequence[Doc]) -> list[_Stop]:
+def _stops_for(obj: ObjectDoc, comparisons: Sequence[ComparisonDoc]) -> list[_Stop]:
     """The measured pages of `obj` at each stop.
 
     A comparison document lists only the mismatches; the measured set is the predicted set
@@ -42,25 +44,22 @@ def _stops_for(obj: Doc, comparisons: Sequence[Doc]) -> list[_Stop]:
     """
     out = []
     for c in comparisons:
-        co = next((o for o in c.get("objects", ()) if o.get("path") == obj["path"]), None)
+        co = next((o for o in c.objects if o.path == obj.path), None)
         if co is None:
             continue
-        stop = str(c.get("stop", ""))
-        phases = ("entry",) if stop == "entry" else ("entry", "idle")
-        predicted = {
-            p["vaddr"] for p in obj["pages"] if p["vaddr"] is not None and p["phase"] in phases
-        }
-        clean = {p["vaddr"]: p for p in co.get("predicted_clean", ())}
-        unpredicted = {p["vaddr"]: p for p in co.get("unpredicted_dirty", ())}
+        phases = ("entry",) if c.stop == "entry" else ("entry", "idle")
+        predicted = {p.vaddr for p in obj.pages if p.vaddr is not None and p.phase in phases}
+        clean = {p.vaddr: p for p in co.predicted_clean}
+        unpredicted = {p.vaddr: p for p in co.unpredicted_dirty}
         written = (predicted - clean.keys()) | unpredicted.keys()
         consistent = (
-            len(predicted) == co.get("predicted_pages", len(predicted))
-            and len(written) == co.get("measured_pages", len(written))
+            len(predicted) == co.predicted_pages
+            and len(written) == co.measured_pages
             and clean.keys() <= predicted
         )
         out.append(
             _Stop(
-                stop=stop,
+                stop=c.stop,
                 written=frozenset(written),
                 predicted_clean=clean,
                 unpredicted=unpredicted,
@@ -70,10 +69,10 @@ def _stops_for(obj: Doc, comparisons: Sequence[Doc]) -> list[_Stop]:
     return out
 
 
-def comparisons_of(doc: Doc, comparisons: Sequence[Doc]) -> list[Doc]:
+def comparisons_of(doc: EstimateDoc, comparisons: Sequence[ComparisonDoc]) -> list[ComparisonDoc]:
     order = {"entry": 0, "idle": 1}
-    mine = [c for c in comparisons if c.get("binary") == doc.get("binary")]
-    return sorted(mine, key=lambda c: order.get(str(c.get("stop")), 2))
+    mine = [c for c in comparisons if c.binary == doc.binary]
+    return sorted(mine, key=lambda c: order.get(c.stop, 2))
 
 
 # -- page maps ----------------------------------------------------------------------------------
@@ -90,22 +89,21 @@ def _runs(vaddrs: Sequence[int], page_size: int) -> list[list[int]]:
     return runs
 
 
-def _page_tip(obj: Doc, p: Doc, stops: Sequence[_Stop]) -> str:
-    v = p["vaddr"]
+def _page_tip(obj: ObjectDoc, p: PageDoc, stops: Sequence[_Stop]) -> str:
+    v = p.vaddr
     where = f"{v:#x}" if v is not None else "location unknown"
-    cause = info(p["cause"])
+    cause = info(p.cause)
     lines = [
-        f"{basename(obj['path'])} page {where}",
-        f"{p['cause']} ({cause.letter}): {cause.explanation}",
-        ("certain" if p["certain"] else "calibrated") + " · " + _PHASE_TEXT.get(p["phase"], "?"),
+        f"{basename(obj.path)} page {where}",
+        f"{cause.name} ({cause.letter}): {cause.explanation}",
+        ("certain" if p.certain else "calibrated") + " · " + _PHASE_TEXT[p.phase],
     ]
-    if p.get("sections"):
-        lines.append("sections: " + " ".join(p["sections"]))
-    n = p.get("relocations", 0)
-    if n:
-        lines.append(f"relocations: {n} ({', '.join(p.get('relocation_types', ()))})")
-    if p.get("detail"):
-        lines.append(p["detail"])
+    if p.sections:
+        lines.append("sections: " + " ".join(p.sections))
+    if p.relocations:
+        lines.append(f"relocations: {p.relocations} ({', '.join(p.relocation_types)})")
+    if p.detail:
+        lines.append(p.detail)
     for s in stops:
         if v in s.predicted_clean:
             lines.append(f"MISMATCH at {s.stop}: predicted written, measured clean")
@@ -114,37 +112,37 @@ def _page_tip(obj: Doc, p: Doc, stops: Sequence[_Stop]) -> str:
     return "\n".join(lines)
 
 
-def _cell(obj: Doc, p: Doc, stops: Sequence[_Stop]) -> str:
-    cause = info(p["cause"])
+def _cell(obj: ObjectDoc, p: PageDoc, stops: Sequence[_Stop]) -> str:
+    cause = info(p.cause)
     cls = ["pg"]
-    if p["cause"] == "possible-write":
+    if p.cause is Cause.POSSIBLE_WRITE:
         cls.append("poss")
-    elif not p["certain"]:
+    elif not p.certain:
         cls.append("cal")
-    if p["phase"] == "idle":
+    if p.phase == "idle":
         cls.append("idle")
-    if p["vaddr"] is None:
+    v = p.vaddr
+    if v is None:
         cls.append("unk")
-    v = p["vaddr"]
     if v is not None and any(v in s.predicted_clean or v in s.unpredicted for s in stops):
         cls.append("mis")
     return (
-        f'<span class="{" ".join(cls)}" data-page="1" data-cause="{esc(p["cause"])}" '
+        f'<span class="{" ".join(cls)}" data-page="1" data-cause="{esc(cause.name)}" '
         f'data-vaddr="{"" if v is None else int(v)}" '
         f'style="background:{cause.fill};color:{cause.ink}" '
         f'title="{esc(_page_tip(obj, p, stops))}">{esc(cause.letter)}</span>'
     )
 
 
-def _measured_cell(obj: Doc, p: Doc, s: _Stop) -> str:
-    v = p["vaddr"]
-    name = f"{basename(obj['path'])} page {v:#x}"
+def _measured_cell(obj: ObjectDoc, p: PageDoc, v: int, s: _Stop) -> str:
+    """The measured cell of page `p`, located at `v`."""
+    name = f"{basename(obj.path)} page {v:#x}"
     if v in s.predicted_clean:
-        tip = f"{name}\nmeasured at {s.stop}: clean, but predicted written ({p['cause']})"
+        tip = f"{name}\nmeasured at {s.stop}: clean, but predicted written ({p.cause.value})"
         return f'<span class="mp miss" data-measured="clean" title="{esc(tip)}">✕</span>'
     if v in s.unpredicted:
         u = s.unpredicted[v]
-        tip = f"{name}\nmeasured at {s.stop}: written, not predicted\nlikely: {u.get('why', '?')}"
+        tip = f"{name}\nmeasured at {s.stop}: written, not predicted\nlikely: {u.why}"
         return f'<span class="mp extra" data-measured="dirty" title="{esc(tip)}">!</span>'
     if v in s.written:
         tip = f"{name}\nmeasured at {s.stop}: written, as predicted"
@@ -172,13 +170,13 @@ def _grid(
 _BIG_MAP = 1024
 
 
-def object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
+def object_map(obj: ObjectDoc, page_size: int, comparisons: Sequence[ComparisonDoc]) -> str:
     """The object's pages as cells in address order, runs of contiguous pages (its writable
     segments) one block each, then the pages of unknown location; measured maps beside."""
     stops = _stops_for(obj, comparisons)
-    pages = list(obj["pages"])
-    located = {p["vaddr"]: p for p in pages if p["vaddr"] is not None}
-    unknown = [p for p in pages if p["vaddr"] is None]
+    pages = obj.pages
+    located = {p.vaddr: p for p in pages if p.vaddr is not None}
+    unknown = [p for p in pages if p.vaddr is None]
     outside = sorted(
         {v for s in stops for v in s.unpredicted if v not in located},
     )
@@ -196,7 +194,7 @@ def object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
         # Thousands of cells would bury the other objects: an address strip gives the shape,
         # the cells (all of them, still one per page) are one click away.
         out.append(
-            _strip(obj, [located[v] for v in sorted(located)], page_size)
+            _strip(obj, sorted(located.items()), page_size)
             + f"<details><summary>show all {len(pages):,} pages, one cell each</summary>"
         )
     out.append(f'<div class="maps" style="grid-template-columns:repeat({cols},max-content)">')
@@ -207,7 +205,7 @@ def object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
         cells = (_cell(obj, located[v], stops) for v in run)
         out.append(_grid(cells, columns, run[0], page_size, labels=True))
         for s in stops:
-            measured = (_measured_cell(obj, located[v], s) for v in run)
+            measured = (_measured_cell(obj, located[v], v, s) for v in run)
             out.append(_grid(measured, columns, run[0], page_size, labels=False))
     if unknown:
         out.append(
@@ -222,7 +220,7 @@ def object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
     notes = []
     if outside:
         lines = ", ".join(
-            f"{v:#x} ({s.unpredicted[v].get('why', '?')}, at {s.stop})"
+            f"{v:#x} ({s.unpredicted[v].why}, at {s.stop})"
             for v in outside
             for s in stops
             if v in s.unpredicted
@@ -235,22 +233,24 @@ def object_map(obj: Doc, page_size: int, comparisons: Sequence[Doc]) -> str:
                 "(its page counts do not match this one): its map is approximate"
             )
     out.extend(f'<p class="warn">{esc(n)}</p>' for n in notes)
-    unlisted = obj.get("possible_unlisted", 0)
-    if unlisted:
+    if obj.possible_unlisted:
         out.append(
-            f'<p class="note">+ {unlisted:,} more writable pages the program may write, '
-            "counted in the high bound, not drawn</p>"
+            f'<p class="note">+ {obj.possible_unlisted:,} more writable pages the program may '
+            "write, counted in the high bound, not drawn</p>"
         )
     return "".join(out)
 
 
-def _strip(obj: Doc, located: Sequence[Doc], page_size: int, width: int = 1100) -> str:
-    """The located pages as one bar in address order, each stretch of one cause a rectangle."""
+def _strip(
+    obj: ObjectDoc, located: Sequence[tuple[int, PageDoc]], page_size: int, width: int = 1100
+) -> str:
+    """The located pages, (vaddr, page) in address order, as one bar, each stretch of one cause
+    a rectangle."""
     if not located:
         return ""
-    stretches: list[tuple[str, int, int]] = []  # cause, first vaddr, pages
-    for p in located:
-        c, v = p["cause"], p["vaddr"]
+    stretches: list[tuple[Cause, int, int]] = []  # cause, first vaddr, pages
+    for v, p in located:
+        c = p.cause
         if (
             stretches
             and stretches[-1][0] == c
@@ -264,7 +264,7 @@ def _strip(obj: Doc, located: Sequence[Doc], page_size: int, width: int = 1100) 
     parts = []
     for c, v, n in stretches:
         fill = info(c).fill
-        tip = f"{v:#x}..{v + n * page_size:#x}: {n:,} pages {c}"
+        tip = f"{v:#x}..{v + n * page_size:#x}: {n:,} pages {c.value}"
         parts.append(
             f'<rect x="{x:.2f}" y="0" width="{max(n * per, 0.6):.2f}" height="18" '
             f'fill="{fill}"><title>{esc(tip)}</title></rect>'
@@ -272,19 +272,20 @@ def _strip(obj: Doc, located: Sequence[Doc], page_size: int, width: int = 1100) 
         x += n * per
     return (
         f'<svg class="strip" viewBox="0 0 {width} 18" width="{width}" height="18" role="img" '
-        f'aria-label="{esc(basename(obj["path"]))} pages by cause">' + "".join(parts) + "</svg>"
+        f'aria-label="{esc(basename(obj.path))} pages by cause">' + "".join(parts) + "</svg>"
     )
 
 
-def cause_legend(causes: Iterable[str], *, with_compare: bool, has_unknown: bool) -> str:
+def cause_legend(causes: Iterable[Cause], *, with_compare: bool, has_unknown: bool) -> str:
     items = []
     for c in causes:
         cause = info(c)
-        cls = "pg poss" if c == "possible-write" else "pg"
+        cls = "pg poss" if c is Cause.POSSIBLE_WRITE else "pg"
         items.append(
             f'<span class="li"><span class="{cls}" '
             f'style="background:{cause.fill};color:{cause.ink}">'
-            f"{esc(cause.letter)}</span><b>{esc(c)}</b> <i>{esc(cause.explanation)}</i></span>"
+            f"{esc(cause.letter)}</span><b>{esc(cause.name)}</b> <i>{esc(cause.explanation)}</i>"
+            "</span>"
         )
     marks = [
         '<span class="li"><span class="pg cal" style="background:#bbb;color:#000"></span>'

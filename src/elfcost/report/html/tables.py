@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from elfcost.cost.causes import BY_NAME, CAUSES, info
-from elfcost.report.html.common import Doc, esc, size_text
+from elfcost.cost.causes import info
+from elfcost.documents import ComparisonDoc, EstimateDoc, MismatchDoc
+from elfcost.model import Cause
+from elfcost.report.html.common import esc, size_text
 
 # -- tables -------------------------------------------------------------------------------------
 
@@ -33,18 +35,18 @@ def sortable_table(head: Sequence[str], rows: Iterable[str], *, caption: str = "
     )
 
 
-def causes_in(doc: Doc) -> list[str]:
-    """The causes the document uses: known ones in precedence order, then any others."""
-    used = {p["cause"] for o in doc["objects"] for p in o["pages"]}
-    return [c.name for c in CAUSES if c.name in used] + sorted(used - BY_NAME.keys())
+def causes_in(doc: EstimateDoc) -> list[Cause]:
+    """The causes the document uses, in precedence order."""
+    used = {p.cause for o in doc.objects for p in o.pages}
+    return [c for c in Cause if c in used]
 
 
-def objects_table(doc: Doc) -> str:
+def objects_table(doc: EstimateDoc) -> str:
     present = causes_in(doc)
     head = [header_cell("object"), header_cell("role"), header_cell("writable pages", num=True)]
     # Cause columns may wrap: there can be a dozen of them beside the sizes.
     head += [
-        f'<th class="num cz" title="{esc("pages: " + info(c).explanation)}">{esc(c)}</th>'
+        f'<th class="num cz" title="{esc("pages: " + info(c).explanation)}">{esc(c.value)}</th>'
         for c in present
     ]
     head += [
@@ -55,26 +57,26 @@ def objects_table(doc: Doc) -> str:
         header_cell("shared clean", num=True, tip="file-backed pages, shared by every instance"),
     ]
     rows = []
-    for o in doc["objects"]:
-        counts = Counter(p["cause"] for p in o["pages"])
-        r = o["private_dirty"]
+    for o in doc.objects:
+        counts = Counter(p.cause for p in o.pages)
+        r = o.private_dirty
         rows.append(
             "<tr>"
-            f'<td class="path" title="{esc(o["path"])}">{esc(o["path"])}</td>'
-            f"<td>{esc(o['role'])}</td>"
-            + int_cell(o["writable_pages"])
+            f'<td class="path" title="{esc(o.path)}">{esc(o.path)}</td>'
+            f"<td>{esc(o.role)}</td>"
+            + int_cell(o.writable_pages)
             + "".join(int_cell(counts.get(c, 0)) for c in present)
-            + size_cell(r["at_entry"])
-            + size_cell(r["low"])
-            + size_cell(r["expected"], strong=True)
-            + size_cell(r["high"])
-            + size_cell(o["shared_clean"])
+            + size_cell(r.at_entry)
+            + size_cell(r.low)
+            + size_cell(r.expected, strong=True)
+            + size_cell(r.high)
+            + size_cell(o.shared_clean)
             + "</tr>"
         )
     return sortable_table(head, rows, caption="objects (click a header to sort)")
 
 
-def process_table(doc: Doc) -> str:
+def process_table(doc: EstimateDoc) -> str:
     head = [
         header_cell("process item"),
         header_cell("at entry", num=True),
@@ -85,38 +87,43 @@ def process_table(doc: Doc) -> str:
         header_cell("how it is estimated"),
     ]
     rows = []
-    for name, r in doc["process"].items():
+    for name, r in doc.process.items():
         rows.append(
             f"<tr><td>[{esc(name)}]</td>"
-            + size_cell(r["at_entry"])
-            + size_cell(r["low"])
-            + size_cell(r["expected"], strong=True)
-            + size_cell(r["high"])
-            + f"<td>{'yes' if r.get('certain') else 'no'}</td>"
-            f'<td class="detail">{esc(r.get("detail", ""))}</td></tr>'
+            + size_cell(r.at_entry)
+            + size_cell(r.low)
+            + size_cell(r.expected, strong=True)
+            + size_cell(r.high)
+            + f"<td>{'yes' if r.certain else 'no'}</td>"
+            f'<td class="detail">{esc(r.detail)}</td></tr>'
         )
     return sortable_table(head, rows, caption="process items (not in any file)")
 
 
-def _addrs(pages: Sequence[Doc]) -> str:
-    return ", ".join(f"{p['vaddr']:#x} {p.get('cause', '')}" for p in pages) or "—"
+def _addrs(pages: Sequence[MismatchDoc]) -> str:
+    # A page the model had nothing at (comparison/2: cause null) is shown by address alone.
+    return (
+        ", ".join(f"{p.vaddr:#x} {p.cause.value}" if p.cause else f"{p.vaddr:#x}" for p in pages)
+        or "—"
+    )
 
 
-def comparison_block(cmp: Sequence[Doc]) -> str:
+def comparison_block(cmp: Sequence[ComparisonDoc]) -> str:
     out = []
     for c in cmp:
-        t = c["total"]
-        ok = bool(c.get("ok"))
-        badge = '<span class="ok">ok</span>' if ok else '<span class="bad">outside tolerance</span>'
-        pr = t["predicted"]
+        t = c.total
+        badge = (
+            '<span class="ok">ok</span>' if c.ok else '<span class="bad">outside tolerance</span>'
+        )
+        pr = t.predicted
         out.append(
-            f"<h4>measured at {esc(c.get('stop'))} {badge}</h4>"
+            f"<h4>measured at {esc(c.stop)} {badge}</h4>"
             "<p>measured private dirty (whole process) "
-            f"<b>{size_text(t['measured_private_dirty'])}</b>"
-            f" · predicted {size_text(pr['low'])} .. <b>{size_text(pr['expected'])}</b> .. "
-            f"{size_text(pr['high'])} · "
-            + ("within bounds" if t.get("within_bounds") else "<b>outside the bounds</b>")
-            + f" · tolerance {int(c.get('tolerance_pages', 0))} pages</p>"
+            f"<b>{size_text(t.measured_private_dirty)}</b>"
+            f" · predicted {size_text(pr.low)} .. <b>{size_text(pr.expected)}</b> .. "
+            f"{size_text(pr.high)} · "
+            + ("within bounds" if t.within_bounds else "<b>outside the bounds</b>")
+            + f" · tolerance {c.tolerance_pages} pages</p>"
         )
         head = [
             header_cell("object"),
@@ -127,15 +134,15 @@ def comparison_block(cmp: Sequence[Doc]) -> str:
             header_cell("written, not predicted"),
         ]
         rows = []
-        for o in c["objects"]:
+        for o in c.objects:
             rows.append(
-                f'<tr class="{"" if o["exact"] else "mismatch"}">'
-                f'<td class="path">{esc(o["path"])}</td>'
-                + int_cell(o["predicted_pages"])
-                + int_cell(o["measured_pages"])
-                + f"<td>{'yes' if o['exact'] else '<b>no</b>'}</td>"
-                f'<td class="detail">{esc(_addrs(o["predicted_clean"]))}</td>'
-                f'<td class="detail">{esc(_addrs(o["unpredicted_dirty"]))}</td></tr>'
+                f'<tr class="{"" if o.exact else "mismatch"}">'
+                f'<td class="path">{esc(o.path)}</td>'
+                + int_cell(o.predicted_pages)
+                + int_cell(o.measured_pages)
+                + f"<td>{'yes' if o.exact else '<b>no</b>'}</td>"
+                f'<td class="detail">{esc(_addrs(o.predicted_clean))}</td>'
+                f'<td class="detail">{esc(_addrs(o.unpredicted_dirty))}</td></tr>'
             )
         out.append(sortable_table(head, rows))
     return "".join(out)
