@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import msgspec
+import pytest
 
 from elfcost.cost import rules
 from elfcost.cost.estimate import Options, estimate
 from elfcost.elf.facts import IPLT, NO_GROUPS, TABLE_KINDS, ObjectFacts, RelocGroups
 from elfcost.elf.relocs import _group_records
+from elfcost.errors import MalformedElfError
 from elfcost.model import (
     DT_DEBUG,
     DT_GNU_HASH,
@@ -262,6 +264,29 @@ def test_r_g6_a_relocation_in_text_is_a_textrel_page() -> None:
         0x1000: Cause.TEXTREL,
         0x3000: Cause.RELOCATION,
     }
+
+
+def test_a_relocation_outside_every_pt_load_is_malformed() -> None:
+    # Pages 0x0-0x1000 (text) and 0x3000-0x4000 (data) are mapped; 0x2000 lies in the gap
+    # and 0x10000000 far past the end. ld.so would store to unmapped memory: no page to count.
+    lib = dso(TEXT, seg(0x3000, 0x1000, 0x1000, RW))
+    for off in (0x2010, 0x1000_0000):
+        groups = relocs(lib, ("rela", off, R_RELATIVE), ("rela", 0x3000, R_RELATIVE))
+        with pytest.raises(MalformedElfError) as e:
+            rules.relocation_pages(ctx(lib, groups=groups))
+        assert str(e.value) == (
+            f"/lib/libx.so: relocations: 1 x R_X86_64_RELATIVE at page 0x{off & ~0xFFF:x}: "
+            "outside every PT_LOAD"
+        )
+
+
+def test_a_relocation_wrapping_past_the_address_space_is_malformed() -> None:
+    # An 8-byte R_X86_64_64 at 2**64 - 4 would write 4 bytes past the top: no page 2**64.
+    top = seg(0xFFFF_FFFF_FFFF_F000, 0x1000, 0x1000, RW)
+    lib = dso(TEXT, top)
+    groups = relocs(lib, ("rela", 2**64 - 4, R_64))
+    with pytest.raises(MalformedElfError, match=r"R_X86_64_64 \(rela\) at 0xfffffffffffffffc "):
+        rules.relocation_pages(ctx(lib, groups=groups))
 
 
 def test_r_s1_static_start_up_applies_irelative() -> None:

@@ -7,7 +7,7 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 
 import msgspec
@@ -15,7 +15,7 @@ import msgspec
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
 from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
-from elfcost.errors import UnsupportedElfError
+from elfcost.errors import MalformedElfError, UnsupportedElfError
 from elfcost.model import (
     DT_DEBUG,
     DT_GNU_HASH,
@@ -181,9 +181,19 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         if table == IPLT:
             iplt_pages.add(pg)
         spans.append((off // P, _last_page(off, width, P), True))
+    end_of_space = 1 << ctx.dso.elf_class  # 2**64 (2**32): where a write would wrap around
     for off, t, _, table in g.straddles:
         if not skipped(t, table):
             width = word if table == RELR else info(t).width
+            if off + width > end_of_space:
+                # The loader would write past the top of the address space: no page to
+                # count, and no process that survives it.
+                raise MalformedElfError(
+                    ctx.dso.file,
+                    "relocations",
+                    f"{_what(info, t, table)} at 0x{off:x} writes {width} bytes past the end "
+                    "of the address space",
+                )
             spans.append((off // P, _last_page(off, width, P), False))
     beyond = sum(last - first for first, last, _ in spans)
     if beyond > MAX_SPANNED_PAGES:
@@ -203,6 +213,7 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         if is_copy:
             copy_pages.update(covered)
     writable = _writable_ranges(ctx)
+    mapped = [(align_down(s.vaddr, P), align_up(s.end, P)) for s in ctx.dso.loads]
     out: list[PageCost] = []
     for pg in sorted(pages):
         counts = named.get(pg, {})  # empty: reached only by a write from the page before
@@ -210,6 +221,15 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         by_type = [("RELR" if relr else info(t).name, c) for (relr, t), c in sorted(counts.items())]
         n = sum(c for _, c in by_type)
         detail = ", ".join(f"{c} x {t}" for t, c in sorted(by_type, key=lambda x: -x[1]))
+        if not _in_ranges(pg, mapped):
+            # The loader stores at l_addr + r_offset whatever is there: outside every PT_LOAD
+            # that is memory the object does not map, and the process crashes (or corrupts
+            # another mapping). Not a page this object costs: the file is malformed.
+            raise MalformedElfError(
+                ctx.dso.file,
+                "relocations",
+                f"{detail or 'a relocated word'} at page 0x{pg:x}: outside every PT_LOAD",
+            )
         if not _in_ranges(pg, writable):
             cause = Cause.TEXTREL
             detail = f"text relocation: {detail or 'write spills into the page'}"
@@ -225,6 +245,12 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         reloc_types = tuple(t for t, _ in by_type)
         out.append(_written(ctx, pg, cause, detail, reloc_count=n, reloc_types=reloc_types))
     return out
+
+
+def _what(info: Callable[[int], RelocType], t: int, table: int) -> str:
+    """A relocation record named for a message: "R_X86_64_64 (DT_RELA)"."""
+    name = "RELR" if table == RELR else info(t).name
+    return f"{name} ({TABLE_KINDS[table]})"
 
 
 def _last_page(offset: int, width: int, P: int) -> int:
