@@ -321,7 +321,12 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
     system = glibc_default_dirs(host, machine, req.dso.elf_class)
     cache = host.ld_so_cache()
     if cache is not None:
-        entry = cache.lookup(name, machine.glibc_cache_flags if machine else (), hwcaps)
+        entry = cache.lookup(
+            name,
+            machine.glibc_cache_flags if machine else (),
+            hwcaps,
+            host.cache_isa_level(machine.name) if machine else None,
+        )
         if entry is None:
             s.tried.append(
                 Attempt(

@@ -1,0 +1,230 @@
+"""Loader rules, one scenario per test (libtree's style): tiny libraries built with gcc (and
+musl-gcc) in a temporary directory, resolved by elfcost and by the real loader.
+
+The oracles: glibc's trace mode (`LD_TRACE_LOADED_OBJECTS=1 ld.so EXE`, what ldd does) and
+`ld-musl --list`. A scenario that needs a loader configuration of its own (ld.so.cache,
+ld.so.conf, /etc/ld.so.preload) is a small root: the host's ld.so and libc.so.6 copied in,
+`ldconfig -r ROOT` run on it, and glibc's loader run inside it with chroot (root only). elfcost
+resolves the same root with `Host(root=...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from elfcost.model import FoundVia
+from elfcost.resolve import ldcache
+from elfcost.resolve.graph import DependencyGraph
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+
+pytestmark = pytest.mark.integration
+
+GLIBC = "/lib64/ld-linux-x86-64.so.2"
+MUSL = "/lib/ld-musl-x86_64.so.1"
+LIBDIR = "lib/x86_64-linux-gnu"
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def cc(*args: str | Path, compiler: str = "gcc") -> None:
+    subprocess.run([compiler, *map(str, args)], check=True, capture_output=True)
+
+
+def lib(
+    out: Path, soname: str, code: str = "int f(void) { return 1; }", *extra: str | Path
+) -> Path:
+    """A shared library `out` with DT_SONAME `soname` (and `extra` link arguments)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = out.parent / (out.name + ".c")
+    src.write_text(code + "\n")
+    cc("-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", out, src, *extra)
+    return out
+
+
+def program(out: Path, *link: str | Path, compiler: str = "gcc") -> Path:
+    """A program calling nothing, with `link` arguments (-L, -l, -Wl,-rpath, ...)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = out.parent / (out.name + ".c")
+    src.write_text("int main(void) { return 0; }\n")
+    cc("-o", out, src, "-Wl,--no-as-needed", *link, compiler=compiler)
+    return out
+
+
+@pytest.fixture
+def glibc_host() -> None:
+    if not Path(GLIBC).exists() or shutil.which("gcc") is None:
+        pytest.skip("needs gcc and glibc's x86_64 loader")
+
+
+@pytest.fixture
+def musl_host() -> None:
+    if not Path(MUSL).exists() or shutil.which("musl-gcc") is None:
+        pytest.skip("needs musl-gcc and musl's x86_64 loader")
+
+
+@pytest.fixture
+def root(tmp_path: Path, glibc_host: None) -> Path:
+    """A root holding the host's glibc loader and libc.so.6, where chroot works."""
+    if os.geteuid() != 0 or shutil.which("ldconfig") is None:
+        pytest.skip("needs root (for chroot) and ldconfig")
+    r = tmp_path / "root"
+    for d in (LIBDIR, "lib64", "etc", "bin"):
+        (r / d).mkdir(parents=True)
+    shutil.copy(os.path.realpath(GLIBC), r / "lib64" / "ld-linux-x86-64.so.2")
+    shutil.copy(os.path.realpath(f"/{LIBDIR}/libc.so.6"), r / LIBDIR / "libc.so.6")
+    try:
+        subprocess.run(
+            [GLIBC, "--version"], check=True, capture_output=True, preexec_fn=lambda: _enter(r)
+        )
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("chroot does not work here")
+    return r
+
+
+def ldconfig(root: Path) -> None:
+    subprocess.run(["ldconfig", "-r", str(root)], check=True, capture_output=True)
+
+
+# -- the real loaders --------------------------------------------------------------------------
+
+
+class Listing:
+    """What a loader reported: the libraries in load order, the names not found, the error
+    that stopped it (None if it went through) and its standard error."""
+
+    def __init__(self, paths: list[str], missing: set[str], error: str | None, stderr: str):
+        self.paths, self.missing, self.error, self.stderr = paths, missing, error, stderr
+
+
+def _parse(out: subprocess.CompletedProcess[str], musl: bool) -> Listing:
+    paths: list[str] = []
+    missing: set[str] = set()
+    for line in out.stdout.splitlines():
+        line = line.strip()
+        if m := re.match(r"(\S+) => not found", line):
+            missing.add(m[1])
+        elif m := re.match(r"(\S+) => (\S+) \(", line):
+            paths.append(m[2])
+        elif m := re.match(r"(/\S+) \(0x", line):
+            paths.append(m[1])
+    error = None
+    if m := re.search(r"error while loading shared libraries: (.*)", out.stderr):
+        error = m[1]
+    elif musl and (
+        m := re.search(r"Error loading shared library (\S+): (.*?) \(needed", out.stderr)
+    ):
+        missing.add(m[1])
+        error = m[2]
+    # glibc prints ld.so when something needs it; musl prints itself first, always.
+    loaders = {GLIBC, os.path.realpath(GLIBC), MUSL, os.path.realpath(MUSL)}
+    paths = [p for p in paths if p not in loaders]
+    return Listing(list(dict.fromkeys(paths)), missing, error, out.stderr)
+
+
+def _enter(root: Path) -> None:
+    os.chroot(root)
+    os.chdir("/")
+
+
+def glibc_lists(exe: Path, env: dict[str, str] | None = None, root: Path | None = None) -> Listing:
+    """glibc's trace mode on `exe` (inside `root` with chroot: `exe` is then a loader path)."""
+    out = subprocess.run(
+        [GLIBC, str(exe)],
+        capture_output=True,
+        text=True,
+        env={"LD_TRACE_LOADED_OBJECTS": "1", **(env or {})},
+        timeout=30,
+        # chroot(2) in the child, not chroot(1): the environment must reach ld.so only.
+        preexec_fn=None if root is None else lambda: _enter(root),
+    )
+    return _parse(out, musl=False)
+
+
+def musl_lists(exe: Path, env: dict[str, str] | None = None) -> Listing:
+    out = subprocess.run(
+        [MUSL, "--list", str(exe)], capture_output=True, text=True, env=env or {}, timeout=30
+    )
+    return _parse(out, musl=True)
+
+
+def loader_paths(graph: DependencyGraph) -> list[str]:
+    """The libraries in load order, as the loaders list them (without ld.so)."""
+    return [o.dso.path for o in graph.objects[1:] if o.role != "interpreter"]
+
+
+# -- 1. glibc-hwcaps entries in ld.so.cache ----------------------------------------------------
+
+# GLIBC_TUNABLES that bring this CPU down to each level for the glibc-hwcaps choice (glibc
+# 2.33+: sysdeps/x86/cpu-tunables.c masks the feature, dl-hwcaps-subdirs.c reads the level).
+LEVEL_TUNABLE = {
+    "baseline": "glibc.cpu.hwcaps=-SSE4_2",
+    "x86-64-v2": "glibc.cpu.hwcaps=-AVX2",
+    "x86-64-v3": "glibc.cpu.hwcaps=-AVX512F",
+    "x86-64-v4": "",
+}
+
+
+@pytest.fixture
+def hwcaps_root(root: Path) -> Path:
+    """libhw.so.1 in /opt/lib and in each of its glibc-hwcaps subdirectories, all cached."""
+    for sub in ("", "glibc-hwcaps/x86-64-v2", "glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v4"):
+        lib(root / "opt/lib" / sub / "libhw.so.1", "libhw.so.1")
+    program(root / "bin/m", f"-L{root}/opt/lib", "-l:libhw.so.1")
+    (root / "etc/ld.so.conf").write_text("/opt/lib\n")
+    ldconfig(root)
+    return root
+
+
+@pytest.mark.parametrize("level", list(LEVEL_TUNABLE))
+def test_cache_hwcaps_entry_by_isa_level(hwcaps_root: Path, level: str) -> None:
+    """glibc takes the ld.so.cache entry of the best glibc-hwcaps subdirectory the CPU
+    supports (elf/dl-cache.c search_cache); --isa-level says which for a root."""
+    if level != "baseline" and level not in Host().glibc_hwcaps("x86_64"):
+        pytest.skip(f"this CPU is not {level}")
+    env = {"GLIBC_TUNABLES": LEVEL_TUNABLE[level]} if LEVEL_TUNABLE[level] else {}
+    real = glibc_lists(Path("/bin/m"), env, root=hwcaps_root)
+    g = resolve("/bin/m", Host(root=str(hwcaps_root), isa_level=level))
+    assert loader_paths(g) == real.paths
+    sub = "" if level == "baseline" else f"glibc-hwcaps/{level}/"
+    assert real.paths[0] == f"/opt/lib/{sub}libhw.so.1"
+    assert g.resolutions[0].via is FoundVia.LD_SO_CACHE
+
+
+def test_cache_hwcaps_foreign_root_defaults_to_baseline(hwcaps_root: Path) -> None:
+    """A root's CPU is not this one: without --isa-level, only the plain entry is used."""
+    g = resolve("/bin/m", Host(root=str(hwcaps_root)))
+    assert loader_paths(g)[0] == "/opt/lib/libhw.so.1"
+    real = glibc_lists(Path("/bin/m"), {"GLIBC_TUNABLES": LEVEL_TUNABLE["baseline"]}, hwcaps_root)
+    assert loader_paths(g) == real.paths
+
+
+def test_cache_hwcaps_isa_level_of_the_library(root: Path) -> None:
+    """ldconfig records a glibc-hwcaps library's GNU_PROPERTY_X86_ISA_1_NEEDED in its entry;
+    glibc skips the entry on a CPU below it (sysdeps/x86/dl-isa-level.h). This CPU cannot be
+    brought below its real ISA level for that check (the tunables mask only the glibc-hwcaps
+    choice), so the real loader is not asked: the entry, as ldconfig wrote it, is."""
+    v4 = ("-march=x86-64-v4", "-mneeded")
+    try:
+        lib(root / "opt/lib/glibc-hwcaps/x86-64-v3/libhw.so.1", "libhw.so.1", "int f;", *v4)
+    except subprocess.CalledProcessError:
+        pytest.skip("this gcc cannot mark the ISA level needed (-mneeded)")
+    lib(root / "opt/lib/glibc-hwcaps/x86-64-v2/libhw.so.1", "libhw.so.1")
+    lib(root / "opt/lib/libhw.so.1", "libhw.so.1")
+    (root / "etc/ld.so.conf").write_text("/opt/lib\n")
+    ldconfig(root)
+    cache = ldcache.parse((root / "etc/ld.so.cache").read_bytes())
+    v3 = next(e for e in cache.entries("libhw.so.1") if e.hwcaps == "x86-64-v3")
+    assert v3.isa_level == 3  # x86-64-v4 needed
+    flags, hwcaps = (0x0303,), ("x86-64-v3", "x86-64-v2")
+    chosen = cache.lookup("libhw.so.1", flags, hwcaps, isa_level=2)
+    assert chosen is not None and chosen.hwcaps == "x86-64-v2"
+    chosen = cache.lookup("libhw.so.1", flags, ("x86-64-v4", *hwcaps), isa_level=3)
+    assert chosen is not None and chosen.hwcaps == "x86-64-v3"
