@@ -228,3 +228,53 @@ def test_cache_hwcaps_isa_level_of_the_library(root: Path) -> None:
     assert chosen is not None and chosen.hwcaps == "x86-64-v2"
     chosen = cache.lookup("libhw.so.1", flags, ("x86-64-v4", *hwcaps), isa_level=3)
     assert chosen is not None and chosen.hwcaps == "x86-64-v3"
+
+
+# -- 2. ld.so.conf without ld.so.cache ---------------------------------------------------------
+
+
+@pytest.fixture
+def conf_root(root: Path) -> Path:
+    """libconf.so.1 in /opt/lib, which ld.so.conf lists; no ld.so.cache yet."""
+    lib(root / "opt/lib/libconf.so.1", "libconf.so.1")
+    program(root / "bin/m", f"-L{root}/opt/lib", "-l:libconf.so.1")
+    (root / "etc/ld.so.conf").write_text("/opt/lib\n")
+    return root
+
+
+def test_conf_without_cache_is_not_read(conf_root: Path) -> None:
+    """glibc never reads ld.so.conf: without ld.so.cache, /opt/lib is not searched."""
+    real = glibc_lists(Path("/bin/m"), root=conf_root)
+    assert real.missing == {"libconf.so.1"}
+    g = resolve("/bin/m", Host(root=str(conf_root)))
+    assert {r.needed for r in g.missing} == real.missing
+    tried = g.missing[0].tried
+    assert [(a.path, a.outcome) for a in tried if a.via is FoundVia.LD_SO_CACHE] == [
+        ("/etc/ld.so.cache", "no such file"),
+        (
+            "/opt/lib/libconf.so.1",
+            "not searched: in a directory of ld.so.conf only, which glibc never reads; "
+            "there is no ld.so.cache: ldconfig has not been run",
+        ),
+    ]
+    assert any("until ldconfig is run" in w for w in g.warnings)
+    # Once ldconfig has run, both find it through the cache.
+    ldconfig(conf_root)
+    real = glibc_lists(Path("/bin/m"), root=conf_root)
+    g = resolve("/bin/m", Host(root=str(conf_root)))
+    assert loader_paths(g) == real.paths and real.paths[0] == "/opt/lib/libconf.so.1"
+    assert not g.warnings
+
+
+def test_conf_library_installed_after_ldconfig(conf_root: Path) -> None:
+    """A stale cache: the library arrived in an ld.so.conf directory after ldconfig ran."""
+    (conf_root / "opt/lib/libconf.so.1").rename(conf_root / "libconf.so.1")
+    ldconfig(conf_root)
+    (conf_root / "libconf.so.1").rename(conf_root / "opt/lib/libconf.so.1")
+    real = glibc_lists(Path("/bin/m"), root=conf_root)
+    assert real.missing == {"libconf.so.1"}
+    g = resolve("/bin/m", Host(root=str(conf_root)))
+    assert {r.needed for r in g.missing} == real.missing
+    outcomes = [a.outcome for a in g.missing[0].tried if a.via is FoundVia.LD_SO_CACHE]
+    assert outcomes[0] == "no entry for libconf.so.1"
+    assert outcomes[1].endswith("ldconfig has not been run since it was installed")

@@ -351,11 +351,17 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
                 got = s.try_file(entry.path, FoundVia.LD_SO_CACHE, None)
                 if got is not None:
                     return _result(got, FoundVia.LD_SO_CACHE, None, s)
-    elif host.confined:
-        # A sysroot without ld.so.cache: search what ldconfig would have cached.
-        got = s.search_dirs(name, host.ld_so_conf_dirs(), FoundVia.LD_SO_CACHE, None, hwcaps)
-        if got is not None:
-            return _result(got, FoundVia.LD_SO_CACHE, None, s)
+    else:
+        # glibc opens ld.so.cache and nothing else of ldconfig's: without it, the directories
+        # of ld.so.conf are never searched (elf/dl-cache.c _dl_load_cache_lookup).
+        there = host.exists("/etc/ld.so.cache")
+        s.tried.append(
+            Attempt(
+                path="/etc/ld.so.cache",
+                via=FoundVia.LD_SO_CACHE,
+                outcome="not a valid cache: ignored" if there else "no such file",
+            )
+        )
     if not nodeflib:
         got = s.search_dirs(name, system, FoundVia.DEFAULT, None, hwcaps)
         if got is not None:
@@ -364,7 +370,33 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
         s.tried.append(
             Attempt(path=":".join(system), via=FoundVia.DEFAULT, outcome="skipped: DF_1_NODEFLIB")
         )
+    _conf_only(name, s, system, cache is not None)
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
+
+
+CONF_ONLY = "in a directory of ld.so.conf only"
+
+
+def _conf_only(name: str, s: _Searcher, searched: tuple[str, ...], cached: bool) -> None:
+    """Not found, but in a directory of ld.so.conf: the loader never reads that file, only the
+    cache ldconfig makes from it. Say so, as a candidate the loader did not consider."""
+    host = s.host
+    for d in host.ld_so_conf_dirs():
+        path = posixpath.join(d, name)
+        if d in searched or not host.exists(path):
+            continue
+        why = (
+            "ld.so.cache has no entry for it: ldconfig has not been run since it was installed"
+            if cached
+            else "there is no ld.so.cache: ldconfig has not been run"
+        )
+        s.tried.append(
+            Attempt(
+                path=path,
+                via=FoundVia.LD_SO_CACHE,
+                outcome=f"not searched: {CONF_ONLY}, which glibc never reads; {why}",
+            )
+        )
 
 
 # -- musl ---------------------------------------------------------------------------------------
@@ -512,6 +544,14 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
                 loaded.append(new)
                 if new is not rtld:
                     known.add(new)
+    for r in resolutions:
+        hint = next((a for a in r.tried if CONF_ONLY in a.outcome), None)
+        if r.found is None and hint is not None:
+            warnings.append(
+                f"{r.needed} (needed by {r.parent}) is in {posixpath.dirname(hint.path)}, "
+                f"a directory of ld.so.conf, but not in ld.so.cache: glibc does not find it "
+                f"until ldconfig is run"
+            )
     if rtld is not None and not rtld.in_order:
         loaded.append(rtld)  # nothing named it: it is still mapped, last
     objects = [
