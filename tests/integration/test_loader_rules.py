@@ -39,13 +39,17 @@ def cc(*args: str | Path, compiler: str = "gcc") -> None:
 
 
 def lib(
-    out: Path, soname: str, code: str = "int f(void) { return 1; }", *extra: str | Path
+    out: Path,
+    soname: str,
+    code: str = "int f(void) { return 1; }",
+    *extra: str | Path,
+    compiler: str = "gcc",
 ) -> Path:
     """A shared library `out` with DT_SONAME `soname` (and `extra` link arguments)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     src = out.parent / (out.name + ".c")
     src.write_text(code + "\n")
-    cc("-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", out, src, *extra)
+    cc("-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", out, src, *extra, compiler=compiler)
     return out
 
 
@@ -278,3 +282,118 @@ def test_conf_library_installed_after_ldconfig(conf_root: Path) -> None:
     outcomes = [a.outcome for a in g.missing[0].tried if a.via is FoundVia.LD_SO_CACHE]
     assert outcomes[0] == "no entry for libconf.so.1"
     assert outcomes[1].endswith("ldconfig has not been run since it was installed")
+
+
+# -- 3. candidates the loader cannot load ------------------------------------------------------
+
+
+def _patch(path: Path, offset: int, data: bytes) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + len(data)] = data
+    path.write_bytes(bytes(raw))
+
+
+def _no_pt_dynamic(path: Path) -> None:
+    """Turn PT_DYNAMIC into PT_NULL (64-bit little-endian file)."""
+    import struct
+
+    raw = path.read_bytes()
+    phoff, phentsize, phnum = (
+        struct.unpack_from("<Q", raw, 32)[0],
+        *struct.unpack_from("<HH", raw, 54),
+    )
+    for i in range(phnum):
+        if struct.unpack_from("<I", raw, phoff + i * phentsize)[0] == 2:
+            _patch(path, phoff + i * phentsize, b"\0\0\0\0")
+
+
+def candidate(kind: str, out: Path, compiler: str) -> None:
+    """Put a `kind` of file at `out`, where the loader looks for libx.so first."""
+    src = out.parent / "cand.c"
+    src.write_text("int f(void) { return 1; }\nint main(void) { return 0; }\n")
+    if kind == "directory":
+        out.mkdir()
+    elif kind == "empty":
+        out.write_bytes(b"")
+    elif kind == "text":
+        out.write_text("INPUT(-lc)\n" * 20)
+    elif kind == "pie":
+        cc("-fPIE", "-pie", "-o", out, src, compiler=compiler)
+    elif kind == "exec":
+        cc("-no-pie", "-o", out, src, compiler=compiler)
+    elif kind == "static-exec":
+        cc("-no-pie", "-static", "-o", out, src, compiler=compiler)
+    elif kind == "other-machine":
+        shutil.copy(Path(__file__).parents[1] / "data/elf/aarch64/libfix.so.1", out)
+    elif kind in ("osabi", "no-dynamic"):
+        cc("-shared", "-fPIC", "-Wl,-soname,libx.so", "-o", out, src, compiler=compiler)
+        if kind == "osabi":
+            _patch(out, 7, b"\x09")  # ELFOSABI_FREEBSD
+        else:
+            _no_pt_dynamic(out)
+    else:
+        raise AssertionError(kind)
+
+
+def _scenario(tmp_path: Path, kind: str, compiler: str) -> Path:
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir()
+    lib(b / "libx.so", "libx.so", compiler=compiler)
+    candidate(kind, a / "libx.so", compiler)
+    return program(tmp_path / "m", f"-L{b}", "-lx", f"-Wl,-rpath,{a}:{b}", compiler=compiler)
+
+
+# kind -> what glibc says (elf/dl-load.c); None: skipped, libx.so is found in B.
+GLIBC_REFUSES = {
+    "directory": "cannot read file data",
+    "empty": "file too short",
+    "text": "invalid ELF header",
+    "pie": "cannot dynamically load position-independent executable",
+    "exec": "cannot dynamically load executable",
+    "osabi": "ELF file OS ABI invalid",
+    "no-dynamic": "object file has no dynamic section",
+    "other-machine": None,
+}
+
+
+@pytest.mark.parametrize("kind", list(GLIBC_REFUSES))
+def test_glibc_unloadable_candidate(tmp_path: Path, glibc_host: None, kind: str) -> None:
+    exe = _scenario(tmp_path, kind, "gcc")
+    real = glibc_lists(exe)
+    g = resolve(str(exe), Host())
+    expected = GLIBC_REFUSES[kind]
+    if expected is None:
+        assert real.error is None and real.paths[0] == str(tmp_path / "B/libx.so")
+        assert loader_paths(g) == real.paths
+        return
+    assert real.error is not None and expected in real.error, real.stderr
+    (r,) = g.missing
+    assert r.needed == "libx.so" and r.tried[-1].outcome.startswith("the loader stops: " + expected)
+    assert r.tried[-2].path == str(tmp_path / "A/libx.so")
+    assert any("the program does not start" in w for w in g.warnings)
+
+
+# kind -> musl's errno text (ldso/dynlink.c map_library); None: musl maps it.
+MUSL_REFUSES = {
+    "directory": "Is a directory",
+    "empty": "Exec format error",
+    "text": "Exec format error",
+    "static-exec": "Exec format error",
+    "pie": None,
+    "exec": None,
+}
+
+
+@pytest.mark.parametrize("kind", list(MUSL_REFUSES))
+def test_musl_unloadable_candidate(tmp_path: Path, musl_host: None, kind: str) -> None:
+    exe = _scenario(tmp_path, kind, "musl-gcc")
+    real = musl_lists(exe)
+    g = resolve(str(exe), Host())
+    expected = MUSL_REFUSES[kind]
+    if expected is None:
+        assert real.error is None and real.paths[0] == str(tmp_path / "A/libx.so")
+        assert loader_paths(g) == real.paths
+        return
+    assert real.error == expected, real.stderr
+    (r,) = g.missing
+    assert r.tried[-1].outcome == "the loader stops: " + expected

@@ -122,6 +122,13 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         f = self.locate(loader_path)
         return f is not None and os.path.exists(f)
 
+    def file_size(self, loader_path: str) -> int | None:
+        f = self.locate(loader_path)
+        try:
+            return os.stat(f).st_size if f is not None else None
+        except OSError:
+            return None
+
     def read(self, loader_path: str) -> Dso:
         """The Dso at `loader_path` (cached per run); raises ElfcostError."""
         cached = self._dso_cache.get(loader_path)

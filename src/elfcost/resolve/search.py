@@ -17,6 +17,8 @@ import msgspec
 from elfcost.elf.machines import BY_NAME, Machine
 from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.model import (
+    DF_1_PIE,
+    ET_EXEC,
     Attempt,
     Dso,
     FileId,
@@ -127,50 +129,77 @@ _LEGACY_HWCAPS = {
 }
 
 
+# EI_OSABI values glibc's open_verify accepts (sysdeps/gnu/ldsodefs.h VALID_ELF_OSABI:
+# ELFOSABI_SYSV, ELFOSABI_GNU; sysdeps/unix/sysv/linux/arm/ldsodefs.h adds ELFOSABI_ARM_AEABI).
+_GLIBC_OSABI = (0, 3)
+_GLIBC_OSABI_EXTRA = {"arm": (64,)}
+
+
 class _Searcher:
-    def __init__(self, host: Host, main: _Loaded, machine: Machine | None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        main: _Loaded,
+        machine: Machine | None,
+        family: LoaderFamily = LoaderFamily.GLIBC,
+    ) -> None:
         self.host = host
         self.main = main
         self.machine = machine
+        self.family = family
         self.tried: list[Attempt] = []
 
     # -- candidate checks (open_verify) ------------------------------------------------------
 
     def try_file(self, path: str, via: FoundVia, origin: str | None) -> Dso | str | None:
-        """Dso if usable; None to keep searching; a string: an error that stops the loader."""
+        """Dso if usable; None to keep searching; a string: an error that stops the loader.
+
+        glibc's elf/dl-load.c open_verify: a file that cannot be opened, or is of the other
+        ELF class or another machine, is skipped; any other file it cannot use stops the
+        loader. A directory opens, and its read fails: "cannot read file data" (EISDIR).
+        """
+        glibc = self.family is LoaderFamily.GLIBC
+
+        def tried(outcome: str) -> None:
+            self.tried.append(Attempt(path=path, via=via, outcome=outcome, origin=origin))
+
         try:
             dso = self.host.read(path)
         except InputError as exc:
-            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            tried(exc.why)
+            if glibc and exc.why == "a directory":
+                return "cannot read file data: Is a directory"
+            if glibc and exc.why == "not a regular file":
+                # A FIFO blocks the loader's open; a device reads short.
+                return "not a regular file: the loader would read it as a library"
             return None
         except NotElfError:
-            self.tried.append(Attempt(path=path, via=via, outcome="not ELF", origin=origin))
-            return "invalid ELF header"
+            size = self.host.file_size(path)
+            short = size is not None and size < (64 if self.main.dso.elf_class == 64 else 52)
+            tried("not ELF")
+            if not glibc:
+                return "Exec format error"  # musl map_library: ENOEXEC
+            return "file too short" if short else "invalid ELF header"
         except ElfcostError as exc:
-            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            tried(exc.why)
             return f"{exc.what}: {exc.why}"
         main = self.main.dso
         if dso.elf_class != main.elf_class:
-            self.tried.append(
-                Attempt(
-                    path=path,
-                    via=via,
-                    outcome=f"wrong ELF class ({dso.elf_class}-bit)",
-                    origin=origin,
-                )
-            )
-            return None
-        if dso.e_machine != main.e_machine:
-            self.tried.append(
-                Attempt(path=path, via=via, outcome=f"wrong machine ({dso.machine})", origin=origin)
-            )
+            tried(f"wrong ELF class ({dso.elf_class}-bit)")
             return None
         if dso.little_endian != main.little_endian:
-            self.tried.append(
-                Attempt(path=path, via=via, outcome="wrong byte order", origin=origin)
-            )
+            tried("wrong byte order")
             return "ELF file data encoding does not match"
-        self.tried.append(Attempt(path=path, via=via, outcome="found", origin=origin))
+        if glibc and dso.osabi not in (
+            *_GLIBC_OSABI,
+            *_GLIBC_OSABI_EXTRA.get(self.machine.name if self.machine else "", ()),
+        ):
+            tried(f"EI_OSABI {dso.osabi}")
+            return "ELF file OS ABI invalid"
+        if dso.e_machine != main.e_machine:
+            tried(f"wrong machine ({dso.machine})")
+            return None
+        tried("found")
         return dso
 
     def search_dirs(
@@ -435,6 +464,16 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
 
 
+# open(2) failures path_open passes over (ENOENT, ENOTDIR, EACCES, ENAMETOOLONG); any other
+# error ends the search and the load.
+_MUSL_SKIPS = (
+    "No such file or directory",
+    "Not a directory",
+    "Permission denied",
+    "File name too long",
+)
+
+
 def _musl_dirs(
     name: str, dirs: Iterable[str], via: FoundVia, origin: str | None, s: _Searcher
 ) -> Dso | str | None:
@@ -444,10 +483,19 @@ def _musl_dirs(
         if not s.host.exists(path):
             s.tried.append(Attempt(path=path, via=via, outcome="no such file", origin=origin))
             continue
+        # path_open stops at the first file that opens; map_library reads it, and anything it
+        # cannot map fails the load (errno as musl prints it).
         got = s.try_file(path, via, origin)
         if isinstance(got, Dso):
             return got
-        return got if isinstance(got, str) else f"{s.tried[-1].outcome}: musl does not skip it"
+        if isinstance(got, str):
+            return got
+        outcome = s.tried[-1].outcome
+        if outcome in _MUSL_SKIPS:
+            continue
+        if outcome == "a directory":
+            return "Is a directory"
+        return f"{outcome}: musl does not skip it"
     return None
 
 
@@ -545,6 +593,13 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
                 if new is not rtld:
                     known.add(new)
     for r in resolutions:
+        if r.found is None and r.tried and r.tried[-1].outcome.startswith(STOPS):
+            error = r.tried[-1].outcome.removeprefix(STOPS)
+            where = r.tried[-2].path if len(r.tried) > 1 else r.needed
+            warnings.append(
+                f"{r.needed} (needed by {r.parent}): {where}: {error}; "
+                "the loader stops there, the program does not start"
+            )
         hint = next((a for a in r.tried if CONF_ONLY in a.outcome), None)
         if r.found is None and hint is not None:
             warnings.append(
@@ -599,26 +654,34 @@ def _resolve_one(
         return done(o, FoundVia.LOADED, None, ())
     if family is LoaderFamily.MUSL and rtld is not None and musl_reserved(name):
         return done(rtld, FoundVia.LOADED, None, ())
-    s = _Searcher(host, main, machine)
+    s = _Searcher(host, main, machine, family)
     found = (
         _musl_find(name, req, s, interp)
         if family is LoaderFamily.MUSL
         else _glibc_find(name, req, s, family)
     )
-    if found.dso is None:
-        tried = found.tried
-        if found.error:
-            tried = (
-                *tried,
-                Attempt(path="", via=FoundVia.DEFAULT, outcome=f"the loader stops: {found.error}"),
-            )
-        return Resolution(
+
+    def fails(tried: tuple[Attempt, ...], error: str | None) -> tuple[Resolution, None]:
+        if error:
+            tried = (*tried, Attempt(path="", via=FoundVia.DEFAULT, outcome=f"{STOPS}{error}"))
+        res = Resolution(
             needed=name, parent=req.dso.path, found=None, via=None, via_object=None, tried=tried
-        ), None
-    # The same file under another name: loaded once (glibc _dl_file_id_match_p).
+        )
+        return res, None
+
+    if found.dso is None:
+        return fails(found.tried, found.error)
+    # The same file under another name: loaded once (glibc _dl_file_id_match_p, musl's
+    # st_dev/st_ino test; both before the file is mapped).
     o = known.same_file(found.dso.file_id)
     if o is not None:
         return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
+    refused = _cannot_map(found.dso, family, main.dso)
+    if refused is not None:
+        what, error = refused
+        last = found.tried[-1]
+        tried = (*found.tried[:-1], msgspec.structs.replace(last, outcome=what))
+        return fails(tried, error)
     new = _Loaded(
         dso=found.dso,
         role="library",
@@ -636,6 +699,37 @@ def _resolve_one(
         tried=found.tried,
     )
     return res, new
+
+
+STOPS = "the loader stops: "  # the outcome that ends a failed search, and the program
+
+
+def _cannot_map(dso: Dso, family: LoaderFamily, main: Dso) -> tuple[str, str] | None:
+    """(what the candidate is, the loader's error) when the loader refuses to map a library
+    it has opened and verified; None when it maps it.
+
+    glibc elf/dl-load.c _dl_map_object_from_fd: an ET_EXEC object, an ET_DYN one without
+    PT_DYNAMIC and a PIE (DF_1_PIE) are errors, not skipped candidates. musl ldso/dynlink.c
+    map_library maps ET_EXEC and PIEs alike, at their link address for ET_EXEC (EBUSY when it
+    is taken: modelled for the main program's range only); no PT_DYNAMIC is ENOEXEC.
+    """
+    dyn = dso.dynamic
+    if family is LoaderFamily.MUSL:
+        if dso.dynamic_phdr is None:
+            return "no PT_DYNAMIC", "Exec format error"
+        if dso.e_type == ET_EXEC and main.e_type == ET_EXEC:
+            lo, hi = dso.span
+            main_lo, main_hi = main.span
+            if lo < main_hi and main_lo < hi:
+                return "ET_EXEC over the program's addresses", "Device or resource busy"
+        return None
+    if dso.e_type == ET_EXEC:
+        return "ET_EXEC (a program)", "cannot dynamically load executable"
+    if dso.dynamic_phdr is None:
+        return "no PT_DYNAMIC", "object file has no dynamic section"
+    if dyn is not None and dyn.flags_1 & DF_1_PIE:
+        return "PIE (DF_1_PIE)", "cannot dynamically load position-independent executable"
+    return None
 
 
 def _default_interp(dso: Dso, machine: Machine) -> str | None:
