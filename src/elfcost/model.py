@@ -401,6 +401,25 @@ class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     tried: tuple[Attempt, ...]
 
 
+class VersionProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A version in an object's DT_VERNEED that the loaded object it names does not define
+    (glibc elf/dl-version.c match_symbol, checked for every object at start-up)."""
+
+    parent: str  # path of the object whose DT_VERNEED requires the version
+    file: str  # vn_file, the dependency as named
+    found: str  # path of the loaded object that name resolved to
+    version: str | None  # None: `found` has no DT_VERDEF at all
+    fatal: bool  # "version `X' not found": the loader stops; else a message only
+
+    @property
+    def message(self) -> str:
+        """glibc's wording."""
+        if self.version is None:
+            return f"{self.found}: no version information available (required by {self.parent})"
+        weak = "" if self.fatal else "weak "
+        return f"{self.found}: {weak}version `{self.version}' not found (required by {self.parent})"
+
+
 class LoadedObject(msgspec.Struct, frozen=True, kw_only=True):
     """An object in the process: the file, its role and how the loader found it."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from elfcost.model import FoundVia
+from elfcost.predict import estimate
 from elfcost.resolve import ldcache
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -397,3 +398,74 @@ def test_musl_unloadable_candidate(tmp_path: Path, musl_host: None, kind: str) -
     assert real.error == expected, real.stderr
     (r,) = g.missing
     assert r.tried[-1].outcome == "the loader stops: " + expected
+
+
+# -- 4. symbol versions ------------------------------------------------------------------------
+
+BOTH = "V1 { global: f1; local: *; };\nV2 { global: f2; } V1;\n"
+ONLY_V1 = "V1 { global: f1; f2; local: *; };\n"
+
+
+def _weaken(exe: Path, version: str) -> None:
+    """Set VER_FLG_WEAK on `version` in exe's DT_VERNEED (GNU ld no longer sets it itself)."""
+    import struct
+
+    from elfcost.elf.reader import read_dso, vaddr_to_offset
+
+    d = read_dso(str(exe))
+    assert d.dynamic is not None
+    addr = next(e.value for e in d.dynamic.entries if e.tag == 0x6FFFFFFE)
+    off = vaddr_to_offset(d.phdrs, addr)
+    assert off is not None
+    raw = bytearray(exe.read_bytes())
+    strtab = vaddr_to_offset(d.phdrs, d.dynamic.strtab or 0) or 0
+    while True:
+        _v, cnt, _file, aux, nxt = struct.unpack_from("<HHIII", raw, off)
+        a = off + aux
+        for _ in range(cnt):
+            _h, flags, _o, name, anext = struct.unpack_from("<IHHII", raw, a)
+            if raw[strtab + name :].split(b"\0", 1)[0] == version.encode():
+                struct.pack_into("<H", raw, a + 4, flags | 2)
+            a += anext
+        if not nxt:
+            break
+        off += nxt
+    exe.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("case", ["defined", "not-defined", "weak", "no-verdef"])
+def test_symbol_versions(tmp_path: Path, glibc_host: None, case: str) -> None:
+    """Each DT_VERNEED version must be in the DT_VERDEF of the object it names: glibc's
+    "version `V2' not found" stops the program (elf/dl-version.c), a weak one and an object
+    without versions are messages only."""
+    code = "int f1(void) { return 1; }\nint f2(void) { return 2; }"
+    (tmp_path / "both.map").write_text(BOTH)
+    (tmp_path / "v1.map").write_text(ONLY_V1)
+    lib(tmp_path / "libv.so", "libv.so", code, f"-Wl,--version-script={tmp_path / 'both.map'}")
+    src = tmp_path / "m.c"
+    src.write_text("int f2(void);\nint main(void) { return f2() != 2; }\n")
+    exe = tmp_path / "m"
+    cc("-o", exe, src, f"-L{tmp_path}", "-lv", f"-Wl,-rpath,{tmp_path}")
+    # The library the program runs with is not the one it was linked against.
+    script = {"defined": "both.map", "not-defined": "v1.map", "weak": "v1.map"}.get(case)
+    extra = [f"-Wl,--version-script={tmp_path / script}"] if script else []
+    lib(tmp_path / "libv.so", "libv.so", code, *extra)
+    if case == "weak":
+        _weaken(exe, "V2")
+    real = glibc_lists(exe)
+    reported = {
+        line.removeprefix(f"{exe}: ") for line in real.stderr.splitlines() if "(required by" in line
+    }
+    g = resolve(str(exe), Host())
+    assert {v.message for v in g.versions} == reported
+    fatal = [v for v in g.versions if v.fatal]
+    assert bool(fatal) == (case == "not-defined")
+    if case != "defined":
+        assert reported, real.stderr
+        (v,) = g.versions
+        assert v.parent == str(exe) and v.found == str(tmp_path / "libv.so")
+        assert any(v.message in w for w in g.warnings)
+        assert any(v.message in w for w in estimate(g).warnings)
+    if fatal:
+        # A real run stops before main, with exit status 1 (elf/rtld.c version_check_doit).
+        assert subprocess.run([str(exe)], capture_output=True).returncode == 1

@@ -26,6 +26,7 @@ from elfcost.model import (
     LoadedObject,
     LoaderFamily,
     Resolution,
+    VersionProblem,
 )
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -609,12 +610,62 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
             )
     if rtld is not None and not rtld.in_order:
         loaded.append(rtld)  # nothing named it: it is still mapped, last
+    versions = check_versions(loaded, known) if family is LoaderFamily.GLIBC else []
+    for v in versions:
+        warnings.append(v.message + ("; the program does not start" if v.fatal else ""))
     objects = [
         LoadedObject(dso=o.dso, role=o.role, found_via=o.via, parent=o.parent) for o in loaded
     ]
     return DependencyGraph.build(
-        objects=objects, resolutions=resolutions, family=family, interp=interp, warnings=warnings
+        objects=objects,
+        resolutions=resolutions,
+        family=family,
+        interp=interp,
+        warnings=warnings,
+        versions=versions,
     )
+
+
+def check_versions(loaded: list[_Loaded], known: _Known) -> list[VersionProblem]:
+    """glibc's start-up version check (elf/dl-version.c _dl_check_all_versions, verbose as
+    rtld.c version_check_doit calls it): for each object's DT_VERNEED entry, the loaded object
+    of that name (find_needed: the first in load order that answers to it) must define each
+    version in its DT_VERDEF (match_symbol). A missing version is fatal unless VER_FLG_WEAK;
+    an object without DT_VERDEF is only a message. musl does not check versions.
+    """
+    problems: list[VersionProblem] = []
+    for o in loaded:
+        dyn = o.dso.dynamic
+        if dyn is None:
+            continue
+        for need in dyn.verneed:
+            target = known.named(need.file)
+            if target is None:
+                continue  # a missing library: reported as such
+            defined = target.dso.dynamic.verdef if target.dso.dynamic else None
+            if defined is None:
+                problems.append(
+                    VersionProblem(
+                        parent=o.dso.path,
+                        file=need.file,
+                        found=target.dso.path,
+                        version=None,
+                        fatal=False,
+                    )
+                )
+                continue
+            problems.extend(
+                VersionProblem(
+                    parent=o.dso.path,
+                    file=need.file,
+                    found=target.dso.path,
+                    version=v,
+                    fatal=v not in need.weak,
+                )
+                for v in need.versions
+                if v not in defined
+            )
+    return problems
 
 
 def _resolve_one(
