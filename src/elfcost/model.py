@@ -399,6 +399,10 @@ class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     via: FoundVia | None
     via_object: str | None  # for RPATH: the object in the chain whose DT_RPATH matched
     tried: tuple[Attempt, ...]
+    # Not a DT_NEEDED entry but a preloaded object, and where it was named: "LD_PRELOAD" (elfcost
+    # --preload) or "/etc/ld.so.preload"; `parent` is then the main program, which it is
+    # searched for (glibc elf/rtld.c do_preload).
+    preload: str | None = None
 
 
 class VersionProblem(msgspec.Struct, frozen=True, kw_only=True):

@@ -469,3 +469,76 @@ def test_symbol_versions(tmp_path: Path, glibc_host: None, case: str) -> None:
     if fatal:
         # A real run stops before main, with exit status 1 (elf/rtld.c version_check_doit).
         assert subprocess.run([str(exe)], capture_output=True).returncode == 1
+
+
+# -- 5. preloading -----------------------------------------------------------------------------
+
+
+def _preload_scenario(top: Path, compiler: str = "gcc") -> Path:
+    """m needs libx.so (in L), which needs libp.so.1 (in P); libp.so.1 needs libq.so (in L).
+    A copy of libp, with the same DT_SONAME, waits in top/libp_copy.so to be preloaded."""
+    nas = "-Wl,--no-as-needed"
+    lib(top / "L/libq.so", "libq.so", compiler=compiler)
+    lib(top / "P/libp.so.1", "libp.so.1", "int p;", nas, f"-L{top}/L", "-lq",
+        f"-Wl,-rpath,{top}/L", compiler=compiler)  # fmt: skip
+    shutil.copy(top / "P/libp.so.1", top / "libp_copy.so")
+    lib(top / "L/libx.so", "libx.so", "int x;", nas, f"-L{top}/P", "-l:libp.so.1",
+        f"-Wl,-rpath,{top}/P", compiler=compiler)  # fmt: skip
+    return program(top / "m", f"-L{top}/L", "-lx", f"-Wl,-rpath,{top}/L", compiler=compiler)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["{top}/libp_copy.so"],  # by path; its DT_SONAME answers libx.so's libp.so.1
+        ["libq.so"],  # by name, searched as the program's DT_NEEDED (its RUNPATH)
+        ["nothere.so", "{top}/libp_copy.so", "libc.so.6"],  # a missing one is ignored
+    ],
+)
+def test_glibc_ld_preload(tmp_path: Path, glibc_host: None, names: list[str]) -> None:
+    exe = _preload_scenario(tmp_path)
+    names = [n.format(top=tmp_path) for n in names]
+    real = glibc_lists(exe, {"LD_PRELOAD": " ".join(names)})
+    g = resolve(str(exe), Host(preload=tuple(names)))
+    assert loader_paths(g) == real.paths
+    pre = [r for r in g.resolutions if r.preload]
+    assert [r.needed for r in pre] == [n for n in names if n != "nothere.so"]
+    assert all(r.preload == "LD_PRELOAD" and r.parent == str(exe) for r in pre)
+    if "nothere.so" in names:
+        assert "cannot be preloaded" in real.stderr
+        assert "object 'nothere.so' from LD_PRELOAD cannot be preloaded (cannot open shared " \
+            "object file): ignored" in g.warnings  # fmt: skip
+        assert not g.missing
+
+
+def test_glibc_ld_so_preload_file(root: Path) -> None:
+    """/etc/ld.so.preload of the root, after LD_PRELOAD; comments and ':' separators."""
+    lib(root / "opt/libpre.so", "libpre.so")
+    lib(root / "opt/libenv.so", "libenv.so")
+    lib(root / "opt/lib/libx.so", "libx.so")
+    program(root / "bin/m", f"-L{root}/opt/lib", "-lx", "-Wl,-rpath,/opt/lib")
+    (root / "etc/ld.so.preload").write_text("# preloaded\n/opt/libpre.so:libnone.so # gone\n")
+    ldconfig(root)
+    for env in ({}, {"LD_PRELOAD": "/opt/libenv.so"}):
+        real = glibc_lists(Path("/bin/m"), env, root=root)
+        host = Host(root=str(root), preload=tuple(env.values()))
+        g = resolve("/bin/m", host)
+        assert loader_paths(g) == real.paths
+        assert real.paths[: len(env) + 1] == [*env.values(), "/opt/libpre.so"]
+        assert [r.preload for r in g.resolutions if r.preload] == [
+            *(["LD_PRELOAD"] * len(env)),
+            "/etc/ld.so.preload",
+        ]
+        assert any("libnone.so" in w for w in g.warnings) and "libnone.so" in real.stderr
+
+
+def test_musl_ld_preload(tmp_path: Path, musl_host: None) -> None:
+    """musl: LD_PRELOAD first; a preloaded path has no short name, so libx.so's libp.so.1 is
+    a second object (ldso/dynlink.c load_library); no /etc/ld.so.preload."""
+    exe = _preload_scenario(tmp_path, "musl-gcc")
+    names = [str(tmp_path / "libp_copy.so"), "libq.so", "nothere.so"]
+    real = musl_lists(exe, {"LD_PRELOAD": " ".join(names)})
+    g = resolve(str(exe), Host(preload=tuple(names)))
+    assert loader_paths(g) == real.paths
+    assert real.paths[0] == names[0] and str(tmp_path / "P/libp.so.1") in real.paths
+    assert not g.missing and not real.missing

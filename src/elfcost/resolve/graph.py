@@ -103,7 +103,10 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
             style = {"executable": "bold", "interpreter": "dashed"}.get(roles[path], "solid")
             lines.append(f"  {_q(path)} [style={style}];")
         for r in self.resolutions:
-            if r.found is not None:
+            if r.found is not None and r.preload:
+                label = _q(f"{r.needed} ({r.preload})")
+                lines.append(f"  {_q(r.parent)} -> {_q(r.found)} [label={label}, style=dashed];")
+            elif r.found is not None:
                 lines.append(f"  {_q(r.parent)} -> {_q(r.found)} [label={_q(r.needed)}];")
             else:
                 miss = _q(f"missing: {r.needed}")

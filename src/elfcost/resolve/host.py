@@ -14,6 +14,7 @@ import errno
 import fnmatch
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Mapping
 from functools import cached_property
@@ -41,6 +42,9 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     # "baseline"): the glibc-hwcaps subdirectories up to it are searched, best first. None:
     # this machine's CPU without a root, the baseline (no glibc-hwcaps subdirectory) with one.
     isa_level: str | None = None
+    # LD_PRELOAD: the objects to preload, in order (elfcost --preload; never taken from the
+    # environment unless asked). /etc/ld.so.preload is read from the root, always.
+    preload: tuple[str, ...] = ()
     cwd: str = msgspec.field(default_factory=os.getcwd)
     sections: bool = True  # read section headers (names for reports); deps does not need them
 
@@ -183,6 +187,19 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             dirs: list[str] = []
             self._read_conf("/etc/ld.so.conf", dirs, depth=0, seen=set())
             self._conf_cache[key] = tuple(dict.fromkeys(dirs))
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def ld_so_preload(self) -> tuple[str, ...]:
+        """The names in the root's /etc/ld.so.preload, in order (glibc elf/rtld.c dl_main:
+        '#' starts a comment to the end of the line; names are separated by white space or
+        ':'). Empty when there is no such file."""
+        key = "ld.so.preload"
+        if key not in self._conf_cache:
+            text = self._read_text("/etc/ld.so.preload") or ""
+            names: list[str] = []
+            for line in text.split("\n"):
+                names += [n for n in re.split(r"[: \t]", line.split("#", 1)[0]) if n]
+            self._conf_cache[key] = tuple(names)
         return self._conf_cache[key]  # type: ignore[return-value]
 
     def _read_conf(self, conf: str, dirs: list[str], depth: int, seen: set[str]) -> None:

@@ -432,7 +432,9 @@ def _conf_only(name: str, s: _Searcher, searched: tuple[str, ...], cached: bool)
 # -- musl ---------------------------------------------------------------------------------------
 
 
-def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
+def _musl_find(name: str, req: _Loaded | None, s: _Searcher, interp: str) -> _Found:
+    """musl's load_library; `req` None for a preloaded object (load_preload passes no
+    needed_by: no DT_RUNPATH/DT_RPATH applies)."""
     host = s.host
     if "/" in name:
         got = s.try_file(name, FoundVia.SLASH, None)
@@ -443,7 +445,7 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
             return _result(got, FoundVia.LD_LIBRARY_PATH, None, s)
     # fixup_rpath: DT_RUNPATH if present, else DT_RPATH, of the requester and of every object
     # up its needed_by chain; only $ORIGIN is expanded.
-    for anc in req.chain():
+    for anc in req.chain() if req is not None else ():
         d = anc.dynamic
         if d is None:
             continue
@@ -581,6 +583,32 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     except ElfcostError as exc:
         warnings.append(f"interpreter {interp}: {exc.why}")
 
+    # Preloaded objects come right after the program, before its DT_NEEDED (glibc elf/rtld.c
+    # dl_main: LD_PRELOAD, then /etc/ld.so.preload; musl __dls3: LD_PRELOAD only), and are
+    # then walked breadth first with it (_dl_map_object_deps' list, musl load_deps).
+    preloads = [(n, "LD_PRELOAD") for n in host.preload]
+    if family is LoaderFamily.GLIBC:
+        preloads += [(n, "/etc/ld.so.preload") for n in host.ld_so_preload()]
+    for name, where in preloads:
+        res, new = _resolve_one(
+            name, main, known, rtld, host, machine, family, interp, main, preload=True
+        )
+        if res.found is None:
+            # glibc elf/rtld.c do_preload: an error is printed and the object ignored; musl's
+            # load_preload ignores it silently.
+            last = res.tried[-1].outcome if res.tried else ""
+            error = (
+                last[len(STOPS) :] if last.startswith(STOPS) else "cannot open shared object file"
+            )
+            warnings.append(f"object '{name}' from {where} cannot be preloaded ({error}): ignored")
+            continue
+        resolutions.append(msgspec.structs.replace(res, preload=where))
+        if new is not None:
+            new.position = len(loaded)
+            loaded.append(new)
+            if new is not rtld:
+                known.add(new)
+
     queue_index = 0
     while queue_index < len(loaded):
         req = loaded[queue_index]
@@ -678,7 +706,11 @@ def _resolve_one(
     family: LoaderFamily,
     interp: str,
     main: _Loaded,
+    *,
+    preload: bool = False,
 ) -> tuple[Resolution, _Loaded | None]:
+    """One DT_NEEDED entry of `req` (or, `preload`, one preloaded name for the program)."""
+
     def done(
         target: _Loaded, via: FoundVia, via_object: str | None, tried: tuple[Attempt, ...]
     ) -> tuple[Resolution, _Loaded | None]:
@@ -707,7 +739,7 @@ def _resolve_one(
         return done(rtld, FoundVia.LOADED, None, ())
     s = _Searcher(host, main, machine, family)
     found = (
-        _musl_find(name, req, s, interp)
+        _musl_find(name, None if preload else req, s, interp)
         if family is LoaderFamily.MUSL
         else _glibc_find(name, req, s, family)
     )
@@ -739,7 +771,9 @@ def _resolve_one(
         via=found.via or FoundVia.DEFAULT,
         parent=req.dso.path,
         names={name},
-        up=req,
+        # Whose DT_RPATH its own DT_NEEDED inherit: glibc's l_loader (the program, for a
+        # preloaded object); musl's needed_by, which a preloaded object has not.
+        up=None if preload and family is LoaderFamily.MUSL else req,
     )
     res = Resolution(
         needed=name,
