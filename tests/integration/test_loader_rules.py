@@ -10,10 +10,12 @@ resolves the same root with `Host(root=...)`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -542,3 +544,49 @@ def test_musl_ld_preload(tmp_path: Path, musl_host: None) -> None:
     assert loader_paths(g) == real.paths
     assert real.paths[0] == names[0] and str(tmp_path / "P/libp.so.1") in real.paths
     assert not g.missing and not real.missing
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def elfcost(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _deps_paths(out: subprocess.CompletedProcess[str]) -> list[str]:
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    return [o["path"] for o in doc["objects"][1:] if o["role"] != "interpreter"]
+
+
+def test_cli_preload(tmp_path: Path, glibc_host: None) -> None:
+    """--preload LIBS; LD_PRELOAD from the environment only with --env-preload."""
+    exe = _preload_scenario(tmp_path)
+    copy = str(tmp_path / "libp_copy.so")
+    plain = _deps_paths(elfcost("deps", "--format", "json", str(exe)))
+    assert copy not in plain
+    given = _deps_paths(
+        elfcost("deps", "--format", "json", "--preload", f"{copy}:libq.so", str(exe))
+    )
+    real = glibc_lists(exe, {"LD_PRELOAD": f"{copy}:libq.so"})
+    assert given == real.paths and given[:2] == [copy, str(tmp_path / "L/libq.so")]
+    env = {"LD_PRELOAD": copy}
+    assert _deps_paths(elfcost("deps", "--format", "json", str(exe), env=env)) == plain
+    inherited = elfcost("deps", "--format", "json", "--env-preload", str(exe), env=env)
+    assert _deps_paths(inherited)[0] == copy
+    refused = elfcost("scan", "--preload", copy, str(tmp_path))
+    assert refused.returncode == 2 and "--preload" in refused.stderr
+
+
+def test_cli_isa_level(hwcaps_root: Path) -> None:
+    args = ("deps", "--format", "json", "--root", str(hwcaps_root))
+    assert _deps_paths(elfcost(*args, "/bin/m"))[0] == "/opt/lib/libhw.so.1"
+    v3 = _deps_paths(elfcost(*args, "--isa-level", "x86-64-v3", "/bin/m"))
+    assert v3[0] == "/opt/lib/glibc-hwcaps/x86-64-v3/libhw.so.1"
+    assert elfcost(*args, "--isa-level", "x86-64-v9", "/bin/m").returncode == 2
