@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from elfcost.model import FoundVia
+from elfcost.model import FoundVia, LoaderFamily
 from elfcost.predict import estimate
 from elfcost.resolve import ldcache
 from elfcost.resolve.graph import DependencyGraph
@@ -590,3 +590,63 @@ def test_cli_isa_level(hwcaps_root: Path) -> None:
     v3 = _deps_paths(elfcost(*args, "--isa-level", "x86-64-v3", "/bin/m"))
     assert v3[0] == "/opt/lib/glibc-hwcaps/x86-64-v3/libhw.so.1"
     assert elfcost(*args, "--isa-level", "x86-64-v9", "/bin/m").returncode == 2
+
+
+# -- 6. musl roots -----------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "elf"
+
+
+def _replace(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert len(new) <= len(old) and data.count(old) == 1
+    return data.replace(old, new.ljust(len(old), b"\0"))
+
+
+@pytest.fixture
+def musl_aarch64_root(tmp_path: Path) -> Path:
+    """An Alpine-like aarch64 root made from the committed glibc fixtures: hello's PT_INTERP
+    and DT_NEEDED rewritten to musl's (/lib/ld-musl-aarch64.so.1, libc.so), libfix.so.1 next
+    to it (no DT_NEEDED), and a stand-in for musl's loader; no ld.so.cache, no glibc."""
+    r = tmp_path / "alpine"
+    (r / "lib").mkdir(parents=True)
+    (r / "usr/bin").mkdir(parents=True)
+    hello = (FIXTURES / "aarch64/hello").read_bytes()
+    hello = _replace(hello, b"/lib/ld-linux-aarch64.so.1\0", b"/lib/ld-musl-aarch64.so.1\0")
+    hello = _replace(hello, b"libc.so.6\0", b"libc.so\0")
+    (r / "usr/bin/hello").write_bytes(hello)
+    libfix = (FIXTURES / "aarch64/libfix.so.1").read_bytes()
+    (r / "usr/bin/libfix.so.1").write_bytes(libfix)
+    (r / "lib/ld-musl-aarch64.so.1").write_bytes(_replace(libfix, b"libfix.so.1\0", b"libc.so\0"))
+    return r
+
+
+def _no_glibc(warnings: tuple[str, ...]) -> None:
+    assert not [w for w in warnings if "ld-linux" in w or "glibc" in w.lower()], warnings
+
+
+def test_musl_aarch64_program(musl_aarch64_root: Path) -> None:
+    host = Host(root=str(musl_aarch64_root))
+    g = resolve("/usr/bin/hello", host)
+    assert g.family is LoaderFamily.MUSL and g.interp == "/lib/ld-musl-aarch64.so.1"
+    assert {r.needed: r.found for r in g.resolutions} == {
+        "libfix.so.1": "/usr/bin/libfix.so.1",
+        "libc.so": "/lib/ld-musl-aarch64.so.1",
+    }
+    assert not g.missing
+    _no_glibc(g.warnings)
+    _no_glibc(estimate(g).warnings)
+
+
+def test_musl_only_root_library(musl_aarch64_root: Path) -> None:
+    """A library naming no libc, analysed alone in a musl-only root: the process loading it
+    has musl's loader, not a glibc one the root does not have."""
+    g = resolve("/usr/bin/libfix.so.1", Host(root=str(musl_aarch64_root)))
+    assert g.family is LoaderFamily.MUSL and g.interp == "/lib/ld-musl-aarch64.so.1"
+    _no_glibc(g.warnings)
+    _no_glibc(estimate(g).warnings)
+    # Where glibc's loader is installed, it is glibc's.
+    (musl_aarch64_root / "lib/ld-linux-aarch64.so.1").write_bytes(
+        (FIXTURES / "aarch64/libfix.so.1").read_bytes()
+    )
+    g = resolve("/usr/bin/libfix.so.1", Host(root=str(musl_aarch64_root)))
+    assert g.family is LoaderFamily.GLIBC and g.interp == "/lib/ld-linux-aarch64.so.1"

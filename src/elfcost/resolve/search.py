@@ -541,7 +541,7 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     # A shared library named as the root is analysed in a process that loads it.
     role: Role = "executable" if main_dso.is_program else "library"
     if role == "library" and interp is None and machine is not None:
-        interp = _default_interp(main_dso, machine)
+        interp = _default_interp(main_dso, machine, host)
     interp = interp or main_dso.interp
     family = loader_family(interp)
     main = _Loaded(
@@ -817,10 +817,15 @@ def _cannot_map(dso: Dso, family: LoaderFamily, main: Dso) -> tuple[str, str] | 
     return None
 
 
-def _default_interp(dso: Dso, machine: Machine) -> str | None:
-    """The interpreter a program loading this library would have."""
+def _default_interp(dso: Dso, machine: Machine, host: Host) -> str | None:
+    """The interpreter a program loading this library would have: the libc it names, else
+    the loader the root has (glibc's first; musl's in a musl-only root, such as Alpine's)."""
+    musl = f"/lib/ld-musl-{machine.musl_arch}.so.1"
     if any(musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
-        return f"/lib/ld-musl-{machine.musl_arch}.so.1"
-    if dso.needed or dso.dynamic is not None:
-        return machine.glibc_interp[0] if machine.glibc_interp else None
-    return None
+        return musl
+    if not dso.needed and dso.dynamic is None:
+        return None
+    glibc = next((p for p in machine.glibc_interp if host.exists(p)), None)
+    if glibc is None and "libc.so.6" not in dso.needed and host.exists(musl):
+        return musl
+    return glibc or (machine.glibc_interp[0] if machine.glibc_interp else None)
