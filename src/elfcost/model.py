@@ -70,6 +70,14 @@ DT_RELRENT = 37
 DT_GNU_HASH = 0x6FFFFEF5
 DT_VERSYM = 0x6FFFFFF0
 DT_FLAGS_1 = 0x6FFFFFFB
+DT_VERDEF = 0x6FFFFFFC
+DT_VERDEFNUM = 0x6FFFFFFD
+DT_VERNEED = 0x6FFFFFFE
+DT_VERNEEDNUM = 0x6FFFFFFF
+
+# Symbol versioning flags (vd_flags, vna_flags).
+VER_FLG_BASE = 0x1
+VER_FLG_WEAK = 0x2
 
 DF_ORIGIN = 0x1
 DF_SYMBOLIC = 0x2
@@ -165,6 +173,15 @@ class DynEntry(msgspec.Struct, frozen=True, kw_only=True):
     value: int
 
 
+class VersionNeed(msgspec.Struct, frozen=True, kw_only=True):
+    """One Elf_Verneed entry of DT_VERNEED and its Elf_Vernaux list: the versions an object
+    requires of one of its dependencies."""
+
+    file: str  # vn_file: the dependency, named as in DT_NEEDED
+    versions: tuple[str, ...]  # vna_name of each required version, in table order
+    weak: tuple[str, ...] = ()  # those marked VER_FLG_WEAK (a missing one is not fatal)
+
+
 class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The dynamic section read through PT_DYNAMIC (what ld.so's elf_get_dynamic_info sees)."""
 
@@ -181,6 +198,10 @@ class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
     syment: int
     strtab: int | None
     textrel: bool
+    verneed: tuple[VersionNeed, ...] = ()  # DT_VERNEED
+    # DT_VERDEF: the first name of each Elf_Verdef (the VER_FLG_BASE one included, as glibc's
+    # match_symbol compares them all); None when the object has no DT_VERDEF at all.
+    verdef: tuple[str, ...] | None = None
 
     @property
     def bind_now(self) -> bool:
@@ -378,6 +399,29 @@ class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     via: FoundVia | None
     via_object: str | None  # for RPATH: the object in the chain whose DT_RPATH matched
     tried: tuple[Attempt, ...]
+    # Not a DT_NEEDED entry but a preloaded object, and where it was named: "LD_PRELOAD" (elfcost
+    # --preload) or "/etc/ld.so.preload"; `parent` is then the main program, which it is
+    # searched for (glibc elf/rtld.c do_preload).
+    preload: str | None = None
+
+
+class VersionProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A version in an object's DT_VERNEED that the loaded object it names does not define
+    (glibc elf/dl-version.c match_symbol, checked for every object at start-up)."""
+
+    parent: str  # path of the object whose DT_VERNEED requires the version
+    file: str  # vn_file, the dependency as named
+    found: str  # path of the loaded object that name resolved to
+    version: str | None  # None: `found` has no DT_VERDEF at all
+    fatal: bool  # "version `X' not found": the loader stops; else a message only
+
+    @property
+    def message(self) -> str:
+        """glibc's wording."""
+        if self.version is None:
+            return f"{self.found}: no version information available (required by {self.parent})"
+        weak = "" if self.fatal else "weak "
+        return f"{self.found}: {weak}version `{self.version}' not found (required by {self.parent})"
 
 
 class LoadedObject(msgspec.Struct, frozen=True, kw_only=True):

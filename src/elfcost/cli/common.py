@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +30,13 @@ HELP = {
     "--ld-library-path": "Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used unless "
     "given here or with --env-ld-library-path.",
     "--root": "Sysroot: every path, symlink and loader configuration file (ld.so.cache, "
-    "ld.so.conf, ld-musl-*.path) is read inside it.",
+    "ld.so.conf, ld.so.preload, ld-musl-*.path) is read inside it.",
+    "--preload": "Preload LIBS (separated by spaces or ':') as LD_PRELOAD would. Not used unless "
+    "given here or with --env-preload.",
+    "--env-preload": "Take LD_PRELOAD from elfcost's own environment.",
+    "--isa-level": "The CPU's level, for glibc-hwcaps subdirectories and ld.so.cache entries: "
+    "baseline, x86-64-v2..v4, power9, power10, z13..z17 (default: this machine's CPU; the "
+    "baseline with --root).",
     "--assume": "What-if: bind every object now, or lazily; link the program statically; against "
     "musl or glibc instead of its libc; or both (musl-static, glibc-static). Estimates, with "
     "their reasoning.",
@@ -151,10 +159,33 @@ def emit(parts: Sequence[str], output: str | None) -> None:
 
 
 def host_of(root: str, ld_library_path: str | None, env_llp: bool, sections: bool = True) -> Host:
-    """The host of --root, --ld-library-path and --env-ld-library-path."""
+    """The host of --root, --ld-library-path and --env-ld-library-path (and of --preload,
+    --env-preload, --isa-level, which _loader_option keeps in the context)."""
+    import msgspec
+
     from elfcost.pipeline import make_host
 
-    return make_host(root, ld_library_path, inherit_ld_library_path=env_llp, sections=sections)
+    host = make_host(root, ld_library_path, inherit_ld_library_path=env_llp, sections=sections)
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    preload = meta.get("elfcost.preload")
+    if preload is None and meta.get("elfcost.env_preload"):
+        preload = os.environ.get("LD_PRELOAD")
+    levels = {"isa_level": meta["elfcost.isa_level"]} if meta.get("elfcost.isa_level") else {}
+    names = tuple(n for n in re.split(r"[\s:]", preload or "") if n)
+    return msgspec.structs.replace(host, preload=names, **levels) if names or levels else host
+
+
+def _loader_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Keep --preload, --env-preload, --isa-level for host_of (not passed to the commands)."""
+    if value and ctx.info_name == "scan":
+        raise click.UsageError(f"scan does not take --{param.name} yet".replace("_", "-"))
+    if param.name == "isa_level" and value is not None:
+        from elfcost.resolve.host import ISA_LEVELS
+
+        if value not in ISA_LEVELS:
+            raise click.BadParameter(f"{value!r} is not one of {', '.join(ISA_LEVELS)}")
+    ctx.meta[f"elfcost.{param.name}"] = value
 
 
 class Size(click.ParamType[int]):
@@ -195,6 +226,9 @@ ROOT = options(
     option("--env-ld-library-path", "env_llp", is_flag=True),
     option("--ld-library-path", metavar="DIRS"),
     option("--root", default="/", type=click.Path(exists=True, file_okay=False)),
+    option("--preload", metavar="LIBS", expose_value=False, callback=_loader_option),
+    option("--env-preload", is_flag=True, expose_value=False, callback=_loader_option),
+    option("--isa-level", metavar="LEVEL", expose_value=False, callback=_loader_option),
 )
 ESTIMATE = options(
     option("--assume", type=click.Choice(ASSUME)),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 
@@ -50,12 +50,15 @@ from elfcost.model import (
     DT_SYMENT,
     DT_SYMTAB,
     DT_TEXTREL,
+    DT_VERDEF,
+    DT_VERNEED,
     ET_DYN,
     ET_EXEC,
     PT_DYNAMIC,
     PT_INTERP,
     PT_LOAD,
     PT_NOTE,
+    VER_FLG_WEAK,
     Dso,
     DynamicInfo,
     DynEntry,
@@ -64,6 +67,7 @@ from elfcost.model import (
     RelocTableRef,
     Section,
     Segment,
+    VersionNeed,
 )
 
 ELF_MAGIC = b"\x7fELF"
@@ -239,7 +243,7 @@ def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
             raw = f.read(p.offset, min(p.filesz, MAX_INTERP), "PT_INTERP")
             interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             break
-    dynamic = _dynamic(f, lay, phdrs)
+    dynamic = _dynamic(f, lay, phdrs, warnings)
     sections: tuple[Section, ...] = ()
     if want_sections and e_shoff and e_shnum:
         try:
@@ -349,7 +353,9 @@ _TABLE_TAGS = (
 )
 
 
-def _dynamic(f: _File, lay: _Layout, phdrs: tuple[Segment, ...]) -> DynamicInfo | None:
+def _dynamic(
+    f: _File, lay: _Layout, phdrs: tuple[Segment, ...], warnings: list[str]
+) -> DynamicInfo | None:
     dyn = next((p for p in phdrs if p.p_type == PT_DYNAMIC), None)
     if dyn is None:
         return None
@@ -416,6 +422,14 @@ def _dynamic(f: _File, lay: _Layout, phdrs: tuple[Segment, ...]) -> DynamicInfo 
             )
         )
     flags = last.get(DT_FLAGS, 0)
+    verneed: tuple[VersionNeed, ...] = ()
+    verdef: tuple[str, ...] | None = None
+    try:
+        verneed, verdef = _versions(f, phdrs, last, strtab_string, lay.dyn.format[0])
+    except MalformedElfError as exc:
+        # The loader would refuse such tables at start-up ("unsupported version ... of
+        # Verneed record"); they are no reason not to model the rest of the object.
+        warnings.append(f"symbol version tables ignored: {exc.what}: {exc.why}")
     return DynamicInfo(
         entries=tuple(entries),
         needed=needed,
@@ -430,7 +444,103 @@ def _dynamic(f: _File, lay: _Layout, phdrs: tuple[Segment, ...]) -> DynamicInfo 
         syment=last.get(DT_SYMENT, 24 if lay.word == 8 else 16),
         strtab=last.get(DT_STRTAB),
         textrel=DT_TEXTREL in last or bool(flags & DF_TEXTREL),
+        verneed=verneed,
+        verdef=verdef,
     )
+
+
+MAX_VERSION_RECORDS = 4096  # Elf_Verneed/Vernaux/Verdef records followed, per table
+
+
+def _versions(
+    f: _File,
+    phdrs: tuple[Segment, ...],
+    last: dict[int, int],
+    strtab_string: Callable[[int, str], str],
+    order: str,
+) -> tuple[tuple[VersionNeed, ...], tuple[str, ...] | None]:
+    """DT_VERNEED and DT_VERDEF, walked as glibc's elf/dl-version.c _dl_check_map_versions
+    does: by vn_next/vna_next/vd_next offsets until one is 0 (the DT_*NUM counts are not used).
+
+    Elf_Verneed, Elf_Vernaux, Elf_Verdef and Elf_Verdaux have the same layout in both classes.
+    """
+
+    window: list[tuple[int, bytes]] = []  # (vaddr, bytes) read at a table's start: one pread
+
+    def record(vaddr: int, fmt: str, what: str) -> tuple[int, ...]:
+        size = struct.calcsize(fmt)
+        for start, data in window:
+            if start <= vaddr and vaddr + size <= start + len(data):
+                return struct.unpack_from(fmt, data, vaddr - start)
+        seg = next(
+            (
+                p
+                for p in phdrs
+                if p.p_type == PT_LOAD and p.vaddr <= vaddr and vaddr + size <= p.vaddr + p.filesz
+            ),
+            None,
+        )
+        if seg is None:
+            raise MalformedElfError(f.path, what, f"0x{vaddr:x} is outside every PT_LOAD")
+        # The records of a table follow each other: read up to 4 KiB of them at once.
+        off = seg.offset + (vaddr - seg.vaddr)
+        data = f.read(off, min(4096, seg.offset + seg.filesz - off), what)
+        window[:] = [(vaddr, data)]
+        return struct.unpack_from(fmt, data, 0)
+
+    needs: list[VersionNeed] = []
+    if DT_VERNEED in last:
+        addr, budget = last[DT_VERNEED], MAX_VERSION_RECORDS
+        while True:
+            vn_version, _cnt, vn_file, vn_aux, vn_next = record(addr, order + "HHIII", "Verneed")
+            if vn_version != 1:
+                raise MalformedElfError(f.path, "DT_VERNEED", f"vn_version {vn_version}")
+            names: list[str] = []
+            weak: list[str] = []
+            aux = addr + vn_aux
+            while True:
+                budget -= 1
+                if budget < 0:
+                    raise MalformedElfError(f.path, "DT_VERNEED", "too many records (a loop?)")
+                _hash, vna_flags, _other, vna_name, vna_next = record(
+                    aux, order + "IHHII", "Vernaux"
+                )
+                name = strtab_string(vna_name, "vna_name")
+                names.append(name)
+                if vna_flags & VER_FLG_WEAK:
+                    weak.append(name)
+                if vna_next == 0:
+                    break
+                aux += vna_next
+            needs.append(
+                VersionNeed(
+                    file=strtab_string(vn_file, "vn_file"),
+                    versions=tuple(names),
+                    weak=tuple(weak),
+                )
+            )
+            if vn_next == 0:
+                break
+            addr += vn_next
+    defs: list[str] | None = None
+    if DT_VERDEF in last:
+        defs = []
+        addr, budget = last[DT_VERDEF], MAX_VERSION_RECORDS
+        while True:
+            budget -= 1
+            if budget < 0:
+                raise MalformedElfError(f.path, "DT_VERDEF", "too many records (a loop?)")
+            vd_version, _flags, _ndx, _cnt, _hash, vd_aux, vd_next = record(
+                addr, order + "HHHHIII", "Verdef"
+            )
+            if vd_version != 1:
+                raise MalformedElfError(f.path, "DT_VERDEF", f"vd_version {vd_version}")
+            (vda_name, _vda_next) = record(addr + vd_aux, order + "II", "Verdaux")
+            defs.append(strtab_string(vda_name, "vda_name"))
+            if vd_next == 0:
+                break
+            addr += vd_next
+    return tuple(needs), None if defs is None else tuple(defs)
 
 
 def _split_path(value: str) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from functools import cached_property
 
 import msgspec
 
-from elfcost.model import LoadedObject, LoaderFamily, Resolution
+from elfcost.model import LoadedObject, LoaderFamily, Resolution, VersionProblem
 
 # typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
 TYPE_CHECKING = False
@@ -26,7 +26,9 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
     resolutions: tuple[Resolution, ...]  # every DT_NEEDED edge, in the order processed
     family: LoaderFamily
     interp: str | None
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...]  # the version problems' messages among them
+    # DT_VERNEED versions the loaded objects do not define (glibc elf/dl-version.c).
+    versions: tuple[VersionProblem, ...] = ()
 
     @cached_property
     def _cache(self) -> dict[str, Any]:
@@ -42,6 +44,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
         family: LoaderFamily,
         interp: str | None,
         warnings: Sequence[str],
+        versions: Sequence[VersionProblem] = (),
     ) -> DependencyGraph:
         return cls(
             objects=tuple(objects),
@@ -49,6 +52,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
             family=family,
             interp=interp,
             warnings=tuple(warnings),
+            versions=tuple(versions),
         )
 
     @property
@@ -99,7 +103,10 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
             style = {"executable": "bold", "interpreter": "dashed"}.get(roles[path], "solid")
             lines.append(f"  {_q(path)} [style={style}];")
         for r in self.resolutions:
-            if r.found is not None:
+            if r.found is not None and r.preload:
+                label = _q(f"{r.needed} ({r.preload})")
+                lines.append(f"  {_q(r.parent)} -> {_q(r.found)} [label={label}, style=dashed];")
+            elif r.found is not None:
                 lines.append(f"  {_q(r.parent)} -> {_q(r.found)} [label={_q(r.needed)}];")
             else:
                 miss = _q(f"missing: {r.needed}")

@@ -14,6 +14,7 @@ import errno
 import fnmatch
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Mapping
 from functools import cached_property
@@ -37,6 +38,13 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     # environment); a tuple: the directories given with --ld-library-path or taken on request.
     ld_library_path: tuple[str, ...] | None = None
     hwcaps: tuple[str, ...] | None = None  # glibc-hwcaps subdirectories supported; None: detect
+    # The CPU's level, for a root whose CPU is not this one ("x86-64-v3", "power10", "z15" or
+    # "baseline"): the glibc-hwcaps subdirectories up to it are searched, best first. None:
+    # this machine's CPU without a root, the baseline (no glibc-hwcaps subdirectory) with one.
+    isa_level: str | None = None
+    # LD_PRELOAD: the objects to preload, in order (elfcost --preload; never taken from the
+    # environment unless asked). /etc/ld.so.preload is read from the root, always.
+    preload: tuple[str, ...] = ()
     cwd: str = msgspec.field(default_factory=os.getcwd)
     sections: bool = True  # read section headers (names for reports); deps does not need them
 
@@ -118,6 +126,13 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         f = self.locate(loader_path)
         return f is not None and os.path.exists(f)
 
+    def file_size(self, loader_path: str) -> int | None:
+        f = self.locate(loader_path)
+        try:
+            return os.stat(f).st_size if f is not None else None
+        except OSError:
+            return None
+
     def read(self, loader_path: str) -> Dso:
         """The Dso at `loader_path` (cached per run); raises ElfcostError."""
         cached = self._dso_cache.get(loader_path)
@@ -172,6 +187,19 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             dirs: list[str] = []
             self._read_conf("/etc/ld.so.conf", dirs, depth=0, seen=set())
             self._conf_cache[key] = tuple(dict.fromkeys(dirs))
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def ld_so_preload(self) -> tuple[str, ...]:
+        """The names in the root's /etc/ld.so.preload, in order (glibc elf/rtld.c dl_main:
+        '#' starts a comment to the end of the line; names are separated by white space or
+        ':'). Empty when there is no such file."""
+        key = "ld.so.preload"
+        if key not in self._conf_cache:
+            text = self._read_text("/etc/ld.so.preload") or ""
+            names: list[str] = []
+            for line in text.split("\n"):
+                names += [n for n in re.split(r"[: \t]", line.split("#", 1)[0]) if n]
+            self._conf_cache[key] = tuple(names)
         return self._conf_cache[key]  # type: ignore[return-value]
 
     def _read_conf(self, conf: str, dirs: list[str], depth: int, seen: set[str]) -> None:
@@ -255,6 +283,8 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         """glibc-hwcaps subdirectories in priority order (sysdeps/x86/dl-hwcaps-subdirs.c)."""
         if self.hwcaps is not None:
             return self.hwcaps
+        if self.isa_level is not None:
+            return hwcaps_up_to(machine, self.isa_level)
         key = "hwcaps:" + machine
         if key in self._conf_cache:
             return self._conf_cache[key]  # type: ignore[return-value]
@@ -267,6 +297,16 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             # unless told which are supported.
             return ()
         return _x86_64_levels(_cpu_flags())
+
+    def cache_isa_level(self, machine: str) -> int | None:
+        """The ISA level ld.so.cache's glibc-hwcaps entries are checked against (x86 only:
+        sysdeps/x86/dl-isa-level.h): 0 baseline, 1 x86-64-v2, ... None elsewhere."""
+        if machine != "x86_64":
+            return None
+        levels = GLIBC_HWCAPS["x86_64"]
+        return max(
+            (levels.index(h) + 1 for h in self.glibc_hwcaps(machine) if h in levels), default=0
+        )
 
     def dir_exists(self, loader_dir: str) -> bool:
         """Whether a directory exists, remembered per run: every search asks about the same
@@ -304,6 +344,27 @@ def _cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+# The glibc-hwcaps subdirectories of each machine, lowest level first; each level implies the
+# ones before it. sysdeps/x86_64/dl-hwcaps-subdirs.c, sysdeps/powerpc/powerpc64/le/
+# dl-hwcaps-subdirs.c (little-endian only), sysdeps/s390/s390-64/dl-hwcaps-subdirs.c. Other
+# machines have none: only the plain directories are searched.
+GLIBC_HWCAPS: Mapping[str, tuple[str, ...]] = {
+    "x86_64": ("x86-64-v2", "x86-64-v3", "x86-64-v4"),
+    "ppc64": ("power9", "power10"),
+    "s390x": ("z13", "z14", "z15", "z16", "z17"),
+}
+ISA_LEVELS = ("baseline", *(level for levels in GLIBC_HWCAPS.values() for level in levels))
+
+
+def hwcaps_up_to(machine: str, level: str) -> tuple[str, ...]:
+    """The glibc-hwcaps subdirectories a CPU of `level` supports, best first; none for the
+    baseline, or for a level of another machine (the program's machine is not that CPU's)."""
+    levels = GLIBC_HWCAPS.get(machine, ())
+    if level not in levels:
+        return ()
+    return tuple(reversed(levels[: levels.index(level) + 1]))
 
 
 # x86-64 psABI micro-architecture levels, as glibc checks them (sysdeps/x86/get-isa-level.h).

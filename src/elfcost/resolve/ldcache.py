@@ -2,8 +2,10 @@
 
 Layout from glibc `sysdeps/generic/dl-cache.h` (struct cache_file_new, file_entry_new,
 cache_extension) and the lookup rules of `elf/dl-cache.c search_cache`: entries are keyed by
-soname; an entry whose hwcap word has bit 62 set (DL_CACHE_HWCAP_EXTENSION) lives in a
-glibc-hwcaps subdirectory named by the glibc-hwcaps extension section.
+soname; an entry whose hwcap word is DL_CACHE_HWCAP_EXTENSION (bit 62) apart from its ISA level
+bits (32..41) and its low 32 bits (`dl_cache_hwcap_extension`) lives in a glibc-hwcaps
+subdirectory, whose name the glibc-hwcaps extension section gives by the low 32 bits. ldconfig
+(elf/cache.c) writes those entries before the plain one of the same soname.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import msgspec
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
 _HWCAP_EXTENSION = 1 << 62
+_ISA_LEVEL_MASK = (1 << 10) - 1  # DL_CACHE_HWCAP_ISA_LEVEL_MASK, in the upper 32 bits
 _EXTENSION_MAGIC = 0xEAA42174
 _TAG_GLIBC_HWCAPS = 1
 
@@ -32,10 +35,14 @@ class CacheEntry(msgspec.Struct, frozen=True, kw_only=True):
     flags: int
     hwcaps: str | None  # glibc-hwcaps subdirectory name ("x86-64-v3"), None for a plain entry
     legacy_hwcap: int  # pre-2.33 hwcap bits; non-zero entries are not used (see lookup)
+    # The ISA level ldconfig read from the library's GNU_PROPERTY_X86_ISA_1_NEEDED (0 baseline,
+    # 1 x86-64-v2, 2 x86-64-v3, 3 x86-64-v4), for glibc-hwcaps entries; 0 elsewhere.
+    isa_level: int = 0
 
 
-# (path, flags, hwcaps, legacy_hwcap) of one entry: CacheEntry's fields but the soname.
-RawEntry = tuple[str, int, str | None, int]
+# (path, flags, hwcaps, legacy_hwcap, isa_level) of one entry: CacheEntry's fields but the
+# soname.
+RawEntry = tuple[str, int, str | None, int, int]
 
 
 class LdCache(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,14 +56,32 @@ class LdCache(msgspec.Struct, frozen=True, kw_only=True):
 
     def entries(self, soname: str) -> tuple[CacheEntry, ...]:
         return tuple(
-            CacheEntry(soname=soname, path=path, flags=flags, hwcaps=sub, legacy_hwcap=legacy)
-            for path, flags, sub, legacy in self.raw.get(soname, ())
+            CacheEntry(
+                soname=soname,
+                path=path,
+                flags=flags,
+                hwcaps=sub,
+                legacy_hwcap=legacy,
+                isa_level=isa,
+            )
+            for path, flags, sub, legacy, isa in self.raw.get(soname, ())
         )
 
     def lookup(
-        self, soname: str, flags: tuple[int, ...], hwcaps: tuple[str, ...]
+        self,
+        soname: str,
+        flags: tuple[int, ...],
+        hwcaps: tuple[str, ...],
+        isa_level: int | None = None,
     ) -> CacheEntry | None:
-        """The entry glibc would use: the best supported glibc-hwcaps entry, else a plain one."""
+        """The entry glibc would use: the best supported glibc-hwcaps entry, else a plain one.
+
+        `hwcaps`: the glibc-hwcaps subdirectories the CPU supports, best first (an entry's
+        priority is its place there: elf/dl-hwcaps.c _dl_hwcaps_priorities, search_cache's
+        glibc_hwcaps_priority; one not listed is never used). `isa_level`: on x86, the CPU's
+        ISA level; a glibc-hwcaps entry needing more is skipped
+        (sysdeps/x86/dl-isa-level.h dl_cache_hwcap_isa_level_compatible).
+        """
         best: CacheEntry | None = None
         best_rank = len(hwcaps) + 1
         for e in self.entries(soname):
@@ -67,6 +92,8 @@ class LdCache(msgspec.Struct, frozen=True, kw_only=True):
             if e.hwcaps is None:
                 rank = len(hwcaps)
             elif e.hwcaps in hwcaps:
+                if isa_level is not None and e.isa_level > isa_level:
+                    continue
                 rank = hwcaps.index(e.hwcaps)
             else:
                 continue
@@ -123,13 +150,15 @@ def _parse(data: bytes) -> LdCache:
     table = data[start + 48 : entries_end]
     for flags, key, value, _osv, hwcap in struct.iter_unpack(e + "iIIIQ", table):
         sub: str | None = None
-        legacy = 0
-        if hwcap & _HWCAP_EXTENSION:
+        legacy = isa = 0
+        if (hwcap >> 32) & ~_ISA_LEVEL_MASK == _HWCAP_EXTENSION >> 32:
+            # sysdeps/generic/dl-cache.h dl_cache_hwcap_extension
             index = hwcap & 0xFFFFFFFF
             sub = hwcap_names[index] if index < len(hwcap_names) else f"#{index}"
+            isa = (hwcap >> 32) & _ISA_LEVEL_MASK
         else:
             legacy = hwcap
-        by_name.setdefault(string(key), []).append((string(value), flags, sub, legacy))
+        by_name.setdefault(string(key), []).append((string(value), flags, sub, legacy, isa))
     return LdCache(raw={k: tuple(v) for k, v in by_name.items()})
 
 

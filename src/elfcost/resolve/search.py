@@ -17,6 +17,8 @@ import msgspec
 from elfcost.elf.machines import BY_NAME, Machine
 from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.model import (
+    DF_1_PIE,
+    ET_EXEC,
     Attempt,
     Dso,
     FileId,
@@ -24,6 +26,7 @@ from elfcost.model import (
     LoadedObject,
     LoaderFamily,
     Resolution,
+    VersionProblem,
 )
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -127,50 +130,77 @@ _LEGACY_HWCAPS = {
 }
 
 
+# EI_OSABI values glibc's open_verify accepts (sysdeps/gnu/ldsodefs.h VALID_ELF_OSABI:
+# ELFOSABI_SYSV, ELFOSABI_GNU; sysdeps/unix/sysv/linux/arm/ldsodefs.h adds ELFOSABI_ARM_AEABI).
+_GLIBC_OSABI = (0, 3)
+_GLIBC_OSABI_EXTRA = {"arm": (64,)}
+
+
 class _Searcher:
-    def __init__(self, host: Host, main: _Loaded, machine: Machine | None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        main: _Loaded,
+        machine: Machine | None,
+        family: LoaderFamily = LoaderFamily.GLIBC,
+    ) -> None:
         self.host = host
         self.main = main
         self.machine = machine
+        self.family = family
         self.tried: list[Attempt] = []
 
     # -- candidate checks (open_verify) ------------------------------------------------------
 
     def try_file(self, path: str, via: FoundVia, origin: str | None) -> Dso | str | None:
-        """Dso if usable; None to keep searching; a string: an error that stops the loader."""
+        """Dso if usable; None to keep searching; a string: an error that stops the loader.
+
+        glibc's elf/dl-load.c open_verify: a file that cannot be opened, or is of the other
+        ELF class or another machine, is skipped; any other file it cannot use stops the
+        loader. A directory opens, and its read fails: "cannot read file data" (EISDIR).
+        """
+        glibc = self.family is LoaderFamily.GLIBC
+
+        def tried(outcome: str) -> None:
+            self.tried.append(Attempt(path=path, via=via, outcome=outcome, origin=origin))
+
         try:
             dso = self.host.read(path)
         except InputError as exc:
-            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            tried(exc.why)
+            if glibc and exc.why == "a directory":
+                return "cannot read file data: Is a directory"
+            if glibc and exc.why == "not a regular file":
+                # A FIFO blocks the loader's open; a device reads short.
+                return "not a regular file: the loader would read it as a library"
             return None
         except NotElfError:
-            self.tried.append(Attempt(path=path, via=via, outcome="not ELF", origin=origin))
-            return "invalid ELF header"
+            size = self.host.file_size(path)
+            short = size is not None and size < (64 if self.main.dso.elf_class == 64 else 52)
+            tried("not ELF")
+            if not glibc:
+                return "Exec format error"  # musl map_library: ENOEXEC
+            return "file too short" if short else "invalid ELF header"
         except ElfcostError as exc:
-            self.tried.append(Attempt(path=path, via=via, outcome=exc.why, origin=origin))
+            tried(exc.why)
             return f"{exc.what}: {exc.why}"
         main = self.main.dso
         if dso.elf_class != main.elf_class:
-            self.tried.append(
-                Attempt(
-                    path=path,
-                    via=via,
-                    outcome=f"wrong ELF class ({dso.elf_class}-bit)",
-                    origin=origin,
-                )
-            )
-            return None
-        if dso.e_machine != main.e_machine:
-            self.tried.append(
-                Attempt(path=path, via=via, outcome=f"wrong machine ({dso.machine})", origin=origin)
-            )
+            tried(f"wrong ELF class ({dso.elf_class}-bit)")
             return None
         if dso.little_endian != main.little_endian:
-            self.tried.append(
-                Attempt(path=path, via=via, outcome="wrong byte order", origin=origin)
-            )
+            tried("wrong byte order")
             return "ELF file data encoding does not match"
-        self.tried.append(Attempt(path=path, via=via, outcome="found", origin=origin))
+        if glibc and dso.osabi not in (
+            *_GLIBC_OSABI,
+            *_GLIBC_OSABI_EXTRA.get(self.machine.name if self.machine else "", ()),
+        ):
+            tried(f"EI_OSABI {dso.osabi}")
+            return "ELF file OS ABI invalid"
+        if dso.e_machine != main.e_machine:
+            tried(f"wrong machine ({dso.machine})")
+            return None
+        tried("found")
         return dso
 
     def search_dirs(
@@ -321,7 +351,12 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
     system = glibc_default_dirs(host, machine, req.dso.elf_class)
     cache = host.ld_so_cache()
     if cache is not None:
-        entry = cache.lookup(name, machine.glibc_cache_flags if machine else (), hwcaps)
+        entry = cache.lookup(
+            name,
+            machine.glibc_cache_flags if machine else (),
+            hwcaps,
+            host.cache_isa_level(machine.name) if machine else None,
+        )
         if entry is None:
             s.tried.append(
                 Attempt(
@@ -346,11 +381,17 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
                 got = s.try_file(entry.path, FoundVia.LD_SO_CACHE, None)
                 if got is not None:
                     return _result(got, FoundVia.LD_SO_CACHE, None, s)
-    elif host.confined:
-        # A sysroot without ld.so.cache: search what ldconfig would have cached.
-        got = s.search_dirs(name, host.ld_so_conf_dirs(), FoundVia.LD_SO_CACHE, None, hwcaps)
-        if got is not None:
-            return _result(got, FoundVia.LD_SO_CACHE, None, s)
+    else:
+        # glibc opens ld.so.cache and nothing else of ldconfig's: without it, the directories
+        # of ld.so.conf are never searched (elf/dl-cache.c _dl_load_cache_lookup).
+        there = host.exists("/etc/ld.so.cache")
+        s.tried.append(
+            Attempt(
+                path="/etc/ld.so.cache",
+                via=FoundVia.LD_SO_CACHE,
+                outcome="not a valid cache: ignored" if there else "no such file",
+            )
+        )
     if not nodeflib:
         got = s.search_dirs(name, system, FoundVia.DEFAULT, None, hwcaps)
         if got is not None:
@@ -359,13 +400,41 @@ def _glibc_search(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -
         s.tried.append(
             Attempt(path=":".join(system), via=FoundVia.DEFAULT, outcome="skipped: DF_1_NODEFLIB")
         )
+    _conf_only(name, s, system, cache is not None)
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
+
+
+CONF_ONLY = "in a directory of ld.so.conf only"
+
+
+def _conf_only(name: str, s: _Searcher, searched: tuple[str, ...], cached: bool) -> None:
+    """Not found, but in a directory of ld.so.conf: the loader never reads that file, only the
+    cache ldconfig makes from it. Say so, as a candidate the loader did not consider."""
+    host = s.host
+    for d in host.ld_so_conf_dirs():
+        path = posixpath.join(d, name)
+        if d in searched or not host.exists(path):
+            continue
+        why = (
+            "ld.so.cache has no entry for it: ldconfig has not been run since it was installed"
+            if cached
+            else "there is no ld.so.cache: ldconfig has not been run"
+        )
+        s.tried.append(
+            Attempt(
+                path=path,
+                via=FoundVia.LD_SO_CACHE,
+                outcome=f"not searched: {CONF_ONLY}, which glibc never reads; {why}",
+            )
+        )
 
 
 # -- musl ---------------------------------------------------------------------------------------
 
 
-def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
+def _musl_find(name: str, req: _Loaded | None, s: _Searcher, interp: str) -> _Found:
+    """musl's load_library; `req` None for a preloaded object (load_preload passes no
+    needed_by: no DT_RUNPATH/DT_RPATH applies)."""
     host = s.host
     if "/" in name:
         got = s.try_file(name, FoundVia.SLASH, None)
@@ -376,7 +445,7 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
             return _result(got, FoundVia.LD_LIBRARY_PATH, None, s)
     # fixup_rpath: DT_RUNPATH if present, else DT_RPATH, of the requester and of every object
     # up its needed_by chain; only $ORIGIN is expanded.
-    for anc in req.chain():
+    for anc in req.chain() if req is not None else ():
         d = anc.dynamic
         if d is None:
             continue
@@ -398,6 +467,16 @@ def _musl_find(name: str, req: _Loaded, s: _Searcher, interp: str) -> _Found:
     return _Found(dso=None, via=None, via_object=None, tried=tuple(s.tried))
 
 
+# open(2) failures path_open passes over (ENOENT, ENOTDIR, EACCES, ENAMETOOLONG); any other
+# error ends the search and the load.
+_MUSL_SKIPS = (
+    "No such file or directory",
+    "Not a directory",
+    "Permission denied",
+    "File name too long",
+)
+
+
 def _musl_dirs(
     name: str, dirs: Iterable[str], via: FoundVia, origin: str | None, s: _Searcher
 ) -> Dso | str | None:
@@ -407,10 +486,19 @@ def _musl_dirs(
         if not s.host.exists(path):
             s.tried.append(Attempt(path=path, via=via, outcome="no such file", origin=origin))
             continue
+        # path_open stops at the first file that opens; map_library reads it, and anything it
+        # cannot map fails the load (errno as musl prints it).
         got = s.try_file(path, via, origin)
         if isinstance(got, Dso):
             return got
-        return got if isinstance(got, str) else f"{s.tried[-1].outcome}: musl does not skip it"
+        if isinstance(got, str):
+            return got
+        outcome = s.tried[-1].outcome
+        if outcome in _MUSL_SKIPS:
+            continue
+        if outcome == "a directory":
+            return "Is a directory"
+        return f"{outcome}: musl does not skip it"
     return None
 
 
@@ -453,7 +541,7 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     # A shared library named as the root is analysed in a process that loads it.
     role: Role = "executable" if main_dso.is_program else "library"
     if role == "library" and interp is None and machine is not None:
-        interp = _default_interp(main_dso, machine)
+        interp = _default_interp(main_dso, machine, host)
     interp = interp or main_dso.interp
     family = loader_family(interp)
     main = _Loaded(
@@ -495,6 +583,32 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     except ElfcostError as exc:
         warnings.append(f"interpreter {interp}: {exc.why}")
 
+    # Preloaded objects come right after the program, before its DT_NEEDED (glibc elf/rtld.c
+    # dl_main: LD_PRELOAD, then /etc/ld.so.preload; musl __dls3: LD_PRELOAD only), and are
+    # then walked breadth first with it (_dl_map_object_deps' list, musl load_deps).
+    preloads = [(n, "LD_PRELOAD") for n in host.preload]
+    if family is LoaderFamily.GLIBC:
+        preloads += [(n, "/etc/ld.so.preload") for n in host.ld_so_preload()]
+    for name, where in preloads:
+        res, new = _resolve_one(
+            name, main, known, rtld, host, machine, family, interp, main, preload=True
+        )
+        if res.found is None:
+            # glibc elf/rtld.c do_preload: an error is printed and the object ignored; musl's
+            # load_preload ignores it silently.
+            last = res.tried[-1].outcome if res.tried else ""
+            error = (
+                last[len(STOPS) :] if last.startswith(STOPS) else "cannot open shared object file"
+            )
+            warnings.append(f"object '{name}' from {where} cannot be preloaded ({error}): ignored")
+            continue
+        resolutions.append(msgspec.structs.replace(res, preload=where))
+        if new is not None:
+            new.position = len(loaded)
+            loaded.append(new)
+            if new is not rtld:
+                known.add(new)
+
     queue_index = 0
     while queue_index < len(loaded):
         req = loaded[queue_index]
@@ -507,14 +621,79 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
                 loaded.append(new)
                 if new is not rtld:
                     known.add(new)
+    for r in resolutions:
+        if r.found is None and r.tried and r.tried[-1].outcome.startswith(STOPS):
+            error = r.tried[-1].outcome.removeprefix(STOPS)
+            where = r.tried[-2].path if len(r.tried) > 1 else r.needed
+            warnings.append(
+                f"{r.needed} (needed by {r.parent}): {where}: {error}; "
+                "the loader stops there, the program does not start"
+            )
+        hint = next((a for a in r.tried if CONF_ONLY in a.outcome), None)
+        if r.found is None and hint is not None:
+            warnings.append(
+                f"{r.needed} (needed by {r.parent}) is in {posixpath.dirname(hint.path)}, "
+                f"a directory of ld.so.conf, but not in ld.so.cache: glibc does not find it "
+                f"until ldconfig is run"
+            )
     if rtld is not None and not rtld.in_order:
         loaded.append(rtld)  # nothing named it: it is still mapped, last
+    versions = check_versions(loaded, known) if family is LoaderFamily.GLIBC else []
+    for v in versions:
+        warnings.append(v.message + ("; the program does not start" if v.fatal else ""))
     objects = [
         LoadedObject(dso=o.dso, role=o.role, found_via=o.via, parent=o.parent) for o in loaded
     ]
     return DependencyGraph.build(
-        objects=objects, resolutions=resolutions, family=family, interp=interp, warnings=warnings
+        objects=objects,
+        resolutions=resolutions,
+        family=family,
+        interp=interp,
+        warnings=warnings,
+        versions=versions,
     )
+
+
+def check_versions(loaded: list[_Loaded], known: _Known) -> list[VersionProblem]:
+    """glibc's start-up version check (elf/dl-version.c _dl_check_all_versions, verbose as
+    rtld.c version_check_doit calls it): for each object's DT_VERNEED entry, the loaded object
+    of that name (find_needed: the first in load order that answers to it) must define each
+    version in its DT_VERDEF (match_symbol). A missing version is fatal unless VER_FLG_WEAK;
+    an object without DT_VERDEF is only a message. musl does not check versions.
+    """
+    problems: list[VersionProblem] = []
+    for o in loaded:
+        dyn = o.dso.dynamic
+        if dyn is None:
+            continue
+        for need in dyn.verneed:
+            target = known.named(need.file)
+            if target is None:
+                continue  # a missing library: reported as such
+            defined = target.dso.dynamic.verdef if target.dso.dynamic else None
+            if defined is None:
+                problems.append(
+                    VersionProblem(
+                        parent=o.dso.path,
+                        file=need.file,
+                        found=target.dso.path,
+                        version=None,
+                        fatal=False,
+                    )
+                )
+                continue
+            problems.extend(
+                VersionProblem(
+                    parent=o.dso.path,
+                    file=need.file,
+                    found=target.dso.path,
+                    version=v,
+                    fatal=v not in need.weak,
+                )
+                for v in need.versions
+                if v not in defined
+            )
+    return problems
 
 
 def _resolve_one(
@@ -527,7 +706,11 @@ def _resolve_one(
     family: LoaderFamily,
     interp: str,
     main: _Loaded,
+    *,
+    preload: bool = False,
 ) -> tuple[Resolution, _Loaded | None]:
+    """One DT_NEEDED entry of `req` (or, `preload`, one preloaded name for the program)."""
+
     def done(
         target: _Loaded, via: FoundVia, via_object: str | None, tried: tuple[Attempt, ...]
     ) -> tuple[Resolution, _Loaded | None]:
@@ -554,33 +737,43 @@ def _resolve_one(
         return done(o, FoundVia.LOADED, None, ())
     if family is LoaderFamily.MUSL and rtld is not None and musl_reserved(name):
         return done(rtld, FoundVia.LOADED, None, ())
-    s = _Searcher(host, main, machine)
+    s = _Searcher(host, main, machine, family)
     found = (
-        _musl_find(name, req, s, interp)
+        _musl_find(name, None if preload else req, s, interp)
         if family is LoaderFamily.MUSL
         else _glibc_find(name, req, s, family)
     )
-    if found.dso is None:
-        tried = found.tried
-        if found.error:
-            tried = (
-                *tried,
-                Attempt(path="", via=FoundVia.DEFAULT, outcome=f"the loader stops: {found.error}"),
-            )
-        return Resolution(
+
+    def fails(tried: tuple[Attempt, ...], error: str | None) -> tuple[Resolution, None]:
+        if error:
+            tried = (*tried, Attempt(path="", via=FoundVia.DEFAULT, outcome=f"{STOPS}{error}"))
+        res = Resolution(
             needed=name, parent=req.dso.path, found=None, via=None, via_object=None, tried=tried
-        ), None
-    # The same file under another name: loaded once (glibc _dl_file_id_match_p).
+        )
+        return res, None
+
+    if found.dso is None:
+        return fails(found.tried, found.error)
+    # The same file under another name: loaded once (glibc _dl_file_id_match_p, musl's
+    # st_dev/st_ino test; both before the file is mapped).
     o = known.same_file(found.dso.file_id)
     if o is not None:
         return done(o, found.via or FoundVia.LOADED, found.via_object, found.tried)
+    refused = _cannot_map(found.dso, family, main.dso)
+    if refused is not None:
+        what, error = refused
+        last = found.tried[-1]
+        tried = (*found.tried[:-1], msgspec.structs.replace(last, outcome=what))
+        return fails(tried, error)
     new = _Loaded(
         dso=found.dso,
         role="library",
         via=found.via or FoundVia.DEFAULT,
         parent=req.dso.path,
         names={name},
-        up=req,
+        # Whose DT_RPATH its own DT_NEEDED inherit: glibc's l_loader (the program, for a
+        # preloaded object); musl's needed_by, which a preloaded object has not.
+        up=None if preload and family is LoaderFamily.MUSL else req,
     )
     res = Resolution(
         needed=name,
@@ -593,10 +786,46 @@ def _resolve_one(
     return res, new
 
 
-def _default_interp(dso: Dso, machine: Machine) -> str | None:
-    """The interpreter a program loading this library would have."""
-    if any(musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
-        return f"/lib/ld-musl-{machine.musl_arch}.so.1"
-    if dso.needed or dso.dynamic is not None:
-        return machine.glibc_interp[0] if machine.glibc_interp else None
+STOPS = "the loader stops: "  # the outcome that ends a failed search, and the program
+
+
+def _cannot_map(dso: Dso, family: LoaderFamily, main: Dso) -> tuple[str, str] | None:
+    """(what the candidate is, the loader's error) when the loader refuses to map a library
+    it has opened and verified; None when it maps it.
+
+    glibc elf/dl-load.c _dl_map_object_from_fd: an ET_EXEC object, an ET_DYN one without
+    PT_DYNAMIC and a PIE (DF_1_PIE) are errors, not skipped candidates. musl ldso/dynlink.c
+    map_library maps ET_EXEC and PIEs alike, at their link address for ET_EXEC (EBUSY when it
+    is taken: modelled for the main program's range only); no PT_DYNAMIC is ENOEXEC.
+    """
+    dyn = dso.dynamic
+    if family is LoaderFamily.MUSL:
+        if dso.dynamic_phdr is None:
+            return "no PT_DYNAMIC", "Exec format error"
+        if dso.e_type == ET_EXEC and main.e_type == ET_EXEC:
+            lo, hi = dso.span
+            main_lo, main_hi = main.span
+            if lo < main_hi and main_lo < hi:
+                return "ET_EXEC over the program's addresses", "Device or resource busy"
+        return None
+    if dso.e_type == ET_EXEC:
+        return "ET_EXEC (a program)", "cannot dynamically load executable"
+    if dso.dynamic_phdr is None:
+        return "no PT_DYNAMIC", "object file has no dynamic section"
+    if dyn is not None and dyn.flags_1 & DF_1_PIE:
+        return "PIE (DF_1_PIE)", "cannot dynamically load position-independent executable"
     return None
+
+
+def _default_interp(dso: Dso, machine: Machine, host: Host) -> str | None:
+    """The interpreter a program loading this library would have: the libc it names, else
+    the loader the root has (glibc's first; musl's in a musl-only root, such as Alpine's)."""
+    musl = f"/lib/ld-musl-{machine.musl_arch}.so.1"
+    if any(musl_reserved(n) for n in dso.needed) and "libc.so.6" not in dso.needed:
+        return musl
+    if not dso.needed and dso.dynamic is None:
+        return None
+    glibc = next((p for p in machine.glibc_interp if host.exists(p)), None)
+    if glibc is None and "libc.so.6" not in dso.needed and host.exists(musl):
+        return musl
+    return glibc or (machine.glibc_interp[0] if machine.glibc_interp else None)
