@@ -121,8 +121,8 @@ def test_piped_output_has_no_escape_codes_and_keeps_whole_rows() -> None:
 
 
 def test_every_sample_estimate_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    from elfcost.predict import estimate
     from elfcost.errors import ElfcostError
+    from elfcost.predict import estimate
     from elfcost.report.text import estimate_text
     from elfcost.resolve.host import Host
     from elfcost.resolve.search import resolve
