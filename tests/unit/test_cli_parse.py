@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from elfcost import cli
 from elfcost.errors import ElfcostError, Exit
+from elfcost.pipeline import Scenario
 
 
 def invoke(*argv: str) -> Result:
@@ -123,26 +124,47 @@ def test_options_and_words_mix_and_dash_dash_ends_the_options() -> None:
 
 def test_an_option_value_may_start_with_a_dash() -> None:
     assert params("measure", "--follow", "-bash", "--", "/bin/true")["follow"] == "-bash"
-    assert params("estimate", "--ld-library-path", "-L", "B")["ld_library_path"] == "-L"
+    assert params("estimate", "--ld-library-path", "-L", "B")["host"].ld_library_path == ("-L",)
     assert params("estimate", "-o", "-x.txt", "B")["output"] == "-x.txt"
 
 
 def test_defaults_repeatable_options_and_flags_the_policy_decides() -> None:
     v = params("check", "B")
-    assert v["strict"] is None and v["no_textrel"] is None  # the policy file decides
-    assert v["instances"] is None and v["max_private_dirty"] is None
-    assert v["root"] == "/" and v["fmt"] == "text" and v["update_baseline"] is False
+    limits = v["policy"].defaults
+    assert limits.no_missing is False and limits.no_textrel is False  # the policy file decides
+    assert limits.instances == 1 and limits.max_private_dirty is None
+    assert v["policy"].baseline_file is None and v["update_baseline"] is False
+    assert v["host"].root == "/" and v["host"].ld_library_path is None and v["fmt"] == "text"
     v = params("check", "--strict", "--no-textrel", "--max-fleet", "1.5MiB", "B")
-    assert v["strict"] is True and v["no_textrel"] is True and v["max_fleet"] == 1572864
+    limits = v["policy"].defaults
+    assert limits.no_missing is True and limits.no_textrel is True
+    assert limits.max_fleet == 1572864
     m = params("measure", "--pid", "1", "--pid", "2", "--env", "A=1", "--env", "B=x=y")
-    assert m["pids"] == (1, 2) and m["env_items"] == ["A=1", "B=x=y"]
-    m = params("measure")
-    assert (m["at"], m["settle"], m["timeout"], m["delay"]) == ("idle", 0.3, 10.0, None)
+    assert m["pids"] == (1, 2) and m["start"].env == ("A=1", "B=x=y")
+    s = params("measure")["start"]
+    assert (s.settle, s.timeout, s.delay, s.clean_env) == (0.3, 10.0, None, False)
+    assert params("measure")["at"] == "idle"
     e = params("estimate", "--page-size", "16K", "--assume", "musl", "B")
-    assert (e["page_size"], e["assume"], e["instances"]) == (16384, "musl", 1)
+    assert (e["scenario"].page_size, e["scenario"].assume, e["instances"]) == (16384, "musl", 1)
+    assert params("estimate", "B")["scenario"] == Scenario()
     assert params("deps", "B")["strict"] is False
     s = params("scan")
     assert (s["paths"], s["top"], s["jobs"], s["no_cache"]) == ((), 10, None, False)
+
+
+def test_options_together_are_one_value_whatever_their_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's value is made once all of its options are read: given first, last or not at
+    all, in any order, and from the environment as from the command line."""
+    llp = ("--ld-library-path", "/x:/y")
+    root = ("--root", str(tmp_path))
+    for argv in ([*llp, *root, "B"], ["B", *root, *llp], [*root, "B", *llp]):
+        host = params("deps", *argv)["host"]
+        assert (host.root, host.ld_library_path) == (str(tmp_path), ("/x", "/y"))
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/from/env")
+    assert params("deps", "--env-ld-library-path", "B")["host"].ld_library_path == ("/from/env",)
+    assert params("deps", "B")["host"].ld_library_path is None
 
 
 def test_version() -> None:
