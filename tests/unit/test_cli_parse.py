@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -224,34 +225,57 @@ def test_one_bad_input_is_one_line_and_the_others_go_on(
     assert loud.status == Exit.OK
 
 
+def the_script() -> list[str]:
+    """The `elfcost` script as pip writes it: the entry point pyproject.toml declares, called
+    with the script's own path as argv[0]."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    module, func = pyproject["project"]["scripts"]["elfcost"].split(":")
+    code = f"import sys; from {module} import {func}; sys.argv[0] = '/opt/bin/elfcost'; {func}()"
+    return [sys.executable, "-c", code]
+
+
+def both(*argv: str, **env: str) -> str:
+    """What `elfcost ARGV` writes, exit status and all, the same as `python -m elfcost ARGV`."""
+    runs = [
+        subprocess.run(
+            [*command, *argv],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        for command in (the_script(), [sys.executable, "-m", "elfcost"])
+    ]
+    script, module = ((r.returncode, r.stdout, r.stderr) for r in runs)
+    assert script == module
+    return f"{script[0]}\n{script[1]}{script[2]}"
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_shell_completion_scripts(shell: str) -> None:
-    env = {**os.environ, "_ELFCOST_COMPLETE": f"{shell}_source"}
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert r.returncode == 0 and "_ELFCOST_COMPLETE" in r.stdout, r.stderr
-    assert "elfcost" in r.stdout
+    out = both(_ELFCOST_COMPLETE=f"{shell}_source")
+    assert out.startswith("0\n") and "_ELFCOST_COMPLETE" in out
+    assert "_elfcost_completion" in out  # for the command named elfcost, however it was run
+
+
+def test_the_script_and_python_m_elfcost_are_one_program() -> None:
+    assert both("--help").startswith("0\nUsage: elfcost [OPTIONS] COMMAND [ARGS]...")
+    assert both("--version") == f"0\nelfcost, version {version('elfcost')}\n"
+    usage = both("estimat", "x").splitlines()
+    assert usage[:2] == ["2", "Usage: elfcost [OPTIONS] COMMAND [ARGS]..."]
+    assert both("check").splitlines()[1] == "Usage: elfcost check [OPTIONS] PATHS..."
 
 
 def test_completion_of_commands_and_options() -> None:
-    env = {**os.environ, "_ELFCOST_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"],
-        capture_output=True,
-        text=True,
-        env={**env, "COMP_WORDS": "elfcost est"},
-        timeout=60,
-    )
-    assert "plain,estimate" in r.stdout.splitlines()
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"],
-        capture_output=True,
-        text=True,
-        env={**env, "COMP_WORDS": "elfcost estimate --for", "COMP_CWORD": "2"},
-        timeout=60,
-    )
-    assert "plain,--format" in r.stdout.splitlines()
+    def complete(words: str) -> list[str]:
+        cword = str(len(words.split()) - 1)
+        out = both(_ELFCOST_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=cword)
+        return out.splitlines()[1:]
+
+    assert complete("elfcost est") == ["plain,estimate"]
+    assert "plain,--format" in complete("elfcost estimate --for")
+    assert complete("elfcost measure --at e") == ["plain,entry", "plain,exec"]
+    assert complete("elfcost check --root /us") == ["dir,/us"]
 
 
 @pytest.mark.parametrize(
