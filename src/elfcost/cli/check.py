@@ -1,14 +1,8 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from elfcost.cli import common
-
-if TYPE_CHECKING:
-    from elfcost.check.gate import Policy
-
 
 POLICY = common.together(
     common.later("elfcost.check.run", "policy_of"),
@@ -30,7 +24,7 @@ POLICY = common.together(
 def command(
     state: common.State,
     paths: tuple[str, ...] = common.argument(nargs=-1, required=True),
-    policy: Policy = POLICY,
+    policy: common.Policy = POLICY,
     update_baseline: bool = common.option("--update-baseline", is_flag=True),
     host: common.Host = common.HOST,
     scenario: common.Scenario = common.SCENARIO,

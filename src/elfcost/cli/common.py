@@ -18,6 +18,7 @@ from elfcost.check.gate import parse_size
 from elfcost.errors import ElfcostError, Exit
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
+    from elfcost.check.gate import Policy as Policy
     from elfcost.pipeline import Scenario as Scenario
     from elfcost.report.progress import Bar
     from elfcost.resolve.host import Host as Host
@@ -81,16 +82,17 @@ def argument(**attrs: Any) -> Any:
 
 
 def option(*decls: str, **attrs: Any) -> Any:
-    """Help from HELP unless given; the default shown if there is one (a flag's is not)."""
+    """An option, its help from HELP unless given, its default shown if it has one (a flag's
+    is not worth showing)."""
     attrs.setdefault("help", HELP.get(next(d for d in decls if d.startswith("--"))))
     attrs.setdefault("show_default", attrs.get("default") is not None and "is_flag" not in attrs)
     return lambda name: [click.Option([*decls, *filter(None, [name])], **attrs)]
 
 
 def together(build: Callable[..., object], *members: Declared) -> Any:
-    """Options that reach the command as one value, `build` of theirs by name (its ValueError a
-    usage error). Click processes options in no fixed order: each member's callback keeps its
-    value, and the last one builds."""
+    """Options that reach the command as one value: `build` called with their values by name
+    (a ValueError it raises is a usage error). Click processes options in no fixed order, so
+    each member's callback keeps its value and the last one to come builds the value."""
 
     def make(name: str | None) -> list[click.Parameter]:
         def keep(ctx: click.Context, param: click.Parameter, value: object) -> object:
@@ -117,9 +119,10 @@ def later(module: str, name: str) -> Callable[..., object]:
 
 
 def command(f: Callable[..., None]) -> click.Command:
-    """The command `f`: its docstring the help; after the run's State, its parameters declared
-    by their defaults, in --help order. What it raises is one input's error (State.per_input); a
-    reader gone (`elfcost ... | head`) is none. It ends with the exit status decided."""
+    """The command `f`, its docstring the help, the exit codes after it. Its first parameter is
+    the run's State, the others are declared by their defaults, in --help order. What it raises
+    is one input's error (State.per_input), and a reader that stopped reading (`elfcost ... |
+    head`) no error at all: it ends with the exit status decided."""
 
     @functools.wraps(f)
     def run(state: State, **values: Any) -> None:
@@ -141,7 +144,8 @@ def quiet_stdout() -> None:
 
 
 class State:
-    """Per run: --traceback, the exit status so far, and the progress bar errors go past."""
+    """Per run: whether to show tracebacks, the exit status so far, and the progress bar that
+    error lines go past while it is drawn."""
 
     def __init__(self, traceback: bool = False) -> None:
         self.traceback = traceback
