@@ -11,6 +11,8 @@ import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 
+from msgspec.structs import replace
+
 from elfcost import analysis
 from elfcost.documents import (
     MAX_DOCUMENT_BYTES,
@@ -20,15 +22,13 @@ from elfcost.documents import (
     decode,
 )
 from elfcost.elf.reader import ELF_MAGIC
-from elfcost.errors import ElfcostError
-from elfcost.pipeline import Each, analyse
+from elfcost.errors import Each, ElfcostError
+from elfcost.pipeline import AS_BUILT, Scenario, analyse, programs_in
 from elfcost.report import jsonout
 from elfcost.resolve.host import Host
 
 
-def estimate_doc_of(
-    side: str, host: Host, *, page_size: int | None = None, assume: str | None = None
-) -> EstimateDoc:
+def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> EstimateDoc:
     """A saved estimate JSON report (decoded with validation), or a fresh analysis of a
     binary."""
     try:
@@ -39,8 +39,7 @@ def estimate_doc_of(
                 return decode(data, EstimateDoc, source=side)
     except OSError as exc:
         raise ElfcostError(side, "", exc.strerror or str(exc)) from None
-    est = analyse(host.loader_path(side), host, page_size=page_size, assume=assume).estimate
-    return jsonout.estimate_doc(est)
+    return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
 
 def diff_builds(
@@ -48,14 +47,13 @@ def diff_builds(
     new: str,
     old_host: Host,
     new_host: Host,
+    scenario: Scenario = AS_BUILT,
     *,
-    page_size: int | None = None,
-    assume: str | None = None,
     instances: int = 1,
 ) -> DiffDoc:
     """elfcost.diff/1 of two binaries or saved reports; their page sizes must agree."""
-    a = estimate_doc_of(old, old_host, page_size=page_size, assume=assume)
-    b = estimate_doc_of(new, new_host, page_size=page_size, assume=assume)
+    a = estimate_doc_of(old, old_host, scenario)
+    b = estimate_doc_of(new, new_host, scenario)
     if a.page_size != b.page_size:
         raise ElfcostError(
             new,
@@ -78,9 +76,8 @@ def diff_trees(
     pairs: Sequence[tuple[str, str | None, str | None]],
     old_host: Host,
     new_host: Host,
+    scenario: Scenario = AS_BUILT,
     *,
-    page_size: int | None = None,
-    assume: str | None = None,
     instances: int = 1,
     each: Each = nullcontext,
 ) -> DiffRootsDoc:
@@ -93,7 +90,28 @@ def diff_trees(
             doc = None
             if path is not None:
                 with each():
-                    doc = estimate_doc_of(path, host, page_size=page_size, assume=assume)
+                    doc = estimate_doc_of(path, host, scenario)
             sides.append(doc)
         docs.append((rel, sides[0], sides[1]))
     return analysis.diff_roots(docs, instances=instances)
+
+
+def diff(
+    old: str,
+    new: str,
+    host: Host,
+    scenario: Scenario = AS_BUILT,
+    *,
+    new_root: str | None = None,
+    instances: int = 1,
+    each: Each = nullcontext,
+) -> DiffDoc | DiffRootsDoc:
+    """`elfcost diff`: two directory trees (diff_trees, each program under `each`), else two
+    binaries or saved reports (diff_builds). NEW is resolved inside `new_root` when given,
+    else in `host`'s root as OLD is."""
+    new_host = host if new_root is None else replace(host, root=new_root)
+    if os.path.isdir(old) and os.path.isdir(new):
+        found = programs_in([old], each=each), programs_in([new], each=each)
+        pairs = pair_trees(old, found[0].programs, new, found[1].programs)
+        return diff_trees(pairs, host, new_host, scenario, instances=instances, each=each)
+    return diff_builds(old, new, host, new_host, scenario, instances=instances)

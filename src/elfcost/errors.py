@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+# Runs one input of many (the library's loops take one as `each`). The command line's reports
+# an error in one line and goes on with the next input; the default, a null context, lets the
+# first error stop the run.
+Each = Callable[[], AbstractContextManager[object]]
 
 
 class Exit(enum.IntEnum):

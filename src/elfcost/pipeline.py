@@ -1,30 +1,28 @@
 """From a path to an estimate: the steps the commands share.
 
-A host (the root and loader configuration a program is resolved against), one program's
-analysis (resolved and estimated once, with the what-ifs asked for), and the programs found
-under directories. Nothing here prints: errors are raised, or returned as values where one bad
-file must not stop the others.
+A host (the root and loader configuration a program is resolved against), the scenario an
+estimate assumes (page size, what-if), one program's analysis (resolved and estimated once,
+with the what-ifs asked for), and the programs found under directories. Nothing here prints:
+errors are raised; where one bad file must not stop the others, each is raised under the
+`each` (errors.Each) the caller gives.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+import re
+from collections.abc import Sequence
+from contextlib import nullcontext
 
 import msgspec
 
 from elfcost.cost.estimate import BIND_NOW, Options
-from elfcost.errors import ElfcostError
+from elfcost.errors import Each
 from elfcost.model import Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.graph import DependencyGraph
-from elfcost.resolve.host import Host
+from elfcost.resolve.host import ISA_LEVELS, Host
 from elfcost.resolve.search import resolve
-
-# Runs one input of many. The command line's version reports an error in one line and goes on
-# with the next input; the default, a null context, lets the first error stop the run.
-Each = Callable[[], AbstractContextManager[object]]
 
 
 def make_host(
@@ -32,16 +30,47 @@ def make_host(
     ld_library_path: str | None = None,
     *,
     inherit_ld_library_path: bool = False,
+    preload: str | None = None,
+    inherit_preload: bool = False,
+    isa_level: str | None = None,
     sections: bool = True,
 ) -> Host:
     """The host for `root`. LD_LIBRARY_PATH is `ld_library_path` (':'-separated) if given, else
-    elfcost's own environment's when `inherit_ld_library_path`, else not used at all."""
+    elfcost's own environment's when `inherit_ld_library_path`, else not used at all; LD_PRELOAD
+    (`preload`, separated by spaces or ':') likewise with `inherit_preload`. `isa_level` names
+    the CPU level for glibc-hwcaps (resolve/host.py ISA_LEVELS); a ValueError if it is none."""
     llp: tuple[str, ...] | None = None
     if ld_library_path is not None:
         llp = tuple(ld_library_path.split(":"))
     elif inherit_ld_library_path and "LD_LIBRARY_PATH" in os.environ:
         llp = tuple(os.environ["LD_LIBRARY_PATH"].split(":"))
-    return Host(root=root, ld_library_path=llp, sections=sections)
+    if preload is None and inherit_preload:
+        preload = os.environ.get("LD_PRELOAD")
+    # elf/rtld.c handle_preload_list: LD_PRELOAD is split on spaces and colons.
+    names = tuple(n for n in re.split(r"[\s:]", preload or "") if n)
+    if isa_level is not None and isa_level not in ISA_LEVELS:
+        raise ValueError(f"--isa-level {isa_level!r} is not one of {', '.join(ISA_LEVELS)}")
+    return Host(
+        root=root, ld_library_path=llp, preload=names, isa_level=isa_level, sections=sections
+    )
+
+
+class Scenario(msgspec.Struct, frozen=True, kw_only=True):
+    """What an estimate assumes beyond the files: the runtime page size (None: this machine's)
+    and an `assume` what-if (cost/estimate.py BIND_NOW, cost/whatif.py RELINKS; None: the
+    program as built)."""
+
+    page_size: int | None = None
+    assume: str | None = None
+
+    def options(self) -> Options:
+        return Options(
+            page_size=self.page_size or os.sysconf("SC_PAGE_SIZE"),
+            bind_now=BIND_NOW.get(self.assume or ""),
+        )
+
+
+AS_BUILT = Scenario()  # this machine's page size, the program as it was linked
 
 
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,22 +83,15 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def analyse(
-    path: str,
-    host: Host,
-    *,
-    page_size: int | None = None,
-    assume: str | None = None,
-    whatif: bool = False,
+    path: str, host: Host, scenario: Scenario = AS_BUILT, *, whatif: bool = False
 ) -> Analysis:
     """Resolve and estimate the program at `path` (a loader path) once.
 
-    An `assume` that relinks the program (cost/whatif.py RELINKS: static, musl, glibc, ...)
+    An assumption that relinks the program (cost/whatif.py RELINKS: static, musl, glibc, ...)
     gives that what-if as the estimate itself; `whatif=True` adds the static one beside the
     as-built estimate (for the HTML report's second fleet line).
     """
-    opts = Options(
-        page_size=page_size or os.sysconf("SC_PAGE_SIZE"), bind_now=BIND_NOW.get(assume or "")
-    )
+    opts, assume = scenario.options(), scenario.assume
     graph = resolve(path, host)
     est = estimate(graph, opts)
     if assume is None and not whatif:
@@ -88,24 +110,23 @@ def analyse(
 
 
 class Programs(msgspec.Struct, frozen=True, kw_only=True):
-    """What `programs_in` found: the programs to analyse, what it skipped, and the files it
-    could not read (each an error of its own; the others are still found)."""
+    """What `programs_in` found: the programs to analyse, and what it skipped."""
 
     programs: tuple[str, ...]
     skipped: int  # files that are not ELF, and symbolic links
     libraries: int  # ELF files that are shared libraries, not programs
-    errors: tuple[ElfcostError, ...] = ()
 
 
-def programs_in(paths: Sequence[str]) -> Programs:
+def programs_in(paths: Sequence[str], *, each: Each = nullcontext) -> Programs:
     """Files named explicitly, and the ELF programs found under directories (in name order).
 
-    A file named explicitly is always kept (a non-ELF one is the analysis's input error).
+    A file named explicitly is always kept (a non-ELF one is the analysis's input error); an
+    ELF file under a directory that cannot be read is raised under `each`, as an input of its
+    own would be.
     """
     from elfcost.elf.reader import is_elf, read_dso
 
     out: list[str] = []
-    errors: list[ElfcostError] = []
     skipped = libs = 0
     for p in paths:
         if not os.path.isdir(p):
@@ -118,13 +139,10 @@ def programs_in(paths: Sequence[str]) -> Programs:
                 if os.path.islink(f) or not is_elf(f):
                     skipped += 1
                     continue
-                try:
+                with each():
                     dso = read_dso(f, sections=False)
-                except ElfcostError as exc:
-                    errors.append(exc)
-                    continue
-                if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
-                    out.append(f)
-                else:
-                    libs += 1
-    return Programs(programs=tuple(out), skipped=skipped, libraries=libs, errors=tuple(errors))
+                    if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
+                        out.append(f)
+                    else:
+                        libs += 1
+    return Programs(programs=tuple(out), skipped=skipped, libraries=libs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -190,3 +192,51 @@ def test_a_malformed_baseline_is_one_line_and_exit_3(
     assert r.returncode == 3, r.stderr
     (line,) = r.stderr.splitlines()
     assert line.startswith(f"elfcost: error: {baseline}: ")
+
+
+def programs_and_a_broken_one(samples: Path, tmp_path: Path) -> tuple[Path, str]:
+    d = tmp_path / "tree"
+    d.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(samples / "trivial.pie", d / name)
+    (d / "broken").write_bytes(b"\x7fELF\x02")
+    return d, f"elfcost: error: {d / 'broken'}: ELF header: file ends inside e_ident"
+
+
+def test_piped_stderr_gets_no_progress(samples: Path, tmp_path: Path) -> None:
+    d, error = programs_and_a_broken_one(samples, tmp_path)
+    r = run(str(d))  # stderr is a pipe
+    assert r.returncode == 3 and r.stdout.count("ok ") == 3
+    assert r.stderr == error + "\n"  # the error, and nothing drawn
+
+
+def test_a_terminal_gets_a_progress_bar_and_whole_error_lines(
+    samples: Path, tmp_path: Path
+) -> None:
+    d, error = programs_and_a_broken_one(samples, tmp_path)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "elfcost", "check", str(d)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+        )
+        os.close(slave)
+        chunks = []
+        while True:  # until the child has gone (EIO on Linux)
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert p.wait(timeout=120) == 3
+        assert p.stdout is not None and p.stdout.read().decode().count("ok ") == 3
+    finally:
+        os.close(master)
+    err = b"".join(chunks).decode()
+    assert "checking" in err and "3/3" in err  # the bar, complete at the end
+    assert err.count(error) == 1 and (error + "\r\n") in err  # one whole line past it
+    assert err.endswith("\x1b[2K") or "\x1b[2K" in err.rsplit(error, 1)[1]  # then erased

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from elfcost import cli
 from elfcost.errors import ElfcostError, Exit
+from elfcost.pipeline import Scenario
 
 
 def invoke(*argv: str) -> Result:
@@ -123,26 +125,47 @@ def test_options_and_words_mix_and_dash_dash_ends_the_options() -> None:
 
 def test_an_option_value_may_start_with_a_dash() -> None:
     assert params("measure", "--follow", "-bash", "--", "/bin/true")["follow"] == "-bash"
-    assert params("estimate", "--ld-library-path", "-L", "B")["ld_library_path"] == "-L"
+    assert params("estimate", "--ld-library-path", "-L", "B")["host"].ld_library_path == ("-L",)
     assert params("estimate", "-o", "-x.txt", "B")["output"] == "-x.txt"
 
 
 def test_defaults_repeatable_options_and_flags_the_policy_decides() -> None:
     v = params("check", "B")
-    assert v["strict"] is None and v["no_textrel"] is None  # the policy file decides
-    assert v["instances"] is None and v["max_private_dirty"] is None
-    assert v["root"] == "/" and v["fmt"] == "text" and v["update_baseline"] is False
+    limits = v["policy"].defaults
+    assert limits.no_missing is False and limits.no_textrel is False  # the policy file decides
+    assert limits.instances == 1 and limits.max_private_dirty is None
+    assert v["policy"].baseline_file is None and v["update_baseline"] is False
+    assert v["host"].root == "/" and v["host"].ld_library_path is None and v["fmt"] == "text"
     v = params("check", "--strict", "--no-textrel", "--max-fleet", "1.5MiB", "B")
-    assert v["strict"] is True and v["no_textrel"] is True and v["max_fleet"] == 1572864
+    limits = v["policy"].defaults
+    assert limits.no_missing is True and limits.no_textrel is True
+    assert limits.max_fleet == 1572864
     m = params("measure", "--pid", "1", "--pid", "2", "--env", "A=1", "--env", "B=x=y")
-    assert m["pids"] == (1, 2) and m["env_items"] == ["A=1", "B=x=y"]
-    m = params("measure")
-    assert (m["at"], m["settle"], m["timeout"], m["delay"]) == ("idle", 0.3, 10.0, None)
+    assert m["pids"] == (1, 2) and m["start"].env == ("A=1", "B=x=y")
+    s = params("measure")["start"]
+    assert (s.settle, s.timeout, s.delay, s.clean_env) == (0.3, 10.0, None, False)
+    assert params("measure")["at"] == "idle"
     e = params("estimate", "--page-size", "16K", "--assume", "musl", "B")
-    assert (e["page_size"], e["assume"], e["instances"]) == (16384, "musl", 1)
+    assert (e["scenario"].page_size, e["scenario"].assume, e["instances"]) == (16384, "musl", 1)
+    assert params("estimate", "B")["scenario"] == Scenario()
     assert params("deps", "B")["strict"] is False
     s = params("scan")
     assert (s["paths"], s["top"], s["jobs"], s["no_cache"]) == ((), 10, None, False)
+
+
+def test_options_together_are_one_value_whatever_their_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's value is made once all of its options are read: given first, last or not at
+    all, in any order, and from the environment as from the command line."""
+    llp = ("--ld-library-path", "/x:/y")
+    root = ("--root", str(tmp_path))
+    for argv in ([*llp, *root, "B"], ["B", *root, *llp], [*root, "B", *llp]):
+        host = params("deps", *argv)["host"]
+        assert (host.root, host.ld_library_path) == (str(tmp_path), ("/x", "/y"))
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/from/env")
+    assert params("deps", "--env-ld-library-path", "B")["host"].ld_library_path == ("/from/env",)
+    assert params("deps", "B")["host"].ld_library_path is None
 
 
 def test_version() -> None:
@@ -202,34 +225,57 @@ def test_one_bad_input_is_one_line_and_the_others_go_on(
     assert loud.status == Exit.OK
 
 
+def the_script() -> list[str]:
+    """The `elfcost` script as pip writes it: the entry point pyproject.toml declares, called
+    with the script's own path as argv[0]."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    module, func = pyproject["project"]["scripts"]["elfcost"].split(":")
+    code = f"import sys; from {module} import {func}; sys.argv[0] = '/opt/bin/elfcost'; {func}()"
+    return [sys.executable, "-c", code]
+
+
+def both(*argv: str, **env: str) -> str:
+    """What `elfcost ARGV` writes, exit status and all, the same as `python -m elfcost ARGV`."""
+    runs = [
+        subprocess.run(
+            [*command, *argv],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        for command in (the_script(), [sys.executable, "-m", "elfcost"])
+    ]
+    script, module = ((r.returncode, r.stdout, r.stderr) for r in runs)
+    assert script == module
+    return f"{script[0]}\n{script[1]}{script[2]}"
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_shell_completion_scripts(shell: str) -> None:
-    env = {**os.environ, "_ELFCOST_COMPLETE": f"{shell}_source"}
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert r.returncode == 0 and "_ELFCOST_COMPLETE" in r.stdout, r.stderr
-    assert "elfcost" in r.stdout
+    out = both(_ELFCOST_COMPLETE=f"{shell}_source")
+    assert out.startswith("0\n") and "_ELFCOST_COMPLETE" in out
+    assert "_elfcost_completion" in out  # for the command named elfcost, however it was run
+
+
+def test_the_script_and_python_m_elfcost_are_one_program() -> None:
+    assert both("--help").startswith("0\nUsage: elfcost [OPTIONS] COMMAND [ARGS]...")
+    assert both("--version") == f"0\nelfcost, version {version('elfcost')}\n"
+    usage = both("estimat", "x").splitlines()
+    assert usage[:2] == ["2", "Usage: elfcost [OPTIONS] COMMAND [ARGS]..."]
+    assert both("check").splitlines()[1] == "Usage: elfcost check [OPTIONS] PATHS..."
 
 
 def test_completion_of_commands_and_options() -> None:
-    env = {**os.environ, "_ELFCOST_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"],
-        capture_output=True,
-        text=True,
-        env={**env, "COMP_WORDS": "elfcost est"},
-        timeout=60,
-    )
-    assert "plain,estimate" in r.stdout.splitlines()
-    r = subprocess.run(
-        [sys.executable, "-m", "elfcost"],
-        capture_output=True,
-        text=True,
-        env={**env, "COMP_WORDS": "elfcost estimate --for", "COMP_CWORD": "2"},
-        timeout=60,
-    )
-    assert "plain,--format" in r.stdout.splitlines()
+    def complete(words: str) -> list[str]:
+        cword = str(len(words.split()) - 1)
+        out = both(_ELFCOST_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=cword)
+        return out.splitlines()[1:]
+
+    assert complete("elfcost est") == ["plain,estimate"]
+    assert "plain,--format" in complete("elfcost estimate --for")
+    assert complete("elfcost measure --at e") == ["plain,entry", "plain,exec"]
+    assert complete("elfcost check --root /us") == ["dir,/us"]
 
 
 @pytest.mark.parametrize(

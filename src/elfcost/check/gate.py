@@ -42,7 +42,7 @@ from msgspec.structs import replace
 LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
 
 
-class PolicyError(Exception):
+class PolicyError(ValueError):
     """A policy or baseline file that cannot be used (a usage error, exit 2)."""
 
 

@@ -6,10 +6,10 @@ inputs it needs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any
 
+import msgspec
 from msgspec.structs import replace
 
 from elfcost.check.gate import (
@@ -22,14 +22,21 @@ from elfcost.check.gate import (
     updated_baseline,
 )
 from elfcost.documents import Baseline, decode, encode
-from elfcost.errors import InputError
-from elfcost.pipeline import Analysis, Each, analyse
+from elfcost.errors import Each, InputError
+from elfcost.pipeline import AS_BUILT, Analysis, Scenario, analyse, programs_in
 from elfcost.resolve.host import Host
 
+# Called after each program with (programs done, programs in all): a progress bar's update.
+Progress = Callable[[int, int], None]
 
-def policy_of(budget: str | None, overrides: Mapping[str, Any]) -> Policy:
-    """The policy file `budget` (or no policy), with `overrides` (Limits fields, from flags)
-    replacing its defaults. Raises PolicyError when the file cannot be read or used."""
+
+def policy_of(
+    budget: str | None = None, baseline: str | None = None, **limits: int | bool | None
+) -> Policy:
+    """The policy file `budget` (or no policy), with `limits` (Limits fields; None: not given,
+    the file decides) replacing its defaults, and `baseline` as its baseline file if given, else
+    the file's own (relative to the policy file). Raises PolicyError when the file cannot be
+    read or used."""
     policy = Policy()
     if budget:
         try:
@@ -37,14 +44,10 @@ def policy_of(budget: str | None, overrides: Mapping[str, Any]) -> Policy:
                 policy = load_policy(fh.read(), source=budget)
         except OSError as exc:
             raise PolicyError(str(exc)) from None
-    return replace(policy, defaults=replace(policy.defaults, **overrides))
-
-
-def baseline_path(policy: Policy, budget: str | None, given: str | None) -> str | None:
-    """The baseline file: the one given, else the policy's (relative to the policy file)."""
-    if given is None and budget and policy.baseline_file:
-        return os.path.join(os.path.dirname(budget), policy.baseline_file)
-    return given
+        if baseline is None and policy.baseline_file:
+            baseline = os.path.join(os.path.dirname(budget), policy.baseline_file)
+    given = {k: v for k, v in limits.items() if v is not None}
+    return replace(policy, defaults=replace(policy.defaults, **given), baseline_file=baseline)
 
 
 def read_baseline(path: str) -> dict[str, int]:
@@ -96,21 +99,58 @@ def check(
     programs: Sequence[str],
     policy: Policy,
     host: Host,
+    scenario: Scenario = AS_BUILT,
     *,
     baseline: Mapping[str, int] | None = None,
-    page_size: int | None = None,
-    assume: str | None = None,
     each: Each = nullcontext,
+    progress: Progress | None = None,
 ) -> tuple[Verdict, ...]:
     """The verdict on each program (`each` runs each one: a program that cannot be analysed
     has none). Paths are matched relative to the root: the loader path inside a root, else the
     path as given, without its leading '/'."""
-    confined = os.path.realpath(host.root) != "/"
     verdicts: list[Verdict] = []
-    for prog in programs:
+    for done, prog in enumerate(programs, 1):
         with each():
             loader_path = host.loader_path(prog)
-            analysis = analyse(loader_path, host, page_size=page_size, assume=assume)
-            path = (loader_path if confined else prog).lstrip("/")
+            analysis = analyse(loader_path, host, scenario)
+            path = (loader_path if host.confined else prog).lstrip("/")
             verdicts.append(evaluate(facts_of(analysis, path), policy, baseline=baseline))
+        if progress is not None:
+            progress(done, len(programs))
     return tuple(verdicts)
+
+
+class Checked(msgspec.Struct, frozen=True, kw_only=True):
+    """What `run` decided, and what it skipped under directories (programs_in)."""
+
+    verdicts: tuple[Verdict, ...]
+    skipped: int
+    libraries: int
+
+    @property
+    def failed(self) -> bool:
+        return any(v.failed for v in self.verdicts)
+
+
+def run(
+    paths: Sequence[str],
+    policy: Policy,
+    host: Host,
+    scenario: Scenario = AS_BUILT,
+    *,
+    update_baseline: bool = False,
+    each: Each = nullcontext,
+    progress: Progress | None = None,
+) -> Checked:
+    """`elfcost check` over `paths` (programs, or directories searched for them): the policy's
+    baseline read first (an unusable one stops everything before any program is looked at),
+    each program checked under `each`, and with `update_baseline` the ratchet written back."""
+    baseline_file = policy.baseline_file
+    baseline = read_baseline(baseline_file) if baseline_file else None
+    found = programs_in(paths, each=each)
+    verdicts = check(
+        found.programs, policy, host, scenario, baseline=baseline, each=each, progress=progress
+    )
+    if update_baseline and baseline_file:
+        write_baseline(baseline_file, baseline or {}, verdicts)
+    return Checked(verdicts=verdicts, skipped=found.skipped, libraries=found.libraries)

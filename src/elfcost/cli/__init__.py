@@ -1,12 +1,7 @@
 """The command line: parse options → call the library → render → exit code. No ELF knowledge.
 
-Exit codes (the same for every command):
-  0  success
-  1  a check failed (deps --strict with a missing library, validate outside tolerance, ...)
-  2  usage error
-  3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
-
-Each command is a module of this package, imported only when that command is run (or listed).
+Each command is a module of this package, imported only when that command is run (or listed);
+the exit codes, the same for every command, are common.EXIT_HELP.
 """
 
 from __future__ import annotations
@@ -18,8 +13,7 @@ import sys
 
 import click
 
-from elfcost.cli.common import EXIT_HELP, State
-from elfcost.errors import ElfcostError
+from elfcost.cli.common import EXIT_HELP, State, quiet_stdout
 
 COMMANDS = ("causes", "check", "deps", "diff", "estimate", "explain", "measure", "scan", "validate")
 # elfcost's own options: flags that come before the command, and only they do.
@@ -61,24 +55,6 @@ class Elfcost(click.Group):
             return [word]
         raise click.exceptions.NoSuchCommand(word, possibilities=COMMANDS, ctx=ctx)
 
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except ElfcostError as exc:
-            # An input the whole command depends on (a baseline, a saved report): one line,
-            # exit 3, and nothing after it.
-            state = ctx.find_object(State)
-            if state is None or state.traceback:
-                raise
-            state.error(exc)
-            raise click.exceptions.Exit(int(state.status)) from None
-        except BrokenPipeError:
-            # The reader stopped reading (`elfcost ... | head`): no error of its own, but what
-            # was decided before it (a failed check, an input error) is still the exit status.
-            _quiet_stdout()
-            state = ctx.find_object(State)
-            raise click.exceptions.Exit(int(state.status) if state else 0) from None
-
 
 @click.group(
     cls=Elfcost, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
@@ -93,12 +69,6 @@ def main(ctx: click.Context, traceback: bool) -> None:
     a '/' that is not a file here is looked up on PATH.
     """
     ctx.obj = State(traceback=traceback)
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 def run() -> None:
@@ -120,5 +90,5 @@ def run() -> None:
     try:
         sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
     sys.exit(status)

@@ -1,5 +1,3 @@
-"""elfcost causes."""
-
 from __future__ import annotations
 
 import textwrap
@@ -23,8 +21,11 @@ def causes_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-@common.command(common.format_option(["text", "json"], 'json: {"causes": [...]}, one per cause.'))
-def command(state: common.State, fmt: str) -> None:
+@common.command
+def command(
+    state: common.State,
+    fmt: str = common.format_option(["text", "json"], 'json: {"causes": [...]}, one per cause.'),
+) -> None:
     """Why a page is private dirty: every cause the reports name, most specific first."""
     if fmt == "json":
         click.echo(msgspec.json.format(msgspec.json.encode({"causes": CAUSES}), indent=2))

@@ -1,22 +1,30 @@
-"""What the commands share: the run's state (exit status, --traceback), output, and options."""
+"""What the commands share: the run's state, output, and how a command declares its parameters,
+each by its default: an `argument`, an `option`, or options `together` as one typed value."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import os
-import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from elfcost.check.gate import parse_size
 from elfcost.errors import ElfcostError, Exit
 
-if TYPE_CHECKING:
-    from elfcost.resolve.host import Host
+if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
+    from elfcost.check.gate import Policy as Policy
+    from elfcost.pipeline import Scenario as Scenario
+    from elfcost.report.progress import Bar
+    from elfcost.resolve.host import Host as Host
+    from elfcost.runtime.launch import At as At
+    from elfcost.runtime.measure import Start as Start
 
-F = TypeVar("F", bound=Callable[..., Any])
 EXIT_HELP = """\b
 Exit codes:
   0  success
@@ -24,7 +32,7 @@ Exit codes:
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
 """
-# Option help by option name, for the options whose name means one thing in every command.
+# Option help by option name.
 HELP = {
     "--env-ld-library-path": "Take LD_LIBRARY_PATH from elfcost's own environment.",
     "--ld-library-path": "Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used unless "
@@ -67,55 +75,99 @@ HELP = {
     "--no-cache": "Neither read nor write the on-disk cache.",
     "--cache-dir": "Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
     "--top": "Programs and libraries in the ranking.",
+    "--object": "Only this object (path, soname or file name).",
 }
 
+# A parameter's default declares it: what makes its click parameters, given its name (None for
+# a member of options together: its flag names it). Any, as it stands for a value of any type.
+Declared = Callable[[str | None], list[click.Parameter]]
 
-def option(*decls: str, **attrs: Any) -> Callable[[F], F]:
-    """click.option, with its help from HELP unless given, and its default shown if it has
-    one (a flag's is not worth showing)."""
-    name = next(d for d in decls if d.startswith("--"))
-    attrs.setdefault("help", HELP.get(name))
+
+def argument(**attrs: Any) -> Any:
+    return lambda name: [click.Argument([name], **attrs)]
+
+
+def option(*decls: str, **attrs: Any) -> Any:
+    """An option, its help from HELP unless given, its default shown if it has one (a flag's
+    is not worth showing)."""
+    attrs.setdefault("help", HELP.get(next(d for d in decls if d.startswith("--"))))
     attrs.setdefault("show_default", attrs.get("default") is not None and "is_flag" not in attrs)
-    return click.option(*decls, **attrs)
+    return lambda name: [click.Option([*decls, *filter(None, [name])], **attrs)]
 
 
-def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    """Several options as one decorator; they appear in --help in the order given."""
+def together(build: Callable[..., object], *members: Declared) -> Any:
+    """Options that reach the command as one value: `build` called with their values by name
+    (a ValueError it raises is a usage error). Click processes options in no fixed order, so
+    each member's callback keeps its value and the last one to come builds the value."""
 
-    def apply(f: F) -> F:
-        for d in reversed(decorators):
-            f = d(f)
-        return f
+    def make(name: str | None) -> list[click.Parameter]:
+        def keep(ctx: click.Context, param: click.Parameter, value: object) -> object:
+            parts = ctx.params.setdefault(str(name), {})
+            parts[param.name] = value
+            if len(parts) == len(params):
+                try:
+                    ctx.params[str(name)] = build(**parts)
+                except ValueError as exc:
+                    raise click.UsageError(str(exc)) from None
+            return value
 
-    return apply
-
-
-def command(
-    *params: Callable[[Callable[..., Any]], Callable[..., Any]],
-) -> Callable[[Callable[..., Any]], click.Command]:
-    """A command taking the run's State and `params` (arguments and options, in --help order),
-    its docstring the help and the exit codes after it."""
-
-    def make(f: Callable[..., Any]) -> click.Command:
-        return click.command(epilog=EXIT_HELP)(options(*params)(click.pass_obj(f)))
+        params = [p for m in members for p in m(None)]
+        for p in params:
+            p.expose_value, p.callback = False, keep
+        return params
 
     return make
 
 
+def later(module: str, name: str) -> Callable[..., object]:
+    """`module.name`, imported when called: --help and completion import every command."""
+    return lambda **values: getattr(importlib.import_module(module), name)(**values)
+
+
+def command(f: Callable[..., None]) -> click.Command:
+    """The command `f`, its docstring the help, the exit codes after it. Its first parameter is
+    the run's State, the others are declared by their defaults, in --help order. What it raises
+    is one input's error (State.per_input), and a reader that stopped reading (`elfcost ... |
+    head`) no error at all: it ends with the exit status decided."""
+
+    @functools.wraps(f)
+    def run(state: State, **values: Any) -> None:
+        try:
+            with state.per_input():
+                f(state, **values)
+        except BrokenPipeError:
+            quiet_stdout()
+        raise click.exceptions.Exit(int(state.status))
+
+    declared = list(inspect.signature(f).parameters.values())[1:]
+    params = [p for d in declared for p in d.default(d.name)]
+    return click.command(params=params, epilog=EXIT_HELP)(click.pass_obj(run))
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 class State:
-    """Per run: whether to show tracebacks, and the exit status so far."""
+    """Per run: whether to show tracebacks, the exit status so far, and the progress bar that
+    error lines go past while it is drawn."""
 
     def __init__(self, traceback: bool = False) -> None:
         self.traceback = traceback
         self.status = Exit.OK
+        self.bar: Bar | None = None
 
-    def fail(self, code: Exit) -> None:
-        # INPUT_ERROR (3) > CHECK_FAILED (1): the larger code is the one that wins.
-        self.status = max(self.status, code)
+    def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
+        self.status = max(self.status, code)  # 3 (an input error) wins over 1
 
-    def error(self, exc: ElfcostError) -> None:
+    def error(self, message: object, kind: str = "error") -> None:
         """An input that could not be analysed: one line, and exit status 3."""
-        click.echo(f"elfcost: error: {exc}", err=True)
+        line = f"elfcost: {kind}: {message}"
+        if self.bar is None:
+            click.echo(line, err=True)
+        else:
+            self.bar.message(line)
         self.fail(Exit.INPUT_ERROR)
 
     @contextmanager
@@ -123,30 +175,34 @@ class State:
         """One bad input is reported in one line; the others go on."""
         try:
             yield
-        except (BrokenPipeError, click.ClickException):
+        except (BrokenPipeError, click.ClickException, click.exceptions.Exit):
             raise
         except Exception as exc:
             if self.traceback:
                 raise
             if isinstance(exc, ElfcostError):
                 self.error(exc)
-                return
-            # A bug in elfcost: still one line, still the next input.
-            click.echo(
-                f"elfcost: internal error: {type(exc).__name__}: {exc} "
-                "(run with --traceback and report it)",
-                err=True,
-            )
-            self.fail(Exit.INPUT_ERROR)
+            else:  # a bug in elfcost: still one line, still the next input
+                self.error(
+                    f"{type(exc).__name__}: {exc} (run with --traceback and report it)",
+                    "internal error",
+                )
 
-    def finish(self) -> None:
-        """End the command with the exit status."""
-        raise click.exceptions.Exit(int(self.status))
+    @contextmanager
+    def progress(self, label: str, *, show: bool = True) -> Iterator[Bar]:
+        """A progress bar on a terminal's stderr (report/progress.py) while the block runs."""
+        from elfcost.report.progress import progress
+
+        with progress(label, show=show) as self.bar:
+            try:
+                yield self.bar
+            finally:
+                self.bar = None
 
 
 def emit(parts: Sequence[str], output: str | None) -> None:
-    """Write the rendered output to stdout (flushed as it goes, so that a closed pipe is found
-    while the command runs), or to -o FILE."""
+    """The output to stdout (flushed as it goes, so a closed pipe is found while the command
+    runs), or to -o FILE."""
     if output is None:
         for p in parts:
             click.echo(p, nl=False)
@@ -158,39 +214,8 @@ def emit(parts: Sequence[str], output: str | None) -> None:
         raise click.UsageError(f"{output}: {exc.strerror or exc}") from None
 
 
-def host_of(root: str, ld_library_path: str | None, env_llp: bool, sections: bool = True) -> Host:
-    """The host of --root, --ld-library-path and --env-ld-library-path (and of --preload,
-    --env-preload, --isa-level, which _loader_option keeps in the context)."""
-    import msgspec
-
-    from elfcost.pipeline import make_host
-
-    host = make_host(root, ld_library_path, inherit_ld_library_path=env_llp, sections=sections)
-    ctx = click.get_current_context(silent=True)
-    meta = ctx.meta if ctx is not None else {}
-    preload = meta.get("elfcost.preload")
-    if preload is None and meta.get("elfcost.env_preload"):
-        preload = os.environ.get("LD_PRELOAD")
-    levels = {"isa_level": meta["elfcost.isa_level"]} if meta.get("elfcost.isa_level") else {}
-    names = tuple(n for n in re.split(r"[\s:]", preload or "") if n)
-    return msgspec.structs.replace(host, preload=names, **levels) if names or levels else host
-
-
-def _loader_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Keep --preload, --env-preload, --isa-level for host_of (not passed to the commands)."""
-    if value and ctx.info_name == "scan":
-        raise click.UsageError(f"scan does not take --{param.name} yet".replace("_", "-"))
-    if param.name == "isa_level" and value is not None:
-        from elfcost.resolve.host import ISA_LEVELS
-
-        if value not in ISA_LEVELS:
-            raise click.BadParameter(f"{value!r} is not one of {', '.join(ISA_LEVELS)}")
-    ctx.meta[f"elfcost.{param.name}"] = value
-
-
 class Size(click.ParamType[int]):
-    """`4K`, `64K`, `1M`, `1.5MiB`, `4096` → bytes (powers of 1024); for page sizes, one of
-    those the kernel supports."""
+    """`4K`, `64K`, `1.5MiB`, `4096` → bytes (powers of 1024); `allowed`: page sizes."""
 
     name = "size"
 
@@ -207,37 +232,44 @@ class Size(click.ParamType[int]):
         return size
 
 
-def _env_items(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
-    for item in value:
-        key, sep, _ = item.partition("=")
-        if not key or not sep:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE")
-    return list(value)
+class Assignment(click.ParamType[str]):
+    name = "NAME=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not str(value).partition("=")[0] or "=" not in value:
+            self.fail(f"{value!r} is not NAME=VALUE", param, ctx)
+        return str(value)
 
 
-def format_option(choices: Sequence[str], help: str) -> Callable[[F], F]:
-    """--format, the same option for every command; text is always the default."""
-    return option("--format", "fmt", type=click.Choice(choices), default="text", help=help)
+def format_option(choices: Sequence[str], help: str) -> Any:
+    return option("--format", type=click.Choice(choices), default="text", help=help)
+
+
+def instances(help: str) -> Any:
+    return option("-n", "--instances", type=click.IntRange(min=1), default=1, help=help)
 
 
 ASSUME = ("bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static")
 OUTPUT = option("-o", "--output", type=click.Path(dir_okay=False))
-ROOT = options(
-    option("--env-ld-library-path", "env_llp", is_flag=True),
+HOST = together(
+    later("elfcost.pipeline", "make_host"),
+    option("--env-ld-library-path", "inherit_ld_library_path", is_flag=True),
     option("--ld-library-path", metavar="DIRS"),
     option("--root", default="/", type=click.Path(exists=True, file_okay=False)),
-    option("--preload", metavar="LIBS", expose_value=False, callback=_loader_option),
-    option("--env-preload", is_flag=True, expose_value=False, callback=_loader_option),
-    option("--isa-level", metavar="LEVEL", expose_value=False, callback=_loader_option),
+    option("--preload", metavar="LIBS"),
+    option("--env-preload", "inherit_preload", is_flag=True),
+    option("--isa-level", metavar="LEVEL"),
 )
-ESTIMATE = options(
+SCENARIO = together(
+    later("elfcost.pipeline", "Scenario"),
     option("--assume", type=click.Choice(ASSUME)),
     option("--page-size", type=Size((4096, 16384, 65536)), metavar="4K|16K|64K"),
 )
-LAUNCH = options(
+START = together(
+    later("elfcost.runtime.measure", "Start"),
     option("--timeout", type=float, default=10.0),
     option("--delay", type=float),
     option("--settle", type=float, default=0.3),
     option("--clean-env", is_flag=True),
-    option("--env", "env_items", multiple=True, metavar="NAME=VALUE", callback=_env_items),
+    option("--env", type=Assignment(), multiple=True, metavar="NAME=VALUE"),
 )

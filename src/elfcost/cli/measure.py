@@ -1,44 +1,24 @@
-"""elfcost measure."""
-
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
 from elfcost.cli import common
 
-if TYPE_CHECKING:
-    from elfcost.runtime.launch import At
-    from elfcost.runtime.records import Measurement
 
-
-@common.command(
-    click.argument("command", nargs=-1),
-    common.option("--pid", "pids", type=int, multiple=True),
-    common.option("--smaps", "smaps_file", type=click.Path(exists=True)),
-    common.option("--capture", type=click.Path(exists=True)),
-    common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),
-    common.option("--follow", metavar="NAME"),
-    common.LAUNCH,
-    common.format_option(["text", "json"], "json: elfcost.measurement/1."),
-)
+@common.command
 def command(
     state: common.State,
-    command: Sequence[str],
-    pids: Sequence[int],
-    smaps_file: str | None,
-    capture: str | None,
-    at: str,
-    follow: str | None,
-    timeout: float,
-    delay: float | None,
-    settle: float,
-    clean_env: bool,
-    env_items: Sequence[str],
-    fmt: str,
+    command: tuple[str, ...] = common.argument(nargs=-1),
+    pids: tuple[int, ...] = common.option("--pid", type=int, multiple=True),
+    smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
+    capture: str | None = common.option("--capture", type=click.Path(exists=True)),
+    at: str = common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),
+    follow: str | None = common.option("--follow", metavar="NAME"),
+    start: common.Start = common.START,
+    fmt: str = common.format_option(["text", "json"], "json: elfcost.measurement/1."),
 ) -> None:
     """What a running process costs, attributed to the same objects as the estimate.
 
@@ -53,26 +33,17 @@ def command(
 
     if sum(bool(x) for x in (command, pids, smaps_file, capture)) != 1:
         raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
-    results: list[Measurement] = []
-    if command:
-        with state.per_input():
-            m = rm.measure_command(
-                command,
-                at=cast("At", at),  # one of click.Choice's
-                env=rm.environment(env_items, clean=clean_env),
-                settle=settle,
-                delay=delay,
-                timeout=timeout,
-                follow=follow,
-            )
-            results.append(m)
-    for pid in pids:
-        with state.per_input():
-            results.append(rm.measure_pid(pid, rm.discover_dsos(pid)))
-    for source in (smaps_file and (os.path.dirname(smaps_file) or "."), capture):
-        if source:
-            with state.per_input():
-                results.append(rm.measure_capture(source, ()))
+    # A saved smaps file is read as a capture: the files beside it are the rest of one.
+    capture = capture or (smaps_file and (os.path.dirname(smaps_file) or "."))
+    results = rm.measure(
+        command,
+        pids,
+        capture,
+        start=start,
+        at=cast("common.At", at),
+        follow=follow,
+        each=state.per_input,
+    )
     for m in results:
         if fmt == "json":
             click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
@@ -84,4 +55,3 @@ def command(
             click.echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
         else:
             click.echo(text.group_text(g), nl=False)
-    state.finish()

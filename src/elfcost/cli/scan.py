@@ -1,45 +1,28 @@
-"""elfcost scan."""
-
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 import click
 
 from elfcost.cli import common
-from elfcost.errors import Exit
 
 
-@common.command(
-    click.argument("paths", nargs=-1),
-    common.ROOT,
-    common.ESTIMATE,
-    common.option("-j", "--jobs", type=click.IntRange(min=1)),
-    common.option("--no-cache", is_flag=True),
-    common.option("--cache-dir", type=click.Path(file_okay=False)),
-    common.option("--top", type=click.IntRange(min=1), default=10),
-    common.format_option(
+@common.command
+def command(
+    state: common.State,
+    paths: tuple[str, ...] = common.argument(nargs=-1),
+    host: common.Host = common.HOST,
+    scenario: common.Scenario = common.SCENARIO,
+    jobs: int | None = common.option("-j", "--jobs", type=click.IntRange(min=1)),
+    no_cache: bool = common.option("--no-cache", is_flag=True),
+    cache_dir: str | None = common.option("--cache-dir", type=click.Path(file_okay=False)),
+    top: int = common.option("--top", type=click.IntRange(min=1), default=10),
+    fmt: str = common.format_option(
         ["text", "json", "jsonl", "html"],
         "jsonl: one estimate per program as it is done, then a summary; json: the summary "
         "and ranking; html: the ranking as a page (with -o FILE).",
     ),
-    common.OUTPUT,
-)
-def command(
-    state: common.State,
-    paths: Sequence[str],
-    root: str,
-    ld_library_path: str | None,
-    env_llp: bool,
-    assume: str | None,
-    page_size: int | None,
-    jobs: int | None,
-    no_cache: bool,
-    cache_dir: str | None,
-    top: int,
-    fmt: str,
-    output: str | None,
+    output: str | None = common.OUTPUT,
 ) -> None:
     """Rank every ELF program under PATHS, and the libraries they load, by cost.
 
@@ -55,36 +38,37 @@ def command(
     from elfcost.scan import Scan, ScanOptions, ScanResult
 
     if not paths:
-        if os.path.realpath(root) == "/":
+        if not host.confined:
             raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
-        paths = (root,)
+        paths = (host.root,)
+    if host.preload or host.isa_level is not None:
+        # The workers build their own Host from ScanOptions, which has no field for these yet.
+        raise click.UsageError("scan does not take --preload, --env-preload or --isa-level yet")
     opts = ScanOptions(
-        root=root,
-        ld_library_path=common.host_of(root, ld_library_path, env_llp).ld_library_path,
-        page_size=page_size,
-        assume=assume,  # type: ignore[arg-type]  # one of click.Choice's
+        root=host.root,
+        ld_library_path=host.ld_library_path,
+        page_size=scenario.page_size,
+        assume=scenario.assume,  # type: ignore[arg-type]  # one of click.Choice's
         jobs=jobs,
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
-    from elfcost.report.progress import Bar, progress
 
-    def shown(results: Iterable[ScanResult], bar: Bar) -> Iterator[Ranked]:
+    def shown(results: Iterable[ScanResult]) -> Iterator[Ranked]:
         """Each result as it is done: an error reported, a JSON line written."""
         for r in results:
             if r.error:
-                bar.message(f"elfcost: error: {r.error}")
-                state.fail(Exit.INPUT_ERROR)
+                state.error(r.error)
                 continue
             if fmt == "jsonl":
                 click.echo(r.jsonl())
             if r.doc is not None:
                 yield r.path, r.loader_path, r.doc
 
-    with progress("scanning", show=fmt != "jsonl") as bar:
+    with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
         # The page's tables hold every program; its bars and the other formats the top ones.
-        ranking = rank(shown(sc.results(), bar), None if fmt == "html" else top)
+        ranking = rank(shown(sc.results()), None if fmt == "html" else top)
     if fmt in ("json", "jsonl"):
         doc = ScanDoc(summary=sc.summary, ranking=ranking)
         out = jsonout.dumps(doc, pretty=fmt == "json") + "\n"
@@ -97,4 +81,3 @@ def command(
 
         out = scan_text(msgspec.structs.asdict(sc.summary), ranking)
     common.emit([out], output)
-    state.finish()

@@ -30,7 +30,10 @@ import re
 import shutil
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
+
+import msgspec
 
 from elfcost.documents import GroupRow as GroupRowDoc
 from elfcost.documents import (
@@ -41,7 +44,7 @@ from elfcost.documents import (
     UsageDoc,
 )
 from elfcost.elf.symbols import glibc_pthread_size
-from elfcost.errors import ElfcostError, MeasurementError
+from elfcost.errors import Each, ElfcostError, MeasurementError
 from elfcost.model import Dso
 from elfcost.runtime.attribute import (
     GLIBC_X86_64_TCB_BYTES,
@@ -328,6 +331,32 @@ def environment(items: Sequence[str], *, clean: bool = False) -> dict[str, str]:
     return env
 
 
+class Start(msgspec.Struct, frozen=True, kw_only=True):
+    """How a program is started to be measured (launch.Launched's settings): its environment
+    (`environment` of `env` and `clean_env`), and when it is idle or given up on."""
+
+    env: tuple[str, ...] = ()  # NAME=VALUE
+    clean_env: bool = False
+    settle: float = 0.3
+    delay: float | None = None
+    timeout: float = 10.0
+
+    def launch(self, argv: Sequence[str], at: At, *, follow: str | None = None) -> Launched:
+        """`argv` started and held at `at` (a `with` block's)."""
+        return Launched(
+            list(argv),
+            at=at,
+            env=environment(self.env, clean=self.clean_env),
+            settle=self.settle,
+            delay=self.delay,
+            timeout=self.timeout,
+            follow=follow,
+        )
+
+
+DEFAULT_START = Start()
+
+
 def planned_dsos(program: str) -> list[Dso]:
     """The objects elfcost's resolver expects for `program` (searched on PATH without a '/'),
     so that measure names them as estimate does; none for a file that is not ELF (a script)."""
@@ -342,26 +371,41 @@ def planned_dsos(program: str) -> list[Dso]:
 
 
 def measure_command(
-    argv: Sequence[str],
-    *,
-    at: At = "idle",
-    env: Mapping[str, str] | None = None,
-    settle: float = 0.3,
-    delay: float | None = None,
-    timeout: float = 10.0,
-    follow: str | None = None,
+    argv: Sequence[str], start: Start = DEFAULT_START, *, at: At = "idle", follow: str | None = None
 ) -> Measurement:
     """Start `argv`, hold it at `at`, measure it and kill it. The objects the resolver planned
     come first (their path strings), then anything else mapped (dlopen); a followed
     descendant is a different program, so nothing is planned for it."""
     planned = planned_dsos(argv[0]) if follow is None else []
-    with Launched(
-        list(argv), at=at, env=env, settle=settle, delay=delay, timeout=timeout, follow=follow
-    ) as p:
+    with start.launch(argv, at, follow=follow) as p:
         ids = {d.file_id for d in planned}
         found = discover_dsos(p.target_pid, skip=smaps_ids(planned))
-        dsos = [*planned, *(d for d in found if d.file_id not in ids)]
-        return measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+        return measure_launched(p, [*planned, *(d for d in found if d.file_id not in ids)])
+
+
+def measure(
+    command: Sequence[str] = (),
+    pids: Sequence[int] = (),
+    capture: str | None = None,
+    *,
+    start: Start = DEFAULT_START,
+    at: At = "idle",
+    follow: str | None = None,
+    each: Each = nullcontext,
+) -> list[Measurement]:
+    """`elfcost measure`: `command` started for it (measure_command), each live process of
+    `pids`, and the files captured in `capture` (a directory or tar file), each under `each`."""
+    out: list[Measurement] = []
+    if command:
+        with each():
+            out.append(measure_command(command, start, at=at, follow=follow))
+    for pid in pids:
+        with each():
+            out.append(measure_pid(pid, discover_dsos(pid)))
+    if capture:
+        with each():
+            out.append(measure_capture(capture, ()))
+    return out
 
 
 def group_of(measurements: Sequence[Measurement]) -> ProgramGroup:

@@ -4,7 +4,7 @@ point, then idle after start-up), measure it each time and compare with the esti
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
@@ -14,8 +14,8 @@ from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
 from elfcost.runtime.compare import Comparison, compare
-from elfcost.runtime.launch import At, Launched
-from elfcost.runtime.measure import measure_pid
+from elfcost.runtime.launch import At
+from elfcost.runtime.measure import DEFAULT_START, Start, measure_launched
 
 STOPS: tuple[At, ...] = ("entry", "idle")
 
@@ -37,11 +37,8 @@ def validate(
     binary: str,
     args: Sequence[str],
     host: Host,
+    start: Start = DEFAULT_START,
     *,
-    env: Mapping[str, str] | None = None,
-    settle: float = 0.3,
-    delay: float | None = None,
-    timeout: float = 10.0,
     tolerance: int = 0,
     whatif: bool = False,
 ) -> Validation:
@@ -53,10 +50,8 @@ def validate(
     dsos = [o.dso for o in graph.objects]
     comparisons = []
     for at in STOPS:
-        with Launched(
-            [binary, *args], at=at, env=env, settle=settle, delay=delay, timeout=timeout
-        ) as p:
-            m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
+        with start.launch([binary, *args], at) as p:
+            m = measure_launched(p, dsos)
         comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
     static = None
     if whatif and est.loader_path:
