@@ -22,7 +22,8 @@ from elfcost.documents import (
     decode,
 )
 from elfcost.elf.reader import ELF_MAGIC
-from elfcost.errors import Each, ElfcostError
+from elfcost.errors import Each, ElfcostError, InputError
+from elfcost.files import open_regular, read_bounded
 from elfcost.pipeline import AS_BUILT, Scenario, analyse, programs_in
 from elfcost.report import jsonout
 from elfcost.resolve.host import Host
@@ -31,14 +32,16 @@ from elfcost.resolve.host import Host
 def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> EstimateDoc:
     """A saved estimate JSON report (decoded with validation), or a fresh analysis of a
     binary."""
+    fd, _ = open_regular(side)  # a FIFO or a device is refused here, never read
     try:
-        with open(side, "rb") as fh:
-            head = fh.read(4)
-            if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
-                data = head + fh.read(MAX_DOCUMENT_BYTES)
-                return decode(data, EstimateDoc, source=side)
+        head = os.pread(fd, 4, 0)
     except OSError as exc:
-        raise ElfcostError(side, "", exc.strerror or str(exc)) from None
+        raise InputError(side, "", exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
+        data = read_bounded(side, "saved report", MAX_DOCUMENT_BYTES)
+        return decode(data, EstimateDoc, source=side)
     return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
 

@@ -240,3 +240,14 @@ def test_a_terminal_gets_a_progress_bar_and_whole_error_lines(
     assert "checking" in err and "3/3" in err  # the bar, complete at the end
     assert err.count(error) == 1 and (error + "\r\n") in err  # one whole line past it
     assert err.endswith("\x1b[2K") or "\x1b[2K" in err.rsplit(error, 1)[1]  # then erased
+
+
+@pytest.mark.parametrize("role", ["--budget", "--baseline"])
+def test_a_fifo_as_budget_or_baseline_is_refused_without_blocking(
+    samples: Path, tmp_path: Path, role: str
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run(role, str(fifo), str(samples / "trivial.pie"))  # a blocking open would hang here
+    assert r.returncode == 3, r.stderr
+    assert r.stderr == f"elfcost: error: {fifo}: not a regular file\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,13 @@ def test_a_malformed_saved_report_is_one_line_and_exit_3(
     (line,) = r.stderr.splitlines()
     assert line.startswith(f"elfcost: error: {bad}: ") and says in line
     assert "Traceback" not in r.stderr
+
+
+def test_a_fifo_given_as_a_saved_report_is_refused_without_blocking(
+    samples: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)
+    r = run("diff", str(fifo), str(samples / "relro_ptr_table.pie"))
+    assert r.returncode == 3, r.stderr
+    assert r.stderr == f"elfcost: error: {fifo}: not a regular file\n"

@@ -179,7 +179,7 @@ def test_policy_of_a_file_with_flags_over_its_defaults(tmp_path: Path) -> None:
     assert given.defaults.max_private_dirty == 4096 and given.defaults.no_textrel
     assert run.policy_of() == Policy()
     assert run.policy_of(None, None, no_missing=True).defaults == Limits(no_missing=True)
-    with pytest.raises(PolicyError, match="No such file"):
+    with pytest.raises(InputError, match="No such file"):
         run.policy_of(str(tmp_path / "none.toml"))
     (tmp_path / "bad.toml").write_text("[defaults]\nmax_objects = 0\n")
     with pytest.raises(PolicyError, match="max_objects"):

@@ -15,14 +15,14 @@ from msgspec.structs import replace
 from elfcost.check.gate import (
     Facts,
     Policy,
-    PolicyError,
     Verdict,
     evaluate,
     load_policy,
     updated_baseline,
 )
 from elfcost.documents import Baseline, decode, encode
-from elfcost.errors import Each, InputError
+from elfcost.errors import Each
+from elfcost.files import read_bounded
 from elfcost.pipeline import AS_BUILT, Analysis, Scenario, analyse, programs_in
 from elfcost.resolve.host import Host
 
@@ -35,15 +35,12 @@ def policy_of(
 ) -> Policy:
     """The policy file `budget` (or no policy), with `limits` (Limits fields; None: not given,
     the file decides) replacing its defaults, and `baseline` as its baseline file if given, else
-    the file's own (relative to the policy file). Raises PolicyError when the file cannot be
-    read or used."""
+    the file's own (relative to the policy file). Raises InputError when the file cannot be read
+    (not a regular file, too large: exit 3) and PolicyError when it cannot be used (exit 2)."""
     policy = Policy()
     if budget:
-        try:
-            with open(budget, encoding="utf-8") as fh:
-                policy = load_policy(fh.read(), source=budget)
-        except OSError as exc:
-            raise PolicyError(str(exc)) from None
+        text = read_bounded(budget, "budget", MAX_POLICY_BYTES).decode("utf-8", "replace")
+        policy = load_policy(text, source=budget)
         if baseline is None and policy.baseline_file:
             baseline = os.path.join(os.path.dirname(budget), policy.baseline_file)
     given = {k: v for k, v in limits.items() if v is not None}
@@ -53,21 +50,17 @@ def policy_of(
 def read_baseline(path: str) -> dict[str, int]:
     """{path: bytes} from a JSON baseline; a file not yet written is an empty baseline, one
     that is not a baseline an InputError naming it (exit 3)."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BASELINE_BYTES + 1)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {}
-    except OSError as exc:
-        raise InputError(path, "baseline", exc.strerror or str(exc)) from None
-    if len(data) > MAX_BASELINE_BYTES:
-        raise InputError(path, "baseline", f"larger than {MAX_BASELINE_BYTES} bytes")
+    data = read_bounded(path, "baseline", MAX_BASELINE_BYTES)
     baseline: dict[str, int] = decode(data, Baseline, source=path)
     return baseline
 
 
-# A baseline holds one number per binary: a million binaries fit in well under this.
+# A baseline holds one number per binary: a million binaries fit in well under this; a policy
+# is written by hand.
 MAX_BASELINE_BYTES = 64 * 1024 * 1024
+MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 
 def write_baseline(path: str, old: Mapping[str, int], verdicts: Sequence[Verdict]) -> None:

@@ -107,6 +107,12 @@ def together(build: Callable[..., object], *members: Declared) -> Any:
             if len(parts) == len(params):
                 try:
                     ctx.params[str(name)] = build(**parts)
+                except ElfcostError as exc:  # a file the options name: one line, exit 3
+                    state = ctx.find_object(State)
+                    if state is None or state.traceback:
+                        raise
+                    state.error(exc)
+                    raise click.exceptions.Exit(int(state.status)) from None
                 except ValueError as exc:
                     raise click.UsageError(str(exc)) from None
             return value
