@@ -204,3 +204,54 @@ def test_ci_job_junit(tmp_path: Path, budget: Path, programs: Callable[[Path, st
     failed = {case for case, c in cases.items() if c.find("failure") is not None}
     assert failed == {("usr/bin/fat", "max_private_dirty")}
     assert ("usr/sbin/memdemod", "no_missing") in cases  # libmemdemo.so.1 found in DESTDIR
+
+
+def ci_yaml(name: str) -> dict[object, object]:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[test]')")
+    doc = yaml.safe_load((RECIPES / name).read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.mark.parametrize("name", ["gitlab-ci.yml", "github-workflow.yml"])
+def test_ci_yaml(
+    name: str, tmp_path: Path, budget: Path, programs: Callable[[Path, str], None]
+) -> None:
+    """The CI examples are YAML of the CI's shape, publish the JUnit report also when the check
+    fails, and their check step, run as the CI would run it, fails on fat and writes the report."""
+    doc = ci_yaml(name)
+    workspace = tmp_path / "project"
+    destdir = workspace / "build/destdir"
+    programs(destdir, f"usr/lib/{TRIPLET}")
+    shutil.copy(budget, workspace / "elfcost-budget.toml")
+    if name == "gitlab-ci.yml":
+        job = doc["elfcost"]
+        assert isinstance(job, dict)
+        assert job["artifacts"]["when"] == "always"
+        assert job["artifacts"]["reports"]["junit"] == "elfcost-junit.xml"
+        script = "\n".join(job["script"])
+        cwd = workspace
+        variables = {"CI_PROJECT_DIR": str(workspace), "DESTDIR": str(destdir)}
+    else:
+        assert doc.get("on", doc.get(True)) == ["push", "pull_request"]  # YAML 1.1: on is True
+        (job,) = doc["jobs"].values()  # type: ignore[attr-defined]
+        steps = job["steps"]
+        (check,) = (s for s in steps if "elfcost check" in s.get("run", ""))
+        after = steps[steps.index(check) + 1 :]
+        published = {s["uses"].split("@")[0]: s for s in after if "uses" in s}
+        assert published["mikepenz/action-junit-report"]["with"]["report_paths"] == (
+            "elfcost-junit.xml"
+        )
+        assert published["actions/upload-artifact"]["with"]["path"] == "elfcost-junit.xml"
+        assert all(s["if"] == "${{ !cancelled() }}" for s in published.values())
+        script = check["run"]
+        cwd = workspace / check["working-directory"]
+        variables = {"GITHUB_WORKSPACE": str(workspace), "DESTDIR": str(destdir)}
+    assert "elfcost check " in script and "--format junit" in script
+    r = subprocess.run(
+        ["sh", "-e", "-c", script], cwd=cwd, env=env() | variables, capture_output=True, text=True
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    suite = ET.parse(workspace / "elfcost-junit.xml").getroot()
+    failed = {c.get("classname") for c in suite if c.find("failure") is not None}
+    assert failed == {"usr/bin/fat"}
