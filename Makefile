@@ -10,9 +10,9 @@ PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
 SAMPLES := build/samples
 APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
-  libllvm14 chromium dpkg-dev
+  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential
 
-.PHONY: install run test lint samples bench clean deps-apt fuzz schemas
+.PHONY: install run test lint samples bench clean deps-apt fuzz schemas install-debhelper
 
 $(PY): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
@@ -29,6 +29,18 @@ install: $(PY)
 
 run: install
 	$(VENV)/bin/elfcost $(BIN) --instances 129
+
+# dh_elfcost and its sequence add-on where debhelper looks by default (as root), so that
+# `dh $@ --with elfcost` works without `eval "$$(elfcost debhelper-env)"`. dh_elfcost then runs
+# `elfcost` from PATH, or the command in $$ELFCOST. DESTDIR stages the files instead.
+DH_BINDIR ?= /usr/local/bin
+DH_PERL5DIR ?= /usr/share/perl5
+DH_SRC := src/elfcost/debhelper
+
+install-debhelper:
+	install -D -m 755 $(DH_SRC)/dh_elfcost $(DESTDIR)$(DH_BINDIR)/dh_elfcost
+	install -D -m 644 $(DH_SRC)/Debian/Debhelper/Sequence/elfcost.pm \
+	  $(DESTDIR)$(DH_PERL5DIR)/Debian/Debhelper/Sequence/elfcost.pm
 
 # Debian packages the tests use (compilers for the samples, peers for the benchmarks).
 deps-apt:

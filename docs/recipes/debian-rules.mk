@@ -1,7 +1,12 @@
-# debian/rules fragment: gate the staged package tree (debian/tmp) on its memory budget.
-# The budget file lives in the source package: debian/elfcost-budget.toml.
+# debian/rules fragment, for a package that does not use the debhelper add-on (dh $@ --with
+# elfcost checks each binary package instead: docs/distribution.md). After dh_auto_install,
+# gate debian/tmp on its memory budget, debian/elfcost.toml. Paths are matched inside debian/tmp
+# (usr/bin/foo); libraries are found in debian/tmp first, then on the build system, as they
+# will be once the package is installed.
 ELFCOST ?= elfcost
 
 execute_after_dh_auto_install:
-	$(ELFCOST) check --root debian/tmp --budget debian/elfcost-budget.toml \
-	  debian/tmp/usr/bin debian/tmp/usr/sbin
+	cd debian/tmp && [ ! -d usr ] || { \
+	  libs=$$(find "$$PWD" -name '*.so*' -type f -printf '%h\n' | sort -u | paste -sd: -); \
+	  $(ELFCOST) check --budget ../elfcost.toml --isa-level baseline \
+	    $${libs:+--ld-library-path "$$libs"} usr; }

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -251,3 +252,41 @@ def test_a_fifo_as_budget_or_baseline_is_refused_without_blocking(
     r = run(role, str(fifo), str(samples / "trivial.pie"))  # a blocking open would hang here
     assert r.returncode == 3, r.stderr
     assert r.stderr == f"elfcost: error: {fifo}: not a regular file\n"
+
+
+def test_an_exceeded_memory_limit_names_its_biggest_cause(samples: Path) -> None:
+    # tls.pie: 120 KB of thread-local data, the largest part by far (a process-wide item).
+    r = run("--max-private-dirty", "8K", "--max-objects", "1", str(samples / "tls.pie"))
+    assert r.returncode == 1
+    memory, objects = (line for line in r.stdout.splitlines() if line.startswith("     "))
+    assert "max_private_dirty" in memory and "; biggest cause: [tls], " in memory
+    assert "max_objects" in objects and "biggest cause" not in objects
+    # trivial.pie: nothing of its own; libc's relocated pages are the largest part.
+    r = run("--format", "json", "--max-fleet", "8K", str(samples / "trivial.pie"))
+    (violation,) = json.loads(r.stdout)["binaries"][0]["violations"]
+    assert violation["limit"] == "max_fleet"
+    assert re.search(
+        r"; biggest cause: relocation, \d+ KiB \(\d+ pages\) in /\S+/libc\.so\.6: The loader ",
+        violation["why"],
+    ), violation["why"]
+
+
+def test_the_biggest_cause_goes_with_memory_limits_only() -> None:
+    facts = gate.Facts(
+        path="usr/bin/a",
+        private_dirty=8192,
+        private_dirty_high=8192,
+        shared_clean=0,
+        objects=9,
+        textrel=(),
+        missing=(),
+        biggest="relocation, 8 KiB (2 pages) in usr/bin/a",
+    )
+    policy = gate.Policy(defaults=gate.Limits(max_private_dirty=4096, max_objects=1))
+    verdict = gate.evaluate(facts, policy, baseline={"usr/bin/a": 0})
+    whys = {v.limit: v.why for v in verdict.violations}
+    assert whys["max_private_dirty"].endswith(
+        "; biggest cause: relocation, 8 KiB (2 pages) in usr/bin/a"
+    )
+    assert whys["baseline"].endswith("(2 pages) in usr/bin/a")
+    assert whys["max_objects"] == "objects the loader maps"

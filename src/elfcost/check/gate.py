@@ -96,6 +96,9 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     objects: int
     textrel: tuple[str, ...]  # objects with DT_TEXTREL
     missing: tuple[str, ...]  # DT_NEEDED names not found
+    # The largest part of `private_dirty`, as a phrase ("relocation, 132 KiB (33 pages) in
+    # usr/sbin/foo: ..."): said with every memory limit it exceeds, so a failed build names it.
+    biggest: str | None = None
 
 
 class Violation(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +138,7 @@ def parse_size(text: str | int) -> int:
 
 
 _SIZE_KEYS = ("max_private_dirty", "max_fleet")
+_MEMORY = ("max_private_dirty", "max_fleet", "baseline")  # the limits on private dirty bytes
 _INT_KEYS = ("instances", "max_objects")
 _BOOL_KEYS = ("no_textrel", "no_missing")
 
@@ -225,6 +229,8 @@ def evaluate(
     def over(limit: str, allowed: int, actual: int, why: str) -> None:
         checked.append(limit)
         if actual > allowed:
+            if limit in _MEMORY and facts.biggest:
+                why += f"; biggest cause: {facts.biggest}"
             waiver = next((w for w in policy.waivers if w.applies(facts.path, limit, day)), None)
             found.append(
                 Violation(

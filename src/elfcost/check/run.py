@@ -6,6 +6,7 @@ inputs it needs.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 
@@ -20,10 +21,13 @@ from elfcost.check.gate import (
     load_policy,
     updated_baseline,
 )
+from elfcost.cost.causes import info
 from elfcost.documents import Baseline, decode, encode
 from elfcost.errors import Each
 from elfcost.files import read_bounded
+from elfcost.model import Cause, Estimate
 from elfcost.pipeline import AS_BUILT, Analysis, Scenario, analyse, programs_in
+from elfcost.report.units import kib
 from elfcost.resolve.host import Host
 
 # Called after each program with (programs done, programs in all): a progress bar's update.
@@ -85,7 +89,33 @@ def facts_of(analysis: Analysis, path: str) -> Facts:
         objects=len(est.objects),
         textrel=tuple(o.path for o in est.objects if o.path in textrel),
         missing=tuple(m.needed for m in est.missing),
+        biggest=biggest_cause(est, path),
     )
+
+
+def biggest_cause(est: Estimate, path: str) -> str | None:
+    """The largest single part of the expected private dirty memory, as a phrase: one cause in
+    one object (the program named `path`, as its globs match it), or one process-wide item.
+    Ties go to the earlier object, then the cause the registry lists first."""
+    parts: list[tuple[int, str]] = []
+    for o in est.objects:
+        where = path if o.role == "executable" else o.path
+        counts = Counter(p.cause for p in o.pages if p.phase != "possible")
+        for cause in Cause:
+            if counts[cause]:
+                size = counts[cause] * est.page_size
+                about = info(cause)
+                pages = f"{counts[cause]} page{'s' if counts[cause] > 1 else ''}"
+                parts.append(
+                    (size, f"{about.name}, {kib(size)} ({pages}) in {where}: {about.explanation}")
+                )
+    for item in est.process:
+        size = item.private_dirty.expected
+        if size:
+            parts.append((size, f"[{item.name}], {kib(size)}: {item.detail}"))
+    if not parts:
+        return None
+    return max(parts, key=lambda p: p[0])[1]
 
 
 def check(

@@ -15,7 +15,8 @@ import click
 
 from elfcost.cli.common import EXIT_HELP, State, quiet_stdout
 
-COMMANDS = ("causes", "check", "deps", "diff", "estimate", "explain", "measure", "scan", "validate")
+COMMANDS = ("causes", "check", "debhelper-env", "deps", "diff", "estimate", "explain", "measure",
+            "scan", "validate")  # fmt: skip
 # elfcost's own options: flags that come before the command, and only they do.
 GROUP_OPTIONS = frozenset({"--traceback", "--version", "-h", "--help"})
 
@@ -29,7 +30,8 @@ class Elfcost(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        command: click.Command = importlib.import_module(f"elfcost.cli.{cmd_name}").command
+        module = importlib.import_module("elfcost.cli." + cmd_name.replace("-", "_"))
+        command: click.Command = module.command
         return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
