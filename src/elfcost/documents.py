@@ -11,7 +11,6 @@ Sizes are integers in bytes, addresses integers. Field order is the order in the
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -478,6 +477,8 @@ def encode(doc: msgspec.Struct | dict[str, Any], *, pretty: bool = True) -> str:
     try:
         raw = msgspec.json.encode(doc)
     except UnicodeEncodeError:
+        import json  # the rare document with a name that is not UTF-8
+
         builtins = msgspec.to_builtins(doc)
         if pretty:
             return json.dumps(builtins, indent=2, ensure_ascii=True)

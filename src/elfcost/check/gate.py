@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 from msgspec.structs import replace
+
+from elfcost.report.units import parse_size
 
 LIMITS = ("max_private_dirty", "max_fleet", "max_objects", "no_textrel", "no_missing", "baseline")
 
@@ -124,17 +125,6 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def failed(self) -> bool:
         return any(v.waiver is None for v in self.violations)
-
-
-def parse_size(text: str | int) -> int:
-    """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
-    if not m:
-        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
-    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
 
 
 _SIZE_KEYS = ("max_private_dirty", "max_fleet")

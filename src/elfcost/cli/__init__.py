@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import sys
 
 import click
@@ -50,6 +49,8 @@ class Elfcost(click.Group):
             return [word]
         if word.startswith("-") or "/" in word or os.path.lexists(word):
             return ["estimate", word]
+        import shutil  # only for a bare word: its compression imports cost every run
+
         found = shutil.which(word)
         if found is not None:
             return ["estimate", found]

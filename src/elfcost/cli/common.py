@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from elfcost.check.gate import parse_size
 from elfcost.errors import ElfcostError, Exit
+from elfcost.report.units import parse_size
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
     from elfcost.check.gate import Policy as Policy

@@ -7,7 +7,6 @@ report/schema/ are generated from the document Structs (`make schemas`).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import msgspec
@@ -27,7 +26,7 @@ def load_schema(name: str) -> dict[str, Any]:
     from importlib import resources
 
     text = (resources.files("elfcost.report") / "schema" / f"{name}.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = msgspec.json.decode(text)
     return data
 
 

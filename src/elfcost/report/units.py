@@ -1,6 +1,8 @@
-"""Byte counts as text, for every report."""
+"""Byte counts as text for every report, and sizes as people write them (`64K`) as bytes."""
 
 from __future__ import annotations
+
+import re
 
 
 def kib(n: int) -> str:
@@ -9,3 +11,14 @@ def kib(n: int) -> str:
     if n % 1024 == 0:
         return f"{n // 1024:,} KiB"
     return f"{n / 1024:,.1f} KiB"
+
+
+def parse_size(text: str | int) -> int:
+    """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
+    if not m:
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
+    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+    return int(float(m.group(1)) * mult)
