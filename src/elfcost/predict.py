@@ -8,11 +8,14 @@ libc's objects (resolve/swap.py). The command line and `elfcost scan` call these
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from elfcost.cost import estimate as cost
-from elfcost.cost.estimate import EstimateMemo, Options
+from elfcost.cost.estimate import BIND_NOW, EstimateMemo, Options
 from elfcost.cost.whatif import RELINKS, libc_whatif, static_whatif
 from elfcost.elf.facts import FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
+from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -76,3 +79,40 @@ def relink_whatif(
     if static:
         est = static_whatif(relinked, options, dynamic=est)
     return est
+
+
+def remedies(
+    graph: DependencyGraph, host: Host, options: Options | None = None, *, dynamic: Estimate
+) -> list[tuple[str, Estimate]]:
+    """Each remedy that applies to the program `graph` as built (estimate `dynamic`), as
+    (`--assume` value, its estimate): linked statically with the same libc; against the other
+    libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); bound
+    at start-up or lazily where that changes the expected figure. A statically linked program
+    has none; a libc that is not installed here (or a swap that cannot be made) is left out.
+    The other libc's objects are read once for its dynamic and static what-ifs."""
+    opts = options or Options()
+    family = graph.family
+    if family is LoaderFamily.NONE:
+        return []
+    out: list[tuple[str, Estimate]] = [("static", static_whatif(graph, opts, dynamic=dynamic))]
+    other = LoaderFamily.MUSL if family is LoaderFamily.GLIBC else LoaderFamily.GLIBC
+    if family in (LoaderFamily.GLIBC, LoaderFamily.MUSL):
+        try:
+            swap = swap_libc(graph, other, host)
+        except ElfcostError:
+            swap = None
+        if swap is not None:
+            swapped = libc_whatif(
+                estimate(swap.graph, opts), swap.removed, swap.added, dynamic=dynamic
+            )
+            out.append((other.value, swapped))
+            if other is LoaderFamily.MUSL:
+                out.append(("musl-static", static_whatif(swap.graph, opts, dynamic=swapped)))
+    expected = dynamic.total.expected
+    for how, now in BIND_NOW.items():
+        if opts.bind_now is not None:
+            break  # the estimate is already a binding what-if
+        bound = estimate(graph, replace(opts, bind_now=now))
+        if bound.total.expected != expected:
+            out.append((how, bound))
+    return out

@@ -16,6 +16,7 @@ from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Reso
 from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
 from elfcost.report.units import kib as kib  # re-exported: the one KiB formatter
+from elfcost.report.units import size
 from elfcost.resolve.graph import DependencyGraph
 
 # -- deps --------------------------------------------------------------------------------------
@@ -126,6 +127,21 @@ def _estimate_table(doc: EstimateDoc, *, compact: int = 0) -> Table:
     return t
 
 
+def _savings_table(doc: EstimateDoc) -> Table:
+    """The remedies, the largest saving first: what each is predicted to cost and save."""
+    n = doc.total.fleet.instances
+    head = ["remedy (--assume)", "expected", "saves / instance"]
+    if n > 1:
+        head.append(f"saves / {n:,}")
+    t = table(*head, right=head[1:])
+    for s in doc.savings or ():
+        cells = [s.assume, kib(s.expected), kib(s.per_instance)]
+        if n > 1:
+            cells.append(size(s.fleet))
+        t.add_row(*cells)
+    return t
+
+
 def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> str:
     """The estimate's table, where its memory goes and, past one instance, what its fleet
     (`doc.total.fleet`) costs. A what-if (`--assume static`, ...) says so, and with the program
@@ -138,19 +154,21 @@ def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> s
     )
     term = terminal()
     t = _estimate_table(doc)
-    lines: list[Part] = [(title, "italic"), t]
+    lines: list[Part] = [(title, "italic"), *words.up_front(doc, size), t]
+    if doc.savings:  # the remedies, ranked, right under the objects they change
+        lines.append(_savings_table(doc))
     if term.width is not None and width_of(t) > term.width:
-        lines[1] = _estimate_table(doc, compact=term.width)
+        lines[lines.index(t)] = _estimate_table(doc, compact=term.width)
         lines.extend(f"[{name}] {p.detail}" for name, p in doc.process.items())
     lines.append(words.where_it_goes(where_it_goes(doc)))
     f = doc.total.fleet
     if f.instances > 1:
         r = f.private_dirty
         lines.append(
-            f"{f.instances} instances: {kib(r.expected)} private dirty expected "
-            f"(range {kib(r.low)} .. {kib(r.high)}) "
-            f"+ {kib(f.shared_clean)} shared clean once (file-backed text/rodata of every "
-            f"object, if fully resident) = {kib(f.total_expected)}"
+            f"{f.instances:,} instances: {size(r.expected)} private dirty expected "
+            f"(range {size(r.low)} .. {size(r.high)}) "
+            f"+ {size(f.shared_clean)} shared clean once (file-backed text/rodata of every "
+            f"object, if fully resident) = {size(f.total_expected)}"
         )
     # A what-if says so first: these figures are for a program that was not built this way.
     whatif = [a for a in doc.assumptions if a.startswith("what-if")]
