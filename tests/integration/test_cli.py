@@ -87,6 +87,21 @@ def test_deps_strict_missing(samples: Path) -> None:
     assert "paths considered in this order" in r.stdout
 
 
+def test_deps_text_is_the_load_order_and_tree_is_a_view_of_its_own() -> None:
+    binary = "/usr/bin/curl" if Path("/usr/bin/curl").exists() else "/bin/sleep"
+    objects = json.loads(run("deps", "--format", "json", binary).stdout)["objects"]
+    out = run("deps", binary).stdout.splitlines()
+    assert out[1] == "load order:"
+    rows = [line.split() for line in out[2:] if line.startswith("  ")]
+    listed = [w[w.index("=>") + 1] if "=>" in w else w[1] for w in rows]
+    assert listed == [o["path"] for o in objects[1:]]  # breadth first, as the loader maps
+    libc = next(i for i, line in enumerate(out) if "libc.so.6 =>" in line)
+    assert f"(needed by {binary})" in out[libc]
+    tree = run("deps", "--tree", binary).stdout
+    assert tree.splitlines()[0] == out[0] and "load order" not in tree
+    assert "├── " in tree or "└── " in tree
+
+
 def test_dot_output() -> None:
     r = run("deps", "--format", "dot", "/bin/sleep")
     assert r.stdout.startswith("digraph") and '"/bin/sleep" -> ' in r.stdout

@@ -32,20 +32,68 @@ def _how(r: Resolution) -> str:
     return str(r.via.value)
 
 
-def deps_text(graph: DependencyGraph) -> str:
-    """The dependency tree, libtree style: each library with how it was found; for a missing
-    one, every path considered in order. Walked without recursion: a chain can be 10,000 deep.
-    """
+def _first_found(graph: DependencyGraph) -> dict[str, Resolution]:
+    """How each object was first found, even where another edge reaches it again."""
+    first: dict[str, Resolution] = {}
+    for r in graph.resolutions:
+        if r.found is not None and r.via is not FoundVia.LOADED:
+            first.setdefault(r.found, r)
+    return first
+
+
+def _tried(r: Resolution, prefix: str) -> list[str]:
+    """A missing library's paths, in the order the loader would try them."""
+    if not r.tried:
+        return []
+    lines = [f"{prefix}paths considered in this order:"]
+    for a in r.tried:
+        who = f" of {a.origin}" if a.origin else ""
+        lines.append(f"{prefix}  {a.path or '-'}  [{a.via.value}{who}] {a.outcome}")
+    return lines
+
+
+def _deps_title(graph: DependencyGraph) -> str:
     root = graph.root
     interp = f", {graph.interp}" if graph.interp else ""
-    lines = [f"{root.dso.path} ({root.role}, {graph.family.value}{interp})"]
-    # Show how each object was first found, even where the tree reaches it by another edge.
-    first: dict[str, Resolution] = {}
+    return f"{root.dso.path} ({root.role}, {graph.family.value}{interp})"
+
+
+def deps_text(graph: DependencyGraph) -> str:
+    """The objects in the loader's load order (the order of `elfcost.deps/1`'s objects and of
+    the link map: breadth first), each with the name it was needed by, how it was found and
+    which object needed it first; then each missing library with every path considered."""
+    first = _first_found(graph)
+    lines = [_deps_title(graph), "load order:"]
+    width = len(str(len(graph.objects)))
+    for i, o in enumerate(graph.objects[1:], 1):
+        path = o.dso.path
+        r = first.get(path)
+        if o.role == "interpreter" and r is None:
+            label = f"{path} [interpreter]"
+        elif r is None:
+            label = f"{path} [{o.found_via.value}]"
+        else:
+            label = f"{r.needed} => {path} [{_how(r)}]"
+        by = f" (needed by {o.parent})" if o.parent else ""
+        lines.append(f"  {i:>{width}}  {label}{by}")
+    for r in graph.missing:
+        lines.append(f"missing: {r.needed} not found (needed by {r.parent})")
+        lines.extend(_tried(r, "  "))
+    lines.extend(f"warning: {w}" for w in graph.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def deps_tree_text(graph: DependencyGraph) -> str:
+    """The dependency tree, libtree style (`deps --tree`): each library under the first object
+    that needs it, depth first, with how it was found; for a missing one, every path
+    considered in order. Not the load order (`deps_text`): the loader maps breadth first.
+    Walked without recursion: a chain can be 10,000 deep."""
+    root = graph.root
+    lines = [_deps_title(graph)]
+    first = _first_found(graph)
     children: dict[str, list[Resolution]] = {}
     for r in graph.resolutions:
         children.setdefault(r.parent, []).append(r)
-        if r.found is not None and r.via is not FoundVia.LOADED:
-            first.setdefault(r.found, r)
     roles = {o.dso.path: o.role for o in graph.objects}
     seen: set[str] = {root.dso.path}
     # Each stack entry: the children still to print at one level, and that level's prefix.
@@ -60,12 +108,7 @@ def deps_text(graph: DependencyGraph) -> str:
         branch, inner = ("└── ", "    ") if last else ("├── ", "│   ")
         if r.found is None:
             lines.append(f"{prefix}{branch}{r.needed} not found")
-            if r.tried:
-                sub = prefix + inner
-                lines.append(f"{sub}paths considered in this order:")
-                for a in r.tried:
-                    who = f" of {a.origin}" if a.origin else ""
-                    lines.append(f"{sub}  {a.path or '-'}  [{a.via.value}{who}] {a.outcome}")
+            lines.extend(_tried(r, prefix + inner))
             continue
         how = _how(first.get(r.found, r))
         if roles.get(r.found) == "interpreter" and r.found not in first:
