@@ -21,10 +21,11 @@ Any_ = Union[tuple(kind for kind, _ in DOCUMENTS)]  # type: ignore[valid-type]  
 
 
 def documents_in(stdout: str) -> list[Any]:
-    """One indented document, or JSON Lines."""
+    """One indented document, an array of them (validate), or JSON Lines."""
     text = stdout.strip()
     try:
-        return [json.loads(text)]
+        whole = json.loads(text)
+        return whole if isinstance(whole, list) else [whole]
     except json.JSONDecodeError:
         return [json.loads(line) for line in text.splitlines()]
 
