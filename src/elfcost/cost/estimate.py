@@ -545,8 +545,8 @@ def process_items(
             name="threads_and_dlopen",
             private_dirty=Range(at_entry=0, low=0, expected=0, high=0),
             certain=False,
-            detail="unknown: each thread adds its stack pages + TLS; dlopen adds objects. Not "
-            "modelled, not zero by assumption",
+            detail="not modelled: counted as 0 KiB in every column, high too; each thread "
+            "the program starts adds its stack pages + TLS, each dlopen its objects, on top",
         )
     )
     if profile.fallback:
