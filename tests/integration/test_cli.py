@@ -129,6 +129,28 @@ def test_explain_lists_every_predicted_page() -> None:
     assert run("explain", "/bin/sleep", "--object", "nosuch.so").returncode == 1
 
 
+def test_explain_names_the_process_items_too_and_adds_up_to_the_total() -> None:
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    out = run("explain", "/bin/sleep").stdout
+    for name, item in doc["process"].items():
+        pages = item["expected"] // doc["page_size"]
+        assert f"  [{name}]  {pages} page" in out
+    total = doc["total"]["private_dirty"]["expected"] // 1024
+    assert f"total private dirty, expected: {total} KiB = the objects' pages above" in out
+    stack = run("explain", "/bin/sleep", "--object", "stack")
+    assert stack.returncode == 0 and "[stack]" in stack.stdout
+    assert "[tls]" not in stack.stdout and "libc.so.6" not in stack.stdout
+    assert run("explain", "/bin/sleep", "--object", "[tls]").stdout.count("[tls]") == 1
+
+
+def test_threads_and_dlopen_says_the_zero_it_shows() -> None:
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    item = doc["process"]["threads_and_dlopen"]
+    assert item["at_entry"] == item["low"] == item["expected"] == item["high"] == 0
+    assert "counted as 0 KiB in every column" in item["detail"]
+    assert "not zero" not in item["detail"]
+
+
 def test_help_documents_exit_codes() -> None:
     r = run("--help")
     assert "Exit codes" in r.stdout and "3  an input could not be analysed" in r.stdout

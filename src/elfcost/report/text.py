@@ -251,12 +251,46 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
             lines.append(
                 Text(f"  + {possible} more writable pages the program may write (high bound)")
             )
+    lines.extend(_explain_process(est, object_name))
     if not lines:
         return f"no object named {object_name}\n"
     legend = Text("page map:")
     for c in CAUSES:
         legend.append(" ").append(c.letter, style=_map_style(c.letter)).append(f"={c.label}")
     return render(legend, *lines)
+
+
+def _explain_process(est: Estimate, object_name: str | None) -> list[Text]:
+    """The pages in no file (the stack, the loader's heap, TLS, the heap), item by item, then
+    how the total adds up; with `object_name`, the one item it names ("stack" or "[stack]")."""
+    P = est.page_size
+    items = [p for p in est.process if object_name in (None, p.name, f"[{p.name}]")]
+    if not items:
+        return []
+    lines = [Text("process items, in no file (anonymous pages):")]
+    for p in items:
+        r = p.private_dirty
+        sure = "certain" if p.certain else "calibrated"
+        lines.append(
+            Text(
+                f"  [{p.name}]  {_pages(r.expected // P)} expected ({kib(r.expected)}; at entry "
+                f"{kib(r.at_entry)}, low {kib(r.low)}, high {kib(r.high)})  {sure}  {p.detail}"
+            )
+        )
+    if object_name is None:
+        objects = sum(o.private_dirty.expected for o in est.objects)
+        process = sum(p.private_dirty.expected for p in est.process)
+        lines.append(
+            Text(
+                f"total private dirty, expected: {kib(objects + process)} = the objects' pages "
+                f"above {kib(objects)} + process items {kib(process)}"
+            )
+        )
+    return lines
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 # On a terminal each page-map letter takes its cause's page-map fill (legend and maps alike):
