@@ -217,7 +217,7 @@ def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> s
     whatif = [a for a in doc.assumptions if a.startswith("what-if")]
     lines.extend(whatif)
     if whatif and as_built is not None:
-        lines.append(words.savings(savings(as_built, doc, f.instances)))
+        lines.append(words.savings(savings(as_built, doc, f.instances), size))
     for m in doc.missing:
         lines.append((f"missing: {m.needed} (needed by {m.parent})", "red"))
     for w in doc.warnings:
