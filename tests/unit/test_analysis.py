@@ -123,9 +123,7 @@ def test_text_prints_the_documents_fleet(built: EstimateDoc) -> None:
     assert "instances:" not in one_line(estimate_text(built))  # one instance: no fleet line
 
 
-def test_diff_fleet_line_reads_in_mib_past_10_mib(
-    built: EstimateDoc, static: EstimateDoc
-) -> None:
+def test_diff_fleet_line_reads_in_mib_past_10_mib(built: EstimateDoc, static: EstimateDoc) -> None:
     from elfcost.report.diffout import diff_text
 
     text = one_line(diff_text(diff(built, static, instances=129)))
