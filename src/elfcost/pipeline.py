@@ -102,12 +102,16 @@ def analyse(
     """
     opts, assume = scenario.options(), scenario.assume
     graph = resolve(path, host)
-    est = estimate(graph, opts)
     found = None
     if remedies and assume is None:
+        from elfcost.predict import ObjectMemo
         from elfcost.predict import remedies as remedies_of
 
-        found = tuple(remedies_of(graph, host, opts, dynamic=est))
+        memo = ObjectMemo(keep_executables=True)  # each object read once for them all
+        est = estimate(graph, opts, memo=memo)
+        found = tuple(remedies_of(graph, host, opts, dynamic=est, memo=memo))
+    else:
+        est = estimate(graph, opts)
     if assume is None and not whatif:
         return Analysis(graph=graph, estimate=est, remedies=found)
     from elfcost.cost.whatif import RELINKS, static_whatif

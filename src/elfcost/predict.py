@@ -25,14 +25,16 @@ from elfcost.resolve.swap import swap_libc
 class ObjectMemo:
     """Object facts and estimates kept for reuse across the programs of one run (elfcost scan):
     a library is read once, and estimated once per way it is loaded (cost EstimateMemo).
-    Executables are not kept: each is the root of one process only."""
+    Executables are not kept: each is the root of one process only; unless
+    `keep_executables`, for the several estimates of one program (`remedies`)."""
 
-    def __init__(self) -> None:
-        self.estimates = EstimateMemo()
+    def __init__(self, *, keep_executables: bool = False) -> None:
+        self.estimates = EstimateMemo(keep_executables=keep_executables)
+        self.keep_executables = keep_executables
         self._facts: dict[tuple[object, ...], ObjectFacts] = {}
 
     def facts(self, dso: Dso, wanted: FactsWanted, *, keep: bool) -> ObjectFacts:
-        if not keep:
+        if not keep and not self.keep_executables:
             return read_facts(dso, wanted)
         key = (dso.path, dso.file_id, dso.file_size, wanted)
         found = self._facts.get(key)
@@ -82,14 +84,20 @@ def relink_whatif(
 
 
 def remedies(
-    graph: DependencyGraph, host: Host, options: Options | None = None, *, dynamic: Estimate
+    graph: DependencyGraph,
+    host: Host,
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+    memo: ObjectMemo | None = None,
 ) -> list[tuple[str, Estimate]]:
     """Each remedy that applies to the program `graph` as built (estimate `dynamic`), as
     (`--assume` value, its estimate): linked statically with the same libc; against the other
     libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); bound
     at start-up or lazily where that changes the expected figure. A statically linked program
     has none; a libc that is not installed here (or a swap that cannot be made) is left out.
-    The other libc's objects are read once for its dynamic and static what-ifs."""
+    The other libc's objects are read once for its dynamic and static what-ifs; with `memo`
+    (made with keep_executables, and used for `dynamic`), no object is read twice."""
     opts = options or Options()
     family = graph.family
     if family is LoaderFamily.NONE:
@@ -103,16 +111,19 @@ def remedies(
             swap = None
         if swap is not None:
             swapped = libc_whatif(
-                estimate(swap.graph, opts), swap.removed, swap.added, dynamic=dynamic
+                estimate(swap.graph, opts, memo=memo), swap.removed, swap.added, dynamic=dynamic
             )
             out.append((other.value, swapped))
             if other is LoaderFamily.MUSL:
                 out.append(("musl-static", static_whatif(swap.graph, opts, dynamic=swapped)))
-    expected = dynamic.total.expected
-    for how, now in BIND_NOW.items():
-        if opts.bind_now is not None:
-            break  # the estimate is already a binding what-if
-        bound = estimate(graph, replace(opts, bind_now=now))
-        if bound.total.expected != expected:
-            out.append((how, bound))
+    # Binding matters to glibc only, and only to objects not already bound that way; the
+    # estimate is not already a binding what-if.
+    binds = [bool(o.dso.dynamic and o.dso.dynamic.bind_now) for o in graph.objects]
+    if family is LoaderFamily.GLIBC and opts.bind_now is None:
+        for how, now in BIND_NOW.items():
+            if all(b == now for b in binds):
+                continue
+            bound = estimate(graph, replace(opts, bind_now=now), memo=memo)
+            if bound.total.expected != dynamic.total.expected:
+                out.append((how, bound))
     return out

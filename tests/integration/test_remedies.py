@@ -114,3 +114,22 @@ def test_diff_still_reads_a_saved_estimate_1(tmp_path: Path) -> None:
     out = json.loads(run("diff", "--format", "json", str(old), GLIBC))
     assert out["schema"] == "elfcost.diff/1" and out["total"]["delta_expected"] == 0
     assert d.decode_estimate(old.read_text(), source="old.json").savings is None
+
+
+def test_weighing_the_remedies_reads_each_object_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    from elfcost import predict
+    from elfcost.pipeline import analyse, make_host
+
+    reads: Counter[str] = Counter()
+    real = predict.read_facts
+
+    def counted(dso: object, wanted: object) -> object:
+        reads[getattr(dso, "path", "")] += 1
+        return real(dso, wanted)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predict, "read_facts", counted)
+    a = analyse(GLIBC, make_host(), remedies=True)
+    assert a.remedies is not None and len(a.remedies) >= 3
+    assert reads and max(reads.values()) == 1, reads
