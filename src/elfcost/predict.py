@@ -95,13 +95,14 @@ def remedies(
     (`--assume` value, its estimate): linked statically with the same libc; against the other
     libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); bound
     at start-up or lazily where that changes the expected figure. A statically linked program
-    has none; a libc that is not installed here (or a swap that cannot be made) is left out.
-    The other libc's objects are read once for its dynamic and static what-ifs; with `memo`
-    (made with keep_executables, and used for `dynamic`), no object is read twice."""
+    has none, nor has a shared library estimated as if it were one; a libc that is not
+    installed here (or a swap that cannot be made) is left out. The other libc's objects are
+    read once for its dynamic and static what-ifs; with `memo` (made with keep_executables,
+    and used for `dynamic`), no object is read twice."""
     opts = options or Options()
     family = graph.family
-    if family is LoaderFamily.NONE:
-        return []
+    if family is LoaderFamily.NONE or not graph.root.dso.is_program:
+        return []  # relinking is a program's: none for a shared library named as the binary
     out: list[tuple[str, Estimate]] = [("static", static_whatif(graph, opts, dynamic=dynamic))]
     other = LoaderFamily.MUSL if family is LoaderFamily.GLIBC else LoaderFamily.GLIBC
     if family in (LoaderFamily.GLIBC, LoaderFamily.MUSL):

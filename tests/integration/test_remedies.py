@@ -68,6 +68,9 @@ def test_a_musl_program_weighs_glibc_and_a_static_one_nothing() -> None:
     assert glibc.per_instance < 0  # a cost, kept and ranked last
     assert musl.savings[-1] == glibc
     assert doc_of(STATIC).savings == ()
+    lib = str(SAMPLES / "libown.so")
+    assert doc_of(lib).savings == ()  # relinking is a program's
+    assert "relinking is a program's, and this is a shared library" in run("estimate", lib)
 
 
 def test_text_says_what_one_more_instance_costs_and_the_biggest_saving() -> None:

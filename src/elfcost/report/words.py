@@ -63,8 +63,10 @@ def up_front(doc: EstimateDoc, size: Size = kib) -> list[str]:
         f"(expected; {size(r.low)} .. {size(r.high)})"
     ]
     best = doc.savings[0] if doc.savings else None
-    if best is None:
+    if best is None and doc.loader.path is None:
         lines.append("no remedy to weigh: the program is statically linked")
+    elif best is None:
+        lines.append("no remedy to weigh: relinking is a program's, and this is a shared library")
     elif best.per_instance <= 0:
         lines.append("no remedy saves anything: each costs as much or more")
     else:
