@@ -19,7 +19,7 @@ from elfcost.documents import (
     DiffDoc,
     DiffRootsDoc,
     EstimateDoc,
-    decode,
+    decode_estimate,
 )
 from elfcost.elf.reader import ELF_MAGIC
 from elfcost.errors import Each, ElfcostError, InputError
@@ -41,7 +41,7 @@ def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> Est
         os.close(fd)
     if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
         data = read_bounded(side, "saved report", MAX_DOCUMENT_BYTES)
-        return decode(data, EstimateDoc, source=side)
+        return decode_estimate(data, source=side)
     return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
 

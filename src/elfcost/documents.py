@@ -66,7 +66,7 @@ class DepsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.deps/1"):
     warnings: tuple[str, ...]
 
 
-# -- elfcost.estimate/1 ------------------------------------------------------------------------
+# -- elfcost.estimate/2 ------------------------------------------------------------------------
 
 
 class PageDoc(Doc, frozen=True):
@@ -136,8 +136,32 @@ class Total(Doc, frozen=True):
     fleet: Fleet
 
 
-class EstimateDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.estimate/1"):
-    """`elfcost estimate --format json`: one process, every object in load order."""
+Assume = Literal["static", "musl", "glibc", "musl-static", "glibc-static", "bind-now", "lazy"]
+
+
+class SavingDoc(Doc, frozen=True):
+    """One remedy (an `--assume` what-if) against the program as built: what it is predicted
+    to cost, and what it saves; a negative saving is a cost."""
+
+    assume: Annotated[Assume, msgspec.Meta(description="the --assume value of the what-if")]
+    expected: Annotated[
+        NonNegative,
+        msgspec.Meta(description="the what-if's expected private dirty bytes, one instance"),
+    ]
+    per_instance: Annotated[
+        int, msgspec.Meta(description="expected private dirty bytes saved by one instance")
+    ]
+    fleet: Annotated[
+        int,
+        msgspec.Meta(
+            description="bytes saved by total.fleet.instances instances, shared clean pages "
+            "counted once"
+        ),
+    ]
+
+
+class _EstimateFields(Doc, frozen=True):
+    """The fields elfcost.estimate/1 and /2 share, in their order."""
 
     binary: str
     page_size: PageSize
@@ -150,6 +174,31 @@ class EstimateDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.estimate/1"
     missing: tuple[Missing, ...]
     warnings: tuple[str, ...]
     assumptions: tuple[str, ...]
+
+
+class EstimateDoc1(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/1"):
+    """elfcost.estimate/1, as earlier versions wrote it: still read back (`elfcost diff` of a
+    saved report), as an EstimateDoc with `savings` null (`estimate_of`)."""
+
+
+class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
+    """`elfcost estimate --format json`: one process, every object in load order, and what
+    each remedy saves."""
+
+    savings: Annotated[
+        tuple[SavingDoc, ...] | None,
+        msgspec.Meta(
+            description="each --assume what-if that changes anything, the largest saving "
+            "first; null: not computed (a what-if's own estimate, scan's per-program estimates)"
+        ),
+    ] = None
+
+
+def estimate_of(doc: EstimateDoc | EstimateDoc1) -> EstimateDoc:
+    """A saved estimate of either version as the current one (/1 has no savings: null)."""
+    if isinstance(doc, EstimateDoc):
+        return doc
+    return EstimateDoc(**msgspec.structs.asdict(doc))
 
 
 # -- elfcost.measurement/1 ---------------------------------------------------------------------
@@ -495,6 +544,17 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
         raise InputError(source, f"not an {_name(kind)} document", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
+
+
+def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
+    """A saved estimate report, elfcost.estimate/2 or /1 (read as /2 with `savings` null)."""
+    try:
+        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc1)
+    except msgspec.ValidationError as exc:
+        raise InputError(source, "not an elfcost.estimate/2 (or /1) document", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InputError(source, "not JSON", str(exc)) from None
+    return estimate_of(doc)
 
 
 def _name(kind: type[Any]) -> str:

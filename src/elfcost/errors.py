@@ -49,3 +49,8 @@ class InputError(ElfcostError):
 
 class MeasurementError(ElfcostError):
     """A process could not be started, stopped or read under /proc."""
+
+
+class ExitedError(MeasurementError):
+    """The process exited before the point it was to be measured at (`/bin/true` is never
+    idle)."""

@@ -80,22 +80,40 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     estimate: Estimate
     static_whatif: Estimate | None = None
     as_built: Estimate | None = None  # when `estimate` is a relinking what-if: the program as is
+    # With `remedies=True` and no what-if assumed: each remedy's estimate, by --assume value.
+    remedies: tuple[tuple[str, Estimate], ...] | None = None
 
 
 def analyse(
-    path: str, host: Host, scenario: Scenario = AS_BUILT, *, whatif: bool = False
+    path: str,
+    host: Host,
+    scenario: Scenario = AS_BUILT,
+    *,
+    whatif: bool = False,
+    remedies: bool = False,
 ) -> Analysis:
     """Resolve and estimate the program at `path` (a loader path) once.
 
     An assumption that relinks the program (cost/whatif.py RELINKS: static, musl, glibc, ...)
     gives that what-if as the estimate itself; `whatif=True` adds the static one beside the
-    as-built estimate (for the HTML report's second fleet line).
+    as-built estimate (for the HTML report's second fleet line). `remedies=True` adds every
+    remedy that applies (predict.remedies) when no what-if is assumed: `elfcost estimate` asks
+    for them, scan does not (a few more estimates per program).
     """
     opts, assume = scenario.options(), scenario.assume
     graph = resolve(path, host)
-    est = estimate(graph, opts)
+    found = None
+    if remedies and assume is None:
+        from elfcost.predict import ObjectMemo
+        from elfcost.predict import remedies as remedies_of
+
+        memo = ObjectMemo(keep_executables=True)  # each object read once for them all
+        est = estimate(graph, opts, memo=memo)
+        found = tuple(remedies_of(graph, host, opts, dynamic=est, memo=memo))
+    else:
+        est = estimate(graph, opts)
     if assume is None and not whatif:
-        return Analysis(graph=graph, estimate=est)
+        return Analysis(graph=graph, estimate=est, remedies=found)
     from elfcost.cost.whatif import RELINKS, static_whatif
     from elfcost.predict import relink_whatif
 
@@ -103,10 +121,9 @@ def analyse(
         relinked = relink_whatif(graph, assume, host, opts, dynamic=est)
         return Analysis(graph=graph, estimate=relinked, as_built=est)
     if whatif and est.loader_path is not None:
-        return Analysis(
-            graph=graph, estimate=est, static_whatif=static_whatif(graph, opts, dynamic=est)
-        )
-    return Analysis(graph=graph, estimate=est)
+        static = dict(found or ()).get("static") or static_whatif(graph, opts, dynamic=est)
+        return Analysis(graph=graph, estimate=est, static_whatif=static, remedies=found)
+    return Analysis(graph=graph, estimate=est, remedies=found)
 
 
 class Programs(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,11 +8,14 @@ libc's objects (resolve/swap.py). The command line and `elfcost scan` call these
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from elfcost.cost import estimate as cost
-from elfcost.cost.estimate import EstimateMemo, Options
+from elfcost.cost.estimate import BIND_NOW, EstimateMemo, Options
 from elfcost.cost.whatif import RELINKS, libc_whatif, static_whatif
 from elfcost.elf.facts import FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
+from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -22,14 +25,16 @@ from elfcost.resolve.swap import swap_libc
 class ObjectMemo:
     """Object facts and estimates kept for reuse across the programs of one run (elfcost scan):
     a library is read once, and estimated once per way it is loaded (cost EstimateMemo).
-    Executables are not kept: each is the root of one process only."""
+    Executables are not kept: each is the root of one process only; unless
+    `keep_executables`, for the several estimates of one program (`remedies`)."""
 
-    def __init__(self) -> None:
-        self.estimates = EstimateMemo()
+    def __init__(self, *, keep_executables: bool = False) -> None:
+        self.estimates = EstimateMemo(keep_executables=keep_executables)
+        self.keep_executables = keep_executables
         self._facts: dict[tuple[object, ...], ObjectFacts] = {}
 
     def facts(self, dso: Dso, wanted: FactsWanted, *, keep: bool) -> ObjectFacts:
-        if not keep:
+        if not keep and not self.keep_executables:
             return read_facts(dso, wanted)
         key = (dso.path, dso.file_id, dso.file_size, wanted)
         found = self._facts.get(key)
@@ -76,3 +81,50 @@ def relink_whatif(
     if static:
         est = static_whatif(relinked, options, dynamic=est)
     return est
+
+
+def remedies(
+    graph: DependencyGraph,
+    host: Host,
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+    memo: ObjectMemo | None = None,
+) -> list[tuple[str, Estimate]]:
+    """Each remedy that applies to the program `graph` as built (estimate `dynamic`), as
+    (`--assume` value, its estimate): linked statically with the same libc; against the other
+    libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); bound
+    at start-up or lazily where that changes the expected figure. A statically linked program
+    has none, nor has a shared library estimated as if it were one; a libc that is not
+    installed here (or a swap that cannot be made) is left out. The other libc's objects are
+    read once for its dynamic and static what-ifs; with `memo` (made with keep_executables,
+    and used for `dynamic`), no object is read twice."""
+    opts = options or Options()
+    family = graph.family
+    if family is LoaderFamily.NONE or not graph.root.dso.is_program:
+        return []  # relinking is a program's: none for a shared library named as the binary
+    out: list[tuple[str, Estimate]] = [("static", static_whatif(graph, opts, dynamic=dynamic))]
+    other = LoaderFamily.MUSL if family is LoaderFamily.GLIBC else LoaderFamily.GLIBC
+    if family in (LoaderFamily.GLIBC, LoaderFamily.MUSL):
+        try:
+            swap = swap_libc(graph, other, host)
+        except ElfcostError:
+            swap = None
+        if swap is not None:
+            swapped = libc_whatif(
+                estimate(swap.graph, opts, memo=memo), swap.removed, swap.added, dynamic=dynamic
+            )
+            out.append((other.value, swapped))
+            if other is LoaderFamily.MUSL:
+                out.append(("musl-static", static_whatif(swap.graph, opts, dynamic=swapped)))
+    # Binding matters to glibc only, and only to objects not already bound that way; the
+    # estimate is not already a binding what-if.
+    binds = [bool(o.dso.dynamic and o.dso.dynamic.bind_now) for o in graph.objects]
+    if family is LoaderFamily.GLIBC and opts.bind_now is None:
+        for how, now in BIND_NOW.items():
+            if all(b == now for b in binds):
+                continue
+            bound = estimate(graph, replace(opts, bind_now=now), memo=memo)
+            if bound.total.expected != dynamic.total.expected:
+                out.append((how, bound))
+    return out

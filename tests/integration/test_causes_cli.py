@@ -95,7 +95,7 @@ def test_a_diff_names_registry_causes(samples: Path, names: set[str]) -> None:
 @pytest.mark.runtime
 def test_a_validation_names_registry_causes(samples: Path, names: set[str]) -> None:
     out = run("validate", "--format", "json", str(samples / "bss_touched.pie")).stdout
-    docs = [json.loads(line) for line in out.splitlines()]
+    docs = json.loads(out)
     assert [d["stop"] for d in docs] == ["entry", "idle"]
     found = {c for d in docs for c in causes_in(d)}
     assert "possible-write" in found and found <= names  # the pages main writes

@@ -28,7 +28,7 @@ def test_default_command_is_estimate() -> None:
     # estimate's options before the binary, with or without elfcost's own options first
     c = run("--format", "json", "/bin/sleep")
     d = run("--traceback", "--page-size", "16K", "/bin/sleep")
-    assert c.returncode == 0 and json.loads(c.stdout)["schema"] == "elfcost.estimate/1"
+    assert c.returncode == 0 and json.loads(c.stdout)["schema"] == "elfcost.estimate/2"
     assert d.returncode == 0 and "16 KiB pages" in d.stdout
     assert "version" in run("--version").stdout
 
@@ -57,7 +57,7 @@ def test_estimate_json_validates_against_schema() -> None:
     r = run("estimate", "--format", "json", "--instances", "129", "/bin/sleep")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("estimate-1"))
+    jsonschema.validate(doc, load_schema("estimate-2"))
     total = doc["total"]["private_dirty"]
     objs = sum(o["private_dirty"]["expected"] for o in doc["objects"])
     proc = sum(p["expected"] for p in doc["process"].values())
@@ -87,6 +87,21 @@ def test_deps_strict_missing(samples: Path) -> None:
     assert "paths considered in this order" in r.stdout
 
 
+def test_deps_text_is_the_load_order_and_tree_is_a_view_of_its_own() -> None:
+    binary = "/usr/bin/curl" if Path("/usr/bin/curl").exists() else "/bin/sleep"
+    objects = json.loads(run("deps", "--format", "json", binary).stdout)["objects"]
+    out = run("deps", binary).stdout.splitlines()
+    assert out[1] == "load order:"
+    rows = [line.split() for line in out[2:] if line.startswith("  ")]
+    listed = [w[w.index("=>") + 1] if "=>" in w else w[1] for w in rows]
+    assert listed == [o["path"] for o in objects[1:]]  # breadth first, as the loader maps
+    libc = next(i for i, line in enumerate(out) if "libc.so.6 =>" in line)
+    assert f"(needed by {binary})" in out[libc]
+    tree = run("deps", "--tree", binary).stdout
+    assert tree.splitlines()[0] == out[0] and "load order" not in tree
+    assert "├── " in tree or "└── " in tree
+
+
 def test_dot_output() -> None:
     r = run("deps", "--format", "dot", "/bin/sleep")
     assert r.stdout.startswith("digraph") and '"/bin/sleep" -> ' in r.stdout
@@ -112,6 +127,28 @@ def test_explain_lists_every_predicted_page() -> None:
         if p["phase"] != "possible" and p["vaddr"] is not None:
             assert f"0x{p['vaddr']:08x}" in r.stdout
     assert run("explain", "/bin/sleep", "--object", "nosuch.so").returncode == 1
+
+
+def test_explain_names_the_process_items_too_and_adds_up_to_the_total() -> None:
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    out = run("explain", "/bin/sleep").stdout
+    for name, item in doc["process"].items():
+        pages = item["expected"] // doc["page_size"]
+        assert f"  [{name}]  {pages} page" in out
+    total = doc["total"]["private_dirty"]["expected"] // 1024
+    assert f"total private dirty, expected: {total} KiB = the objects' pages above" in out
+    stack = run("explain", "/bin/sleep", "--object", "stack")
+    assert stack.returncode == 0 and "[stack]" in stack.stdout
+    assert "[tls]" not in stack.stdout and "libc.so.6" not in stack.stdout
+    assert run("explain", "/bin/sleep", "--object", "[tls]").stdout.count("[tls]") == 1
+
+
+def test_threads_and_dlopen_says_the_zero_it_shows() -> None:
+    doc = json.loads(run("estimate", "--format", "json", "/bin/sleep").stdout)
+    item = doc["process"]["threads_and_dlopen"]
+    assert item["at_entry"] == item["low"] == item["expected"] == item["high"] == 0
+    assert "counted as 0 KiB in every column" in item["detail"]
+    assert "not zero" not in item["detail"]
 
 
 def test_help_documents_exit_codes() -> None:
@@ -194,7 +231,7 @@ def test_a_gigabyte_of_bss_is_counted_not_listed(samples: Path, tmp_path: Path, 
     r = run("estimate", "--format", "json", str(exe))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("estimate-1"))
+    jsonschema.validate(doc, load_schema("estimate-2"))
     P = doc["page_size"]
     o = doc["objects"][0]
     listed = [p for p in o["pages"] if p["phase"] == "possible"]

@@ -8,6 +8,7 @@ build: the budget's no_missing shows where each recipe finds libraries.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -74,6 +75,44 @@ def env() -> dict[str, str]:
 def verdicts(out: str) -> dict[str, str]:
     """{program: "ok" or "FAIL"} from check's text report."""
     return {m[2]: m[1] for m in re.finditer(r"^(ok|FAIL) +(\S+): ", out, re.M)}
+
+
+def test_the_budget_holds_for_debians_own_s6_supervise() -> None:
+    """The recipe's s6 rule is true of the s6-supervise Debian ships, not a wish."""
+    if not os.path.exists("/usr/bin/s6-supervise"):
+        pytest.skip("s6 not installed")
+    budget = str(RECIPES / "elfcost-budget.toml")
+    r = subprocess.run(
+        [sys.executable, "-m", "elfcost", "check", "--budget", budget, "/usr/bin/s6-supervise"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("ok   usr/bin/s6-supervise")
+    # The budget's own sums, in its comment and in docs/distribution.md, are the estimate's.
+    doc = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "elfcost",
+                "estimate",
+                "--format",
+                "json",
+                "-n",
+                "129",
+                "/usr/bin/s6-supervise",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    fleet = doc["total"]["fleet"]["total_expected"] // 1024
+    assert f"{fleet:,} KiB" in (RECIPES / "elfcost-budget.toml").read_text()
+    assert f"{fleet:,} KiB" in (REPO / "docs" / "distribution.md").read_text()
 
 
 def test_debian_rules(tmp_path: Path, budget: Path, programs: Callable[[Path, str], None]) -> None:

@@ -38,7 +38,7 @@ def children_of(pid: int) -> list[int]:
 def test_validate_sleep_json() -> None:
     r = run("validate", "--format", "json", "/bin/sleep", "--", "100")
     assert r.returncode == 0, r.stdout + r.stderr
-    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    docs = json.loads(r.stdout)  # one input, one JSON document: the stops' array
     assert [d["stop"] for d in docs] == ["entry", "idle"]
     for d in docs:
         jsonschema.validate(d, load_schema("comparison-2"))
@@ -46,9 +46,20 @@ def test_validate_sleep_json() -> None:
     assert entry["ok"] and all(o["exact"] for o in entry["objects"])
 
 
+def test_a_program_that_exits_at_once_is_compared_at_its_entry_point() -> None:
+    text = run("validate", "/bin/true")
+    assert text.returncode == 0, text.stderr
+    assert "/bin/true: predicted vs measured at entry" in text.stdout
+    assert "idle: not compared: /bin/true: running: exited with status 0" in text.stdout
+    r = run("validate", "--format", "json", "/bin/true")
+    assert r.returncode == 0
+    assert [d["stop"] for d in json.loads(r.stdout)] == ["entry"]
+    assert "idle: not compared" in r.stderr
+
+
 def test_validate_reports_program_writes(samples: Path) -> None:
     r = run("validate", "--format", "json", str(samples / "bss_touched.pie"))
-    idle = json.loads(r.stdout.splitlines()[1])
+    idle = json.loads(r.stdout)[1]
     exe = idle["objects"][0]
     # main writes 5 bss pages: dirty but not predicted, named as program writes.
     assert len(exe["unpredicted_dirty"]) == 5
@@ -65,7 +76,7 @@ def test_validate_exit_1_outside_tolerance() -> None:
         pytest.skip("curl not installed")
     r = run("validate", "--format", "json", "/usr/bin/curl", "--", "-K", "-")
     assert r.returncode == 1
-    entry = json.loads(r.stdout.splitlines()[0])
+    entry = json.loads(r.stdout)[0]
     assert not entry["ok"]
     crypto = next(o for o in entry["objects"] if "libcrypto" in o["path"])
     assert crypto["unpredicted_dirty"] and not crypto["predicted_clean"]

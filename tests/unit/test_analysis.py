@@ -123,6 +123,21 @@ def test_text_prints_the_documents_fleet(built: EstimateDoc) -> None:
     assert "instances:" not in one_line(estimate_text(built))  # one instance: no fleet line
 
 
+def test_diff_fleet_line_reads_in_mib_past_10_mib(built: EstimateDoc, static: EstimateDoc) -> None:
+    from elfcost.report.diffout import diff_text
+
+    text = one_line(diff_text(diff(built, static, instances=129)))
+    assert "129 instances: 13.1 MiB -> 6,196 KiB (-7,236 KiB, shared clean counted once)" in text
+
+
+def test_the_fleet_line_reads_in_mib_past_10_mib(built: EstimateDoc) -> None:
+    # 129 × 104 KiB = 13,416 KiB: MiB in the fleet line, KiB in the per-object table.
+    text = one_line(estimate_text(with_fleet(built, 129)))
+    assert "129 instances: 13.1 MiB private dirty expected (range 6,708 KiB .. 26.2 MiB)" in text
+    assert "= 13.1 MiB" in text and "13,416 KiB" not in text
+    assert "104 KiB" in text  # the table's total keeps KiB
+
+
 # -- what-if savings ---------------------------------------------------------------------------
 
 

@@ -17,15 +17,22 @@ def command(
     strict: bool = common.option(
         "--strict", is_flag=True, help="Exit 1 when a library is missing."
     ),
+    tree: bool = common.option(
+        "--tree",
+        is_flag=True,
+        help="Text: the dependency tree (each library under the first object that needs it) "
+        "instead of the load order.",
+    ),
 ) -> None:
     """The libraries BINARY loads, in load order, and how each was found.
 
-    For a missing library, every path the loader would try, in order, and why.
+    For a missing library, every path the loader would try, in order, and why. --tree shows
+    who needs whom instead: depth first, which is not the order the loader maps them in.
     """
     from msgspec.structs import replace
 
     from elfcost.report import jsonout
-    from elfcost.report.text import deps_text
+    from elfcost.report.text import deps_text, deps_tree_text
     from elfcost.resolve.search import resolve
 
     host = replace(host, sections=False)  # the report names no sections: none are read
@@ -38,4 +45,7 @@ def command(
             if fmt == "json":
                 click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
             else:
-                click.echo(graph.to_dot() if fmt == "dot" else deps_text(graph), nl=False)
+                if fmt == "dot":
+                    click.echo(graph.to_dot(), nl=False)
+                else:
+                    click.echo((deps_tree_text if tree else deps_text)(graph), nl=False)

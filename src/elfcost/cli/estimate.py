@@ -16,7 +16,7 @@ def command(
     ),
     fmt: str = common.format_option(
         ["text", "json", "html"],
-        "json: elfcost.estimate/1 (JSON Lines for several); html: one self-contained page "
+        "json: elfcost.estimate/2 (JSON Lines for several); html: one self-contained page "
         "(page maps, charts, sortable tables), best with -o FILE.",
     ),
     output: str | None = common.OUTPUT,
@@ -33,16 +33,15 @@ def command(
         with state.per_input():
             html = fmt == "html"  # its second fleet line is the static what-if
             whatif = html and scenario.assume is None
-            a = analyse(host.loader_path(b), host, scenario, whatif=whatif)
+            a = analyse(host.loader_path(b), host, scenario, whatif=whatif, remedies=True)
+            doc = jsonout.estimate_doc(a.estimate, instances=instances, remedies=a.remedies)
             if html:
-                docs.append(jsonout.estimate_doc(a.estimate, instances=instances))
+                docs.append(doc)
                 if a.static_whatif is not None:
                     whatifs.append(jsonout.estimate_doc(a.static_whatif, instances=instances))
             elif fmt == "json":
-                doc = jsonout.estimate_doc(a.estimate, instances=instances)
                 out.append(jsonout.dumps(doc, pretty=len(binaries) == 1) + "\n")
             else:
-                doc = jsonout.estimate_doc(a.estimate, instances=instances)
                 base = None if a.as_built is None else jsonout.estimate_doc(a.as_built)
                 out.append(text.estimate_text(doc, as_built=base))
     if docs:

@@ -13,7 +13,12 @@ def command(
     scenario: common.Scenario = common.SCENARIO,
     object_name: str | None = common.option("--object", metavar="NAME"),
 ) -> None:
-    """One line per predicted page: address, sections, cause, relocations in it."""
+    """One line per predicted page: address, sections, cause, relocations in it; then the
+    process items in no file (stack, loader heap, TLS, heap) and how the total adds up.
+
+    --object NAME shows one object (path, soname or file name) or one process item
+    ("stack" or "[stack]").
+    """
     from elfcost.pipeline import analyse
     from elfcost.report.text import explain_text
 

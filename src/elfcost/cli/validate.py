@@ -17,15 +17,17 @@ def command(
     ),
     fmt: str = common.format_option(
         ["text", "json", "html"],
-        "json: one elfcost.comparison/1 document per stop; html: predicted and measured "
-        "page maps side by side (with -o FILE).",
+        "json: one JSON array of elfcost.comparison/2 documents, one per stop compared "
+        "(entry, idle); html: predicted and measured page maps side by side (with -o FILE).",
     ),
     output: str | None = common.OUTPUT,
 ) -> None:
     """Estimate BINARY, run it, measure it at its entry point and idle, and compare.
 
     Exit 0 when every object is within --tolerance pages at the entry point and the idle
-    total lies within the predicted [low, high]; 1 otherwise. Usage: validate BINARY -- ARGS.
+    total lies within the predicted [low, high]; 1 otherwise. A program that exits before it
+    is idle (/bin/true) is compared at its entry point only, and says so. Usage: validate
+    BINARY -- ARGS.
     """
     from elfcost.report import jsonout, text
     from elfcost.runtime.compare import comparison_doc
@@ -48,6 +50,12 @@ def command(
         )
         common.emit([page], output)
     elif fmt == "json":
-        common.emit([jsonout.dumps(d, pretty=False) + "\n" for d in docs], None)
+        # One input, one JSON document: the stops' documents in one array (json.load reads it).
+        body = ",\n".join(jsonout.dumps(d, pretty=False) for d in docs)
+        common.emit([f"[\n{body}\n]\n" if docs else "[]\n"], None)
     else:
-        common.emit([text.comparison_text(c) for c in v.comparisons], None)
+        notes = [f"{line}\n" for line in v.not_compared]
+        common.emit([*(text.comparison_text(c) for c in v.comparisons), *notes], None)
+    if fmt != "text":  # beside a document, which its reader must read whole
+        for line in v.not_compared:
+            click.echo(f"elfcost: {line}", err=True)

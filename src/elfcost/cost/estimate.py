@@ -106,10 +106,14 @@ class EstimateMemo:
     An object's pages depend on the object, its role, the process's loader family and link
     mode, the profile and the options, never on the other objects: libc's estimate is the same
     in every dynamic program, so a scan of /usr/bin computes it once instead of ~800 times.
-    Executables are not kept: each is the root of one process only.
+    Executables are not kept: each is the root of one process only; unless
+    `keep_executables`, for the several what-ifs of one program (elfcost.predict.remedies).
+    Of the options, only the page size and the object's effective binding count: a binding
+    what-if re-estimates only the objects it changes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_executables: bool = False) -> None:
+        self.keep_executables = keep_executables
         self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
 
     def object_estimate(
@@ -122,9 +126,11 @@ class EstimateMemo:
         opts: Options,
         warnings: list[str],
     ) -> ObjectEstimate:
-        if obj.role == "executable":
+        if obj.role == "executable" and not self.keep_executables:
             return _object_estimate(obj, facts, graph, profile, link, opts, warnings)
         dso = obj.dso
+        dyn = dso.dynamic
+        bind_now = opts.bind_now if opts.bind_now is not None else bool(dyn and dyn.bind_now)
         key = (
             dso.path,
             dso.file_id,
@@ -134,7 +140,8 @@ class EstimateMemo:
             link,
             profile.name if profile else None,
             profile.fallback if profile else None,
-            opts,
+            opts.page_size,
+            bind_now,  # as _object_estimate decides it
         )
         done = self._done.get(key)
         if done is None:
@@ -545,8 +552,8 @@ def process_items(
             name="threads_and_dlopen",
             private_dirty=Range(at_entry=0, low=0, expected=0, high=0),
             certain=False,
-            detail="unknown: each thread adds its stack pages + TLS; dlopen adds objects. Not "
-            "modelled, not zero by assumption",
+            detail="not modelled: counted as 0 KiB in every column, high too; each thread "
+            "the program starts adds its stack pages + TLS, each dlopen its objects, on top",
         )
     )
     if profile.fallback:

@@ -3,14 +3,16 @@ analysis.diff_roots computed (elfcost.diff/1, elfcost.diff-roots/1)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from elfcost.cost.causes import info
 from elfcost.documents import DiffDoc, DiffRootsDoc
 from elfcost.report.console import Part, render, table
-from elfcost.report.units import kib
+from elfcost.report.units import kib, size
 
 
-def _signed(n: int) -> str:
-    return ("+" if n > 0 else "") + (kib(n) if n >= 0 else "-" + kib(-n))
+def _signed(n: int, unit: Callable[[int], str] = kib) -> str:
+    return ("+" if n > 0 else "") + (unit(n) if n >= 0 else "-" + unit(-n))
 
 
 def diff_text(d: DiffDoc) -> str:
@@ -40,8 +42,8 @@ def diff_text(d: DiffDoc) -> str:
     lines: list[Part] = [(f"{d.old} -> {d.new}", "italic"), t]
     if f.instances > 1:
         lines.append(
-            f"{f.instances} instances: {kib(f.old)} -> {kib(f.new)} "
-            f"({_signed(f.delta)}, shared clean counted once)"
+            f"{f.instances:,} instances: {size(f.old)} -> {size(f.new)} "
+            f"({_signed(f.delta, size)}, shared clean counted once)"
         )
     return render(*lines)
 

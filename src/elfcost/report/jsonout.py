@@ -7,12 +7,14 @@ report/schema/ are generated from the document Structs (`make schemas`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import msgspec
+from msgspec.structs import replace
 
 from elfcost import documents as d
-from elfcost.analysis import fleet
+from elfcost.analysis import fleet, savings
 from elfcost.model import Estimate, Resolution
 from elfcost.resolve.graph import DependencyGraph
 
@@ -56,7 +58,33 @@ def deps_doc(graph: DependencyGraph) -> d.DepsDoc:
     )
 
 
-def estimate_doc(est: Estimate, *, instances: int = 1) -> d.EstimateDoc:
+def estimate_doc(
+    est: Estimate,
+    *,
+    instances: int = 1,
+    remedies: Sequence[tuple[str, Estimate]] | None = None,
+) -> d.EstimateDoc:
+    """The document of `est` for `instances`; with `remedies` (pipeline.Analysis.remedies),
+    what each saves, the largest saving first (None: not computed, `savings` null)."""
+    doc = _estimate_doc(est, instances)
+    if remedies is None:
+        return doc
+    saved = []
+    for how, whatif in remedies:
+        s = savings(doc, _estimate_doc(whatif, instances), instances)
+        saved.append(
+            d.SavingDoc(
+                assume=cast(d.Assume, how),
+                expected=s.whatif,
+                per_instance=s.per_instance,
+                fleet=s.fleet,
+            )
+        )
+    saved.sort(key=lambda s: -s.per_instance)  # stable: ties keep predict.remedies' order
+    return replace(doc, savings=tuple(saved))
+
+
+def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
     objects = tuple(
         d.ObjectDoc(
             path=o.path,

@@ -16,6 +16,7 @@ from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Reso
 from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
 from elfcost.report.units import kib as kib  # re-exported: the one KiB formatter
+from elfcost.report.units import size
 from elfcost.resolve.graph import DependencyGraph
 
 # -- deps --------------------------------------------------------------------------------------
@@ -31,20 +32,68 @@ def _how(r: Resolution) -> str:
     return str(r.via.value)
 
 
-def deps_text(graph: DependencyGraph) -> str:
-    """The dependency tree, libtree style: each library with how it was found; for a missing
-    one, every path considered in order. Walked without recursion: a chain can be 10,000 deep.
-    """
+def _first_found(graph: DependencyGraph) -> dict[str, Resolution]:
+    """How each object was first found, even where another edge reaches it again."""
+    first: dict[str, Resolution] = {}
+    for r in graph.resolutions:
+        if r.found is not None and r.via is not FoundVia.LOADED:
+            first.setdefault(r.found, r)
+    return first
+
+
+def _tried(r: Resolution, prefix: str) -> list[str]:
+    """A missing library's paths, in the order the loader would try them."""
+    if not r.tried:
+        return []
+    lines = [f"{prefix}paths considered in this order:"]
+    for a in r.tried:
+        who = f" of {a.origin}" if a.origin else ""
+        lines.append(f"{prefix}  {a.path or '-'}  [{a.via.value}{who}] {a.outcome}")
+    return lines
+
+
+def _deps_title(graph: DependencyGraph) -> str:
     root = graph.root
     interp = f", {graph.interp}" if graph.interp else ""
-    lines = [f"{root.dso.path} ({root.role}, {graph.family.value}{interp})"]
-    # Show how each object was first found, even where the tree reaches it by another edge.
-    first: dict[str, Resolution] = {}
+    return f"{root.dso.path} ({root.role}, {graph.family.value}{interp})"
+
+
+def deps_text(graph: DependencyGraph) -> str:
+    """The objects in the loader's load order (the order of `elfcost.deps/1`'s objects and of
+    the link map: breadth first), each with the name it was needed by, how it was found and
+    which object needed it first; then each missing library with every path considered."""
+    first = _first_found(graph)
+    lines = [_deps_title(graph), "load order:"]
+    width = len(str(len(graph.objects)))
+    for i, o in enumerate(graph.objects[1:], 1):
+        path = o.dso.path
+        r = first.get(path)
+        if o.role == "interpreter" and r is None:
+            label = f"{path} [interpreter]"
+        elif r is None:
+            label = f"{path} [{o.found_via.value}]"
+        else:
+            label = f"{r.needed} => {path} [{_how(r)}]"
+        by = f" (needed by {o.parent})" if o.parent else ""
+        lines.append(f"  {i:>{width}}  {label}{by}")
+    for r in graph.missing:
+        lines.append(f"missing: {r.needed} not found (needed by {r.parent})")
+        lines.extend(_tried(r, "  "))
+    lines.extend(f"warning: {w}" for w in graph.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def deps_tree_text(graph: DependencyGraph) -> str:
+    """The dependency tree, libtree style (`deps --tree`): each library under the first object
+    that needs it, depth first, with how it was found; for a missing one, every path
+    considered in order. Not the load order (`deps_text`): the loader maps breadth first.
+    Walked without recursion: a chain can be 10,000 deep."""
+    root = graph.root
+    lines = [_deps_title(graph)]
+    first = _first_found(graph)
     children: dict[str, list[Resolution]] = {}
     for r in graph.resolutions:
         children.setdefault(r.parent, []).append(r)
-        if r.found is not None and r.via is not FoundVia.LOADED:
-            first.setdefault(r.found, r)
     roles = {o.dso.path: o.role for o in graph.objects}
     seen: set[str] = {root.dso.path}
     # Each stack entry: the children still to print at one level, and that level's prefix.
@@ -59,12 +108,7 @@ def deps_text(graph: DependencyGraph) -> str:
         branch, inner = ("└── ", "    ") if last else ("├── ", "│   ")
         if r.found is None:
             lines.append(f"{prefix}{branch}{r.needed} not found")
-            if r.tried:
-                sub = prefix + inner
-                lines.append(f"{sub}paths considered in this order:")
-                for a in r.tried:
-                    who = f" of {a.origin}" if a.origin else ""
-                    lines.append(f"{sub}  {a.path or '-'}  [{a.via.value}{who}] {a.outcome}")
+            lines.extend(_tried(r, prefix + inner))
             continue
         how = _how(first.get(r.found, r))
         if roles.get(r.found) == "interpreter" and r.found not in first:
@@ -126,6 +170,21 @@ def _estimate_table(doc: EstimateDoc, *, compact: int = 0) -> Table:
     return t
 
 
+def _savings_table(doc: EstimateDoc) -> Table:
+    """The remedies, the largest saving first: what each is predicted to cost and save."""
+    n = doc.total.fleet.instances
+    head = ["remedy (--assume)", "expected", "saves / instance"]
+    if n > 1:
+        head.append(f"saves / {n:,}")
+    t = table(*head, right=head[1:])
+    for s in doc.savings or ():
+        cells = [s.assume, kib(s.expected), kib(s.per_instance)]
+        if n > 1:
+            cells.append(size(s.fleet))
+        t.add_row(*cells)
+    return t
+
+
 def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> str:
     """The estimate's table, where its memory goes and, past one instance, what its fleet
     (`doc.total.fleet`) costs. A what-if (`--assume static`, ...) says so, and with the program
@@ -138,25 +197,27 @@ def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> s
     )
     term = terminal()
     t = _estimate_table(doc)
-    lines: list[Part] = [(title, "italic"), t]
+    lines: list[Part] = [(title, "italic"), *words.up_front(doc, size), t]
+    if doc.savings:  # the remedies, ranked, right under the objects they change
+        lines.append(_savings_table(doc))
     if term.width is not None and width_of(t) > term.width:
-        lines[1] = _estimate_table(doc, compact=term.width)
+        lines[lines.index(t)] = _estimate_table(doc, compact=term.width)
         lines.extend(f"[{name}] {p.detail}" for name, p in doc.process.items())
     lines.append(words.where_it_goes(where_it_goes(doc)))
     f = doc.total.fleet
     if f.instances > 1:
         r = f.private_dirty
         lines.append(
-            f"{f.instances} instances: {kib(r.expected)} private dirty expected "
-            f"(range {kib(r.low)} .. {kib(r.high)}) "
-            f"+ {kib(f.shared_clean)} shared clean once (file-backed text/rodata of every "
-            f"object, if fully resident) = {kib(f.total_expected)}"
+            f"{f.instances:,} instances: {size(r.expected)} private dirty expected "
+            f"(range {size(r.low)} .. {size(r.high)}) "
+            f"+ {size(f.shared_clean)} shared clean once (file-backed text/rodata of every "
+            f"object, if fully resident) = {size(f.total_expected)}"
         )
     # A what-if says so first: these figures are for a program that was not built this way.
     whatif = [a for a in doc.assumptions if a.startswith("what-if")]
     lines.extend(whatif)
     if whatif and as_built is not None:
-        lines.append(words.savings(savings(as_built, doc, f.instances)))
+        lines.append(words.savings(savings(as_built, doc, f.instances), size))
     for m in doc.missing:
         lines.append((f"missing: {m.needed} (needed by {m.parent})", "red"))
     for w in doc.warnings:
@@ -190,12 +251,46 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
             lines.append(
                 Text(f"  + {possible} more writable pages the program may write (high bound)")
             )
+    lines.extend(_explain_process(est, object_name))
     if not lines:
         return f"no object named {object_name}\n"
     legend = Text("page map:")
     for c in CAUSES:
         legend.append(" ").append(c.letter, style=_map_style(c.letter)).append(f"={c.label}")
     return render(legend, *lines)
+
+
+def _explain_process(est: Estimate, object_name: str | None) -> list[Text]:
+    """The pages in no file (the stack, the loader's heap, TLS, the heap), item by item, then
+    how the total adds up; with `object_name`, the one item it names ("stack" or "[stack]")."""
+    P = est.page_size
+    items = [p for p in est.process if object_name in (None, p.name, f"[{p.name}]")]
+    if not items:
+        return []
+    lines = [Text("process items, in no file (anonymous pages):")]
+    for p in items:
+        r = p.private_dirty
+        sure = "certain" if p.certain else "calibrated"
+        lines.append(
+            Text(
+                f"  [{p.name}]  {_pages(r.expected // P)} expected ({kib(r.expected)}; at entry "
+                f"{kib(r.at_entry)}, low {kib(r.low)}, high {kib(r.high)})  {sure}  {p.detail}"
+            )
+        )
+    if object_name is None:
+        objects = sum(o.private_dirty.expected for o in est.objects)
+        process = sum(p.private_dirty.expected for p in est.process)
+        lines.append(
+            Text(
+                f"total private dirty, expected: {kib(objects + process)} = the objects' pages "
+                f"above {kib(objects)} + process items {kib(process)}"
+            )
+        )
+    return lines
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 # On a terminal each page-map letter takes its cause's page-map fill (legend and maps alike):

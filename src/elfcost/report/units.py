@@ -13,6 +13,16 @@ def kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
 
+def size(n: int) -> str:
+    """Bytes for people: KiB below 10 MiB (pages are KiB multiples), then MiB, then GiB. For
+    totals and fleets; per-object tables keep `kib`, so their rows compare at a glance."""
+    if abs(n) < 10 * 1024 * 1024:
+        return kib(n)
+    if abs(n) < 10 * 1024**3:
+        return f"{n / 1024**2:,.1f} MiB"
+    return f"{n / 1024**3:,.2f} GiB"
+
+
 def parse_size(text: str | int) -> int:
     """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
     if isinstance(text, int):

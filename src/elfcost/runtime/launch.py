@@ -39,7 +39,7 @@ from contextlib import contextmanager, suppress
 from types import FrameType, TracebackType
 from typing import Literal
 
-from elfcost.errors import MeasurementError
+from elfcost.errors import ExitedError, MeasurementError
 from elfcost.runtime.auxv import AT_ENTRY, parse_auxv
 from elfcost.runtime.procfs import find_descendant, read_bytes, read_schedstat, read_stat
 from elfcost.runtime.records import Stop
@@ -499,11 +499,11 @@ class Launched:
 
     def _check_alive(self, target: int, when: str) -> None:
         if (how := self._exited(self.pid)) is not None:
-            raise MeasurementError(self.argv[0], "running", f"{how} {when}")
+            raise ExitedError(self.argv[0], "running", f"{how} {when}")
         if target != self.pid:
             st = read_stat(target)
             if st is None or st.state in ("Z", "X") or st.starttime_ticks != self._target_start:
-                raise MeasurementError(self.argv[0], "running", f"{self.follow} exited {when}")
+                raise ExitedError(self.argv[0], "running", f"{self.follow} exited {when}")
 
     def _seize(self, pid: int) -> None:
         """Stop an idle process's main thread under ptrace and read its registers."""

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import msgspec
 
 from elfcost.cost.estimate import Options
+from elfcost.errors import ExitedError
 from elfcost.model import Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
@@ -27,6 +28,9 @@ class Validation(msgspec.Struct, frozen=True, kw_only=True):
     estimate: Estimate
     comparisons: tuple[Comparison, ...]
     static_whatif: Estimate | None = None
+    # The stops not compared, each in a sentence: a program that exits at once (`/bin/true`)
+    # is compared at its entry point only.
+    not_compared: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -44,18 +48,31 @@ def validate(
 ) -> Validation:
     """Validate `binary` run with `args`: within `tolerance` pages per object at the entry point
     and, idle, a total within the predicted [low, high]. Raises ElfcostError (MeasurementError)
-    when it cannot be analysed, started or measured."""
+    when it cannot be analysed, started or measured; a program that exits before it is idle
+    is compared at its entry point only, the idle stop said in `not_compared`."""
     graph = resolve(host.loader_path(binary), host)
     est = estimate(graph, Options(page_size=os.sysconf("SC_PAGE_SIZE")))
     dsos = [o.dso for o in graph.objects]
     comparisons = []
+    not_compared = []
     for at in STOPS:
-        with start.launch([binary, *args], at) as p:
-            m = measure_launched(p, dsos)
+        try:
+            with start.launch([binary, *args], at) as p:
+                m = measure_launched(p, dsos)
+        except ExitedError as exc:
+            if at == STOPS[0]:
+                raise
+            not_compared.append(f"{at}: not compared: {exc}")
+            continue
         comparisons.append(compare(est, m, stop=at, tolerance_pages=tolerance))
     static = None
     if whatif and est.loader_path:
         from elfcost.cost.whatif import static_whatif
 
         static = static_whatif(graph, Options(page_size=est.page_size), dynamic=est)
-    return Validation(estimate=est, comparisons=tuple(comparisons), static_whatif=static)
+    return Validation(
+        estimate=est,
+        comparisons=tuple(comparisons),
+        static_whatif=static,
+        not_compared=tuple(not_compared),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 
-from elfcost.report.units import kib
+from elfcost.report.units import size
 
 
 def esc(s: object) -> str:
@@ -14,11 +14,7 @@ def esc(s: object) -> str:
 
 def size_text(n: int) -> str:
     """Bytes for people: KiB below 10 MiB (pages are KiB multiples), then MiB, then GiB."""
-    if abs(n) < 10 * 1024 * 1024:
-        return kib(n)
-    if abs(n) < 10 * 1024**3:
-        return f"{n / 1024**2:,.1f} MiB"
-    return f"{n / 1024**3:,.2f} GiB"
+    return size(n)
 
 
 def plural(n: int, word: str) -> str:

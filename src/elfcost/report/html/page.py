@@ -29,6 +29,7 @@ from elfcost.report.html.tables import (
     int_cell,
     objects_table,
     process_table,
+    savings_table,
     size_cell,
     sortable_table,
 )
@@ -83,6 +84,19 @@ def _summary(
     )
 
 
+def _remedies(doc: EstimateDoc) -> str:
+    """What one more instance costs and what each remedy saves, as the text report's first
+    lines and its table say it (nothing when the savings were not computed)."""
+    lines = words.up_front(doc, size_text)
+    if not lines:
+        return ""
+    return (
+        "<h3>What each remedy saves</h3>"
+        + "".join(f'<p class="note">{esc(x)}</p>' for x in lines)
+        + savings_table(doc)
+    )
+
+
 def _whatif_notes(static: EstimateDoc, saved: Savings) -> str:
     """The static what-if in words, as the text report of `--assume static` says it: what it
     assumed, and what it saves against the program as built."""
@@ -113,6 +127,7 @@ def _binary_section(
         f'<section class="binary" id="b{index}"><h2>{esc(doc.binary)}</h2>'
         f'<p class="meta">{esc(meta)}</p>',
         _summary(doc, cmp, saved, instances),
+        _remedies(doc),
         "<h3>Where the private dirty memory goes</h3>"
         f'<p class="note">{esc(words.where_it_goes(split, size_text))}</p>',
         stacked_bar(parts, label=f"private dirty of {doc.binary}: program and linkage"),

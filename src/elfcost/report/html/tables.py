@@ -146,3 +146,25 @@ def comparison_block(cmp: Sequence[ComparisonDoc]) -> str:
             )
         out.append(sortable_table(head, rows))
     return "".join(out)
+
+
+def savings_table(doc: EstimateDoc) -> str:
+    """The remedies of `doc.savings`, the largest saving first (none: empty)."""
+    if not doc.savings:
+        return ""
+    n = doc.total.fleet.instances
+    head = [
+        header_cell("remedy (--assume)"),
+        header_cell("expected", num=True),
+        header_cell("saves / instance", num=True),
+    ]
+    if n > 1:
+        head.append(header_cell(f"saves / {n:,} instances", num=True))
+    rows = []
+    for s in doc.savings:
+        fleet = size_cell(s.fleet) if n > 1 else ""
+        rows.append(
+            f"<tr><td>{esc(s.assume)}</td>{size_cell(s.expected)}"
+            f"{size_cell(s.per_instance)}{fleet}</tr>"
+        )
+    return sortable_table(head, rows, caption="what each remedy saves, the largest first")
