@@ -32,7 +32,7 @@ def command(
     """
     import msgspec
 
-    from elfcost.analysis import Ranked, rank
+    from elfcost.analysis import Ranked, missing_of, rank, uncalibrated
     from elfcost.documents import ScanDoc
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, ScanResult
@@ -54,6 +54,8 @@ def command(
         no_cache=no_cache,
     )
 
+    caveats = {"missing": 0, "uncalibrated": 0}  # programs, counted in the summary
+
     def shown(results: Iterable[ScanResult]) -> Iterator[Ranked]:
         """Each result as it is done: an error reported, a JSON line written."""
         for r in results:
@@ -63,21 +65,24 @@ def command(
             if fmt == "jsonl":
                 click.echo(r.jsonl())
             if r.doc is not None:
+                caveats["missing"] += bool(missing_of(r.doc))
+                caveats["uncalibrated"] += uncalibrated(r.doc)
                 yield r.path, r.loader_path, r.doc
 
     with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
         # The page's tables hold every program; its bars and the other formats the top ones.
         ranking = rank(shown(sc.results()), None if fmt == "html" else top)
+    summary = msgspec.structs.replace(sc.summary, **caveats)
     if fmt in ("json", "jsonl"):
-        doc = ScanDoc(summary=sc.summary, ranking=ranking)
+        doc = ScanDoc(summary=summary, ranking=ranking)
         out = jsonout.dumps(doc, pretty=fmt == "json") + "\n"
     elif fmt == "html":
         from elfcost.report.html import scan_html
 
-        out = scan_html(ScanDoc(summary=sc.summary, ranking=ranking), top=max(top, 20))
+        out = scan_html(ScanDoc(summary=summary, ranking=ranking), top=max(top, 20))
     else:
         from elfcost.report.text import scan_text
 
-        out = scan_text(msgspec.structs.asdict(sc.summary), ranking)
+        out = scan_text(msgspec.structs.asdict(summary), ranking)
     common.emit([out], output)

@@ -1,0 +1,116 @@
+"""Loader fidelity at the command line: what is not found is said wherever a figure is given,
+programs are named as seen inside --root, a foreign root's page size, validate inside a root,
+and scan with the whole host option group."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from elfcost.report.jsonout import load_schema
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent.parent / "data" / "elf"
+
+
+def elfcost(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def foreign_root(tmp_path: Path, machine: str = "aarch64") -> Path:
+    """A root holding one cross-built program and its own library ($ORIGIN), but no libc and no
+    loader: what a package scanned alone looks like."""
+    root = tmp_path / f"root-{machine}"
+    (root / "usr/bin").mkdir(parents=True)
+    for name in ("hello", "libfix.so.1"):
+        shutil.copy(FIXTURES / machine / name, root / "usr/bin" / name)
+    return root
+
+
+# -- 1. what is not found is said everywhere ---------------------------------------------------
+
+
+def test_check_says_what_was_not_found_even_when_within_the_limit(tmp_path: Path) -> None:
+    root = foreign_root(tmp_path)
+    r = elfcost("check", "--root", root, "--max-private-dirty", "2M", "/usr/bin/hello")
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.splitlines()[0]
+    assert line.startswith("ok ")
+    assert "not found, not counted: libc.so.6, /lib/ld-linux-aarch64.so.1" in line
+    assert "uncalibrated profile" in line
+
+    r = elfcost("check", "--root", root, "--format", "json", "/usr/bin/hello")
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, load_schema("check-2"))
+    (b,) = doc["binaries"]
+    assert b["missing"] == ["libc.so.6", "/lib/ld-linux-aarch64.so.1"]
+    assert b["uncalibrated"] is True
+
+
+def test_scan_marks_each_program_and_counts_them(tmp_path: Path) -> None:
+    root = foreign_root(tmp_path)
+    cache = tmp_path / "cache"
+    r = elfcost("scan", "--cache-dir", cache, "--format", "json", root)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, load_schema("scan-3"))
+    assert doc["summary"]["missing"] == 1 and doc["summary"]["uncalibrated"] == 1
+    (p,) = doc["ranking"]["programs"]
+    assert p["missing"] == ["libc.so.6", "/lib/ld-linux-aarch64.so.1"]
+    assert p["uncalibrated"] is True
+
+    text = elfcost("scan", "--cache-dir", cache, root).stdout  # from the cache: said again
+    words = " ".join(text.split())
+    assert "1 with libraries not found" in words
+    assert "1 on another machine's profile" in words
+    assert "not found: libc.so.6" in words
+
+
+def test_strict_counts_a_library_needed_twice_once(tmp_path: Path) -> None:
+    """libz9.so is needed by liba9.so and libb9.so: one library not found, not two."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+
+    def cc(*args: str) -> None:
+        subprocess.run(["gcc", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    (tmp_path / "z.c").write_text("int z(void) { return 0; }\n")
+    (tmp_path / "a.c").write_text("int z(void); int a(void) { return z(); }\n")
+    (tmp_path / "b.c").write_text("int z(void); int b(void) { return z(); }\n")
+    (tmp_path / "m.c").write_text(
+        "int a(void); int b(void); int main(void) { return a() + b(); }\n"
+    )
+    cc("-shared", "-fPIC", "-Wl,-soname,libz9.so", "-o", "libz9.so", "z.c")
+    for x in "ab":
+        cc(
+            "-shared",
+            "-fPIC",
+            f"-Wl,-soname,lib{x}9.so",
+            "-o",
+            f"lib{x}9.so",
+            f"{x}.c",
+            "-L.",
+            "-lz9",
+        )
+    cc("-o", "m", "m.c", "-L.", "-la9", "-lb9", "-Wl,-rpath,$ORIGIN")
+    (tmp_path / "libz9.so").unlink()
+
+    r = elfcost("check", "--strict", "--format", "json", tmp_path / "m")
+    assert r.returncode == 1, r.stderr
+    (b,) = json.loads(r.stdout)["binaries"]
+    assert b["missing"] == ["libz9.so"]
+    (v,) = b["violations"]
+    assert (v["limit"], v["actual"]) == ("no_missing", 1)
