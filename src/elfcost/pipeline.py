@@ -117,22 +117,27 @@ class Programs(msgspec.Struct, frozen=True, kw_only=True):
     libraries: int  # ELF files that are shared libraries, not programs
 
 
-def programs_in(paths: Sequence[str], *, each: Each = nullcontext) -> Programs:
+def programs_in(
+    paths: Sequence[str], *, each: Each = nullcontext, host: Host | None = None
+) -> Programs:
     """Files named explicitly, and the ELF programs found under directories (in name order).
 
     A file named explicitly is always kept (a non-ELF one is the analysis's input error); an
     ELF file under a directory that cannot be read is raised under `each`, as an input of its
-    own would be.
+    own would be. Inside `host`'s root a directory is named as the programs see it or by its
+    path on this machine (Host.user_file), and what is found under it by its path on this
+    machine.
     """
     from elfcost.elf.reader import is_elf, read_dso
 
     out: list[str] = []
     skipped = libs = 0
     for p in paths:
-        if not os.path.isdir(p):
+        top = host.user_file(p) if host is not None and host.confined else p
+        if top is None or not os.path.isdir(top):
             out.append(p)
             continue
-        for dirpath, dirnames, filenames in os.walk(p):
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             for name in sorted(filenames):
                 f = os.path.join(dirpath, name)

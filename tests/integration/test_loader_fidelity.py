@@ -114,3 +114,40 @@ def test_strict_counts_a_library_needed_twice_once(tmp_path: Path) -> None:
     assert b["missing"] == ["libz9.so"]
     (v,) = b["violations"]
     assert (v["limit"], v["actual"]) == ("no_missing", 1)
+
+
+# -- 2. programs and directories as seen inside the root ---------------------------------------
+
+
+def test_root_paths_are_taken_as_the_programs_see_them(tmp_path: Path) -> None:
+    """/opt/app exists only inside the root; /bin is a link there (usrmerge)."""
+    root = tmp_path / "root"
+    (root / "opt/app/bin").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "bin").symlink_to("usr/bin")
+    for d in ("opt/app/bin", "usr/bin"):
+        for name in ("hello", "libfix.so.1"):
+            shutil.copy(FIXTURES / "aarch64" / name, root / d / name)
+
+    r = elfcost("check", "--root", root, "--format", "json", "/opt/app", "/bin/hello")
+    assert r.returncode == 0, r.stderr
+    paths = [b["path"] for b in json.loads(r.stdout)["binaries"]]
+    assert paths == ["opt/app/bin/hello", "bin/hello"]
+    # The same directory by its path on this machine.
+    r = elfcost("check", "--root", root, "--format", "json", root / "opt/app")
+    assert [b["path"] for b in json.loads(r.stdout)["binaries"]] == ["opt/app/bin/hello"]
+
+    for args in (
+        ("estimate", "/opt/app/bin/hello"),
+        ("deps", "/bin/hello"),
+        ("explain", "/opt/app/bin/hello"),
+        ("diff", "/opt/app/bin/hello", "/bin/hello"),
+        ("diff", "/opt/app/bin", root / "usr/bin"),
+    ):
+        r = elfcost(args[0], "--root", root, *args[1:])
+        assert r.returncode == 0, (args, r.stderr)
+        assert "no such file" not in r.stderr
+
+    help_text = " ".join(elfcost("check", "--help").stdout.split())
+    assert "as they are seen inside the root (/usr/bin/foo)" in help_text
+    assert "under it (ROOT/usr/bin/foo)" in help_text

@@ -175,7 +175,7 @@ def run(
     each program checked under `each`, and with `update_baseline` the ratchet written back."""
     baseline_file = policy.baseline_file
     baseline = read_baseline(baseline_file) if baseline_file else None
-    found = programs_in(paths, each=each)
+    found = programs_in(paths, each=each, host=host)
     verdicts = check(
         found.programs, policy, host, scenario, baseline=baseline, each=each, progress=progress
     )

@@ -38,7 +38,9 @@ HELP = {
     "--ld-library-path": "Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used unless "
     "given here or with --env-ld-library-path.",
     "--root": "Sysroot: every path, symlink and loader configuration file (ld.so.cache, "
-    "ld.so.conf, ld.so.preload, ld-musl-*.path) is read inside it.",
+    "ld.so.conf, ld.so.preload, ld-musl-*.path) is read inside it. Name programs and "
+    "directories as they are seen inside the root (/usr/bin/foo) or by their path on this "
+    "machine under it (ROOT/usr/bin/foo).",
     "--preload": "Preload LIBS (separated by spaces or ':') as LD_PRELOAD would. Not used unless "
     "given here or with --env-preload.",
     "--env-preload": "Take LD_PRELOAD from elfcost's own environment.",
