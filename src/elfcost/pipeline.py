@@ -17,8 +17,9 @@ from contextlib import nullcontext
 import msgspec
 
 from elfcost.cost.estimate import BIND_NOW, Options
+from elfcost.elf.machines import NATIVE, label, target_page_size
 from elfcost.errors import Each
-from elfcost.model import Estimate
+from elfcost.model import Dso, Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import ISA_LEVELS, Host
@@ -73,6 +74,38 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
 AS_BUILT = Scenario()  # this machine's page size, the program as it was linked
 
 
+def page_size_for(dso: Dso, given: int | None = None) -> tuple[int, str | None]:
+    """The runtime page size to estimate the program `dso` with, and why when it is not this
+    machine's: `given` (--page-size) if given; this machine's for a program this machine runs
+    natively (elf/machines.py NATIVE); else the program's machine's (elf/machines.py
+    target_page_size: its usual page size, or its PT_LOAD alignment if that is smaller)."""
+    if given is not None:
+        return given, None
+    here = os.sysconf("SC_PAGE_SIZE")
+    name = label(dso.machine, dso.little_endian)
+    native = NATIVE.get(os.uname().machine, (os.uname().machine,))
+    if name in native:
+        return here, None
+    aligns = [s.align for s in dso.loads if s.align > 1]
+    size, why = target_page_size(name, min(aligns) if aligns else None)
+    return size, (
+        f"page size {size // 1024} KiB for this {name} program: {why} (this machine, "
+        f"{os.uname().machine}, has {here // 1024} KiB pages; --page-size to choose)"
+    )
+
+
+def with_page_note(est: Estimate, note: str | None) -> Estimate:
+    """`est` saying why its page size is not this machine's (an assumption, and a warning:
+    every figure depends on it)."""
+    if note is None:
+        return est
+    return msgspec.structs.replace(
+        est,
+        assumptions=tuple(dict.fromkeys((*est.assumptions, note))),
+        warnings=tuple(dict.fromkeys((*est.warnings, note))),
+    )
+
+
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     """One program: its dependency graph, its estimate and, if asked for, its static what-if."""
 
@@ -93,7 +126,9 @@ def analyse(
     """
     opts, assume = scenario.options(), scenario.assume
     graph = resolve(path, host)
-    est = estimate(graph, opts)
+    size, note = page_size_for(graph.root.dso, scenario.page_size)
+    opts = msgspec.structs.replace(opts, page_size=size)
+    est = with_page_note(estimate(graph, opts), note)
     if assume is None and not whatif:
         return Analysis(graph=graph, estimate=est)
     from elfcost.cost.whatif import RELINKS, static_whatif
@@ -101,11 +136,10 @@ def analyse(
 
     if assume is not None and assume in RELINKS:
         relinked = relink_whatif(graph, assume, host, opts, dynamic=est)
-        return Analysis(graph=graph, estimate=relinked, as_built=est)
+        return Analysis(graph=graph, estimate=with_page_note(relinked, note), as_built=est)
     if whatif and est.loader_path is not None:
-        return Analysis(
-            graph=graph, estimate=est, static_whatif=static_whatif(graph, opts, dynamic=est)
-        )
+        static = with_page_note(static_whatif(graph, opts, dynamic=est), note)
+        return Analysis(graph=graph, estimate=est, static_whatif=static)
     return Analysis(graph=graph, estimate=est)
 
 

@@ -5,14 +5,20 @@ and scan with the whole host option group."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+from msgspec.structs import replace
 
+from elfcost.elf.reader import read_dso
+from elfcost.model import PT_LOAD, Dso
+from elfcost.pipeline import page_size_for
 from elfcost.report.jsonout import load_schema
 
 pytestmark = pytest.mark.integration
@@ -151,3 +157,56 @@ def test_root_paths_are_taken_as_the_programs_see_them(tmp_path: Path) -> None:
     help_text = " ".join(elfcost("check", "--help").stdout.split())
     assert "as they are seen inside the root (/usr/bin/foo)" in help_text
     assert "under it (ROOT/usr/bin/foo)" in help_text
+
+
+# -- 3. a foreign program's page size and machine ----------------------------------------------
+
+
+def estimate_json(*args: str | Path) -> dict[str, Any]:
+    r = elfcost("estimate", "--format", "json", *args)
+    assert r.returncode == 0, r.stderr
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return doc
+
+
+def aligned(dso: Dso, align: int) -> Dso:
+    """`dso` as if linked with PT_LOAD alignment `align` (the machine's usual max-page-size)."""
+    phdrs = tuple(replace(p, align=align) if p.p_type == PT_LOAD else p for p in dso.phdrs)
+    return replace(dso, phdrs=phdrs)
+
+
+def test_a_foreign_program_gets_its_machines_page_size_and_says_why() -> None:
+    ppc = read_dso(str(FIXTURES / "ppc64le/hello"))
+    size, note = page_size_for(aligned(ppc, 0x10000))
+    assert size == 65536 and note is not None
+    assert note.startswith("page size 64 KiB for this ppc64le program: ppc64le's usual page size")
+    assert page_size_for(aligned(ppc, 0x10000), 4096) == (4096, None)  # --page-size decides
+    # aarch64: 4 KiB whatever its alignment (binutils aligns to 64 KiB for either kernel).
+    size, note = page_size_for(aligned(read_dso(str(FIXTURES / "aarch64/hello")), 0x10000))
+    assert size == 4096 and note is not None and "aarch64's usual page size" in note
+    # A program this machine runs is estimated with this machine's pages, without a word.
+    assert page_size_for(read_dso("/bin/sh")) == (os.sysconf("SC_PAGE_SIZE"), None)
+
+    # The committed fixtures are linked with 4 KiB alignment: no 64 KiB kernel maps them.
+    doc = estimate_json(FIXTURES / "ppc64le/hello")
+    assert doc["machine"] == "ppc64le" and doc["page_size"] == 4096
+    (note,) = (w for w in doc["warnings"] if w.startswith("page size"))
+    assert "ppc64le usually runs 64 KiB pages, but the program's segments are aligned" in note
+    assert note in doc["assumptions"]
+    assert "aligned to 0x1000" in " ".join(
+        elfcost("estimate", FIXTURES / "ppc64le/hello").stdout.split()
+    )
+    # Big-endian POWER is named so; --page-size decides, and then nothing needs saying.
+    doc = estimate_json("--page-size", "64K", FIXTURES / "ppc64/hello")
+    assert doc["machine"] == "ppc64" and doc["page_size"] == 65536
+    assert not any(w.startswith("page size") for w in doc["warnings"])
+
+
+def test_scan_estimates_a_foreign_program_with_its_machines_page_size(tmp_path: Path) -> None:
+    root = foreign_root(tmp_path, "ppc64le")
+    r = elfcost("scan", "--no-cache", "--format", "jsonl", root)
+    assert r.returncode == 0, r.stderr
+    (line,) = (json.loads(x) for x in r.stdout.splitlines() if 'scan-result/1' in x)
+    est = line["estimate"]
+    assert est["machine"] == "ppc64le"
+    assert any(w.startswith("page size 4 KiB for this ppc64le program") for w in est["warnings"])

@@ -20,6 +20,7 @@ from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, all_profiles, select
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
+from elfcost.elf.machines import label
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -184,7 +185,7 @@ def estimate(
     est = Estimate(
         binary=root.path,
         page_size=P,
-        machine=root.machine,
+        machine=label(root.machine, root.little_endian),
         loader_family=graph.family,
         loader_path=graph.interp,
         profile=profile.name if profile else "none",

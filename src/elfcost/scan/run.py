@@ -54,6 +54,7 @@ from elfcost.cost.whatif import RELINKS
 from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.pipeline import page_size_for, with_page_note
 from elfcost.predict import ObjectMemo, estimate, relink_whatif
 from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
@@ -337,6 +338,7 @@ class _Discovery:
 
 class _Config(msgspec.Struct, frozen=True, kw_only=True):
     estimate: Options
+    page_size: int | None  # --page-size; None: each program's (pipeline.page_size_for)
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
     relink: str | None
     ld_library_path: tuple[str, ...] | None
@@ -367,6 +369,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
             )
     return _Config(
         estimate=opts,
+        page_size=options.page_size,
         relink=relink,
         ld_library_path=options.ld_library_path,
         cache_dir=cache_dir,
@@ -461,10 +464,14 @@ class _Worker:
             self._store(t, slot, None, cache.Entry(kind=kind, text=None))
             return _Outcome(kind="library")
         graph = resolve(t.loader_path, self.host(t.site.root))
-        est = estimate(graph, self.config.estimate, memo=self.memo)
+        # A program of another machine (a foreign root) is estimated with that machine's pages.
+        size, note = page_size_for(graph.root.dso, self.config.page_size)
+        opts = msgspec.structs.replace(self.config.estimate, page_size=size)
+        est = with_page_note(estimate(graph, opts, memo=self.memo), note)
         if self.config.relink is not None:
             host = self.host(t.site.root)
-            est = relink_whatif(graph, self.config.relink, host, self.config.estimate, dynamic=est)
+            est = relink_whatif(graph, self.config.relink, host, opts, dynamic=est)
+            est = with_page_note(est, note)
         text = dumps(estimate_doc(est), pretty=False)
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
