@@ -97,7 +97,7 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             symbols=tuple(dict.fromkeys(names)), pthread_size=True, static_libc=True
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
-    profile, _ = select(graph.family, "dynamic", root.machine)
+    profile, _ = select(graph.family, "dynamic", label(root.machine, root.little_endian))
     return {o.dso.path: _facts_wanted(o, profile, P) for o in graph.objects}
 
 
@@ -165,7 +165,7 @@ def estimate(
     warnings: list[str] = list(graph.warnings)
     profile: Profile | None = None
     if family != "none":
-        profile, w = select(family, link, root.machine)
+        profile, w = select(family, link, label(root.machine, root.little_endian))
         warnings.extend(w)
     else:
         warnings.append("static executable without a known libc: no start-up profile applied")
