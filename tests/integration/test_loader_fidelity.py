@@ -206,7 +206,54 @@ def test_scan_estimates_a_foreign_program_with_its_machines_page_size(tmp_path: 
     root = foreign_root(tmp_path, "ppc64le")
     r = elfcost("scan", "--no-cache", "--format", "jsonl", root)
     assert r.returncode == 0, r.stderr
-    (line,) = (json.loads(x) for x in r.stdout.splitlines() if 'scan-result/1' in x)
+    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/1" in x)
     est = line["estimate"]
     assert est["machine"] == "ppc64le"
     assert any(w.startswith("page size 4 KiB for this ppc64le program") for w in est["warnings"])
+
+
+# -- 4. validate runs the program inside the root ----------------------------------------------
+
+
+def small_root(tmp_path: Path) -> Path:
+    """/usr/bin/sleep with copies of this machine's libc and loader, under /opt/r/bin (a path
+    this machine does not have)."""
+    root = tmp_path / "vroot"
+    libdir = root / "lib/x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (root / "lib64").mkdir()
+    (root / "opt/r/bin").mkdir(parents=True)
+    shutil.copy("/usr/bin/sleep", root / "opt/r/bin/sleep")
+    for lib in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy(f"/lib/x86_64-linux-gnu/{lib}", libdir / lib)
+    (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    return root
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="an x86_64 root")
+def test_validate_runs_the_program_inside_the_root(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    r = elfcost("validate", "--root", root, "--format", "json", "/opt/r/bin/sleep", "--", "100")
+    assert r.returncode in (0, 1), r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert docs
+    for doc in docs:
+        paths = {o["path"] for o in doc["objects"]}
+        assert "/opt/r/bin/sleep" in paths
+        assert "/lib/x86_64-linux-gnu/libc.so.6" in paths
+        # Every object the estimate names was found mapped and written.
+        assert all(o["measured_pages"] > 0 for o in doc["objects"]), doc["objects"]
+
+
+def test_validate_with_a_root_refuses_without_root_privileges(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    code = "import os, sys; os.geteuid = lambda: 1000; from elfcost.cli import run; run()"
+    r = subprocess.run(
+        [sys.executable, "-c", code, "validate", "--root", str(root), "/opt/r/bin/sleep"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "needs root privileges (this is uid 1000)" in " ".join(r.stderr.split())
