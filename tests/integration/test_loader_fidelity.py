@@ -257,3 +257,52 @@ def test_validate_with_a_root_refuses_without_root_privileges(tmp_path: Path) ->
     )
     assert r.returncode == 2, r.stderr
     assert "needs root privileges (this is uid 1000)" in " ".join(r.stderr.split())
+
+
+# -- 5. scan takes the whole host option group ---------------------------------------------------
+
+
+def scanned_objects(*args: str | Path) -> list[str]:
+    """The objects of the one program `scan --format jsonl ARGS` estimates."""
+    r = elfcost("scan", "--format", "jsonl", "-j", "1", *args)
+    assert r.returncode == 0, r.stderr
+    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/1" in x)
+    return [o["path"] for o in line["estimate"]["objects"]]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 glibc-hwcaps")
+def test_scan_takes_preload_and_isa_level_and_rereads_ld_so_preload(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    build, root = tmp_path / "build", tmp_path / "root"
+    build.mkdir()
+    libdir = root / "lib/x86_64-linux-gnu"
+    (libdir / "glibc-hwcaps/x86-64-v3").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc/ld.so.preload").write_text("")  # rewritten below, its directory unchanged
+
+    def cc(*args: str) -> None:
+        subprocess.run(["gcc", *args], check=True, capture_output=True, cwd=build)
+
+    (build / "q.c").write_text("int q(void) { return 0; }\n")
+    (build / "m.c").write_text("int q(void); int main(void) { return q(); }\n")
+    cc("-shared", "-fPIC", "-Wl,-soname,libq9.so", "-o", "libq9.so", "q.c")
+    cc("-shared", "-fPIC", "-Wl,-soname,libp9.so", "-o", "libp9.so", "q.c")
+    cc("-o", "m", "m.c", "-L.", "-lq9")
+    shutil.copy(build / "m", root / "usr/bin/m")
+    for name in ("libq9.so", "libp9.so"):
+        shutil.copy(build / name, libdir / name)
+    shutil.copy(build / "libq9.so", libdir / "glibc-hwcaps/x86-64-v3/libq9.so")
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    prog = "/usr/bin/m"
+
+    plain = scanned_objects(*cache, "--root", root, prog)
+    assert "/lib/x86_64-linux-gnu/libq9.so" in plain and not any("libp9" in p for p in plain)
+    v3 = scanned_objects(*cache, "--root", root, "--isa-level", "x86-64-v3", prog)
+    assert "/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libq9.so" in v3
+    preloaded = scanned_objects(*cache, "--root", root, "--preload", "libp9.so", prog)
+    assert preloaded[1] == "/lib/x86_64-linux-gnu/libp9.so"
+    # The root's /etc/ld.so.preload is loader configuration: a change is not a cache hit.
+    (root / "etc/ld.so.preload").write_text("libp9.so\n")
+    assert "/lib/x86_64-linux-gnu/libp9.so" in scanned_objects(*cache, "--root", root, prog)

@@ -41,12 +41,11 @@ def command(
         if not host.confined:
             raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
         paths = (host.root,)
-    if host.preload or host.isa_level is not None:
-        # The workers build their own Host from ScanOptions, which has no field for these yet.
-        raise click.UsageError("scan does not take --preload, --env-preload or --isa-level yet")
     opts = ScanOptions(
         root=host.root,
         ld_library_path=host.ld_library_path,
+        preload=host.preload,
+        isa_level=host.isa_level,
         page_size=scenario.page_size,
         assume=scenario.assume,  # type: ignore[arg-type]  # one of click.Choice's
         jobs=jobs,

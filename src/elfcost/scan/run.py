@@ -71,12 +71,14 @@ CHUNK = 8
 LOOKAHEAD = 2048
 PROGRESS_EVERY = 0.05  # seconds between two progress reports
 # Loader configuration read inside a root: a change re-resolves every program (cache.py).
-LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
+LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload")
 
 
 class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
+    preload: tuple[str, ...] = ()  # LD_PRELOAD (Host.preload); /etc/ld.so.preload is always read
+    isa_level: str | None = None  # the CPU's level for glibc-hwcaps (Host.isa_level)
     page_size: int | None = None  # None: this machine's
     # what-if: binding mode, every program linked statically or against the other libc
     # (cost/whatif.py)
@@ -342,6 +344,8 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
     relink: str | None
     ld_library_path: tuple[str, ...] | None
+    preload: tuple[str, ...]
+    isa_level: str | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
 
@@ -364,7 +368,8 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
                     opts.bind_now,
                     relink,
                     options.ld_library_path,
-                    _loader_env(site),
+                    options.preload,
+                    _loader_env(site, options.isa_level),
                 ]
             )
     return _Config(
@@ -372,17 +377,20 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
         page_size=options.page_size,
         relink=relink,
         ld_library_path=options.ld_library_path,
+        preload=options.preload,
+        isa_level=options.isa_level,
         cache_dir=cache_dir,
         envs=envs,
     )
 
 
-def _loader_env(site: _Site) -> Any:
-    """What resolution depends on besides the files: the root's loader configuration and this
-    CPU's glibc-hwcaps levels. An archive's is fixed by the archive's identity."""
+def _loader_env(site: _Site, isa_level: str | None = None) -> Any:
+    """What resolution depends on besides the files: the root's loader configuration and the
+    CPU's glibc-hwcaps levels (this CPU's, or `isa_level`'s). An archive's is fixed by the
+    archive's identity."""
     if site.archive is not None:
         return "archive"
-    host = Host(root=site.root)
+    host = Host(root=site.root, isa_level=isa_level)
     musl = glob.glob(os.path.join(site.real_root, "etc", "ld-musl-*.path"))
     config = [*LOADER_CONFIG, *("/etc/" + os.path.basename(m) for m in sorted(musl))]
     return [
@@ -416,7 +424,13 @@ class _Worker:
 
     def host(self, root: str) -> Host:
         if root not in self.hosts:
-            self.hosts[root] = Host(root=root, ld_library_path=self.config.ld_library_path)
+            c = self.config
+            self.hosts[root] = Host(
+                root=root,
+                ld_library_path=c.ld_library_path,
+                preload=c.preload,
+                isa_level=c.isa_level,
+            )
         return self.hosts[root]
 
     def run(self, chunk: Sequence[_Target], *, look_up: bool = True) -> list[_Outcome]:
@@ -494,6 +508,8 @@ class _Worker:
             o.bind_now,
             self.config.relink,
             self.config.ld_library_path,
+            self.config.preload,
+            self.config.isa_level,
         ]
         return _Slot(
             path=self.cache.slot(key),
