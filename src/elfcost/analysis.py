@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from elfcost import documents as d
-from elfcost.cost.profiles import LIBC_SONAMES
+from elfcost.cost.profiles import LIBC_SONAMES, calibrated
 from elfcost.model import Cause, Range
 
 # One estimated program of a scan: the path as shown, the path as the loader opens it (a root
@@ -22,6 +22,32 @@ Ranked = tuple[str, str, d.EstimateDoc]
 
 
 # -- one program -------------------------------------------------------------------------------
+
+
+def not_found(
+    needed: Iterable[str], interpreter: str | None, roles: Iterable[str]
+) -> tuple[str, ...]:
+    """What the loader would not find for a program: each DT_NEEDED name not found once (a
+    library two objects need is one missing library), then its interpreter (`interpreter`, the
+    program's PT_INTERP) when no object has the role "interpreter"."""
+    names = list(needed)
+    if interpreter is not None and "interpreter" not in roles:
+        names.append(interpreter)
+    return tuple(dict.fromkeys(names))
+
+
+def missing_of(doc: d.EstimateDoc) -> tuple[str, ...]:
+    """`not_found` for an estimate document."""
+    return not_found(
+        (m.needed for m in doc.missing), doc.loader.path, {o.role for o in doc.objects}
+    )
+
+
+def uncalibrated(doc: d.EstimateDoc) -> bool:
+    """Whether the estimate's start-up figures come from another machine's profile (cost/
+    profiles.py select's fallback): its calibrated pages are approximate."""
+    return doc.profile != "none" and not calibrated(doc.profile, doc.machine)
+
 
 # The words every report uses for the parts of a Split, by field name, in order.
 SPLIT_LABELS: dict[str, str] = {
@@ -247,6 +273,8 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
                 low=total.low,
                 shared_clean=doc.total.shared_clean,
                 split=where_it_goes(doc),
+                missing=missing_of(doc),
+                uncalibrated=uncalibrated(doc),
             )
         )
         # Libraries are named like the program: in a root or an archive, with its prefix.

@@ -31,8 +31,10 @@ from elfcost.resolve.host import Host
 
 def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> EstimateDoc:
     """A saved estimate JSON report (decoded with validation), or a fresh analysis of a
-    binary."""
-    fd, _ = open_regular(side)  # a FIFO or a device is refused here, never read
+    binary (inside `host`'s root: named as the program sees it there, or by its path on this
+    machine; a report may also be outside the root)."""
+    file = (host.user_file(side) if host.confined else None) or side
+    fd, _ = open_regular(file)  # a FIFO or a device is refused here, never read
     try:
         head = os.pread(fd, 4, 0)
     except OSError as exc:
@@ -40,7 +42,7 @@ def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> Est
     finally:
         os.close(fd)
     if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
-        data = read_bounded(side, "saved report", MAX_DOCUMENT_BYTES)
+        data = read_bounded(file, "saved report", MAX_DOCUMENT_BYTES)
         return decode_estimate(data, source=side)
     return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
@@ -113,8 +115,9 @@ def diff(
     binaries or saved reports (diff_builds). NEW is resolved inside `new_root` when given,
     else in `host`'s root as OLD is."""
     new_host = host if new_root is None else replace(host, root=new_root)
-    if os.path.isdir(old) and os.path.isdir(new):
-        found = programs_in([old], each=each), programs_in([new], each=each)
-        pairs = pair_trees(old, found[0].programs, new, found[1].programs)
+    tops = [(h.user_file(p) if h.confined else p) or p for p, h in ((old, host), (new, new_host))]
+    if all(os.path.isdir(t) for t in tops):
+        found = [programs_in([t], each=each) for t in tops]
+        pairs = pair_trees(tops[0], found[0].programs, tops[1], found[1].programs)
         return diff_trees(pairs, host, new_host, scenario, instances=instances, each=each)
     return diff_builds(old, new, host, new_host, scenario, instances=instances)

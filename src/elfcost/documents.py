@@ -350,7 +350,7 @@ class ComparisonDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.compariso
     total: ComparedTotal
 
 
-# -- elfcost.check/1 ---------------------------------------------------------------------------
+# -- elfcost.check/2 ---------------------------------------------------------------------------
 
 
 class WaiverDoc(Doc, frozen=True):
@@ -372,6 +372,16 @@ class CheckedBinary(Doc, frozen=True):
     ok: bool
     private_dirty: int
     objects: int
+    missing: Annotated[
+        tuple[str, ...],
+        msgspec.Meta(description="libraries (each once) and the interpreter not found"),
+    ]
+    uncalibrated: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the start-up figures come from another machine's profile: approximate"
+        ),
+    ]
     checked: tuple[str, ...]
     violations: tuple[ViolationDoc, ...]
 
@@ -381,7 +391,7 @@ class Skipped(Doc, frozen=True):
     shared_libraries: int
 
 
-class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/1"):
+class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/2"):
     """`elfcost check --format json`: the verdict on every binary."""
 
     ok: bool
@@ -389,7 +399,7 @@ class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/1"):
     skipped: Skipped
 
 
-# -- elfcost.scan-result/1 and elfcost.scan/2 ----------------------------------------------------
+# -- elfcost.scan-result/1 and elfcost.scan/3 ----------------------------------------------------
 
 
 class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/1"):
@@ -416,6 +426,8 @@ class ScanSummary(Doc, frozen=True):
     archives: int = 0  # archives unpacked
     errors: int = 0  # inputs that could not be analysed (each is a ScanResult with error)
     cache_hits: int = 0
+    missing: int = 0  # programs estimated with a library or their interpreter not found
+    uncalibrated: int = 0  # programs estimated with another machine's profile
 
 
 class SplitPart(Doc, frozen=True):
@@ -470,6 +482,19 @@ class ProgramCost(Doc, frozen=True):
     low: int
     shared_clean: int  # file-backed pages, shared by every instance
     split: Split  # where private_dirty goes
+    missing: Annotated[
+        tuple[str, ...],
+        msgspec.Meta(
+            description="libraries (DT_NEEDED names, each once) and the interpreter not found: "
+            "the estimate leaves them out"
+        ),
+    ] = ()
+    uncalibrated: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the start-up figures come from another machine's profile: approximate"
+        ),
+    ] = False
 
 
 class LibraryCost(Doc, frozen=True):
@@ -493,7 +518,7 @@ class Ranking(Doc, frozen=True):
     libraries: tuple[LibraryCost, ...]
 
 
-class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/2"):
+class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/3"):
     """`elfcost scan --format json` (and the last line of `--format jsonl`): the counts and
     the ranking."""
 

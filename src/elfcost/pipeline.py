@@ -17,8 +17,9 @@ from contextlib import nullcontext
 import msgspec
 
 from elfcost.cost.estimate import BIND_NOW, Options
+from elfcost.elf.machines import NATIVE, label, target_page_size
 from elfcost.errors import Each
-from elfcost.model import Estimate
+from elfcost.model import Dso, Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import ISA_LEVELS, Host
@@ -73,6 +74,38 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
 AS_BUILT = Scenario()  # this machine's page size, the program as it was linked
 
 
+def page_size_for(dso: Dso, given: int | None = None) -> tuple[int, str | None]:
+    """The runtime page size to estimate the program `dso` with, and why when it is not this
+    machine's: `given` (--page-size) if given; this machine's for a program this machine runs
+    natively (elf/machines.py NATIVE); else the program's machine's (elf/machines.py
+    target_page_size: its usual page size, or its PT_LOAD alignment if that is smaller)."""
+    if given is not None:
+        return given, None
+    here = os.sysconf("SC_PAGE_SIZE")
+    name = label(dso.machine, dso.little_endian)
+    native = NATIVE.get(os.uname().machine, (os.uname().machine,))
+    if name in native:
+        return here, None
+    aligns = [s.align for s in dso.loads if s.align > 1]
+    size, why = target_page_size(name, min(aligns) if aligns else None)
+    return size, (
+        f"page size {size // 1024} KiB for this {name} program: {why} (this machine, "
+        f"{os.uname().machine}, has {here // 1024} KiB pages; --page-size to choose)"
+    )
+
+
+def with_page_note(est: Estimate, note: str | None) -> Estimate:
+    """`est` saying why its page size is not this machine's (an assumption, and a warning:
+    every figure depends on it)."""
+    if note is None:
+        return est
+    return msgspec.structs.replace(
+        est,
+        assumptions=tuple(dict.fromkeys((*est.assumptions, note))),
+        warnings=tuple(dict.fromkeys((*est.warnings, note))),
+    )
+
+
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     """One program: its dependency graph, its estimate and, if asked for, its static what-if."""
 
@@ -102,16 +135,21 @@ def analyse(
     """
     opts, assume = scenario.options(), scenario.assume
     graph = resolve(path, host)
+    size, note = page_size_for(graph.root.dso, scenario.page_size)
+    opts = msgspec.structs.replace(opts, page_size=size)
     found = None
     if remedies and assume is None:
         from elfcost.predict import ObjectMemo
         from elfcost.predict import remedies as remedies_of
 
         memo = ObjectMemo(keep_executables=True)  # each object read once for them all
-        est = estimate(graph, opts, memo=memo)
-        found = tuple(remedies_of(graph, host, opts, dynamic=est, memo=memo))
+        est = with_page_note(estimate(graph, opts, memo=memo), note)
+        found = tuple(
+            (name, with_page_note(r, note))
+            for name, r in remedies_of(graph, host, opts, dynamic=est, memo=memo)
+        )
     else:
-        est = estimate(graph, opts)
+        est = with_page_note(estimate(graph, opts), note)
     if assume is None and not whatif:
         return Analysis(graph=graph, estimate=est, remedies=found)
     from elfcost.cost.whatif import RELINKS, static_whatif
@@ -119,9 +157,11 @@ def analyse(
 
     if assume is not None and assume in RELINKS:
         relinked = relink_whatif(graph, assume, host, opts, dynamic=est)
-        return Analysis(graph=graph, estimate=relinked, as_built=est)
+        return Analysis(graph=graph, estimate=with_page_note(relinked, note), as_built=est)
     if whatif and est.loader_path is not None:
-        static = dict(found or ()).get("static") or static_whatif(graph, opts, dynamic=est)
+        static = dict(found or ()).get("static") or with_page_note(
+            static_whatif(graph, opts, dynamic=est), note
+        )
         return Analysis(graph=graph, estimate=est, static_whatif=static, remedies=found)
     return Analysis(graph=graph, estimate=est, remedies=found)
 
@@ -134,22 +174,27 @@ class Programs(msgspec.Struct, frozen=True, kw_only=True):
     libraries: int  # ELF files that are shared libraries, not programs
 
 
-def programs_in(paths: Sequence[str], *, each: Each = nullcontext) -> Programs:
+def programs_in(
+    paths: Sequence[str], *, each: Each = nullcontext, host: Host | None = None
+) -> Programs:
     """Files named explicitly, and the ELF programs found under directories (in name order).
 
     A file named explicitly is always kept (a non-ELF one is the analysis's input error); an
     ELF file under a directory that cannot be read is raised under `each`, as an input of its
-    own would be.
+    own would be. Inside `host`'s root a directory is named as the programs see it or by its
+    path on this machine (Host.user_file), and what is found under it by its path on this
+    machine.
     """
     from elfcost.elf.reader import is_elf, read_dso
 
     out: list[str] = []
     skipped = libs = 0
     for p in paths:
-        if not os.path.isdir(p):
+        top = host.user_file(p) if host is not None and host.confined else p
+        if top is None or not os.path.isdir(top):
             out.append(p)
             continue
-        for dirpath, dirnames, filenames in os.walk(p):
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             for name in sorted(filenames):
                 f = os.path.join(dirpath, name)

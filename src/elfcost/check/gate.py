@@ -1,7 +1,7 @@
 """Budgets, waivers and baselines for build scripts (`elfcost check`).
 
 Pure: a Policy and per-binary facts in, violations out. The CLI reads the files (TOML policy,
-JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/1) or JUnit XML.
+JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/2) or JUnit XML.
 
 Policy file (TOML):
 
@@ -96,7 +96,8 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     shared_clean: int
     objects: int
     textrel: tuple[str, ...]  # objects with DT_TEXTREL
-    missing: tuple[str, ...]  # DT_NEEDED names not found
+    missing: tuple[str, ...]  # DT_NEEDED names not found, each once; the interpreter if absent
+    uncalibrated: bool = False  # estimated with another machine's profile (approximate)
     # The largest part of `private_dirty`, as a phrase ("relocation, 132 KiB (33 pages) in
     # usr/sbin/foo: ..."): said with every memory limit it exceeds, so a failed build names it.
     biggest: str | None = None

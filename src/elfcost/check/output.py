@@ -1,4 +1,4 @@
-"""`elfcost check` verdicts → text, JSON (elfcost.check/1) and JUnit XML."""
+"""`elfcost check` verdicts → text, JSON (elfcost.check/2) and JUnit XML."""
 
 from __future__ import annotations
 
@@ -28,13 +28,23 @@ def _line(v: Violation) -> str:
     return msg
 
 
+def _caveats(v: Verdict) -> str:
+    """What makes the figure less than the program's whole cost, said on its line."""
+    notes = []
+    if v.facts.missing:
+        notes.append("not found, not counted: " + ", ".join(v.facts.missing))
+    if v.facts.uncalibrated:
+        notes.append("uncalibrated profile: approximate")
+    return "".join(f" [{n}]" for n in notes)
+
+
 def check_text(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0) -> str:
     lines = []
     for v in verdicts:
         status = "FAIL" if v.failed else "ok"
         lines.append(
             f"{status:4} {v.path}: {_fmt('max_private_dirty', v.facts.private_dirty)} "
-            f"private dirty, {v.facts.objects} objects"
+            f"private dirty, {v.facts.objects} objects{_caveats(v)}"
         )
         lines.extend("     " + _line(x) for x in v.violations)
     failed = sum(v.failed for v in verdicts)
@@ -71,6 +81,8 @@ def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int =
                 ok=not v.failed,
                 private_dirty=v.facts.private_dirty,
                 objects=v.facts.objects,
+                missing=v.facts.missing,
+                uncalibrated=v.facts.uncalibrated,
                 checked=tuple(v.checked),
                 violations=tuple(_violation_doc(x) for x in v.violations),
             )

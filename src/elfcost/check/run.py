@@ -13,6 +13,7 @@ from contextlib import nullcontext
 import msgspec
 from msgspec.structs import replace
 
+from elfcost.analysis import not_found
 from elfcost.check.gate import (
     Facts,
     Policy,
@@ -22,6 +23,7 @@ from elfcost.check.gate import (
     updated_baseline,
 )
 from elfcost.cost.causes import info
+from elfcost.cost.profiles import calibrated
 from elfcost.documents import Baseline, decode, encode
 from elfcost.errors import Each
 from elfcost.files import read_bounded
@@ -88,7 +90,10 @@ def facts_of(analysis: Analysis, path: str) -> Facts:
         shared_clean=est.shared_clean,
         objects=len(est.objects),
         textrel=tuple(o.path for o in est.objects if o.path in textrel),
-        missing=tuple(m.needed for m in est.missing),
+        missing=not_found(
+            (m.needed for m in est.missing), est.loader_path, {o.role for o in est.objects}
+        ),
+        uncalibrated=est.profile != "none" and not calibrated(est.profile, est.machine),
         biggest=biggest_cause(est, path),
     )
 
@@ -170,7 +175,7 @@ def run(
     each program checked under `each`, and with `update_baseline` the ratchet written back."""
     baseline_file = policy.baseline_file
     baseline = read_baseline(baseline_file) if baseline_file else None
-    found = programs_in(paths, each=each)
+    found = programs_in(paths, each=each, host=host)
     verdicts = check(
         found.programs, policy, host, scenario, baseline=baseline, each=each, progress=progress
     )

@@ -38,7 +38,9 @@ HELP = {
     "--ld-library-path": "Search DIRS (':'-separated) as LD_LIBRARY_PATH would. Not used unless "
     "given here or with --env-ld-library-path.",
     "--root": "Sysroot: every path, symlink and loader configuration file (ld.so.cache, "
-    "ld.so.conf, ld.so.preload, ld-musl-*.path) is read inside it.",
+    "ld.so.conf, ld.so.preload, ld-musl-*.path) is read inside it. Name programs and "
+    "directories as they are seen inside the root (/usr/bin/foo) or by their path on this "
+    "machine under it (ROOT/usr/bin/foo).",
     "--preload": "Preload LIBS (separated by spaces or ':') as LD_PRELOAD would. Not used unless "
     "given here or with --env-preload.",
     "--env-preload": "Take LD_PRELOAD from elfcost's own environment.",
@@ -48,7 +50,9 @@ HELP = {
     "--assume": "What-if: bind every object now, or lazily; link the program statically; against "
     "musl or glibc instead of its libc; or both (musl-static, glibc-static). Estimates, with "
     "their reasoning.",
-    "--page-size": "Runtime page size (what-if); default: this machine's.",
+    "--page-size": "Runtime page size (what-if). Default: this machine's for the programs it "
+    "runs; for another machine's, the page size it usually runs (64K on ppc64le and ppc64, else "
+    "4K), or the program's PT_LOAD alignment if that is smaller.",
     "--output": "Write the report to this file instead of standard output.",
     "--timeout": "Give up (and kill the program) after this many seconds.",
     "--delay": "Idle: measure after this many seconds instead.",

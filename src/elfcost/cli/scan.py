@@ -32,7 +32,7 @@ def command(
     """
     import msgspec
 
-    from elfcost.analysis import Ranked, rank
+    from elfcost.analysis import Ranked, missing_of, rank, uncalibrated
     from elfcost.documents import ScanDoc
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, ScanResult
@@ -41,18 +41,19 @@ def command(
         if not host.confined:
             raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
         paths = (host.root,)
-    if host.preload or host.isa_level is not None:
-        # The workers build their own Host from ScanOptions, which has no field for these yet.
-        raise click.UsageError("scan does not take --preload, --env-preload or --isa-level yet")
     opts = ScanOptions(
         root=host.root,
         ld_library_path=host.ld_library_path,
+        preload=host.preload,
+        isa_level=host.isa_level,
         page_size=scenario.page_size,
         assume=scenario.assume,  # type: ignore[arg-type]  # one of click.Choice's
         jobs=jobs,
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
+
+    caveats = {"missing": 0, "uncalibrated": 0}  # programs, counted in the summary
 
     def shown(results: Iterable[ScanResult]) -> Iterator[Ranked]:
         """Each result as it is done: an error reported, a JSON line written."""
@@ -63,21 +64,24 @@ def command(
             if fmt == "jsonl":
                 click.echo(r.jsonl())
             if r.doc is not None:
+                caveats["missing"] += bool(missing_of(r.doc))
+                caveats["uncalibrated"] += uncalibrated(r.doc)
                 yield r.path, r.loader_path, r.doc
 
     with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
         # The page's tables hold every program; its bars and the other formats the top ones.
         ranking = rank(shown(sc.results()), None if fmt == "html" else top)
+    summary = msgspec.structs.replace(sc.summary, **caveats)
     if fmt in ("json", "jsonl"):
-        doc = ScanDoc(summary=sc.summary, ranking=ranking)
+        doc = ScanDoc(summary=summary, ranking=ranking)
         out = jsonout.dumps(doc, pretty=fmt == "json") + "\n"
     elif fmt == "html":
         from elfcost.report.html import scan_html
 
-        out = scan_html(ScanDoc(summary=sc.summary, ranking=ranking), top=max(top, 20))
+        out = scan_html(ScanDoc(summary=summary, ranking=ranking), top=max(top, 20))
     else:
         from elfcost.report.text import scan_text
 
-        out = scan_text(msgspec.structs.asdict(sc.summary), ranking)
+        out = scan_text(msgspec.structs.asdict(summary), ranking)
     common.emit([out], output)

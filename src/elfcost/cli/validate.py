@@ -26,13 +26,17 @@ def command(
 
     Exit 0 when every object is within --tolerance pages at the entry point and the idle
     total lies within the predicted [low, high]; 1 otherwise. A program that exits before it
-    is idle (/bin/true) is compared at its entry point only, and says so. Usage: validate
-    BINARY -- ARGS.
+    is idle (/bin/true) is compared at its entry point only, and says so. With --root the
+    program is run inside the root (chroot: root privileges), with its loader and libraries.
+    Usage: validate BINARY -- ARGS.
     """
     from elfcost.report import jsonout, text
     from elfcost.runtime.compare import comparison_doc
-    from elfcost.runtime.validate import validate
+    from elfcost.runtime.validate import cannot_run_in, validate
 
+    why = cannot_run_in(host)
+    if why is not None:
+        raise click.UsageError(why)
     v = validate(binary, args, host, start, tolerance=tolerance, whatif=fmt == "html")
     # The status is decided before the output, so a closed pipe cannot lose it.
     if not v.ok:

@@ -20,6 +20,7 @@ from elfcost.cost import rules
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import PageCounts, Profile, all_profiles, select
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
+from elfcost.elf.machines import label
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -96,7 +97,7 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             symbols=tuple(dict.fromkeys(names)), pthread_size=True, static_libc=True
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
-    profile, _ = select(graph.family, "dynamic", root.machine)
+    profile, _ = select(graph.family, "dynamic", label(root.machine, root.little_endian))
     return {o.dso.path: _facts_wanted(o, profile, P) for o in graph.objects}
 
 
@@ -171,7 +172,7 @@ def estimate(
     warnings: list[str] = list(graph.warnings)
     profile: Profile | None = None
     if family != "none":
-        profile, w = select(family, link, root.machine)
+        profile, w = select(family, link, label(root.machine, root.little_endian))
         warnings.extend(w)
     else:
         warnings.append("static executable without a known libc: no start-up profile applied")
@@ -191,7 +192,7 @@ def estimate(
     est = Estimate(
         binary=root.path,
         page_size=P,
-        machine=root.machine,
+        machine=label(root.machine, root.little_endian),
         loader_family=graph.family,
         loader_path=graph.interp,
         profile=profile.name if profile else "none",

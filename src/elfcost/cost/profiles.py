@@ -138,6 +138,11 @@ def file_name(family: str, link: str, machine: str) -> str:
     return f"{family}-{link}.toml" if machine == "x86_64" else f"{family}-{link}-{machine}.toml"
 
 
+def calibrated(name: str, machine: str) -> bool:
+    """Whether the profile `name` was calibrated on `machine` (not a fallback chosen for it)."""
+    return any(p.name == name and p.machine == machine for p in all_profiles())
+
+
 def select(family: LoaderFamily | str, link: str, machine: str) -> tuple[Profile, list[str]]:
     """The profile for (libc family, link mode, machine), with warnings when it is a fallback."""
     fam = family.value if isinstance(family, LoaderFamily) else family

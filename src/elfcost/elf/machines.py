@@ -343,3 +343,60 @@ def reloc_type(machine: Machine | None, r_type: int, pointer_size: int) -> Reloc
     if machine is not None:
         return machine.reloc(r_type, pointer_size)
     return RelocType(f"type {r_type}", pointer_size if r_type else 0, RelocClass.SYMBOLIC)
+
+
+def label(name: str, little_endian: bool) -> str:
+    """A machine's name with its byte order where it has both (uname -m's spelling): ppc64le
+    and ppc64, mipsel and mips, aarch64_be, armeb. `name` is a Machine's name."""
+    if name == "ppc64":
+        return "ppc64le" if little_endian else "ppc64"
+    if name == "mips":
+        return "mipsel" if little_endian else "mips"
+    if name in ("aarch64", "arm") and not little_endian:
+        return {"aarch64": "aarch64_be", "arm": "armeb"}[name]
+    return name
+
+
+# The page size a machine's Linux distributions usually run, by `label`: 64 KiB on 64-bit
+# POWER (Debian's ppc64el and ppc64, RHEL, SUSE and Ubuntu configure PPC_64K_PAGES), 4 KiB
+# elsewhere, aarch64 included (Debian, Ubuntu, Fedora and RHEL 9 kernels; RHEL 8 and the
+# "-64k" flavours run 64 KiB pages: --page-size 64K). An aarch64 program's PT_LOAD alignment
+# says nothing here: binutils aligns to 64 KiB by default so that it runs on either kernel.
+USUAL_PAGE_SIZE: Mapping[str, int] = MappingProxyType({"ppc64le": 65536, "ppc64": 65536})
+
+# `uname -m` → the labels of the programs that machine runs natively (its own, and the 32-bit
+# programs of a 64-bit machine with the same pages).
+NATIVE: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "x86_64": ("x86_64", "i386"),
+        "i686": ("i386",),
+        "i586": ("i386",),
+        "i386": ("i386",),
+        "aarch64": ("aarch64", "arm"),
+        "armv7l": ("arm",),
+        "armv8l": ("arm",),
+        "armv6l": ("arm",),
+        "ppc64le": ("ppc64le",),
+        "ppc64": ("ppc64",),
+        "s390x": ("s390x",),
+        "riscv64": ("riscv64",),
+        "mips": ("mips",),
+        "mipsel": ("mipsel",),
+    }
+)
+
+
+def target_page_size(machine: str, load_align: int | None) -> tuple[int, str]:
+    """The page size a program for `machine` (a `label`) is estimated with when it is not this
+    machine's, and why: the machine's usual page size (USUAL_PAGE_SIZE), unless its smallest
+    PT_LOAD alignment `load_align` is smaller: a kernel with pages larger than a program's
+    segment alignment cannot map it, so its pages are that alignment (4 KiB at least)."""
+    usual = USUAL_PAGE_SIZE.get(machine, 4096)
+    why = f"{machine}'s usual page size"
+    if load_align is not None and load_align < usual:
+        size = max(4096, 1 << (max(load_align, 1).bit_length() - 1))  # a power of two
+        return size, (
+            f"{machine} usually runs {usual // 1024} KiB pages, but the program's segments are "
+            f"aligned to {load_align:#x}: no kernel with larger pages maps it"
+        )
+    return usual, why

@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from elfcost import documents as d
 from elfcost.analysis import fleet, savings
+from elfcost.elf.machines import label
 from elfcost.model import Estimate, Resolution
 from elfcost.resolve.graph import DependencyGraph
 
@@ -48,7 +49,7 @@ def deps_doc(graph: DependencyGraph) -> d.DepsDoc:
                 needed=o.dso.needed,
                 found_via=o.found_via.value,
                 parent=o.parent,
-                machine=o.dso.machine,
+                machine=label(o.dso.machine, o.dso.little_endian),
                 elf_class=32 if o.dso.elf_class == 32 else 64,
             )
             for o in graph.objects

@@ -429,9 +429,18 @@ def scan_text(summary: dict[str, int], ranking: Ranking) -> str:
         f"{summary['skipped_non_elf']} non-ELF skipped, {summary['errors']} errors, "
         f"{summary['cache_hits']} from cache"
     )
-    t = table("program", "expected", "high", "objects", right=("expected", "high", "objects"))
+    # Said whenever it happened: an estimate without its libraries is not the program's cost.
+    if summary.get("missing"):
+        head += f"; {summary['missing']} with libraries not found (left out of their figures)"
+    if summary.get("uncalibrated"):
+        head += f"; {summary['uncalibrated']} on another machine's profile (approximate)"
+    t = table(
+        "program", "expected", "high", "objects", "caveats", right=("expected", "high", "objects")
+    )
     for p in ranking.programs:
-        t.add_row(p.path, kib(p.private_dirty), kib(p.high), str(p.objects))
+        caveats = [f"not found: {', '.join(p.missing)}"] if p.missing else []
+        caveats += ["uncalibrated"] if p.uncalibrated else []
+        t.add_row(p.path, kib(p.private_dirty), kib(p.high), str(p.objects), "; ".join(caveats))
     lt = table(
         "library", "summed expected", "programs", "needed by", right=("summed expected", "programs")
     )

@@ -83,6 +83,15 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
                 return "/" + os.path.relpath(absolute, root)
         return path if path.startswith("/") else "/" + path
 
+    def user_file(self, path: str) -> str | None:
+        """The file on this machine for a path the user named, or None if there is none.
+
+        Without a root, the path itself. Inside one, either form `loader_path` accepts: the
+        path as the program sees it inside the root (/usr/bin/foo), or a path on this machine
+        under the root (ROOT/usr/bin/foo); either is looked up inside the root (`locate`).
+        """
+        return self.locate(self.loader_path(path))
+
     def locate(self, loader_path: str) -> str | None:
         """The file on this machine for `loader_path`, or None if there is no such file.
 

@@ -172,7 +172,8 @@ class Launched:
     `env` replaces the environment (default: only PATH, so no locale files get mapped); stdin
     is a pipe held open (write with `write_stdin`), stdout and stderr go to /dev/null.
     `follow` (idle only) measures the nearest descendant whose comm equals it instead of the
-    child itself, for launchers and shells. `timeout` bounds every wait. Raises
+    child itself, for launchers and shells. `root`: run it inside that directory (chroot,
+    which needs root privileges), `argv[0]` its path there. `timeout` bounds every wait. Raises
     MeasurementError if the program cannot be started, exits too early or never gets there.
     """
 
@@ -188,6 +189,7 @@ class Launched:
         timeout: float = 10.0,
         follow: str | None = None,
         hold: bool = True,
+        root: str | None = None,
     ) -> None:
         if not argv:
             raise MeasurementError("", "starting the program", "empty argv")
@@ -204,6 +206,9 @@ class Launched:
         self.timeout = timeout
         self.follow = follow
         self.hold = hold
+        # Run inside this directory with chroot (root only): argv[0] is then the program's path
+        # inside it, and its loader and libraries are the root's.
+        self.root = root
         self.pid = 0  # the child we forked; 0 until started
         self.target_pid = 0  # the process being measured (the child, or a followed descendant)
         self.entry: int | None = None  # AT_ENTRY
@@ -290,7 +295,12 @@ class Launched:
     # -- start ------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        program = resolve_program(self.argv[0], self.env)
+        if self.root is None:
+            program = resolve_program(self.argv[0], self.env)
+        elif self.argv[0].startswith("/"):
+            program = self.argv[0]  # inside the root: execve finds it, or says why not
+        else:
+            raise MeasurementError(self.argv[0], "starting the program", "not a path in the root")
         trace = self.at != "idle"
         if self.at == "entry" and not is_x86_64():
             raise MeasurementError(
@@ -356,6 +366,9 @@ class Launched:
             os.dup2(devnull, 2)
             os.closerange(3, err_w)
             os.closerange(err_w + 1, 1 << 16)
+            if self.root is not None:
+                os.chroot(self.root)
+                os.chdir("/")
             if self.cwd is not None:
                 os.chdir(self.cwd)
             if trace:

@@ -341,8 +341,10 @@ class Start(msgspec.Struct, frozen=True, kw_only=True):
     delay: float | None = None
     timeout: float = 10.0
 
-    def launch(self, argv: Sequence[str], at: At, *, follow: str | None = None) -> Launched:
-        """`argv` started and held at `at` (a `with` block's)."""
+    def launch(
+        self, argv: Sequence[str], at: At, *, follow: str | None = None, root: str | None = None
+    ) -> Launched:
+        """`argv` started and held at `at` (a `with` block's); inside `root` (chroot) if given."""
         return Launched(
             list(argv),
             at=at,
@@ -351,6 +353,7 @@ class Start(msgspec.Struct, frozen=True, kw_only=True):
             delay=self.delay,
             timeout=self.timeout,
             follow=follow,
+            root=root,
         )
 
 

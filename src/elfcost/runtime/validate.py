@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import msgspec
 
 from elfcost.cost.estimate import Options
-from elfcost.errors import ExitedError
+from elfcost.errors import ExitedError, MeasurementError
 from elfcost.model import Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
@@ -37,6 +37,19 @@ class Validation(msgspec.Struct, frozen=True, kw_only=True):
         return all(c.ok for c in self.comparisons)
 
 
+def cannot_run_in(host: Host) -> str | None:
+    """Why a program of `host`'s root cannot be run inside it by this process, or None. Run
+    outside, it would get this machine's loader and libraries, not the ones estimated."""
+    if not host.confined:
+        return None
+    if os.geteuid() != 0:
+        return (
+            f"validate --root runs the program inside {host.root} with chroot, which needs root "
+            f"privileges (this is uid {os.geteuid()}): run it as root, or without --root"
+        )
+    return None
+
+
 def validate(
     binary: str,
     args: Sequence[str],
@@ -47,17 +60,24 @@ def validate(
     whatif: bool = False,
 ) -> Validation:
     """Validate `binary` run with `args`: within `tolerance` pages per object at the entry point
-    and, idle, a total within the predicted [low, high]. Raises ElfcostError (MeasurementError)
-    when it cannot be analysed, started or measured; a program that exits before it is idle
-    is compared at its entry point only, the idle stop said in `not_compared`."""
-    graph = resolve(host.loader_path(binary), host)
+    and, idle, a total within the predicted [low, high]. Inside `host`'s root the program is
+    run there (chroot), with the root's loader and libraries, as estimated; see
+    `cannot_run_in`. Raises ElfcostError (MeasurementError) when it cannot be analysed, started
+    or measured; a program that exits before it is idle is compared at its entry point only,
+    the idle stop said in `not_compared`."""
+    why = cannot_run_in(host)
+    if why is not None:
+        raise MeasurementError(binary, "running the program in its root", why)
+    loader_path = host.loader_path(binary)
+    graph = resolve(loader_path, host)
     est = estimate(graph, Options(page_size=os.sysconf("SC_PAGE_SIZE")))
     dsos = [o.dso for o in graph.objects]
+    argv0, root = (loader_path, host.root) if host.confined else (binary, None)
     comparisons = []
     not_compared = []
     for at in STOPS:
         try:
-            with start.launch([binary, *args], at) as p:
+            with start.launch([argv0, *args], at, root=root) as p:
                 m = measure_launched(p, dsos)
         except ExitedError as exc:
             if at == STOPS[0]:

@@ -54,6 +54,7 @@ from elfcost.cost.whatif import RELINKS
 from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.pipeline import page_size_for, with_page_note
 from elfcost.predict import ObjectMemo, estimate, relink_whatif
 from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
@@ -70,12 +71,14 @@ CHUNK = 8
 LOOKAHEAD = 2048
 PROGRESS_EVERY = 0.05  # seconds between two progress reports
 # Loader configuration read inside a root: a change re-resolves every program (cache.py).
-LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
+LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload")
 
 
 class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
+    preload: tuple[str, ...] = ()  # LD_PRELOAD (Host.preload); /etc/ld.so.preload is always read
+    isa_level: str | None = None  # the CPU's level for glibc-hwcaps (Host.isa_level)
     page_size: int | None = None  # None: this machine's
     # what-if: binding mode, every program linked statically or against the other libc
     # (cost/whatif.py)
@@ -337,9 +340,12 @@ class _Discovery:
 
 class _Config(msgspec.Struct, frozen=True, kw_only=True):
     estimate: Options
+    page_size: int | None  # --page-size; None: each program's (pipeline.page_size_for)
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
     relink: str | None
     ld_library_path: tuple[str, ...] | None
+    preload: tuple[str, ...]
+    isa_level: str | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
 
@@ -362,24 +368,29 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
                     opts.bind_now,
                     relink,
                     options.ld_library_path,
-                    _loader_env(site),
+                    options.preload,
+                    _loader_env(site, options.isa_level),
                 ]
             )
     return _Config(
         estimate=opts,
+        page_size=options.page_size,
         relink=relink,
         ld_library_path=options.ld_library_path,
+        preload=options.preload,
+        isa_level=options.isa_level,
         cache_dir=cache_dir,
         envs=envs,
     )
 
 
-def _loader_env(site: _Site) -> Any:
-    """What resolution depends on besides the files: the root's loader configuration and this
-    CPU's glibc-hwcaps levels. An archive's is fixed by the archive's identity."""
+def _loader_env(site: _Site, isa_level: str | None = None) -> Any:
+    """What resolution depends on besides the files: the root's loader configuration and the
+    CPU's glibc-hwcaps levels (this CPU's, or `isa_level`'s). An archive's is fixed by the
+    archive's identity."""
     if site.archive is not None:
         return "archive"
-    host = Host(root=site.root)
+    host = Host(root=site.root, isa_level=isa_level)
     musl = glob.glob(os.path.join(site.real_root, "etc", "ld-musl-*.path"))
     config = [*LOADER_CONFIG, *("/etc/" + os.path.basename(m) for m in sorted(musl))]
     return [
@@ -413,7 +424,13 @@ class _Worker:
 
     def host(self, root: str) -> Host:
         if root not in self.hosts:
-            self.hosts[root] = Host(root=root, ld_library_path=self.config.ld_library_path)
+            c = self.config
+            self.hosts[root] = Host(
+                root=root,
+                ld_library_path=c.ld_library_path,
+                preload=c.preload,
+                isa_level=c.isa_level,
+            )
         return self.hosts[root]
 
     def run(self, chunk: Sequence[_Target], *, look_up: bool = True) -> list[_Outcome]:
@@ -461,10 +478,14 @@ class _Worker:
             self._store(t, slot, None, cache.Entry(kind=kind, text=None))
             return _Outcome(kind="library")
         graph = resolve(t.loader_path, self.host(t.site.root))
-        est = estimate(graph, self.config.estimate, memo=self.memo)
+        # A program of another machine (a foreign root) is estimated with that machine's pages.
+        size, note = page_size_for(graph.root.dso, self.config.page_size)
+        opts = msgspec.structs.replace(self.config.estimate, page_size=size)
+        est = with_page_note(estimate(graph, opts, memo=self.memo), note)
         if self.config.relink is not None:
             host = self.host(t.site.root)
-            est = relink_whatif(graph, self.config.relink, host, self.config.estimate, dynamic=est)
+            est = relink_whatif(graph, self.config.relink, host, opts, dynamic=est)
+            est = with_page_note(est, note)
         text = dumps(estimate_doc(est), pretty=False)
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
@@ -487,6 +508,8 @@ class _Worker:
             o.bind_now,
             self.config.relink,
             self.config.ld_library_path,
+            self.config.preload,
+            self.config.isa_level,
         ]
         return _Slot(
             path=self.cache.slot(key),
