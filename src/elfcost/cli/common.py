@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from elfcost.check.gate import parse_size
-from elfcost.errors import ElfcostError, Exit
+from elfcost.errors import ElfcostError, Exit, OutputError
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
     from elfcost.check.gate import Policy as Policy
@@ -31,6 +32,8 @@ Exit codes:
   1  a check failed (check over budget, validate outside tolerance, deps --strict)
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+  4  the output could not be written (stdout or -o FILE: disk full, I/O error)
+  130, 143  interrupted by SIGINT, SIGTERM (every process elfcost started has ended)
 """
 # Option help by option name.
 HELP = {
@@ -143,6 +146,8 @@ def command(f: Callable[..., None]) -> click.Command:
                 f(state, **values)
         except BrokenPipeError:
             quiet_stdout()
+        except OutputError as exc:
+            state.output_failed(exc)
         raise click.exceptions.Exit(int(state.status))
 
     declared = list(inspect.signature(f).parameters.values())[1:]
@@ -153,6 +158,47 @@ def command(f: Callable[..., None]) -> click.Command:
 def quiet_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class Stdout(io.TextIOWrapper):
+    """stdout, whose write errors are OutputError naming it (a full disk: one line, exit 4),
+    except a closed pipe's, which stays BrokenPipeError (quiet, the status kept)."""
+
+    def write(self, s: str) -> int:
+        try:
+            return super().write(s)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
+
+def _stdout_error(exc: OSError) -> OutputError:
+    return OutputError("stdout", "writing the report", exc.strerror or str(exc))
+
+
+def install_stdout() -> None:
+    """Make sys.stdout a Stdout on the same file descriptor (the `elfcost` script's)."""
+    out = sys.stdout
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    out.flush()
+    sys.stdout = Stdout(
+        open(fd, "wb", closefd=False),  # noqa: SIM115  # lives as long as the process
+        encoding=out.encoding,
+        errors="surrogateescape",
+        line_buffering=getattr(out, "line_buffering", False),
+    )
 
 
 class State:
@@ -176,12 +222,20 @@ class State:
             self.bar.message(line)
         self.fail(Exit.INPUT_ERROR)
 
+    def output_failed(self, exc: OutputError) -> None:
+        """The report could not be written: one line, exit status 4. What is left of it for
+        stdout is dropped, so that the last flush cannot fail again."""
+        click.echo(f"elfcost: error: {exc}", err=True)
+        self.fail(Exit.OUTPUT_ERROR)
+        if exc.path == "stdout":
+            quiet_stdout()
+
     @contextmanager
     def per_input(self) -> Iterator[None]:
         """One bad input is reported in one line; the others go on."""
         try:
             yield
-        except (BrokenPipeError, click.ClickException, click.exceptions.Exit):
+        except (BrokenPipeError, OutputError, click.ClickException, click.exceptions.Exit):
             raise
         except Exception as exc:
             if self.traceback:
@@ -217,7 +271,7 @@ def emit(parts: Sequence[str], output: str | None) -> None:
         with open(output, "w", encoding="utf-8") as fh:
             fh.writelines(parts)
     except OSError as exc:
-        raise click.UsageError(f"{output}: {exc.strerror or exc}") from None
+        raise OutputError(output, "writing the report", exc.strerror or str(exc)) from None
 
 
 class Size(click.ParamType[int]):

@@ -39,6 +39,7 @@ import glob
 import multiprocessing
 import os
 import posixpath
+import signal
 import tempfile
 import threading
 import time
@@ -122,7 +123,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             pretty=False,
         )
         # The estimate is already JSON text: written as is, never decoded and encoded again.
-        return f'{head.removesuffix("null}")}{self.doc_json or "null"}}}'
+        return f"{head.removesuffix('null}')}{self.doc_json or 'null'}}}"
 
 
 # -- the scan ----------------------------------------------------------------------------------
@@ -563,6 +564,10 @@ _WORKER: _Worker | None = None
 
 def _init_worker(config: _Config) -> None:
     global _WORKER
+    # A terminal's Ctrl-C reaches the whole process group: the scan's own process handles it
+    # and ends the workers; SIGTERM ends a worker as it would any process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER = _Worker(config)
 
 
@@ -603,6 +608,10 @@ def _outcomes(
             queue.append((t, o))
             yield from _drain(queue, pool, keep=LOOKAHEAD)
         yield from _drain(queue, pool, keep=0)
+    except BaseException:  # interrupted, or the caller stopped early: end the workers now
+        if pool is not None:
+            pool.abort()
+        raise
     finally:
         if pool is not None:
             pool.close()
@@ -670,6 +679,21 @@ class _Pool:
     def close(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
+        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
+        if self.executor is None:
+            return
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    p.kill()
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self.executor = None
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _flush(self) -> None:
         if not self.batch:

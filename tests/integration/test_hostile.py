@@ -1,0 +1,142 @@
+"""Hostile input through every channel: the output, signals, option values, names, programs
+that detach. Each ends in one line and a documented exit code, with nothing left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args],
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of the `sleep MARKER` processes (read from /proc, not from ps)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"sleep" and argv[1:2] == [marker.encode()]:
+            found.append(int(pid))
+    return found
+
+
+def gone(marker: str, deadline_s: float = 10.0) -> bool:
+    """Whether no process with `marker` is left, polled until the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while processes_with(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# -- 1. output errors ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_is_one_line_and_exit_4() -> None:
+    with open("/dev/full", "w") as full:
+        r = run("/bin/sleep", stdout=full)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr == "elfcost: error: stdout: writing the report: No space left on device\n"
+    r = run("/bin/sleep", "-o", "/dev/full")
+    assert r.returncode == 4 and r.stderr.count("\n") == 1 and "/dev/full" in r.stderr
+    # an input error before it does not hide it: 4 wins over 3
+    with open("/dev/full", "w") as full:
+        r = run("deps", "/bin/sleep", "/nonexistent", stdout=full)
+    assert r.returncode == 4 and "Traceback" not in r.stderr
+
+
+def test_a_closed_pipe_is_still_quiet() -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "deps", "/nonexistent", "/bin/sleep", "/bin/true"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 3 and "Traceback" not in err and "stdout" not in err
+
+
+# -- 2. signals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_what_elfcost_started(sig: signal.Signals, code: int) -> None:
+    marker = f"{os.getpid()}{code}.5"  # sleep's argument: unique to this test
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "measure", "--timeout", "100", "--delay", "90",
+         "--", "/bin/sleep", marker],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not processes_with(marker):
+            assert time.monotonic() < deadline and p.poll() is None, "sleep never started"
+            time.sleep(0.02)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == code, err
+    assert "Traceback" not in err and "Aborted" not in err
+    assert gone(marker)
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.add(int(p))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/lib"), reason="no /usr/lib to scan")
+def test_a_signal_ends_scans_workers(tmp_path: Path) -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "scan", "-j", "2", "--cache-dir", str(tmp_path),
+         "--format", "jsonl", "/usr/lib", "/usr/bin"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := children(p.pid)) < 2:
+            assert time.monotonic() < deadline and p.poll() is None, "no workers started"
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{w}") for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the scan"
+        time.sleep(0.05)
