@@ -140,3 +140,47 @@ def test_a_signal_ends_scans_workers(tmp_path: Path) -> None:
     while any(os.path.exists(f"/proc/{w}") for w in workers):
         assert time.monotonic() < deadline, "a worker outlived the scan"
         time.sleep(0.05)
+
+
+# -- 3, 4. option values ---------------------------------------------------------------------
+
+
+def test_jobs_are_at_most_four_per_core() -> None:
+    from elfcost.scan import Scan, ScanOptions
+
+    cpus = os.cpu_count() or 1
+    assert Scan(["/"], ScanOptions(jobs=100_000))._jobs() == 4 * cpus
+    assert Scan(["/"], ScanOptions(jobs=1))._jobs() == 1
+    assert Scan(["/"], ScanOptions())._jobs() == cpus
+    assert "4 per core" in run("scan", "--help").stdout
+
+
+JUNK = [
+    ("measure", "--timeout", "nan", "--", "/bin/true"),
+    ("measure", "--timeout", "0", "--", "/bin/true"),
+    ("measure", "--delay", "-5", "--", "/bin/true"),
+    ("measure", "--settle", "inf", "--", "/bin/true"),
+    ("measure", "--delay", "1e300", "--", "/bin/true"),
+    ("measure", "--pid", "9" * 32),
+    ("estimate", "--instances", "9" * 32, "/bin/true"),
+    ("check", "--instances", "9" * 32, "--max-fleet", "1M", "/bin/true"),
+    ("check", "--max-private-dirty", "99999999999999999999999K", "/bin/true"),
+    ("check", "--max-fleet", "9" * 400, "/bin/true"),
+    ("scan", "--top", "9" * 32, "/bin"),
+]
+
+
+@pytest.mark.parametrize("args", JUNK, ids=" ".join)
+def test_junk_option_values_are_usage_errors(args: tuple[str, ...]) -> None:
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_sizes_are_bounded() -> None:
+    from elfcost.check.gate import MAX_SIZE, parse_size
+
+    assert parse_size("1.5MiB") == 1536 * 1024 and parse_size(str(MAX_SIZE)) == MAX_SIZE
+    for bad in ("99999999999999999999999K", "9" * 400, -1, MAX_SIZE + 1):
+        with pytest.raises(ValueError):
+            parse_size(bad)

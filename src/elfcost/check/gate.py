@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -126,15 +127,23 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
         return any(v.waiver is None for v in self.violations)
 
 
+MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSON
+
+
 def parse_size(text: str | int) -> int:
     """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
     if isinstance(text, int):
+        if not 0 <= text <= MAX_SIZE:
+            raise ValueError(f"{text} is not a size from 0 to {MAX_SIZE // 1024**6} EiB")
         return text
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
     if not m:
         raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
     mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
+    size = float(m.group(1)) * mult
+    if not math.isfinite(size) or size > MAX_SIZE:
+        raise ValueError(f"{text!r} is larger than {MAX_SIZE // 1024**6} EiB")
+    return int(size)
 
 
 _SIZE_KEYS = ("max_private_dirty", "max_fleet")

@@ -8,9 +8,9 @@ POLICY = common.together(
     common.later("elfcost.check.run", "policy_of"),
     common.option("--budget", type=click.Path(exists=True, dir_okay=False)),
     common.option("--max-private-dirty", type=common.Size(), metavar="SIZE"),
-    common.option("--instances", type=click.IntRange(min=1), help="Instances for --max-fleet."),
+    common.option("--instances", type=common.count(), help="Instances for --max-fleet."),
     common.option("--max-fleet", type=common.Size(), metavar="SIZE"),
-    common.option("--max-objects", type=click.IntRange(min=1)),
+    common.option("--max-objects", type=common.count()),
     # Not given is None, not False: the policy file decides.
     common.option("--no-textrel", is_flag=True, default=None),
     common.option(

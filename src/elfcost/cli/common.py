@@ -7,6 +7,7 @@ import functools
 import importlib
 import inspect
 import io
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -53,9 +54,9 @@ HELP = {
     "their reasoning.",
     "--page-size": "Runtime page size (what-if); default: this machine's.",
     "--output": "Write the report to this file instead of standard output.",
-    "--timeout": "Give up (and kill the program) after this many seconds.",
-    "--delay": "Idle: measure after this many seconds instead.",
-    "--settle": "Idle: seconds without CPU time advancing.",
+    "--timeout": "Give up (and kill the program) after this many seconds (at most a day).",
+    "--delay": "Idle: measure after this many seconds instead (at most a day).",
+    "--settle": "Idle: seconds without CPU time advancing (at most a day).",
     "--clean-env": "Start the program with only PATH set (plus --env).",
     "--env": "Set a variable in the program's environment (repeatable).",
     "--pid": "Measure a live process (repeatable).",
@@ -74,7 +75,7 @@ HELP = {
     "--baseline": "JSON baseline {path: bytes}: private dirty may only go down.",
     "--update-baseline": "Write the baseline: new binaries added, lowered values recorded.",
     "--new-root": "Sysroot for NEW when it differs from --root (OLD's).",
-    "--jobs": "Worker processes (default: one per core).",
+    "--jobs": "Worker processes (default: one per core; more than 4 per core are 4 per core).",
     "--no-cache": "Neither read nor write the on-disk cache.",
     "--cache-dir": "Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
     "--top": "Programs and libraries in the ranking.",
@@ -292,6 +293,31 @@ class Size(click.ParamType[int]):
         return size
 
 
+MAX_SECONDS = 86400.0  # --timeout, --delay, --settle: a day
+MAX_COUNT = 1_000_000  # --instances, --top, --max-objects: a number, not a digit string
+
+
+class Seconds(click.FloatRange):
+    """Seconds from 0 (excluded when `positive`) to a day: not nan, not inf, not negative."""
+
+    name = "float"
+
+    def __init__(self, *, positive: bool = False) -> None:
+        super().__init__(min=0.0, max=MAX_SECONDS, min_open=positive)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds: float = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+def count(min: int = 1) -> click.IntRange:
+    return click.IntRange(min=min, max=MAX_COUNT)
+
+
 class Assignment(click.ParamType[str]):
     name = "NAME=VALUE"
 
@@ -306,7 +332,7 @@ def format_option(choices: Sequence[str], help: str) -> Any:
 
 
 def instances(help: str) -> Any:
-    return option("-n", "--instances", type=click.IntRange(min=1), default=1, help=help)
+    return option("-n", "--instances", type=count(), default=1, help=help)
 
 
 ASSUME = ("bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static")
@@ -327,9 +353,9 @@ SCENARIO = together(
 )
 START = together(
     later("elfcost.runtime.measure", "Start"),
-    option("--timeout", type=float, default=10.0),
-    option("--delay", type=float),
-    option("--settle", type=float, default=0.3),
+    option("--timeout", type=Seconds(positive=True), default=10.0),
+    option("--delay", type=Seconds()),
+    option("--settle", type=Seconds(), default=0.3),
     option("--clean-env", is_flag=True),
     option("--env", type=Assignment(), multiple=True, metavar="NAME=VALUE"),
 )

@@ -7,12 +7,16 @@ import click
 
 from elfcost.cli import common
 
+PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
+
 
 @common.command
 def command(
     state: common.State,
     command: tuple[str, ...] = common.argument(nargs=-1),
-    pids: tuple[int, ...] = common.option("--pid", type=int, multiple=True),
+    pids: tuple[int, ...] = common.option(
+        "--pid", type=click.IntRange(min=1, max=PID_MAX), multiple=True
+    ),
     smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
     capture: str | None = common.option("--capture", type=click.Path(exists=True)),
     at: str = common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),

@@ -16,7 +16,7 @@ def command(
     jobs: int | None = common.option("-j", "--jobs", type=click.IntRange(min=1)),
     no_cache: bool = common.option("--no-cache", is_flag=True),
     cache_dir: str | None = common.option("--cache-dir", type=click.Path(file_okay=False)),
-    top: int = common.option("--top", type=click.IntRange(min=1), default=10),
+    top: int = common.option("--top", type=common.count(), default=10),
     fmt: str = common.format_option(
         ["text", "json", "jsonl", "html"],
         "jsonl: one estimate per program as it is done, then a summary; json: the summary "

@@ -74,6 +74,9 @@ PROGRESS_EVERY = 0.05  # seconds between two progress reports
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 
 
+JOBS_PER_CPU = 4  # the most workers per core a scan starts, whatever it is asked for
+
+
 class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     root: str = "/"  # sysroot: inputs are read inside it, loader paths are relative to it
     ld_library_path: tuple[str, ...] | None = None  # None: LD_LIBRARY_PATH is not used
@@ -166,7 +169,9 @@ class Scan:
                     yield result
 
     def _jobs(self) -> int:
-        return max(1, self.options.jobs or os.cpu_count() or 1)
+        """The workers asked for, at most JOBS_PER_CPU per core: `-j 100000` is no fork bomb."""
+        cpus = os.cpu_count() or 1
+        return max(1, min(self.options.jobs or cpus, JOBS_PER_CPU * cpus))
 
     def _progress(self, done: int, total: int) -> None:
         if self.on_progress is not None:
