@@ -184,3 +184,54 @@ def test_sizes_are_bounded() -> None:
     for bad in ("99999999999999999999999K", "9" * 400, -1, MAX_SIZE + 1):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+# -- 5. JSON outputs with bad inputs ---------------------------------------------------------
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("estimate", "--format", "json"),
+        ("deps", "--format", "json"),
+        ("check", "--format", "json"),
+        ("scan", "--no-cache", "--format", "jsonl"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_bad_input_is_an_error_document(tmp_path: Path, args: tuple[str, ...]) -> None:
+    import jsonschema
+
+    from elfcost.report.jsonout import load_schema
+
+    bad = tmp_path / "trunc"
+    bad.write_bytes(Path("/bin/true").read_bytes()[:100])
+    bad.chmod(0o755)
+    r = run(*args, "/bin/true", str(bad))
+    assert r.returncode == 3, r.stderr
+    docs = json_lines(r.stdout)
+    errors = [d for d in docs if d["schema"] == "elfcost.error/1"]
+    assert len(errors) == 1 and len(docs) >= 2
+    assert errors[0]["path"] == str(bad) and errors[0]["exit_code"] == 3
+    assert f"elfcost: error: {errors[0]['message']}\n" in r.stderr
+    jsonschema.validate(errors[0], load_schema("error-1"))
+
+
+def test_a_single_bad_input_is_the_one_document() -> None:
+    import json
+
+    for cmd in ("estimate", "deps"):
+        r = run(cmd, "--format", "json", "/nonexistent")
+        assert r.returncode == 3
+        assert json.loads(r.stdout) == {
+            "schema": "elfcost.error/1",
+            "path": "/nonexistent",
+            "message": "/nonexistent: no such file",
+            "exit_code": 3,
+        }

@@ -76,7 +76,7 @@ def test_the_default_command_is_estimate() -> None:
         (["no-such-thing"], "No such command 'no-such-thing'."),
         (["--page-size", "3K", "B"], "Invalid value for '--page-size': page size must be 4K, 16K"),
         (["--page-size", "x", "B"], "'x' is not a size"),
-        (["-n", "0", "B"], "Invalid value for '-n' / '--instances': 0 is not in the range 1<=x<=1000000."),
+        (["-n", "0", "B"], "'-n' / '--instances': 0 is not in the range 1<=x<=1000000."),
         (["--format", "xml", "B"], "Invalid value for '--format': 'xml' is not one of"),
         (["--form", "json", "B"], "No such option '--form'. Did you mean '--format'?"),
         (["estimate"], "Missing argument 'BINARIES...'."),

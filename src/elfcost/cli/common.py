@@ -21,6 +21,7 @@ from elfcost.errors import ElfcostError, Exit, OutputError
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
     from elfcost.check.gate import Policy as Policy
+    from elfcost.documents import ErrorDoc
     from elfcost.pipeline import Scenario as Scenario
     from elfcost.report.progress import Bar
     from elfcost.resolve.host import Host as Host
@@ -210,18 +211,40 @@ class State:
         self.traceback = traceback
         self.status = Exit.OK
         self.bar: Bar | None = None
+        # With a JSON output, each input error is also an elfcost.error/1 document, kept here
+        # until the command writes it in the input's place (take_errors).
+        self.error_docs: list[ErrorDoc] | None = None
+
+    def json_errors(self, on: bool = True) -> None:
+        """Keep an elfcost.error/1 document for each input error from now on (if `on`)."""
+        if on:
+            self.error_docs = []
+
+    def take_errors(self, *, pretty: bool = False) -> list[str]:
+        """The error documents kept since the last call, as JSON text lines."""
+        from elfcost.documents import encode
+
+        docs, self.error_docs = self.error_docs or [], ([] if self.error_docs is not None else None)
+        return [encode(d, pretty=pretty) + "\n" for d in docs]
 
     def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
         self.status = max(self.status, code)  # 3 (an input error) wins over 1
 
-    def error(self, message: object, kind: str = "error") -> None:
-        """An input that could not be analysed: one line, and exit status 3."""
+    def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
+        """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
+        output, an elfcost.error/1 document for it)."""
         line = f"elfcost: {kind}: {message}"
         if self.bar is None:
             click.echo(line, err=True)
         else:
             self.bar.message(line)
         self.fail(Exit.INPUT_ERROR)
+        if self.error_docs is not None:
+            from elfcost.documents import ErrorDoc
+
+            self.error_docs.append(
+                ErrorDoc(path=path, message=str(message), exit_code=int(Exit.INPUT_ERROR))
+            )
 
     def output_failed(self, exc: OutputError) -> None:
         """The report could not be written: one line, exit status 4. What is left of it for
@@ -242,7 +265,7 @@ class State:
             if self.traceback:
                 raise
             if isinstance(exc, ElfcostError):
-                self.error(exc)
+                self.error(exc, path=exc.path)
             else:  # a bug in elfcost: still one line, still the next input
                 self.error(
                     f"{type(exc).__name__}: {exc} (run with --traceback and report it)",

@@ -29,6 +29,7 @@ def command(
     from elfcost.resolve.search import resolve
 
     host = replace(host, sections=False)  # the report names no sections: none are read
+    state.json_errors(fmt == "json")  # a bad input is an elfcost.error/1 line in its place
     for b in binaries:
         with state.per_input():
             graph = resolve(host.loader_path(b), host)
@@ -39,3 +40,5 @@ def command(
                 click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
             else:
                 click.echo(graph.to_dot() if fmt == "dot" else deps_text(graph), nl=False)
+        for line in state.take_errors(pretty=len(binaries) == 1):
+            click.echo(line, nl=False)

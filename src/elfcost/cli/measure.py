@@ -39,6 +39,7 @@ def command(
         raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
     # A saved smaps file is read as a capture: the files beside it are the rest of one.
     capture = capture or (smaps_file and (os.path.dirname(smaps_file) or "."))
+    state.json_errors(fmt == "json")
     results = rm.measure(
         command,
         pids,
@@ -48,9 +49,12 @@ def command(
         follow=follow,
         each=state.per_input,
     )
+    errors = state.take_errors(pretty=not results)  # elfcost.error/1 documents, first
+    for line in errors:
+        click.echo(line, nl=False)
     for m in results:
         if fmt == "json":
-            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
+            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1 and not errors))
         else:
             click.echo(text.measurement_text(m), nl=False)
     if len(pids) > 1 and len(results) > 1:

@@ -58,13 +58,16 @@ def command(
         """Each result as it is done: an error reported, a JSON line written."""
         for r in results:
             if r.error:
-                state.error(r.error)
+                state.error(r.error, path=r.path)
+                for line in state.take_errors():  # jsonl: an elfcost.error/1 line in its place
+                    click.echo(line, nl=False)
                 continue
             if fmt == "jsonl":
                 click.echo(r.jsonl())
             if r.doc is not None:
                 yield r.path, r.loader_path, r.doc
 
+    state.json_errors(fmt == "jsonl")
     with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
         # The page's tables hold every program; its bars and the other formats the top ones.
