@@ -235,3 +235,33 @@ def test_a_single_bad_input_is_the_one_document() -> None:
             "message": "/nonexistent: no such file",
             "exit_code": 3,
         }
+
+
+# -- 6. names that would break the one-line rule ----------------------------------------------
+
+
+def test_names_are_escaped_in_error_lines(tmp_path: Path) -> None:
+    newline = tmp_path / "two\nlines"
+    newline.write_text("not ELF\n")
+    raw = os.path.join(os.fsencode(tmp_path), b"bad\xff\x1b[31mname")
+    with open(raw, "wb") as fh:
+        fh.write(b"not ELF either\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "elfcost", "estimate", str(newline), raw, b"/nonexistent\n"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert p.returncode == 3
+    lines = p.stderr.decode("ascii").splitlines()  # the bytes that are not UTF-8 are escaped
+    assert lines == [
+        f"elfcost: error: {tmp_path}/two\\nlines: not an ELF file",
+        f"elfcost: error: {tmp_path}/bad\\xff\\x1b[31mname: not an ELF file",
+        "elfcost: error: /nonexistent\\n: no such file",
+    ]
+    # The JSON error document keeps the name itself (its bytes as \\udcXX, as json does).
+    r = subprocess.run(
+        [sys.executable, "-m", "elfcost", "deps", "--format", "json", raw],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 3 and b"\\udcff" in r.stdout

@@ -15,7 +15,7 @@ from types import FrameType
 
 import click
 
-from elfcost.cli.common import EXIT_HELP, State, install_stdout, quiet_stdout
+from elfcost.cli.common import EXIT_HELP, State, error_line, install_stdout, quiet_stdout
 from elfcost.errors import Exit, Interrupted, OutputError
 
 COMMANDS = ("causes", "check", "debhelper-env", "deps", "diff", "estimate", "explain", "measure",
@@ -110,7 +110,7 @@ def run() -> None:
     except BrokenPipeError:
         quiet_stdout()
     except OutputError as exc:
-        click.echo(f"elfcost: error: {exc}", err=True)
+        click.echo(error_line(exc), err=True)
         quiet_stdout()
         status = status if isinstance(status, str) else max(status or 0, Exit.OUTPUT_ERROR)
     sys.exit(status)

@@ -203,6 +203,30 @@ def install_stdout() -> None:
     )
 
 
+def error_line(message: object, kind: str = "error") -> str:
+    """`elfcost: KIND: MESSAGE` as one line of text, whatever the names in it hold."""
+    return f"elfcost: {kind}: {escaped(str(message))}"
+
+
+def escaped(text: str) -> str:
+    """`text` with what would break the line or the terminal written as backslash escapes: a
+    newline or another control character (\\n, \\x1b), a line separator (\\u2028), and a
+    byte of a name that is not UTF-8 (kept as a lone surrogate, os.fsdecode) as that byte
+    (\\xff). Printable text, in any script, is left as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= o <= 0xDCFF:  # surrogateescape's stand-in for the byte o - 0xDC00
+            out.append(f"\\x{o - 0xDC00:02x}")
+        else:
+            out.append(repr(ch)[1:-1] if o > 0xFF or ch in "\t\n\r" else f"\\x{o:02x}")
+    return "".join(out)
+
+
 class State:
     """Per run: whether to show tracebacks, the exit status so far, and the progress bar that
     error lines go past while it is drawn."""
@@ -233,7 +257,7 @@ class State:
     def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
         """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
         output, an elfcost.error/1 document for it)."""
-        line = f"elfcost: {kind}: {message}"
+        line = error_line(message, kind)
         if self.bar is None:
             click.echo(line, err=True)
         else:
@@ -249,7 +273,7 @@ class State:
     def output_failed(self, exc: OutputError) -> None:
         """The report could not be written: one line, exit status 4. What is left of it for
         stdout is dropped, so that the last flush cannot fail again."""
-        click.echo(f"elfcost: error: {exc}", err=True)
+        click.echo(error_line(exc), err=True)
         self.fail(Exit.OUTPUT_ERROR)
         if exc.path == "stdout":
             quiet_stdout()
