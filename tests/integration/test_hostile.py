@@ -265,3 +265,52 @@ def test_names_are_escaped_in_error_lines(tmp_path: Path) -> None:
         timeout=120,
     )
     assert r.returncode == 3 and b"\\udcff" in r.stdout
+
+
+# -- 7. programs that detach -----------------------------------------------------------------
+
+DAEMON_C = r"""
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (fork() == 0) {              /* the classic double fork: setsid, fork, parent exits */
+        setsid();
+        if (fork() == 0) {
+            char *args[] = {"sleep", argv[1], NULL};
+            execv("/bin/sleep", args);
+        }
+        _exit(0);
+    }
+    pause();                        /* idle: measured, then killed */
+    return 0;
+}
+"""
+
+
+def measure_leaves_nothing(command: list[str], markers: list[str]) -> None:
+    try:
+        r = run("measure", "--format", "json", "--", *command)
+        assert r.returncode == 0, r.stderr
+        for m in markers:
+            assert gone(m), f"sleep {m} outlived the measurement"
+    finally:
+        for m in markers:
+            for pid in processes_with(m):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_measure_ends_daemons_started_by_a_shell() -> None:
+    a, b = f"{os.getpid()}1.25", f"{os.getpid()}2.25"
+    script = f'setsid sleep {a} & (setsid sh -c "sleep {b} &" &); sleep 60'
+    measure_leaves_nothing(["/bin/sh", "-c", script], [a, b])
+
+
+def test_measure_ends_a_double_forked_daemon(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    exe = tmp_path / "daemon"
+    subprocess.run(["gcc", "-x", "c", "-", "-o", str(exe)], input=DAEMON_C, text=True, check=True)
+    marker = f"{os.getpid()}3.25"
+    measure_leaves_nothing([str(exe), marker], [marker])
