@@ -314,3 +314,33 @@ def test_measure_ends_a_double_forked_daemon(tmp_path: Path) -> None:
     subprocess.run(["gcc", "-x", "c", "-", "-o", str(exe)], input=DAEMON_C, text=True, check=True)
     marker = f"{os.getpid()}3.25"
     measure_leaves_nothing([str(exe), marker], [marker])
+
+
+# -- 8. header fields that contradict each other ---------------------------------------------
+
+
+def test_a_flipped_ei_class_is_refused(tmp_path: Path) -> None:
+    from elfcost.elf.reader import read_dso
+    from elfcost.errors import MalformedElfError
+
+    data = bytearray(Path("/bin/true").read_bytes())
+    if data[4] != 2 or data[18] != 62:
+        pytest.skip("/bin/true is not x86_64")
+    flipped = tmp_path / "flipped"
+    flipped.write_bytes(bytes(data[:4]) + b"\x01" + bytes(data[5:]))  # EI_CLASS = ELFCLASS32
+    with pytest.raises(MalformedElfError, match="e_phentsize 0, expected 32"):
+        read_dso(str(flipped))
+    i386_64 = tmp_path / "i386_64"
+    i386_64.write_bytes(bytes(data[:18]) + b"\x03" + bytes(data[19:]))  # e_machine = EM_386
+    with pytest.raises(MalformedElfError, match="ELFCLASS64 with i386: no such ABI"):
+        read_dso(str(i386_64))
+    r = run(str(flipped))
+    assert r.returncode == 3 and r.stdout == "" and r.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/libx32/libc.so.6"), reason="no x32 libc")
+def test_x32_is_still_read() -> None:
+    from elfcost.elf.reader import read_dso
+
+    dso = read_dso("/libx32/libc.so.6")  # ELFCLASS32 with EM_X86_64: an ABI, not a contradiction
+    assert dso.elf_class == 32 and dso.e_machine == 62
