@@ -92,10 +92,10 @@ def run() -> None:
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
     install_stdout()  # a full disk is one line and exit 4
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, a shell's background job
-            signal.signal(sig, _interrupt)
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, a shell's background job
+                signal.signal(sig, _interrupt)
         # Named explicitly so that usage lines and shell completion are the installed
         # script's, also under `python -m elfcost`.
         main.main(prog_name="elfcost", complete_var="_ELFCOST_COMPLETE")
@@ -105,6 +105,9 @@ def run() -> None:
     except Interrupted as exc:
         # Unwound: every process started (a measured program, scan's workers) has ended.
         status = 128 + exc.signum
+    for sig in (signal.SIGINT, signal.SIGTERM):  # from here on, nothing is left to end
+        if signal.getsignal(sig) is _interrupt:
+            signal.signal(sig, signal.SIG_DFL)
     try:
         sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
     except BrokenPipeError:
