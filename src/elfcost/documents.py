@@ -399,6 +399,18 @@ class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/2"):
     skipped: Skipped
 
 
+# -- elfcost.error/1 -------------------------------------------------------------------------------
+
+
+class ErrorDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.error/1"):
+    """An input that could not be analysed, in a JSON output (`--format json`/`jsonl`) in its
+    place: the line stderr has too, without `elfcost: error: `, and the exit status it sets."""
+
+    path: str | None  # the input (or a file read for it); None for an error in elfcost
+    message: str
+    exit_code: int
+
+
 # -- elfcost.scan-result/1 and elfcost.scan/3 ----------------------------------------------------
 
 

@@ -19,6 +19,9 @@ class Exit(enum.IntEnum):
     CHECK_FAILED = 1  # a gate, --strict or a validation failed
     USAGE = 2  # argparse's own code for bad arguments
     INPUT_ERROR = 3  # an input could not be analysed (not ELF, malformed, unreadable)
+    OUTPUT_ERROR = 4  # the report could not be written (stdout or -o FILE: disk full, I/O)
+    INTERRUPTED = 130  # SIGINT (128 + 2), after every process elfcost started has ended
+    TERMINATED = 143  # SIGTERM (128 + 15), the same
 
 
 class ElfcostError(Exception):
@@ -45,6 +48,21 @@ class UnsupportedElfError(ElfcostError):
 
 class InputError(ElfcostError):
     """The path cannot be read: missing, a directory, a FIFO, unreadable, outside the root."""
+
+
+class OutputError(ElfcostError):
+    """The report could not be written: stdout or the -o file (disk full, I/O error). Not an
+    input's error: it ends the command, with Exit.OUTPUT_ERROR."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached elfcost: unwind (ending what it started), exit 128 + signum.
+
+    A BaseException, so that no `except Exception` takes it for one input's error."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signum)
 
 
 class MeasurementError(ElfcostError):

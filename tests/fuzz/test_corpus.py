@@ -104,7 +104,10 @@ def test_multi_file_runs(command: str, corpus: dict[str, Case]) -> None:
                 assert fragment in line, (case.name, fragment, line)
         # JSON Lines are compact; the fragments are written as one indented document reads.
         parsed = [json.loads(line) for line in r.stdout.splitlines()]
-        docs = {d["binary"]: json.dumps(d) for d in parsed}
+        # Each refused input has its elfcost.error/1 line in its place.
+        errors = {d["path"] for d in parsed if d["schema"] == "elfcost.error/1"}
+        assert errors == {c.path for c in bad}, (command, options)
+        docs = {d["binary"]: json.dumps(d) for d in parsed if d["schema"] != "elfcost.error/1"}
         assert sorted(docs) == sorted(c.path for c in good), (command, options)
         for case in good:
             for fragment in expect(case, command).fragments:

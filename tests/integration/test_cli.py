@@ -45,7 +45,11 @@ def test_bad_inputs_are_one_line_each_and_others_go_on(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert f"{tmp_path}/text: not an ELF file" in r.stderr
     assert f"{tmp_path}: a directory" in r.stderr
-    assert json.loads(r.stdout)["binary"] == "/bin/true"  # the good input was analysed
+    docs = [json.loads(line) for line in r.stdout.splitlines()]  # each input in its place
+    assert [d["schema"] for d in docs] == ["elfcost.error/1"] + ["elfcost.estimate/2"] + [
+        "elfcost.error/1"
+    ] * 4
+    assert docs[1]["binary"] == "/bin/true"  # the good input was analysed
 
 
 def test_usage_error_is_2() -> None:

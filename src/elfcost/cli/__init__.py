@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 
 import click
 
-from elfcost.cli.common import EXIT_HELP, State, quiet_stdout
+from elfcost.cli.common import EXIT_HELP, State, error_line, install_stdout, quiet_stdout
+from elfcost.errors import Exit, Interrupted, OutputError
 
 COMMANDS = ("causes", "check", "debhelper-env", "deps", "diff", "estimate", "explain", "measure",
             "scan", "validate")  # fmt: skip
@@ -74,6 +77,12 @@ def main(ctx: click.Context, traceback: bool) -> None:
     ctx.obj = State(traceback=traceback)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM unwind the command (not click's "Aborted!" and exit 1): what it
+    started is ended on the way out, then the exit status is 128 + the signal's number."""
+    raise Interrupted(signum)
+
+
 def run() -> None:
     """The `elfcost` script and `python -m elfcost`: the exit status is the command's, even
     when the reader of its output has gone (`elfcost ... | head`)."""
@@ -83,15 +92,29 @@ def run() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
+    install_stdout()  # a full disk is one line and exit 4
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, a shell's background job
+                signal.signal(sig, _interrupt)
         # Named explicitly so that usage lines and shell completion are the installed
         # script's, also under `python -m elfcost`.
         main.main(prog_name="elfcost", complete_var="_ELFCOST_COMPLETE")
         status: int | str | None = 0
     except SystemExit as exc:  # main always ends so; the status must survive the flush below
         status = exc.code
+    except Interrupted as exc:
+        # Unwound: every process started (a measured program, scan's workers) has ended.
+        status = 128 + exc.signum
+    for sig in (signal.SIGINT, signal.SIGTERM):  # from here on, nothing is left to end
+        if signal.getsignal(sig) is _interrupt:
+            signal.signal(sig, signal.SIG_DFL)
     try:
         sys.stdout.flush()  # a pipe closed early fails here at the latest, not at exit
     except BrokenPipeError:
         quiet_stdout()
+    except OutputError as exc:
+        click.echo(error_line(exc), err=True)
+        quiet_stdout()
+        status = status if isinstance(status, str) else max(status or 0, Exit.OUTPUT_ERROR)
     sys.exit(status)

@@ -8,9 +8,9 @@ POLICY = common.together(
     common.later("elfcost.check.run", "policy_of"),
     common.option("--budget", type=click.Path(exists=True, dir_okay=False)),
     common.option("--max-private-dirty", type=common.Size(), metavar="SIZE"),
-    common.option("--instances", type=click.IntRange(min=1), help="Instances for --max-fleet."),
+    common.option("--instances", type=common.count(), help="Instances for --max-fleet."),
     common.option("--max-fleet", type=common.Size(), metavar="SIZE"),
-    common.option("--max-objects", type=click.IntRange(min=1)),
+    common.option("--max-objects", type=common.count()),
     # Not given is None, not False: the policy file decides.
     common.option("--no-textrel", is_flag=True, default=None),
     common.option(
@@ -40,6 +40,7 @@ def command(
     from elfcost.check import output, run
     from elfcost.report import jsonout
 
+    state.json_errors(fmt == "json")
     with state.progress("checking") as bar:
         done = run.run(
             paths,
@@ -55,7 +56,12 @@ def command(
         state.fail()
     counts = {"skipped": done.skipped, "libraries": done.libraries}
     if fmt == "json":
-        click.echo(jsonout.dumps(output.check_doc(done.verdicts, **counts)))
+        # Inputs that could not be checked come first as elfcost.error/1 lines, and the
+        # verdict is then a line of the same JSON Lines.
+        errors = state.take_errors()
+        for line in errors:
+            click.echo(line, nl=False)
+        click.echo(jsonout.dumps(output.check_doc(done.verdicts, **counts), pretty=not errors))
     elif fmt == "junit":
         click.echo(output.junit(done.verdicts), nl=False)
     else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import io
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -14,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from elfcost.errors import ElfcostError, Exit
+from elfcost.errors import ElfcostError, Exit, OutputError
 from elfcost.report.units import parse_size
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
     from elfcost.check.gate import Policy as Policy
+    from elfcost.documents import ErrorDoc
     from elfcost.pipeline import Scenario as Scenario
     from elfcost.report.progress import Bar
     from elfcost.resolve.host import Host as Host
@@ -31,6 +34,8 @@ Exit codes:
   1  a check failed (check over budget, validate outside tolerance, deps --strict)
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
+  4  the output could not be written (stdout or -o FILE: disk full, I/O error)
+  130, 143  interrupted by SIGINT, SIGTERM (every process elfcost started has ended)
 """
 # Option help by option name.
 HELP = {
@@ -54,9 +59,9 @@ HELP = {
     "runs; for another machine's, the page size it usually runs (64K on ppc64le and ppc64, else "
     "4K), or the program's PT_LOAD alignment if that is smaller.",
     "--output": "Write the report to this file instead of standard output.",
-    "--timeout": "Give up (and kill the program) after this many seconds.",
-    "--delay": "Idle: measure after this many seconds instead.",
-    "--settle": "Idle: seconds without CPU time advancing.",
+    "--timeout": "Give up (and kill the program) after this many seconds (at most a day).",
+    "--delay": "Idle: measure after this many seconds instead (at most a day).",
+    "--settle": "Idle: seconds without CPU time advancing (at most a day).",
     "--clean-env": "Start the program with only PATH set (plus --env).",
     "--env": "Set a variable in the program's environment (repeatable).",
     "--pid": "Measure a live process (repeatable).",
@@ -75,7 +80,7 @@ HELP = {
     "--baseline": "JSON baseline {path: bytes}: private dirty may only go down.",
     "--update-baseline": "Write the baseline: new binaries added, lowered values recorded.",
     "--new-root": "Sysroot for NEW when it differs from --root (OLD's).",
-    "--jobs": "Worker processes (default: one per core).",
+    "--jobs": "Worker processes (default: one per core; more than 4 per core are 4 per core).",
     "--no-cache": "Neither read nor write the on-disk cache.",
     "--cache-dir": "Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
     "--top": "Programs and libraries in the ranking.",
@@ -147,6 +152,8 @@ def command(f: Callable[..., None]) -> click.Command:
                 f(state, **values)
         except BrokenPipeError:
             quiet_stdout()
+        except OutputError as exc:
+            state.output_failed(exc)
         raise click.exceptions.Exit(int(state.status))
 
     declared = list(inspect.signature(f).parameters.values())[1:]
@@ -159,6 +166,71 @@ def quiet_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+class Stdout(io.TextIOWrapper):
+    """stdout, whose write errors are OutputError naming it (a full disk: one line, exit 4),
+    except a closed pipe's, which stays BrokenPipeError (quiet, the status kept)."""
+
+    def write(self, s: str) -> int:
+        try:
+            return super().write(s)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
+
+def _stdout_error(exc: OSError) -> OutputError:
+    return OutputError("stdout", "writing the report", exc.strerror or str(exc))
+
+
+def install_stdout() -> None:
+    """Make sys.stdout a Stdout on the same file descriptor (the `elfcost` script's)."""
+    out = sys.stdout
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    out.flush()
+    sys.stdout = Stdout(
+        open(fd, "wb", closefd=False),  # noqa: SIM115  # lives as long as the process
+        encoding=out.encoding,
+        errors="surrogateescape",
+        line_buffering=getattr(out, "line_buffering", False),
+    )
+
+
+def error_line(message: object, kind: str = "error") -> str:
+    """`elfcost: KIND: MESSAGE` as one line of text, whatever the names in it hold."""
+    return f"elfcost: {kind}: {escaped(str(message))}"
+
+
+def escaped(text: str) -> str:
+    """`text` with what would break the line or the terminal written as backslash escapes: a
+    newline or another control character (\\n, \\x1b), a line separator (\\u2028), and a
+    byte of a name that is not UTF-8 (kept as a lone surrogate, os.fsdecode) as that byte
+    (\\xff). Printable text, in any script, is left as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= o <= 0xDCFF:  # surrogateescape's stand-in for the byte o - 0xDC00
+            out.append(f"\\x{o - 0xDC00:02x}")
+        else:
+            out.append(repr(ch)[1:-1] if o > 0xFF or ch in "\t\n\r" else f"\\x{o:02x}")
+    return "".join(out)
+
+
 class State:
     """Per run: whether to show tracebacks, the exit status so far, and the progress bar that
     error lines go past while it is drawn."""
@@ -167,31 +239,61 @@ class State:
         self.traceback = traceback
         self.status = Exit.OK
         self.bar: Bar | None = None
+        # With a JSON output, each input error is also an elfcost.error/1 document, kept here
+        # until the command writes it in the input's place (take_errors).
+        self.error_docs: list[ErrorDoc] | None = None
+
+    def json_errors(self, on: bool = True) -> None:
+        """Keep an elfcost.error/1 document for each input error from now on (if `on`)."""
+        if on:
+            self.error_docs = []
+
+    def take_errors(self, *, pretty: bool = False) -> list[str]:
+        """The error documents kept since the last call, as JSON text lines."""
+        from elfcost.documents import encode
+
+        docs, self.error_docs = self.error_docs or [], ([] if self.error_docs is not None else None)
+        return [encode(d, pretty=pretty) + "\n" for d in docs]
 
     def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
         self.status = max(self.status, code)  # 3 (an input error) wins over 1
 
-    def error(self, message: object, kind: str = "error") -> None:
-        """An input that could not be analysed: one line, and exit status 3."""
-        line = f"elfcost: {kind}: {message}"
+    def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
+        """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
+        output, an elfcost.error/1 document for it)."""
+        line = error_line(message, kind)
         if self.bar is None:
             click.echo(line, err=True)
         else:
             self.bar.message(line)
         self.fail(Exit.INPUT_ERROR)
+        if self.error_docs is not None:
+            from elfcost.documents import ErrorDoc
+
+            self.error_docs.append(
+                ErrorDoc(path=path, message=str(message), exit_code=int(Exit.INPUT_ERROR))
+            )
+
+    def output_failed(self, exc: OutputError) -> None:
+        """The report could not be written: one line, exit status 4. What is left of it for
+        stdout is dropped, so that the last flush cannot fail again."""
+        click.echo(error_line(exc), err=True)
+        self.fail(Exit.OUTPUT_ERROR)
+        if exc.path == "stdout":
+            quiet_stdout()
 
     @contextmanager
     def per_input(self) -> Iterator[None]:
         """One bad input is reported in one line; the others go on."""
         try:
             yield
-        except (BrokenPipeError, click.ClickException, click.exceptions.Exit):
+        except (BrokenPipeError, OutputError, click.ClickException, click.exceptions.Exit):
             raise
         except Exception as exc:
             if self.traceback:
                 raise
             if isinstance(exc, ElfcostError):
-                self.error(exc)
+                self.error(exc, path=exc.path)
             else:  # a bug in elfcost: still one line, still the next input
                 self.error(
                     f"{type(exc).__name__}: {exc} (run with --traceback and report it)",
@@ -221,7 +323,7 @@ def emit(parts: Sequence[str], output: str | None) -> None:
         with open(output, "w", encoding="utf-8") as fh:
             fh.writelines(parts)
     except OSError as exc:
-        raise click.UsageError(f"{output}: {exc.strerror or exc}") from None
+        raise OutputError(output, "writing the report", exc.strerror or str(exc)) from None
 
 
 class Size(click.ParamType[int]):
@@ -242,6 +344,31 @@ class Size(click.ParamType[int]):
         return size
 
 
+MAX_SECONDS = 86400.0  # --timeout, --delay, --settle: a day
+MAX_COUNT = 1_000_000  # --instances, --top, --max-objects: a number, not a digit string
+
+
+class Seconds(click.FloatRange):
+    """Seconds from 0 (excluded when `positive`) to a day: not nan, not inf, not negative."""
+
+    name = "float"
+
+    def __init__(self, *, positive: bool = False) -> None:
+        super().__init__(min=0.0, max=MAX_SECONDS, min_open=positive)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds: float = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+def count(min: int = 1) -> click.IntRange:
+    return click.IntRange(min=min, max=MAX_COUNT)
+
+
 class Assignment(click.ParamType[str]):
     name = "NAME=VALUE"
 
@@ -256,7 +383,7 @@ def format_option(choices: Sequence[str], help: str) -> Any:
 
 
 def instances(help: str) -> Any:
-    return option("-n", "--instances", type=click.IntRange(min=1), default=1, help=help)
+    return option("-n", "--instances", type=count(), default=1, help=help)
 
 
 ASSUME = ("bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static")
@@ -277,9 +404,9 @@ SCENARIO = together(
 )
 START = together(
     later("elfcost.runtime.measure", "Start"),
-    option("--timeout", type=float, default=10.0),
-    option("--delay", type=float),
-    option("--settle", type=float, default=0.3),
+    option("--timeout", type=Seconds(positive=True), default=10.0),
+    option("--delay", type=Seconds()),
+    option("--settle", type=Seconds(), default=0.3),
     option("--clean-env", is_flag=True),
     option("--env", type=Assignment(), multiple=True, metavar="NAME=VALUE"),
 )

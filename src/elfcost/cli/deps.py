@@ -36,6 +36,7 @@ def command(
     from elfcost.resolve.search import resolve
 
     host = replace(host, sections=False)  # the report names no sections: none are read
+    state.json_errors(fmt == "json")  # a bad input is an elfcost.error/1 line in its place
     for b in binaries:
         with state.per_input():
             graph = resolve(host.loader_path(b), host)
@@ -49,3 +50,5 @@ def command(
                     click.echo(graph.to_dot(), nl=False)
                 else:
                     click.echo((deps_tree_text if tree else deps_text)(graph), nl=False)
+        for line in state.take_errors(pretty=len(binaries) == 1):
+            click.echo(line, nl=False)

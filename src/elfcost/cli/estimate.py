@@ -29,6 +29,7 @@ def command(
     docs: list[EstimateDoc] = []
     whatifs: list[EstimateDoc] = []
     out: list[str] = []
+    state.json_errors(fmt == "json")  # a bad input is an elfcost.error/1 line in its place
     for b in binaries:
         with state.per_input():
             html = fmt == "html"  # its second fleet line is the static what-if
@@ -44,6 +45,7 @@ def command(
             else:
                 base = None if a.as_built is None else jsonout.estimate_doc(a.as_built)
                 out.append(text.estimate_text(doc, as_built=base))
+        out.extend(state.take_errors(pretty=len(binaries) == 1))
     if docs:
         from elfcost.report.html import estimate_html
 

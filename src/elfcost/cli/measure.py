@@ -7,12 +7,16 @@ import click
 
 from elfcost.cli import common
 
+PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
+
 
 @common.command
 def command(
     state: common.State,
     command: tuple[str, ...] = common.argument(nargs=-1),
-    pids: tuple[int, ...] = common.option("--pid", type=int, multiple=True),
+    pids: tuple[int, ...] = common.option(
+        "--pid", type=click.IntRange(min=1, max=PID_MAX), multiple=True
+    ),
     smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
     capture: str | None = common.option("--capture", type=click.Path(exists=True)),
     at: str = common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),
@@ -35,6 +39,7 @@ def command(
         raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
     # A saved smaps file is read as a capture: the files beside it are the rest of one.
     capture = capture or (smaps_file and (os.path.dirname(smaps_file) or "."))
+    state.json_errors(fmt == "json")
     results = rm.measure(
         command,
         pids,
@@ -44,9 +49,12 @@ def command(
         follow=follow,
         each=state.per_input,
     )
+    errors = state.take_errors(pretty=not results)  # elfcost.error/1 documents, first
+    for line in errors:
+        click.echo(line, nl=False)
     for m in results:
         if fmt == "json":
-            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1))
+            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1 and not errors))
         else:
             click.echo(text.measurement_text(m), nl=False)
     if len(pids) > 1 and len(results) > 1:

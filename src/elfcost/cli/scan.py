@@ -16,7 +16,7 @@ def command(
     jobs: int | None = common.option("-j", "--jobs", type=click.IntRange(min=1)),
     no_cache: bool = common.option("--no-cache", is_flag=True),
     cache_dir: str | None = common.option("--cache-dir", type=click.Path(file_okay=False)),
-    top: int = common.option("--top", type=click.IntRange(min=1), default=10),
+    top: int = common.option("--top", type=common.count(), default=10),
     fmt: str = common.format_option(
         ["text", "json", "jsonl", "html"],
         "jsonl: one estimate per program as it is done, then a summary; json: the summary "
@@ -59,7 +59,9 @@ def command(
         """Each result as it is done: an error reported, a JSON line written."""
         for r in results:
             if r.error:
-                state.error(r.error)
+                state.error(r.error, path=r.path)
+                for line in state.take_errors():  # jsonl: an elfcost.error/1 line in its place
+                    click.echo(line, nl=False)
                 continue
             if fmt == "jsonl":
                 click.echo(r.jsonl())
@@ -68,6 +70,7 @@ def command(
                 caveats["uncalibrated"] += uncalibrated(r.doc)
                 yield r.path, r.loader_path, r.doc
 
+    state.json_errors(fmt == "jsonl")
     with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
         # The page's tables hold every program; its bars and the other formats the top ones.

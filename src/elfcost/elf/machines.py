@@ -333,6 +333,14 @@ BY_E_MACHINE: Mapping[int, Machine] = MappingProxyType({m.e_machine: m for m in 
 BY_NAME: Mapping[str, Machine] = MappingProxyType({m.name: m for m in _MACHINES})
 
 
+# The ELF classes an e_machine has an ABI in; the kernel's elf_check_arch and
+# compat_elf_check_arch accept no other pair (EM_X86_64 in ELFCLASS32 is x32). A machine not
+# listed here is not checked (EM_RISCV, EM_MIPS, EM_S390 have both).
+CLASSES: Mapping[int, tuple[int, ...]] = MappingProxyType(
+    {EM_386: (32,), EM_ARM: (32,), EM_AARCH64: (64,), EM_PPC64: (64,), EM_X86_64: (64, 32)}
+)
+
+
 def machine_for(e_machine: int) -> Machine | None:
     return BY_E_MACHINE.get(e_machine)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 
-from elfcost.elf.machines import machine_for
+from elfcost.elf.machines import CLASSES, machine_for
 from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
 from elfcost.files import open_regular
 from elfcost.model import (
@@ -228,12 +228,23 @@ def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
             f.path, "ELF header", f"e_type {kind.get(e_type, e_type)}: not loadable"
         )
     machine = machine_for(e_machine)
+    if elf_class not in CLASSES.get(e_machine, (elf_class,)):
+        name = machine.name if machine else f"e_machine {e_machine}"
+        raise MalformedElfError(
+            f.path, "ELF header", f"ELFCLASS{elf_class} with {name}: no such ABI, not loadable"
+        )
+    # Checked whatever e_phnum says, as glibc's open_verify ("ELF file's phentsize not the
+    # expected size") and the kernel's load_elf_phdrs do: a 64-bit header with EI_CLASS
+    # flipped to 32 reads as one with a zero e_phnum and this field holding e_shoff's bits.
+    if e_phentsize != lay.phdr.size:
+        raise MalformedElfError(
+            f.path,
+            "ELF header",
+            f"e_phentsize {e_phentsize}, expected {lay.phdr.size} for ELFCLASS{elf_class}: "
+            "the loader refuses it",
+        )
     if e_phnum == PN_XNUM:
         e_phnum = _xnum(f, lay, e_shoff, e_shentsize)
-    if e_phnum and e_phentsize != lay.phdr.size:
-        raise MalformedElfError(
-            f.path, "ELF header", f"e_phentsize {e_phentsize}, expected {lay.phdr.size}"
-        )
     phdrs = _phdrs(f, lay, e_phoff, e_phnum, elf_class)
     warnings: list[str] = []
     _check_loads(f.path, phdrs, warnings, f.size, elf_class)

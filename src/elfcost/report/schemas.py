@@ -29,6 +29,7 @@ DOCUMENTS: tuple[tuple[type[msgspec.Struct], str], ...] = (
     (d.DiffRootsDoc, "elfcost diff DIR DIR --format json"),
     (d.ScanResultDoc, "elfcost scan --format jsonl (one line per program)"),
     (d.ScanDoc, "elfcost scan --format json"),
+    (d.ErrorDoc, "an input that could not be analysed, in any --format json or jsonl"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -23,12 +24,20 @@ def size(n: int) -> str:
     return f"{n / 1024**3:,.2f} GiB"
 
 
+MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSON
+
+
 def parse_size(text: str | int) -> int:
     """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
     if isinstance(text, int):
+        if not 0 <= text <= MAX_SIZE:
+            raise ValueError(f"{text} is not a size from 0 to {MAX_SIZE // 1024**6} EiB")
         return text
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(i?[bB])?\s*", text)
     if not m:
         raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
     mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
+    size = float(m.group(1)) * mult
+    if not math.isfinite(size) or size > MAX_SIZE:
+        raise ValueError(f"{text!r} is larger than {MAX_SIZE // 1024**6} EiB")
+    return int(size)

@@ -20,8 +20,12 @@ Cleanup is the point of this module: on every way out of the `with` block (norma
 timeout, KeyboardInterrupt, SIGTERM) the process group is sent SIGKILL, a tracee is released
 from any ptrace-stop and the child is reaped, so no process or zombie is left. Belt and braces
 for a parent that dies without unwinding: the child has PR_SET_PDEATHSIG = SIGKILL, and a tracee
-has PTRACE_O_EXITKILL. For the duration, SIGTERM is turned into SystemExit(143) in the main
-thread so that the context unwinds (signal handlers can only be set there; elsewhere it is not).
+has PTRACE_O_EXITKILL. What the program starts cannot escape either: for the duration this
+process is a child subreaper (PR_SET_CHILD_SUBREAPER), so a daemon that leaves the process
+group and the session (setsid, a double fork) is reparented here when its parent exits, and
+is killed and reaped at close with its process group and session. For the duration, SIGTERM
+is turned into SystemExit(143) in the main thread so that the context unwinds (signal
+handlers can only be set there; elsewhere it is not).
 """
 
 from __future__ import annotations
@@ -41,7 +45,13 @@ from typing import Literal
 
 from elfcost.errors import ExitedError, MeasurementError
 from elfcost.runtime.auxv import AT_ENTRY, parse_auxv
-from elfcost.runtime.procfs import find_descendant, read_bytes, read_schedstat, read_stat
+from elfcost.runtime.procfs import (
+    all_stats,
+    find_descendant,
+    read_bytes,
+    read_schedstat,
+    read_stat,
+)
 from elfcost.runtime.records import Stop
 
 At = Literal["exec", "entry", "idle"]
@@ -61,6 +71,8 @@ PTRACE_INTERRUPT = 0x4207
 PTRACE_O_EXITKILL = 0x100000  # the tracee gets SIGKILL if the tracer exits (3.8+)
 TRAP_HWBKPT = 4  # si_code of a hardware breakpoint/watchpoint SIGTRAP
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36  # orphaned descendants are reparented to us, not to init (3.4+)
+PR_GET_CHILD_SUBREAPER = 37
 _WALL = 0x40000000  # waitpid: every kind of child, tracees included (<linux/wait.h>)
 
 # x86_64 struct user (sys/user.h): regs (27 words) ... u_debugreg[8] at offset 848.
@@ -100,6 +112,15 @@ def _prctl(option: int, arg: int) -> None:
     if libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _get_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return bool(value.value)
 
 
 def _thread_pointer(regs: list[int]) -> int | None:
@@ -224,6 +245,8 @@ class Launched:
         self._term_pending: int | None = None
         self._old_sigterm: Callable[[int, FrameType | None], object] | int | None = None
         self._sigterm_installed = False
+        self._subreaper: bool | None = None  # None: not a subreaper; else whether we were before
+        self._children_before: set[int] = set()  # ours before the start: not swept
 
     @property
     def stop(self) -> Stop:
@@ -315,6 +338,7 @@ class Launched:
         except OSError as exc:
             raise MeasurementError(program, "starting the program", str(exc)) from None
         parent = os.getpid()
+        self._become_subreaper()
         with _signals_blocked() as mask:
             try:
                 pid = os.fork()
@@ -552,6 +576,52 @@ class Launched:
             signum, self._term_pending = self._term_pending, None
             raise SystemExit(128 + signum)
 
+    def _become_subreaper(self) -> None:
+        """Whatever the program starts stays ours: a daemon (setsid, a double fork) is
+        reparented to this process when its parent exits, not to init, and swept at close."""
+        try:
+            was = _get_subreaper()
+            self._children_before = {s.pid for s in all_stats() if s.ppid == os.getpid()}
+            if not was:
+                _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        except (OSError, MeasurementError):
+            return  # no sweep then, only the process group
+        self._subreaper = was
+
+    def _sweep(self) -> None:
+        """Kill and reap every process the program started that outlived it: those left in its
+        process group, and the ones reparented to us (with their process groups and sessions,
+        which a daemon makes its own), until none is left."""
+        me, deadline = os.getpid(), time.monotonic() + REAP_GRACE_S
+        ours = {os.getpgrp(), os.getsid(0), 0}
+        while True:
+            try:
+                stats = all_stats()
+            except MeasurementError:
+                break
+            left = [
+                s
+                for s in stats
+                if s.pid not in self._children_before
+                and s.pid != me
+                and (s.ppid == me or s.pgrp == self.pid)
+            ]
+            if not left:
+                break
+            groups = {s.pgrp for s in left} - ours
+            sessions = {s.session for s in left} - ours
+            for s in stats:
+                if s.pgrp in groups or s.session in sessions:
+                    _kill(s.pid, signal.SIGKILL)
+            for s in left:
+                _kill(s.pid, signal.SIGKILL)
+                if s.ppid == me:
+                    with suppress(ChildProcessError):
+                        os.waitpid(s.pid, os.WNOHANG | _WALL)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(POLL_FIRST_S)
+
     def _kill_and_reap(self) -> None:
         if self.pid == 0:
             return
@@ -567,6 +637,12 @@ class Launched:
             _killpg(self.pid, signal.SIGKILL)
             _kill(self.pid, signal.SIGKILL)
             self._reap()
+        if self._subreaper is not None:
+            self._sweep()
+            if not self._subreaper:
+                with suppress(OSError):
+                    _prctl(PR_SET_CHILD_SUBREAPER, 0)
+            self._subreaper = None
 
     def _reap_tracee(self, pid: int) -> None:
         """Wait for a killed tracee that is not our child, so its parent can reap it."""

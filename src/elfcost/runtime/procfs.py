@@ -23,6 +23,8 @@ class ProcStat(msgspec.Struct, frozen=True, kw_only=True):
     utime_ticks: int  # in clock ticks (sysconf(_SC_CLK_TCK))
     stime_ticks: int
     starttime_ticks: int  # since boot: with the pid, identifies a process across pid reuse
+    pgrp: int = 0  # process group
+    session: int = 0  # session id (setsid(2) makes a new one)
 
     @property
     def cpu_ticks(self) -> int:
@@ -41,6 +43,8 @@ def parse_stat(text: str) -> ProcStat:
         comm=text[open_paren + 1 : close_paren],
         state=rest[0],
         ppid=int(rest[1]),
+        pgrp=int(rest[2]),
+        session=int(rest[3]),
         utime_ticks=int(rest[11]),
         stime_ticks=int(rest[12]),
         starttime_ticks=int(rest[19]),

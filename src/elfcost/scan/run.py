@@ -39,6 +39,7 @@ import glob
 import multiprocessing
 import os
 import posixpath
+import signal
 import tempfile
 import threading
 import time
@@ -72,6 +73,9 @@ LOOKAHEAD = 2048
 PROGRESS_EVERY = 0.05  # seconds between two progress reports
 # Loader configuration read inside a root: a change re-resolves every program (cache.py).
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload")
+
+
+JOBS_PER_CPU = 4  # the most workers per core a scan starts, whatever it is asked for
 
 
 class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +129,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             pretty=False,
         )
         # The estimate is already JSON text: written as is, never decoded and encoded again.
-        return f'{head.removesuffix("null}")}{self.doc_json or "null"}}}'
+        return f"{head.removesuffix('null}')}{self.doc_json or 'null'}}}"
 
 
 # -- the scan ----------------------------------------------------------------------------------
@@ -168,7 +172,9 @@ class Scan:
                     yield result
 
     def _jobs(self) -> int:
-        return max(1, self.options.jobs or os.cpu_count() or 1)
+        """The workers asked for, at most JOBS_PER_CPU per core: `-j 100000` is no fork bomb."""
+        cpus = os.cpu_count() or 1
+        return max(1, min(self.options.jobs or cpus, JOBS_PER_CPU * cpus))
 
     def _progress(self, done: int, total: int) -> None:
         if self.on_progress is not None:
@@ -586,6 +592,10 @@ _WORKER: _Worker | None = None
 
 def _init_worker(config: _Config) -> None:
     global _WORKER
+    # A terminal's Ctrl-C reaches the whole process group: the scan's own process handles it
+    # and ends the workers; SIGTERM ends a worker as it would any process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER = _Worker(config)
 
 
@@ -626,6 +636,10 @@ def _outcomes(
             queue.append((t, o))
             yield from _drain(queue, pool, keep=LOOKAHEAD)
         yield from _drain(queue, pool, keep=0)
+    except BaseException:  # interrupted, or the caller stopped early: end the workers now
+        if pool is not None:
+            pool.abort()
+        raise
     finally:
         if pool is not None:
             pool.close()
@@ -693,6 +707,21 @@ class _Pool:
     def close(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
+        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
+        if self.executor is None:
+            return
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    p.kill()
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self.executor = None
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _flush(self) -> None:
         if not self.batch:

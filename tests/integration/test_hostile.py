@@ -1,0 +1,346 @@
+"""Hostile input through every channel: the output, signals, option values, names, programs
+that detach. Each ends in one line and a documented exit code, with nothing left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args],
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of the `sleep MARKER` processes (read from /proc, not from ps)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"sleep" and argv[1:2] == [marker.encode()]:
+            found.append(int(pid))
+    return found
+
+
+def gone(marker: str, deadline_s: float = 10.0) -> bool:
+    """Whether no process with `marker` is left, polled until the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while processes_with(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# -- 1. output errors ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_is_one_line_and_exit_4() -> None:
+    with open("/dev/full", "w") as full:
+        r = run("/bin/sleep", stdout=full)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr == "elfcost: error: stdout: writing the report: No space left on device\n"
+    r = run("/bin/sleep", "-o", "/dev/full")
+    assert r.returncode == 4 and r.stderr.count("\n") == 1 and "/dev/full" in r.stderr
+    # an input error before it does not hide it: 4 wins over 3
+    with open("/dev/full", "w") as full:
+        r = run("deps", "/bin/sleep", "/nonexistent", stdout=full)
+    assert r.returncode == 4 and "Traceback" not in r.stderr
+
+
+def test_a_closed_pipe_is_still_quiet() -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "deps", "/nonexistent", "/bin/sleep", "/bin/true"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 3 and "Traceback" not in err and "stdout" not in err
+
+
+# -- 2. signals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_what_elfcost_started(sig: signal.Signals, code: int) -> None:
+    marker = f"{os.getpid()}{code}.5"  # sleep's argument: unique to this test
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "measure", "--timeout", "100", "--delay", "90",
+         "--", "/bin/sleep", marker],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not processes_with(marker):
+            assert time.monotonic() < deadline and p.poll() is None, "sleep never started"
+            time.sleep(0.02)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == code, err
+    assert "Traceback" not in err and "Aborted" not in err
+    assert gone(marker)
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.add(int(p))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/lib"), reason="no /usr/lib to scan")
+def test_a_signal_ends_scans_workers(tmp_path: Path) -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "scan", "-j", "2", "--cache-dir", str(tmp_path),
+         "--format", "jsonl", "/usr/lib", "/usr/bin"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := children(p.pid)) < 2:
+            assert time.monotonic() < deadline and p.poll() is None, "no workers started"
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{w}") for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the scan"
+        time.sleep(0.05)
+
+
+# -- 3, 4. option values ---------------------------------------------------------------------
+
+
+def test_jobs_are_at_most_four_per_core() -> None:
+    from elfcost.scan import Scan, ScanOptions
+
+    cpus = os.cpu_count() or 1
+    assert Scan(["/"], ScanOptions(jobs=100_000))._jobs() == 4 * cpus
+    assert Scan(["/"], ScanOptions(jobs=1))._jobs() == 1
+    assert Scan(["/"], ScanOptions())._jobs() == cpus
+    assert "4 per core" in run("scan", "--help").stdout
+
+
+JUNK = [
+    ("measure", "--timeout", "nan", "--", "/bin/true"),
+    ("measure", "--timeout", "0", "--", "/bin/true"),
+    ("measure", "--delay", "-5", "--", "/bin/true"),
+    ("measure", "--settle", "inf", "--", "/bin/true"),
+    ("measure", "--delay", "1e300", "--", "/bin/true"),
+    ("measure", "--pid", "9" * 32),
+    ("estimate", "--instances", "9" * 32, "/bin/true"),
+    ("check", "--instances", "9" * 32, "--max-fleet", "1M", "/bin/true"),
+    ("check", "--max-private-dirty", "99999999999999999999999K", "/bin/true"),
+    ("check", "--max-fleet", "9" * 400, "/bin/true"),
+    ("scan", "--top", "9" * 32, "/bin"),
+]
+
+
+@pytest.mark.parametrize("args", JUNK, ids=" ".join)
+def test_junk_option_values_are_usage_errors(args: tuple[str, ...]) -> None:
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_sizes_are_bounded() -> None:
+    from elfcost.report.units import MAX_SIZE, parse_size
+
+    assert parse_size("1.5MiB") == 1536 * 1024 and parse_size(str(MAX_SIZE)) == MAX_SIZE
+    for bad in ("99999999999999999999999K", "9" * 400, -1, MAX_SIZE + 1):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+# -- 5. JSON outputs with bad inputs ---------------------------------------------------------
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("estimate", "--format", "json"),
+        ("deps", "--format", "json"),
+        ("check", "--format", "json"),
+        ("scan", "--no-cache", "--format", "jsonl"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_bad_input_is_an_error_document(tmp_path: Path, args: tuple[str, ...]) -> None:
+    import jsonschema
+
+    from elfcost.report.jsonout import load_schema
+
+    bad = tmp_path / "trunc"
+    bad.write_bytes(Path("/bin/true").read_bytes()[:100])
+    bad.chmod(0o755)
+    r = run(*args, "/bin/true", str(bad))
+    assert r.returncode == 3, r.stderr
+    docs = json_lines(r.stdout)
+    errors = [d for d in docs if d["schema"] == "elfcost.error/1"]
+    assert len(errors) == 1 and len(docs) >= 2
+    assert errors[0]["path"] == str(bad) and errors[0]["exit_code"] == 3
+    assert f"elfcost: error: {errors[0]['message']}\n" in r.stderr
+    jsonschema.validate(errors[0], load_schema("error-1"))
+
+
+def test_a_single_bad_input_is_the_one_document() -> None:
+    import json
+
+    for cmd in ("estimate", "deps"):
+        r = run(cmd, "--format", "json", "/nonexistent")
+        assert r.returncode == 3
+        assert json.loads(r.stdout) == {
+            "schema": "elfcost.error/1",
+            "path": "/nonexistent",
+            "message": "/nonexistent: no such file",
+            "exit_code": 3,
+        }
+
+
+# -- 6. names that would break the one-line rule ----------------------------------------------
+
+
+def test_names_are_escaped_in_error_lines(tmp_path: Path) -> None:
+    newline = tmp_path / "two\nlines"
+    newline.write_text("not ELF\n")
+    raw = os.path.join(os.fsencode(tmp_path), b"bad\xff\x1b[31mname")
+    with open(raw, "wb") as fh:
+        fh.write(b"not ELF either\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "elfcost", "estimate", str(newline), raw, b"/nonexistent\n"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert p.returncode == 3
+    lines = p.stderr.decode("ascii").splitlines()  # the bytes that are not UTF-8 are escaped
+    assert lines == [
+        f"elfcost: error: {tmp_path}/two\\nlines: not an ELF file",
+        f"elfcost: error: {tmp_path}/bad\\xff\\x1b[31mname: not an ELF file",
+        "elfcost: error: /nonexistent\\n: no such file",
+    ]
+    # The JSON error document keeps the name itself (its bytes as \\udcXX, as json does).
+    r = subprocess.run(
+        [sys.executable, "-m", "elfcost", "deps", "--format", "json", raw],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 3 and b"\\udcff" in r.stdout
+
+
+# -- 7. programs that detach -----------------------------------------------------------------
+
+DAEMON_C = r"""
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (fork() == 0) {              /* the classic double fork: setsid, fork, parent exits */
+        setsid();
+        if (fork() == 0) {
+            char *args[] = {"sleep", argv[1], NULL};
+            execv("/bin/sleep", args);
+        }
+        _exit(0);
+    }
+    pause();                        /* idle: measured, then killed */
+    return 0;
+}
+"""
+
+
+def measure_leaves_nothing(command: list[str], markers: list[str]) -> None:
+    try:
+        r = run("measure", "--format", "json", "--", *command)
+        assert r.returncode == 0, r.stderr
+        for m in markers:
+            assert gone(m), f"sleep {m} outlived the measurement"
+    finally:
+        for m in markers:
+            for pid in processes_with(m):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_measure_ends_daemons_started_by_a_shell() -> None:
+    a, b = f"{os.getpid()}1.25", f"{os.getpid()}2.25"
+    script = f'setsid sleep {a} & (setsid sh -c "sleep {b} &" &); sleep 60'
+    measure_leaves_nothing(["/bin/sh", "-c", script], [a, b])
+
+
+def test_measure_ends_a_double_forked_daemon(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    exe = tmp_path / "daemon"
+    subprocess.run(["gcc", "-x", "c", "-", "-o", str(exe)], input=DAEMON_C, text=True, check=True)
+    marker = f"{os.getpid()}3.25"
+    measure_leaves_nothing([str(exe), marker], [marker])
+
+
+# -- 8. header fields that contradict each other ---------------------------------------------
+
+
+def test_a_flipped_ei_class_is_refused(tmp_path: Path) -> None:
+    from elfcost.elf.reader import read_dso
+    from elfcost.errors import MalformedElfError
+
+    data = bytearray(Path("/bin/true").read_bytes())
+    if data[4] != 2 or data[18] != 62:
+        pytest.skip("/bin/true is not x86_64")
+    flipped = tmp_path / "flipped"
+    flipped.write_bytes(bytes(data[:4]) + b"\x01" + bytes(data[5:]))  # EI_CLASS = ELFCLASS32
+    with pytest.raises(MalformedElfError, match="e_phentsize 0, expected 32"):
+        read_dso(str(flipped))
+    i386_64 = tmp_path / "i386_64"
+    i386_64.write_bytes(bytes(data[:18]) + b"\x03" + bytes(data[19:]))  # e_machine = EM_386
+    with pytest.raises(MalformedElfError, match="ELFCLASS64 with i386: no such ABI"):
+        read_dso(str(i386_64))
+    r = run(str(flipped))
+    assert r.returncode == 3 and r.stdout == "" and r.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/libx32/libc.so.6"), reason="no x32 libc")
+def test_x32_is_still_read() -> None:
+    from elfcost.elf.reader import read_dso
+
+    dso = read_dso("/libx32/libc.so.6")  # ELFCLASS32 with EM_X86_64: an ABI, not a contradiction
+    assert dso.elf_class == 32 and dso.e_machine == 62
