@@ -65,8 +65,10 @@ SHT_SYMTAB = 2
 SHT_DYNSYM = 11
 SHT_INIT_ARRAY = 14
 SHT_PREINIT_ARRAY = 16
+STT_NOTYPE = 0  # an assembler label: code, when a call lands on it
 STT_FUNC = 2
 STT_GNU_IFUNC = 10
+_CODE_TYPES = (STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE)
 
 MAX_DEPTH = 3  # calls followed from an initialiser
 MAX_FUNCTION_INSNS = 1000  # instructions decoded per function
@@ -420,11 +422,12 @@ class _Symbols:
             rows = []
             for entry in struct.iter_unpack(self.fmt, raw):
                 name_off, value, info, shndx = self._fields(entry)
-                if info & 0xF in (STT_FUNC, STT_GNU_IFUNC) and shndx and name_off:
-                    rows.append((value, info >> 4 == 0, name_off))  # STB_LOCAL after the rest
+                if info & 0xF in _CODE_TYPES and shndx and name_off:
+                    # functions before untyped labels, global before local
+                    rows.append((value, info & 0xF == STT_NOTYPE, info >> 4 == 0, name_off))
             rows.sort()
             self._values = [r[0] for r in rows]
-            self._name_offsets = [r[2] for r in rows]
+            self._name_offsets = [r[3] for r in rows]
             return
 
     def _index_numpy(self, raw: bytes) -> None:
@@ -439,11 +442,12 @@ class _Symbols:
             fields += [("info", "u1"), ("other", "u1"), ("shndx", e + "u2")]
         arr = np.frombuffer(raw, np.dtype(fields))
         kind = arr["info"] & 0xF
-        keep = (kind == STT_FUNC) | (kind == STT_GNU_IFUNC)
+        keep = (kind == STT_FUNC) | (kind == STT_GNU_IFUNC) | (kind == STT_NOTYPE)
         keep &= (arr["shndx"] != 0) & (arr["name"] != 0)
         values = arr["value"][keep].astype(np.uint64)
+        untyped = kind[keep] == STT_NOTYPE
         local = (arr["info"][keep] >> 4) == 0
-        order = np.lexsort((local, values))
+        order = np.lexsort((local, untyped, values))
         self._values = values[order].tolist()
         self._name_offsets = arr["name"][keep][order].tolist()
 
