@@ -707,6 +707,9 @@ class _Analysis:
         """A direct call's or jump's target: a known function by its symbol, a PLT entry, a PC
         thunk, or a function of this object to analyse."""
         if target not in self.callees:
+            # A PLT entry whose slot leads back to itself must not loop: while it is being
+            # worked out, the target is a function not known.
+            self.callees[target] = _Callee("unknown", f"0x{target:x}")
             self.callees[target] = self._callee_at(target)
         return self.callees[target]
 
@@ -981,7 +984,12 @@ class _Analysis:
         for insn in body:
             self._stores(insn, state, name, writes, unproven)
             ops = insn.ops
-            if insn.flow == "call" or (
+            if insn.flow == "call" and len(ops) != 1:
+                self._note(unproven, f"{name}: call at 0x{insn.address:x} not followed")
+                for r in self.arch.caller_saved:
+                    state.regs.pop(r, None)
+                state.slots.clear()
+            elif insn.flow == "call" or (
                 insn.id == jmp
                 and len(ops) == 1
                 and (ops[0].kind != "i" or self._tail(ops[0].imm & self.mask))
@@ -1392,14 +1400,16 @@ def initialiser_writes(dso: Dso, fd: int) -> InitWrites:
         return InitWrites(analysed=False, unproven=(f"{dso.machine} code is not disassembled",))
     arch = _arch(dso.machine)
     assert arch is not None
-    from capstone import CS_ARCH_X86, Cs
+    from capstone import CS_ARCH_X86, Cs, CsError
 
     md = Cs(CS_ARCH_X86, arch.mode)
     md.detail = True
     try:
         return _analyse(_Analysis(dso, fd, arch, md))
-    except (ElfcostError, OSError, ValueError, struct.error) as exc:
-        return InitWrites(analysed=False, unproven=(f"initialisers not read: {exc}",))
+    except (ElfcostError, OSError, ValueError, struct.error, IndexError, CsError) as exc:
+        # A file the loader would refuse, or one crafted against the analysis: nothing proved.
+        why = f"initialisers not analysed: {type(exc).__name__}: {exc}"
+        return InitWrites(analysed=False, unproven=(why[:200],))
 
 
 def _analyse(a: _Analysis) -> InitWrites:
