@@ -72,8 +72,11 @@ _CODE_TYPES = (STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE)
 
 MAX_DEPTH = 3  # calls followed from an initialiser
 MAX_FUNCTION_INSNS = 1000  # instructions decoded per function
-MAX_INITIALISER_INSNS = 800  # per initialiser, its callees included
-MAX_OBJECT_INSNS = 3000  # per object, all initialisers together
+MAX_INITIALISER_INSNS = 500  # per initialiser, its callees included
+# of which the functions it calls may use all but this many: an initialiser's own code is
+# read even when what it calls is too long to follow
+OWN_CODE_INSNS = 200
+MAX_OBJECT_INSNS = 1200  # per object, all initialisers together
 MAX_INITIALISERS = 512  # array entries looked at
 MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
@@ -370,6 +373,7 @@ class _Symbols:
         # the function symbols' addresses, sorted, and their names' offsets in _strings
         self._values: list[int] | None = None
         self._name_offsets: list[int] = []
+        self._typed: list[bool] = []  # a function's symbol, not an untyped label
         self._strings = b""
         self._dynamic: dict[int, tuple[str, int, int] | None] = {}
         self.fmt = ("<" if dso.little_endian else ">") + (
@@ -403,9 +407,17 @@ class _Symbols:
         names = self.names(vaddr)
         return names[0] if names else f"0x{vaddr:x}"
 
+    def function_at(self, vaddr: int) -> bool:
+        """Whether a function symbol (STT_FUNC, STT_GNU_IFUNC) starts at `vaddr`."""
+        if self._values is None:
+            self._read_names()
+        assert self._values is not None
+        i = bisect.bisect_left(self._values, vaddr)
+        return i < len(self._values) and self._values[i] == vaddr and self._typed[i]
+
     def _read_names(self) -> None:
         """Index the function symbols of .symtab (else .dynsym) by address."""
-        self._values, self._name_offsets, self._strings = [], [], b""
+        self._values, self._name_offsets, self._typed, self._strings = [], [], [], b""
         by_name = {s.name: s for s in self.dso.sections}
         for table, strings in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym, strs = by_name.get(table), by_name.get(strings)
@@ -427,6 +439,7 @@ class _Symbols:
                     rows.append((value, info & 0xF == STT_NOTYPE, info >> 4 == 0, name_off))
             rows.sort()
             self._values = [r[0] for r in rows]
+            self._typed = [not r[1] for r in rows]
             self._name_offsets = [r[3] for r in rows]
             return
 
@@ -449,6 +462,7 @@ class _Symbols:
         local = (arr["info"][keep] >> 4) == 0
         order = np.lexsort((local, untyped, values))
         self._values = values[order].tolist()
+        self._typed = (~untyped[order]).tolist()
         self._name_offsets = arr["name"][keep][order].tolist()
 
     def dynamic(self, index: int) -> tuple[str, int, int] | None:
@@ -811,6 +825,12 @@ class _Analysis:
         self.active.add(entry)
         try:
             found = self._function(entry, name, depth)
+        except _Limit:
+            if depth == 0:
+                raise
+            # A callee too long to follow within the initialiser's budget: not known, and the
+            # caller's own code is still read (OWN_CODE_INSNS are kept for it).
+            return _Summary([], [f"{name}: not followed, instruction limit"], True)
         finally:
             self.active.discard(entry)
         self.summaries[entry] = found
@@ -868,13 +888,17 @@ class _Analysis:
                     lost.add(a)
                     break
                 self.budget -= 1
-                if self.budget < 0:
+                if self.budget < (OWN_CODE_INSNS if depth else 0):
                     raise _Limit
                 if len(insns) >= MAX_FUNCTION_INSNS:
                     why = f"{name}: longer than {MAX_FUNCTION_INSNS} instructions"
                     return _Summary([], [why], True)
                 insns[a] = insn
                 kind, targets = flow[a] = self._flow(insn, depth)
+                if kind == "next" and insn.next != entry and self.symbols.function_at(insn.next):
+                    # Running into another function: past a call that does not return, most
+                    # likely. Where control goes is not known.
+                    kind, targets = flow[a] = ("into", [])
                 if kind == "next":
                     a = insn.next
                     if a in insns or a in lost:
@@ -921,6 +945,9 @@ class _Analysis:
                     blocks[start] = _Block(body, [], "dead")
                 elif kind == "lost":
                     why = f"{name}: jump at 0x{a:x} not followed"
+                    blocks[start] = _Block(body, [], "exit", why)
+                elif kind == "into":
+                    why = f"{name}: runs into another function at 0x{insn.next:x}"
                     blocks[start] = _Block(body, [], "exit", why)
                 else:  # exit, tail
                     blocks[start] = _Block(body, [], "exit")
