@@ -22,8 +22,13 @@ a return (it dominates every exit) and its target is known:
   known destination and a constant length (rdi, rsi, rdx on x86_64; the stack slots on i386),
   named through the PLT (the JUMP_SLOT or GLOB_DAT record of the slot its PLT entry jumps
   through; in a static executable, the symbol of the IRELATIVE resolver) or by its symbol;
-- the same, made by a function called directly (to depth MAX_DEPTH, each function and the
-  whole object bounded in instructions).
+- the same, made by a function called directly (to depth MAX_DEPTH; each initialiser and the
+  whole object bounded in instructions, OWN_CODE_INSNS kept for the initialiser's own code).
+Exits are the returns, the tail calls and every place control goes somewhere not known (an
+indirect jump, code that does not decode, falling through into another function after a call
+that does not return); a path that ends in a call that never returns (abort, a noreturn
+function of the object) or a trap is no exit.
+
 Only writes into the object's own writable PT_LOAD segments are kept: the stack, TLS (fs, gs)
 and other objects' variables are not this object's pages. Whatever else could write this
 object is listed as unproven: a store on some paths only, a store through an unknown pointer,
@@ -839,7 +844,8 @@ class _Analysis:
     def _flow(self, insn: _Insn, depth: int) -> tuple[str, list[int]]:
         """How control leaves `insn`: "next"; "cond" (to its target or the next instruction);
         "jump" (within the function); "exit" (a return); "tail" (a call, then a return);
-        "dead" (never returns); "lost" (to somewhere not known)."""
+        "dead" (never returns); "lost" (to somewhere not known). _function adds "into": falling
+        through into another function."""
         x86 = self.x86
         ops = insn.ops
         if insn.flow == "ret":
