@@ -77,11 +77,11 @@ _CODE_TYPES = (STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE)
 
 MAX_DEPTH = 3  # calls followed from an initialiser
 MAX_FUNCTION_INSNS = 1000  # instructions decoded per function
-MAX_INITIALISER_INSNS = 500  # per initialiser, its callees included
+MAX_INITIALISER_INSNS = 300  # per initialiser, its callees included
 # of which the functions it calls may use all but this many: an initialiser's own code is
 # read even when what it calls is too long to follow
-OWN_CODE_INSNS = 200
-MAX_OBJECT_INSNS = 1200  # per object, all initialisers together
+OWN_CODE_INSNS = 150
+MAX_OBJECT_INSNS = 400  # per object, all initialisers together
 MAX_INITIALISERS = 512  # array entries looked at
 MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
@@ -316,6 +316,10 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
     return insn
 
 
+# Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
+_ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
+
+
 class _Decoder:
     """Instructions of the object's executable segments, read page by page, each once."""
 
@@ -361,6 +365,8 @@ class _Decoder:
                 # reached by falling through it (one capstone call instead of one each).
                 for later in self.md.disasm(self._bytes(vaddr, 64), vaddr):
                     self.raw.setdefault(later.address, later)
+                    if later.mnemonic.startswith(_ENDS_RUN):
+                        break  # what follows may be another function, or not code
                 ci = self.raw.pop(vaddr, None)
             self.cache[vaddr] = _convert(ci, self.md, self.x86, self.names) if ci else None
         return self.cache[vaddr]
@@ -663,7 +669,13 @@ class _Analysis:
     @property
     def records(self) -> dict[int, Entry]:
         if self._records is None:
-            self._records = records_at(self.dso, [*self.array_ranges, *self.got], self.fd)
+            # Where the GOT is, from the section headers, else every symbolic record.
+            self._records = records_at(
+                self.dso,
+                [*self.array_ranges, *self.got],
+                self.fd,
+                symbolic_anywhere=not self.got,
+            )
         return self._records
 
     def word_at(self, vaddr: int) -> int | None:

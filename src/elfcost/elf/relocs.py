@@ -504,13 +504,18 @@ Entry = tuple[int, int, int | None, int]
 
 
 def records_at(
-    dso: Dso, ranges: Sequence[tuple[int, int]], fd: int | None = None
+    dso: Dso,
+    ranges: Sequence[tuple[int, int]],
+    fd: int | None = None,
+    *,
+    symbolic_anywhere: bool = True,
 ) -> dict[int, Entry]:
     """Relocation records by r_offset, for the constructor disassembly (elf/ctors.py): every
-    record that is not RELATIVE (GOT and PLT slots: a symbol's address, an IRELATIVE result)
-    and every record that writes inside one of `ranges` [start, end) (the init arrays). A later
-    record at the same offset replaces an earlier one, as the loader's later store does.
-    Tables of more than SMALL_TABLES records are filtered with numpy."""
+    record that writes inside one of `ranges` [start, end) (the init arrays, the GOT), and with
+    `symbolic_anywhere` every record that is not RELATIVE wherever it writes (GOT and PLT
+    slots, when no section header says where the GOT is: a symbol's address, an IRELATIVE
+    result). A later record at the same offset replaces an earlier one, as the loader's later
+    store does. Tables of more than SMALL_TABLES records are filtered with numpy."""
     tables = _tables(dso)
     out: dict[int, Entry] = {}
     if not tables:
@@ -541,7 +546,7 @@ def records_at(
                     out[off] = (0, 0, None, t.kind)
                 continue
             if len(raw) // (fields * word) > SMALL_TABLES:
-                _records_numpy(dso, raw, fields, t, ranges, out)
+                _records_numpy(dso, raw, fields, t, ranges, out, symbolic_anywhere)
                 continue
             words = array.array("Q" if word == 8 else "I")
             words.frombytes(raw)
@@ -553,7 +558,7 @@ def records_at(
             for row in rows:
                 off, info = row[0], row[1]
                 r_type = info & mask
-                if not is_relative(r_type) or wanted(off):
+                if (symbolic_anywhere and not is_relative(r_type)) or wanted(off):
                     addend = _signed(row[2], word) if fields == 3 else None
                     out[off] = (r_type, info >> shift, addend, t.kind)
     return out
@@ -593,6 +598,7 @@ def _records_numpy(
     t: _Table,
     ranges: Sequence[tuple[int, int]],
     out: dict[int, Entry],
+    symbolic_anywhere: bool,
 ) -> None:
     """records_at for one large REL/RELA table."""
     import numpy as np
@@ -602,13 +608,15 @@ def _records_numpy(
     arr = np.frombuffer(raw, dtype=f"{order}u{word}").reshape(-1, fields)
     if t.skip is not None:
         arr = np.concatenate([arr[: t.skip[0]], arr[t.skip[1] :]])
-    info = arr[:, 1].astype(np.uint64)
     shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-    r_type = info & np.uint64(mask)
-    types = _distinct(r_type).tolist()
-    relative = [t_ for t_ in types if _info(dso, int(t_)).kind is RelocClass.RELATIVE]
-    keep = ~np.isin(r_type, np.array(relative, np.uint64))
     offsets = arr[:, 0].astype(np.uint64)
+    if symbolic_anywhere:
+        r_type = arr[:, 1].astype(np.uint64) & np.uint64(mask)
+        types = _distinct(r_type).tolist()
+        relative = [t_ for t_ in types if _info(dso, int(t_)).kind is RelocClass.RELATIVE]
+        keep = ~np.isin(r_type, np.array(relative, np.uint64))
+    else:
+        keep = np.zeros(offsets.size, bool)
     for a, b in ranges:
         keep |= (offsets >= np.uint64(a)) & (offsets < np.uint64(b))
     for row in arr[keep].tolist():
