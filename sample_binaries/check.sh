@@ -192,6 +192,13 @@ for f in "${runtime[@]}"; do
     ctor.*)
         expect "$n: no ctor_touch symbol" test -n "$(symbol "$f" ctor_touch)"
         expect "$n: no .init_array" sh -c "readelf -SW '$f' | grep -q '\.init_array'";;
+    ctorlib.*)
+        expect "$n: no main_init symbol" test -n "$(symbol "$f" main_init)"
+        if is_dynamic "$m"; then
+            expect "$n: does not need libctorinit.so" dyn_has "$f" 'NEEDED.*\[libctorinit\.so\]'
+        else
+            expect "$n: init_lib not linked in" test -n "$(symbol "$f" init_lib)"
+        fi;;
     ownlib.*)
         expect "$n: does not need libown.so" dyn_has "$f" 'NEEDED.*\[libown\.so\]'
         case $m in

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from elfcost.model import Estimate
+from elfcost.model import Cause, Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -38,9 +38,11 @@ SAMPLES = (
     "ifunc",
     "stdio",
     "textrel",
+    "ctorlib",
 )
-# What each sample's own code writes after main starts, which no ELF data can predict.
-PROGRAM_WRITES = {"bss_touched", "bss_huge", "ctor", "stdio"}
+# What each sample's own code writes after main starts, which no ELF data can predict. (ctor
+# and ctorlib write before main, in constructors whose code elf/ctors.py reads.)
+PROGRAM_WRITES = {"bss_touched", "bss_huge", "stdio"}
 
 
 def run(argv: list[str], at: str) -> tuple[Estimate, Measurement]:
@@ -110,6 +112,30 @@ def test_host_programs_at_entry(argv: list[str]) -> None:
     if argv[0].endswith("curl"):
         assert len(est.objects) >= 10  # a program with 10+ libraries
     assert entry_mismatches(est, m) == []
+
+
+def test_constructor_pages_are_the_written_ones(samples: Path, link_modes: tuple[str, ...]) -> None:
+    """ctor and ctorlib, every mode, idle: the program's and its library's pages, page for
+    page, are the ones pagemap shows written, the constructors' among them (elf/ctors.py reads
+    them from the code); at the entry point the earlier test holds them to the same."""
+    programs = [p for p in sample_programs(samples, link_modes) if p.name.startswith("ctor")]
+    assert len(programs) >= 18
+    failures = {}
+    for p in programs:
+        est, m = run([str(p)], "idle")
+        for oe, om in zip(est.objects, m.objects, strict=True):
+            if oe.role != "executable" and "libctorinit" not in oe.path:
+                continue
+            predicted = {x.vaddr for x in oe.pages if x.phase != "possible" and x.vaddr}
+            ctor = {x.vaddr for x in oe.pages if x.cause is Cause.CONSTRUCTOR}
+            measured = set(om.written_pages)
+            if not ctor or predicted != measured:
+                failures[f"{p.name}: {os.path.basename(oe.path)}"] = (
+                    sorted(hex(v) for v in ctor if v is not None),
+                    sorted(hex(v) for v in predicted - measured),
+                    sorted(hex(v) for v in measured - predicted),
+                )
+    assert failures == {}
 
 
 def test_samples_idle_within_bounds(samples: Path, link_modes: tuple[str, ...]) -> None:

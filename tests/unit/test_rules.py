@@ -13,7 +13,16 @@ import pytest
 
 from elfcost.cost import rules
 from elfcost.cost.estimate import Options, estimate
-from elfcost.elf.facts import IPLT, NO_GROUPS, TABLE_KINDS, ObjectFacts, RelocGroups
+from elfcost.elf.facts import (
+    IPLT,
+    NO_GROUPS,
+    TABLE_KINDS,
+    Constructors,
+    InitWrite,
+    InitWrites,
+    ObjectFacts,
+    RelocGroups,
+)
 from elfcost.elf.relocs import _group_records
 from elfcost.errors import MalformedElfError
 from elfcost.model import (
@@ -42,6 +51,7 @@ from elfcost.model import (
     FoundVia,
     LoadedObject,
     LoaderFamily,
+    ObjectEstimate,
     PageCost,
     Prot,
     RelocTableRef,
@@ -509,3 +519,124 @@ def test_a_static_program_writes_only_the_bss_tail_before_its_entry() -> None:
         0x4000: (Cause.BSS_TAIL, "entry"),
         0x5000: (Cause.POSSIBLE_WRITE, "possible"),
     }
+
+
+# -- R-G12: what initialisers certainly write ---------------------------------------------------
+
+# .data and .bss from 0x3000 to 0x9000, the file part ending at 0x4010.
+CTOR_DATA = seg(0x3000, 0x1010, 0x6000, RW)
+
+
+def init_writes(
+    *writes: tuple[int, int],
+    preinit: bool = False,
+    symbol: str | None = None,
+    unproven: tuple[str, ...] = (),
+) -> InitWrites:
+    return InitWrites(
+        analysed=True,
+        initialisers=1,
+        writes=tuple(
+            InitWrite(
+                vaddr=v,
+                size=n,
+                initialiser="init",
+                how="store at 0x1000",
+                preinit=preinit,
+                symbol=symbol,
+            )
+            for v, n in writes
+        ),
+        unproven=unproven,
+    )
+
+
+def ctor_ctx(
+    found: InitWrites, role: Role = "library", family: LoaderFamily = GLIBC, d: Dso | None = None
+) -> rules.ObjectContext:
+    c = ctx(d or dso(TEXT, CTOR_DATA), role=role, family=family)
+    return msgspec.structs.replace(c, init_writes=found)
+
+
+def test_r_g12_each_page_a_proved_write_touches() -> None:
+    # 0x5ff8 + 16 runs into page 0x6000; 0x8000 + 0x3000 is cut at the segment's end, 0x9000
+    found = ctor_ctx(init_writes((0x5FF8, 16), (0x8000, 0x3000)))
+    got = rules.constructor_pages(found)
+    assert [(p.vaddr, p.cause, p.certain) for p in got] == [
+        (0x5000, Cause.CONSTRUCTOR, True),
+        (0x6000, Cause.CONSTRUCTOR, True),
+        (0x8000, Cause.CONSTRUCTOR, True),
+    ]
+    assert got[0].detail == "constructor init writes 16 B at 0x5ff8 (store at 0x1000)"
+    assert "12 KiB" in got[2].detail
+
+
+@pytest.mark.parametrize(
+    ("family", "role", "preinit", "phase"),
+    [
+        # glibc: _dl_init before the entry point runs libraries' initialisers and the
+        # executable's preinit array; __libc_start_main runs the executable's own after it.
+        (GLIBC, "library", False, "entry"),
+        (GLIBC, "executable", False, "idle"),
+        (GLIBC, "executable", True, "entry"),
+        # musl: __libc_start_init after the entry point runs them all.
+        (MUSL, "library", False, "idle"),
+        (MUSL, "executable", True, "idle"),
+    ],
+)
+def test_r_g12_the_phase_follows_who_runs_the_initialiser(
+    family: LoaderFamily, role: Role, preinit: bool, phase: str
+) -> None:
+    (page,) = rules.constructor_pages(
+        ctor_ctx(init_writes((0x5000, 8), preinit=preinit), role=role, family=family)
+    )
+    assert page.phase == phase
+
+
+def test_r_g12_a_write_through_a_librarys_got_entry_is_not_certain() -> None:
+    # Another object defining the name first would take the write (a COPY in the program).
+    found = init_writes((0x5000, 8), symbol="counter")
+    (lib_page,) = rules.constructor_pages(ctor_ctx(found))
+    (exe_page,) = rules.constructor_pages(ctor_ctx(found, role="executable"))
+    assert not lib_page.certain and exe_page.certain
+    assert "through the GOT entry of counter" in lib_page.detail
+
+
+def test_r_g12_nothing_for_the_loader_or_without_writes() -> None:
+    assert rules.constructor_pages(ctor_ctx(init_writes((0x5000, 8)), role="interpreter")) == []
+    assert rules.constructor_pages(ctor_ctx(init_writes())) == []
+
+
+def ctor_estimate(found: InitWrites | None, family: LoaderFamily = GLIBC) -> ObjectEstimate:
+    """A library with two DT_INIT_ARRAY entries (initialisers of its own), in a process."""
+    lib = dso(TEXT, CTOR_DATA, dyn=dynamic((DT_NULL, 0)), path="/lib/libc2.so")
+    exe = dso(TEXT, DATA, e_type=ET_EXEC, path="/bin/x")
+    facts = {
+        exe.path: ObjectFacts(),
+        lib.path: ObjectFacts(constructors=Constructors(init_array_size=16), init_writes=found),
+    }
+    graph = process((exe, "executable"), (lib, "library"), family=family)
+    return estimate(graph, facts, Options(page_size=P)).objects[1]
+
+
+def test_r_g12_proved_pages_replace_the_guessed_one() -> None:
+    obj = ctor_estimate(init_writes((0x5000, 8), unproven=("init: indirect call at 0x1010",)))
+    ctor = [p for p in obj.pages if p.cause is Cause.CONSTRUCTOR]
+    assert [(p.vaddr, p.phase) for p in ctor] == [(0x5000, "entry")]
+    assert obj.private_dirty.at_entry == 2 * P  # the bss tail and the proved page
+    assert any(n.startswith("has constructors: 1 page proved") for n in obj.notes)
+
+
+def test_r_g12_a_complete_analysis_needs_no_guess() -> None:
+    obj = ctor_estimate(init_writes())
+    assert not [p for p in obj.pages if p.cause is Cause.CONSTRUCTOR]
+    assert obj.notes == ("initialisers disassembled: every write known (0 pages)",)
+
+
+@pytest.mark.parametrize(("family", "phase"), [(GLIBC, "entry"), (MUSL, "idle")])
+def test_r_g12_one_guessed_page_when_nothing_is_proved(family: LoaderFamily, phase: str) -> None:
+    for found in (None, init_writes(unproven=("init: calls foo",))):
+        obj = ctor_estimate(found, family)
+        (guess,) = [p for p in obj.pages if p.cause is Cause.CONSTRUCTOR]
+        assert guess.vaddr is None and guess.phase == phase
+        assert any("has constructors" in n for n in obj.notes)

@@ -177,11 +177,12 @@ CAUSES: tuple[CauseInfo, ...] = (
         fill="#661100",
         ink="#fff",
         rules=("R-G12",),
-        source="glibc elf/dl-init.c call_init (DT_INIT, DT_INIT_ARRAY); musl ldso/dynlink.c "
-        "do_init_fini",
+        source="glibc elf/dl-init.c call_init (DT_INIT, DT_INIT_ARRAY), csu/libc-start.c "
+        "call_init; musl ldso/dynlink.c do_init_fini",
         certain=False,
-        explanation="A library's initialisation code runs before main and may write its own "
-        "variables; what it writes is estimated, not proved.",
+        explanation="Initialisation code (constructors) of a library or of the program writes "
+        "its own variables before main; the pages it always writes are read from its machine "
+        "code (x86), otherwise a library's are estimated.",
     ),
     CauseInfo(
         name=Cause.POSSIBLE_WRITE.value,

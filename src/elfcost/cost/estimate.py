@@ -39,6 +39,7 @@ from elfcost.model import (
 from elfcost.resolve.graph import DependencyGraph
 
 _PRECEDENCE = {c: i for i, c in enumerate(Cause)}
+WANT_INIT_WRITES = FactsWanted(init_writes=True)
 # Possible-write pages (the high bound) are listed one by one up to this many per object and
 # only counted beyond it; the largest object on a Debian 12 machine with CUDA installed has
 # 30,789 writable pages, a Fortran program with a large COMMON block can have millions.
@@ -94,7 +95,10 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             for name in (*p.startup_symbols_at_entry, *p.startup_symbols_idle)
         )
         wanted = FactsWanted(
-            symbols=tuple(dict.fromkeys(names)), pthread_size=True, static_libc=True
+            symbols=tuple(dict.fromkeys(names)),
+            pthread_size=True,
+            static_libc=True,
+            init_writes=True,
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
     profile, _ = select(graph.family, "dynamic", label(root.machine, root.little_endian))
@@ -232,9 +236,11 @@ def _check_size(graph: DependencyGraph, P: int) -> None:
 
 def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWanted:
     """Beyond the relocations: an unprofiled libc's start-up symbols (to place its calibrated
-    pages) and, for glibc, its TCB size. A profiled build at 4 KiB has its pages by address."""
+    pages) and, for glibc, its TCB size. A profiled build at 4 KiB has its pages by address.
+    Every other object but the loader: its initialisers, disassembled (libc's own are in its
+    calibrated start-up pages, and every page of glibc's ld.so is counted written)."""
     if profile is None or not _is_startup(obj, profile):
-        return NOTHING_MORE
+        return NOTHING_MORE if obj.role == "interpreter" else WANT_INIT_WRITES
     return FactsWanted(
         symbols=()
         if _calibrated_build(obj.dso, profile) and P == 4096
@@ -274,6 +280,11 @@ def _object_estimate(
         bind_now=bind_now,
         relocs=facts.relocs,
         copy_sizes=facts.copy_sizes,
+        # A shared libc's initialisers are in its calibrated start-up pages; a static
+        # executable's are the program's own (libc starts up from __libc_start_main).
+        init_writes=facts.init_writes
+        if obj.role == "executable" or not _is_startup(obj, profile)
+        else None,
     )
     static = link != "dynamic"
     chosen: dict[int, PageCost] = {}
@@ -311,21 +322,40 @@ def _object_estimate(
     libc = _is_startup(obj, profile)
     if obj.role == "library" and not libc and _has_constructors(dso, facts):
         # libc's own initialisers are in its calibrated start-up pages instead.
-        notes.append("has constructors: their writes are not in the relocation data (high bound)")
-        if possible:
+        init = facts.init_writes
+        proved = sum(1 for p in pages if p.cause is Cause.CONSTRUCTOR)
+        counted = f"{proved} page{'' if proved == 1 else 's'}"
+        if init is not None and init.complete:
+            notes.append(f"initialisers disassembled: every write known ({counted})")
+        elif proved:
+            notes.append(
+                f"has constructors: {counted} proved from their code, their other writes "
+                f"are not known (high bound; {init.unproven[0] if init else ''})"
+            )
+        else:
+            why = f"; {init.unproven[0]}" if init and init.unproven else ""
+            notes.append(
+                f"has constructors: their writes are not in the relocation data (high bound{why})"
+            )
+        if possible and not proved and not (init is not None and init.complete):
             # loader-model §9: typically one page per initialiser-bearing library (libcrypto,
-            # libgnutls measured 1-2), run by _dl_init before the entry point; where is unknown.
+            # libgnutls measured 1-2), run by glibc's _dl_init before the entry point (musl's
+            # __libc_start_init after it: rules.constructor_pages); where is unknown.
+            early = graph.family is LoaderFamily.GLIBC
             pages.append(
                 PageCost(
                     vaddr=None,
                     cause=Cause.CONSTRUCTOR,
                     certain=False,
-                    phase="entry",
+                    phase="entry" if early else "idle",
                     detail="library initialiser writes (typical one page; location unknown)",
                 )
             )
             possible = possible[1:]
-            entry += 1
+            if early:
+                entry += 1
+            else:
+                idle += 1
     return ObjectEstimate(
         path=dso.path,
         soname=dso.soname,
@@ -433,21 +463,11 @@ def _startup_pages(
     return out
 
 
-# GCC's crti.o/crtn.o _init on x86_64 is 0x17 bytes (0x1b with older toolchains): it only
-# calls __gmon_start__ when present. Anything longer has code of its own in .init (OpenSSL puts
-# OPENSSL_cpuid_setup there).
-_PLAIN_INIT_MAX = {"x86_64": 0x1B}
-
-
 def _has_constructors(dso: Dso, facts: ObjectFacts) -> bool:
     """Whether the object runs initialisers of its own before main (glibc _dl_init)."""
     if dso.dynamic is None:
         return False
-    ctors = facts.constructors
-    if ctors.init_array_size > dso.elf_class // 8:  # frame_dummy alone is in every GCC object
-        return True
-    limit = _PLAIN_INIT_MAX.get(dso.machine)
-    return limit is not None and ctors.init_size is not None and ctors.init_size > limit
+    return facts.constructors.beyond_crt(dso.machine, dso.elf_class // 8)
 
 
 def _writable_pages(dso: Dso, P: int) -> int:

@@ -13,7 +13,7 @@ from functools import cached_property
 import msgspec
 
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
-from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, RelocGroups
+from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, InitWrite, InitWrites, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
 from elfcost.errors import MalformedElfError, UnsupportedElfError
 from elfcost.model import (
@@ -54,6 +54,8 @@ class ObjectContext(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     bind_now: bool  # effective binding mode for this object (glibc; musl always binds now)
     relocs: RelocGroups
     copy_sizes: Mapping[int, int]  # st_size of the symbols COPY relocations name, by index
+    # What the object's initialisers certainly write (elf/ctors.py); None: not disassembled.
+    init_writes: InitWrites | None = None
     # Sorted once per object, not once per page (a large .bss has hundreds of thousands).
 
     @cached_property
@@ -475,6 +477,72 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
     return out
 
 
+# -- R-G12: what initialisers certainly write ---------------------------------------------------
+
+
+def constructor_pages(ctx: ObjectContext) -> list[PageCost]:
+    """The pages the object's initialisers write on every path through them (elf/ctors.py).
+
+    When they run decides the phase. glibc: ld.so's _dl_start_user calls _dl_init before it
+    jumps to the entry point, and _dl_init runs every library's DT_INIT and DT_INIT_ARRAY
+    (elf/dl-init.c call_init) and the executable's DT_PREINIT_ARRAY, but not the executable's
+    own DT_INIT and DT_INIT_ARRAY: __libc_start_main runs those (csu/libc-start.c call_init),
+    after the entry point. musl: __dls3 jumps to the entry point with every initialiser still
+    to run; __libc_start_main's __libc_start_init runs them all (ldso/dynlink.c do_init_fini).
+    A static program: all after the entry point. A write through the GOT entry of a symbol the
+    library defines lands in this library unless an object earlier in the lookup scope defines
+    the name too (a COPY relocation in the executable): such a page is not `certain`.
+    """
+    found = ctx.init_writes
+    if found is None or not found.writes or ctx.role == "interpreter":
+        return []
+    P = ctx.page
+    glibc = ctx.family is LoaderFamily.GLIBC
+    pages: dict[int, list[InitWrite]] = {}
+    listed = 0
+    for w in found.writes:
+        seg = next(
+            (s for s in ctx.dso.loads if s.flags & Prot.W and s.vaddr <= w.vaddr < s.end), None
+        )
+        if seg is None:
+            continue
+        span = pages_of(w.vaddr, min(w.vaddr + w.size, seg.end), P)
+        listed += len(span)
+        if listed > MAX_SPANNED_PAGES:
+            raise UnsupportedElfError(
+                ctx.dso.file,
+                "initialisers",
+                f"their proved writes cover over {MAX_SPANNED_PAGES} pages, more than elfcost "
+                "lists",
+            )
+        for pg in span:
+            pages.setdefault(pg, []).append(w)
+    out = []
+    for pg, writes in sorted(pages.items()):
+        early = glibc and (ctx.role == "library" or any(w.preinit for w in writes))
+        interposable = ctx.role == "library" and all(w.symbol for w in writes)
+        detail = "; ".join(_init_write(w) for w in writes[:2])
+        if len(writes) > 2:
+            detail += f"; {len(writes) - 2} more"
+        out.append(
+            PageCost(
+                vaddr=pg,
+                cause=Cause.CONSTRUCTOR,
+                certain=not interposable,
+                phase="entry" if early else "idle",
+                detail=detail,
+                sections=_sections(ctx, pg),
+            )
+        )
+    return out
+
+
+def _init_write(w: InitWrite) -> str:
+    size = f"{w.size // 1024} KiB" if w.size >= 1024 and w.size % 1024 == 0 else f"{w.size} B"
+    through = f" through the GOT entry of {w.symbol}" if w.symbol else ""
+    return f"constructor {w.initialiser} writes {size} at 0x{w.vaddr:x}{through} ({w.how})"
+
+
 # -- high bound ---------------------------------------------------------------------------------
 
 
@@ -526,4 +594,5 @@ RULES = (
     got_header_pages,
     loader_data_pages,
     gap_donation_pages,
+    constructor_pages,
 )

@@ -51,15 +51,66 @@ class RelocGroups(msgspec.Struct, frozen=True):
 NO_GROUPS = RelocGroups(groups=(), copies=(), straddles=(), records=0)
 
 
+# GCC's crti.o/crtn.o _init on x86_64 is 0x17 bytes (0x1b with older toolchains): it only
+# calls __gmon_start__ when present. Anything longer has code of its own in .init (OpenSSL puts
+# OPENSSL_cpuid_setup there).
+PLAIN_INIT_MAX = {"x86_64": 0x1B}
+
+
 class Constructors(msgspec.Struct, frozen=True, kw_only=True):
     """The initialisers an object runs before main (glibc elf/dl-init.c call_init: DT_INIT,
     then the DT_INIT_ARRAY entries)."""
 
     init_size: int | None = None  # sh_size of .init (DT_INIT's code); None: no such section
-    init_array_size: int = 0  # DT_INIT_ARRAYSZ (bytes; the last entry wins, as in info[])
+    # DT_INIT_ARRAYSZ (bytes; the last entry wins, as in info[]); a static executable without
+    # PT_DYNAMIC: the size of its SHT_INIT_ARRAY section (__init_array_start..end)
+    init_array_size: int = 0
+
+    def beyond_crt(self, machine: str, word: int) -> bool:
+        """Whether the object has initialisers of its own, beyond what every GCC object has:
+        frame_dummy as the only DT_INIT_ARRAY entry, crti/crtn's _init in .init."""
+        if self.init_array_size > word:
+            return True
+        limit = PLAIN_INIT_MAX.get(machine)
+        return limit is not None and self.init_size is not None and self.init_size > limit
 
 
 NO_CONSTRUCTORS = Constructors()
+
+
+class InitWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """Bytes an initialiser certainly writes in the object's own writable segments: on every
+    path from its entry to its return (elf/ctors.py)."""
+
+    vaddr: int  # link-time address of the first byte
+    size: int  # bytes
+    initialiser: str  # the function the loader (or libc) calls: its symbol, else its address
+    how: str  # "store at 0x1139", "memset called at 0x111e in clear_tables", ...
+    # Run from DT_PREINIT_ARRAY (an executable's; glibc's _dl_init runs it before the entry
+    # point even though the executable's own initialisers run after it).
+    preinit: bool = False
+    # Written through the GOT entry of this symbol, which the object defines: the loader binds
+    # it to this object's definition unless an object earlier in the lookup scope defines the
+    # name too (an executable's COPY relocation of it, say).
+    symbol: str | None = None
+
+
+class InitWrites(msgspec.Struct, frozen=True, kw_only=True):
+    """What disassembling an object's initialisers proved (elf/ctors.py)."""
+
+    # False: not disassembled (a machine elf/ctors.py does not decode, unreadable code)
+    analysed: bool
+    initialisers: int = 0  # DT_PREINIT_ARRAY, DT_INIT and DT_INIT_ARRAY functions looked at
+    writes: tuple[InitWrite, ...] = ()  # proved writes, merged where they touch, by address
+    # What could not be proved, one line each (bounded): a store on only some paths, a store
+    # through an unknown pointer, an indirect call, a call to a function whose effects are not
+    # known, the analysis limits. When empty (and analysed), `writes` is everything the
+    # initialisers write into the object's own segments.
+    unproven: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.analysed and not self.unproven
 
 
 # glibc nptl_db/db_info.c: `DB_STRUCT (pthread)` defines `const uint32_t
@@ -80,6 +131,9 @@ class ObjectFacts(msgspec.Struct, frozen=True, kw_only=True):
     # The C library a static executable carries: "glibc", "musl" or "none" (asked for only).
     static_libc: str | None = None
     constructors: Constructors = NO_CONSTRUCTORS
+    # The initialisers disassembled (asked for only, and only for an object with initialisers
+    # of its own: Constructors.beyond_crt); None: not asked for or nothing to analyse.
+    init_writes: InitWrites | None = None
 
 
 class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +144,7 @@ class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
     symbols: tuple[str, ...] = ()
     pthread_size: bool = False
     static_libc: bool = False
+    init_writes: bool = False  # disassemble the object's initialisers (elf/ctors.py)
 
 
 NOTHING_MORE = FactsWanted()

@@ -1,12 +1,13 @@
 """Read what the cost model needs of one object (elf/facts.py ObjectFacts), in one pass.
 
-The file is opened once; the relocation tables, the COPY symbols' sizes, the libc banner, and
-the symbols asked for (one walk of the symbol tables) are all read through that one descriptor
-(reader.opened).
+The file is opened once; the relocation tables, the COPY symbols' sizes, the libc banner, the
+symbols asked for (one walk of the symbol tables) and, when asked for, the initialisers'
+disassembly (elf/ctors.py) are all read through that one descriptor (reader.opened).
 """
 
 from __future__ import annotations
 
+from elfcost.elf.ctors import initialiser_writes
 from elfcost.elf.facts import (
     GLIBC_PTHREAD_SIZE_SYMBOL,
     NOTHING_MORE,
@@ -21,6 +22,7 @@ from elfcost.elf.symbols import find_symbols, read_u32
 from elfcost.model import Dso
 
 DT_INIT_ARRAYSZ = 27
+SHT_INIT_ARRAY = 14
 
 
 def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
@@ -33,6 +35,10 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
         # large, are not walked.
         found = find_symbols(dso, names, fd) if names and libc != "none" else {}
         pthread = found.get(GLIBC_PTHREAD_SIZE_SYMBOL)
+        ctors = constructors(dso)
+        # Only an object with initialisers of its own is disassembled: frame_dummy and crti's
+        # _init, which every GCC object has, write nothing of it.
+        own = wanted.init_writes and ctors.beyond_crt(dso.machine, dso.elf_class // 8)
         return ObjectFacts(
             relocs=relocs,
             copy_sizes=copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies}, fd),
@@ -40,15 +46,20 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             # a stored 0 is not a size (as in symbols.glibc_pthread_size)
             pthread_size=(read_u32(dso, pthread, fd) or None) if pthread is not None else None,
             static_libc=libc,
-            constructors=constructors(dso),
+            constructors=ctors,
+            init_writes=initialiser_writes(dso, fd) if own else None,
         )
 
 
 def constructors(dso: Dso) -> Constructors:
-    """DT_INIT_ARRAYSZ (the last entry, as elf_get_dynamic_info keeps it) and the size of .init
-    (the code DT_INIT runs), from the headers already read."""
+    """DT_INIT_ARRAYSZ (the last entry, as elf_get_dynamic_info keeps it; without PT_DYNAMIC,
+    the SHT_INIT_ARRAY section that static start-up walks) and the size of .init (the code
+    DT_INIT runs), from the headers already read."""
     dyn = dso.dynamic
-    sizes = [e.value for e in dyn.entries if e.tag == DT_INIT_ARRAYSZ] if dyn else []
+    if dyn is not None:
+        sizes = [e.value for e in dyn.entries if e.tag == DT_INIT_ARRAYSZ]
+    else:
+        sizes = [sum(s.size for s in dso.sections if s.sh_type == SHT_INIT_ARRAY)]
     init = next((s for s in dso.sections if s.name == ".init"), None)
     return Constructors(
         init_size=init.size if init is not None else None,

@@ -494,3 +494,131 @@ def copy_symbol_sizes(dso: Dso, indices: set[int], fd: int | None = None) -> dic
                 continue
             (out[i],) = struct.unpack(fmt, os.pread(fd, word, pos + at))
     return out
+
+
+# -- records by address, for the disassembler -----------------------------------------------------
+
+# (r_type, r_sym, r_addend, table index): r_addend None for REL and RELR records, whose addend
+# is the word in place.
+Entry = tuple[int, int, int | None, int]
+
+
+def records_at(
+    dso: Dso,
+    ranges: Sequence[tuple[int, int]],
+    fd: int | None = None,
+    *,
+    symbolic_anywhere: bool = True,
+) -> dict[int, Entry]:
+    """Relocation records by r_offset, for the constructor disassembly (elf/ctors.py): every
+    record that writes inside one of `ranges` [start, end) (the init arrays, the GOT), and with
+    `symbolic_anywhere` every record that is not RELATIVE wherever it writes (GOT and PLT
+    slots, when no section header says where the GOT is: a symbol's address, an IRELATIVE
+    result). A later record at the same offset replaces an earlier one, as the loader's later
+    store does. Tables of more than SMALL_TABLES records are filtered with numpy."""
+    tables = _tables(dso)
+    out: dict[int, Entry] = {}
+    if not tables:
+        return out
+    word = dso.elf_class // 8
+    swap = dso.little_endian != (sys.byteorder == "little")
+    shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+
+    def wanted(off: int) -> bool:
+        return any(a <= off < b for a, b in ranges)
+
+    relative: dict[int, bool] = {}
+
+    def is_relative(t: int) -> bool:
+        if t not in relative:
+            relative[t] = _info(dso, t).kind is RelocClass.RELATIVE
+        return relative[t]
+
+    with opened(dso.file, fd) as (fd, size):
+        for t in tables:
+            raw, fields = _read(dso, fd, size, t)
+            if fields == 1:
+                words = array.array("Q" if word == 8 else "I")
+                words.frombytes(raw)
+                if swap:
+                    words.byteswap()
+                for off in _relr_in(words, word, ranges):
+                    out[off] = (0, 0, None, t.kind)
+                continue
+            if len(raw) // (fields * word) > SMALL_TABLES:
+                _records_numpy(dso, raw, fields, t, ranges, out, symbolic_anywhere)
+                continue
+            words = array.array("Q" if word == 8 else "I")
+            words.frombytes(raw)
+            if swap:
+                words.byteswap()
+            rows = list(zip(*(words[i::fields] for i in range(fields)), strict=True))
+            if t.skip is not None:
+                del rows[t.skip[0] : t.skip[1]]
+            for row in rows:
+                off, info = row[0], row[1]
+                r_type = info & mask
+                if (symbolic_anywhere and not is_relative(r_type)) or wanted(off):
+                    addend = _signed(row[2], word) if fields == 3 else None
+                    out[off] = (r_type, info >> shift, addend, t.kind)
+    return out
+
+
+def _signed(v: int, word: int) -> int:
+    bits = 8 * word
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _relr_in(words: array.array[int], word: int, ranges: Sequence[tuple[int, int]]) -> list[int]:
+    """The addresses a DT_RELR table relocates inside `ranges`, without expanding the rest."""
+    out: list[int] = []
+    where: int | None = None
+    span = (word * 8 - 1) * word
+    for w in words:
+        if w & 1 == 0:
+            if any(a <= w < b for a, b in ranges):
+                out.append(w)
+            where = w + word
+        elif where is not None:
+            if any(a < where + span and where < b for a, b in ranges):
+                bits, at = w >> 1, where
+                while bits:
+                    if bits & 1 and any(a <= at < b for a, b in ranges):
+                        out.append(at)
+                    bits >>= 1
+                    at += word
+            where += span
+    return out
+
+
+def _records_numpy(
+    dso: Dso,
+    raw: bytes,
+    fields: int,
+    t: _Table,
+    ranges: Sequence[tuple[int, int]],
+    out: dict[int, Entry],
+    symbolic_anywhere: bool,
+) -> None:
+    """records_at for one large REL/RELA table."""
+    import numpy as np
+
+    word = dso.elf_class // 8
+    order = "<" if dso.little_endian else ">"
+    arr = np.frombuffer(raw, dtype=f"{order}u{word}").reshape(-1, fields)
+    if t.skip is not None:
+        arr = np.concatenate([arr[: t.skip[0]], arr[t.skip[1] :]])
+    shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+    offsets = arr[:, 0].astype(np.uint64)
+    if symbolic_anywhere:
+        r_type = arr[:, 1].astype(np.uint64) & np.uint64(mask)
+        types = _distinct(r_type).tolist()
+        relative = [t_ for t_ in types if _info(dso, int(t_)).kind is RelocClass.RELATIVE]
+        keep = ~np.isin(r_type, np.array(relative, np.uint64))
+    else:
+        keep = np.zeros(offsets.size, bool)
+    for a, b in ranges:
+        keep |= (offsets >= np.uint64(a)) & (offsets < np.uint64(b))
+    for row in arr[keep].tolist():
+        addend = _signed(row[2], word) if fields == 3 else None
+        out[row[0]] = (row[1] & mask, row[1] >> shift, addend, t.kind)

@@ -240,7 +240,10 @@ def explain_text(est: Estimate, *, object_name: str | None = None) -> str:
             if p.phase == "possible":
                 continue
             addr = f"0x{p.vaddr:08x}" if p.vaddr is not None else "?" * 10
-            sure = "certain" if p.certain else "calibrated"
+            # A constructor page read from the code but written through an interposable
+            # symbol is likely, not calibrated.
+            proved = p.cause is Cause.CONSTRUCTOR and p.vaddr is not None
+            sure = "certain" if p.certain else "likely" if proved else "calibrated"
             secs = ",".join(p.sections) or "-"
             label = info(p.cause).label
             lines.append(

@@ -89,6 +89,14 @@ def _runs(vaddrs: Sequence[int], page_size: int) -> list[list[int]]:
     return runs
 
 
+def _sureness(p: PageDoc) -> str:
+    """certain; likely (a constructor's write read from its code, through an interposable
+    symbol); calibrated."""
+    if p.certain:
+        return "certain"
+    return "likely" if p.cause is Cause.CONSTRUCTOR and p.vaddr is not None else "calibrated"
+
+
 def _page_tip(obj: ObjectDoc, p: PageDoc, stops: Sequence[_Stop]) -> str:
     v = p.vaddr
     where = f"{v:#x}" if v is not None else "location unknown"
@@ -96,7 +104,7 @@ def _page_tip(obj: ObjectDoc, p: PageDoc, stops: Sequence[_Stop]) -> str:
     lines = [
         f"{basename(obj.path)} page {where}",
         f"{cause.name} ({cause.letter}): {cause.explanation}",
-        ("certain" if p.certain else "calibrated") + " · " + _PHASE_TEXT[p.phase],
+        _sureness(p) + " · " + _PHASE_TEXT[p.phase],
     ]
     if p.sections:
         lines.append("sections: " + " ".join(p.sections))
@@ -289,7 +297,8 @@ def cause_legend(causes: Iterable[Cause], *, with_compare: bool, has_unknown: bo
         )
     marks = [
         '<span class="li"><span class="pg cal" style="background:#bbb;color:#000"></span>'
-        "<b>corner mark</b> <i>calibrated, not derived from the file</i></span>",
+        "<b>corner mark</b> <i>not certain: calibrated, not derived from the file, or a "
+        "constructor's write another object may take</i></span>",
         '<span class="li"><span class="pg idle" style="background:#bbb;color:#000"></span>'
         "<b>underline</b> <i>written after entry, during start-up</i></span>",
     ]
