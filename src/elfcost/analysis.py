@@ -14,7 +14,7 @@ import msgspec
 
 from elfcost import documents as d
 from elfcost.cost.profiles import LIBC_SONAMES, calibrated
-from elfcost.model import Cause, Range
+from elfcost.model import Cause, Range, Role
 
 # One estimated program of a scan: the path as shown, the path as the loader opens it (a root
 # or an archive adds a prefix to the first), and its estimate.
@@ -62,7 +62,7 @@ SPLIT_LABELS: dict[str, str] = {
 _LOADER_ITEMS = frozenset({"loader_heap", "tls"})
 
 
-def is_linkage(role: d.Role, soname: str | None) -> bool:
+def is_linkage(role: Role, soname: str | None) -> bool:
     """Whether an object belongs to libc and the dynamic loader rather than to the program:
     the objects a static link or the other libc replaces (cost/whatif.py). An executable is
     always the program, whatever soname it carries."""
@@ -260,7 +260,7 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
     cost: dict[str, int] = {}
     most: dict[str, int] = {}
     users: dict[str, list[str]] = {}
-    kind: dict[str, tuple[str | None, d.Role]] = {}  # soname and role
+    kind: dict[str, tuple[str | None, Role]] = {}  # soname and role
     for path, loader_path, doc in results:
         total = doc.total.private_dirty
         programs.append(

@@ -16,12 +16,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from elfcost.errors import InputError
-from elfcost.model import Attempt, Cause, LoaderFamily, Range
+from elfcost.model import Attempt, Cause, LoaderFamily, Phase, Range, Role
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PageSize = Literal[4096, 16384, 65536]
-Role = Literal["executable", "interpreter", "library"]
-Phase = Literal["entry", "idle", "possible"]
 
 
 class Doc(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -233,14 +231,9 @@ class MeasuredObject(Doc, frozen=True):
     ]
 
 
-class MeasuredBucket(Doc, frozen=True):
-    private_dirty: NonNegative
-    private_clean: NonNegative
-    shared_clean: NonNegative
-    shared_dirty: NonNegative
-    rss: NonNegative
-    pss: NonNegative
-    swap: NonNegative
+class MeasuredBucket(UsageDoc, frozen=True):
+    """A process bucket's smaps counters (in bytes) and the pages it wrote."""
+
     written_pages: Annotated[
         tuple[int, ...], msgspec.Meta(description="runtime page addresses written")
     ]

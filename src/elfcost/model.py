@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import bisect
 import enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
-
-# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Literal
 
 # A size in bytes: never negative (checked when a saved document is decoded).
 Bytes = Annotated[int, msgspec.Meta(ge=0)]
@@ -151,8 +146,7 @@ class Section(msgspec.Struct, frozen=True, kw_only=True):
     entsize: int
 
 
-if TYPE_CHECKING:
-    RelocKind = Literal["rel", "rela", "relr", "jmprel"]
+RelocKind = Literal["rel", "rela", "relr", "jmprel"]
 
 
 class RelocTableRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -377,8 +371,7 @@ class FoundVia(enum.Enum):
     LOADED = "already loaded"  # matched by soname or file identity
 
 
-if TYPE_CHECKING:
-    Role = Literal["executable", "interpreter", "library"]
+Role = Literal["executable", "interpreter", "library"]
 
 
 class Attempt(msgspec.Struct, frozen=True, kw_only=True):
@@ -455,8 +448,7 @@ class Cause(enum.Enum):
     POSSIBLE_WRITE = "possible-write"  # writable page nothing is known to write (high bound)
 
 
-if TYPE_CHECKING:
-    Phase = Literal["entry", "idle", "possible"]
+Phase = Literal["entry", "idle", "possible"]
 
 
 class PageCost(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,17 +13,13 @@ bytecode cache.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost.profile_data import PROFILES
 from elfcost.model import LoaderFamily
-
-# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 LINKS = ("dynamic", "static", "static-pie")
 # The C library's own objects: what a static link replaces by the static profile, and what the

@@ -34,12 +34,9 @@ from elfcost.model import (
     LoaderFamily,
     PageCost,
     Prot,
+    Role,
     SectionIndex,
 )
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from elfcost.model import Role
 
 
 class ObjectContext(msgspec.Struct, frozen=True, kw_only=True, dict=True):

@@ -44,6 +44,10 @@ import os
 import struct
 from collections.abc import Iterable, Sequence
 
+# capstone is imported only when an object has initialisers of its own to analyse: importing
+# it costs about 60 ms (every architecture's tables).
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from elfcost.elf.facts import InitWrite, InitWrites
@@ -53,9 +57,6 @@ from elfcost.elf.relocs import Entry, records_at
 from elfcost.errors import ElfcostError
 from elfcost.model import ET_EXEC, Dso, Prot
 
-# capstone is imported only when an object has initialisers of its own to analyse: importing
-# it costs about 60 ms (every architecture's tables).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capstone import Cs, CsInsn
 

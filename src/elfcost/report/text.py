@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections import Counter
 
 from rich.style import Style
@@ -459,3 +460,18 @@ def scan_text(summary: dict[str, int], ranking: Ranking) -> str:
         ("libraries by cost summed over the programs that load them", "italic"),
         lt,
     )
+
+
+# -- causes ----------------------------------------------------------------------------------
+
+
+def causes_text() -> str:
+    """One line per cause (name, page-map letter, label, rule codes), then its explanation and
+    the source it follows, indented."""
+    name, label = max(len(c.name) for c in CAUSES), max(len(c.label) for c in CAUSES)
+    lines = []
+    for c in CAUSES:
+        lines.append(f"{c.name:<{name}}  {c.letter}  {c.label:<{label}}  {', '.join(c.rules)}")
+        body = f"{c.explanation} Source: {c.source}."
+        lines.extend(textwrap.wrap(body, 96, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines) + "\n"

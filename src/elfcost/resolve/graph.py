@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import Any
 
 import msgspec
 
 from elfcost.model import LoadedObject, LoaderFamily, Resolution, VersionProblem
-
-# typing is imported for the type checker only: at run time it is 2-3 ms of start-up.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 
 class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):

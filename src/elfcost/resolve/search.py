@@ -26,14 +26,11 @@ from elfcost.model import (
     LoadedObject,
     LoaderFamily,
     Resolution,
+    Role,
     VersionProblem,
 )
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from elfcost.model import Role
 
 MUSL_DEFAULT_PATH = ("/lib", "/usr/local/lib", "/usr/lib")  # ldso/dynlink.c load_library
 # musl resolves these names to itself (ldso/dynlink.c load_library, "reserved").
