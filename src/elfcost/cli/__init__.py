@@ -14,8 +14,9 @@ from types import FrameType
 
 import click
 
-from elfcost.cli.common import EXIT_HELP, State, error_line, install_stdout, quiet_stdout
+from elfcost.cli.common import EXIT_HELP, State
 from elfcost.errors import Exit, Interrupted, OutputError
+from elfcost.report.streams import error_line, install_stdout, quiet_stdout
 
 COMMANDS = ("causes", "check", "debhelper-env", "deps", "diff", "estimate", "explain", "measure",
             "scan", "validate")  # fmt: skip

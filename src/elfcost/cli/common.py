@@ -6,24 +6,21 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import io
 import math
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from elfcost.errors import ElfcostError, Exit, OutputError
+from elfcost.errors import ElfcostError, OutputError
+from elfcost.report.status import Status
+from elfcost.report.streams import emit as emit
+from elfcost.report.streams import quiet_stdout
 from elfcost.report.units import parse_size
 
 if TYPE_CHECKING:  # the values of option groups, named for the commands' signatures
     from elfcost.check.gate import Policy as Policy
-    from elfcost.documents import ErrorDoc
     from elfcost.pipeline import Scenario as Scenario
-    from elfcost.report.progress import Bar
     from elfcost.resolve.host import Host as Host
     from elfcost.runtime.launch import At as At
     from elfcost.runtime.measure import Start as Start
@@ -161,169 +158,10 @@ def command(f: Callable[..., None]) -> click.Command:
     return click.command(params=params, epilog=EXIT_HELP)(click.pass_obj(run))
 
 
-def quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+class State(Status):
+    """The run's Status, with click's own exits passing through per_input like a closed pipe."""
 
-
-class Stdout(io.TextIOWrapper):
-    """stdout, whose write errors are OutputError naming it (a full disk: one line, exit 4),
-    except a closed pipe's, which stays BrokenPipeError (quiet, the status kept)."""
-
-    def write(self, s: str) -> int:
-        try:
-            return super().write(s)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _stdout_error(exc) from None
-
-    def flush(self) -> None:
-        try:
-            super().flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _stdout_error(exc) from None
-
-
-def _stdout_error(exc: OSError) -> OutputError:
-    return OutputError("stdout", "writing the report", exc.strerror or str(exc))
-
-
-def install_stdout() -> None:
-    """Make sys.stdout a Stdout on the same file descriptor (the `elfcost` script's)."""
-    out = sys.stdout
-    try:
-        fd = out.fileno()
-    except (AttributeError, OSError, ValueError):
-        return
-    out.flush()
-    sys.stdout = Stdout(
-        open(fd, "wb", closefd=False),  # noqa: SIM115  # lives as long as the process
-        encoding=out.encoding,
-        errors="surrogateescape",
-        line_buffering=getattr(out, "line_buffering", False),
-    )
-
-
-def error_line(message: object, kind: str = "error") -> str:
-    """`elfcost: KIND: MESSAGE` as one line of text, whatever the names in it hold."""
-    return f"elfcost: {kind}: {escaped(str(message))}"
-
-
-def escaped(text: str) -> str:
-    """`text` with what would break the line or the terminal written as backslash escapes: a
-    newline or another control character (\\n, \\x1b), a line separator (\\u2028), and a
-    byte of a name that is not UTF-8 (kept as a lone surrogate, os.fsdecode) as that byte
-    (\\xff). Printable text, in any script, is left as it is."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if ch.isprintable():
-            out.append(ch)
-        elif 0xDC80 <= o <= 0xDCFF:  # surrogateescape's stand-in for the byte o - 0xDC00
-            out.append(f"\\x{o - 0xDC00:02x}")
-        else:
-            out.append(repr(ch)[1:-1] if o > 0xFF or ch in "\t\n\r" else f"\\x{o:02x}")
-    return "".join(out)
-
-
-class State:
-    """Per run: whether to show tracebacks, the exit status so far, and the progress bar that
-    error lines go past while it is drawn."""
-
-    def __init__(self, traceback: bool = False) -> None:
-        self.traceback = traceback
-        self.status = Exit.OK
-        self.bar: Bar | None = None
-        # With a JSON output, each input error is also an elfcost.error/1 document, kept here
-        # until the command writes it in the input's place (take_errors).
-        self.error_docs: list[ErrorDoc] | None = None
-
-    def json_errors(self, on: bool = True) -> None:
-        """Keep an elfcost.error/1 document for each input error from now on (if `on`)."""
-        if on:
-            self.error_docs = []
-
-    def take_errors(self, *, pretty: bool = False) -> list[str]:
-        """The error documents kept since the last call, as JSON text lines."""
-        from elfcost.documents import encode
-
-        docs, self.error_docs = self.error_docs or [], ([] if self.error_docs is not None else None)
-        return [encode(d, pretty=pretty) + "\n" for d in docs]
-
-    def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
-        self.status = max(self.status, code)  # 3 (an input error) wins over 1
-
-    def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
-        """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
-        output, an elfcost.error/1 document for it)."""
-        line = error_line(message, kind)
-        if self.bar is None:
-            click.echo(line, err=True)
-        else:
-            self.bar.message(line)
-        self.fail(Exit.INPUT_ERROR)
-        if self.error_docs is not None:
-            from elfcost.documents import ErrorDoc
-
-            self.error_docs.append(
-                ErrorDoc(path=path, message=str(message), exit_code=int(Exit.INPUT_ERROR))
-            )
-
-    def output_failed(self, exc: OutputError) -> None:
-        """The report could not be written: one line, exit status 4. What is left of it for
-        stdout is dropped, so that the last flush cannot fail again."""
-        click.echo(error_line(exc), err=True)
-        self.fail(Exit.OUTPUT_ERROR)
-        if exc.path == "stdout":
-            quiet_stdout()
-
-    @contextmanager
-    def per_input(self) -> Iterator[None]:
-        """One bad input is reported in one line; the others go on."""
-        try:
-            yield
-        except (BrokenPipeError, OutputError, click.ClickException, click.exceptions.Exit):
-            raise
-        except Exception as exc:
-            if self.traceback:
-                raise
-            if isinstance(exc, ElfcostError):
-                self.error(exc, path=exc.path)
-            else:  # a bug in elfcost: still one line, still the next input
-                self.error(
-                    f"{type(exc).__name__}: {exc} (run with --traceback and report it)",
-                    "internal error",
-                )
-
-    @contextmanager
-    def progress(self, label: str, *, show: bool = True) -> Iterator[Bar]:
-        """A progress bar on a terminal's stderr (report/progress.py) while the block runs."""
-        from elfcost.report.progress import progress
-
-        with progress(label, show=show) as self.bar:
-            try:
-                yield self.bar
-            finally:
-                self.bar = None
-
-
-def emit(parts: Sequence[str], output: str | None) -> None:
-    """The output to stdout (flushed as it goes, so a closed pipe is found while the command
-    runs), or to -o FILE."""
-    if output is None:
-        for p in parts:
-            click.echo(p, nl=False)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.writelines(parts)
-    except OSError as exc:
-        raise OutputError(output, "writing the report", exc.strerror or str(exc)) from None
+    passes = (*Status.passes, click.ClickException, click.exceptions.Exit)
 
 
 class Size(click.ParamType[int]):

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
-
 import click
-import msgspec
 
 from elfcost.cli import common
-from elfcost.errors import ElfcostError
-
-
-def debhelper_dir() -> str:
-    """Where this elfcost keeps dh_elfcost and Debian/Debhelper/Sequence/elfcost.pm."""
-    import elfcost
-
-    return os.path.join(os.path.dirname(os.path.abspath(elfcost.__file__)), "debhelper")
 
 
 @common.command
@@ -34,16 +21,6 @@ def command(
     Python, in ELFCOST, the command dh_elfcost runs. `make install-debhelper` installs both
     where debhelper looks without them.
     """
-    here = debhelper_dir()
-    tool = os.path.join(here, "dh_elfcost")
-    if not os.access(tool, os.X_OK):
-        raise ElfcostError(tool, "", "missing or not executable: reinstall elfcost")
-    run = [sys.executable, "-m", "elfcost"]
-    if fmt == "json":
-        doc = {"path": here, "perl5lib": here, "elfcost": run}
-        click.echo(msgspec.json.format(msgspec.json.encode(doc), indent=2))
-    else:
-        q = shlex.quote(here)
-        click.echo(f'export PATH={q}:"$PATH"')
-        click.echo(f'export PERL5LIB={q}${{PERL5LIB:+:"$PERL5LIB"}}')
-        click.echo(f"export ELFCOST={shlex.quote(shlex.join(run))}")
+    from elfcost.check.debhelper import env_text
+
+    click.echo(env_text(fmt), nl=False)

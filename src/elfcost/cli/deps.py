@@ -31,8 +31,7 @@ def command(
     """
     from msgspec.structs import replace
 
-    from elfcost.report import jsonout
-    from elfcost.report.text import deps_text, deps_tree_text
+    from elfcost.report import outputs
     from elfcost.resolve.search import resolve
 
     host = replace(host, sections=False)  # the report names no sections: none are read
@@ -43,12 +42,6 @@ def command(
             # The status is decided before the output, so a closed pipe cannot lose it.
             if strict and graph.missing:
                 state.fail()
-            if fmt == "json":
-                click.echo(jsonout.dumps(jsonout.deps_doc(graph), pretty=len(binaries) == 1))
-            else:
-                if fmt == "dot":
-                    click.echo(graph.to_dot(), nl=False)
-                else:
-                    click.echo((deps_tree_text if tree else deps_text)(graph), nl=False)
+            click.echo(outputs.deps(graph, fmt, tree=tree, pretty=len(binaries) == 1), nl=False)
         for line in state.take_errors(pretty=len(binaries) == 1):
             click.echo(line, nl=False)

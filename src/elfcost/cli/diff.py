@@ -28,15 +28,9 @@ def command(
     elfcost diff --root old --new-root new old/usr/bin new/usr/bin
     """
     from elfcost.diffing import diff
-    from elfcost.documents import DiffRootsDoc
-    from elfcost.report import diffout, jsonout
+    from elfcost.report import outputs
 
     doc = diff(
         old, new, host, scenario, new_root=new_root, instances=instances, each=state.per_input
     )
-    if fmt == "json":
-        click.echo(jsonout.dumps(doc))
-    elif isinstance(doc, DiffRootsDoc):
-        click.echo(diffout.roots_text(doc), nl=False)
-    else:
-        click.echo(diffout.diff_text(doc), nl=False)
+    click.echo(outputs.diff(doc, fmt), nl=False)

@@ -30,8 +30,7 @@ def command(
     program is run inside the root (chroot: root privileges), with its loader and libraries.
     Usage: validate BINARY -- ARGS.
     """
-    from elfcost.report import jsonout, text
-    from elfcost.runtime.compare import comparison_doc
+    from elfcost.report import outputs
     from elfcost.runtime.validate import cannot_run_in, validate
 
     why = cannot_run_in(host)
@@ -41,25 +40,7 @@ def command(
     # The status is decided before the output, so a closed pipe cannot lose it.
     if not v.ok:
         state.fail()
-    docs = [comparison_doc(c) for c in v.comparisons]
-    if fmt == "html":
-        from elfcost.report.html import estimate_html
-
-        static = [] if v.static_whatif is None else [jsonout.estimate_doc(v.static_whatif)]
-        page = estimate_html(
-            [jsonout.estimate_doc(v.estimate)],
-            comparisons=docs,
-            static_whatif=static,
-            instances=129,
-        )
-        common.emit([page], output)
-    elif fmt == "json":
-        # One input, one JSON document: the stops' documents in one array (json.load reads it).
-        body = ",\n".join(jsonout.dumps(d, pretty=False) for d in docs)
-        common.emit([f"[\n{body}\n]\n" if docs else "[]\n"], None)
-    else:
-        notes = [f"{line}\n" for line in v.not_compared]
-        common.emit([*(text.comparison_text(c) for c in v.comparisons), *notes], None)
+    common.emit(outputs.validation(v, fmt), output)
     if fmt != "text":  # beside a document, which its reader must read whole
         for line in v.not_compared:
             click.echo(f"elfcost: {line}", err=True)
