@@ -343,7 +343,7 @@ class ComparisonDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.compariso
     total: ComparedTotal
 
 
-# -- elfcost.check/2 ---------------------------------------------------------------------------
+# -- elfcost.check/3 ---------------------------------------------------------------------------
 
 
 class WaiverDoc(Doc, frozen=True):
@@ -377,6 +377,13 @@ class CheckedBinary(Doc, frozen=True):
     ]
     checked: tuple[str, ...]
     violations: tuple[ViolationDoc, ...]
+    cannot_start: Annotated[
+        tuple[str, ...],
+        msgspec.Meta(
+            description="why the real loader would stop before main: a candidate it refuses, "
+            "a symbol version not found, an ISA level the CPU lacks"
+        ),
+    ] = ()
 
 
 class Skipped(Doc, frozen=True):
@@ -384,7 +391,7 @@ class Skipped(Doc, frozen=True):
     shared_libraries: int
 
 
-class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/2"):
+class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/3"):
     """`elfcost check --format json`: the verdict on every binary."""
 
     ok: bool

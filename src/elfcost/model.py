@@ -236,6 +236,9 @@ class Dso(msgspec.Struct, frozen=True, kw_only=True):
     dynamic: DynamicInfo | None
     sections: tuple[Section, ...] = ()
     build_id: str | None = None
+    # GNU_PROPERTY_X86_ISA_1_NEEDED from PT_GNU_PROPERTY (x86 only): bit 0 baseline, 1 x86-64-v2,
+    # 2 v3, 3 v4. glibc refuses to start a program with an object the CPU's levels do not cover.
+    x86_isa_needed: int = 0
     warnings: tuple[str, ...] = ()  # odd but loadable: reported, never fatal
 
     @property

@@ -76,7 +76,7 @@ def test_directory_skips_and_counts_non_elf(samples: Path, tmp_path: Path) -> No
     r = run("--format", "json", str(d))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("check-2"))
+    jsonschema.validate(doc, load_schema("check-3"))
     assert [b["path"].rsplit("/", 1)[-1] for b in doc["binaries"]] == ["prog"]
     assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 2}
 

@@ -473,6 +473,82 @@ def test_symbol_versions(tmp_path: Path, glibc_host: None, case: str) -> None:
         assert subprocess.run([str(exe)], capture_output=True).returncode == 1
 
 
+# -- 4b. the CPU's ISA level ------------------------------------------------------------------
+
+
+def _isa_needed_at(path: Path) -> int:
+    """File offset of the GNU_PROPERTY_X86_ISA_1_NEEDED value (64-bit little-endian file)."""
+    import struct
+
+    from elfcost.elf.reader import read_dso
+    from elfcost.model import PT_GNU_PROPERTY
+
+    seg = next(p for p in read_dso(str(path)).phdrs if p.p_type == PT_GNU_PROPERTY)
+    raw = path.read_bytes()[seg.offset : seg.offset + seg.filesz]
+    namesz, _descsz, _type = struct.unpack_from("<III", raw, 0)
+    at = 12 + ((namesz + 3) & ~3)
+    while at + 8 <= len(raw):
+        pr_type, size = struct.unpack_from("<II", raw, at)
+        if pr_type == 0xC0008002:
+            return seg.offset + at + 8
+        at += 8 + ((size + 7) & ~7)
+    raise AssertionError(f"{path}: no GNU_PROPERTY_X86_ISA_1_NEEDED")
+
+
+def _isa_lib(tmp_path: Path, march: str) -> Path:
+    try:
+        lib(tmp_path / "libisa.so", "libisa.so", "int f(void) { return 1; }", march, "-mneeded")
+    except subprocess.CalledProcessError:
+        pytest.skip("this gcc cannot mark the ISA level needed (-mneeded)")
+    return program(tmp_path / "m", f"-L{tmp_path}", "-lisa", f"-Wl,-rpath,{tmp_path}")
+
+
+def test_isa_level_the_cpu_lacks_stops_the_program(tmp_path: Path, glibc_host: None) -> None:
+    """glibc checks every object's GNU_PROPERTY_X86_ISA_1_NEEDED against the CPU before main
+    (sysdeps/x86/dl-prop.h dl_isa_level_check): a level the CPU lacks stops the program with
+    "CPU ISA level is lower than required". No CPU lacks the baseline and this one may have
+    x86-64-v4, so the library is marked with a level no CPU has yet (bit 4, after v4)."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("an x86-64 check")
+    exe = _isa_lib(tmp_path, "-march=x86-64-v2")
+    libisa = tmp_path / "libisa.so"
+    g = resolve(str(exe), Host())
+    assert g.stops == ()  # this CPU has x86-64-v2: the real program runs
+    assert subprocess.run([str(exe)], capture_output=True).returncode == 0
+    at = _isa_needed_at(libisa)
+    _patch(libisa, at, (0x13).to_bytes(4, "little"))  # baseline, v2 and the unknown bit 4
+    real = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert real.returncode == 127
+    assert f"{libisa}: CPU ISA level is lower than required" in real.stderr
+    g = resolve(str(exe), Host())
+    (stop,) = g.stops
+    assert stop.startswith(f"{libisa}: CPU ISA level is lower than required")
+    assert "unknown levels 0x10" in stop
+    assert any(stop in w and "does not start" in w for w in estimate(g).warnings)
+    # check --strict fails on it, and its JSON says why.
+    out = subprocess.run(
+        [sys.executable, "-m", "elfcost", "check", "--strict", "--format", "json", str(exe)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1, out.stderr
+    (binary,) = json.loads(out.stdout)["binaries"]
+    assert binary["cannot_start"] == [stop]
+    assert "the loader stops before main" in binary["violations"][0]["why"]
+
+
+def test_isa_level_of_another_cpu(tmp_path: Path, glibc_host: None) -> None:
+    """--isa-level names the CPU the program will run on: an x86-64-v3 library stops it on a
+    baseline or x86-64-v2 CPU, not on an x86-64-v3 one (the rule above, for a CPU that is not
+    this one)."""
+    exe = _isa_lib(tmp_path, "-march=x86-64-v3")
+    for level, stops in (("baseline", 1), ("x86-64-v2", 1), ("x86-64-v3", 0), ("x86-64-v4", 0)):
+        g = resolve(str(exe), Host(isa_level=level))
+        assert len(g.stops) == stops, (level, g.stops)
+    (stop,) = resolve(str(exe), Host(isa_level="x86-64-v2")).stops
+    assert "needs baseline, x86-64-v2, x86-64-v3; the CPU has baseline, x86-64-v2)" in stop
+
+
 # -- 5. preloading -----------------------------------------------------------------------------
 
 

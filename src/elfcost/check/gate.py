@@ -1,7 +1,7 @@
 """Budgets, waivers and baselines for build scripts (`elfcost check`).
 
 Pure: a Policy and per-binary facts in, violations out. The CLI reads the files (TOML policy,
-JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/2) or JUnit XML.
+JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/3) or JUnit XML.
 
 Policy file (TOML):
 
@@ -97,6 +97,9 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     objects: int
     textrel: tuple[str, ...]  # objects with DT_TEXTREL
     missing: tuple[str, ...]  # DT_NEEDED names not found, each once; the interpreter if absent
+    # Why the real loader would stop before main (resolve's DependencyGraph.stops): a refused
+    # candidate, a fatal symbol version, an ISA level the CPU lacks.
+    cannot_start: tuple[str, ...] = ()
     uncalibrated: bool = False  # estimated with another machine's profile (approximate)
     # The largest part of `private_dirty`, as a phrase ("relocation, 132 KiB (33 pages) in
     # usr/sbin/foo: ..."): said with every memory limit it exceeds, so a failed build names it.
@@ -259,9 +262,11 @@ def evaluate(
             "objects with text relocations: " + ", ".join(facts.textrel),
         )
     if lim.no_missing:
-        over(
-            "no_missing", 0, len(facts.missing), "libraries not found: " + ", ".join(facts.missing)
-        )
+        whys = [f"libraries not found: {', '.join(facts.missing)}"] if facts.missing else []
+        if facts.cannot_start:
+            whys.append("the loader stops before main: " + "; ".join(facts.cannot_start))
+        actual = len(facts.missing) + len(facts.cannot_start)
+        over("no_missing", 0, actual, "; ".join(whys) or "libraries not found: ")
     if baseline is not None and facts.path in baseline:
         over("baseline", baseline[facts.path], facts.private_dirty, "the baseline may only go down")
     return Verdict(

@@ -1,4 +1,4 @@
-"""`elfcost check` verdicts → text, JSON (elfcost.check/2) and JUnit XML."""
+"""`elfcost check` verdicts → text, JSON (elfcost.check/3) and JUnit XML."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def _caveats(v: Verdict) -> str:
     notes = []
     if v.facts.missing:
         notes.append("not found, not counted: " + ", ".join(v.facts.missing))
+    if v.facts.cannot_start:
+        notes.append("does not start: " + "; ".join(v.facts.cannot_start))
     if v.facts.uncalibrated:
         notes.append("uncalibrated profile: approximate")
     return "".join(f" [{n}]" for n in notes)
@@ -85,6 +87,7 @@ def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int =
                 uncalibrated=v.facts.uncalibrated,
                 checked=tuple(v.checked),
                 violations=tuple(_violation_doc(x) for x in v.violations),
+                cannot_start=v.facts.cannot_start,
             )
             for v in verdicts
         ),

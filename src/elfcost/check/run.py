@@ -93,6 +93,7 @@ def facts_of(analysis: Analysis, path: str) -> Facts:
         missing=not_found(
             (m.needed for m in est.missing), est.loader_path, {o.role for o in est.objects}
         ),
+        cannot_start=analysis.graph.stops,
         uncalibrated=est.profile != "none" and not calibrated(est.profile, est.machine),
         biggest=biggest_cause(est, path),
     )

@@ -29,7 +29,7 @@ def command(
     host: common.Host = common.HOST,
     scenario: common.Scenario = common.SCENARIO,
     fmt: str = common.format_option(
-        ["text", "json", "junit"], "json: elfcost.check/2; junit: JUnit XML."
+        ["text", "json", "junit"], "json: elfcost.check/3; junit: JUnit XML."
     ),
 ) -> None:
     """Gate programs on memory budgets: exit 1 when a limit is exceeded.

@@ -55,6 +55,7 @@ from elfcost.model import (
     ET_DYN,
     ET_EXEC,
     PT_DYNAMIC,
+    PT_GNU_PROPERTY,
     PT_INTERP,
     PT_LOAD,
     PT_NOTE,
@@ -280,6 +281,7 @@ def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
         dynamic=dynamic,
         sections=sections,
         build_id=_build_id(f, phdrs, little),
+        x86_isa_needed=_x86_isa_needed(f, phdrs, lay) if e_machine in (3, 62) else 0,
         warnings=tuple(warnings),
     )
 
@@ -610,3 +612,39 @@ def _build_id(f: _File, phdrs: tuple[Segment, ...], little: bool) -> str | None:
                 return data[name_end : name_end + descsz].hex()
             pos = desc_end
     return None
+
+
+NT_GNU_PROPERTY_TYPE_0 = 5
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
+
+
+def _x86_isa_needed(f: _File, phdrs: tuple[Segment, ...], lay: _Layout) -> int:
+    """GNU_PROPERTY_X86_ISA_1_NEEDED, read as glibc reads it (sysdeps/x86/dl-prop.h
+    _dl_process_property_note via elf/dl-load.c _dl_process_pt_gnu_property): the first
+    NT_GNU_PROPERTY_TYPE_0 note named "GNU" in PT_GNU_PROPERTY, aligned to the class's word,
+    properties sorted by type, each padded to that word. 0 when there is none."""
+    seg = next((p for p in phdrs if p.p_type == PT_GNU_PROPERTY), None)
+    word = 8 if lay.phdr.size == 56 else 4  # Elf64_Phdr is 56 bytes, Elf32_Phdr 32
+    if seg is None or seg.align != word or seg.filesz > 1 << 16 or seg.offset + seg.filesz > f.size:
+        return 0
+    data = os.pread(f.fd, seg.filesz, seg.offset)
+    e = lay.ehdr.format[0]  # the file's byte order
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, n_type = struct.unpack_from(e + "III", data, pos)
+        desc = pos + 12 + ((namesz + 3) & ~3)
+        end = desc + ((descsz + word - 1) & ~(word - 1))
+        if end > len(data):
+            return 0
+        if n_type == NT_GNU_PROPERTY_TYPE_0 and data[pos + 12 : pos + 12 + namesz] == b"GNU\0":
+            at, stop = desc, desc + descsz
+            while at + 8 <= stop:
+                pr_type, pr_datasz = struct.unpack_from(e + "II", data, at)
+                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED and pr_datasz == 4:
+                    return int(struct.unpack_from(e + "I", data, at + 8)[0])
+                if pr_type > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    return 0  # sorted: it is not there
+                at += 8 + ((pr_datasz + word - 1) & ~(word - 1))
+            return 0  # glibc reads the first such note only
+        pos = end
+    return 0

@@ -25,6 +25,9 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
     warnings: tuple[str, ...]  # the version problems' messages among them
     # DT_VERNEED versions the loaded objects do not define (glibc elf/dl-version.c).
     versions: tuple[VersionProblem, ...] = ()
+    # What stops the real loader before main (a candidate it refuses, a fatal version, the
+    # CPU's ISA level): the program as analysed does not start. Each is also among `warnings`.
+    stops: tuple[str, ...] = ()
 
     @cached_property
     def _cache(self) -> dict[str, Any]:
@@ -41,6 +44,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
         interp: str | None,
         warnings: Sequence[str],
         versions: Sequence[VersionProblem] = (),
+        stops: Sequence[str] = (),
     ) -> DependencyGraph:
         return cls(
             objects=tuple(objects),
@@ -49,6 +53,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
             interp=interp,
             warnings=tuple(warnings),
             versions=tuple(versions),
+            stops=tuple(stops),
         )
 
     @property

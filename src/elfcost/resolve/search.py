@@ -618,14 +618,13 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
                 loaded.append(new)
                 if new is not rtld:
                     known.add(new)
+    stops: list[str] = []  # what stops the real loader: the program does not start
     for r in resolutions:
         if r.found is None and r.tried and r.tried[-1].outcome.startswith(STOPS):
             error = r.tried[-1].outcome.removeprefix(STOPS)
             where = r.tried[-2].path if len(r.tried) > 1 else r.needed
-            warnings.append(
-                f"{r.needed} (needed by {r.parent}): {where}: {error}; "
-                "the loader stops there, the program does not start"
-            )
+            stops.append(f"{r.needed} (needed by {r.parent}): {where}: {error}")
+            warnings.append(f"{stops[-1]}; the loader stops there, the program does not start")
         hint = next((a for a in r.tried if CONF_ONLY in a.outcome), None)
         if r.found is None and hint is not None:
             warnings.append(
@@ -638,6 +637,11 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     versions = check_versions(loaded, known) if family is LoaderFamily.GLIBC else []
     for v in versions:
         warnings.append(v.message + ("; the program does not start" if v.fatal else ""))
+        stops.extend([v.message] if v.fatal else [])
+    if family is LoaderFamily.GLIBC and main_dso.machine in ("x86_64", "i386"):
+        for message in check_isa_levels(loaded, rtld, host):
+            warnings.append(f"{message}; the program does not start")
+            stops.append(message)
     objects = [
         LoadedObject(dso=o.dso, role=o.role, found_via=o.via, parent=o.parent) for o in loaded
     ]
@@ -648,7 +652,30 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
         interp=interp,
         warnings=warnings,
         versions=versions,
+        stops=stops,
     )
+
+
+def check_isa_levels(loaded: list[_Loaded], rtld: _Loaded | None, host: Host) -> list[str]:
+    """glibc's start-up ISA check on x86 (sysdeps/x86/dl-prop.h dl_isa_level_check, called by
+    elf/rtld.c _rtld_main_check): every object but ld.so whose GNU_PROPERTY_X86_ISA_1_NEEDED
+    asks for a level the CPU lacks stops the program with "CPU ISA level is lower than
+    required". The CPU is this machine's, or --isa-level's (the baseline for a --root)."""
+    level = host.cache_isa_level("x86_64") or 0  # 0 baseline .. 3 x86-64-v4
+    cpu = (1 << (level + 1)) - 1  # GNU_PROPERTY_X86_ISA_1_BASELINE | _V2 | ... up to it
+    return [
+        f"{o.dso.path}: CPU ISA level is lower than required "
+        f"(needs {_isa_names(o.dso.x86_isa_needed)}; the CPU has {_isa_names(cpu)})"
+        for o in loaded
+        if o is not rtld and o.dso.x86_isa_needed & cpu != o.dso.x86_isa_needed
+    ]
+
+
+def _isa_names(bits: int) -> str:
+    names = ("baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
+    named = [n for i, n in enumerate(names) if bits >> i & 1]
+    unknown = bits & ~0xF
+    return ", ".join(named + ([f"unknown levels {unknown:#x}"] if unknown else []))
 
 
 def check_versions(loaded: list[_Loaded], known: _Known) -> list[VersionProblem]:
