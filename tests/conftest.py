@@ -7,7 +7,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from elfcost.documents import (
     Role,
     Total,
 )
+from elfcost.errors import ElfcostError
 from elfcost.model import ZERO, LoaderFamily, Range
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +137,23 @@ def _item(r: Range) -> ProcessDoc:
 def make_estimate() -> Callable[..., EstimateDoc]:
     """build_estimate, for tests anywhere under tests/ (conftest modules are not importable)."""
     return build_estimate
+
+
+class Collect:
+    """An `each` (errors.Each) that keeps what each input raised and goes on, as the command
+    line does: the library's loops are tested with it."""
+
+    def __init__(self) -> None:
+        self.errors: list[ElfcostError] = []
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        try:
+            yield
+        except ElfcostError as exc:
+            self.errors.append(exc)
+
+
+@pytest.fixture
+def each() -> Collect:
+    return Collect()

@@ -10,9 +10,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -28,23 +27,12 @@ from elfcost.report.jsonout import estimate_doc
 from elfcost.runtime.launch import CLEAN_PATH
 from elfcost.runtime.measure import environment, planned_dsos
 
+if TYPE_CHECKING:
+    from conftest import Collect
+
 pytestmark = pytest.mark.integration
 PAGE = 4096
 SHF_WRITE, SHF_ALLOC = 0x1, 0x2
-
-
-class Collect:
-    """An `each` that keeps what each input raised and goes on, as the command line does."""
-
-    def __init__(self) -> None:
-        self.errors: list[ElfcostError] = []
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        try:
-            yield
-        except ElfcostError as exc:
-            self.errors.append(exc)
 
 
 def loaded(path: Path) -> tuple[list[str], list[str]]:
@@ -86,7 +74,7 @@ def causes_of(page: PageCost) -> set[str]:
 
 
 def test_programs_in_finds_programs_in_name_order_and_counts_the_rest(
-    samples: Path, tmp_path: Path
+    samples: Path, tmp_path: Path, each: Collect
 ) -> None:
     tree = tmp_path / "tree"
     (tree / "a").mkdir(parents=True)
@@ -100,7 +88,6 @@ def test_programs_in_finds_programs_in_name_order_and_counts_the_rest(
     named = tmp_path / "script.sh"
     named.write_text("#!/bin/sh\n")
 
-    each = Collect()
     found = programs_in([str(tree), str(named)], each=each)
     assert found.programs == (str(tree / "a" / "prog1"), str(tree / "b" / "prog2"), str(named))
     assert (found.skipped, found.libraries) == (2, 1)  # notes.txt and the link; libown.so
@@ -186,13 +173,13 @@ def test_policy_of_a_file_with_flags_over_its_defaults(tmp_path: Path) -> None:
         run.policy_of(str(tmp_path / "bad.toml"))
 
 
-def test_check_each_program_against_the_policy(samples: Path) -> None:
+def test_check_each_program_against_the_policy(samples: Path, each: Collect) -> None:
     host = make_host()
     small, big = samples / "trivial.pie", samples / "textrel.nopie"
     cost = {p: analyse(str(p), host).estimate.total.expected for p in (small, big)}
     assert cost[small] < cost[big]
     policy = Policy(defaults=Limits(max_private_dirty=cost[small], no_textrel=True))
-    each, seen = Collect(), []
+    seen: list[tuple[int, int]] = []
     programs = [str(small), str(samples / "missing"), str(big)]
     verdicts = run.check(
         programs, policy, host, each=each, progress=lambda done, n: seen.append((done, n))
@@ -296,7 +283,7 @@ def test_diff_builds_per_object_and_cause(samples: Path, tmp_path: Path) -> None
     assert same.page_size == 16384 and same.old == str(old)
 
 
-def test_diff_trees_and_diff(samples: Path, tmp_path: Path) -> None:
+def test_diff_trees_and_diff(samples: Path, tmp_path: Path, each: Collect) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     for top, files in (
         (old, {"a": "trivial.pie", "b": "ownlib.pie"}),
@@ -311,7 +298,6 @@ def test_diff_trees_and_diff(samples: Path, tmp_path: Path) -> None:
         p: analyse(str(p), host).estimate.total.expected
         for p in (old / "bin/a", old / "bin/b", new / "bin/a", new / "bin/c")
     }
-    each = Collect()
     doc = diffing.diff(str(old), str(new), host, instances=3, each=each)
     assert isinstance(doc, DiffRootsDoc)
     assert [e.path for e in each.errors] == [str(new / "bin/d")]

@@ -4,16 +4,18 @@ each started program is held, measured, compared and killed."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from elfcost.errors import ElfcostError, MeasurementError
+from elfcost.errors import MeasurementError
 from elfcost.pipeline import analyse, make_host
 from elfcost.runtime.measure import Start, measure
 from elfcost.runtime.validate import STOPS, validate
+
+if TYPE_CHECKING:
+    from conftest import Collect
 
 pytestmark = pytest.mark.runtime
 
@@ -53,18 +55,6 @@ def test_validate_names_what_the_program_writes(samples: Path) -> None:
     assert v.ok  # inside the predicted [low, high]
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.errors: list[ElfcostError] = []
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        try:
-            yield
-        except ElfcostError as exc:
-            self.errors.append(exc)
-
-
 def test_measure_starts_a_command_with_its_environment() -> None:
     # The shell waits only if it sees the variable and nothing of elfcost's own environment.
     script = 'test "$ELFCOST_T" = 1 && test -z "$HOME" && exec sleep 100'
@@ -78,12 +68,11 @@ def test_measure_starts_a_command_with_its_environment() -> None:
         measure(["/bin/sh", "-c", script], start=Start(clean_env=True, settle=0.1))
 
 
-def test_measure_live_processes_each_on_its_own() -> None:
+def test_measure_live_processes_each_on_its_own(each: Collect) -> None:
     live = subprocess.Popen(["/bin/sleep", "100"])
     dead = subprocess.Popen(["/bin/true"])
     dead.wait()
     try:
-        each = Collect()
         found = measure(pids=[dead.pid, live.pid], each=each)
         assert [m.pid for m in found] == [live.pid]
         assert found[0].objects[0].path == "/usr/bin/sleep"
