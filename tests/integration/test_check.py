@@ -149,6 +149,25 @@ def test_junit(samples: Path) -> None:
     assert suite.get("failures") == "2"
 
 
+def test_junit_reports_inputs_that_could_not_be_checked(samples: Path, tmp_path: Path) -> None:
+    """A CI report must not look green when an input was never checked: each one is a test
+    case with an <error>, counted in errors="N", and the XML stays well-formed whatever its
+    name holds (a control character is written as a backslash escape, as in error lines)."""
+    bad = tmp_path / "two\x01parts"
+    bad.write_bytes(b"\x7fELF\x02")  # ELF magic, then nothing
+    r = run("--format", "junit", "--max-objects", "9", str(samples / "trivial.pie"), str(bad))
+    assert r.returncode == 3, r.stderr
+    suite = ET.fromstring(r.stdout)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "1")
+    (case,) = (c for c in suite if c.find("error") is not None)
+    assert case.get("name") == "analysis"
+    assert case.get("classname") == str(tmp_path / "two\\x01parts")
+    error = case.find("error")
+    assert error is not None and error.get("message", "").startswith(str(tmp_path / "two\\x01"))
+    # The same line is on stderr.
+    assert error.get("message", "") in r.stderr
+
+
 def test_root_staged_tree(tmp_path: Path) -> None:
     root = tmp_path / "destdir"
     (root / "usr/bin").mkdir(parents=True)

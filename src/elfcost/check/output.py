@@ -7,7 +7,15 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from elfcost.check.gate import Verdict, Violation
-from elfcost.documents import CheckDoc, CheckedBinary, Skipped, ViolationDoc, WaiverDoc
+from elfcost.documents import (
+    CheckDoc,
+    CheckedBinary,
+    ErrorDoc,
+    Skipped,
+    ViolationDoc,
+    WaiverDoc,
+)
+from elfcost.report.streams import escaped
 from elfcost.report.units import kib
 
 
@@ -95,15 +103,17 @@ def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int =
     )
 
 
-def junit(verdicts: Sequence[Verdict]) -> str:
-    """One testcase per binary and limit; failures for violations, skipped when waived."""
+def junit(verdicts: Sequence[Verdict], errors: Sequence[ErrorDoc] = ()) -> str:
+    """One testcase per binary and limit; failures for violations, skipped when waived; and
+    one testcase "analysis" with an error for each input that could not be checked, so a CI
+    report counts it (it is also the exit status 3)."""
     cases = []
     failures = skipped = 0
     for v in verdicts:
         by_limit = {x.limit: x for x in v.violations}
         for limit in v.checked:
             name = quoteattr(limit)
-            cls = quoteattr(v.path)
+            cls = quoteattr(escaped(v.path))
             x = by_limit.get(limit)
             if x is None:
                 cases.append(f"  <testcase classname={cls} name={name}/>")
@@ -111,18 +121,25 @@ def junit(verdicts: Sequence[Verdict]) -> str:
                 skipped += 1
                 cases.append(
                     f"  <testcase classname={cls} name={name}>"
-                    f"<skipped message={quoteattr(_line(x))}/></testcase>"
+                    f"<skipped message={quoteattr(escaped(_line(x)))}/></testcase>"
                 )
             else:
                 failures += 1
                 cases.append(
                     f"  <testcase classname={cls} name={name}>"
-                    f"<failure message={quoteattr(_line(x))}>"
-                    f"{xml_escape(_line(x))}</failure></testcase>"
+                    f"<failure message={quoteattr(escaped(_line(x)))}>"
+                    f"{xml_escape(escaped(_line(x)))}</failure></testcase>"
                 )
+    for e in errors:
+        # XML 1.0 has no way to write a control character: names are escaped as in error lines.
+        where, message = quoteattr(escaped(e.path or "elfcost")), escaped(e.message)
+        cases.append(
+            f'  <testcase classname={where} name="analysis">'
+            f"<error message={quoteattr(message)}>{xml_escape(message)}</error></testcase>"
+        )
     head = (
         f'<testsuite name="elfcost check" tests="{len(cases)}" failures="{failures}" '
-        f'skipped="{skipped}" errors="0">'
+        f'skipped="{skipped}" errors="{len(errors)}">'
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

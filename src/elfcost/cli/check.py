@@ -40,7 +40,7 @@ def command(
     from elfcost.check import output, run
     from elfcost.report import jsonout
 
-    state.json_errors(fmt == "json")
+    state.json_errors(fmt in ("json", "junit"))
     with state.progress("checking") as bar:
         done = run.run(
             paths,
@@ -63,6 +63,6 @@ def command(
             click.echo(line, nl=False)
         click.echo(jsonout.dumps(output.check_doc(done.verdicts, **counts), pretty=not errors))
     elif fmt == "junit":
-        click.echo(output.junit(done.verdicts), nl=False)
+        click.echo(output.junit(done.verdicts, state.take_error_docs()), nl=False)
     else:
         click.echo(output.check_text(done.verdicts, **counts), nl=False)

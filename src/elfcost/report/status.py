@@ -36,12 +36,16 @@ class Status:
         if on:
             self.error_docs = []
 
+    def take_error_docs(self) -> list[ErrorDoc]:
+        """The error documents kept since the last call."""
+        docs, self.error_docs = self.error_docs or [], ([] if self.error_docs is not None else None)
+        return docs
+
     def take_errors(self, *, pretty: bool = False) -> list[str]:
         """The error documents kept since the last call, as JSON text lines."""
         from elfcost.documents import encode
 
-        docs, self.error_docs = self.error_docs or [], ([] if self.error_docs is not None else None)
-        return [encode(d, pretty=pretty) + "\n" for d in docs]
+        return [encode(d, pretty=pretty) + "\n" for d in self.take_error_docs()]
 
     def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
         self.status = max(self.status, code)  # 3 (an input error) wins over 1
