@@ -10,7 +10,10 @@ PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
 SAMPLES := build/samples
 APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
-  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential
+  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential qemu-user
+# Architectures whose Debian packages the tests download (apt-get download NAME:ARCH): the
+# sysroots of other machines, and the archives scanned as one root.
+FOREIGN_ARCHES := arm64 armhf ppc64el s390x i386
 
 .PHONY: install run test lint samples bench clean deps-apt fuzz schemas install-debhelper
 
@@ -42,9 +45,14 @@ install-debhelper:
 	install -D -m 644 $(DH_SRC)/Debian/Debhelper/Sequence/elfcost.pm \
 	  $(DESTDIR)$(DH_PERL5DIR)/Debian/Debhelper/Sequence/elfcost.pm
 
-# Debian packages the tests use (compilers for the samples, peers for the benchmarks).
+# Debian packages the tests use (compilers for the samples, peers for the benchmarks, qemu's
+# user-mode emulators to run other machines' loaders), and other architectures' package lists.
 deps-apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  added=; for a in $(FOREIGN_ARCHES); do \
+	    dpkg --print-foreign-architectures | grep -qx $$a || { dpkg --add-architecture $$a; added=1; }; \
+	  done; \
+	  if [ -n "$$added" ]; then apt-get update -qq; fi; \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

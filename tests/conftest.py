@@ -157,3 +157,42 @@ class Collect:
 @pytest.fixture
 def each() -> Collect:
     return Collect()
+
+
+# -- real Debian packages (temporary: reconciled with the archive fixtures) --------------------
+DEBS = Path(__file__).resolve().parents[1] / "build" / "debs"
+
+
+def _debian_packages(arch: str, names: Sequence[str]) -> dict[str, Path]:
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get: cannot download Debian packages")
+    where = DEBS / arch
+    where.mkdir(parents=True, exist_ok=True)
+
+    def cached(n: str) -> Path | None:
+        found = sorted(where.glob(f"{n}_*_{arch}.deb")) + sorted(where.glob(f"{n}_*_all.deb"))
+        return found[-1] if found else None
+
+    missing = [n for n in names if cached(n) is None]
+    if missing:
+        r = subprocess.run(
+            ["apt-get", "download", "-q", *(f"{n}:{arch}" for n in missing)],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if r.returncode != 0:
+            pytest.skip(f"apt-get download of {arch} packages failed: {r.stderr.strip()[-200:]}")
+    out = {}
+    for n in names:
+        f = cached(n)
+        if f is None:
+            pytest.skip(f"apt-get download gave no {n} for {arch}")
+        out[n] = f
+    return out
+
+
+@pytest.fixture(scope="session")
+def debs_of() -> Callable[..., dict[str, Path]]:
+    return _debian_packages
