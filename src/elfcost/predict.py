@@ -8,13 +8,26 @@ libc's objects (resolve/swap.py). The command line and `elfcost scan` call these
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from msgspec.structs import replace
 
 from elfcost.cost import estimate as cost
 from elfcost.cost.estimate import BIND_NOW, EstimateMemo, Options
-from elfcost.cost.whatif import RELINKS, libc_whatif, static_whatif
+from elfcost.cost.profiles import LIBC_SONAMES
+from elfcost.cost.whatif import (
+    RELINKS,
+    STATIC_LIB,
+    STATIC_LIB_ALL,
+    archive_shares,
+    libc_whatif,
+    linked_libraries,
+    static_lib_whatif,
+    static_whatif,
+)
 from elfcost.elf.facts import FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
+from elfcost.elf.symbols import dynamic_symbols
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
@@ -83,6 +96,23 @@ def relink_whatif(
     return est
 
 
+def static_lib(
+    graph: DependencyGraph,
+    names: Sequence[str],
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+    strict: bool = True,
+) -> Estimate:
+    """`--assume static-lib=NAME` for each of `names` (cost/whatif.py static_lib_whatif), with
+    the share of each library the program takes from its archive read from the objects'
+    .dynsym (archive_shares)."""
+    paths, _ = linked_libraries(graph, names)
+    symbols = {o.dso.path: dynamic_symbols(o.dso) for o in graph.objects}
+    shares = archive_shares(graph, paths, symbols)
+    return static_lib_whatif(graph, names, options, dynamic=dynamic, shares=shares, strict=strict)
+
+
 def remedies(
     graph: DependencyGraph,
     host: Host,
@@ -117,6 +147,14 @@ def remedies(
             out.append((other.value, swapped))
             if other is LoaderFamily.MUSL:
                 out.append(("musl-static", static_whatif(swap.graph, opts, dynamic=swapped)))
+    # Each library but libc and the loader linked in from its archive, then all of them.
+    libs = [o for o in graph.objects if o.role == "library"]
+    own = [o.dso.soname or o.dso.path for o in libs if (o.dso.soname or "") not in LIBC_SONAMES]
+    for name in own:
+        out.append((STATIC_LIB + name, static_lib(graph, [name], opts, dynamic=dynamic)))
+    if len(own) > 1:
+        all_in = static_lib(graph, [STATIC_LIB_ALL], opts, dynamic=dynamic)
+        out.append((STATIC_LIB + STATIC_LIB_ALL, all_in))
     # Binding matters to glibc only, and only to objects not already bound that way; the
     # estimate is not already a binding what-if.
     binds = [bool(o.dso.dynamic and o.dso.dynamic.bind_now) for o in graph.objects]

@@ -12,7 +12,7 @@ import os
 import struct
 from collections.abc import Iterable
 
-from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL
+from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NO_SYMBOLS, DynamicSymbols
 from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso
@@ -59,6 +59,34 @@ def find_symbols(
     except failures:
         return {}
     return found
+
+
+def dynamic_symbols(dso: Dso, fd: int | None = None) -> DynamicSymbols:
+    """The defined STT_FUNC/STT_OBJECT symbols of `dso`'s .dynsym with their sizes, and its
+    undefined names (NO_SYMBOLS when it has no .dynsym or it cannot be read)."""
+    if not has_section(dso, ".dynsym"):
+        return NO_SYMBOLS
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    failures = (ELFError, OverflowError, ValueError, struct.error, KeyError, IndexError, OSError)
+    defined: dict[str, int] = {}
+    undefined: set[str] = set()
+    try:
+        with opened(dso.file, fd) as (fd, _), io.FileIO(fd, closefd=False) as fh:
+            section = ELFFile(fh).get_section_by_name(".dynsym")
+            if section is None or not hasattr(section, "iter_symbols"):
+                return NO_SYMBOLS
+            for sym in section.iter_symbols():
+                if not sym.name:
+                    continue
+                if sym["st_shndx"] == "SHN_UNDEF":
+                    undefined.add(sym.name)
+                elif sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT"):
+                    defined[sym.name] = int(sym["st_size"])
+    except (*failures, ElfcostError):
+        return NO_SYMBOLS
+    return DynamicSymbols(defined=defined, undefined=frozenset(undefined))
 
 
 def has_section(dso: Dso, name: str) -> bool:
