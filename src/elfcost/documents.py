@@ -134,7 +134,14 @@ class Total(Doc, frozen=True):
     fleet: Fleet
 
 
-Assume = Literal["static", "musl", "glibc", "musl-static", "glibc-static", "bind-now", "lazy"]
+# An --assume value: a relinking or binding what-if, or static-lib=SONAME (a library linked in
+# from its static archive; static-lib=all for every library but libc and the loader).
+Assume = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(static|musl|glibc|musl-static|glibc-static|bind-now|lazy|static-lib=.+)$"
+    ),
+]
 
 
 class SavingDoc(Doc, frozen=True):

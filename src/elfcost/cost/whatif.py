@@ -192,8 +192,8 @@ SHF_TLS = 0x400
 # whose end DATA_SEGMENT_RELRO_END puts on a page boundary (the segment's start moves instead).
 # An input section of the same name from the archive lands in the output section of that name,
 # after the program's own (its members come after the program's objects on the command line).
-_RELRO_OUTPUTS = (".tdata", ".preinit_array", ".init_array", ".fini_array", ".data.rel.ro")
-_RELRO_OUTPUTS += (".dynamic", ".got")
+_RELRO_OUTPUTS: tuple[str, ...] = (".tdata", ".preinit_array", ".init_array", ".fini_array")
+_RELRO_OUTPUTS += (".data.rel.ro", ".dynamic", ".got")
 _OUTPUTS = (*_RELRO_OUTPUTS, ".got.plt", ".data", ".bss")
 # ld aligns each input section to its sh_addralign, which elfcost does not keep: 16 bytes, the
 # usual alignment of .data and .bss on 64-bit targets, between the parts.
