@@ -124,3 +124,55 @@ def test_check_and_diff_take_it(samples: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
+
+
+def test_a_saved_estimate_2_is_still_read(samples: Path, tmp_path: Path) -> None:
+    # elfcost.estimate/3 differs from /2 only in what savings[].assume may hold.
+    import json
+
+    from elfcost import documents as d
+
+    program = str(samples / "staticlib" / "skalike.pie-shared")
+    r = CliRunner().invoke(main, ["estimate", "--format", "json", program])
+    value = json.loads(r.output)
+    assert value["schema"] == "elfcost.estimate/3"
+    assert f"static-lib={LIB}" in [s["assume"] for s in value["savings"]]
+    value["schema"] = "elfcost.estimate/2"
+    value["savings"] = [s for s in value["savings"] if not s["assume"].startswith("static-lib=")]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(value))
+    doc = d.decode_estimate(old.read_text(), source="old.json")
+    assert doc.savings is not None and doc.binary == program
+
+
+def test_scan_links_in_where_the_library_is_loaded(samples: Path) -> None:
+    import json
+
+    d = samples / "staticlib"
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--no-cache",
+            "-j",
+            "1",
+            "--format",
+            "jsonl",
+            "--assume",
+            f"static-lib={LIB}",
+            str(d / "skalike.pie-shared"),
+            str(d / "skalike.pie-linked"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    docs = {
+        x["path"].rsplit("/", 1)[-1]: x["estimate"]
+        for x in map(json.loads, r.output.splitlines())
+        if x["schema"] == "elfcost.scan-result/2"
+    }
+    shared, linked = docs["skalike.pie-shared"], docs["skalike.pie-linked"]
+    assert LIB not in [o["soname"] for o in shared["objects"]]
+    assert "linked in from static archives" in shared["assumptions"][-1]
+    assert f"loads none of {LIB}" in linked["assumptions"][-1]
+    for figure in ("at_entry", "expected"):
+        assert shared["total"]["private_dirty"][figure] == linked["total"]["private_dirty"][figure]
