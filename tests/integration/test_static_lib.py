@@ -176,3 +176,33 @@ def test_scan_links_in_where_the_library_is_loaded(samples: Path) -> None:
     assert f"loads none of {LIB}" in linked["assumptions"][-1]
     for figure in ("at_entry", "expected"):
         assert shared["total"]["private_dirty"][figure] == linked["total"]["private_dirty"][figure]
+
+
+def test_dynamic_symbols_are_pyelftools_s(samples: Path) -> None:
+    # The struct reader of .dynsym (elf/symbols.py dynamic_symbols) against pyelftools, on the
+    # samples' library and this machine's libc (glibc, and musl where installed).
+    from elftools.elf.elffile import ELFFile
+
+    from elfcost.elf.reader import read_dso
+    from elfcost.elf.symbols import dynamic_symbols
+
+    files = [samples / "staticlib" / LIB, samples / "staticlib" / "skalike.pie-shared"]
+    files += [Path(p) for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/ld-musl-x86_64.so.1")]
+    checked = 0
+    for f in files:
+        if not f.exists():
+            continue
+        got = dynamic_symbols(read_dso(str(f)))
+        with f.open("rb") as fh:
+            section = ELFFile(fh).get_section_by_name(".dynsym")
+            syms = [s for s in section.iter_symbols() if s.name]  # type: ignore[union-attr]
+            defined = {
+                s.name: s["st_size"]
+                for s in syms
+                if s["st_shndx"] != "SHN_UNDEF"
+                and s["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT")
+            }
+            undefined = {s.name for s in syms if s["st_shndx"] == "SHN_UNDEF"}
+        assert got.defined == defined and got.undefined == undefined, f
+        checked += bool(defined)
+    assert checked >= 2
