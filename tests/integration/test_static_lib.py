@@ -79,6 +79,11 @@ def test_usage_errors(samples: Path) -> None:
     assert r.exit_code == 2
     r = runner.invoke(main, ["estimate", "--assume", f"static-lib={LIB}", program])
     assert r.exit_code == 0, r.output
+    # A statically linked program loads no library to link in.
+    r = runner.invoke(
+        main, ["estimate", "--assume", f"static-lib={LIB}", str(samples / "trivial.static")]
+    )
+    assert r.exit_code == 2 and "statically linked" in r.output, r.output
     # The loader, named by its file name, is refused once the program is resolved.
     with pytest.raises(UsageError, match="dynamic loader"):
         analyse(program, make_host(), Scenario(static_libs=("ld-linux-x86-64.so.2",)))

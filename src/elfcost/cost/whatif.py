@@ -1,6 +1,7 @@
 """What-ifs that change how the program is linked, each labelled as an estimate:
-`--assume static` (below), `--assume musl|glibc` (`libc_whatif`), and the two together
-(`--assume musl-static|glibc-static`, `relink_whatif`: the other libc first, then static).
+`--assume static` (below), `--assume musl|glibc` (`libc_whatif`), the two together
+(`--assume musl-static|glibc-static`, `relink_whatif`: the other libc first, then static), and
+`--assume static-lib=SONAME` (`static_lib_whatif`: one library linked in from its archive).
 
 A static link (`gcc -static`, `musl-gcc -static`: non-PIE) keeps no ld.so, no loader heap and
 no relocation at all: every address is resolved at link time. What is left:
@@ -364,9 +365,10 @@ def _merge(old: PageCost | None, new: PageCost) -> PageCost:
         return new
     win, lose = (new, old) if _PRECEDENCE[new.cause] < _PRECEDENCE[old.cause] else (old, new)
     phase = min(win.phase, lose.phase, key=_PHASES.__getitem__)
-    if win.cause is lose.cause:
+    also = f"also {lose.cause.value}"
+    if win.cause is lose.cause or also in win.detail.split("; "):
         return replace(win, phase=phase)
-    return replace(win, phase=phase, detail=f"{win.detail}; also {lose.cause.value}")
+    return replace(win, phase=phase, detail=f"{win.detail}; {also}")
 
 
 def _mapped(page: PageCost, dso: Dso, parts: dict[str, _Part], P: int, *, own: bool) -> list[int]:
@@ -431,6 +433,11 @@ def static_lib_whatif(
     """
     P = (options or Options()).page_size
     if graph.family is LoaderFamily.NONE:
+        if strict:
+            raise UsageError(
+                f"--assume {STATIC_LIB}{names[0]}: {graph.root.dso.path} is statically linked: "
+                "it loads no library"
+            )
         return replace(
             dynamic,
             assumptions=(*dynamic.assumptions, "what-if: already static, nothing to change"),
