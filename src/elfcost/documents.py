@@ -64,7 +64,7 @@ class DepsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.deps/1"):
     warnings: tuple[str, ...]
 
 
-# -- elfcost.estimate/2 ------------------------------------------------------------------------
+# -- elfcost.estimate/3 ------------------------------------------------------------------------
 
 
 class PageDoc(Doc, frozen=True):
@@ -134,7 +134,14 @@ class Total(Doc, frozen=True):
     fleet: Fleet
 
 
-Assume = Literal["static", "musl", "glibc", "musl-static", "glibc-static", "bind-now", "lazy"]
+# An --assume value: a relinking or binding what-if, or static-lib=SONAME (a library linked in
+# from its static archive; static-lib=all for every library but libc and the loader).
+Assume = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(static|musl|glibc|musl-static|glibc-static|bind-now|lazy|static-lib=.+)$"
+    ),
+]
 
 
 class SavingDoc(Doc, frozen=True):
@@ -159,7 +166,7 @@ class SavingDoc(Doc, frozen=True):
 
 
 class _EstimateFields(Doc, frozen=True):
-    """The fields elfcost.estimate/1 and /2 share, in their order."""
+    """The fields elfcost.estimate/1, /2 and /3 share, in their order."""
 
     binary: str
     page_size: PageSize
@@ -179,21 +186,31 @@ class EstimateDoc1(_EstimateFields, frozen=True, tag_field="schema", tag="elfcos
     saved report), as an EstimateDoc with `savings` null (`estimate_of`)."""
 
 
-class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
+SavingsField = Annotated[
+    tuple[SavingDoc, ...] | None,
+    msgspec.Meta(
+        description="each --assume what-if that changes anything, the largest saving "
+        "first; null: not computed (a what-if's own estimate, scan's per-program estimates)"
+    ),
+]
+
+
+class EstimateDoc2(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
+    """elfcost.estimate/2, as earlier versions wrote it: /3 less the static-lib=SONAME values
+    of `savings[].assume`; still read back, as an EstimateDoc (`estimate_of`)."""
+
+    savings: SavingsField = None
+
+
+class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/3"):
     """`elfcost estimate --format json`: one process, every object in load order, and what
     each remedy saves."""
 
-    savings: Annotated[
-        tuple[SavingDoc, ...] | None,
-        msgspec.Meta(
-            description="each --assume what-if that changes anything, the largest saving "
-            "first; null: not computed (a what-if's own estimate, scan's per-program estimates)"
-        ),
-    ] = None
+    savings: SavingsField = None
 
 
-def estimate_of(doc: EstimateDoc | EstimateDoc1) -> EstimateDoc:
-    """A saved estimate of either version as the current one (/1 has no savings: null)."""
+def estimate_of(doc: EstimateDoc | EstimateDoc2 | EstimateDoc1) -> EstimateDoc:
+    """A saved estimate of any version as the current one (/1 has no savings: null)."""
     if isinstance(doc, EstimateDoc):
         return doc
     return EstimateDoc(**msgspec.structs.asdict(doc))
@@ -411,10 +428,10 @@ class ErrorDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.error/1"):
     exit_code: int
 
 
-# -- elfcost.scan-result/1 and elfcost.scan/3 ----------------------------------------------------
+# -- elfcost.scan-result/2 and elfcost.scan/3 ----------------------------------------------------
 
 
-class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/1"):
+class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/2"):
     """One line of `elfcost scan --format jsonl`: one program's estimate."""
 
     path: str
@@ -584,11 +601,14 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
 
 
 def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
-    """A saved estimate report, elfcost.estimate/2 or /1 (read as /2 with `savings` null)."""
+    """A saved estimate report, elfcost.estimate/3, /2 or /1 (read as /3; /1 with `savings`
+    null)."""
     try:
-        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc1)
+        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc2 | EstimateDoc1)
     except msgspec.ValidationError as exc:
-        raise InputError(source, "not an elfcost.estimate/2 (or /1) document", str(exc)) from None
+        raise InputError(
+            source, "not an elfcost.estimate/3 (or /2, /1) document", str(exc)
+        ) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
     return estimate_of(doc)

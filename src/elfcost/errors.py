@@ -72,3 +72,9 @@ class MeasurementError(ElfcostError):
 class ExitedError(MeasurementError):
     """The process exited before the point it was to be measured at (`/bin/true` is never
     idle)."""
+
+
+class UsageError(Exception):
+    """An option that does not fit the program it is used on (`--assume static-lib=X` of a
+    program that does not load X, or that names its libc): a usage error, exit 2, not an
+    input's error. Not an ElfcostError: no file is at fault."""

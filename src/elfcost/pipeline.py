@@ -57,18 +57,55 @@ def make_host(
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True):
-    """What an estimate assumes beyond the files: the runtime page size (None: this machine's)
-    and an `assume` what-if (cost/estimate.py BIND_NOW, cost/whatif.py RELINKS; None: the
-    program as built)."""
+    """What an estimate assumes beyond the files: the runtime page size (None: this machine's),
+    an `assume` what-if (cost/estimate.py BIND_NOW, cost/whatif.py RELINKS; None: the
+    program as built) and the libraries to link in from their static archives (`--assume
+    static-lib=NAME`, cost/whatif.py static_lib_whatif; with `assume` a binding mode only)."""
 
     page_size: int | None = None
     assume: str | None = None
+    static_libs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, assume: Sequence[str] = (), page_size: int | None = None) -> Scenario:
+        """The scenario of the command line's `--assume` values (repeatable): at most one of
+        the binding and relinking what-ifs, and any number of static-lib=NAME, which combine
+        with a binding mode only. A ValueError (a usage error) otherwise, or for a static-lib
+        naming libc or its loader."""
+        from elfcost.cost.profiles import LIBC_SONAMES
+        from elfcost.cost.whatif import STATIC_LIB
+
+        libs = tuple(a.removeprefix(STATIC_LIB) for a in assume if a.startswith(STATIC_LIB))
+        others = [a for a in assume if not a.startswith(STATIC_LIB)]
+        if len(set(others)) > 1:
+            raise ValueError(f"--assume {' and '.join(others)}: give one of them")
+        how = others[0] if others else None
+        if libs and how is not None and how not in BIND_NOW:
+            raise ValueError(
+                f"--assume static-lib=... and --assume {how}: static-lib combines with "
+                "bind-now or lazy only (a static link takes every library in already)"
+            )
+        for name in libs:
+            if not name:
+                raise ValueError("--assume static-lib=: name a library (a soname, or all)")
+            base = name.rsplit("/", 1)[-1]
+            if base in LIBC_SONAMES or base.startswith(("ld-linux", "ld-musl", "ld.so", "ld64")):
+                raise ValueError(
+                    f"--assume static-lib={name}: libc and the dynamic loader are linked in "
+                    "only by a fully static link (--assume static)"
+                )
+        return cls(page_size=page_size, assume=how, static_libs=tuple(dict.fromkeys(libs)))
 
     def options(self) -> Options:
         return Options(
             page_size=self.page_size or os.sysconf("SC_PAGE_SIZE"),
             bind_now=BIND_NOW.get(self.assume or ""),
         )
+
+
+def make_scenario(assume: Sequence[str] = (), page_size: int | None = None) -> Scenario:
+    """The command line's Scenario (Scenario.of)."""
+    return Scenario.of(assume, page_size)
 
 
 AS_BUILT = Scenario()  # this machine's page size, the program as it was linked
@@ -138,7 +175,7 @@ def analyse(
     size, note = page_size_for(graph.root.dso, scenario.page_size)
     opts = msgspec.structs.replace(opts, page_size=size)
     found = None
-    if remedies and assume is None:
+    if remedies and assume is None and not scenario.static_libs:
         from elfcost.predict import ObjectMemo
         from elfcost.predict import remedies as remedies_of
 
@@ -150,6 +187,11 @@ def analyse(
         )
     else:
         est = with_page_note(estimate(graph, opts), note)
+    if scenario.static_libs:
+        from elfcost.predict import static_lib
+
+        linked = static_lib(graph, scenario.static_libs, opts, dynamic=est)
+        return Analysis(graph=graph, estimate=with_page_note(linked, note), as_built=est)
     if assume is None and not whatif:
         return Analysis(graph=graph, estimate=est, remedies=found)
     from elfcost.cost.whatif import RELINKS, static_whatif

@@ -8,13 +8,26 @@ libc's objects (resolve/swap.py). The command line and `elfcost scan` call these
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from msgspec.structs import replace
 
 from elfcost.cost import estimate as cost
 from elfcost.cost.estimate import BIND_NOW, EstimateMemo, Options
-from elfcost.cost.whatif import RELINKS, libc_whatif, static_whatif
-from elfcost.elf.facts import FactsWanted, ObjectFacts
+from elfcost.cost.profiles import LIBC_SONAMES
+from elfcost.cost.whatif import (
+    RELINKS,
+    STATIC_LIB,
+    STATIC_LIB_ALL,
+    archive_shares,
+    libc_whatif,
+    linked_libraries,
+    static_lib_whatif,
+    static_whatif,
+)
+from elfcost.elf.facts import DynamicSymbols, FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
+from elfcost.elf.symbols import dynamic_symbols
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
@@ -83,6 +96,25 @@ def relink_whatif(
     return est
 
 
+def static_lib(
+    graph: DependencyGraph,
+    names: Sequence[str],
+    options: Options | None = None,
+    *,
+    dynamic: Estimate,
+    strict: bool = True,
+    symbols: Mapping[str, DynamicSymbols] | None = None,
+) -> Estimate:
+    """`--assume static-lib=NAME` for each of `names` (cost/whatif.py static_lib_whatif), with
+    the share of each library the program takes from its archive read from the objects'
+    .dynsym (archive_shares; `symbols`: already read, by path, for several of them)."""
+    paths, _ = linked_libraries(graph, names)
+    if symbols is None:
+        symbols = {o.dso.path: dynamic_symbols(o.dso) for o in graph.objects} if paths else {}
+    shares = archive_shares(graph, paths, symbols)
+    return static_lib_whatif(graph, names, options, dynamic=dynamic, shares=shares, strict=strict)
+
+
 def remedies(
     graph: DependencyGraph,
     host: Host,
@@ -93,7 +125,9 @@ def remedies(
 ) -> list[tuple[str, Estimate]]:
     """Each remedy that applies to the program `graph` as built (estimate `dynamic`), as
     (`--assume` value, its estimate): linked statically with the same libc; against the other
-    libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); bound
+    libc (musl, dynamically and statically, for a glibc program; glibc for a musl one); each
+    library that is not libc linked in from its static archive (static-lib=SONAME, and
+    static-lib=all when there are several; their .dynsym read once for all of them); bound
     at start-up or lazily where that changes the expected figure. A statically linked program
     has none, nor has a shared library estimated as if it were one; a libc that is not
     installed here (or a swap that cannot be made) is left out. The other libc's objects are
@@ -117,6 +151,13 @@ def remedies(
             out.append((other.value, swapped))
             if other is LoaderFamily.MUSL:
                 out.append(("musl-static", static_whatif(swap.graph, opts, dynamic=swapped)))
+    # Each library but libc and the loader linked in from its archive, then all of them.
+    libs = [o for o in graph.objects if o.role == "library"]
+    own = [o.dso.soname or o.dso.path for o in libs if (o.dso.soname or "") not in LIBC_SONAMES]
+    symbols = {o.dso.path: dynamic_symbols(o.dso) for o in graph.objects} if own else {}
+    for name in [*own, *([STATIC_LIB_ALL] if len(own) > 1 else [])]:
+        linked = static_lib(graph, [name], opts, dynamic=dynamic, symbols=symbols)
+        out.append((STATIC_LIB + name, linked))
     # Binding matters to glibc only, and only to objects not already bound that way; the
     # estimate is not already a binding what-if.
     binds = [bool(o.dso.dynamic and o.dso.dynamic.bind_now) for o in graph.objects]

@@ -39,21 +39,35 @@ def test_kib_groups_thousands_and_check_uses_it() -> None:
 
 
 def test_assume_choices_are_the_model_s() -> None:
-    """The CLI's --assume values, scan's, and the ones the model implements are one set."""
+    """The CLI's --assume values, scan's, and the ones the model implements are one set, with
+    static-lib=SONAME beside them (repeatable), which the savings documents accept too."""
+    import re
     import typing
 
-    from elfcost import cli
+    import msgspec
+
+    from elfcost import cli, documents
+    from elfcost.cli.common import ASSUME, Assume
     from elfcost.cost.estimate import BIND_NOW
-    from elfcost.cost.whatif import RELINKS
+    from elfcost.cost.whatif import RELINKS, STATIC_LIB
     from elfcost.scan import ScanOptions
 
     model = {*BIND_NOW, *RELINKS}
+    assert set(ASSUME) == model
     top = click.Context(cli.main, info_name="elfcost", **cli.main.context_settings)
     for name in ("estimate", "explain", "check", "diff", "scan"):
         command = cli.main.get_command(top, name)
         assert command is not None
         option = next(p for p in command.params if p.name == "assume")
-        assert isinstance(option.type, click.Choice) and set(option.type.choices) == model, name
+        assert isinstance(option.type, Assume) and option.multiple, name
+        for value in (*model, STATIC_LIB + "libskarnet.so.2.13", STATIC_LIB + "all"):
+            assert option.type.convert(value, option, None) == value
+        with pytest.raises(click.BadParameter):
+            option.type.convert("static-libfoo", option, None)
+    meta = typing.get_args(documents.Assume)[1]
+    assert isinstance(meta, msgspec.Meta) and meta.pattern is not None
+    for value in (*model, STATIC_LIB + "libfoo.so.1"):
+        assert re.match(meta.pattern, value), value
     hint = typing.get_type_hints(ScanOptions)["assume"]
     literal = next(a for a in typing.get_args(hint) if a is not type(None))
     assert set(typing.get_args(literal)) == model

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from elfcost.errors import ElfcostError, OutputError
+from elfcost.errors import ElfcostError, OutputError, UsageError
 from elfcost.report.status import Status
 from elfcost.report.streams import emit as emit
 from elfcost.report.streams import quiet_stdout
@@ -50,8 +50,10 @@ HELP = {
     "baseline, x86-64-v2..v4, power9, power10, z13..z17 (default: this machine's CPU; the "
     "baseline with --root).",
     "--assume": "What-if: bind every object now, or lazily; link the program statically; against "
-    "musl or glibc instead of its libc; or both (musl-static, glibc-static). Estimates, with "
-    "their reasoning.",
+    "musl or glibc instead of its libc; or both (musl-static, glibc-static); link the library "
+    "SONAME in from its static archive (static-lib=SONAME, repeatable; static-lib=all: every "
+    "library but libc and the loader; naming one the program does not load is a usage error, "
+    "except in scan). Estimates, with their reasoning.",
     "--page-size": "Runtime page size (what-if). Default: this machine's for the programs it "
     "runs; for another machine's, the page size it usually runs (64K on ppc64le and ppc64, else "
     "4K), or the program's PT_LOAD alignment if that is smaller.",
@@ -151,6 +153,8 @@ def command(f: Callable[..., None]) -> click.Command:
             quiet_stdout()
         except OutputError as exc:
             state.output_failed(exc)
+        except UsageError as exc:  # an option that does not fit this program: exit 2
+            raise click.UsageError(str(exc)) from None
         raise click.exceptions.Exit(int(state.status))
 
     declared = list(inspect.signature(f).parameters.values())[1:]
@@ -225,6 +229,26 @@ def instances(help: str) -> Any:
 
 
 ASSUME = ("bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static")
+
+
+class Assume(click.ParamType[str]):
+    """One --assume value: one of ASSUME, or static-lib=SONAME (a library, or all)."""
+
+    name = "assume"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text in ASSUME or (text.startswith("static-lib=") and text != "static-lib="):
+            return text
+        self.fail(
+            f"{text!r} is not one of {', '.join(ASSUME)}, static-lib=SONAME, static-lib=all",
+            param,
+            ctx,
+        )
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(ASSUME) + "|static-lib=SONAME|static-lib=all]"
+
 OUTPUT = option("-o", "--output", type=click.Path(dir_okay=False))
 HOST = together(
     later("elfcost.pipeline", "make_host"),
@@ -236,8 +260,8 @@ HOST = together(
     option("--isa-level", metavar="LEVEL"),
 )
 SCENARIO = together(
-    later("elfcost.pipeline", "Scenario"),
-    option("--assume", type=click.Choice(ASSUME)),
+    later("elfcost.pipeline", "make_scenario"),
+    option("--assume", type=Assume(), multiple=True),
     option("--page-size", type=Size((4096, 16384, 65536)), metavar="4K|16K|64K"),
 )
 START = together(

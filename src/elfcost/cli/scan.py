@@ -48,6 +48,7 @@ def command(
         isa_level=host.isa_level,
         page_size=scenario.page_size,
         assume=scenario.assume,  # type: ignore[arg-type]  # one of click.Choice's
+        static_libs=scenario.static_libs,
         jobs=jobs,
         cache_dir=cache_dir,
         no_cache=no_cache,

@@ -148,3 +148,14 @@ class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 NOTHING_MORE = FactsWanted()
+
+
+class DynamicSymbols(msgspec.Struct, frozen=True, kw_only=True):
+    """An object's .dynsym as the static-lib what-if needs it: the functions and data objects
+    it defines, with st_size, and the names it leaves undefined (its imports)."""
+
+    defined: dict[str, int]
+    undefined: frozenset[str]
+
+
+NO_SYMBOLS = DynamicSymbols(defined={}, undefined=frozenset())

@@ -12,7 +12,7 @@ import os
 import struct
 from collections.abc import Iterable
 
-from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL
+from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NO_SYMBOLS, DynamicSymbols
 from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso
@@ -59,6 +59,48 @@ def find_symbols(
     except failures:
         return {}
     return found
+
+
+# Elf64_Sym / Elf32_Sym (gABI): (st_name, st_info, st_shndx, st_size) picked from each entry.
+_SYM = {64: ("IBBHQQ", 24, (0, 1, 3, 5)), 32: ("IIIBBH", 16, (0, 3, 5, 2))}
+_STT_OBJECT, _STT_FUNC, _SHN_UNDEF = 1, 2, 0
+# A .dynsym larger than this is not read (the largest on Debian 12, libLLVM-15's, is 2.5 MiB).
+MAX_DYNSYM_BYTES = 64 << 20
+
+
+def dynamic_symbols(dso: Dso, fd: int | None = None) -> DynamicSymbols:
+    """The defined STT_FUNC/STT_OBJECT symbols of `dso`'s .dynsym with their sizes, and its
+    undefined names (NO_SYMBOLS when it has no .dynsym and .dynstr, or they cannot be read).
+    Read with struct from the section headers: pyelftools takes ~0.1 s per library here."""
+    sections = {sec.name: sec for sec in dso.sections}
+    symtab, strtab = sections.get(".dynsym"), sections.get(".dynstr")
+    fmt, size, (i_name, i_info, i_shndx, i_size) = _SYM[64 if dso.elf_class == 64 else 32]
+    if symtab is None or strtab is None or symtab.entsize != size:
+        return NO_SYMBOLS
+    if symtab.size > MAX_DYNSYM_BYTES or strtab.size > MAX_DYNSYM_BYTES:
+        return NO_SYMBOLS
+    try:
+        with opened(dso.file, fd) as (fd, file_size):
+            if max(symtab.offset + symtab.size, strtab.offset + strtab.size) > file_size:
+                return NO_SYMBOLS
+            raw = os.pread(fd, symtab.size - symtab.size % size, symtab.offset)
+            names = os.pread(fd, strtab.size, strtab.offset)
+    except (ElfcostError, OSError):
+        return NO_SYMBOLS
+    defined: dict[str, int] = {}
+    undefined: set[str] = set()
+    order = "<" if dso.little_endian else ">"
+    for entry in struct.iter_unpack(order + fmt, raw):
+        start = entry[i_name]
+        end = names.find(b"\0", start)
+        if not start or end < 0:
+            continue
+        name = names[start:end].decode("utf-8", "surrogateescape")
+        if entry[i_shndx] == _SHN_UNDEF:
+            undefined.add(name)
+        elif entry[i_info] & 0xF in (_STT_OBJECT, _STT_FUNC):
+            defined[name] = entry[i_size]
+    return DynamicSymbols(defined=defined, undefined=frozenset(undefined))
 
 
 def has_section(dso: Dso, name: str) -> bool:

@@ -8,7 +8,7 @@ report/schema/ are generated from the document Structs (`make schemas`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -75,7 +75,7 @@ def estimate_doc(
         s = savings(doc, _estimate_doc(whatif, instances), instances)
         saved.append(
             d.SavingDoc(
-                assume=cast(d.Assume, how),
+                assume=how,
                 expected=s.whatif,
                 per_instance=s.per_instance,
                 fleet=s.fleet,

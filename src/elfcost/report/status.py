@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from elfcost.errors import ElfcostError, Exit, OutputError
+from elfcost.errors import ElfcostError, Exit, OutputError, UsageError
 from elfcost.report.streams import error_line, quiet_stdout
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ class Status:
     error lines go past while it is drawn."""
 
     # What per_input lets through: the run's own ends, not an input's error.
-    passes: tuple[type[BaseException], ...] = (BrokenPipeError, OutputError)
+    # A UsageError (an option that does not fit this input) ends the run: exit 2.
+    passes: tuple[type[BaseException], ...] = (BrokenPipeError, OutputError, UsageError)
 
     def __init__(self, traceback: bool = False) -> None:
         self.traceback = traceback

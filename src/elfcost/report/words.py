@@ -49,7 +49,13 @@ def remedy_name(assume: str) -> str:
         "glibc-static": "linked statically with glibc",
         "bind-now": "bound at start-up (-z now)",
         "lazy": "bound lazily (-z lazy)",
-    }.get(assume, assume)
+    }.get(assume) or (
+        f"{assume.removeprefix('static-lib=')} linked in from its static archive"
+        if assume.startswith("static-lib=") and assume != "static-lib=all"
+        else "every library but libc linked in from its archive"
+        if assume == "static-lib=all"
+        else assume
+    )
 
 
 def up_front(doc: EstimateDoc, size: Size = kib) -> list[str]:

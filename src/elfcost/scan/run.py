@@ -56,7 +56,7 @@ from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, e
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
 from elfcost.pipeline import page_size_for, with_page_note
-from elfcost.predict import ObjectMemo, estimate, relink_whatif
+from elfcost.predict import ObjectMemo, estimate, relink_whatif, static_lib
 from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
@@ -89,6 +89,9 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     assume: (
         Literal["bind-now", "lazy", "static", "musl", "glibc", "musl-static", "glibc-static"] | None
     ) = None
+    # --assume static-lib=NAME: these libraries linked in, in the programs that load them (the
+    # others are estimated as built, with a note)
+    static_libs: tuple[str, ...] = ()
     jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
@@ -96,7 +99,7 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
-    """One estimated program (doc: elfcost.estimate/2) or one input that failed (error).
+    """One estimated program (doc: elfcost.estimate/3) or one input that failed (error).
 
     The document travels as the JSON text the analysis made (from a worker, or from the
     cache) and `doc` decodes it on first use: decoding is most of a warm scan's time, and
@@ -105,7 +108,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
     path: str  # as named or found: in a root, root + loader path; in an archive, archive!path
     loader_path: str  # as the loader opens it (the doc's "binary")
-    doc_json: str | None  # the elfcost.estimate/2 document, compact JSON
+    doc_json: str | None  # the elfcost.estimate/3 document, compact JSON
     error: str | None  # "path: what: why", like ElfcostError
     cached: bool = False  # the document came from the on-disk cache
 
@@ -117,7 +120,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         return decode(self.doc_json, EstimateDoc, source=self.path)
 
     def jsonl(self) -> str:
-        """This result as one line of elfcost.scan-result/1 (`scan --format jsonl`)."""
+        """This result as one line of elfcost.scan-result/2 (`scan --format jsonl`)."""
         head = encode(
             ScanResultDoc(
                 path=self.path,
@@ -349,6 +352,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     page_size: int | None  # --page-size; None: each program's (pipeline.page_size_for)
     # --assume static, musl, glibc, ...: each program's what-if instead of its estimate
     relink: str | None
+    static_libs: tuple[str, ...]  # --assume static-lib=NAME
     ld_library_path: tuple[str, ...] | None
     preload: tuple[str, ...]
     isa_level: str | None
@@ -373,6 +377,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
                     opts.page_size,
                     opts.bind_now,
                     relink,
+                    options.static_libs,
                     options.ld_library_path,
                     options.preload,
                     _loader_env(site, options.isa_level),
@@ -382,6 +387,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
         estimate=opts,
         page_size=options.page_size,
         relink=relink,
+        static_libs=options.static_libs,
         ld_library_path=options.ld_library_path,
         preload=options.preload,
         isa_level=options.isa_level,
@@ -492,6 +498,8 @@ class _Worker:
             host = self.host(t.site.root)
             est = relink_whatif(graph, self.config.relink, host, opts, dynamic=est)
             est = with_page_note(est, note)
+        if self.config.static_libs and graph.root.dso.is_program:
+            est = static_lib(graph, self.config.static_libs, opts, dynamic=est, strict=False)
         text = dumps(estimate_doc(est), pretty=False)
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
@@ -513,6 +521,7 @@ class _Worker:
             o.page_size,
             o.bind_now,
             self.config.relink,
+            self.config.static_libs,
             self.config.ld_library_path,
             self.config.preload,
             self.config.isa_level,
