@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from typing import cast
 
 import click
@@ -19,6 +18,13 @@ def command(
     ),
     smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
     capture: str | None = common.option("--capture", type=click.Path(exists=True)),
+    root: str = common.option(
+        "--root",
+        default="/",
+        type=click.Path(exists=True, file_okay=False),
+        help="With --capture or --smaps: read the ELF files the capture maps from this copy of "
+        "the target's file system.",
+    ),
     at: str = common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),
     follow: str | None = common.option("--follow", metavar="NAME"),
     start: common.Start = common.START,
@@ -37,13 +43,13 @@ def command(
 
     if sum(bool(x) for x in (command, pids, smaps_file, capture)) != 1:
         raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
-    # A saved smaps file is read as a capture: the files beside it are the rest of one.
-    capture = capture or (smaps_file and (os.path.dirname(smaps_file) or "."))
     state.json_errors(fmt == "json")
     results = rm.measure(
         command,
         pids,
         capture,
+        smaps=smaps_file,
+        root=root,
         start=start,
         at=cast("common.At", at),
         follow=follow,
