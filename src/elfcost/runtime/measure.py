@@ -132,7 +132,7 @@ def measure_pid(
         os.sync()
     auxv = parse_auxv(read_bytes(pid, "auxv"))
     page_size = auxv.get(AT_PAGESZ) or os.sysconf("SC_PAGE_SIZE")
-    entries, rollup = _read_smaps_and_rollup(pid)
+    entries, rollup = read_smaps_and_rollup(pid)
     pages = read_pagemap(pid, pagemap_ranges(entries), page_size=page_size) if pagemap else None
     objects = mapped_objects(dsos)
     return attribute(
@@ -158,7 +158,7 @@ def _tcb_bytes(objects: Sequence[MappedObject]) -> int:
 SMAPS_ATTEMPTS = 3
 
 
-def _read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, int]]:
+def read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, int]]:
     """smaps and smaps_rollup read back to back, until they agree.
 
     Even for a process held still, Pss moves whenever another process maps or unmaps a page it
