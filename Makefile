@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
 SAMPLES := build/samples
 APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
-  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential
+  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential smem
 
 .PHONY: install run test lint samples bench clean deps-apt fuzz schemas install-debhelper
 

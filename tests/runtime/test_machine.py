@@ -252,3 +252,29 @@ def test_other_users_processes_are_counted_as_unreadable(tmp_path: Path) -> None
         pytest.skip("the checkout is not readable by another user")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", "2", "0"]
+
+
+@pytest.mark.skipif(shutil.which("smem") is None, reason="no smem (apt-get install smem)")
+def test_all_agrees_with_smem(programs: dict[str, Path]) -> None:
+    """smem sums the smaps lines, elfcost's process rows are smaps_rollup: USS and RSS are the
+    same; smem's PSS falls short by the kernel's per-line truncation, under 1 KiB a line (and
+    the vDSO page's share, which moves with every process started: another KiB)."""
+    static = programs["static"]
+    with started([static]) as pids:
+        r = elfcost("measure", "--all", "--format", "json")
+        out = subprocess.run(
+            ["smem", "-H", "-c", "pid uss pss rss", "-P", f"^{static}$"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        lines = {
+            p: len(parse_smaps(Path(f"/proc/{p}/smaps").read_text())) for p in pids[str(static)]
+        }
+    assert r.returncode == 0, r.stderr
+    rows = by(json.loads(r.stdout)["processes"], "pid")
+    smem = {int(f[0]): [int(v) * 1024 for v in f[1:]] for f in map(str.split, out.splitlines())}
+    assert sorted(smem) == sorted(pids[str(static)])
+    for pid, (uss, pss, rss) in smem.items():
+        assert (rows[pid]["uss"], rows[pid]["rss"]) == (uss, rss)
+        assert -1024 <= rows[pid]["pss"] - pss < (lines[pid] + 1) * 1024
