@@ -178,3 +178,14 @@ def test_a_truncated_pagemap_or_archive(tmp_path: Path) -> None:
     refused(run("measure", "--capture", str(tgz)), str(tgz), "reading the capture")
     tgz.write_bytes(b"\x1f\x8b" + os.urandom(4096))
     refused(run("measure", "--capture", str(tgz)), str(tgz), "reading the capture")
+
+
+def test_a_saved_smaps_file_on_its_own(tmp_path: Path) -> None:
+    """Not named smaps: read alone, nothing beside it opened, errors naming that file."""
+    saved = tmp_path / "saved.smaps"
+    saved.write_bytes(SMAPS.read_bytes())
+    os.mkfifo(tmp_path / "smaps_rollup")  # beside it, but not a capture's: never opened
+    r = run("measure", "--format", "json", "--smaps", str(saved))
+    assert r.returncode == 0, r.stderr
+    saved.write_bytes(b"\xffjunk\n")
+    refused(run("measure", "--smaps", str(saved)), f"{saved}: line 1")

@@ -55,9 +55,12 @@ class Capture(msgspec.Struct, frozen=True, kw_only=True):
     source: str  # the directory, tar file or smaps file given, for messages
     files: Mapping[str, bytes]  # role (a key of ROLE_LIMITS) -> contents
     pagemap: tuple[tuple[int, int, bytes], ...]  # (start, end, entries) sorted by start
+    standalone: bool = False  # a saved smaps file on its own (`source` is that file)
 
     def name(self, role: str) -> str:
         """How errors name the file of `role`."""
+        if self.standalone:
+            return self.source
         if os.path.isdir(self.source):
             return os.path.join(self.source, role)
         if os.path.basename(self.source) == "smaps":
@@ -115,7 +118,7 @@ def read_smaps_file(path: str) -> Capture:
         if "smaps" in cap.files:
             return cap
     data = read_bounded(path, "smaps", ROLE_LIMITS["smaps"])
-    return Capture(source=path, files={"smaps": data}, pagemap=())
+    return Capture(source=path, files={"smaps": data}, pagemap=(), standalone=True)
 
 
 def open_regular_or_dir(path: str) -> tuple[int | None, os.stat_result]:
@@ -144,6 +147,8 @@ def _read_directory(top: str, source: str) -> Capture:
             names = sorted(os.listdir(folder))
         except OSError as exc:
             raise InputError(folder, "", exc.strerror or str(exc)) from None
+        if len(names) > MAX_MEMBERS:
+            raise InputError(folder, "pagemap", f"more than {MAX_MEMBERS:,} files: refused")
         for name in names:
             r = _pagemap_range(name)
             if r is not None:
