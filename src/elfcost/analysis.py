@@ -519,7 +519,7 @@ def _relink(
         n = len(samples)
         before, after = a.total.private_dirty.expected, b.total.private_dirty.expected
         text = 0
-        if static and b is not a and a.loader.path is not None:
+        if static and a.loader.path is not None:
             files = linkage_files(a)
             mine = [
                 [u for path, u in s.objects if os.path.basename(path) in files] for s in samples
