@@ -24,6 +24,7 @@ from elfcost.runtime.smaps import parse_rollup, parse_smaps
 pytestmark = pytest.mark.runtime
 
 INSTANCES = 3
+SOURCES = Path(__file__).resolve().parents[2] / "sample_binaries" / "src"
 
 
 def elfcost(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,13 +34,30 @@ def elfcost(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def programs(samples: Path, tmp_path: Path) -> dict[str, Path]:
-    """Copies of a dynamic sample with its own library and of a static one, under names no
-    other process on the machine has, so that their groups hold only the test's processes."""
+def programs(tmp_path: Path) -> dict[str, Path]:
+    """A dynamic program with its own library (RUNPATH $ORIGIN) and a static one, built from
+    the samples' sources into a directory of the test's own, so that their groups hold only
+    the test's processes (and nothing else rebuilding the shared samples can change them)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
     d = tmp_path / "bin"
     d.mkdir()
-    for name in ("ownlib.pie", "libown.so", "trivial.static"):
-        shutil.copy(samples / name, d / name)
+
+    def gcc(*args: str) -> None:
+        subprocess.run(["gcc", "-O2", *args], check=True, capture_output=True, cwd=d)
+
+    gcc("-shared", "-fPIC", str(SOURCES / "libown.c"), "-o", "libown.so")
+    gcc(
+        "-fPIE",
+        "-pie",
+        str(SOURCES / "ownlib.c"),
+        "-o",
+        "ownlib.pie",
+        "-L.",
+        "-lown",
+        "-Wl,-rpath,$ORIGIN",
+    )
+    gcc("-static", str(SOURCES / "trivial.c"), "-o", "trivial.static")
     os.sync()  # a file written moments ago shows its dirty page cache as Private_Dirty
     return {"dynamic": d / "ownlib.pie", "static": d / "trivial.static", "lib": d / "libown.so"}
 
