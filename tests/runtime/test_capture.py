@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,13 @@ def test_a_capture_by_the_documented_script_has_a_row_per_object(tmp_path: Path)
     # the same files, through --smaps: the rest of the capture lies beside it
     cap = tmp_path / "elfcost-cap"
     r = elfcost("measure", "--format", "json", "--smaps", str(cap / "smaps"))
+    assert r.returncode == 0, r.stderr
+    assert rows(json.loads(r.stdout)) == got
+    # archived with the directory's name on top (tar czf cap.tgz elfcost-cap)
+    nested = tmp_path / "nested.tgz"
+    with tarfile.open(nested, "w:gz") as tf:
+        tf.add(cap, arcname="elfcost-cap")
+    r = elfcost("measure", "--format", "json", "--capture", str(nested))
     assert r.returncode == 0, r.stderr
     assert rows(json.loads(r.stdout)) == got
 

@@ -176,21 +176,15 @@ def _read_tar(source: str, raw: IO[bytes]) -> Capture:
                 nested = len(parts) == 3 or (len(parts) == 2 and parts[0] != PAGEMAP_DIR)
                 top, rest = (parts[0], parts[1:]) if nested else ("", parts)
                 where = f"{source}:{'/'.join(parts)}"
-                if len(rest) == 1 and rest[0] in ROLE_LIMITS:
-                    role, limit = rest[0], ROLE_LIMITS[rest[0]]
-                elif len(rest) == 2 and rest[0] == PAGEMAP_DIR and _pagemap_range(rest[1]):
-                    r = _pagemap_range(rest[1])
-                    assert r is not None
-                    role, limit = rest[1], _pagemap_limit(*r)
-                else:
-                    continue  # not a capture file: never read
-                data = _member(tar, member, where, limit)
-                if len(rest) == 2:
+                r = _pagemap_range(rest[1]) if len(rest) == 2 and rest[0] == PAGEMAP_DIR else None
+                if r is not None:
+                    data = _member(tar, member, where, _pagemap_limit(*r))
                     budget.take(len(data))
-                    start, end = _pagemap_range(role) or (0, 0)
-                    pages.setdefault(top, []).append((start, end, data))
-                else:
-                    found.setdefault(top, {})[role] = data
+                    pages.setdefault(top, []).append((*r, data))
+                elif len(rest) == 1 and rest[0] in ROLE_LIMITS:
+                    data = _member(tar, member, where, ROLE_LIMITS[rest[0]])
+                    found.setdefault(top, {})[rest[0]] = data
+                # anything else is not a capture file: never read
     except InputError:
         raise
     except Exception as exc:
