@@ -296,3 +296,13 @@ def test_all_agrees_with_smem(programs: dict[str, Path]) -> None:
     for pid, (uss, pss, rss) in smem.items():
         assert (rows[pid]["uss"], rows[pid]["rss"]) == (uss, rss)
         assert -1024 <= rows[pid]["pss"] - pss < (lines[pid] + 1) * 1024
+
+
+def test_all_usage_errors() -> None:
+    for args in (
+        ("--assume", "static", "--pid", "1"),
+        ("--all", "--pid", "1"),
+        ("--all", "--assume", "lazy"),
+    ):
+        r = elfcost("measure", *args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
