@@ -230,7 +230,7 @@ def estimate_programs(
     from elfcost.resolve.host import Host
     from elfcost.resolve.search import resolve
 
-    host = Host(sections=False)
+    host = Host()  # with section headers: the constructor analysis reads them, as estimate does
     memo = ObjectMemo()  # each library read and estimated once for every program loading it
     options = Options(page_size=page_size)
     as_built: dict[str, Estimate] = {}
