@@ -112,3 +112,24 @@ def test_a_capture_read_against_a_copy_of_the_targets_files(tmp_path: Path) -> N
     libc_file = sum(s.usage.rss for s in libc.lines if s.entry.is_file)
     assert doc["process"]["other_file"]["rss"] == live.bucket("other_file").rss + libc_file
     assert any(libc.path in w and "not found" in w for w in doc["warnings"])
+
+
+def test_a_capture_whose_files_were_replaced_says_so(tmp_path: Path) -> None:
+    """Without --root, the files are this machine's: one replaced since the capture (another
+    inode at the same path) is still read, with a warning that it is not the mapped file."""
+    exe = tmp_path / "sleeper"
+    shutil.copy("/bin/sleep", exe)
+    os.sync()
+    with Launched([str(exe), "100"], at="idle", settle=0.1) as p:
+        tgz = capture_with_docs_script(p.target_pid, tmp_path / "elfcost-cap")
+    r = elfcost("measure", "--format", "json", "--capture", str(tgz))
+    assert r.returncode == 0, r.stderr
+    assert not any("not the file" in w for w in json.loads(r.stdout)["warnings"])
+    fresh = tmp_path / "fresh"
+    shutil.copy("/bin/sleep", fresh)
+    fresh.replace(exe)  # the same bytes, another inode
+    r = elfcost("measure", "--format", "json", "--capture", str(tgz))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any(str(exe) in w and "not the file the process mapped" in w for w in doc["warnings"])
+    assert next(iter(rows(doc))) == str(exe)
