@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 BIN ?= /bin/sleep
 SAMPLES := build/samples
 APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-static s6 curl \
-  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential qemu-user
+  libllvm14 chromium dpkg-dev debhelper fakeroot build-essential qemu-user smem
 # Architectures whose Debian packages the tests download (apt-get download NAME:ARCH): the
 # sysroots of other machines, and the archives scanned as one root.
 FOREIGN_ARCHES := arm64 armhf ppc64el s390x i386

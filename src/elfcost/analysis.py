@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
 from elfcost import documents as d
 from elfcost.cost.profiles import LIBC_SONAMES, calibrated
 from elfcost.model import Cause, Range, Role
+
+if TYPE_CHECKING:  # a machine's processes, read by runtime/machine.py (only `measure --all`)
+    from elfcost.runtime.machine import MachineRead, ProcessSample
+    from elfcost.runtime.records import Usage
 
 # One estimated program of a scan: the path as shown, the path as the loader opens it (a root
 # or an archive adds a prefix to the first), and its estimate.
@@ -303,3 +308,237 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
     )
     n = len(programs) + len(libraries) if top is None else top
     return d.Ranking(programs=tuple(programs[:n]), libraries=tuple(libraries[:n]))
+
+
+# -- the machine: every process, `elfcost measure --all` ---------------------------------------
+
+# The causes the cost model gives pages for because the program is linked dynamically against a
+# shared libc: the relocations (textrel to irelative), ld.so's own data, libc's start-up writes;
+# with the process items the loader's heap and the TLS block (_LOADER_ITEMS). The bss tails,
+# constructors and possible writes are the program's own data, whatever the linkage.
+RELOCATION_CAUSES = frozenset(
+    {
+        Cause.TEXTREL,
+        Cause.COPY_RELOC,
+        Cause.RELOCATION,
+        Cause.DYNAMIC,
+        Cause.DEBUG,
+        Cause.GOT_HEADER,
+        Cause.IRELATIVE,
+    }
+)
+LINKAGE_CAUSES = RELOCATION_CAUSES | {Cause.LOADER_DATA, Cause.LIBC_STARTUP}
+
+
+def linkage_of(doc: d.EstimateDoc) -> dict[str, int]:
+    """The expected private dirty bytes of one process that the model attributes to its
+    linkage, by cause name and process item (tls, loader_heap); only what it has."""
+    out: Counter[str] = Counter()
+    for o in doc.objects:
+        for p in o.pages:
+            if p.phase != "possible" and p.cause in LINKAGE_CAUSES:
+                out[p.cause.value] += doc.page_size
+    for name in sorted(_LOADER_ITEMS):
+        if name in doc.process and doc.process[name].expected:
+            out[name] += doc.process[name].expected
+    return dict(out)
+
+
+def linkage_files(doc: d.EstimateDoc) -> frozenset[str]:
+    """The file names of the objects a relink replaces (libc and the dynamic loader): how a
+    measured object, named by the path the kernel shows, is known as one."""
+    return frozenset(os.path.basename(o.path) for o in doc.objects if is_linkage(o.role, o.soname))
+
+
+def machine(
+    read: MachineRead,
+    as_built: Mapping[str, d.EstimateDoc],
+    not_estimated: Mapping[str, str],
+    *,
+    relinked: Mapping[str, d.EstimateDoc] | None = None,
+    assume: d.Assume | None = None,
+) -> d.MachineDoc:
+    """Every process of the machine grouped per program (ps_mem) and per object across
+    processes (librank), with the linkage overhead the model gives every estimated program's
+    processes and, with `relinked` (`assume`'s what-if of each program), what relinking would
+    save and spend.
+
+    Each process counts its smaps_rollup (ps_mem's figures): the totals are their sums. The
+    objects' rows come from the smaps lines (the kernel truncates Pss to a kB per line, so
+    their Pss can fall short of the rollup's by under 1 KiB a line).
+    """
+    by_program: dict[str, list[ProcessSample]] = {}
+    for s in read.samples:
+        by_program.setdefault(s.program, []).append(s)
+    programs = []
+    link_total: Counter[str] = Counter()
+    link_processes = link_measured = 0
+    for name, samples in by_program.items():
+        est = as_built.get(name)
+        link = linkage_of(est) if est is not None else None
+        if est is not None and link is not None:
+            for cause, n in link.items():
+                link_total[cause] += n * len(samples)
+            link_processes += len(samples)
+            files = linkage_files(est)
+            link_measured += sum(
+                u.private_dirty
+                for s in samples
+                for path, u in s.objects
+                if os.path.basename(path) in files
+            )
+        programs.append(
+            _program_row(name, samples, None if link is None else sum(link.values()) * len(samples))
+        )
+    programs.sort(key=lambda p: (-p.pss, p.program))
+    total = _sum(s.usage for s in read.samples)
+    return d.MachineDoc(
+        page_size=_page_size(read.page_size),
+        total=d.MachineTotal(
+            processes=len(read.samples),
+            uss=total.uss,
+            pss=total.pss,
+            rss=total.rss,
+            shared=total.pss - total.uss,
+            private_dirty=total.private_dirty,
+            swap=total.swap,
+        ),
+        programs=tuple(programs),
+        libraries=_libraries(read.samples),
+        linkage=d.MachineLinkage(
+            expected=sum(link_total.values()),
+            by_cause=dict(sorted(link_total.items(), key=lambda kv: -kv[1])),
+            processes=link_processes,
+            programs=sum(1 for p in by_program if p in as_built),
+            measured=link_measured,
+            not_estimated={
+                p: not_estimated.get(p, "not estimated") for p in by_program if p not in as_built
+            },
+        ),
+        relink=None
+        if relinked is None or assume is None
+        else _relink(by_program, as_built, relinked, assume),
+        skipped=d.MachineSkipped(
+            vanished=read.vanished, unreadable=read.unreadable, without_memory=read.without_memory
+        ),
+        processes=tuple(
+            d.MachineProcess(
+                pid=s.pid,
+                program=s.program,
+                uss=s.usage.uss,
+                pss=s.usage.pss,
+                rss=s.usage.rss,
+                private_dirty=s.usage.private_dirty,
+                swap=s.usage.swap,
+            )
+            for s in read.samples
+        ),
+    )
+
+
+def _sum(usages: Iterable[Usage]) -> Usage:
+    # Imported here: runtime/records.py loads numpy, which no other report needs.
+    from elfcost.runtime.records import sum_usage
+
+    return sum_usage(usages)
+
+
+def _page_size(n: int) -> d.PageSize:
+    if n not in (4096, 16384, 65536):
+        raise ValueError(f"page size {n} is not one a document records")
+    return cast(d.PageSize, n)
+
+
+def _program_row(
+    name: str, samples: Sequence[ProcessSample], linkage: int | None
+) -> d.MachineProgram:
+    u = _sum(s.usage for s in samples)
+    return d.MachineProgram(
+        program=name,
+        pids=tuple(s.pid for s in samples),
+        uss=u.uss,
+        pss=u.pss,
+        rss=u.rss,
+        shared=u.pss - u.uss,
+        private_dirty=u.private_dirty,
+        swap=u.swap,
+        linkage=linkage,
+    )
+
+
+def _libraries(samples: Sequence[ProcessSample]) -> tuple[d.MachineLibrary, ...]:
+    """librank: each object summed over the processes mapping it, the largest Pss first."""
+    usage: dict[str, list[Usage]] = {}
+    programs: dict[str, set[str]] = {}
+    for s in samples:
+        for path, u in s.objects:
+            usage.setdefault(path, []).append(u)
+            programs.setdefault(path, set()).add(s.program)
+    rows = []
+    for path, us in usage.items():
+        u = _sum(us)
+        rows.append(
+            d.MachineLibrary(
+                path=path,
+                processes=len(us),
+                programs=len(programs[path]),
+                uss=u.uss,
+                pss=u.pss,
+                rss=u.rss,
+                private_dirty=u.private_dirty,
+                swap=u.swap,
+            )
+        )
+    rows.sort(key=lambda r: (-r.pss, r.path))
+    return tuple(rows)
+
+
+def _relink(
+    by_program: Mapping[str, Sequence[ProcessSample]],
+    as_built: Mapping[str, d.EstimateDoc],
+    relinked: Mapping[str, d.EstimateDoc],
+    assume: d.Assume,
+) -> d.MachineRelink:
+    """What relinking each estimated program `assume`'s way would save and spend.
+
+    Saved: the model's private dirty bytes, as built less relinked, for each process. Spent
+    (static links only: a dynamic one still shares its libc): the text of libc and the loader
+    that a program's processes have resident (their clean pages, the most of any one process)
+    becomes that program's own copy, shared by its instances but by no other program, less the
+    part of it (Pss) they hold now. The static link's own layout (only the libc functions it
+    uses, packed together) is not modelled: it can only make the copy smaller.
+    """
+    from elfcost.cost.whatif import RELINKS
+
+    static = RELINKS[assume][1]
+    rows = []
+    for name, samples in by_program.items():
+        a, b = as_built.get(name), relinked.get(name)
+        if a is None or b is None:
+            continue
+        n = len(samples)
+        before, after = a.total.private_dirty.expected, b.total.private_dirty.expected
+        text = 0
+        if static and a.loader.path is not None:
+            files = linkage_files(a)
+            mine = [
+                [u for path, u in s.objects if os.path.basename(path) in files] for s in samples
+            ]
+            own = max(sum(u.shared_clean + u.private_clean for u in us) for us in mine)
+            share = sum(u.pss - u.pss_dirty for us in mine for u in us)
+            text = own - share
+        rows.append(
+            d.RelinkProgram(
+                program=name,
+                processes=n,
+                as_built=before,
+                whatif=after,
+                saved=(before - after) * n,
+                text=text,
+            )
+        )
+    rows.sort(key=lambda r: (-(r.saved - r.text), r.program))
+    saved, text = sum(r.saved for r in rows), sum(r.text for r in rows)
+    return d.MachineRelink(
+        assume=assume, saved=saved, text=text, net=saved - text, programs=tuple(rows)
+    )

@@ -108,6 +108,7 @@ def test_every_documented_command_runs(workspace: Path, samples: Path) -> None:
     )
     with tarfile.open(workspace / "cap.tgz", "w:gz") as tf:
         tf.add(cap, arcname=".")
+    shutil.copy(cap / "smaps", workspace / "saved.smaps")
     subst = {
         "1234": str(sleepers[0].pid),
         "1235": str(sleepers[1].pid),

@@ -9,21 +9,34 @@ from collections.abc import Callable
 import pytest
 from msgspec.structs import replace
 
-from elfcost.analysis import ObjectSaving, diff, fleet, rank, savings, where_it_goes
+from elfcost.analysis import (
+    ObjectSaving,
+    diff,
+    fleet,
+    linkage_of,
+    machine,
+    rank,
+    savings,
+    where_it_goes,
+)
 from elfcost.documents import (
     DiffFleet,
     EstimateDoc,
     Fleet,
     LibraryCost,
+    MachineSkipped,
+    PageDoc,
     ProgramCost,
     ScanDoc,
     ScanSummary,
     Split,
     SplitPart,
 )
-from elfcost.model import Range
+from elfcost.model import Cause, Phase, Range
 from elfcost.report.html import estimate_html, scan_html
 from elfcost.report.text import estimate_text
+from elfcost.runtime.machine import MachineRead, ProcessSample
+from elfcost.runtime.records import Usage, sum_usage
 
 Make = Callable[..., EstimateDoc]
 
@@ -241,3 +254,117 @@ def test_rank_carries_the_split_and_each_librarys_cost(
     assert "<title>/root/lib/libc.so.6: libc and the dynamic loader 84 KiB</title>" in page
     assert "<title>/root/lib/libown.so.1: the program and its own libraries 12 KiB" in page
     assert 'data-v="45056"' in page
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+def _usage(**kw: int) -> Usage:
+    return Usage(**kw)
+
+
+def _page(cause: Cause, phase: Phase = "idle") -> PageDoc:
+    return PageDoc(vaddr=None, cause=cause, certain=True, phase=phase, detail="")
+
+
+def test_machine_groups_programs_objects_and_linkage(make_estimate: Make) -> None:
+    libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    ld = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+
+    def sample(pid: int, program: str, libc_use: Usage, own: Usage) -> ProcessSample:
+        # ld.so: a page it wrote, and a text page it shares with three other processes
+        ld_use = _usage(rss=8192, pss=5120, pss_dirty=4096, shared_clean=4096, private_dirty=4096)
+        objects = ((program, own), (ld, ld_use))
+        objects += ((libc, libc_use),)
+        lines = sum_usage(u for _, u in objects)
+        # smaps_rollup's Pss is not truncated per line: a little more than the lines' sum
+        return ProcessSample(
+            pid=pid,
+            program=program,
+            exe_id=(8, 1, pid),
+            usage=replace(lines, pss=lines.pss + 512),
+            lines_usage=lines,
+            objects=objects,
+            buckets=(),
+        )
+
+    lib_a = _usage(rss=40960, pss=12288, pss_dirty=4096, shared_clean=36864, private_dirty=4096)
+    lib_b = _usage(rss=61440, pss=20480, pss_dirty=8192, shared_clean=53248, private_dirty=8192)
+    own = _usage(rss=16384, pss=16384, private_clean=8192, private_dirty=8192)
+    read = MachineRead(
+        page_size=4096,
+        samples=(
+            sample(10, "/bin/a", lib_a, own),
+            sample(11, "/bin/a", lib_a, own),
+            sample(20, "/bin/b", lib_b, own),
+            sample(30, "[kworker]", lib_b, own),
+        ),
+        vanished=2,
+        unreadable=1,
+        without_memory=5,
+    )
+    a = make_estimate(
+        [
+            ("/bin/a", None, "executable", 8192),
+            ("/lib64/ld-linux-x86-64.so.2", "ld-linux-x86-64.so.2", "interpreter", 16384),
+            ("/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6", "library", 40960),
+        ],
+        {"tls": 4096, "loader_heap": 8192, "stack": 8192},
+    )
+    a = replace(
+        a,
+        objects=(
+            replace(
+                a.objects[0],
+                pages=(
+                    _page(Cause.RELOCATION),
+                    _page(Cause.BSS_TAIL),  # the program's own data: not linkage
+                    _page(Cause.POSSIBLE_WRITE, "possible"),  # not expected
+                ),
+            ),
+            replace(a.objects[1], pages=(_page(Cause.LOADER_DATA), _page(Cause.RELOCATION))),
+            replace(a.objects[2], pages=(_page(Cause.LIBC_STARTUP, "entry"),)),
+        ),
+    )
+    static_a = make_estimate([("/bin/a", None, "executable", 20480)], {"tls": 4096})
+    doc = machine(
+        read,
+        {"/bin/a": a, "/bin/b": static_a},
+        {"[kworker]": "no executable file mapped"},
+        relinked={"/bin/a": static_a, "/bin/b": static_a},
+        assume="static",
+    )
+    total = sum_usage(s.usage for s in read.samples)
+    assert (doc.total.processes, doc.total.pss, doc.total.uss) == (4, total.pss, total.uss)
+    assert doc.total.shared == total.pss - total.uss
+    assert doc.skipped == MachineSkipped(vanished=2, unreadable=1, without_memory=5)
+    rows = {p.program: p for p in doc.programs}
+    assert doc.programs[0].program == "/bin/a"  # the largest Pss first
+    assert rows["/bin/a"].pids == (10, 11)
+    assert rows["/bin/a"].pss == 2 * read.samples[0].usage.pss
+    assert rows["/bin/a"].uss == 2 * (own.uss + 4096 + lib_a.uss)
+    # 3 linkage pages (2 relocations, loader data) + 1 libc start-up, TLS, loader heap; twice
+    assert linkage_of(a) == {
+        "relocation": 8192,
+        "loader-data": 4096,
+        "libc-startup": 4096,
+        "loader_heap": 8192,
+        "tls": 4096,
+    }
+    assert rows["/bin/a"].linkage == 2 * 28672
+    assert rows["[kworker]"].linkage is None
+    assert doc.linkage.not_estimated == {"[kworker]": "no executable file mapped"}
+    assert doc.linkage.processes == 3 and doc.linkage.programs == 2
+    assert doc.linkage.expected == 2 * 28672 + rows["/bin/b"].linkage
+    assert doc.linkage.measured == 2 * (4096 + lib_a.private_dirty)  # /bin/b has no libc
+    libs = {lib.path: lib for lib in doc.libraries}
+    assert (libs[libc].processes, libs[libc].programs) == (4, 3)
+    assert libs[libc].pss == 2 * lib_a.pss + 2 * lib_b.pss
+    relink = doc.relink
+    assert relink is not None
+    ra = {r.program: r for r in relink.programs}["/bin/a"]
+    assert ra.saved == 2 * (a.total.private_dirty.expected - 20480 - 4096)
+    # its own copy of libc's and ld.so's resident text (the most of one process: 36 + 4 KiB
+    # clean), less the Pss of the clean pages its two processes hold now (2 x (8 + 1) KiB)
+    assert ra.text == (36864 + 4096) - 2 * (8192 + 1024)
+    assert relink.net == relink.saved - relink.text

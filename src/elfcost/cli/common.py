@@ -64,7 +64,8 @@ HELP = {
     "--clean-env": "Start the program with only PATH set (plus --env).",
     "--env": "Set a variable in the program's environment (repeatable).",
     "--pid": "Measure a live process (repeatable).",
-    "--smaps": "A saved /proc/PID/smaps (with smaps_rollup, pagemap/ beside it if captured).",
+    "--smaps": "A saved /proc/PID/smaps; if it is named smaps, the rest of a capture beside it "
+    "(smaps_rollup, auxv, pid, pagemap/) is read too.",
     "--capture": "A directory or tar file made by the capture script (docs/validation.md).",
     "--at": "Where to stop a started program: its ELF entry point (hardware breakpoint, x86_64), "
     "idle after start-up, or right after execve.",

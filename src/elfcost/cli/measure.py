@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-import os
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from elfcost.cli import common
 
+if TYPE_CHECKING:
+    from elfcost.documents import Assume
+
 PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
+RELINKS = ("static", "musl", "glibc", "musl-static", "glibc-static")  # cost/whatif.py RELINKS
 
 
 @common.command
@@ -19,10 +22,31 @@ def command(
     ),
     smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
     capture: str | None = common.option("--capture", type=click.Path(exists=True)),
+    every: bool = common.option(
+        "--all",
+        is_flag=True,
+        help="Every process the caller may read (no ptrace): per program like ps_mem, per "
+        "object across processes like librank, and the linkage overhead the model gives them.",
+    ),
+    assume: str | None = common.option(
+        "--assume",
+        type=click.Choice(RELINKS),
+        help="With --all: what relinking every program this way would save, and spend in text "
+        "pages no longer shared (an estimate).",
+    ),
+    root: str = common.option(
+        "--root",
+        default="/",
+        type=click.Path(exists=True, file_okay=False),
+        help="With --capture or --smaps: read the ELF files the capture maps from this copy of "
+        "the target's file system.",
+    ),
     at: str = common.option("--at", type=click.Choice(["entry", "idle", "exec"]), default="idle"),
     follow: str | None = common.option("--follow", metavar="NAME"),
     start: common.Start = common.START,
-    fmt: str = common.format_option(["text", "json"], "json: elfcost.measurement/1."),
+    fmt: str = common.format_option(
+        ["text", "json"], "json: elfcost.measurement/1; with --all, elfcost.machine/1."
+    ),
 ) -> None:
     """What a running process costs, attributed to the same objects as the estimate.
 
@@ -31,19 +55,25 @@ def command(
     elfcost measure --at entry -- /bin/sleep 9 stop it at its ELF entry point
     elfcost measure --pid 1234                 a live process
     elfcost measure --capture cap.tgz          files captured on another machine
+    elfcost measure --all --assume static      every process, and what a relink would save
     """
     from elfcost.report import jsonout, text
     from elfcost.runtime import measure as rm
 
-    if sum(bool(x) for x in (command, pids, smaps_file, capture)) != 1:
-        raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture")
-    # A saved smaps file is read as a capture: the files beside it are the rest of one.
-    capture = capture or (smaps_file and (os.path.dirname(smaps_file) or "."))
+    if sum(bool(x) for x in (command, pids, smaps_file, capture, every)) != 1:
+        raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture, --all")
+    if assume is not None and not every:
+        raise click.UsageError("--assume is for --all")
+    if every:
+        _machine(state, fmt, assume)
+        return
     state.json_errors(fmt == "json")
     results = rm.measure(
         command,
         pids,
         capture,
+        smaps=smaps_file,
+        root=root,
         start=start,
         at=cast("common.At", at),
         follow=follow,
@@ -63,3 +93,27 @@ def command(
             click.echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
         else:
             click.echo(text.group_text(g), nl=False)
+
+
+def _machine(state: common.State, fmt: str, assume: str | None) -> None:
+    """`--all`: every process read, its programs estimated, summed by analysis.machine."""
+    from elfcost import analysis
+    from elfcost.report import jsonout, text
+    from elfcost.runtime import machine as rmach
+
+    state.json_errors(fmt == "json")
+    read = rmach.read_machine()
+    est = rmach.estimate_programs(read.samples, read.page_size, assume)
+    doc = analysis.machine(
+        read,
+        {p: jsonout.estimate_doc(e) for p, e in est.as_built.items()},
+        est.not_estimated,
+        relinked={p: jsonout.estimate_doc(e) for p, e in est.relinked.items()}
+        if assume is not None
+        else None,
+        assume=cast("Assume", assume),
+    )
+    if fmt == "json":
+        click.echo(jsonout.dumps(doc))
+    else:
+        click.echo(text.machine_text(doc), nl=False)

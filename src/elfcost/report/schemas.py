@@ -23,6 +23,7 @@ DOCUMENTS: tuple[tuple[type[msgspec.Struct], str], ...] = (
     (d.EstimateDoc, "elfcost estimate --format json"),
     (d.MeasurementDoc, "elfcost measure --format json"),
     (d.MeasurementGroupDoc, "elfcost measure --pid PID... --format json"),
+    (d.MachineDoc, "elfcost measure --all --format json"),
     (d.ComparisonDoc, "elfcost validate --format json"),
     (d.CheckDoc, "elfcost check --format json"),
     (d.DiffDoc, "elfcost diff --format json"),

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from elfcost.analysis import savings, where_it_goes
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
-from elfcost.documents import EstimateDoc, ObjectDoc, Ranking
+from elfcost.documents import EstimateDoc, MachineDoc, ObjectDoc, Ranking
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
 from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
@@ -423,6 +423,94 @@ def group_text(g: object) -> str:
     r = g.total
     t.add_row("total", kib(r.uss), kib(r.shared), kib(r.pss), kib(r.private_dirty), kib(r.swap))
     return render((title, "italic"), t)
+
+
+def machine_text(doc: MachineDoc, *, top: int | None = 20) -> str:
+    """`measure --all`: the machine's totals, its programs (ps_mem), its libraries (librank),
+    the linkage overhead, and with --assume what relinking would save and spend. `top` rows
+    of each table (None: all)."""
+    t, sk = doc.total, doc.skipped
+    head = (
+        f"{t.processes} processes: RAM used (PSS) {size(t.pss)}, private (USS) {size(t.uss)}, "
+        f"shared {size(t.shared)}, private dirty {size(t.private_dirty)}, swap {size(t.swap)}; "
+        f"skipped {sk.vanished} that exited while read, {sk.unreadable} not readable, "
+        f"{sk.without_memory} without memory (kernel threads, zombies)"
+    )
+    numbers = ("private (USS)", "shared", "RAM used (PSS)", "private dirty", "swap", "linkage")
+    pt = table("program", "processes", *numbers, right=("processes", *numbers))
+    for p in doc.programs[:top]:
+        pt.add_row(
+            p.program,
+            str(len(p.pids)),
+            kib(p.uss),
+            kib(p.shared),
+            kib(p.pss),
+            kib(p.private_dirty),
+            kib(p.swap),
+            "-" if p.linkage is None else kib(p.linkage),
+        )
+    lnumbers = ("RSS", "PSS", "USS", "private dirty", "swap")
+    lt = table(
+        "object", "processes", "programs", *lnumbers, right=("processes", "programs", *lnumbers)
+    )
+    for lib in doc.libraries[:top]:
+        lt.add_row(
+            lib.path,
+            str(lib.processes),
+            str(lib.programs),
+            kib(lib.rss),
+            kib(lib.pss),
+            kib(lib.uss),
+            kib(lib.private_dirty),
+            kib(lib.swap),
+        )
+    lk = doc.linkage
+    causes = ", ".join(f"{name} {size(n)}" for name, n in lk.by_cause.items())
+    parts: list[Part] = [
+        head,
+        ("programs, as ps_mem groups them (largest PSS first)", "italic"),
+        pt,
+        ("objects across processes, as librank sums them", "italic"),
+        lt,
+        f"linkage overhead (the model, {lk.processes} processes of {lk.programs} programs): "
+        f"{size(lk.expected)} ({causes or 'none'}); measured private dirty of libc and the "
+        f"loader in the same processes: {size(lk.measured)}",
+    ]
+    if lk.not_estimated:
+        n = len(lk.not_estimated)
+        parts.append(
+            f"not estimated: {n} program{'s' if n != 1 else ''} (their reasons: --format json)"
+        )
+    if doc.relink is not None:
+        r = doc.relink
+        rt = table(
+            "program",
+            "processes",
+            "as built",
+            "relinked",
+            "saved",
+            "text spent",
+            right=("processes", "as built", "relinked", "saved", "text spent"),
+        )
+        for rp in r.programs[:top]:
+            rt.add_row(
+                rp.program,
+                str(rp.processes),
+                kib(rp.as_built),
+                kib(rp.whatif),
+                kib(rp.saved),
+                kib(rp.text),
+            )
+        parts += [
+            (
+                f"what-if, an estimate: every estimated program relinked --assume {r.assume}",
+                "italic",
+            ),
+            rt,
+            f"saved {size(r.saved)} of private dirty memory, spent {size(r.text)} in text "
+            f"pages no longer shared: net {size(r.net)}",
+        ]
+    return render(*parts)
 
 
 def scan_text(summary: dict[str, int], ranking: Ranking) -> str:

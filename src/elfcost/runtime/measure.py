@@ -26,9 +26,7 @@ is taken from smaps' KernelPageSize.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -44,7 +42,7 @@ from elfcost.documents import (
     UsageDoc,
 )
 from elfcost.elf.symbols import glibc_pthread_size
-from elfcost.errors import Each, ElfcostError, MeasurementError
+from elfcost.errors import Each, ElfcostError, InputError, MeasurementError
 from elfcost.model import Dso
 from elfcost.runtime.attribute import (
     GLIBC_X86_64_TCB_BYTES,
@@ -54,6 +52,14 @@ from elfcost.runtime.attribute import (
     reconcile,
 )
 from elfcost.runtime.auxv import AT_PAGESZ, parse_auxv
+from elfcost.runtime.capture import (
+    Capture,
+    capture_objects,
+    check_pagemap,
+    mapped_files,
+    read_capture,
+    read_smaps_file,
+)
 from elfcost.runtime.launch import CLEAN_PATH, At, Launched
 from elfcost.runtime.pagemap import decode, read_pagemap
 from elfcost.runtime.procfs import read_bytes, read_text
@@ -80,7 +86,6 @@ CAPTURE_SCRIPT = (
     "dd if=pagemap of=$D/pagemap/$r bs=8 skip=$s count=$n 2>/dev/null; done <$D/maps;\n"
     "tar czf $D.tgz -C $D . && echo $D.tgz\n"
 )
-_RANGE = re.compile(r"([0-9a-f]+)-([0-9a-f]+)")
 
 
 def object_names(dso: Dso) -> tuple[str, ...]:
@@ -127,7 +132,7 @@ def measure_pid(
         os.sync()
     auxv = parse_auxv(read_bytes(pid, "auxv"))
     page_size = auxv.get(AT_PAGESZ) or os.sysconf("SC_PAGE_SIZE")
-    entries, rollup = _read_smaps_and_rollup(pid)
+    entries, rollup = read_smaps_and_rollup(pid)
     pages = read_pagemap(pid, pagemap_ranges(entries), page_size=page_size) if pagemap else None
     objects = mapped_objects(dsos)
     return attribute(
@@ -153,7 +158,7 @@ def _tcb_bytes(objects: Sequence[MappedObject]) -> int:
 SMAPS_ATTEMPTS = 3
 
 
-def _read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, int]]:
+def read_smaps_and_rollup(pid: int) -> tuple[tuple[SmapsEntry, ...], dict[str, int]]:
     """smaps and smaps_rollup read back to back, until they agree.
 
     Even for a process held still, Pss moves whenever another process maps or unmaps a page it
@@ -191,78 +196,64 @@ def measure_launched(
 # Captures
 
 
-def _read_capture(source: str) -> dict[str, bytes]:
-    """Files of a capture directory or tar file, by path relative to the capture's top."""
-    files: dict[str, bytes] = {}
-    try:
-        if os.path.isdir(source):
-            for root, _dirs, names in os.walk(source):
-                for name in names:
-                    full = os.path.join(root, name)
-                    with open(full, "rb") as f:
-                        files[os.path.relpath(full, source)] = f.read()
-        else:
-            with tarfile.open(source) as tar:
-                for member in tar.getmembers():
-                    if member.isfile():
-                        extracted = tar.extractfile(member)
-                        if extracted is not None:
-                            files[os.path.normpath(member.name)] = extracted.read()
-    except (OSError, tarfile.TarError) as exc:
-        raise MeasurementError(source, "reading the capture", str(exc)) from None
-    if "smaps" not in files:
-        # Archived with its directory name on top: look one level down.
-        tops = {k.split("/", 1)[0] for k in files if k.endswith("/smaps") and k.count("/") == 1}
-        if len(tops) == 1:
-            top = tops.pop() + "/"
-            files = {k[len(top) :]: v for k, v in files.items() if k.startswith(top)}
-    return files
+def capture_pages(cap: Capture, page_size: int) -> tuple[PageFlags, ...] | None:
+    """The capture's pagemap/START-END files as PageFlags; None if it has none."""
+    check_pagemap(cap, page_size)
+    out = [decode(data, start=start, page_size=page_size) for start, _end, data in cap.pagemap]
+    return tuple(out) if out else None
 
 
-def capture_pages(files: Mapping[str, bytes], page_size: int) -> tuple[PageFlags, ...] | None:
-    """pagemap/START-END files of a capture as PageFlags; None if the capture has none."""
-    out: list[PageFlags] = []
-    for name, data in files.items():
-        head, _, tail = name.rpartition("/")
-        m = _RANGE.fullmatch(tail)
-        if head == "pagemap" and m is not None:
-            out.append(decode(data, start=int(m[1], 16), page_size=page_size))
-    return tuple(sorted(out, key=lambda p: p.start)) if out else None
+def capture_page_size(cap: Capture, entries: Sequence[SmapsEntry], auxv: Mapping[int, int]) -> int:
+    """AT_PAGESZ, else the KernelPageSize smaps prints, else 4096; refused unless a power of
+    two the kernel could run with (4 KiB to 1 MiB: every port's base page size lies within)."""
+    size = auxv.get(AT_PAGESZ) or next(
+        (e.kernel_page_size for e in entries if e.kernel_page_size), 4096
+    )
+    if size & (size - 1) or not 4096 <= size <= 1 << 20:
+        what = "auxv" if auxv.get(AT_PAGESZ) else "smaps"
+        raise InputError(cap.name(what), "page size", f"{size} is not a page size")
+    return size
 
 
 def measure_capture(
-    source: str, dsos: Iterable[Dso | MappedObject], *, stop: Stop = "snapshot"
+    source: str | Capture,
+    dsos: Iterable[Dso | MappedObject] | None = None,
+    *,
+    stop: Stop = "snapshot",
+    root: str = "/",
 ) -> Measurement:
     """Measure from files captured with the command in this module's docstring.
 
-    `source` is the capture directory or a tar file (any compression tarfile reads). `dsos` are
-    matched by (dev, inode), else by path, else by an unambiguous file name (with a warning), so
-    ELF files read from a copy of the target's root file system work.
+    `source` is the capture directory or a tar file (any compression tarfile reads), or a
+    Capture already read. `dsos` are matched by (dev, inode), else by path, else by an
+    unambiguous file name (with a warning); None: the ELF files the capture's smaps names, read
+    under `root` (a copy of the target's file system; capture.capture_objects).
     """
-    files = _read_capture(source)
-    if "smaps" not in files:
-        raise MeasurementError(source, "reading the capture", "no smaps file in it")
-    text = files["smaps"].decode("utf-8", "surrogateescape")
-    entries = parse_smaps(text, source=f"{source}:smaps")
-    auxv = parse_auxv(files["auxv"]) if "auxv" in files else {}
-    page_size = auxv.get(AT_PAGESZ) or next(
-        (e.kernel_page_size for e in entries if e.kernel_page_size), 4096
-    )
-    rollup = (
-        parse_rollup(files["smaps_rollup"].decode(), source=f"{source}:smaps_rollup")
-        if files.get("smaps_rollup")
-        else {}
-    )
-    pid_text = files.get("pid", b"").strip()
+    cap = source if isinstance(source, Capture) else read_capture(source)
+    if "smaps" not in cap.files:
+        raise InputError(cap.source, "reading the capture", "no smaps file in it")
+    text = cap.files["smaps"].decode("utf-8", "surrogateescape")
+    entries = parse_smaps(text, source=cap.name("smaps"))
+    auxv = parse_auxv(cap.files["auxv"]) if "auxv" in cap.files else {}
+    page_size = capture_page_size(cap, entries, auxv)
+    rollup_text = cap.files.get("smaps_rollup", b"").decode("utf-8", "surrogateescape")
+    rollup = parse_rollup(rollup_text, source=cap.name("smaps_rollup")) if rollup_text else {}
+    pid_text = cap.files.get("pid", b"").strip()
+    notes: list[str] = []
+    if dsos is None:
+        objects, notes = capture_objects(entries, auxv, root)
+    else:
+        objects = mapped_objects(dsos)
     return attribute(
         entries,
-        mapped_objects(dsos),
+        objects,
         pid=int(pid_text) if pid_text.isdigit() else 0,
         page_size=page_size,
         stop=stop,
-        pages=capture_pages(files, page_size),
+        pages=capture_pages(cap, page_size),
         rollup=rollup,
         auxv=auxv,
+        warnings=notes,
     )
 
 
@@ -298,13 +289,8 @@ def discover_dsos(
         exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
     except OSError as exc:
         raise MeasurementError(f"/proc/{pid}/exe", "readlink", exc.strerror or str(exc)) from None
-    first: dict[str, SmapsEntry] = {}
-    for e in entries:
-        if e.is_file and e.offset == 0 and e.name not in first:
-            first[e.name] = e
-    order = sorted(first.values(), key=lambda e: (e.name != exe, -e.start))
     out: list[Dso] = []
-    for e in order:
+    for e in mapped_files(entries, exe):
         if (*e.dev_major_minor, e.inode) in skip:
             continue  # already read by the caller (the objects it planned for)
         file = f"/proc/{pid}/map_files/{e.start:x}-{e.end:x}"
@@ -391,13 +377,17 @@ def measure(
     pids: Sequence[int] = (),
     capture: str | None = None,
     *,
+    smaps: str | None = None,
+    root: str = "/",
     start: Start = DEFAULT_START,
     at: At = "idle",
     follow: str | None = None,
     each: Each = nullcontext,
 ) -> list[Measurement]:
     """`elfcost measure`: `command` started for it (measure_command), each live process of
-    `pids`, and the files captured in `capture` (a directory or tar file), each under `each`."""
+    `pids`, the files captured in `capture` (a directory or tar file) and a saved `smaps` file
+    (with the rest of its capture beside it), each under `each`. A capture's objects are read
+    under `root`."""
     out: list[Measurement] = []
     if command:
         with each():
@@ -407,7 +397,10 @@ def measure(
             out.append(measure_pid(pid, discover_dsos(pid)))
     if capture:
         with each():
-            out.append(measure_capture(capture, ()))
+            out.append(measure_capture(capture, root=root))
+    if smaps:
+        with each():
+            out.append(measure_capture(read_smaps_file(smaps), root=root))
     return out
 
 
