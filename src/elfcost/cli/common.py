@@ -35,6 +35,7 @@ Exit codes:
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
   4  the output could not be written (stdout or -o FILE: disk full, I/O error)
+  5  scan --scheduler: the Dask scheduler could not be reached, or could not run the scan
   130, 143  interrupted by SIGINT, SIGTERM (every process elfcost started has ended)
 """
 # Option help by option name.
@@ -81,6 +82,9 @@ HELP = {
     "--update-baseline": "Write the baseline: new binaries added, lowered values recorded.",
     "--new-root": "Sysroot for NEW when it differs from --root (OLD's).",
     "--jobs": "Worker processes (default: one per core; more than 4 per core are 4 per core).",
+    "--scheduler": "Analyse on the workers of the Dask scheduler at ADDRESS (tcp://HOST:PORT) "
+    "instead of local processes (pip install 'elfcost[distributed]'). Every worker must read "
+    "the inputs, and import elfcost, at the same paths as here.",
     "--no-cache": "Neither read nor write the on-disk cache.",
     "--cache-dir": "Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
     "--top": "Programs and libraries in the ranking.",
@@ -258,21 +262,25 @@ class State:
     def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
         self.status = max(self.status, code)  # 3 (an input error) wins over 1
 
-    def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
-        """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
-        output, an elfcost.error/1 document for it)."""
+    def error(
+        self,
+        message: object,
+        kind: str = "error",
+        path: str | None = None,
+        code: Exit = Exit.INPUT_ERROR,
+    ) -> None:
+        """An input that could not be analysed: one line, and exit status 3, or `code` (and,
+        with a JSON output, an elfcost.error/1 document for it)."""
         line = error_line(message, kind)
         if self.bar is None:
             click.echo(line, err=True)
         else:
             self.bar.message(line)
-        self.fail(Exit.INPUT_ERROR)
+        self.fail(code)
         if self.error_docs is not None:
             from elfcost.documents import ErrorDoc
 
-            self.error_docs.append(
-                ErrorDoc(path=path, message=str(message), exit_code=int(Exit.INPUT_ERROR))
-            )
+            self.error_docs.append(ErrorDoc(path=path, message=str(message), exit_code=int(code)))
 
     def output_failed(self, exc: OutputError) -> None:
         """The report could not be written: one line, exit status 4. What is left of it for
