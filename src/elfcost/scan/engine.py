@@ -61,9 +61,10 @@ TASKS_AHEAD = 8
 class Engine(Protocol[T_in, R_out]):
     """Takes files (add) and gives back their outcomes (take), in any order."""
 
-    # How many files the caller may hold beyond the oldest one still outstanding: enough to
+    # How many files the caller may send beyond the oldest one still outstanding: enough to
     # keep every worker busy while that one is analysed.
     lookahead: int
+    outstanding: int  # files added and not yet taken
 
     def add(self, t: T_in) -> None: ...
 
@@ -106,8 +107,10 @@ class LocalPool(Generic[T, R, C]):
         self.pending: dict[Future[list[R]], list[T]] = {}
         self.done: dict[int, R] = {}  # by id() of the file
         self.completed = 0
+        self.outstanding = 0
 
     def add(self, t: T) -> None:
+        self.outstanding += 1
         self.batch.append(t)
         if len(self.batch) >= self.size:
             self._flush()
@@ -120,6 +123,7 @@ class LocalPool(Generic[T, R, C]):
             elif not any(f.done() for f in self.pending):
                 return None
             self._collect()
+        self.outstanding -= 1
         return self.done.pop(id(t))
 
     def close(self) -> None:
@@ -271,10 +275,12 @@ class DaskEngine(Generic[T, R, C]):
         self.pending: dict[str, tuple[distributed.Future, list[T]]] = {}  # by task key
         self.done: dict[int, R] = {}  # by id() of the file
         self.tasks = 0
+        self.outstanding = 0
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
         self.lookahead = max(1, threads) * TASKS_AHEAD * TASK_FILES
 
     def add(self, t: T) -> None:
+        self.outstanding += 1
         if self.batch:
             package = self.work.package(t)
             last = self.work.package(self.batch[-1])
@@ -293,6 +299,7 @@ class DaskEngine(Generic[T, R, C]):
                 return None
             for future, result in self.completed.next_batch(block=block):
                 self._finish(future, result)
+        self.outstanding -= 1
         return self.done.pop(id(t))
 
     def close(self) -> None:

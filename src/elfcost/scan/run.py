@@ -69,8 +69,11 @@ ProgressHook = Callable[[int, int], None]
 # ~10 ms, a library's classification ~1 ms, a round trip ~0.2 ms; small tasks balance the load
 # and move the progress bar.
 CHUNK = 8
-# Files read ahead of the oldest one still with the workers (see _outcomes).
+# Files sent to the workers ahead of the oldest one still with them (see _outcomes).
 LOOKAHEAD = 2048
+# Outcomes held, at most, behind the oldest file still with the workers: most are a few
+# bytes (a file that is not ELF), a program's from the cache tens of KB.
+HELD = 8 * LOOKAHEAD
 PROGRESS_EVERY = 0.05  # seconds between two progress reports
 # Loader configuration read inside a root: a change re-resolves every program (cache.py).
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload")
@@ -646,8 +649,10 @@ def _outcomes(
     and a directory of data files sends the workers only its ELF files. The rest goes to the
     workers in chunks (the local pool's, or the cluster's with `client`), while this process
     reads ahead; it waits for the oldest outstanding file once the engine's lookahead (for the
-    local pool LOOKAHEAD) files are outstanding, which bounds the outcomes held for files that
-    come after it.
+    local pool LOOKAHEAD) files are outstanding, or HELD files are waiting behind it, which
+    bounds the outcomes held for files that come after it. (Counting outstanding files, not
+    all files: an archive is mostly files that are not ELF, and the workers must not run dry
+    while this process reads them.)
     """
     progress = _Progress(hook, sum(1 for t in targets if t.error is None))
     local = _Worker(config)
@@ -676,7 +681,7 @@ def _outcomes(
             elif t.error is None:
                 progress.advance(1)
             queue.append((t, o))
-            yield from _drain(queue, pool, keep=LOOKAHEAD if pool is None else pool.lookahead)
+            yield from _drain(queue, pool, keep=HELD)
         yield from _drain(queue, pool, keep=0)
     except BaseException:  # interrupted, or the caller stopped early: end the workers now
         if pool is not None:
@@ -692,12 +697,13 @@ def _drain(
     pool: engine.Engine[_Target, _Outcome] | None,
     keep: int,
 ) -> Iterator[tuple[_Target, _Outcome]]:
-    """The finished outcomes at the head of the queue, waiting while more than `keep` wait."""
+    """The finished outcomes at the head of the queue, waiting while more than `keep` wait
+    or more than the engine's lookahead are with it."""
     while queue:
         t, o = queue[0]
         if o is None:
             assert pool is not None  # only the pool leaves an outcome to come
-            o = pool.take(t, block=len(queue) > keep)
+            o = pool.take(t, block=len(queue) > keep or pool.outstanding > pool.lookahead)
             if o is None:
                 return
         queue.popleft()
