@@ -42,6 +42,7 @@ import bisect
 import heapq
 import os
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
@@ -88,6 +89,9 @@ MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
 MAX_SYMBOL_TABLE = 64 << 20  # bytes of .symtab / .dynsym read for function names
 LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
+# Once numpy is loaded (a scan loads it for the first large object), beyond this many: a C++
+# program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
+LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
 
 # Functions whose writes are their arguments: name -> (destination argument, length argument).
 MEMORY_FUNCTIONS = {
@@ -440,7 +444,8 @@ class _Symbols:
             size = struct.calcsize(self.fmt)
             raw = os.pread(self.fd, sym.size - sym.size % size, sym.offset)
             self._strings = os.pread(self.fd, strs.size, strs.offset)
-            if len(raw) // size > LARGE_SYMBOL_TABLE:
+            large = LARGE_SYMBOL_TABLE_NUMPY_LOADED if "numpy" in sys.modules else LARGE_SYMBOL_TABLE
+            if len(raw) // size > large:
                 self._index_numpy(raw)
                 return
             rows = []
@@ -472,10 +477,12 @@ class _Symbols:
         values = arr["value"][keep].astype(np.uint64)
         untyped = kind[keep] == STT_NOTYPE
         local = (arr["info"][keep] >> 4) == 0
-        order = np.lexsort((local, untyped, values))
+        names = arr["name"][keep]
+        # The plain-Python order: by address, functions first, global first, then by name.
+        order = np.lexsort((names, local, untyped, values))
         self._values = values[order].tolist()
         self._typed = (~untyped[order]).tolist()
-        self._name_offsets = arr["name"][keep][order].tolist()
+        self._name_offsets = names[order].tolist()
 
     def dynamic(self, index: int) -> tuple[str, int, int] | None:
         """(name, st_value, st_shndx) of the DT_SYMTAB entry `index`."""
