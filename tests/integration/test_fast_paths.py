@@ -12,6 +12,7 @@ import os
 import pytest
 
 from elfcost.elf import ctors
+from elfcost.elf.facts import InitWrites
 from elfcost.elf.reader import opened, read_dso
 from elfcost.elf.relocs import records_at
 from elfcost.model import Dso, Prot
@@ -72,3 +73,34 @@ def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> No
         values = indexes[0][0]
         aliases += len(values) - len(set(values))
     assert aliases > 0  # the order among names at one address was compared
+
+
+def test_instructions_shared_between_objects_change_no_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Converted instructions are shared by their bytes across objects (ctors._SHARED_INSNS):
+    each object's initialiser writes are the same analysed alone, unshared, and after the
+    others in either order."""
+    dsos = [d for d in objects() if d.dynamic is not None]
+
+    def analyse(order: list[Dso]) -> dict[str, InitWrites]:
+        out: dict[str, InitWrites] = {}
+        for d in order:
+            with opened(d.file) as (fd, _):
+                out[d.path] = ctors.initialiser_writes(d, fd)
+        return out
+
+    with monkeypatch.context() as m:  # every instruction converted from capstone's details
+        m.setattr(
+            ctors._Decoder,
+            "_converted",
+            lambda self, ci: ctors._convert(ci, self.md, self.x86, self.names),
+        )
+        alone = analyse(dsos)
+    monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
+    forward = analyse(dsos)
+    shared = len(ctors._SHARED_INSNS)
+    monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
+    backward = analyse(dsos[::-1])
+    assert forward == alone == backward
+    assert shared > 100 and any(w.writes for w in alone.values())

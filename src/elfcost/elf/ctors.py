@@ -92,6 +92,9 @@ LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # Once numpy is loaded (a scan loads it for the first large object), beyond this many: a C++
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
 LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
+# Converted instructions kept by their bytes, for every object this process analyses (see
+# _Decoder.insn); a full table is emptied and refilled.
+MAX_SHARED_INSNS = 100_000
 
 # Functions whose writes are their arguments: name -> (destination argument, length argument).
 MEMORY_FUNCTIONS = {
@@ -272,6 +275,12 @@ class _Insn:
         self.rep = False
         self.written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
 
+    def at(self, address: int) -> _Insn:
+        """The same instruction at `address` (its operands are never changed: shared)."""
+        insn = _Insn(address, self.next - self.address, self.id, self.mnemonic)
+        insn.flow, insn.ops, insn.rep, insn.written = self.flow, self.ops, self.rep, self.written
+        return insn
+
 
 def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]]) -> _Insn:
     g = x86  # the capstone.x86 module
@@ -373,8 +382,29 @@ class _Decoder:
                     if later.mnemonic.startswith(_ENDS_RUN):
                         break  # what follows may be another function, or not code
                 ci = self.raw.pop(vaddr, None)
-            self.cache[vaddr] = _convert(ci, self.md, self.x86, self.names) if ci else None
+            self.cache[vaddr] = self._converted(ci) if ci else None
         return self.cache[vaddr]
+
+    def _converted(self, ci: CsInsn) -> _Insn:
+        """ci converted, or a copy of the same bytes converted before (in this object or
+        another: `mov %rdi,%rbx` is the same everywhere). Reading capstone's details through
+        its Python binding is most of the disassembly's time, and about two instructions in
+        three of a scan's initialisers were met before. A branch is never shared: capstone
+        gives its target as an absolute address. An operand relative to the instruction
+        pointer holds the displacement, and `next` is this instruction's."""
+        key = (self.md.mode, bytes(ci.bytes))
+        shared = _SHARED_INSNS.get(key)
+        if shared is not None:
+            return shared.at(ci.address)
+        insn = _convert(ci, self.md, self.x86, self.names)
+        if not insn.flow:
+            if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
+                _SHARED_INSNS.clear()
+            _SHARED_INSNS[key] = insn
+        return insn
+
+
+_SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
 
 
 # -- symbols ------------------------------------------------------------------------------------
@@ -444,7 +474,8 @@ class _Symbols:
             size = struct.calcsize(self.fmt)
             raw = os.pread(self.fd, sym.size - sym.size % size, sym.offset)
             self._strings = os.pread(self.fd, strs.size, strs.offset)
-            large = LARGE_SYMBOL_TABLE_NUMPY_LOADED if "numpy" in sys.modules else LARGE_SYMBOL_TABLE
+            numpy = "numpy" in sys.modules
+            large = LARGE_SYMBOL_TABLE_NUMPY_LOADED if numpy else LARGE_SYMBOL_TABLE
             if len(raw) // size > large:
                 self._index_numpy(raw)
                 return
