@@ -94,7 +94,9 @@ def test_instructions_shared_between_objects_change_no_result(
         m.setattr(
             ctors._Decoder,
             "_converted",
-            lambda self, ci: ctors._convert(ci, self.md, self.x86, self.names),
+            lambda self, vaddr, code: ctors._convert(
+                next(self.md.disasm(code, vaddr, 1)), self.md, self.x86, self.names
+            ),
         )
         alone = analyse(dsos)
     monkeypatch.setattr(ctors, "_SHARED_INSNS", {})

@@ -347,7 +347,7 @@ class _Decoder:
         self.segments = [s for s in dso.loads if s.flags & Prot.X and s.filesz > 0]
         self.pages: dict[tuple[int, int], bytes] = {}
         self.cache: dict[int, _Insn | None] = {}
-        self.raw: dict[int, CsInsn] = {}  # decoded, not yet converted
+        self.raw: dict[int, bytes] = {}  # decoded, not yet converted: the instruction's bytes
 
     def executable(self, vaddr: int) -> bool:
         return any(s.vaddr <= vaddr < s.vaddr + s.filesz for s in self.segments)
@@ -373,29 +373,36 @@ class _Decoder:
 
     def insn(self, vaddr: int) -> _Insn | None:
         if vaddr not in self.cache:
-            ci = self.raw.pop(vaddr, None)
-            if ci is None:
+            code = self.raw.pop(vaddr, None)
+            if code is None:
                 # Decoded a run at a time: the instructions that follow one are the ones
                 # reached by falling through it (one capstone call instead of one each).
-                for later in self.md.disasm(self._bytes(vaddr, 64), vaddr):
-                    self.raw.setdefault(later.address, later)
-                    if later.mnemonic.startswith(_ENDS_RUN):
+                # Without details (disasm_lite): only their lengths and mnemonics are needed
+                # here, and an instruction met before needs no more (_converted).
+                run, at = self._bytes(vaddr, 64), 0
+                for address, size, mnemonic, _ in self.md.disasm_lite(run, vaddr):
+                    self.raw.setdefault(address, run[at : at + size])
+                    at += size
+                    if mnemonic.startswith(_ENDS_RUN):
                         break  # what follows may be another function, or not code
-                ci = self.raw.pop(vaddr, None)
-            self.cache[vaddr] = self._converted(ci) if ci else None
+                code = self.raw.pop(vaddr, None)
+            self.cache[vaddr] = self._converted(vaddr, code) if code else None
         return self.cache[vaddr]
 
-    def _converted(self, ci: CsInsn) -> _Insn:
-        """ci converted, or a copy of the same bytes converted before (in this object or
-        another: `mov %rdi,%rbx` is the same everywhere). Reading capstone's details through
-        its Python binding is most of the disassembly's time, and about two instructions in
-        three of a scan's initialisers were met before. A branch is never shared: capstone
-        gives its target as an absolute address. An operand relative to the instruction
-        pointer holds the displacement, and `next` is this instruction's."""
-        key = (self.md.mode, bytes(ci.bytes))
+    def _converted(self, vaddr: int, code: bytes) -> _Insn | None:
+        """The instruction `code` at vaddr, converted, or a copy of the same bytes converted
+        before (in this object or another: `mov %rdi,%rbx` is the same everywhere). Reading
+        capstone's details through its Python binding is most of the disassembly's time, and
+        about two instructions in three of a scan's initialisers were met before. A branch is
+        never shared: capstone gives its target as an absolute address. An operand relative
+        to the instruction pointer holds the displacement, and `next` is this instruction's."""
+        key = (self.md.mode, code)
         shared = _SHARED_INSNS.get(key)
         if shared is not None:
-            return shared.at(ci.address)
+            return shared.at(vaddr)
+        ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
+        if ci is None:
+            return None
         insn = _convert(ci, self.md, self.x86, self.names)
         if not insn.flow:
             if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
