@@ -93,8 +93,9 @@ LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
 LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
 # Converted instructions kept by their bytes, for every object this process analyses (see
-# _Decoder.insn); a full table is emptied and refilled.
-MAX_SHARED_INSNS = 100_000
+# _Decoder._converted), ~800 bytes each; a full table is emptied and refilled. The 190 objects
+# with initialisers of /usr/bin and /usr/sbin's programs hold ~11,000 distinct ones.
+MAX_SHARED_INSNS = 20_000
 
 # Functions whose writes are their arguments: name -> (destination argument, length argument).
 MEMORY_FUNCTIONS = {
