@@ -133,7 +133,7 @@ class Cluster:
         return n
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close(timeout=DEADLINE)
         for p in reversed(self.procs):
             p.kill()
             p.wait()
@@ -281,6 +281,33 @@ def test_a_signal_ends_the_scan_and_its_tasks(
     while cluster.tasks():  # its tasks cancelled, not left to run for nobody
         assert time.monotonic() < deadline, "the scan's tasks outlived it"
         time.sleep(0.05)
+
+
+def test_a_scheduler_lost_mid_scan_is_one_line_and_exit_5(
+    tmp_path: Path, debs: list[Path], programs: list[str]
+) -> None:
+    c = Cluster(tmp_path, workers=2)
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "elfcost", "scan", "--no-cache", "--format", "jsonl",
+             "--scheduler", c.address, *map(str, debs), *programs, "/usr/sbin"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline(), "the scan wrote nothing"
+            c.procs[0].kill()  # the scheduler
+            out, err = p.communicate(timeout=DEADLINE)
+        finally:
+            p.kill()
+    finally:
+        c.close()
+    assert p.returncode == 5, err
+    assert err.count("\n") == 1 and err.startswith(f"elfcost: error: {c.address}: "), err
+    last = json.loads(out.splitlines()[-1])
+    assert last["schema"] == "elfcost.error/1" and last["exit_code"] == 5
 
 
 def test_tar_members_are_scanned_on_the_cluster_as_locally(

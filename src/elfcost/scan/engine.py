@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -232,13 +232,18 @@ def _close(client: distributed.Client) -> None:
 def _quiet() -> Iterator[None]:
     """distributed's client logs a warning for what the scan reports itself, or expects (a
     worker lost, the connection closed as the scan ends): elfcost's stderr is its own lines."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    # Each of its modules' loggers, as distributed's logging configuration gives some their
+    # own level (distributed.client's would still print "Failed to reconnect").
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in ("distributed", *names)]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -268,9 +273,9 @@ class DaskEngine(Generic[T, R, C]):
         self.address: str = client.scheduler.address
         self.scan_id = uuid.uuid4().hex
         self.shared: distributed.Future | None = None  # the config, on every worker
-        self.completed = distributed.as_completed(
-            loop=client.loop, with_results=True, raise_errors=False
-        )
+        # Futures only: their results are gathered here, a batch at a time (as_completed's
+        # own gathering, with_results, waits forever for a result whose worker is gone).
+        self.completed = distributed.as_completed(loop=client.loop)
         self.batch: list[T] = []
         self.pending: dict[str, tuple[distributed.Future, list[T]]] = {}  # by task key
         self.done: dict[int, R] = {}  # by id() of the file
@@ -297,8 +302,7 @@ class DaskEngine(Generic[T, R, C]):
                 assert self.pending, "a file was neither sent nor answered"
             elif not self.completed.has_ready():
                 return None
-            for future, result in self.completed.next_batch(block=block):
-                self._finish(future, result)
+            self._finish(self.completed.next_batch(block=block))
         self.outstanding -= 1
         return self.done.pop(id(t))
 
@@ -329,32 +333,46 @@ class DaskEngine(Generic[T, R, C]):
         self.pending[key] = (future, chunk)
         self.completed.add(future)
 
-    def _finish(self, future: distributed.Future, result: Any) -> None:
-        import dask
+    def _finish(self, futures: Sequence[distributed.Future]) -> None:
+        """Take the outcomes of these finished tasks: their results in one gather."""
         import distributed
 
-        held = self.pending.pop(future.key, None)
-        if held is None:
-            return  # cancelled by abort
-        chunk = held[1]
-        if future.status == "finished":
-            outcomes = result
-        elif future.status == "error" and isinstance(result[1], distributed.KilledWorker):
-            n = dask.config.get("distributed.scheduler.allowed-failures")
-            why = f"the task's worker died {int(n) + 1} times (a file that kills it?)"
-            outcomes = self.work.died(chunk, why)
-        elif future.status == "error":
-            exc = result[1]
-            raise ClusterError(
-                self.address,
-                "running a scan task on the cluster",
-                f"{type(exc).__name__}: {exc} (can the workers import elfcost?)",
-            )
-        else:
-            raise ClusterError(
-                self.address,
-                "waiting for a scan task",
-                f"the task was {future.status} (the scheduler lost it, or was restarted)",
-            )
+        finished: list[tuple[distributed.Future, list[T]]] = []
+        for future in futures:
+            held = self.pending.pop(future.key, None)
+            if held is None:
+                continue  # cancelled by abort
+            chunk = held[1]
+            if future.status == "finished":
+                finished.append((future, chunk))
+                continue
+            exc = future.exception() if future.status == "error" else None
+            if isinstance(exc, distributed.KilledWorker):
+                why = f"the workers that ran its task died, {exc.allowed_failures + 1} times"
+                self._done(chunk, self.work.died(chunk, why))
+            elif exc is not None:
+                raise ClusterError(
+                    self.address,
+                    "running a scan task on the cluster",
+                    f"{type(exc).__name__}: {exc} "
+                    "(can the scheduler and the workers import elfcost?)",
+                )
+            else:
+                raise ClusterError(
+                    self.address,
+                    "waiting for a scan task",
+                    f"the task was {future.status} (the scheduler was lost, or restarted)",
+                )
+        if not finished:
+            return
+        try:
+            results = self.client.gather([f for f, _ in finished])
+        except Exception as exc:  # the cluster went away while the results came back
+            why = f"{type(exc).__name__}: {exc}"
+            raise ClusterError(self.address, "gathering the results of scan tasks", why) from None
+        for (_, chunk), outcomes in zip(finished, results, strict=True):
+            self._done(chunk, outcomes)
+
+    def _done(self, chunk: Sequence[T], outcomes: Sequence[R]) -> None:
         self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))
         self.work.advance(len(chunk))
