@@ -20,6 +20,7 @@ class Exit(enum.IntEnum):
     USAGE = 2  # argparse's own code for bad arguments
     INPUT_ERROR = 3  # an input could not be analysed (not ELF, malformed, unreadable)
     OUTPUT_ERROR = 4  # the report could not be written (stdout or -o FILE: disk full, I/O)
+    CLUSTER_ERROR = 5  # scan --scheduler: the Dask scheduler unreachable, or its tasks failing
     INTERRUPTED = 130  # SIGINT (128 + 2), after every process elfcost started has ended
     TERMINATED = 143  # SIGTERM (128 + 15), the same
 
@@ -53,6 +54,12 @@ class InputError(ElfcostError):
 class OutputError(ElfcostError):
     """The report could not be written: stdout or the -o file (disk full, I/O error). Not an
     input's error: it ends the command, with Exit.OUTPUT_ERROR."""
+
+
+class ClusterError(ElfcostError):
+    """`scan --scheduler`: the Dask cluster could not be reached, or could not run the scan's
+    tasks (path: the scheduler's address). Not an input's error: it ends the scan, with
+    Exit.CLUSTER_ERROR."""
 
 
 class Interrupted(BaseException):

@@ -32,6 +32,7 @@ Exit codes:
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
   4  the output could not be written (stdout or -o FILE: disk full, I/O error)
+  5  scan --scheduler: the Dask scheduler could not be reached, or could not run the scan
   130, 143  interrupted by SIGINT, SIGTERM (every process elfcost started has ended)
 """
 # Option help by option name.
@@ -81,6 +82,9 @@ HELP = {
     "--update-baseline": "Write the baseline: new binaries added, lowered values recorded.",
     "--new-root": "Sysroot for NEW when it differs from --root (OLD's).",
     "--jobs": "Worker processes (default: one per core; more than 4 per core are 4 per core).",
+    "--scheduler": "Analyse on the workers of the Dask scheduler at ADDRESS (tcp://HOST:PORT) "
+    "instead of local processes (pip install 'elfcost[distributed]'). Every worker must read "
+    "the inputs, and import elfcost, at the same paths as here.",
     "--no-cache": "Neither read nor write the on-disk cache.",
     "--cache-dir": "Cache directory (default: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost).",
     "--top": "Programs and libraries in the ranking.",

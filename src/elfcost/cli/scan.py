@@ -7,6 +7,14 @@ import click
 from elfcost.cli import common
 
 
+def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A scheduler's address as distributed writes them (tcp://HOST:PORT, tls://, ...)."""
+    scheme, sep, rest = (value or "").partition("://")
+    if value is not None and not (sep and scheme.isalnum() and rest):
+        raise click.BadParameter(f"{value!r} is not an address such as tcp://HOST:PORT")
+    return value
+
+
 @common.command
 def command(
     state: common.State,
@@ -14,6 +22,7 @@ def command(
     host: common.Host = common.HOST,
     scenario: common.Scenario = common.SCENARIO,
     jobs: int | None = common.option("-j", "--jobs", type=click.IntRange(min=1)),
+    scheduler: str | None = common.option("--scheduler", metavar="ADDRESS", callback=_address),
     no_cache: bool = common.option("--no-cache", is_flag=True),
     cache_dir: str | None = common.option("--cache-dir", type=click.Path(file_okay=False)),
     top: int = common.option("--top", type=common.count(), default=10),
@@ -34,9 +43,12 @@ def command(
 
     from elfcost.analysis import Ranked, missing_of, rank, uncalibrated
     from elfcost.documents import ScanDoc
+    from elfcost.errors import ClusterError, Exit
     from elfcost.report import jsonout
     from elfcost.scan import Scan, ScanOptions, ScanResult
 
+    if scheduler is not None and jobs is not None:
+        raise click.UsageError("-j/--jobs and --scheduler: the cluster's workers are the jobs")
     if not paths:
         if not host.confined:
             raise click.UsageError("give PATHS, or --root DIR to scan a whole root")
@@ -50,6 +62,7 @@ def command(
         assume=scenario.assume,  # type: ignore[arg-type]  # one of click.Choice's
         static_libs=scenario.static_libs,
         jobs=jobs,
+        scheduler=scheduler,
         cache_dir=cache_dir,
         no_cache=no_cache,
     )
@@ -74,8 +87,14 @@ def command(
     state.json_errors(fmt == "jsonl")
     with state.progress("scanning", show=fmt != "jsonl") as bar:
         sc = Scan(list(paths), opts, on_progress=bar.update)
-        # The page's tables hold every program; its bars and the other formats the top ones.
-        ranking = rank(shown(sc.results()), None if fmt == "html" else top)
+        try:
+            # The page's tables hold every program; its bars and the other formats the top ones.
+            ranking = rank(shown(sc.results()), None if fmt == "html" else top)
+        except ClusterError as exc:  # the scan cannot finish: no summary, exit 5
+            state.error(exc, path=exc.path, code=Exit.CLUSTER_ERROR)
+            for line in state.take_errors():
+                click.echo(line, nl=False)
+            return
     summary = msgspec.structs.replace(sc.summary, **caveats)
     if fmt in ("json", "jsonl"):
         doc = ScanDoc(summary=summary, ranking=ranking)

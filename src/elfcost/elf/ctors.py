@@ -42,6 +42,7 @@ import bisect
 import heapq
 import os
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
@@ -88,6 +89,13 @@ MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
 MAX_SYMBOL_TABLE = 64 << 20  # bytes of .symtab / .dynsym read for function names
 LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
+# Once numpy is loaded (a scan loads it for the first large object), beyond this many: a C++
+# program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
+LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
+# Converted instructions kept by their bytes, for every object this process analyses (see
+# _Decoder._converted), ~800 bytes each; a full table is emptied and refilled. The 190 objects
+# with initialisers of /usr/bin and /usr/sbin's programs hold ~11,000 distinct ones.
+MAX_SHARED_INSNS = 20_000
 
 # Functions whose writes are their arguments: name -> (destination argument, length argument).
 MEMORY_FUNCTIONS = {
@@ -268,6 +276,12 @@ class _Insn:
         self.rep = False
         self.written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
 
+    def at(self, address: int) -> _Insn:
+        """The same instruction at `address` (its operands are never changed: shared)."""
+        insn = _Insn(address, self.next - self.address, self.id, self.mnemonic)
+        insn.flow, insn.ops, insn.rep, insn.written = self.flow, self.ops, self.rep, self.written
+        return insn
+
 
 def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]]) -> _Insn:
     g = x86  # the capstone.x86 module
@@ -334,7 +348,7 @@ class _Decoder:
         self.segments = [s for s in dso.loads if s.flags & Prot.X and s.filesz > 0]
         self.pages: dict[tuple[int, int], bytes] = {}
         self.cache: dict[int, _Insn | None] = {}
-        self.raw: dict[int, CsInsn] = {}  # decoded, not yet converted
+        self.raw: dict[int, bytes] = {}  # decoded, not yet converted: the instruction's bytes
 
     def executable(self, vaddr: int) -> bool:
         return any(s.vaddr <= vaddr < s.vaddr + s.filesz for s in self.segments)
@@ -360,17 +374,45 @@ class _Decoder:
 
     def insn(self, vaddr: int) -> _Insn | None:
         if vaddr not in self.cache:
-            ci = self.raw.pop(vaddr, None)
-            if ci is None:
+            code = self.raw.pop(vaddr, None)
+            if code is None:
                 # Decoded a run at a time: the instructions that follow one are the ones
                 # reached by falling through it (one capstone call instead of one each).
-                for later in self.md.disasm(self._bytes(vaddr, 64), vaddr):
-                    self.raw.setdefault(later.address, later)
-                    if later.mnemonic.startswith(_ENDS_RUN):
+                # Without details (disasm_lite): only their lengths and mnemonics are needed
+                # here, and an instruction met before needs no more (_converted).
+                run, at = self._bytes(vaddr, 64), 0
+                for address, size, mnemonic, _ in self.md.disasm_lite(run, vaddr):
+                    self.raw.setdefault(address, run[at : at + size])
+                    at += size
+                    if mnemonic.startswith(_ENDS_RUN):
                         break  # what follows may be another function, or not code
-                ci = self.raw.pop(vaddr, None)
-            self.cache[vaddr] = _convert(ci, self.md, self.x86, self.names) if ci else None
+                code = self.raw.pop(vaddr, None)
+            self.cache[vaddr] = self._converted(vaddr, code) if code else None
         return self.cache[vaddr]
+
+    def _converted(self, vaddr: int, code: bytes) -> _Insn | None:
+        """The instruction `code` at vaddr, converted, or a copy of the same bytes converted
+        before (in this object or another: `mov %rdi,%rbx` is the same everywhere). Reading
+        capstone's details through its Python binding is most of the disassembly's time, and
+        about two instructions in three of a scan's initialisers were met before. A branch is
+        never shared: capstone gives its target as an absolute address. An operand relative
+        to the instruction pointer holds the displacement, and `next` is this instruction's."""
+        key = (self.md.mode, code)
+        shared = _SHARED_INSNS.get(key)
+        if shared is not None:
+            return shared.at(vaddr)
+        ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
+        if ci is None:
+            return None
+        insn = _convert(ci, self.md, self.x86, self.names)
+        if not insn.flow:
+            if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
+                _SHARED_INSNS.clear()
+            _SHARED_INSNS[key] = insn
+        return insn
+
+
+_SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
 
 
 # -- symbols ------------------------------------------------------------------------------------
@@ -440,7 +482,9 @@ class _Symbols:
             size = struct.calcsize(self.fmt)
             raw = os.pread(self.fd, sym.size - sym.size % size, sym.offset)
             self._strings = os.pread(self.fd, strs.size, strs.offset)
-            if len(raw) // size > LARGE_SYMBOL_TABLE:
+            numpy = "numpy" in sys.modules
+            large = LARGE_SYMBOL_TABLE_NUMPY_LOADED if numpy else LARGE_SYMBOL_TABLE
+            if len(raw) // size > large:
                 self._index_numpy(raw)
                 return
             rows = []
@@ -472,10 +516,12 @@ class _Symbols:
         values = arr["value"][keep].astype(np.uint64)
         untyped = kind[keep] == STT_NOTYPE
         local = (arr["info"][keep] >> 4) == 0
-        order = np.lexsort((local, untyped, values))
+        names = arr["name"][keep]
+        # The plain-Python order: by address, functions first, global first, then by name.
+        order = np.lexsort((names, local, untyped, values))
         self._values = values[order].tolist()
         self._typed = (~untyped[order]).tolist()
-        self._name_offsets = arr["name"][keep][order].tolist()
+        self._name_offsets = names[order].tolist()
 
     def dynamic(self, index: int) -> tuple[str, int, int] | None:
         """(name, st_value, st_shndx) of the DT_SYMTAB entry `index`."""

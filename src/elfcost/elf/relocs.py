@@ -510,13 +510,18 @@ def records_at(
     fd: int | None = None,
     *,
     symbolic_anywhere: bool = True,
+    small: int | None = None,
 ) -> dict[int, Entry]:
     """Relocation records by r_offset, for the constructor disassembly (elf/ctors.py): every
     record that writes inside one of `ranges` [start, end) (the init arrays, the GOT), and with
     `symbolic_anywhere` every record that is not RELATIVE wherever it writes (GOT and PLT
     slots, when no section header says where the GOT is: a symbol's address, an IRELATIVE
     result). A later record at the same offset replaces an earlier one, as the loader's later
-    store does. Tables of more than SMALL_TABLES records are filtered with numpy."""
+    store does. Tables of more than `small` records are filtered with numpy; by default
+    SMALL_TABLES, or SMALL_TABLES_NUMPY_LOADED once numpy is loaded (as group_relocs): a
+    C++ program's few thousand RELATIVE records cost ~1 ms in numpy, ~10 in Python."""
+    if small is None:
+        small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
     tables = _tables(dso)
     out: dict[int, Entry] = {}
     if not tables:
@@ -546,7 +551,7 @@ def records_at(
                 for off in _relr_in(words, word, ranges):
                     out[off] = (0, 0, None, t.kind)
                 continue
-            if len(raw) // (fields * word) > SMALL_TABLES:
+            if len(raw) // (fields * word) > small:
                 _records_numpy(dso, raw, fields, t, ranges, out, symbolic_anywhere)
                 continue
             words = array.array("Q" if word == 8 else "I")

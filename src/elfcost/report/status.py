@@ -51,21 +51,25 @@ class Status:
     def fail(self, code: Exit = Exit.CHECK_FAILED) -> None:
         self.status = max(self.status, code)  # 3 (an input error) wins over 1
 
-    def error(self, message: object, kind: str = "error", path: str | None = None) -> None:
-        """An input that could not be analysed: one line, and exit status 3 (and, with a JSON
-        output, an elfcost.error/1 document for it)."""
+    def error(
+        self,
+        message: object,
+        kind: str = "error",
+        path: str | None = None,
+        code: Exit = Exit.INPUT_ERROR,
+    ) -> None:
+        """An input that could not be analysed: one line, and exit status 3, or `code` (and,
+        with a JSON output, an elfcost.error/1 document for it)."""
         line = error_line(message, kind)
         if self.bar is None:
             print(line, file=sys.stderr, flush=True)
         else:
             self.bar.message(line)
-        self.fail(Exit.INPUT_ERROR)
+        self.fail(code)
         if self.error_docs is not None:
             from elfcost.documents import ErrorDoc
 
-            self.error_docs.append(
-                ErrorDoc(path=path, message=str(message), exit_code=int(Exit.INPUT_ERROR))
-            )
+            self.error_docs.append(ErrorDoc(path=path, message=str(message), exit_code=int(code)))
 
     def output_failed(self, exc: OutputError) -> None:
         """The report could not be written: one line, exit status 4. What is left of it for

@@ -16,9 +16,10 @@ an object file is an input error, while under a directory it is skipped and coun
 
 Results from an earlier run are reused from the on-disk cache (cache.py) when nothing they were
 computed from has changed; the calling process looks them up itself. Everything else goes to
-`jobs` worker processes, started only when needed, files sent in chunks. They are forked, or
-spawned if the caller runs threads (_mp_context), so a script that scans while running threads
-must do so under `if __name__ == "__main__":`, as multiprocessing's spawn requires.
+an engine (engine.py): `jobs` worker processes, started only when needed, files sent in chunks,
+or with ScanOptions.scheduler the workers of a Dask cluster. Local workers are forked, or
+spawned if the caller runs threads (engine._mp_context), so a script that scans while running
+threads must do so under `if __name__ == "__main__":`, as multiprocessing's spawn requires.
 Results are yielded in input order (the inputs in the order given, each directory in name
 order) whatever the number of processes, so output is reproducible; on_progress(done, total)
 is called as files are answered, in any order.
@@ -36,17 +37,14 @@ import collections
 import contextlib
 import functools
 import glob
-import multiprocessing
 import os
 import posixpath
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Literal
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -61,15 +59,21 @@ from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
-from elfcost.scan import archive, cache
+from elfcost.scan import archive, cache, engine
+
+if TYPE_CHECKING:
+    import distributed
 
 ProgressHook = Callable[[int, int], None]
 # ELF files per task sent to a worker (the others never leave this process): a program takes
 # ~10 ms, a library's classification ~1 ms, a round trip ~0.2 ms; small tasks balance the load
 # and move the progress bar.
 CHUNK = 8
-# Files read ahead of the oldest one still with the workers (see _outcomes).
+# Files sent to the workers ahead of the oldest one still with them (see _outcomes).
 LOOKAHEAD = 2048
+# Outcomes held, at most, behind the oldest file still with the workers: most are a few
+# bytes (a file that is not ELF), a program's from the cache tens of KB.
+HELD = 8 * LOOKAHEAD
 PROGRESS_EVERY = 0.05  # seconds between two progress reports
 # Loader configuration read inside a root: a change re-resolves every program (cache.py).
 LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload")
@@ -93,6 +97,8 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     # others are estimated as built, with a note)
     static_libs: tuple[str, ...] = ()
     jobs: int | None = None  # worker processes; None: os.cpu_count(); 1: in this process
+    # A Dask scheduler's address (tcp://HOST:PORT): its workers analyse, `jobs` is not used
+    scheduler: str | None = None
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
@@ -162,13 +168,17 @@ class Scan:
         """The programs' estimates and the errors, in input order (see the module docstring)."""
         counts = self._counts = _Counts()
         with contextlib.ExitStack() as cleanup:
+            # The cluster first: an address nothing answers at is reported before any work.
+            scheduler = self.options.scheduler
+            client = engine.connect(scheduler, cleanup) if scheduler else None
             found = _Discovery(self.options, cleanup)
             for raw in self.inputs:
                 found.add(raw)
             counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
             counts.archives = found.archives
             config = _config(self.options, found.sites)
-            for target, outcome in _outcomes(found.targets, config, self._jobs(), self._progress):
+            targets = found.targets
+            for target, outcome in _outcomes(targets, config, self._jobs(), self._progress, client):
                 counts.add(target, outcome)
                 result = _result(target, outcome)
                 if result is not None:
@@ -613,25 +623,62 @@ def _run_chunk(chunk: Sequence[_Target]) -> list[_Outcome]:
     return _WORKER.run(chunk, look_up=False)
 
 
+# A Dask worker's state, per thread (a worker may run several tasks at once in its threads):
+# kept across the tasks of one scan, whose config is the same object in every task.
+_TASK_STATE = threading.local()
+
+
+def _run_task(config: _Config, chunk: Sequence[_Target]) -> list[_Outcome]:
+    """One task on a Dask worker (engine.DaskEngine); the config was scattered to it once."""
+    worker: _Worker | None = getattr(_TASK_STATE, "worker", None)
+    if worker is None or worker.config is not config:
+        worker = _TASK_STATE.worker = _Worker(config)
+    return worker.run(chunk, look_up=False)
+
+
+def _package(t: _Target) -> Hashable | None:
+    """The archive t came from: a cluster task holds whole packages."""
+    return t.site.archive
+
+
 # -- dispatch (in this process) ----------------------------------------------------------------
 
 
 def _outcomes(
-    targets: Sequence[_Target], config: _Config, jobs: int, hook: ProgressHook
+    targets: Sequence[_Target],
+    config: _Config,
+    jobs: int,
+    hook: ProgressHook,
+    client: distributed.Client | None = None,
 ) -> Iterator[tuple[_Target, _Outcome]]:
     """Every target's outcome, in target order.
 
     This process answers what it can at once: input errors, files that are not ELF (four
     bytes read) and results the cache holds (a few stats), so a warm scan starts no worker
     and a directory of data files sends the workers only its ELF files. The rest goes to the
-    workers in chunks, while this process reads ahead; it waits for the oldest outstanding
-    file once LOOKAHEAD files are outstanding, which bounds the outcomes held for files that
-    come after it.
+    workers in chunks (the local pool's, or the cluster's with `client`), while this process
+    reads ahead; it waits for the oldest outstanding file once the engine's lookahead (for the
+    local pool LOOKAHEAD) files are outstanding, or HELD files are waiting behind it, which
+    bounds the outcomes held for files that come after it. (Counting outstanding files, not
+    all files: an archive is mostly files that are not ELF, and the workers must not run dry
+    while this process reads them.)
     """
-    work = sum(1 for t in targets if t.error is None)
-    progress = _Progress(hook, work)
+    progress = _Progress(hook, sum(1 for t in targets if t.error is None))
     local = _Worker(config)
-    pool = _Pool(config, jobs, CHUNK, progress) if jobs > 1 else None
+    work: engine.Work[_Target, _Outcome, _Config] = engine.Work(
+        config=config,
+        init=_init_worker,
+        run=_run_chunk,
+        remote=_run_task,
+        died=_died,
+        advance=progress.advance,
+        package=_package,
+    )
+    pool: engine.Engine[_Target, _Outcome] | None = None
+    if client is not None:
+        pool = engine.DaskEngine[_Target, _Outcome, _Config](client, work)
+    elif jobs > 1:
+        pool = engine.LocalPool[_Target, _Outcome, _Config](work, jobs, CHUNK, LOOKAHEAD)
     queue: collections.deque[tuple[_Target, _Outcome | None]] = collections.deque()
     try:
         for t in targets:
@@ -643,7 +690,7 @@ def _outcomes(
             elif t.error is None:
                 progress.advance(1)
             queue.append((t, o))
-            yield from _drain(queue, pool, keep=LOOKAHEAD)
+            yield from _drain(queue, pool, keep=HELD)
         yield from _drain(queue, pool, keep=0)
     except BaseException:  # interrupted, or the caller stopped early: end the workers now
         if pool is not None:
@@ -655,14 +702,17 @@ def _outcomes(
 
 
 def _drain(
-    queue: collections.deque[tuple[_Target, _Outcome | None]], pool: _Pool | None, keep: int
+    queue: collections.deque[tuple[_Target, _Outcome | None]],
+    pool: engine.Engine[_Target, _Outcome] | None,
+    keep: int,
 ) -> Iterator[tuple[_Target, _Outcome]]:
-    """The finished outcomes at the head of the queue, waiting while more than `keep` wait."""
+    """The finished outcomes at the head of the queue, waiting while more than `keep` wait
+    or more than the engine's lookahead are with it."""
     while queue:
         t, o = queue[0]
         if o is None:
             assert pool is not None  # only the pool leaves an outcome to come
-            o = pool.take(t, block=len(queue) > keep)
+            o = pool.take(t, block=len(queue) > keep or pool.outstanding > pool.lookahead)
             if o is None:
                 return
         queue.popleft()
@@ -686,111 +736,9 @@ class _Progress:
             self.hook(self.done, self.total)
 
 
-class _Pool:
-    """Worker processes, started on first use, analysing chunks of files."""
-
-    def __init__(self, config: _Config, jobs: int, size: int, progress: _Progress) -> None:
-        self.config, self.jobs, self.size, self.progress = config, jobs, size, progress
-        self.executor: ProcessPoolExecutor | None = None
-        self.batch: list[_Target] = []
-        self.pending: dict[Future[list[_Outcome]], list[_Target]] = {}
-        self.done: dict[int, _Outcome] = {}  # by id() of the target
-        self.completed = 0
-
-    def add(self, t: _Target) -> None:
-        self.batch.append(t)
-        if len(self.batch) >= self.size:
-            self._flush()
-
-    def take(self, t: _Target, *, block: bool) -> _Outcome | None:
-        """t's outcome if it has come back; with block, wait for it."""
-        while id(t) not in self.done:
-            if block:
-                self._flush()  # t may still be in the batch
-                assert self.pending, "a file was neither sent nor answered"
-            elif not any(f.done() for f in self.pending):
-                return None
-            self._collect()
-        return self.done.pop(id(t))
-
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def abort(self) -> None:
-        """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
-        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
-        if self.executor is None:
-            return
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    p.kill()
-            self.executor.shutdown(wait=True, cancel_futures=True)
-        finally:
-            self.executor = None
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-    def _flush(self) -> None:
-        if not self.batch:
-            return
-        chunk, self.batch = self.batch, []
-        try:
-            self.pending[self._executor().submit(_run_chunk, chunk)] = chunk
-        except BrokenProcessPool:
-            self._finish(chunk, _died(chunk))
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self.executor is None:
-            self.executor = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=_mp_context(),
-                initializer=_init_worker,
-                initargs=(self.config,),
-            )
-        return self.executor
-
-    def _collect(self) -> None:
-        """Wait for at least one chunk, and take every finished one."""
-        finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-        for f in finished:
-            chunk = self.pending.pop(f)
-            try:
-                outcomes = f.result()
-                self.completed += 1
-            except BrokenProcessPool:
-                if self.completed == 0:
-                    raise RuntimeError(_NO_WORKERS) from None
-                outcomes = _died(chunk)
-            self._finish(chunk, outcomes)
-
-    def _finish(self, chunk: Sequence[_Target], outcomes: Sequence[_Outcome]) -> None:
-        self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))
-        self.progress.advance(len(chunk))
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """fork while this process runs no other thread: workers start at once, share its pages,
-    and nothing outlives the scan. With threads (a progress bar's), spawn: a forked worker would
-    inherit any lock they hold, such as stdout's, which it flushes when it exits. (forkserver,
-    like spawn's resource tracker, leaves a helper process behind as a child of the caller.)"""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
-
-_NO_WORKERS = (
-    "elfcost scan: the worker processes died before finishing any work. A script that runs a "
-    "scan must do so under `if __name__ == '__main__':` (workers import the main module)."
-)
-
-
-def _died(chunk: Sequence[_Target]) -> list[_Outcome]:
+def _died(chunk: Sequence[_Target], why: str) -> list[_Outcome]:
     """A worker died (killed, out of memory): its files are errors, the scan goes on."""
-    return [
-        _Outcome(kind="error", error=f"{t.path}: analysis: the worker process died") for t in chunk
-    ]
+    return [_Outcome(kind="error", error=f"{t.path}: analysis: {why}") for t in chunk]
 
 
 # -- results -----------------------------------------------------------------------------------

@@ -1,0 +1,378 @@
+"""Where a scan's files are analysed: worker processes of this machine (LocalPool, `scan -j N`,
+the default) or the workers of a Dask cluster (DaskEngine, `scan --scheduler ADDRESS`).
+
+Both take the files the calling process could not answer itself (run.py's _outcomes), in
+tasks, and hand back each file's outcome; the caller puts them back in input order. They know
+nothing of ELF: Work names the functions that do the analysis and the configuration every
+worker needs.
+
+On a cluster, the configuration is sent to every worker once (Client.scatter with broadcast),
+each task names it; the results stream back as the tasks finish (distributed.as_completed). A
+task whose worker is lost (killed, out of memory, its machine gone) is run again on another
+worker by the scheduler: nothing is lost. A task that kills its workers again and again
+(distributed.scheduler.allowed-failures, 3 by default) makes its files errors, as a worker
+that dies in the local pool does; the scan goes on. A task that fails for another reason
+(the workers cannot import elfcost, the scheduler went away) ends the scan with ClusterError.
+
+The workers read the files at the paths this process found them: on a cluster, the inputs,
+the root, and the directory archives are unpacked into ($TMPDIR) must be on a file system
+every worker mounts at the same path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+import msgspec
+
+from elfcost.errors import ClusterError
+
+if TYPE_CHECKING:
+    import distributed
+
+T = TypeVar("T")  # a file to analyse
+R = TypeVar("R")  # its outcome
+C = TypeVar("C")  # what every worker needs to analyse any file
+T_in = TypeVar("T_in", contravariant=True)
+R_out = TypeVar("R_out", covariant=True)
+
+# Seconds to reach the scheduler (and to close the connection): an address nothing answers at
+# is one line and exit 5 after this long, not distributed's 30 s default.
+CONNECT_TIMEOUT = 10.0
+# Files per cluster task. A task costs the scheduler and the network ~1-5 ms (bench/archive
+# measures it), a program ~10 ms: tasks of ~32 files keep that under 2 % and still give each
+# worker several tasks of a few hundred files.
+TASK_FILES = 32
+# A package is cut into several tasks only when it holds more than this many files to analyse.
+PACKAGE_FILES = 4 * TASK_FILES
+# Tasks submitted per worker thread ahead of the oldest file still outstanding (see lookahead).
+TASKS_AHEAD = 8
+
+
+class Engine(Protocol[T_in, R_out]):
+    """Takes files (add) and gives back their outcomes (take), in any order."""
+
+    # How many files the caller may send beyond the oldest one still outstanding: enough to
+    # keep every worker busy while that one is analysed.
+    lookahead: int
+    outstanding: int  # files added and not yet taken
+
+    def add(self, t: T_in) -> None: ...
+
+    def take(self, t: T_in, *, block: bool) -> R_out | None:
+        """t's outcome if it has come back (and is taken); with block, wait for it."""
+        ...
+
+    def close(self) -> None:
+        """Every file was taken: end what was started."""
+        ...
+
+    def abort(self) -> None:
+        """Interrupted, or the caller stopped early: end what was started now."""
+        ...
+
+
+class Work(msgspec.Struct, Generic[T, R, C], frozen=True, kw_only=True):
+    """The analysis, as the engines run it."""
+
+    config: C
+    init: Callable[[C], None]  # local pool: the worker process's initializer
+    run: Callable[[Sequence[T]], list[R]]  # local pool: a chunk, in an initialized worker
+    remote: Callable[[C, Sequence[T]], list[R]]  # cluster: a task, given the config
+    died: Callable[[Sequence[T], str], list[R]]  # outcomes of files whose worker died, and why
+    advance: Callable[[int], None]  # progress: this many more files answered
+    # The package a file belongs to (a cluster task holds whole packages); None: none.
+    package: Callable[[T], Hashable | None] = lambda t: None
+
+
+# -- worker processes of this machine ----------------------------------------------------------
+
+
+class LocalPool(Generic[T, R, C]):
+    """Worker processes, started on first use, analysing chunks of files."""
+
+    def __init__(self, work: Work[T, R, C], jobs: int, size: int, lookahead: int) -> None:
+        self.work, self.jobs, self.size, self.lookahead = work, jobs, size, lookahead
+        self.executor: ProcessPoolExecutor | None = None
+        self.batch: list[T] = []
+        self.pending: dict[Future[list[R]], list[T]] = {}
+        self.done: dict[int, R] = {}  # by id() of the file
+        self.completed = 0
+        self.outstanding = 0
+
+    def add(self, t: T) -> None:
+        self.outstanding += 1
+        self.batch.append(t)
+        if len(self.batch) >= self.size:
+            self._flush()
+
+    def take(self, t: T, *, block: bool) -> R | None:
+        while id(t) not in self.done:
+            if block:
+                self._flush()  # t may still be in the batch
+                assert self.pending, "a file was neither sent nor answered"
+            elif not any(f.done() for f in self.pending):
+                return None
+            self._collect()
+        self.outstanding -= 1
+        return self.done.pop(id(t))
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
+        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
+        if self.executor is None:
+            return
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    p.kill()
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self.executor = None
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        chunk, self.batch = self.batch, []
+        try:
+            self.pending[self._executor().submit(self.work.run, chunk)] = chunk
+        except BrokenProcessPool:
+            self._finish(chunk, self.work.died(chunk, "the worker process died"))
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=_mp_context(),
+                initializer=self.work.init,
+                initargs=(self.work.config,),
+            )
+        return self.executor
+
+    def _collect(self) -> None:
+        """Wait for at least one chunk, and take every finished one."""
+        finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+        for f in finished:
+            chunk = self.pending.pop(f)
+            try:
+                outcomes = f.result()
+                self.completed += 1
+            except BrokenProcessPool:
+                if self.completed == 0:
+                    raise RuntimeError(_NO_WORKERS) from None
+                outcomes = self.work.died(chunk, "the worker process died")
+            self._finish(chunk, outcomes)
+
+    def _finish(self, chunk: Sequence[T], outcomes: Sequence[R]) -> None:
+        self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))
+        self.work.advance(len(chunk))
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork while this process runs no other thread: workers start at once, share its pages,
+    and nothing outlives the scan. With threads (a progress bar's), spawn: a forked worker would
+    inherit any lock they hold, such as stdout's, which it flushes when it exits. (forkserver,
+    like spawn's resource tracker, leaves a helper process behind as a child of the caller.)"""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+_NO_WORKERS = (
+    "elfcost scan: the worker processes died before finishing any work. A script that runs a "
+    "scan must do so under `if __name__ == '__main__':` (workers import the main module)."
+)
+
+
+# -- a Dask cluster ----------------------------------------------------------------------------
+
+
+def connect(address: str, cleanup: contextlib.ExitStack) -> distributed.Client:
+    """A client of the scheduler at `address`, closed by `cleanup`; ClusterError if it cannot
+    be reached within CONNECT_TIMEOUT seconds or dask.distributed is not installed."""
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError(
+            address,
+            "connecting",
+            "dask.distributed is not installed: pip install 'elfcost[distributed]'",
+        ) from None
+    cleanup.enter_context(_quiet())
+    try:
+        client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:  # TimeoutError is an OSError
+        why = str(exc) or type(exc).__name__
+        raise ClusterError(address, "connecting to the Dask scheduler", why) from None
+    cleanup.callback(_close, client)
+    return client
+
+
+def _close(client: distributed.Client) -> None:
+    with _signals_held():
+        client.close(timeout=CONNECT_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """distributed's client logs a warning for what the scan reports itself, or expects (a
+    worker lost, the connection closed as the scan ends): elfcost's stderr is its own lines."""
+    # Each of its modules' loggers, as distributed's logging configuration gives some their
+    # own level (distributed.client's would still print "Failed to reconnect").
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in ("distributed", *names)]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while the cluster's futures are cancelled and the connection
+    closed: a second Ctrl-C must not leave tasks running on the cluster. The first signal
+    already decided the exit status. (Masking them would not do: the client's event loop
+    thread would take the signal and Python would run the handler anyway.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+class DaskEngine(Generic[T, R, C]):
+    """Tasks of whole packages (or TASK_FILES files) on the cluster `client` is connected to."""
+
+    def __init__(self, client: distributed.Client, work: Work[T, R, C]) -> None:
+        import distributed
+
+        self.client, self.work = client, work
+        self.address: str = client.scheduler.address
+        self.scan_id = uuid.uuid4().hex
+        self.shared: distributed.Future | None = None  # the config, on every worker
+        # Futures only: their results are gathered here, a batch at a time (as_completed's
+        # own gathering, with_results, waits forever for a result whose worker is gone).
+        self.completed = distributed.as_completed(loop=client.loop)
+        self.batch: list[T] = []
+        self.pending: dict[str, tuple[distributed.Future, list[T]]] = {}  # by task key
+        self.done: dict[int, R] = {}  # by id() of the file
+        self.tasks = 0
+        self.outstanding = 0
+        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        self.lookahead = max(1, threads) * TASKS_AHEAD * TASK_FILES
+
+    def add(self, t: T) -> None:
+        self.outstanding += 1
+        if self.batch:
+            package = self.work.package(t)
+            last = self.work.package(self.batch[-1])
+            if len(self.batch) >= (
+                PACKAGE_FILES if package is not None and package == last else TASK_FILES
+            ):
+                self._flush()
+        self.batch.append(t)
+
+    def take(self, t: T, *, block: bool) -> R | None:
+        while id(t) not in self.done:
+            if block:
+                self._flush()  # t may still be in the batch
+                assert self.pending, "a file was neither sent nor answered"
+            elif not self.completed.has_ready():
+                return None
+            self._finish(self.completed.next_batch(block=block))
+        self.outstanding -= 1
+        return self.done.pop(id(t))
+
+    def close(self) -> None:
+        pass  # every task was taken; the connection is closed with the scan (connect)
+
+    def abort(self) -> None:
+        """Cancel the tasks not yet taken (those running are stopped by the workers)."""
+        with _signals_held():
+            futures = [f for f, _ in self.pending.values()]
+            self.pending.clear()
+            if futures:
+                with contextlib.suppress(Exception):  # the scheduler may be gone: nothing to do
+                    self.client.cancel(futures, force=True)
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        chunk, self.batch = self.batch, []
+        if self.shared is None:
+            # Sent once to every worker, not with each task; hash=False: a key of its own,
+            # so a worker's state from another scan with the same config is not reused.
+            self.shared = self.client.scatter(self.work.config, broadcast=True, hash=False)
+        key = f"elfcost-scan-{self.scan_id}-{self.tasks}"
+        self.tasks += 1
+        # pure=False with a key of our own: dask would otherwise hash the files to name the task.
+        future = self.client.submit(self.work.remote, self.shared, chunk, key=key, pure=False)
+        self.pending[key] = (future, chunk)
+        self.completed.add(future)
+
+    def _finish(self, futures: Sequence[distributed.Future]) -> None:
+        """Take the outcomes of these finished tasks: their results in one gather."""
+        import distributed
+
+        finished: list[tuple[distributed.Future, list[T]]] = []
+        for future in futures:
+            held = self.pending.pop(future.key, None)
+            if held is None:
+                continue  # cancelled by abort
+            chunk = held[1]
+            if future.status == "finished":
+                finished.append((future, chunk))
+                continue
+            exc = future.exception() if future.status == "error" else None
+            if isinstance(exc, distributed.KilledWorker):
+                why = f"the workers that ran its task died, {exc.allowed_failures + 1} times"
+                self._done(chunk, self.work.died(chunk, why))
+            elif exc is not None:
+                raise ClusterError(
+                    self.address,
+                    "running a scan task on the cluster",
+                    f"{type(exc).__name__}: {exc} "
+                    "(can the scheduler and the workers import elfcost?)",
+                )
+            else:
+                raise ClusterError(
+                    self.address,
+                    "waiting for a scan task",
+                    f"the task was {future.status} (the scheduler was lost, or restarted)",
+                )
+        if not finished:
+            return
+        try:
+            results = self.client.gather([f for f, _ in finished])
+        except Exception as exc:  # the cluster went away while the results came back
+            why = f"{type(exc).__name__}: {exc}"
+            raise ClusterError(self.address, "gathering the results of scan tasks", why) from None
+        for (_, chunk), outcomes in zip(finished, results, strict=True):
+            self._done(chunk, outcomes)
+
+    def _done(self, chunk: Sequence[T], outcomes: Sequence[R]) -> None:
+        self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))
+        self.work.advance(len(chunk))

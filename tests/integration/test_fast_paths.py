@@ -1,0 +1,108 @@
+"""The numpy paths a scan takes once numpy is loaded give what the plain-Python paths give, on
+real objects of this machine: relocation records by address (relocs.records_at) and the
+function symbols by address (ctors._Symbols), aliases included. Which path runs depends on
+what the process analysed before, so any difference would make a result depend on the order
+of a scan's files."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from elfcost.elf import ctors
+from elfcost.elf.facts import InitWrites
+from elfcost.elf.reader import opened, read_dso
+from elfcost.elf.relocs import records_at
+from elfcost.model import Dso, Prot
+
+pytestmark = pytest.mark.integration
+
+# C++ libraries and programs: thousands of records and symbols, constructors with aliases
+# (C1/C2) at one address.
+CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+    "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+    "/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
+    "/usr/bin/c++filt",
+    "/usr/bin/gdb",
+    "/usr/bin/node",
+)
+
+
+def objects() -> list[Dso]:
+    found = [p for p in CANDIDATES if os.path.isfile(p)]
+    found += sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libicu*.so.*"))[:2]
+    if len(found) < 2:
+        pytest.skip("too few C++ objects on this machine")
+    return [read_dso(os.path.realpath(p), path=p) for p in found]
+
+
+def writable(dso: Dso) -> list[tuple[int, int]]:
+    return [(s.vaddr, s.vaddr + s.memsz) for s in dso.loads if s.flags & Prot.W]
+
+
+@pytest.mark.parametrize("symbolic_anywhere", [True, False])
+def test_records_at_numpy_equals_python(symbolic_anywhere: bool) -> None:
+    compared = 0
+    for dso in objects():
+        ranges = writable(dso)
+        python = records_at(dso, ranges, symbolic_anywhere=symbolic_anywhere, small=1 << 40)
+        numpy = records_at(dso, ranges, symbolic_anywhere=symbolic_anywhere, small=0)
+        assert numpy == python, dso.path
+        compared += len(python)
+    assert compared > 1000
+
+
+def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    aliases = 0
+    for dso in objects():
+        indexes = []
+        for large in (1 << 40, 0):  # every table in Python, then every table in numpy
+            monkeypatch.setattr(ctors, "LARGE_SYMBOL_TABLE", large)
+            monkeypatch.setattr(ctors, "LARGE_SYMBOL_TABLE_NUMPY_LOADED", large)
+            with opened(dso.file) as (fd, _):
+                s = ctors._Symbols(dso, fd)
+                s._read_names()
+                assert s._values is not None
+                indexes.append(
+                    (s._values, s._typed, s._name_offsets, [s.names(v) for v in s._values])
+                )
+        assert indexes[0] == indexes[1], dso.path
+        values = indexes[0][0]
+        aliases += len(values) - len(set(values))
+    assert aliases > 0  # the order among names at one address was compared
+
+
+def test_instructions_shared_between_objects_change_no_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Converted instructions are shared by their bytes across objects (ctors._SHARED_INSNS):
+    each object's initialiser writes are the same analysed alone, unshared, and after the
+    others in either order."""
+    dsos = [d for d in objects() if d.dynamic is not None]
+
+    def analyse(order: list[Dso]) -> dict[str, InitWrites]:
+        out: dict[str, InitWrites] = {}
+        for d in order:
+            with opened(d.file) as (fd, _):
+                out[d.path] = ctors.initialiser_writes(d, fd)
+        return out
+
+    with monkeypatch.context() as m:  # every instruction converted from capstone's details
+        m.setattr(
+            ctors._Decoder,
+            "_converted",
+            lambda self, vaddr, code: ctors._convert(
+                next(self.md.disasm(code, vaddr, 1)), self.md, self.x86, self.names
+            ),
+        )
+        alone = analyse(dsos)
+    monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
+    forward = analyse(dsos)
+    shared = len(ctors._SHARED_INSNS)
+    monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
+    backward = analyse(dsos[::-1])
+    assert forward == alone == backward
+    assert shared > 100 and any(w.writes for w in alone.values())
