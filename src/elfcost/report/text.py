@@ -281,6 +281,11 @@ def _explain_process(est: Estimate, object_name: str | None) -> list[Text]:
                 f"{kib(r.at_entry)}, low {kib(r.low)}, high {kib(r.high)})  {sure}  {p.detail}"
             )
         )
+        # Pages predicted from the libc functions the program links, one line each: no
+        # address (anonymous), their cause's label and phase, the import behind them.
+        for pc in p.pages:
+            label = info(pc.cause).label
+            lines.append(Text(f"      {'':>10}  {label:<9} {pc.phase:<8} {pc.detail}"))
     if object_name is None:
         objects = sum(o.private_dirty.expected for o in est.objects)
         process = sum(p.private_dirty.expected for p in est.process)
