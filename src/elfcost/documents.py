@@ -64,7 +64,7 @@ class DepsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.deps/1"):
     warnings: tuple[str, ...]
 
 
-# -- elfcost.estimate/2 ------------------------------------------------------------------------
+# -- elfcost.estimate/3 ------------------------------------------------------------------------
 
 
 class PageDoc(Doc, frozen=True):
@@ -113,6 +113,14 @@ class ProcessDoc(Doc, frozen=True):
     high: NonNegative
     certain: bool
     detail: str
+    pages: Annotated[
+        tuple[PageDoc, ...],
+        msgspec.Meta(
+            description="pages predicted from the libc functions the program links (vaddr "
+            "null: anonymous), each with its cause and the import behind it; phase idle pages "
+            "are in expected, possible ones only in high (new in /3)"
+        ),
+    ] = ()
 
     @property
     def private_dirty(self) -> Range:
@@ -159,7 +167,8 @@ class SavingDoc(Doc, frozen=True):
 
 
 class _EstimateFields(Doc, frozen=True):
-    """The fields elfcost.estimate/1 and /2 share, in their order."""
+    """The fields elfcost.estimate/1, /2 and /3 share, in their order (/1 and /2 have no
+    process pages: read back, they are empty)."""
 
     binary: str
     page_size: PageSize
@@ -179,7 +188,14 @@ class EstimateDoc1(_EstimateFields, frozen=True, tag_field="schema", tag="elfcos
     saved report), as an EstimateDoc with `savings` null (`estimate_of`)."""
 
 
-class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
+class EstimateDoc2(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
+    """elfcost.estimate/2, as earlier versions wrote it: still read back, as an EstimateDoc
+    whose process items list no pages (`estimate_of`)."""
+
+    savings: tuple[SavingDoc, ...] | None = None
+
+
+class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/3"):
     """`elfcost estimate --format json`: one process, every object in load order, and what
     each remedy saves."""
 
@@ -192,8 +208,9 @@ class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost
     ] = None
 
 
-def estimate_of(doc: EstimateDoc | EstimateDoc1) -> EstimateDoc:
-    """A saved estimate of either version as the current one (/1 has no savings: null)."""
+def estimate_of(doc: EstimateDoc | EstimateDoc2 | EstimateDoc1) -> EstimateDoc:
+    """A saved estimate of any version as the current one (/1 has no savings: null; /1 and
+    /2 list no process pages)."""
     if isinstance(doc, EstimateDoc):
         return doc
     return EstimateDoc(**msgspec.structs.asdict(doc))
@@ -404,10 +421,10 @@ class ErrorDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.error/1"):
     exit_code: int
 
 
-# -- elfcost.scan-result/1 and elfcost.scan/3 ----------------------------------------------------
+# -- elfcost.scan-result/2 and elfcost.scan/3 ----------------------------------------------------
 
 
-class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/1"):
+class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/2"):
     """One line of `elfcost scan --format jsonl`: one program's estimate."""
 
     path: str
@@ -577,11 +594,14 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
 
 
 def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
-    """A saved estimate report, elfcost.estimate/2 or /1 (read as /2 with `savings` null)."""
+    """A saved estimate report, elfcost.estimate/3, /2 or /1 (read as /3: `savings` null for
+    /1, no process pages for /1 and /2)."""
     try:
-        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc1)
+        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc2 | EstimateDoc1)
     except msgspec.ValidationError as exc:
-        raise InputError(source, "not an elfcost.estimate/2 (or /1) document", str(exc)) from None
+        raise InputError(
+            source, "not an elfcost.estimate/3 (or /2, /1) document", str(exc)
+        ) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
     return estimate_of(doc)

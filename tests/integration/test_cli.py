@@ -28,7 +28,7 @@ def test_default_command_is_estimate() -> None:
     # estimate's options before the binary, with or without elfcost's own options first
     c = run("--format", "json", "/bin/sleep")
     d = run("--traceback", "--page-size", "16K", "/bin/sleep")
-    assert c.returncode == 0 and json.loads(c.stdout)["schema"] == "elfcost.estimate/2"
+    assert c.returncode == 0 and json.loads(c.stdout)["schema"] == "elfcost.estimate/3"
     assert d.returncode == 0 and "16 KiB pages" in d.stdout
     assert "version" in run("--version").stdout
 
@@ -46,7 +46,7 @@ def test_bad_inputs_are_one_line_each_and_others_go_on(tmp_path: Path) -> None:
     assert f"{tmp_path}/text: not an ELF file" in r.stderr
     assert f"{tmp_path}: a directory" in r.stderr
     docs = [json.loads(line) for line in r.stdout.splitlines()]  # each input in its place
-    assert [d["schema"] for d in docs] == ["elfcost.error/1"] + ["elfcost.estimate/2"] + [
+    assert [d["schema"] for d in docs] == ["elfcost.error/1"] + ["elfcost.estimate/3"] + [
         "elfcost.error/1"
     ] * 4
     assert docs[1]["binary"] == "/bin/true"  # the good input was analysed

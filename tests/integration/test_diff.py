@@ -50,7 +50,7 @@ def test_saved_report_against_binary(samples: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "something/1"}')
     r = run("diff", str(bad), str(samples / "trivial.pie"))
-    assert r.returncode == 3 and "not an elfcost.estimate/2 (or /1) document" in r.stderr
+    assert r.returncode == 3 and "not an elfcost.estimate/3 (or /2, /1) document" in r.stderr
 
 
 def test_two_trees(samples: Path, tmp_path: Path) -> None:
@@ -71,7 +71,10 @@ def test_two_trees(samples: Path, tmp_path: Path) -> None:
     [
         (lambda d: d.pop("objects"), "missing required field `objects`"),
         (lambda d: d["objects"][0].update(role="plugin"), "$.objects[0].role"),
-        (lambda d: d.update(schema="elfcost.deps/1"), "not an elfcost.estimate/2 (or /1) document"),
+        (
+            lambda d: d.update(schema="elfcost.deps/1"),
+            "not an elfcost.estimate/3 (or /2, /1) document",
+        ),
         (lambda d: d["total"].update(shared_clean="lots"), "$.total.shared_clean"),
     ],
 )

@@ -653,7 +653,7 @@ def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines[-1]["schema"] == "elfcost.scan/3"
     results = lines[:-1]
-    assert results and all(x["schema"] == "elfcost.scan-result/1" for x in results)
+    assert results and all(x["schema"] == "elfcost.scan-result/2" for x in results)
     for x in results:
         jsonschema.validate(x["estimate"], load_schema("estimate-2"))
     assert lines[-1]["summary"]["executables"] == len(results)

@@ -67,7 +67,7 @@ def _estimate() -> d.EstimateDoc:
 def test_an_estimate_round_trips_with_its_tag_first() -> None:
     doc = _estimate()
     text = d.encode(doc, pretty=False)
-    assert text.startswith('{"schema":"elfcost.estimate/2",')
+    assert text.startswith('{"schema":"elfcost.estimate/3",')
     assert d.decode(text, d.EstimateDoc, source="x.json") == doc
 
 
@@ -88,7 +88,7 @@ def test_a_malformed_saved_estimate_is_an_input_error_naming_file_and_field(
     mutate(j)  # type: ignore[operator]
     with pytest.raises(InputError) as e:
         d.decode(json.dumps(j), d.EstimateDoc, source="saved.json")
-    assert str(e.value).startswith("saved.json: not an elfcost.estimate/2 document: ")
+    assert str(e.value).startswith("saved.json: not an elfcost.estimate/3 document: ")
     assert says in str(e.value)
 
 

@@ -16,7 +16,7 @@ def command(
     ),
     fmt: str = common.format_option(
         ["text", "json", "html"],
-        "json: elfcost.estimate/2 (JSON Lines for several); html: one self-contained page "
+        "json: elfcost.estimate/3 (JSON Lines for several); html: one self-contained page "
         "(page maps, charts, sortable tables), best with -o FILE.",
     ),
     output: str | None = common.OUTPUT,

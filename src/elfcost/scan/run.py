@@ -96,7 +96,7 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
-    """One estimated program (doc: elfcost.estimate/2) or one input that failed (error).
+    """One estimated program (doc: elfcost.estimate/3) or one input that failed (error).
 
     The document travels as the JSON text the analysis made (from a worker, or from the
     cache) and `doc` decodes it on first use: decoding is most of a warm scan's time, and
@@ -105,7 +105,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
     path: str  # as named or found: in a root, root + loader path; in an archive, archive!path
     loader_path: str  # as the loader opens it (the doc's "binary")
-    doc_json: str | None  # the elfcost.estimate/2 document, compact JSON
+    doc_json: str | None  # the elfcost.estimate/3 document, compact JSON
     error: str | None  # "path: what: why", like ElfcostError
     cached: bool = False  # the document came from the on-disk cache
 
@@ -117,7 +117,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         return decode(self.doc_json, EstimateDoc, source=self.path)
 
     def jsonl(self) -> str:
-        """This result as one line of elfcost.scan-result/1 (`scan --format jsonl`)."""
+        """This result as one line of elfcost.scan-result/2 (`scan --format jsonl`)."""
         head = encode(
             ScanResultDoc(
                 path=self.path,
