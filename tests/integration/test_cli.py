@@ -61,7 +61,7 @@ def test_estimate_json_validates_against_schema() -> None:
     r = run("estimate", "--format", "json", "--instances", "129", "/bin/sleep")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("estimate-2"))
+    jsonschema.validate(doc, load_schema("estimate-3"))
     total = doc["total"]["private_dirty"]
     objs = sum(o["private_dirty"]["expected"] for o in doc["objects"])
     proc = sum(p["expected"] for p in doc["process"].values())
@@ -235,7 +235,7 @@ def test_a_gigabyte_of_bss_is_counted_not_listed(samples: Path, tmp_path: Path, 
     r = run("estimate", "--format", "json", str(exe))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("estimate-2"))
+    jsonschema.validate(doc, load_schema("estimate-3"))
     P = doc["page_size"]
     o = doc["objects"][0]
     listed = [p for p in o["pages"] if p["phase"] == "possible"]

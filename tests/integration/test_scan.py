@@ -115,7 +115,7 @@ def test_samples_dir_counts_and_order(
     # Input order: each directory's files in name order before its subdirectories.
     top = [r.path for r in results if os.path.dirname(r.path) == str(samples)]
     assert top == sorted(top)
-    schema = load_schema("estimate-2")
+    schema = load_schema("estimate-3")
     for r in results[:5]:
         jsonschema.validate(json.loads(encode(r.doc)), schema, cls=jsonschema.Draft202012Validator)
         assert r.doc is not None and r.doc.binary == r.loader_path == os.path.abspath(r.path)
@@ -655,7 +655,7 @@ def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
     results = lines[:-1]
     assert results and all(x["schema"] == "elfcost.scan-result/2" for x in results)
     for x in results:
-        jsonschema.validate(x["estimate"], load_schema("estimate-2"))
+        jsonschema.validate(x["estimate"], load_schema("estimate-3"))
     assert lines[-1]["summary"]["executables"] == len(results)
     notelf = tmp_path / "notes.txt"
     notelf.write_text("hello\n")
