@@ -539,6 +539,9 @@ class Estimate(msgspec.Struct, frozen=True, kw_only=True):
     missing: tuple[Resolution, ...]
     warnings: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = msgspec.field(default=())
+    # Of the libc functions the profile asks about, those each object links, by object file
+    # name (cost/aftermain.py): kept for the what-ifs, which relink the same program.
+    libc_imports: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def total(self) -> Range:

@@ -230,6 +230,7 @@ def estimate(
         missing=graph.missing,
         warnings=tuple(dict.fromkeys(warnings)),
         assumptions=tuple(assumptions),
+        libc_imports=tuple((x.name, x.functions) for x in linked),
     )
     _check_invariants(est)
     return est
