@@ -154,6 +154,8 @@ def linked_functions(
     except (ElfcostError, OSError):
         return ()
     count = len(symbols) // entsize
+    if count < 2 or table.entsize not in (0, entsize):
+        return ()  # only the null symbol, or an sh_entsize that would misread every entry
     symbols = symbols[: count * entsize]
     if (e == "<") == (sys.byteorder == "little"):
         # st_name (the first word) and st_shndx of every entry as two columns, without
