@@ -57,7 +57,7 @@ def test_the_estimate_names_the_import_behind_each_heap_page(samples: Path) -> N
     assert all("opendir (imported by opendir_daemon.pie)" in p.detail for p in heap.pages)
     trivial = estimate(resolve(str(samples / "trivial.pie"), Host()))
     assert est.total.expected - trivial.total.expected == 2 * est.page_size
-    assert any("program's own writes after main" in a for a in est.assumptions)
+    assert any("the program's own writes after main" in a for a in est.assumptions)
 
 
 def test_the_json_document_carries_the_process_pages(samples: Path) -> None:

@@ -29,6 +29,13 @@ import msgspec
 from elfcost.cost.profiles import AfterMain, LibcUse
 from elfcost.model import Cause, PageCost, Phase
 
+# Said in every estimate's assumptions, and printed under the text report's table.
+OWN_WRITES = (
+    "not modelled: the program's own writes after main (a .bss it fills, an interpreter's "
+    "heap, threads): counted only in high, where a bound exists (its writable segments, the "
+    "first sbrk)"
+)
+
 
 class Linked(msgspec.Struct, frozen=True, kw_only=True):
     """The libc functions one object links, of those the profile asks about."""

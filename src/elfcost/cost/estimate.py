@@ -17,9 +17,16 @@ import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost import rules
-from elfcost.cost.aftermain import Linked, heap_pages, stack_pages, triggers
+from elfcost.cost.aftermain import OWN_WRITES, Linked, heap_pages, stack_pages, triggers
 from elfcost.cost.pages import align_down, align_up, count_pages
-from elfcost.cost.profiles import LIBC_SONAMES, PageCounts, Profile, all_profiles, select
+from elfcost.cost.profiles import (
+    LIBC_SONAMES,
+    PageCounts,
+    Profile,
+    all_profiles,
+    libc_functions,
+    select,
+)
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
 from elfcost.elf.machines import label
 from elfcost.errors import UnsupportedElfError
@@ -95,14 +102,12 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             if p.link == link and p.startup_object == "executable"
             for name in (*p.startup_symbols_at_entry, *p.startup_symbols_idle)
         )
-        # The libc functions linked in, of those any profile of the link mode asks about.
-        linked = (n for p in all_profiles() if p.link == link for n in p.after_main.names)
         wanted = FactsWanted(
             symbols=tuple(dict.fromkeys(names)),
             pthread_size=True,
             static_libc=True,
             init_writes=True,
-            imports=tuple(dict.fromkeys(linked)),
+            imports=libc_functions(),  # of those, the ones linked in
             linked_in=True,
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
@@ -213,11 +218,7 @@ def estimate(
                 "predicted from the libc functions the program and its libraries link "
                 f"({profile.after_main.provenance})"
             )
-    assumptions.append(
-        "the program's own writes after main are outside the static model (a .bss it fills, "
-        "an interpreter's heap, threads): counted only in high, where a bound exists (its "
-        "writable segments, the first sbrk)"
-    )
+    assumptions.append(OWN_WRITES)
     est = Estimate(
         binary=root.path,
         page_size=P,
@@ -270,7 +271,7 @@ def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWa
             return NOTHING_MORE
         if profile is None or obj.dso.soname in LIBC_SONAMES:
             return WANT_INIT_WRITES  # libc's own objects call into libc, they import nothing
-        return FactsWanted(init_writes=True, imports=profile.after_main.names)
+        return FactsWanted(init_writes=True, imports=libc_functions())
     return FactsWanted(
         symbols=()
         if _calibrated_build(obj.dso, profile) and P == 4096

@@ -199,6 +199,14 @@ def all_profiles() -> tuple[Profile, ...]:
     return tuple(_read(name) for name in sorted(PROFILES))
 
 
+@functools.cache
+def libc_functions() -> tuple[str, ...]:
+    """Every libc function any profile's [after_main] asks about, once: an object is asked the
+    same question whichever profile estimates it (the what-ifs swap libcs), so its facts are
+    read once."""
+    return tuple(dict.fromkeys(n for p in all_profiles() for n in p.after_main.names))
+
+
 def file_name(family: str, link: str, machine: str) -> str:
     """The file a profile is shipped in: x86_64's (the reference) unsuffixed, others suffixed."""
     return f"{family}-{link}.toml" if machine == "x86_64" else f"{family}-{link}-{machine}.toml"

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from elfcost.analysis import savings, where_it_goes
+from elfcost.cost.aftermain import OWN_WRITES
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
 from elfcost.documents import EstimateDoc, ObjectDoc, Ranking
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
@@ -214,6 +215,9 @@ def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> s
             f"+ {size(f.shared_clean)} shared clean once (file-backed text/rodata of every "
             f"object, if fully resident) = {size(f.total_expected)}"
         )
+    # What the model leaves out, when the estimate says so (saved documents of earlier
+    # versions do not).
+    lines.extend(a for a in doc.assumptions if a == OWN_WRITES)
     # A what-if says so first: these figures are for a program that was not built this way.
     whatif = [a for a in doc.assumptions if a.startswith("what-if")]
     lines.extend(whatif)
