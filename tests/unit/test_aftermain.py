@@ -4,7 +4,7 @@ libc functions a process links decides the heap and stack pages libc writes afte
 from __future__ import annotations
 
 from elfcost.cost.aftermain import Linked, heap_pages, stack_pages, triggers
-from elfcost.cost.profiles import select
+from elfcost.cost.profiles import all_profiles, select
 from elfcost.model import Cause, PageCost
 
 P = 4096
@@ -94,3 +94,17 @@ def test_musl_float_formatting_may_deepen_the_stack() -> None:
     assert stack[0].detail.startswith("snprintf (linked into prog)")
     _, stack = predict("glibc-dynamic", ("prog", ("snprintf",)))
     assert stack == []  # glibc's stays within ld.so's start-up depth
+
+
+def test_every_profile_use_names_a_cause_an_item_and_a_phase() -> None:
+    for p in all_profiles():
+        am = p.after_main
+        assert am.uses and am.provenance, p.name
+        for u in am.uses:
+            assert Cause(u.cause) in (Cause.LIBC_HEAP, Cause.STDIO_BUFFER, Cause.STACK_AFTER_MAIN)
+            assert (u.item, u.phase) in {
+                (i, ph) for i in ("heap", "stack") for ph in ("idle", "possible")
+            }
+            assert u.imports and u.why and u.bytes >= 0 and u.pages >= 0
+            assert u.item == "heap" or u.bytes == 0  # chunk bytes only on the heap
+        assert set(am.uninformative) <= set(am.names), p.name

@@ -112,7 +112,7 @@ def _stdio_kinds(am: AfterMain) -> str:
     return "; the buffer is " + ", ".join(parts) + " (counted here as on a pipe)"
 
 
-def heap_pages(am: AfterMain, found: Sequence[Trigger], page: int) -> list[PageCost]:
+def heap_pages(am: AfterMain, found: Sequence[Trigger], page_size: int) -> list[PageCost]:
     """The heap pages libc's first allocations write: idle ones (expected), then possible
     ones (high), each naming the import behind it."""
     out: list[PageCost] = []
@@ -144,7 +144,7 @@ def heap_pages(am: AfterMain, found: Sequence[Trigger], page: int) -> list[PageC
             extra = _stdio_kinds(am) if t.use.cause == Cause.STDIO_BUFFER.value else ""
             if am.heap_chunks and t.use.bytes:
                 offset += t.use.bytes
-                pg = offset // page
+                pg = offset // page_size
                 if pg not in written:
                     written.add(pg)
                     out.append(
