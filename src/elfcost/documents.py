@@ -113,6 +113,14 @@ class ProcessDoc(Doc, frozen=True):
     high: NonNegative
     certain: bool
     detail: str
+    pages: Annotated[
+        tuple[PageDoc, ...],
+        msgspec.Meta(
+            description="pages predicted from the libc functions the program links (vaddr "
+            "null: anonymous), each with its cause and the import behind it; phase idle pages "
+            "are in expected, possible ones only in high (new in /3)"
+        ),
+    ] = ()
 
     @property
     def private_dirty(self) -> Range:
@@ -166,7 +174,8 @@ class SavingDoc(Doc, frozen=True):
 
 
 class _EstimateFields(Doc, frozen=True):
-    """The fields elfcost.estimate/1, /2 and /3 share, in their order."""
+    """The fields elfcost.estimate/1, /2 and /3 share, in their order (/1 and /2 have no
+    process pages: read back, they are empty)."""
 
     binary: str
     page_size: PageSize
@@ -197,7 +206,8 @@ SavingsField = Annotated[
 
 class EstimateDoc2(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost.estimate/2"):
     """elfcost.estimate/2, as earlier versions wrote it: /3 less the static-lib=SONAME values
-    of `savings[].assume`; still read back, as an EstimateDoc (`estimate_of`)."""
+    of `savings[].assume`; still read back, as an EstimateDoc whose process items list
+    no pages (`estimate_of`)."""
 
     savings: SavingsField = None
 
@@ -210,7 +220,8 @@ class EstimateDoc(_EstimateFields, frozen=True, tag_field="schema", tag="elfcost
 
 
 def estimate_of(doc: EstimateDoc | EstimateDoc2 | EstimateDoc1) -> EstimateDoc:
-    """A saved estimate of any version as the current one (/1 has no savings: null)."""
+    """A saved estimate of any version as the current one (/1 has no savings: null; /1 and
+    /2 list no process pages)."""
     if isinstance(doc, EstimateDoc):
         return doc
     return EstimateDoc(**msgspec.structs.asdict(doc))
@@ -727,8 +738,8 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
 
 
 def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
-    """A saved estimate report, elfcost.estimate/3, /2 or /1 (read as /3; /1 with `savings`
-    null)."""
+    """A saved estimate report, elfcost.estimate/3, /2 or /1 (read as /3: `savings` null for
+    /1, no process pages for /1 and /2)."""
     try:
         doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc2 | EstimateDoc1)
     except msgspec.ValidationError as exc:

@@ -448,6 +448,10 @@ class Cause(enum.Enum):
     LOADER_DATA = "loader-data"  # the dynamic loader's own writable segment (R-G8)
     LIBC_STARTUP = "libc-startup"  # libc's start-up writes into its own data (R-G9, R-M6, R-S3)
     CONSTRUCTOR = "constructor"  # a library initialiser's writes (R-G12): a calibrated guess
+    # After main, by the libc functions the program links (R-A1..R-A3): calibrated per libc.
+    LIBC_HEAP = "libc-heap"  # malloc's first pages, opendir's DIR buffer, NSS
+    STDIO_BUFFER = "stdio-buffer"  # a stream's buffer, malloc'd on its first read or write
+    STACK_AFTER_MAIN = "stack-after-main"  # libc functions' frames deeper than start-up's
     POSSIBLE_WRITE = "possible-write"  # writable page nothing is known to write (high bound)
 
 
@@ -518,6 +522,10 @@ class ProcessItem(msgspec.Struct, frozen=True, kw_only=True):
     private_dirty: Range
     certain: bool
     detail: str
+    # Pages predicted from the libc functions the program links (cost/aftermain.py), each with
+    # its cause and the import behind it: phase "idle" in `expected`, "possible" only in
+    # `high`. Anonymous memory has no link-time address: vaddr is None.
+    pages: tuple[PageCost, ...] = ()
 
 
 class Estimate(msgspec.Struct, frozen=True, kw_only=True):
@@ -534,6 +542,9 @@ class Estimate(msgspec.Struct, frozen=True, kw_only=True):
     missing: tuple[Resolution, ...]
     warnings: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = msgspec.field(default=())
+    # Of the libc functions the profile asks about, those each object links, by object file
+    # name (cost/aftermain.py): kept for the what-ifs, which relink the same program.
+    libc_imports: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def total(self) -> Range:

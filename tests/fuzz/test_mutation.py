@@ -188,7 +188,7 @@ def test_bogus_symbol_table_is_not_walked(samples: Path, tmp_path: Path) -> None
     took 4 s for a 760 KB file, and grows with the file.
     """
     from elfcost.elf.reader import read_dso
-    from elfcost.elf.symbols import find_symbols
+    from elfcost.elf.symbols import find_symbols, linked_functions
 
     data = (samples / "trivial.static").read_bytes()
     m = ElfMap(data)
@@ -202,4 +202,6 @@ def test_bogus_symbol_table_is_not_walked(samples: Path, tmp_path: Path) -> None
     path.write_bytes(buf)
     start = time.monotonic()
     assert find_symbols(read_dso(str(path)), ["main", "_IO_2_1_stdout_"]) == {}
+    # nor for the libc functions a static program links in (cost/aftermain.py)
+    assert linked_functions(read_dso(str(path)), ["malloc", "opendir"], imported=False) == ()
     assert time.monotonic() - start < 1.0

@@ -20,6 +20,8 @@ SAMPLES = (
     "data_untouched_large",
     "stdio",
     "ifunc",
+    "opendir_daemon",
+    "stdin_read",
 )
 PAIRS = (
     ("pie", "static"),
@@ -191,3 +193,13 @@ def test_the_text_output_says_it_is_a_what_if(samples: Path) -> None:
         check=True,
     )
     assert "what-if" not in plain.stdout
+
+
+def test_static_whatif_keeps_libc_writes_after_main(samples: Path) -> None:
+    """The program's imports become functions linked in: stdin_read's stdin buffer page stays
+    (glibc static: the first brk page is start-up's, the buffer's page is one more)."""
+    w = expected("--assume", "static", str(samples / "stdin_read.pie"))
+    pages = w["process"]["heap"]["pages"]
+    assert [(p["cause"], p["phase"]) for p in pages] == [("stdio-buffer", "idle")]
+    assert pages[0]["detail"].startswith("fgets (linked into stdin_read.pie)")
+    assert w["process"]["heap"]["expected"] == 4096

@@ -185,6 +185,47 @@ CAUSES: tuple[CauseInfo, ...] = (
         "code (x86), otherwise a library's are estimated.",
     ),
     CauseInfo(
+        name=Cause.LIBC_HEAP.value,
+        label="heap",
+        letter="h",
+        fill="#BBCC33",
+        ink="#000",
+        rules=("R-A1",),
+        source="glibc malloc/malloc.c sysmalloc, tcache_init; sysdeps/unix/sysv/linux/opendir.c; "
+        "musl src/malloc/mallocng, src/dirent/opendir.c",
+        certain=False,
+        explanation="A libc function the program uses allocates memory when first called "
+        "(malloc itself, opendir's directory buffer, user-database lookups), which writes the "
+        "first heap pages; calibrated per libc by measurement.",
+    ),
+    CauseInfo(
+        name=Cause.STDIO_BUFFER.value,
+        label="stdio",
+        letter="b",
+        fill="#EEDD88",
+        ink="#000",
+        rules=("R-A2",),
+        source="glibc libio/filedoalloc.c _IO_file_doallocate, libio/fileops.c; "
+        "musl src/stdio/stdin.c, stdout.c, __fdopen.c",
+        certain=False,
+        explanation="A stdio stream gets its buffer on the first read or write: glibc "
+        "allocates it on the heap, sized by the kind of file (a pipe 4 KiB, a terminal 1 KiB).",
+    ),
+    CauseInfo(
+        name=Cause.STACK_AFTER_MAIN.value,
+        label="stack+",
+        letter="k",
+        fill="#77AADD",
+        ink="#000",
+        rules=("R-A3",),
+        source="glibc stdio-common/vfprintf-internal.c buffered_vfprintf; "
+        "musl src/stdio/vfprintf.c fmt_fp",
+        certain=False,
+        explanation="Some libc functions need deeper stack than start-up did (formatting "
+        "floating-point numbers, printing to an unbuffered stream), which writes more stack "
+        "pages.",
+    ),
+    CauseInfo(
         name=Cause.POSSIBLE_WRITE.value,
         label="possible",
         letter=".",

@@ -17,8 +17,16 @@ import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost import rules
+from elfcost.cost.aftermain import OWN_WRITES, Linked, heap_pages, stack_pages, triggers
 from elfcost.cost.pages import align_down, align_up, count_pages
-from elfcost.cost.profiles import PageCounts, Profile, all_profiles, select
+from elfcost.cost.profiles import (
+    LIBC_SONAMES,
+    PageCounts,
+    Profile,
+    all_profiles,
+    libc_functions,
+    select,
+)
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
 from elfcost.elf.machines import label
 from elfcost.errors import UnsupportedElfError
@@ -99,6 +107,8 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             pthread_size=True,
             static_libc=True,
             init_writes=True,
+            imports=libc_functions(),  # of those, the ones linked in
+            linked_in=True,
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
     profile, _ = select(graph.family, "dynamic", label(root.machine, root.little_endian))
@@ -187,12 +197,28 @@ def estimate(
     ]
     startup = next((o for o in graph.objects if _is_startup(o, profile)), None)
     tcb = _tcb_bytes(profile, startup, facts[startup.dso.path] if startup else None)
-    process = process_items(graph, objects, profile, link, P, tcb=tcb)
+    linked = [
+        Linked(
+            name=o.dso.path.rsplit("/", 1)[-1],
+            functions=facts[o.dso.path].imports,
+            static=link != "dynamic",
+        )
+        for o in graph.objects
+        if facts[o.dso.path].imports
+    ]
+    process = process_items(graph, objects, profile, link, P, tcb=tcb, linked=linked)
     assumptions = [f"page size {P} bytes"]
     if opts.bind_now is not None:
         assumptions.append("bind-now for every object" if opts.bind_now else "lazy binding")
     if profile is not None:
         assumptions.append(f"profile {profile.name}: {profile.provenance}")
+        if profile.after_main.uses:
+            assumptions.append(
+                "after main: libc's first allocations, stream buffers and deeper stack are "
+                "predicted from the libc functions the program and its libraries link "
+                f"({profile.after_main.provenance})"
+            )
+    assumptions.append(OWN_WRITES)
     est = Estimate(
         binary=root.path,
         page_size=P,
@@ -205,6 +231,7 @@ def estimate(
         missing=graph.missing,
         warnings=tuple(dict.fromkeys(warnings)),
         assumptions=tuple(assumptions),
+        libc_imports=tuple((x.name, x.functions) for x in linked),
     )
     _check_invariants(est)
     return est
@@ -240,7 +267,11 @@ def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWa
     Every other object but the loader: its initialisers, disassembled (libc's own are in its
     calibrated start-up pages, and every page of glibc's ld.so is counted written)."""
     if profile is None or not _is_startup(obj, profile):
-        return NOTHING_MORE if obj.role == "interpreter" else WANT_INIT_WRITES
+        if obj.role == "interpreter":
+            return NOTHING_MORE
+        if profile is None or obj.dso.soname in LIBC_SONAMES:
+            return WANT_INIT_WRITES  # libc's own objects call into libc, they import nothing
+        return FactsWanted(init_writes=True, imports=libc_functions())
     return FactsWanted(
         symbols=()
         if _calibrated_build(obj.dso, profile) and P == 4096
@@ -495,9 +526,11 @@ def process_items(
     P: int,
     *,
     tcb: tuple[int, str] | None = None,
+    linked: Sequence[Linked] = (),
 ) -> list[ProcessItem]:
     """Stack, loader heap, TLS, heap, threads. `tcb` is the TCB's size and where it came from
-    (`_tcb_bytes`); None takes the profile's."""
+    (`_tcb_bytes`); None takes the profile's. `linked`: the libc functions each object links,
+    from which libc's writes after main are predicted (cost/aftermain.py)."""
     if profile is None:
         return [
             ProcessItem(
@@ -507,26 +540,50 @@ def process_items(
                 detail="kernel argv/envp/auxv pages; no libc profile",
             ),
         ]
+    found = triggers(profile.after_main, linked)
+    stack_more = stack_pages(found)
+    heap_more = heap_pages(profile.after_main, found, P)
+    stack_idle = sum(1 for p in stack_more if p.phase == "idle")
+    stack = profile.stack
     items = [
         ProcessItem(
             name="stack",
-            private_dirty=_pages_range(profile.stack, P),
+            private_dirty=Range(
+                at_entry=stack.at_entry * P,
+                low=stack.low * P,
+                expected=(stack.expected + stack_idle) * P,
+                high=(stack.high + len(stack_more)) * P,
+            ),
             certain=False,
-            detail="kernel argv/envp/auxv + random gap (R-K2) + loader and libc start-up depth; "
-            "program use after main is not included",
+            detail="kernel argv/envp/auxv + random gap (R-K2) + loader and libc start-up depth"
+            + (
+                f" + {len(stack_more)} page(s) of libc functions' frames (R-A3)"
+                if stack_more
+                else ""
+            )
+            + "; the program's own use after main is not included",
+            pages=tuple(stack_more),
         )
     ]
     tls_pages = _tls(graph, profile, P, tcb or (profile.tls_tcb_bytes, ""))
     heap = profile.heap
+    heap_idle = sum(1 for p in heap_more if p.phase == "idle")
     heap_range = Range(
         at_entry=heap.at_entry * P,
         low=heap.low * P,
-        expected=heap.expected * P,
-        high=max(heap.expected * P, heap.high_bytes),
+        expected=(heap.expected + heap_idle) * P,
+        # The pages libc's first allocations write lie in the first sbrk, which bounds them.
+        high=max((heap.expected + len(heap_more)) * P, heap.high_bytes),
     )
     heap_detail = (
-        "libc malloc arena: none until the first malloc; high = first sbrk "
-        "(request + 128 KiB M_TOP_PAD), program use beyond it is unbounded"
+        "libc malloc arena: none until the first malloc"
+        + (
+            f"; {heap_idle} page(s) expected, {len(heap_more) - heap_idle} more possible, from "
+            "the libc functions linked (R-A1, R-A2)"
+            if heap_more
+            else ""
+        )
+        + "; high = first sbrk (request + 128 KiB M_TOP_PAD), program use beyond it is unbounded"
     )
     n = len(graph.objects)
     lh_base = profile.loader_heap_base_pages
@@ -566,7 +623,13 @@ def process_items(
             )
         )
     items.append(
-        ProcessItem(name="heap", private_dirty=heap_range, certain=False, detail=heap_detail)
+        ProcessItem(
+            name="heap",
+            private_dirty=heap_range,
+            certain=False,
+            detail=heap_detail,
+            pages=tuple(heap_more),
+        )
     )
     items.append(
         ProcessItem(

@@ -19,7 +19,7 @@ import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost.profile_data import PROFILES
-from elfcost.model import LoaderFamily
+from elfcost.model import LoaderFamily, Phase
 
 LINKS = ("dynamic", "static", "static-pie")
 # The C library's own objects: what a static link replaces by the static profile, and what the
@@ -47,6 +47,50 @@ class HeapCounts(msgspec.Struct, frozen=True, kw_only=True):
     low: int
     expected: int
     high_bytes: int
+
+
+class LibcUse(msgspec.Struct, frozen=True, kw_only=True):
+    """A libc function group whose first call writes memory after main, and how much
+    (profiles' [[after_main.uses]]): any of `imports` linked by the program or a library
+    triggers it."""
+
+    label: str  # "directory stream"
+    item: str  # the process item it adds to: "heap" or "stack"
+    cause: str  # a Cause value: "libc-heap", "stdio-buffer", "stack-after-main"
+    phase: Phase  # "idle" (expected) or "possible" (high only)
+    bytes: int  # heap bytes its allocation adds after the first chunk (glibc chunk arithmetic)
+    pages: int  # pages it writes beyond that, calibrated, location unknown
+    why: str  # what it allocates or writes, and what measured it
+    imports: tuple[str, ...]
+
+
+class AfterMain(msgspec.Struct, frozen=True, kw_only=True):
+    """What libc's own functions write after main, by the functions a program links
+    (profiles' [after_main])."""
+
+    provenance: str
+    heap_chunks: bool  # glibc: pages from chunk boundaries; musl mallocng: page counts only
+    first_chunk_bytes: int  # glibc: the tcache chunk that malloc's first call carves first
+    first_malloc_pages: int  # pages the first malloc writes that start-up has not already
+    uninformative: frozenset[str]  # linked into every program of this mode: no evidence
+    stdio: tuple[tuple[str, int], ...]  # stream buffer bytes by kind of stream (0: static)
+    uses: tuple[LibcUse, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every import any use looks for, once."""
+        return tuple(dict.fromkeys(n for u in self.uses for n in u.imports))
+
+
+NO_AFTER_MAIN = AfterMain(
+    provenance="",
+    heap_chunks=False,
+    first_chunk_bytes=0,
+    first_malloc_pages=0,
+    uninformative=frozenset(),
+    stdio=(),
+    uses=(),
+)
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,6 +121,7 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     stack: PageCounts
     heap: HeapCounts
     trivial_executable_pages: int = 0  # static profiles: the base of the static what-if
+    after_main: AfterMain = NO_AFTER_MAIN
     fallback: bool = False  # True when chosen for a different machine or build
 
 
@@ -115,6 +160,31 @@ def _load(data: dict[str, Any]) -> Profile:
             high_bytes=hp["high_bytes"],
         ),
         trivial_executable_pages=data.get("trivial_executable_pages", 0),
+        after_main=_after_main(data["after_main"]) if "after_main" in data else NO_AFTER_MAIN,
+    )
+
+
+def _after_main(am: dict[str, Any]) -> AfterMain:
+    return AfterMain(
+        provenance=f"{am['measured_how']}; {am['measured_date']}",
+        heap_chunks=bool(am["heap_chunks"]),
+        first_chunk_bytes=am["first_chunk_bytes"],
+        first_malloc_pages=am["first_malloc_pages"],
+        uninformative=frozenset(am["uninformative"]),
+        stdio=tuple(am["stdio"].items()),
+        uses=tuple(
+            LibcUse(
+                label=u["label"],
+                item=u["item"],
+                cause=u["cause"],
+                phase=u["phase"],
+                bytes=u["bytes"],
+                pages=u["pages"],
+                why=u["why"],
+                imports=tuple(u["imports"]),
+            )
+            for u in am["uses"]
+        ),
     )
 
 
@@ -127,6 +197,14 @@ def _read(name: str) -> Profile:
 def all_profiles() -> tuple[Profile, ...]:
     """Every shipped profile, made once per process (a scan selects one per program)."""
     return tuple(_read(name) for name in sorted(PROFILES))
+
+
+@functools.cache
+def libc_functions() -> tuple[str, ...]:
+    """Every libc function any profile's [after_main] asks about, once: an object is asked the
+    same question whichever profile estimates it (the what-ifs swap libcs), so its facts are
+    read once."""
+    return tuple(dict.fromkeys(n for p in all_profiles() for n in p.after_main.names))
 
 
 def file_name(family: str, link: str, machine: str) -> str:

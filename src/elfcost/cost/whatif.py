@@ -26,6 +26,7 @@ import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost import rules
+from elfcost.cost.aftermain import Linked
 from elfcost.cost.estimate import LISTED_POSSIBLE_PAGES, Options, process_items
 from elfcost.cost.pages import align_up, count_pages, pages_of
 from elfcost.cost.profiles import LIBC_SONAMES, select
@@ -111,8 +112,15 @@ def static_whatif(
         # The program's and its own libraries' writable pages, kept in `high`, are not listed.
         possible_unlisted=max(high, n * P) // P - n,
     )
-    # Process items from the static profile: reuse the estimator on the same graph's TLS.
-    process = process_items(graph, [obj], profile, static_link, P)
+    # Process items from the static profile: reuse the estimator on the same graph's TLS, and
+    # libc's writes after main from the functions the program and its libraries import, now
+    # linked in. They are imports of the real program, so the functions every static program
+    # carries are evidence here, unlike in a static file.
+    linked = [Linked(name=n, functions=f, static=True) for n, f in dynamic.libc_imports]
+    am = replace(profile.after_main, uninformative=frozenset())
+    process = process_items(
+        graph, [obj], replace(profile, after_main=am), static_link, P, linked=linked
+    )
     process = [p for p in process if p.name != "loader_heap"]
     return replace(
         dynamic,

@@ -134,6 +134,9 @@ class ObjectFacts(msgspec.Struct, frozen=True, kw_only=True):
     # The initialisers disassembled (asked for only, and only for an object with initialisers
     # of its own: Constructors.beyond_crt); None: not asked for or nothing to analyse.
     init_writes: InitWrites | None = None
+    # Of the libc functions asked about, those the object imports (a static executable: the
+    # ones linked into it), in the order asked.
+    imports: tuple[str, ...] = ()
 
 
 class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,6 +148,10 @@ class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
     pthread_size: bool = False
     static_libc: bool = False
     init_writes: bool = False  # disassemble the object's initialisers (elf/ctors.py)
+    # libc functions to look for: imported (undefined in .dynsym), or, with `linked_in` (a
+    # static executable), defined in its own symbol table.
+    imports: tuple[str, ...] = ()
+    linked_in: bool = False
 
 
 NOTHING_MORE = FactsWanted()

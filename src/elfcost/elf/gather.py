@@ -1,8 +1,9 @@
 """Read what the cost model needs of one object (elf/facts.py ObjectFacts), in one pass.
 
 The file is opened once; the relocation tables, the COPY symbols' sizes, the libc banner, the
-symbols asked for (one walk of the symbol tables) and, when asked for, the initialisers'
-disassembly (elf/ctors.py) are all read through that one descriptor (reader.opened).
+symbols asked for (one walk of the symbol tables), the libc functions it imports (or, static,
+links in) among those asked about and, when asked for, the initialisers' disassembly
+(elf/ctors.py) are all read through that one descriptor (reader.opened).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from elfcost.elf.facts import (
 from elfcost.elf.libc import static_libc
 from elfcost.elf.reader import opened
 from elfcost.elf.relocs import copy_symbol_sizes, group_relocs
-from elfcost.elf.symbols import find_symbols, read_u32
+from elfcost.elf.symbols import find_symbols, linked_functions, read_u32
 from elfcost.model import Dso
 
 DT_INIT_ARRAYSZ = 27
@@ -48,6 +49,9 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             static_libc=libc,
             constructors=ctors,
             init_writes=initialiser_writes(dso, fd) if own else None,
+            imports=linked_functions(dso, wanted.imports, imported=not wanted.linked_in, fd=fd)
+            if wanted.imports and libc != "none"
+            else (),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import sys
 from collections.abc import Iterable
 
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NO_SYMBOLS, DynamicSymbols
@@ -142,3 +143,79 @@ def glibc_pthread_size(dsos: Iterable[Dso]) -> int | None:
         if size:
             return size
     return None
+
+
+SHT_SYMTAB = 2
+SHT_DYNSYM = 11
+# Bounds on what is read to answer "does this object import X": the largest .dynsym on a Debian
+# 12 machine (libLLVM-15) is 2.2 MiB and its .dynstr 5.3 MiB; a claim beyond these is not read.
+MAX_SYMBOL_TABLE_BYTES = 64 << 20
+
+
+def linked_functions(
+    dso: Dso, names: Iterable[str], *, imported: bool, fd: int | None = None
+) -> tuple[str, ...]:
+    """Which of `names` the object takes from another object (`imported`: undefined,
+    SHN_UNDEF, in .dynsym) or carries itself (defined in .symtab, else .dynsym: the libc
+    functions a static executable was linked with). In the order of `names`; () when the
+    table is absent (a stripped static executable) or unreadable: nothing is claimed.
+
+    Only two fields of each entry are decoded, and only the names of the entries of the kind
+    asked for are compared: libLLVM-15 has 46,000 dynamic symbols and imports 600.
+    """
+    wanted = tuple(dict.fromkeys(names))
+    if not wanted:
+        return ()
+    order = (SHT_DYNSYM,) if imported else (SHT_SYMTAB, SHT_DYNSYM)
+    by_type = {s.sh_type: s for s in dso.sections if s.sh_type in (SHT_SYMTAB, SHT_DYNSYM)}
+    table = next((by_type[t] for t in order if t in by_type), None)
+    if table is None:
+        return ()
+    # A symbol table's sh_link names its string table; Section does not keep sh_link, so the
+    # table is found by its conventional name (.dynsym's .dynstr, .symtab's .strtab).
+    strname = ".dynstr" if table.sh_type == SHT_DYNSYM else ".strtab"
+    strtab = next((s for s in dso.sections if s.name == strname), None)
+    word = dso.elf_class // 8
+    entsize = 24 if word == 8 else 16  # sizeof (ElfW(Sym))
+    if (
+        strtab is None
+        or table.size > MAX_SYMBOL_TABLE_BYTES
+        or strtab.size > MAX_SYMBOL_TABLE_BYTES
+    ):
+        return ()
+    # st_shndx: Elf64_Sym name(4) info(1) other(1) shndx(2) ...; Elf32_Sym name value size
+    # info other shndx.
+    at = 6 if word == 8 else 14
+    e = "<" if dso.little_endian else ">"
+    try:
+        with opened(dso.file, fd) as (fd, size):
+            if table.offset + table.size > size or strtab.offset + strtab.size > size:
+                return ()
+            strings = os.pread(fd, strtab.size, strtab.offset)
+            symbols = os.pread(fd, table.size, table.offset)
+    except (ElfcostError, OSError):
+        return ()
+    count = len(symbols) // entsize
+    if count < 2 or table.entsize not in (0, entsize):
+        return ()  # only the null symbol, or an sh_entsize that would misread every entry
+    symbols = symbols[: count * entsize]
+    if (e == "<") == (sys.byteorder == "little"):
+        # st_name (the first word) and st_shndx of every entry as two columns, without
+        # decoding the rest: a large library has 100,000 symbols, and few are asked about.
+        view = memoryview(symbols)
+        st_name = view.cast("I")[:: entsize // 4].tolist()
+        st_shndx = view.cast("H")[at // 2 :: entsize // 2].tolist()
+    else:
+        fmt = f"{e}I{at - 4}xH{entsize - at - 2}x"
+        st_name, st_shndx = (list(c) for c in zip(*struct.iter_unpack(fmt, symbols), strict=True))
+    want = {n.encode(): n for n in wanted}
+    hits: set[str] = set()
+    for i in range(1, count):  # entry 0 is the null symbol
+        if (st_shndx[i] == 0) != imported:
+            continue
+        start = st_name[i]
+        end = strings.find(b"\0", start)
+        name = want.get(strings[start:end]) if start > 0 and end > 0 else None
+        if name is not None:
+            hits.add(name)
+    return tuple(n for n in wanted if n in hits)

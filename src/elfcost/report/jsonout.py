@@ -16,7 +16,7 @@ from msgspec.structs import replace
 from elfcost import documents as d
 from elfcost.analysis import fleet, savings
 from elfcost.elf.machines import label
-from elfcost.model import Estimate, Resolution
+from elfcost.model import Estimate, PageCost, Resolution
 from elfcost.resolve.graph import DependencyGraph
 
 
@@ -92,19 +92,7 @@ def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
             soname=o.soname,
             role=o.role,
             writable_pages=o.writable_pages,
-            pages=tuple(
-                d.PageDoc(
-                    vaddr=p.vaddr,
-                    cause=p.cause,
-                    certain=p.certain,
-                    phase=p.phase,
-                    detail=p.detail,
-                    sections=p.sections,
-                    relocations=p.reloc_count,
-                    relocation_types=p.reloc_types,
-                )
-                for p in o.pages
-            ),
+            pages=tuple(_page(p) for p in o.pages),
             private_dirty=o.private_dirty,
             shared_clean=o.shared_clean,
             notes=o.notes,
@@ -129,6 +117,7 @@ def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
                 high=p.private_dirty.high,
                 certain=p.certain,
                 detail=p.detail,
+                pages=tuple(_page(pc) for pc in p.pages),
             )
             for p in est.process
         },
@@ -140,4 +129,17 @@ def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
         missing=tuple(_missing(r) for r in est.missing),
         warnings=est.warnings,
         assumptions=est.assumptions,
+    )
+
+
+def _page(p: PageCost) -> d.PageDoc:
+    return d.PageDoc(
+        vaddr=p.vaddr,
+        cause=p.cause,
+        certain=p.certain,
+        phase=p.phase,
+        detail=p.detail,
+        sections=p.sections,
+        relocations=p.reloc_count,
+        relocation_types=p.reloc_types,
     )

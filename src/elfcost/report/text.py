@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from elfcost.analysis import savings, where_it_goes
+from elfcost.cost.aftermain import OWN_WRITES
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
 from elfcost.documents import EstimateDoc, MachineDoc, ObjectDoc, Ranking
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
@@ -214,6 +215,9 @@ def estimate_text(doc: EstimateDoc, *, as_built: EstimateDoc | None = None) -> s
             f"+ {size(f.shared_clean)} shared clean once (file-backed text/rodata of every "
             f"object, if fully resident) = {size(f.total_expected)}"
         )
+    # What the model leaves out, when the estimate says so (saved documents of earlier
+    # versions do not).
+    lines.extend(a for a in doc.assumptions if a == OWN_WRITES)
     # A what-if says so first: these figures are for a program that was not built this way.
     whatif = [a for a in doc.assumptions if a.startswith("what-if")]
     lines.extend(whatif)
@@ -281,6 +285,11 @@ def _explain_process(est: Estimate, object_name: str | None) -> list[Text]:
                 f"{kib(r.at_entry)}, low {kib(r.low)}, high {kib(r.high)})  {sure}  {p.detail}"
             )
         )
+        # Pages predicted from the libc functions the program links, one line each: no
+        # address (anonymous), their cause's label and phase, the import behind them.
+        for pc in p.pages:
+            label = info(pc.cause).label
+            lines.append(Text(f"      {'':>10}  {label:<9} {pc.phase:<8} {pc.detail}"))
     if object_name is None:
         objects = sum(o.private_dirty.expected for o in est.objects)
         process = sum(p.private_dirty.expected for p in est.process)

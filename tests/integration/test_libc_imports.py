@@ -1,0 +1,78 @@
+"""Which libc functions an object links (elf/symbols.py linked_functions), read from real
+files, and how the estimate turns them into heap and stack pages with their causes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from elfcost.elf.reader import read_dso
+from elfcost.elf.symbols import linked_functions
+from elfcost.model import Cause
+from elfcost.predict import estimate
+from elfcost.resolve.host import Host
+from elfcost.resolve.search import resolve
+
+ASKED = ("malloc", "opendir", "printf", "fgets", "snprintf", "setlocale", "fopen")
+
+
+def test_imports_of_the_samples(samples: Path) -> None:
+    def imported(name: str) -> tuple[str, ...]:
+        return linked_functions(read_dso(str(samples / name)), ASKED, imported=True)
+
+    assert imported("trivial.pie") == ()
+    assert imported("opendir_daemon.pie") == ("opendir",)
+    assert imported("pipe_print.pie") == ("printf",)
+    assert imported("stdin_read.nopie") == ("fgets",)
+    assert imported("printf_format.pie") == ("snprintf",)
+    # libc itself defines them: nothing imported
+    assert linked_functions(read_dso("/lib/x86_64-linux-gnu/libc.so.6"), ASKED, imported=True) == ()
+
+
+def test_a_static_program_is_asked_what_it_carries(samples: Path) -> None:
+    def carried(name: str) -> tuple[str, ...]:
+        p = samples / name
+        if not p.exists():
+            pytest.skip(f"{name} not built")
+        return linked_functions(read_dso(str(p)), ASKED, imported=False)
+
+    assert carried("trivial.musl-static") == ()
+    assert carried("opendir_daemon.musl-static") == ("malloc", "opendir")
+    assert "snprintf" in carried("printf_format.musl-static")
+    # static glibc links malloc and opendir into every program (the profiles list them as
+    # uninformative), printf only into one that calls it
+    assert {"malloc", "opendir"} <= set(carried("trivial.static"))
+    assert "printf" not in carried("trivial.static") and "printf" in carried("pipe_print.static")
+
+
+def test_the_estimate_names_the_import_behind_each_heap_page(samples: Path) -> None:
+    est = estimate(resolve(str(samples / "opendir_daemon.pie"), Host()))
+    (heap,) = (i for i in est.process if i.name == "heap")
+    assert heap.private_dirty.expected == 2 * est.page_size
+    assert [p.cause for p in heap.pages] == [Cause.LIBC_HEAP, Cause.LIBC_HEAP]
+    assert all("opendir (imported by opendir_daemon.pie)" in p.detail for p in heap.pages)
+    trivial = estimate(resolve(str(samples / "trivial.pie"), Host()))
+    assert est.total.expected - trivial.total.expected == 2 * est.page_size
+    assert any("the program's own writes after main" in a for a in est.assumptions)
+
+
+def test_the_json_document_carries_the_process_pages(samples: Path) -> None:
+    program = samples / "stdin_read.pie"
+    out = subprocess.run(
+        [sys.executable, "-m", "elfcost", "estimate", "--format", "json", str(program)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    doc = json.loads(out)
+    assert doc["schema"] == "elfcost.estimate/3"
+    pages = doc["process"]["heap"]["pages"]
+    assert [(p["cause"], p["phase"], p["vaddr"]) for p in pages] == [
+        ("libc-heap", "idle", None),
+        ("stdio-buffer", "idle", None),
+    ]
+    assert pages[1]["detail"].startswith("fgets (imported by stdin_read.pie) reads a stream")
