@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import msgspec
 
@@ -249,19 +250,39 @@ def diff_roots(
 # -- ranking -----------------------------------------------------------------------------------
 
 
-def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
+def rank(
+    results: Iterable[Ranked],
+    top: int | None = 10,
+    *,
+    weights: Mapping[str, int] | None = None,
+) -> d.Ranking:
     """The `top` most expensive programs, by expected private dirty of one instance, each with
     where it goes, and the `top` libraries by expected private dirty summed over the programs
     that load them, each with those programs. `results` are (path as shown, loader path,
     estimate); read once, keeping only numbers (documents can be large).
     None: all of them. The interpreter counts as a library: every dynamic program pays for it.
+
+    `weights` (read_weights) gives a program's instances, by its path as shown or its loader
+    path; a program it does not name runs once. With weights, programs are ranked by their
+    cost times their instances and each library's sum weighs each program by its instances.
+    The what-ifs' savings (the estimates' `savings`, scan --remedies) are summed over the
+    programs the same way.
     """
     programs: list[d.ProgramCost] = []
     cost: dict[str, int] = {}
     most: dict[str, int] = {}
     users: dict[str, list[str]] = {}
     kind: dict[str, tuple[str | None, Role]] = {}  # soname and role
+    saved: dict[str, list[int]] = {}  # --assume value -> [programs, bytes saved, instances]
     for path, loader_path, doc in results:
+        n = 1
+        if weights:
+            n = weights.get(path, weights.get(loader_path, 1))
+        for sv in doc.savings or ():
+            row = saved.setdefault(sv.assume, [0, 0, 0])
+            row[0] += 1
+            row[1] += sv.per_instance * n
+            row[2] += n
         total = doc.total.private_dirty
         programs.append(
             d.ProgramCost(
@@ -275,6 +296,7 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
                 split=where_it_goes(doc),
                 missing=missing_of(doc),
                 uncalibrated=uncalibrated(doc),
+                instances=n,
             )
         )
         # Libraries are named like the program: in a root or an archive, with its prefix.
@@ -282,11 +304,11 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
         for o in doc.objects[1:]:  # the first is the program itself
             lib = prefix + o.path
             expected = o.private_dirty.expected
-            cost[lib] = cost.get(lib, 0) + expected
+            cost[lib] = cost.get(lib, 0) + expected * n
             most[lib] = max(most.get(lib, 0), expected)
             users.setdefault(lib, []).append(path)
             kind[lib] = (o.soname, o.role)
-    programs.sort(key=lambda p: (-p.private_dirty, p.path))
+    programs.sort(key=lambda p: (-p.private_dirty * p.instances, p.path))
     libraries = sorted(
         (
             d.LibraryCost(
@@ -301,5 +323,37 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
         ),
         key=lambda lib: (-lib.private_dirty, lib.path),
     )
+    whatifs = sorted(
+        (
+            d.WhatIfTotal(assume=cast(d.Assume, a), programs=p, saved=b, instances=i)
+            for a, (p, b, i) in saved.items()
+        ),
+        key=lambda w: (-w.saved, w.assume),
+    )
     n = len(programs) + len(libraries) if top is None else top
-    return d.Ranking(programs=tuple(programs[:n]), libraries=tuple(libraries[:n]))
+    return d.Ranking(
+        programs=tuple(programs[:n]), libraries=tuple(libraries[:n]), savings=tuple(whatifs)
+    )
+
+
+MAX_WEIGHTS_BYTES = 64 << 20
+
+
+def read_weights(path: str) -> dict[str, int]:
+    """A weights file: one program a line, `INSTANCES PATH` (the count first, as `uniq -c`
+    writes it; PATH as the scan shows it, or its loader path); blank lines and lines starting
+    with '#' ignored. Raises InputError naming the line that is wrong."""
+    from elfcost.errors import InputError
+    from elfcost.files import read_bounded
+
+    text = read_bounded(path, "weights file", MAX_WEIGHTS_BYTES).decode("utf-8", "replace")
+    out: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        count, _, program = line.partition(" ")
+        if not count.isdigit() or not program.strip():
+            raise InputError(path, f"line {number}", "expected INSTANCES PATH")
+        out[program.strip()] = int(count)
+    return out

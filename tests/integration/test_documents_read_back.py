@@ -61,7 +61,7 @@ def test_estimate_deps_check_diff_scan_read_back(samples: Path, tmp_path: Path) 
     tags = read_back(
         stdout_of("scan", "--format", "jsonl", "--cache-dir", str(tmp_path), pie, nopie)
     )
-    assert tags == ["elfcost.scan-result/1"] * 2 + [tags[-1]] and tags[-1].startswith(
+    assert tags == ["elfcost.scan-result/2"] * 2 + [tags[-1]] and tags[-1].startswith(
         "elfcost.scan/"
     )
 

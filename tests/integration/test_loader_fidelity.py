@@ -206,7 +206,7 @@ def test_scan_estimates_a_foreign_program_with_its_machines_page_size(tmp_path: 
     root = foreign_root(tmp_path, "ppc64le")
     r = elfcost("scan", "--no-cache", "--format", "jsonl", root)
     assert r.returncode == 0, r.stderr
-    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/1" in x)
+    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/2" in x)
     est = line["estimate"]
     assert est["machine"] == "ppc64le"
     assert any(w.startswith("page size 4 KiB for this ppc64le program") for w in est["warnings"])
@@ -266,7 +266,7 @@ def scanned_objects(*args: str | Path) -> list[str]:
     """The objects of the one program `scan --format jsonl ARGS` estimates."""
     r = elfcost("scan", "--format", "jsonl", "-j", "1", *args)
     assert r.returncode == 0, r.stderr
-    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/1" in x)
+    (line,) = (json.loads(x) for x in r.stdout.splitlines() if "scan-result/2" in x)
     return [o["path"] for o in line["estimate"]["objects"]]
 
 
