@@ -1,0 +1,274 @@
+"""`elfcost scan --archive`: a directory of real Debian packages, or a repository of them,
+scanned as one installed system (scan/repo.py), its Parquet tables, and `diff` of two."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from elfcost.documents import ScanDoc
+from elfcost.report.text import scan_text
+from elfcost.scan import Scan, ScanOptions, ScanResult
+
+pytestmark = pytest.mark.integration
+
+
+def _copy(debs: dict[str, Path], dest: Path, *, leave_out: tuple[str, ...] = ()) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, f in debs.items():
+        if name not in leave_out:
+            shutil.copyfile(f, dest / f.name)
+    return dest
+
+
+def _scan(*dirs: Path, jobs: int = 2) -> tuple[list[ScanResult], Scan]:
+    sc = Scan([str(d) for d in dirs], ScanOptions(archive=True, jobs=jobs, no_cache=True))
+    return list(sc.results()), sc
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elfcost", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def _objects(r: ScanResult) -> list[str]:
+    assert r.doc is not None
+    return [o.path for o in r.doc.objects]
+
+
+def test_libraries_come_from_the_other_packages(
+    arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    results, sc = _scan(archive)
+    errors = [r.error for r in results if r.error]
+    assert errors == []
+    programs = {r.loader_path: r for r in results}
+    # coreutils alone would miss libselinux, libacl, libattr, libpcre2 and libc: each comes
+    # from its own package of the archive.
+    ls = programs["/bin/ls"]
+    assert ls.package == "coreutils" and ls.path == f"{archive}!/bin/ls"
+    assert ls.doc is not None and ls.doc.machine == "aarch64"
+    names = {p.rsplit("/", 1)[-1] for p in _objects(ls)}
+    assert {"libselinux.so.1", "libc.so.6", "libpcre2-8.so.0", "ld-linux-aarch64.so.1"} <= names
+    # A closed set: no program misses a library or its interpreter.
+    missing = {p: r.doc.missing for p, r in programs.items() if r.doc and r.doc.missing}
+    assert missing == {}
+    assert {"/bin/bash", "/bin/dash", "/usr/bin/zstd", "/usr/bin/pzstd", "/bin/grep"} <= set(
+        programs
+    )
+    assert programs["/bin/bash"].package == "bash" and programs["/bin/dash"].package == "dash"
+    # The root's machine is the packages' architecture.
+    (root,) = sc.summary.archive_roots
+    assert (root.architecture, root.machine, root.kind) == ("arm64", "aarch64", "packages")
+    assert {p.name for p in root.packages} == set(arm64_debs)
+    assert sc.summary.executables == len(results)
+
+
+def test_ldconfig_is_run_over_the_snippets(
+    amd64_libc_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A library in a directory only an ld.so.conf.d snippet names is found, through the cache
+    ldconfig makes at installation: without the snippet, it is missing."""
+    if shutil.which("gcc") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs gcc and dpkg-deb")
+    build = tmp_path / "build"
+    (build / "src").mkdir(parents=True)
+    (build / "src" / "lib.c").write_text("int demo_value(void) { return 42; }\n")
+    (build / "src" / "main.c").write_text(
+        "int demo_value(void);\nint main(void) { return demo_value() != 42; }\n"
+    )
+
+    def package(name: str, files: dict[str, Path | str]) -> Path:
+        tree = build / "trees" / name
+        (tree / "DEBIAN").mkdir(parents=True)
+        (tree / "DEBIAN" / "control").write_text(
+            textwrap.dedent(f"""\
+                Package: {name}
+                Version: 1.0
+                Architecture: amd64
+                Maintainer: elfcost tests <tests@example.org>
+                Description: a package of the archive tests
+                """)
+        )
+        for path, content in files.items():
+            dest = tree / path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, dest)
+            else:
+                dest.write_text(content)
+        out = build / f"{name}_1.0_amd64.deb"
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(out)],
+            check=True,
+            capture_output=True,
+        )
+        return out
+
+    lib = build / "libdemo.so.1"
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdemo.so.1",
+            "-o",
+            str(lib),
+            str(build / "src" / "lib.c"),
+        ],
+        check=True,
+    )
+    prog = build / "demo-program"
+    subprocess.run(["gcc", "-o", str(prog), str(build / "src" / "main.c"), str(lib)], check=True)
+    libpkg = package("libdemo1", {"/opt/demo/lib/libdemo.so.1": lib})
+    snippet = package("libdemo1-conf", {"/etc/ld.so.conf.d/demo.conf": "# demo\n/opt/demo/lib\n"})
+    progpkg = package("demo", {"/usr/bin/demo": prog})
+
+    without = _copy(amd64_libc_debs, tmp_path / "without")
+    for f in (libpkg, progpkg):
+        shutil.copyfile(f, without / f.name)
+    with_conf = _copy(amd64_libc_debs, tmp_path / "with")
+    for f in (libpkg, progpkg, snippet):
+        shutil.copyfile(f, with_conf / f.name)
+
+    results, _ = _scan(without, with_conf, jobs=1)
+    demo = {r.path: r for r in results if r.loader_path == "/usr/bin/demo"}
+    lost, found = demo[f"{without}!/usr/bin/demo"], demo[f"{with_conf}!/usr/bin/demo"]
+    assert lost.doc is not None and [m.needed for m in lost.doc.missing] == ["libdemo.so.1"]
+    assert found.doc is not None and not found.doc.missing
+    assert "/opt/demo/lib/libdemo.so.1" in _objects(found)
+    assert found.package == "demo"
+
+
+def test_a_truncated_package_is_reported_and_the_rest_completes(
+    arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    broken = archive / arm64_debs["coreutils"].name
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    results, sc = _scan(archive)
+    errors = [r for r in results if r.error]
+    assert len(errors) == 1 and errors[0].path == str(broken)
+    assert str(broken) in (errors[0].error or "")
+    programs = {r.loader_path: r for r in results if r.doc is not None}
+    assert "/bin/ls" not in programs  # nothing of the broken package is installed
+    assert {"/bin/bash", "/bin/dash", "/bin/grep"} <= set(programs)
+    assert programs["/bin/bash"].doc is not None and not programs["/bin/bash"].doc.missing
+    (root,) = sc.summary.archive_roots
+    assert root.errors == 1 and "coreutils" not in {p.name for p in root.packages}
+    r = _cli("scan", "--archive", "--no-cache", "--format", "json", str(archive))
+    assert r.returncode == 3 and f"{broken}: " in r.stderr
+    assert json.loads(r.stdout)["summary"]["executables"] == len(programs)
+
+
+def test_a_debian_repository(arm64_debs: dict[str, Path], tmp_path: Path) -> None:
+    """dists/*/main/binary-arm64/Packages.xz, as dpkg-scanpackages writes it, naming the
+    files under pool/: the packages it lists are the root."""
+    if shutil.which("dpkg-scanpackages") is None:
+        pytest.skip("needs dpkg-scanpackages (dpkg-dev)")
+    repo = tmp_path / "repo"
+    pool = repo / "pool" / "main"
+    listed = {n: f for n, f in arm64_debs.items() if n != "bash"}
+    _copy(listed, pool)
+    shutil.copyfile(arm64_debs["bash"], tmp_path / arm64_debs["bash"].name)  # not in pool/
+    index = subprocess.run(
+        ["dpkg-scanpackages", "--arch", "arm64", "pool"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    ).stdout
+    where = repo / "dists" / "bookworm" / "main" / "binary-arm64"
+    where.mkdir(parents=True)
+    import lzma
+
+    (where / "Packages.xz").write_bytes(lzma.compress(index))
+    results, sc = _scan(repo)
+    assert [r.error for r in results if r.error] == []
+    programs = {r.loader_path: r for r in results}
+    assert "/bin/ls" in programs and "/bin/bash" not in programs
+    (root,) = sc.summary.archive_roots
+    assert (root.kind, root.machine) == ("repository", "aarch64")
+    assert len(root.packages) == len(listed)
+
+
+def test_parquet_tables(arm64_debs: dict[str, Path], tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    out = tmp_path / "tables"
+    r = _cli(
+        "scan",
+        "--archive",
+        "--no-cache",
+        "--remedies",
+        "--format",
+        "parquet",
+        "-o",
+        str(out),
+        str(archive),
+    )
+    assert r.returncode == 0, r.stderr
+    jl = _cli("scan", "--archive", "--no-cache", "--format", "jsonl", str(archive))
+    lines = [json.loads(x) for x in jl.stdout.splitlines()[:-1]]
+    programs = pq.read_table(out / "programs.parquet").to_pylist()
+    objects = pq.read_table(out / "objects.parquet").to_pylist()
+    assert len(programs) == len(lines)
+    assert len(objects) == sum(len(x["estimate"]["objects"]) for x in lines)
+    by_path = {p["path"]: p for p in programs}
+    for x in lines:
+        p = by_path[x["path"]]
+        assert p["package"] == x["package"] and p["archive"] == f"{archive}!"
+        assert p["expected"] == x["estimate"]["total"]["private_dirty"]["expected"]
+        assert p["machine"] == "aarch64"
+        # Every dynamic program has a static what-if; a static one (ldconfig) has none.
+        static = x["estimate"]["loader"]["family"] == "none"
+        assert (p["saved_static"] is None) == static
+    # One query: which programs load libselinux, and what it costs them in all.
+    users = [o for o in objects if o["soname"] == "libselinux.so.1"]
+    assert {o["package"] for o in users} >= {"coreutils", "sed", "tar"}
+    firsts = [o for o in objects if o["position"] == 0]
+    assert len(firsts) == len(programs)
+    r = _cli("scan", "--archive", "--format", "parquet", str(archive))
+    assert r.returncode == 2 and "-o DIR" in r.stderr
+
+
+def test_weights_and_savings(arm64_debs: dict[str, Path], tmp_path: Path) -> None:
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    weights = tmp_path / "weights"
+    weights.write_text("# instances program\n100 /bin/dash\n")
+    common = ("scan", "--archive", "--no-cache", "--remedies", "--top", "1000")
+    lines = [
+        json.loads(x) for x in _cli(*common, "--format", "jsonl", str(archive)).stdout.splitlines()
+    ]
+    plain = lines[-1]
+    (dash_doc,) = (x["estimate"] for x in lines[:-1] if x["loader_path"] == "/bin/dash")
+    r = _cli(*common, "--format", "json", "--weights", str(weights), str(archive))
+    assert r.returncode == 0, r.stderr
+    heavy = json.loads(r.stdout)
+    dash = next(p for p in heavy["ranking"]["programs"] if p["path"].endswith("!/bin/dash"))
+    assert dash["instances"] == 100 and heavy["ranking"]["programs"][0] == dash
+    libs = {x["path"]: x for x in plain["ranking"]["libraries"]}
+    libs_w = {x["path"]: x for x in heavy["ranking"]["libraries"]}
+    key = next(k for k in libs if k.endswith("/libc.so.6"))
+    (dash_libc,) = (o for o in dash_doc["objects"] if o["path"].endswith("/libc.so.6"))
+    extra = 99 * dash_libc["private_dirty"]["expected"]
+    assert extra > 0 and libs_w[key]["private_dirty"] == libs[key]["private_dirty"] + extra
+    static = {w["assume"]: w for w in plain["ranking"]["savings"]}["static"]
+    static_w = {w["assume"]: w for w in heavy["ranking"]["savings"]}["static"]
+    (dash_static,) = (s for s in dash_doc["savings"] if s["assume"] == "static")
+    assert static_w["instances"] == static["instances"] + 99
+    assert static_w["saved"] == static["saved"] + 99 * dash_static["per_instance"]
+    assert static["programs"] == static_w["programs"] > 100
+    doc = msgspec.json.decode(r.stdout, type=ScanDoc)
+    text = scan_text(doc.summary, doc.ranking)
+    assert "--assume static" in text and "machine aarch64 (arm64)" in text
+    assert "times their instances" in text
