@@ -236,3 +236,35 @@ def arm64_debs() -> dict[str, Path]:
 def amd64_libc_debs() -> dict[str, Path]:
     """libc6, libc-bin and libgcc-s1 for amd64: the C library of a small archive."""
     return debian_packages("amd64", ("libc6", "libc-bin", "libgcc-s1"))
+
+
+@pytest.fixture(scope="session")
+def arm64_older_zstd(arm64_debs: dict[str, Path]) -> dict[str, Path]:
+    """zstd and libzstd1 for arm64 at an older version than arm64_debs' (another release of
+    the same packages, as apt's sources still list it)."""
+    out = {}
+    for name in ("zstd", "libzstd1"):
+        r = subprocess.run(
+            ["apt-cache", "madison", f"{name}:arm64"], capture_output=True, text=True, timeout=60
+        )
+        versions = [line.split("|")[1].strip() for line in r.stdout.splitlines() if "|" in line]
+        current = arm64_debs[name].name.split("_")[1].replace("%3a", ":")
+        older = [v for v in versions if v != current]
+        if not older:
+            pytest.skip(f"apt lists no other version of {name}:arm64 than {current}")
+        where = DEBS / "arm64-older"
+        where.mkdir(parents=True, exist_ok=True)
+        file = next(where.glob(f"{name}_*_arm64.deb"), None)
+        if file is None:
+            got = subprocess.run(
+                ["apt-get", "download", "-q", f"{name}:arm64={older[-1]}"],
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            file = next(where.glob(f"{name}_*_arm64.deb"), None)
+            if got.returncode != 0 or file is None:
+                pytest.skip(f"apt-get download {name}:arm64={older[-1]} failed")
+        out[name] = file
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import cast
+from typing import Literal, cast
 
 import msgspec
 
@@ -244,6 +244,80 @@ def diff_roots(
     delta = sum(r.delta for r in rows)
     return d.DiffRootsDoc(
         programs=tuple(rows), total_delta=delta, fleet_delta=delta * instances, instances=instances
+    )
+
+
+# One program of an archive: (package, loader path, expected private dirty of one instance).
+ArchiveProgram = tuple[str, str, int]
+
+
+def diff_archives(
+    old: d.ArchiveRoot,
+    new: d.ArchiveRoot,
+    old_programs: Iterable[ArchiveProgram],
+    new_programs: Iterable[ArchiveProgram],
+    *,
+    instances: int = 1,
+) -> d.DiffArchivesDoc:
+    """Two archives package by package (by package name): each package added, removed, or in
+    both, with its programs (by loader path) added, removed or changed in expected private
+    dirty. A package in both with the same version and no program changed is only counted."""
+    versions = (
+        {p.name: p.version for p in old.packages},
+        {p.name: p.version for p in new.packages},
+    )
+    costs: tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]] = ({}, {})
+    for side, programs in zip(costs, (old_programs, new_programs), strict=True):
+        for package, loader_path, expected in programs:
+            side.setdefault(package, {})[loader_path] = expected
+    rows: list[d.DiffPackage] = []
+    unchanged = 0
+    for name in sorted({*versions[0], *versions[1]}):
+        a, b = costs[0].get(name, {}), costs[1].get(name, {})
+        progs = []
+        for path in sorted({*a, *b}):
+            ea, eb = a.get(path, 0), b.get(path, 0)
+            if path not in a or path not in b or ea != eb:
+                progs.append(
+                    d.DiffProgram(path=path, old_expected=ea, new_expected=eb, delta=eb - ea)
+                )
+        va, vb = versions[0].get(name), versions[1].get(name)
+        status: Literal["added", "removed", "changed", "same"] = (
+            "added"
+            if va is None
+            else "removed"
+            if vb is None
+            else "changed"
+            if va != vb
+            else "same"
+        )
+        if status == "same" and not progs:
+            unchanged += 1
+            continue
+        progs.sort(key=lambda r: (-abs(r.delta), r.path))
+        oa, ob = sum(a.values()), sum(b.values())
+        rows.append(
+            d.DiffPackage(
+                name=name,
+                old_version=va,
+                new_version=vb,
+                status=status,
+                old_expected=oa,
+                new_expected=ob,
+                delta=ob - oa,
+                programs=tuple(progs),
+            )
+        )
+    rows.sort(key=lambda r: (-abs(r.delta), r.name))
+    delta = sum(r.delta for r in rows)
+    return d.DiffArchivesDoc(
+        old=old.path,
+        new=new.path,
+        packages=tuple(rows),
+        unchanged=unchanged,
+        total_delta=delta,
+        fleet_delta=delta * instances,
+        instances=instances,
     )
 
 

@@ -689,6 +689,33 @@ class DiffProgram(Doc, frozen=True):
     delta: int
 
 
+class DiffPackage(Doc, frozen=True):
+    """One package of two archives: its programs' expected private dirty memory, before and
+    after."""
+
+    name: str
+    old_version: str | None  # None: not in the old archive
+    new_version: str | None  # None: not in the new archive
+    status: Literal["added", "removed", "changed", "same"]  # changed: another version
+    old_expected: int  # summed over its programs, one instance each
+    new_expected: int
+    delta: int
+    programs: tuple[DiffProgram, ...]  # added, removed or changed in expected (loader paths)
+
+
+class DiffArchivesDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff-archives/1"):
+    """`elfcost diff --archive OLD NEW --format json`: two archives (two releases) package by
+    package; the packages whose version or programs' cost changed, the largest change first."""
+
+    old: str
+    new: str
+    packages: tuple[DiffPackage, ...]
+    unchanged: int  # packages in both, same version, no program's cost changed
+    total_delta: int  # per instance of each program
+    fleet_delta: int
+    instances: int
+
+
 class DiffRootsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff-roots/1"):
     """`elfcost diff OLD_DIR NEW_DIR --format json`: every program found in either tree."""
 

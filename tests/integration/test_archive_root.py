@@ -272,3 +272,38 @@ def test_weights_and_savings(arm64_debs: dict[str, Path], tmp_path: Path) -> Non
     text = scan_text(doc.summary, doc.ranking)
     assert "--assume static" in text and "machine aarch64 (arm64)" in text
     assert "times their instances" in text
+
+
+def test_diff_two_archives(
+    arm64_debs: dict[str, Path], arm64_older_zstd: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two releases: the old one has an older zstd and hostname, the new one the current zstd
+    and libcap2-bin instead of hostname."""
+    old = _copy({**arm64_debs, **arm64_older_zstd}, tmp_path / "old", leave_out=("libcap2-bin",))
+    new = _copy(arm64_debs, tmp_path / "new", leave_out=("hostname",))
+    r = _cli("diff", "--archive", "--format", "json", str(old), str(new))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "elfcost.diff-archives/1"
+    rows = {p["name"]: p for p in doc["packages"]}
+    assert rows["hostname"]["status"] == "removed" and rows["hostname"]["new_version"] is None
+    (gone,) = rows["hostname"]["programs"]
+    assert gone["path"] == "/bin/hostname" and gone["new_expected"] == 0 < gone["old_expected"]
+    assert rows["libcap2-bin"]["status"] == "added"
+    assert {p["path"] for p in rows["libcap2-bin"]["programs"]} >= {"/sbin/getcap", "/sbin/setcap"}
+    for name in ("zstd", "libzstd1"):
+        assert rows[name]["status"] == "changed"
+        assert rows[name]["old_version"] != rows[name]["new_version"]
+    for p in doc["packages"]:
+        assert p["delta"] == p["new_expected"] - p["old_expected"]
+        for prog in p["programs"]:
+            assert prog["delta"] == prog["new_expected"] - prog["old_expected"] != 0 or (
+                p["status"] in ("added", "removed")
+            )
+    # Every other package is the same file in both: counted, not listed.
+    assert doc["unchanged"] == len(arm64_debs) - 4 - sum(
+        1 for p in doc["packages"] if p["status"] == "same"
+    )
+    assert doc["total_delta"] == sum(p["delta"] for p in doc["packages"])
+    text = _cli("diff", "--archive", str(old), str(new))
+    assert text.returncode == 0 and "hostname" in text.stdout and "(absent)" in text.stdout
