@@ -42,9 +42,13 @@ install-debhelper:
 	install -D -m 644 $(DH_SRC)/Debian/Debhelper/Sequence/elfcost.pm \
 	  $(DESTDIR)$(DH_PERL5DIR)/Debian/Debhelper/Sequence/elfcost.pm
 
-# Debian packages the tests use (compilers for the samples, peers for the benchmarks).
+# Debian packages the tests use (compilers for the samples, peers for the benchmarks), and
+# arm64's package index: the archive tests download real arm64 packages (apt-get download).
 deps-apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if ! dpkg --print-foreign-architectures | grep -qx arm64; then \
+	    dpkg --add-architecture arm64 && apt-get update -qq; \
+	  fi; \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

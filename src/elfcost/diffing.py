@@ -16,7 +16,6 @@ from msgspec.structs import replace
 from elfcost import analysis
 from elfcost.documents import (
     MAX_DOCUMENT_BYTES,
-    DiffArchivesDoc,
     DiffDoc,
     DiffRootsDoc,
     EstimateDoc,
@@ -100,50 +99,6 @@ def diff_trees(
             sides.append(doc)
         docs.append((rel, sides[0], sides[1]))
     return analysis.diff_roots(docs, instances=instances)
-
-
-def diff_archives(
-    old: str,
-    new: str,
-    scenario: Scenario = AS_BUILT,
-    *,
-    instances: int = 1,
-    jobs: int | None = None,
-    each: Each = nullcontext,
-) -> DiffArchivesDoc:
-    """elfcost.diff-archives/1 of two archives (scan/repo.py: directories of packages or
-    Debian repositories), each scanned as one root. A package or program that could not be
-    analysed is raised under `each` and compared as absent."""
-    from elfcost.scan import Scan, ScanOptions
-
-    for side in (old, new):
-        if not os.path.isdir(side):
-            raise InputError(side, "", "not a directory: an archive is a directory of packages")
-    sides = []
-    for side in (old, new):
-        sc = Scan(
-            [side],
-            ScanOptions(
-                archive=True,
-                page_size=scenario.page_size,
-                assume=scenario.assume,  # type: ignore[arg-type]  # one of --assume's
-                jobs=jobs,
-                no_cache=True,
-            ),
-        )
-        programs = []
-        for r in sc.results():
-            if r.error is not None:
-                with each():
-                    raise ElfcostError(r.path, "", r.error.removeprefix(f"{r.path}: "))
-            elif r.doc is not None and r.package is not None:
-                programs.append((r.package, r.loader_path, r.doc.total.private_dirty.expected))
-        roots = sc.summary.archive_roots
-        if not roots:  # the archive itself was refused (no package in it): raised above
-            raise InputError(side, "", "no archive to compare")
-        sides.append((roots[0], programs))
-    (a, pa), (b, pb) = sides
-    return analysis.diff_archives(a, b, pa, pb, instances=instances)
 
 
 def diff(

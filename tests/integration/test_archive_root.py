@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from elfcost.documents import ScanDoc
+from elfcost.report.html import scan_html
 from elfcost.report.text import scan_text
 from elfcost.scan import Scan, ScanOptions, ScanResult
 
@@ -272,6 +273,9 @@ def test_weights_and_savings(arm64_debs: dict[str, Path], tmp_path: Path) -> Non
     text = scan_text(doc.summary, doc.ranking)
     assert "--assume static" in text and "machine aarch64 (arm64)" in text
     assert "times their instances" in text
+    page = scan_html(doc)
+    assert "What-ifs over the scan" in page and "--assume static" in page
+    assert "machine aarch64 (arm64)" in page and "x instances" in page
 
 
 def test_diff_two_archives(
@@ -307,3 +311,18 @@ def test_diff_two_archives(
     assert doc["total_delta"] == sum(p["delta"] for p in doc["packages"])
     text = _cli("diff", "--archive", str(old), str(new))
     assert text.returncode == 0 and "hostname" in text.stdout and "(absent)" in text.stdout
+
+
+def test_two_versions_of_a_package_install_the_later(
+    arm64_debs: dict[str, Path], arm64_older_zstd: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = _copy(arm64_debs, tmp_path / "both")
+    older = arm64_older_zstd["zstd"]
+    shutil.copyfile(older, archive / older.name)
+    results, sc = _scan(archive)
+    errors = [r for r in results if r.error]
+    assert [e.path for e in errors] == [str(archive / older.name)]
+    assert "is installed instead" in (errors[0].error or "")
+    (root,) = sc.summary.archive_roots
+    (zstd,) = (p for p in root.packages if p.name == "zstd")
+    assert zstd.file == str(archive / arm64_debs["zstd"].name)

@@ -35,11 +35,12 @@ def command(
     elfcost diff old/usr/bin/foo new/usr/bin/foo
     elfcost diff before.json after.json -n 129
     elfcost diff --root old --new-root new old/usr/bin new/usr/bin
-    elfcost diff --archive bookworm/ trixie/
+    elfcost diff --archive old-release/ new-release/
     """
-    from elfcost.diffing import diff, diff_archives
+    from elfcost.diffing import diff
     from elfcost.documents import DiffArchivesDoc, DiffDoc, DiffRootsDoc
     from elfcost.report import diffout, jsonout
+    from elfcost.scan.diff import diff_archives
 
     doc: DiffDoc | DiffRootsDoc | DiffArchivesDoc
     if archive:

@@ -34,6 +34,7 @@ gives its entry. glibc-hwcaps subdirectories are not scanned for it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import gzip
@@ -266,6 +267,8 @@ class _Indexer(archive._Writer):
     found: dict[str, Member] = msgspec.field(default_factory=dict)  # path -> member
     dropped: int = 0
     pkginfo: str = ""  # an .apk's .PKGINFO
+    limit: int = 0  # the whole archive's bound on kept bytes, for the message
+    stored: list[str] = msgspec.field(default_factory=list)  # content files made, in order
 
     def _path(self, raw: str) -> str | None:
         rel = self.name(raw)
@@ -292,9 +295,12 @@ class _Indexer(archive._Writer):
             return
         if self.written + size > self.max_bytes:
             raise InputError(
-                self.archive, "", f"ELF members exceed {self.max_bytes} bytes: refused"
+                self.archive,
+                "",
+                f"the archive's ELF members exceed {self.limit:,} bytes: not installed",
             )
-        blob = os.path.join(BLOBS, f"{self.package}-{len(self.found)}")
+        blob = os.path.join(BLOBS, f"{self.package}-{len(self.stored)}")
+        self.stored.append(blob)
         fd = os.open(
             os.path.join(self.dest, blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         )
@@ -331,9 +337,9 @@ class _Indexer(archive._Writer):
         self.name(raw)
 
 
-def _index_package(file: str, n: int, store: str, max_bytes: int) -> tuple[Package, _Indexer]:
+def _index_package(w: _Indexer) -> Package:
     """Read one package once; raises InputError (truncated, corrupt, unsupported)."""
-    w = _Indexer(archive=file, dest=store, max_bytes=max_bytes, package=n)
+    file = w.archive
     lower = file.lower()
     fields: dict[str, str] = {}
     if lower.endswith(".deb"):
@@ -360,7 +366,7 @@ def _index_package(file: str, n: int, store: str, max_bytes: int) -> tuple[Packa
         elf=sum(1 for m in w.found.values() if m.kind == "file"),
         dropped=w.dropped,
     )
-    return pkg, w
+    return pkg
 
 
 def _rpm_fields(file: str) -> dict[str, str]:
@@ -401,40 +407,38 @@ def build(directory: str, store: str, *, max_bytes: int = archive.MAX_BYTES) -> 
     os.mkdir(os.path.join(store, BLOBS))
     indexed: list[tuple[Package, _Indexer]] = []
     budget = max_bytes
-    for f in files:
+    for i, f in enumerate(files):
+        w = _Indexer(archive=f, dest=store, max_bytes=budget, package=i, limit=max_bytes)
         try:
-            pkg, w = _index_package(f, len(indexed), store, budget)
+            pkg = _index_package(w)
         except InputError as exc:
             errors.append(PackageError(file=f, message=str(exc)))
+            _remove(store, w.stored)  # nothing of a broken package stays
             continue
         budget -= w.written
         indexed.append((pkg, w))
     arches = Counter(p.architecture for p, _ in indexed if p.architecture not in ("all", ""))
     arch = arches.most_common(1)[0][0] if arches else None
+    # Of two files of one package, the later version is installed (dpkg would upgrade to it).
+    best: dict[str, Package] = {}
+    for pkg, _ in indexed:
+        seen = best.get(pkg.name)
+        if seen is None or compare_versions(pkg.version, seen.version) > 0:
+            best[pkg.name] = pkg
     members: dict[str, Member] = {}
     packages: list[Package] = []
-    names: set[str] = set()
     conflicts = 0
     for pkg, w in indexed:
+        why = None
         if arch is not None and pkg.architecture not in (arch, "all", "noarch", ""):
-            errors.append(
-                PackageError(
-                    file=pkg.file,
-                    message=f"{pkg.file}: architecture {pkg.architecture}, not the archive's "
-                    f"{arch}: not installed",
-                )
-            )
+            why = f"architecture {pkg.architecture}, not the archive's {arch}"
+        elif best[pkg.name] is not pkg:
+            other = best[pkg.name]
+            why = f"{pkg.name} {other.version} from {other.file} is installed instead"
+        if why is not None:
+            errors.append(PackageError(file=pkg.file, message=f"{pkg.file}: {why}: not installed"))
+            _remove(store, w.stored)
             continue
-        if pkg.name in names:
-            errors.append(
-                PackageError(
-                    file=pkg.file,
-                    message=f"{pkg.file}: package {pkg.name} is already installed from another "
-                    "file: not installed",
-                )
-            )
-            continue
-        names.add(pkg.name)
         n = len(packages)
         packages.append(pkg)
         for path, m in w.found.items():
@@ -459,6 +463,64 @@ def build(directory: str, store: str, *, max_bytes: int = archive.MAX_BYTES) -> 
     with open(os.path.join(store, INDEX_NAME), "wb") as fh:
         fh.write(msgspec.msgpack.encode(index))
     return index
+
+
+def _remove(store: str, blobs: list[str]) -> None:
+    for b in blobs:
+        with contextlib.suppress(OSError):  # the temporary directory goes anyway
+            os.unlink(os.path.join(store, b))
+
+
+def _order(c: str) -> int:
+    """dpkg's character order: '~' before anything, even the end; letters before the rest."""
+    if c.isdigit():
+        return 0
+    if c.isalpha():
+        return ord(c)
+    if c == "~":
+        return -1
+    return ord(c) + 256 if c else 0
+
+
+def _verrevcmp(a: str, b: str) -> int:
+    """dpkg lib/dpkg/version.c verrevcmp: non-digit runs by _order, digit runs as numbers."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) else 0
+            bc = _order(b[j]) if j < len(b) else 0
+            if ac != bc:
+                return ac - bc
+            i, j = i + 1, j + 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        first = 0
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            first = first or ord(a[i]) - ord(b[j])
+            i, j = i + 1, j + 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first:
+            return first
+    return 0
+
+
+def compare_versions(a: str, b: str) -> int:
+    """Debian version order (deb-version(7)): epoch, then upstream, then revision. Negative,
+    zero or positive as a is older than, the same as, or newer than b."""
+
+    def split(v: str) -> tuple[int, str, str]:
+        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+        return (int(epoch) if epoch.isdigit() else 0), upstream, revision
+
+    ea, ua, ra = split(a)
+    eb, ub, rb = split(b)
+    return (ea - eb) or _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
 
 
 def _imply_directories(members: dict[str, Member]) -> None:
