@@ -326,3 +326,31 @@ def test_two_versions_of_a_package_install_the_later(
     (root,) = sc.summary.archive_roots
     (zstd,) = (p for p in root.packages if p.name == "zstd")
     assert zstd.file == str(archive / arm64_debs["zstd"].name)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_store_is_bounded(arm64_debs: dict[str, Path], tmp_path: Path, jobs: int) -> None:
+    """Only ELF members and the loader's configuration are kept, within the bound, in package
+    order; a package that does not fit is refused and leaves nothing behind."""
+    from elfcost.scan import repo
+
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    full = repo.build(str(archive), str(whole), jobs=jobs)
+    kept = {m.blob: m.size for m in full.members.values() if m.kind == "file"}
+    assert sum(kept.values()) == sum(f.stat().st_size for f in (whole / "blobs").iterdir())
+    for blob in kept:
+        head = (whole / blob).read_bytes()[:4]
+        assert head == b"\x7fELF" or any(
+            p.startswith("/etc/ld.so.conf") for p, m in full.members.items() if m.blob == blob
+        )
+    limit = sum(kept.values()) // 2
+    small = tmp_path / "small"
+    small.mkdir()
+    index = repo.build(str(archive), str(small), max_bytes=limit, jobs=jobs)
+    assert index.errors and all("exceed" in e.message for e in index.errors)
+    assert len(index.packages) + len(index.errors) == len(arm64_debs)
+    on_disk = {f"blobs/{f.name}": f.stat().st_size for f in (small / "blobs").iterdir()}
+    assert on_disk == {m.blob: m.size for m in index.members.values() if m.kind == "file"}
+    assert sum(on_disk.values()) <= limit

@@ -43,7 +43,9 @@ import os
 import posixpath
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import cached_property
+from multiprocessing.context import BaseContext
 from typing import IO, Literal
 
 import msgspec
@@ -392,10 +394,62 @@ def _rpm_fields(file: str) -> dict[str, str]:
 # -- the whole archive ---------------------------------------------------------------------
 
 
-def build(directory: str, store: str, *, max_bytes: int = archive.MAX_BYTES) -> ArchiveIndex:
+class _Indexed(msgspec.Struct, frozen=True, kw_only=True):
+    """One package read (in a worker process or this one)."""
+
+    file: str
+    package: Package | None  # None: refused (error says why), nothing of it kept
+    found: dict[str, Member]
+    stored: list[str]
+    written: int
+    error: str | None = None
+
+
+def _index_one(job: tuple[str, str, int, int]) -> _Indexed:
+    file, store, i, max_bytes = job
+    w = _Indexer(archive=file, dest=store, max_bytes=max_bytes, package=i, limit=max_bytes)
+    try:
+        pkg = _index_package(w)
+    except InputError as exc:
+        _remove(store, w.stored)  # nothing of a broken package stays
+        return _Indexed(file=file, package=None, found={}, stored=[], written=0, error=str(exc))
+    return _Indexed(file=file, package=pkg, found=w.found, stored=w.stored, written=w.written)
+
+
+def _index_all(
+    files: list[str], store: str, max_bytes: int, jobs: int, context: BaseContext | None
+) -> Iterator[_Indexed]:
+    """Each package read once, in file order; by `jobs` worker processes when more than one
+    (decompressing is most of the time: an xz data.tar reads at ~30 MB/s)."""
+    work = [(f, store, i, max_bytes) for i, f in enumerate(files)]
+    if jobs <= 1 or len(files) < 2:
+        yield from map(_index_one, work)
+        return
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(files)), mp_context=context)
+    try:
+        yield from pool.map(_index_one, work)
+    except BaseException:  # interrupted: end the workers now, not after their packages
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                proc.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def build(
+    directory: str,
+    store: str,
+    *,
+    max_bytes: int = archive.MAX_BYTES,
+    jobs: int = 1,
+    mp_context: BaseContext | None = None,
+) -> ArchiveIndex:
     """Index the archive `directory` into the empty directory `store` and save the index there
-    (INDEX_NAME). Bad packages are in the index's errors; raises InputError when `directory`
-    is no archive at all."""
+    (INDEX_NAME), reading the packages in `jobs` processes (of `mp_context`). Bad packages are
+    in the index's errors; raises InputError when `directory` is no archive at all. The bound
+    `max_bytes` on the content kept is applied in package order: the package that would cross
+    it, and every one after it that does not fit, is refused."""
     kind = archive_kind(directory)
     if kind is None:
         raise InputError(directory, "", "no package files (.deb, .apk, .rpm) and no dists/")
@@ -405,18 +459,18 @@ def build(directory: str, store: str, *, max_bytes: int = archive.MAX_BYTES) -> 
     else:
         files = list(_package_files(directory))
     os.mkdir(os.path.join(store, BLOBS))
-    indexed: list[tuple[Package, _Indexer]] = []
+    indexed: list[tuple[Package, _Indexed]] = []
     budget = max_bytes
-    for i, f in enumerate(files):
-        w = _Indexer(archive=f, dest=store, max_bytes=budget, package=i, limit=max_bytes)
-        try:
-            pkg = _index_package(w)
-        except InputError as exc:
-            errors.append(PackageError(file=f, message=str(exc)))
-            _remove(store, w.stored)  # nothing of a broken package stays
+    for one in _index_all(files, store, max_bytes, jobs, mp_context):
+        if one.package is not None and one.written > budget:
+            _remove(store, one.stored)
+            over = f"the archive's ELF members exceed {max_bytes:,} bytes: not installed"
+            one = msgspec.structs.replace(one, package=None, error=f"{one.file}: {over}")
+        if one.package is None:
+            errors.append(PackageError(file=one.file, message=one.error or one.file))
             continue
-        budget -= w.written
-        indexed.append((pkg, w))
+        budget -= one.written
+        indexed.append((one.package, one))
     arches = Counter(p.architecture for p, _ in indexed if p.architecture not in ("all", ""))
     arch = arches.most_common(1)[0][0] if arches else None
     # Of two files of one package, the later version is installed (dpkg would upgrade to it).
@@ -429,7 +483,7 @@ def build(directory: str, store: str, *, max_bytes: int = archive.MAX_BYTES) -> 
     packages: list[Package] = []
     conflicts = 0
     for pkg, w in indexed:
-        why = None
+        why: str | None = None
         if arch is not None and pkg.architecture not in (arch, "all", "noarch", ""):
             why = f"architecture {pkg.architecture}, not the archive's {arch}"
         elif best[pkg.name] is not pkg:

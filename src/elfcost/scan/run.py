@@ -176,7 +176,7 @@ class Scan:
         """The programs' estimates and the errors, in input order (see the module docstring)."""
         counts = self._counts = _Counts()
         with contextlib.ExitStack() as cleanup:
-            found = _Discovery(self.options, cleanup)
+            found = _Discovery(self.options, cleanup, self._jobs())
             for raw in self.inputs:
                 found.add(raw)
             counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
@@ -240,8 +240,9 @@ class _Target(msgspec.Struct, frozen=True, kw_only=True):
 class _Discovery:
     """Turns the inputs into the list of files to examine, in input order."""
 
-    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack) -> None:
+    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack, jobs: int = 1) -> None:
         self.options = options
+        self.jobs = jobs  # processes that may read an archive's packages
         self.cleanup = cleanup
         root = options.root
         self.host = Host(root=root)
@@ -352,7 +353,13 @@ class _Discovery:
         error of its own and the others are scanned."""
         store = self._tmpdir()
         try:
-            index = repo.build(directory, store, max_bytes=self.options.max_archive_bytes)
+            index = repo.build(
+                directory,
+                store,
+                max_bytes=self.options.max_archive_bytes,
+                jobs=self.jobs,
+                mp_context=_mp_context(),
+            )
         except InputError as exc:
             self._error(raw, "", exc)
             return
