@@ -354,3 +354,69 @@ def test_the_store_is_bounded(arm64_debs: dict[str, Path], tmp_path: Path, jobs:
     on_disk = {f"blobs/{f.name}": f.stat().st_size for f in (small / "blobs").iterdir()}
     assert on_disk == {m.blob: m.size for m in index.members.values() if m.kind == "file"}
     assert sum(on_disk.values()) <= limit
+
+
+def test_an_alpine_archive(tmp_path: Path) -> None:
+    """.apk packages (gzip'd tar segments: signature, .PKGINFO, data) built around this
+    machine's musl: the program's library and musl's loader come from the other packages, the
+    names and the architecture from .PKGINFO."""
+    import gzip
+    import io
+    import tarfile
+
+    musl = Path("/usr/lib/x86_64-linux-musl/libc.so")
+    if shutil.which("musl-gcc") is None or not musl.exists():
+        pytest.skip("needs musl-gcc and musl")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lib.c").write_text("int demo_value(void) { return 42; }\n")
+    (src / "main.c").write_text("int demo_value(void);\nint main(void) { return !demo_value(); }\n")
+    lib, prog = tmp_path / "libdemo.so.1", tmp_path / "demo"
+    subprocess.run(
+        [
+            "musl-gcc",
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdemo.so.1",
+            "-o",
+            str(lib),
+            str(src / "lib.c"),
+        ],
+        check=True,
+    )
+    subprocess.run(["musl-gcc", "-o", str(prog), str(src / "main.c"), str(lib)], check=True)
+
+    def apk(name: str, files: dict[str, Path]) -> bytes:
+        def segment(members: dict[str, bytes]) -> bytes:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tf:
+                for path, data in members.items():
+                    info = tarfile.TarInfo(path)
+                    info.size, info.mode = len(data), 0o755
+                    tf.addfile(info, io.BytesIO(data))
+            return gzip.compress(buf.getvalue())
+
+        info = f"pkgname = {name}\npkgver = 1.0-r0\narch = x86_64\n".encode()
+        return (
+            segment({".SIGN.RSA.key.rsa.pub": b"signature"})
+            + segment({".PKGINFO": info})
+            + segment({p.lstrip("/"): f.read_bytes() for p, f in files.items()})
+        )
+
+    archive = tmp_path / "alpine"
+    archive.mkdir()
+    (archive / "musl-1.0-r0.apk").write_bytes(apk("musl", {"/lib/ld-musl-x86_64.so.1": musl}))
+    (archive / "libdemo-1.0-r0.apk").write_bytes(apk("libdemo", {"/usr/lib/libdemo.so.1": lib}))
+    (archive / "demo-1.0-r0.apk").write_bytes(apk("demo", {"/usr/bin/demo": prog}))
+    results, sc = _scan(archive, jobs=1)
+    assert [r.error for r in results if r.error] == []
+    (demo,) = (r for r in results if r.loader_path == "/usr/bin/demo")
+    assert demo.package == "demo" and demo.doc is not None and not demo.doc.missing
+    assert {"/usr/lib/libdemo.so.1", "/lib/ld-musl-x86_64.so.1"} <= set(_objects(demo))
+    (root,) = sc.summary.archive_roots
+    assert (root.architecture, root.machine) == ("x86_64", "x86_64")
+    assert {(p.name, p.version) for p in root.packages} == {
+        ("musl", "1.0-r0"),
+        ("libdemo", "1.0-r0"),
+        ("demo", "1.0-r0"),
+    }
