@@ -45,6 +45,62 @@ def _objects(r: ScanResult) -> list[str]:
     return [o.path for o in r.doc.objects]
 
 
+def _deb(build: Path, name: str, files: dict[str, Path | str]) -> Path:
+    """A real amd64 package made by dpkg-deb from `files` (loader path -> file or text)."""
+    tree = build / "trees" / name
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        textwrap.dedent(f"""\
+            Package: {name}
+            Version: 1.0
+            Architecture: amd64
+            Maintainer: elfcost tests <tests@example.org>
+            Description: a package of the archive tests
+            """)
+    )
+    for path, content in files.items():
+        dest = tree / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copyfile(content, dest)
+        else:
+            dest.write_text(content)
+    out = build / f"{name}_1.0_amd64.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _demo(build: Path) -> tuple[Path, Path]:
+    """libdemo.so.1 and a program that needs it, built with gcc."""
+    (build / "src").mkdir(parents=True)
+    (build / "src" / "lib.c").write_text(
+        "int counter = 1;\nint *where = &counter;\nint demo_value(void) { return *where; }\n"
+    )
+    (build / "src" / "main.c").write_text(
+        "int demo_value(void);\nint main(void) { return demo_value() != 1; }\n"
+    )
+    lib = build / "libdemo.so.1"
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdemo.so.1",
+            "-o",
+            str(lib),
+            str(build / "src" / "lib.c"),
+        ],
+        check=True,
+    )
+    prog = build / "demo-program"
+    subprocess.run(["gcc", "-o", str(prog), str(build / "src" / "main.c"), str(lib)], check=True)
+    return lib, prog
+
+
 def test_libraries_come_from_the_other_packages(
     arm64_debs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -82,57 +138,12 @@ def test_ldconfig_is_run_over_the_snippets(
     if shutil.which("gcc") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs gcc and dpkg-deb")
     build = tmp_path / "build"
-    (build / "src").mkdir(parents=True)
-    (build / "src" / "lib.c").write_text("int demo_value(void) { return 42; }\n")
-    (build / "src" / "main.c").write_text(
-        "int demo_value(void);\nint main(void) { return demo_value() != 42; }\n"
+    lib, prog = _demo(build)
+    libpkg = _deb(build, "libdemo1", {"/opt/demo/lib/libdemo.so.1": lib})
+    snippet = _deb(
+        build, "libdemo1-conf", {"/etc/ld.so.conf.d/demo.conf": "# demo\n/opt/demo/lib\n"}
     )
-
-    def package(name: str, files: dict[str, Path | str]) -> Path:
-        tree = build / "trees" / name
-        (tree / "DEBIAN").mkdir(parents=True)
-        (tree / "DEBIAN" / "control").write_text(
-            textwrap.dedent(f"""\
-                Package: {name}
-                Version: 1.0
-                Architecture: amd64
-                Maintainer: elfcost tests <tests@example.org>
-                Description: a package of the archive tests
-                """)
-        )
-        for path, content in files.items():
-            dest = tree / path.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, Path):
-                shutil.copyfile(content, dest)
-            else:
-                dest.write_text(content)
-        out = build / f"{name}_1.0_amd64.deb"
-        subprocess.run(
-            ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(out)],
-            check=True,
-            capture_output=True,
-        )
-        return out
-
-    lib = build / "libdemo.so.1"
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-Wl,-soname,libdemo.so.1",
-            "-o",
-            str(lib),
-            str(build / "src" / "lib.c"),
-        ],
-        check=True,
-    )
-    prog = build / "demo-program"
-    subprocess.run(["gcc", "-o", str(prog), str(build / "src" / "main.c"), str(lib)], check=True)
-    libpkg = package("libdemo1", {"/opt/demo/lib/libdemo.so.1": lib})
-    snippet = package("libdemo1-conf", {"/etc/ld.so.conf.d/demo.conf": "# demo\n/opt/demo/lib\n"})
-    progpkg = package("demo", {"/usr/bin/demo": prog})
+    progpkg = _deb(build, "demo", {"/usr/bin/demo": prog})
 
     without = _copy(amd64_libc_debs, tmp_path / "without")
     for f in (libpkg, progpkg):
@@ -420,3 +431,46 @@ def test_an_alpine_archive(tmp_path: Path) -> None:
         ("libdemo", "1.0-r0"),
         ("demo", "1.0-r0"),
     }
+
+
+def test_a_malformed_member_is_named_as_the_archive_holds_it(
+    amd64_libc_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A library whose DT_RELASZ runs past the end of the file: the program that loads it is
+    an error naming the library by its path in the archive, not by the store's file."""
+    import struct
+
+    if shutil.which("gcc") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs gcc and dpkg-deb")
+    build = tmp_path / "build"
+    lib, prog = _demo(build)
+    data = bytearray(lib.read_bytes())
+    phoff, phentsize, phnum = (
+        struct.unpack_from("<Q", data, 0x20)[0],
+        *struct.unpack_from("<HH", data, 0x36),
+    )
+    (dyn,) = (
+        struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)[2]
+        for i in range(phnum)
+        if struct.unpack_from("<I", data, phoff + i * phentsize)[0] == 2  # PT_DYNAMIC
+    )
+    patched = 0
+    for off in range(dyn, len(data) - 16, 16):
+        tag = struct.unpack_from("<q", data, off)[0]
+        if tag == 0:
+            break
+        if tag == 8:  # DT_RELASZ
+            struct.pack_into("<Q", data, off + 8, 1 << 40)
+            patched += 1
+    assert patched == 1
+    lib.write_bytes(bytes(data))
+    archive = _copy(amd64_libc_debs, tmp_path / "archive")
+    for f in (
+        _deb(build, "libdemo1", {"/usr/lib/x86_64-linux-gnu/libdemo.so.1": lib}),
+        _deb(build, "demo", {"/usr/bin/demo": prog}),
+    ):
+        shutil.copyfile(f, archive / f.name)
+    results, _ = _scan(archive, jobs=1)
+    (demo,) = (r for r in results if r.loader_path == "/usr/bin/demo")
+    assert demo.error is not None and "blobs" not in demo.error
+    assert demo.error.startswith(f"{archive}!/usr/lib/x86_64-linux-gnu/libdemo.so.1: ")

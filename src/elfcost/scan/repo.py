@@ -626,6 +626,20 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
     def confined(self) -> bool:
         return True
 
+    @cached_property
+    def _paths_of_blobs(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for path in sorted(self.index.members):
+            m = self.index.members[path]
+            if m.blob:
+                out.setdefault(os.path.join(self.root, m.blob), path)
+        return out
+
+    def member_of(self, file: str) -> str:
+        """The loader path of a content file of the store (the readers name the file they
+        opened); any other path as it is."""
+        return self._paths_of_blobs.get(file, file)
+
     def loader_path(self, path: str) -> str:
         return path if path.startswith("/") else "/" + path
 

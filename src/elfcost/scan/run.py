@@ -513,6 +513,11 @@ class _Worker:
         try:
             return self._analyse(t, look_up)
         except ElfcostError as exc:
+            host = self.host(t.site.root)
+            if isinstance(host, repo.ArchiveHost):  # a member, named as its archive holds it
+                member = host.member_of(exc.path)
+                if member != t.loader_path and member in host.index.members:
+                    exc = ElfcostError(f"{t.site.prefix}{member}", exc.what, exc.why)
             return _Outcome(kind="error", elf=is_elf(t.file), error=_message(exc, t))
         except Exception as exc:  # a bug in elfcost: one line for this file, the scan goes on
             return _Outcome(
