@@ -14,12 +14,14 @@ the loader's configuration files (ld.so.conf, ld.so.conf.d/*, ld.so.preload, mus
 file), each written once to a private store (one file per member: the ELF readers pread and
 mmap a file); other regular files are counted and dropped. Directories are those the kept
 members imply. The store is bounded (ScanOptions.max_archive_bytes, ELF bytes only) and is
-removed with the scan's temporary directory. The index is saved beside it (msgpack), so a
-worker process reading the root by its store directory (ArchiveHost) loads it once.
+removed with the scan's temporary directory. Packages are read in worker processes
+(build's `jobs`). The index is saved beside the store (msgpack), so a worker process reading
+the root by its store directory (ArchiveHost) loads it once: a worker on another machine
+needs the store on a shared file system.
 
 As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
-the later ones are counted as conflicts. Two packages of the same name: the first is installed
-and the other reported. The packages' architecture decides the root's machine: the most common
+the later ones are counted as conflicts. Two files of the same package: the later version
+(compare_versions, dpkg's order) is installed and the other reported. The packages' architecture decides the root's machine: the most common
 architecture other than `all` (dpkg's names mapped to the kernel's, amd64 -> x86_64); packages
 of another architecture are reported as not installed. A truncated or corrupt package is
 reported as an error, with nothing of it indexed, and the others are scanned.
