@@ -21,9 +21,10 @@ needs the store on a shared file system.
 
 As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
 the later ones are counted as conflicts. Two files of the same package: the later version
-(compare_versions, dpkg's order) is installed and the other reported. The packages' architecture decides the root's machine: the most common
-architecture other than `all` (dpkg's names mapped to the kernel's, amd64 -> x86_64); packages
-of another architecture are reported as not installed. A truncated or corrupt package is
+(compare_versions, dpkg's order) is installed and the other reported. The packages'
+architecture decides the root's machine: the most common architecture other than `all`
+(dpkg's names mapped to the kernel's, amd64 -> x86_64); packages of another architecture are
+reported as not installed. A truncated or corrupt package is
 reported as an error, with nothing of it indexed, and the others are scanned.
 
 ldconfig is emulated, since an installed system has run it (libc-bin's trigger): ArchiveHost
