@@ -25,6 +25,14 @@ def command(
         "Debian repository (dists/, pool/), scanned as one system with every package "
         "installed. Its packages' architecture is the machine.",
     ),
+    max_unpacked: int = common.option(
+        "--max-unpacked",
+        type=common.Size(),
+        default="4G",
+        metavar="SIZE",
+        help="What one package archive may unpack to, and what an --archive may keep of its "
+        "ELF files (in package order: a package that does not fit is not installed).",
+    ),
     remedies: bool = common.option(
         "--remedies",
         is_flag=True,
@@ -89,6 +97,7 @@ def command(
         no_cache=no_cache,
         archive=archive,
         remedies=remedies,
+        max_archive_bytes=max_unpacked,
     )
 
     caveats = {"missing": 0, "uncalibrated": 0}  # programs, counted in the summary
