@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 SMALL_TABLES = 32768
 SMALL_TABLES_NUMPY_LOADED = 256
 
-
 class Relocs(msgspec.Struct, frozen=True, eq=False):
     """All load-time relocation records of one object, in application order."""
 
@@ -79,16 +78,13 @@ class Relocs(msgspec.Struct, frozen=True, eq=False):
             table=self.table[mask],
         )
 
-
 # -- finding the tables -------------------------------------------------------------------------
-
 
 class _Table(msgspec.Struct, frozen=True):
     ref: RelocTableRef
     offset: int  # in the file
     kind: int  # index into TABLE_KINDS
     skip: tuple[int, int] | None = None  # entries [a, b) applied by another table, not this one
-
 
 def _tables(dso: Dso) -> list[_Table]:
     """Every table the loader (or static start-up) applies, with its file offset."""
@@ -119,15 +115,12 @@ def _tables(dso: Dso) -> list[_Table]:
         _check_entsize(dso, table)
     return _drop_overlaps(out)
 
-
 def _what(t: _Table) -> str:
     return f"DT_{t.ref.kind.upper()}" if t.kind != IPLT else "IRELATIVE section"
-
 
 def _fields(t: _Table) -> int:
     """Words per entry: 1 for DT_RELR, 3 with an addend, else 2."""
     return 1 if t.ref.kind == "relr" else 3 if t.ref.rela else 2
-
 
 def _check_entsize(dso: Dso, t: _Table) -> None:
     """The entry size the loader assumes (glibc asserts DT_RELAENT/DT_RELENT/DT_RELRENT)."""
@@ -140,7 +133,6 @@ def _check_entsize(dso: Dso, t: _Table) -> None:
         raise MalformedElfError(
             dso.file, _what(t), f"entry size {r.entsize}, expected {_fields(t) * word}"
         )
-
 
 def _drop_overlaps(tables: list[_Table]) -> list[_Table]:
     """Some linkers (riscv, older x86 ones) make DT_RELASZ cover .rela.plt too.
@@ -164,7 +156,6 @@ def _drop_overlaps(tables: list[_Table]) -> list[_Table]:
         out.append(t)
     return out
 
-
 def _read(dso: Dso, fd: int, file_size: int, t: _Table) -> tuple[bytes, int]:
     """The table's bytes, whole entries only, and its entry size in words (1 for RELR)."""
     r = t.ref
@@ -177,7 +168,6 @@ def _read(dso: Dso, fd: int, file_size: int, t: _Table) -> tuple[bytes, int]:
     raw = os.pread(fd, r.size, t.offset)
     return raw[: len(raw) - len(raw) % (fields * word)], fields
 
-
 def _most_records(dso: Dso, tables: list[_Table]) -> int:
     """The most records the tables can hold: a DT_RELR bitmap word stands for up to 63 (31)."""
     bits = dso.elf_class - 1
@@ -185,9 +175,7 @@ def _most_records(dso: Dso, tables: list[_Table]) -> int:
         t.ref.size // max(1, t.ref.entsize) * (bits if t.ref.kind == "relr" else 1) for t in tables
     )
 
-
 # -- numpy: any size ----------------------------------------------------------------------------
-
 
 def read_relocs(dso: Dso, fd: int | None = None) -> Relocs:
     """Every relocation record the loader (or static start-up) applies to `dso`, as arrays
@@ -206,7 +194,6 @@ def read_relocs(dso: Dso, fd: int | None = None) -> Relocs:
         table=np.concatenate([p.table for p in parts]),
     )
 
-
 def _empty() -> Relocs:
     import numpy as np
 
@@ -216,7 +203,6 @@ def _empty() -> Relocs:
         sym=np.zeros(0, np.uint32),
         table=np.zeros(0, np.uint8),
     )
-
 
 def _decode(dso: Dso, fd: int, file_size: int, t: _Table) -> Relocs:
     import numpy as np
@@ -248,7 +234,6 @@ def _decode(dso: Dso, fd: int, file_size: int, t: _Table) -> Relocs:
     return Relocs(
         offset=r_offset, r_type=r_type, sym=sym, table=np.full(r_offset.size, t.kind, np.uint8)
     )
-
 
 def decode_relr(words: U64, word: int) -> U64:
     """Addresses relocated by a DT_RELR table (see the module docstring), without a loop.
@@ -283,7 +268,6 @@ def decode_relr(words: U64, word: int) -> U64:
     out = np.concatenate([addrs, from_bitmaps])
     out.sort()
     return out
-
 
 def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
     import numpy as np
@@ -326,12 +310,10 @@ def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
         records=len(relocs),
     )
 
-
 def _as_records(r: Relocs) -> tuple[Record, ...]:
     return tuple(
         zip(r.offset.tolist(), r.r_type.tolist(), r.sym.tolist(), r.table.tolist(), strict=True)
     )
-
 
 def _distinct(a: npt.NDArray[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
     """Sorted distinct values. np.unique without its cost here: a plain np.unique imports
@@ -349,7 +331,6 @@ def _distinct(a: npt.NDArray[np.unsignedinteger]) -> npt.NDArray[np.unsignedinte
     np.not_equal(s[1:], s[:-1], out=first[1:])
     return s[first]
 
-
 def _tally(a: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """(distinct values, how often each occurs) of a non-negative integer array, sorted:
     one pass over a table of counts when the values are dense enough, else np.unique."""
@@ -364,9 +345,7 @@ def _tally(a: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[n
     values, counts = np.unique(a, return_counts=True)
     return values, counts
 
-
 # -- plain Python: small tables -----------------------------------------------------------------
-
 
 def _relr_python(words: array.array[int], word: int) -> list[int]:
     """decode_relr, one word at a time."""
@@ -387,10 +366,8 @@ def _relr_python(words: array.array[int], word: int) -> list[int]:
             where += step
     return sorted(out)
 
-
 # One table's records as columns: (table kind, r_offset, r_type, r_sym), in application order.
 Run = tuple[int, Sequence[int], Sequence[int], Sequence[int]]
-
 
 def _runs(dso: Dso, tables: list[_Table], fd: int | None) -> Iterator[Run]:
     """Each table's records as columns, decoded with the array module."""
@@ -414,7 +391,6 @@ def _runs(dso: Dso, tables: list[_Table], fd: int | None) -> Iterator[Run]:
             if t.skip is not None:
                 del offsets[t.skip[0] : t.skip[1]], infos[t.skip[0] : t.skip[1]]
             yield t.kind, offsets, [i & mask for i in infos], [i >> shift for i in infos]
-
 
 def _group_records(dso: Dso, runs: Iterable[Run]) -> RelocGroups:
     """_group_numpy for small tables: a table at a time, counted by Counter in C rather than
@@ -446,13 +422,10 @@ def _group_records(dso: Dso, runs: Iterable[Run]) -> RelocGroups:
     groups = tuple((p, t, k, c) for (p, t, k), c in sorted(counts.items()))
     return RelocGroups(groups=groups, copies=tuple(copies), straddles=tuple(straddles), records=n)
 
-
 # -- the entry point ----------------------------------------------------------------------------
-
 
 def _info(dso: Dso, r_type: int) -> RelocType:
     return reloc_type(BY_NAME.get(dso.machine), r_type, dso.elf_class // 8)
-
 
 def group_relocs(dso: Dso, *, small: int | None = None, fd: int | None = None) -> RelocGroups:
     """`dso`'s relocation records grouped by page (see RelocGroups): in plain Python when its
@@ -466,7 +439,6 @@ def group_relocs(dso: Dso, *, small: int | None = None, fd: int | None = None) -
     if _most_records(dso, tables) <= small:
         return _group_records(dso, _runs(dso, tables, fd))
     return _group_numpy(dso, read_relocs(dso, fd))
-
 
 def copy_symbol_sizes(dso: Dso, indices: set[int], fd: int | None = None) -> dict[int, int]:
     """st_size of the dynamic symbols `indices` (those of COPY relocations); a symbol past the
@@ -496,13 +468,11 @@ def copy_symbol_sizes(dso: Dso, indices: set[int], fd: int | None = None) -> dic
             (out[i],) = struct.unpack(fmt, os.pread(fd, word, pos + at))
     return out
 
-
 # -- records by address, for the disassembler -----------------------------------------------------
 
 # (r_type, r_sym, r_addend, table index): r_addend None for REL and RELR records, whose addend
 # is the word in place.
 Entry = tuple[int, int, int | None, int]
-
 
 def records_at(
     dso: Dso,
@@ -564,11 +534,9 @@ def records_at(
                     out[off] = (r_type, info >> shift, addend, t.kind)
     return out
 
-
 def _signed(v: int, word: int) -> int:
     bits = 8 * word
     return v - (1 << bits) if v >> (bits - 1) else v
-
 
 def _relr_in(words: array.array[int], word: int, ranges: Sequence[tuple[int, int]]) -> list[int]:
     """The addresses a DT_RELR table relocates inside `ranges`, without expanding the rest."""
@@ -590,7 +558,6 @@ def _relr_in(words: array.array[int], word: int, ranges: Sequence[tuple[int, int
                     at += word
             where += span
     return out
-
 
 def _records_numpy(
     dso: Dso,

@@ -119,7 +119,9 @@ def _compare_object(
         p = by_vaddr.get(v)
         if p is None:
             likely = "outside every writable segment (text relocation or runtime patching?)"
-            dirty.append(PageMismatch(vaddr=v, sections=(), cause=None, why=likely, certain=False))
+            dirty.append(
+                PageMismatch(vaddr=v, sections=(), cause=None, why=likely, certain=False)
+            )
             continue
         likely = "constructor or program write" if p.phase == "possible" else p.cause.value
         dirty.append(
