@@ -1,5 +1,6 @@
 """Shared fixtures: the sample binaries, built once per session by sample_binaries/Makefile,
-and estimate documents built by hand."""
+estimate documents built by hand, and real Debian packages (downloaded once with apt, kept
+under build/debs/ARCH between runs)."""
 
 from __future__ import annotations
 
@@ -139,6 +140,144 @@ def make_estimate() -> Callable[..., EstimateDoc]:
     return build_estimate
 
 
+# -- real Debian packages ----------------------------------------------------------------------
+#
+# `apt-get download NAME:ARCH` fetches a package of a foreign architecture only when dpkg knows
+# that architecture and apt has its index: as root, `dpkg --add-architecture arm64 && apt-get
+# update` (`make deps-apt` does it). Without apt, the network or the architecture, the fixtures
+# skip with the reason.
+
+DEBS = ROOT / "build" / "debs"  # downloaded packages, kept between runs
+
+# A closed set: every program's libraries are in the set (the Depends of Debian 12's
+# coreutils, bash, grep, sed, tar, zstd... and libc6's own), ld.so.conf from libc-bin and
+# ld.so.conf.d/<triplet>.conf from libc6.
+CLOSED_SET = (
+    "libc6",
+    "libc-bin",
+    "libgcc-s1",
+    "libstdc++6",
+    "coreutils",
+    "libacl1",
+    "libattr1",
+    "libgmp10",
+    "libselinux1",
+    "libpcre2-8-0",
+    "libssl3",
+    "dash",
+    "sed",
+    "grep",
+    "hostname",
+    "bzip2",
+    "libbz2-1.0",
+    "xz-utils",
+    "liblzma5",
+    "zlib1g",
+    "libzstd1",
+    "zstd",
+    "liblz4-1",
+    "gzip",
+    "bash",
+    "libtinfo6",
+    "less",
+    "tar",
+    "findutils",
+    "diffutils",
+    "libcap2",
+    "libcap2-bin",
+)
+
+
+def cached(arch: str, name: str) -> Path | None:
+    """The package file of `name` for `arch` in the cache, if it was downloaded."""
+    found = sorted((DEBS / arch).glob(f"{name}_*_{arch}.deb")) + sorted(
+        (DEBS / arch).glob(f"{name}_*_all.deb")
+    )
+    return found[-1] if found else None
+
+
+def debian_packages(arch: str, names: Sequence[str] = CLOSED_SET) -> dict[str, Path]:
+    """name -> .deb file for `arch`, downloading the ones the cache lacks; pytest.skip when
+    they cannot be had."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get: cannot download Debian packages")
+    where = DEBS / arch
+    where.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in names if cached(arch, n) is None]
+    if missing:
+        r = subprocess.run(
+            ["apt-get", "download", "-q", *(f"{n}:{arch}" for n in missing)],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if r.returncode != 0:
+            why = (r.stderr.strip().splitlines() or ["failed"])[-1]
+            pytest.skip(
+                f"apt-get download of {arch} packages failed ({why}); as root: "
+                f"dpkg --add-architecture {arch} && apt-get update"
+            )
+    out = {}
+    for n in names:
+        f = cached(arch, n)
+        if f is None:
+            pytest.skip(f"apt-get download gave no {n} for {arch}")
+        out[n] = f
+    return out
+
+
+@pytest.fixture(scope="session")
+def arm64_debs() -> dict[str, Path]:
+    """CLOSED_SET for arm64: name -> .deb in the download cache (read-only: copy_packages
+    to change them)."""
+    return debian_packages("arm64")
+
+
+@pytest.fixture(scope="session")
+def amd64_libc_debs() -> dict[str, Path]:
+    """libc6, libc-bin and libgcc-s1 for amd64: the C library of a small archive."""
+    return debian_packages("amd64", ("libc6", "libc-bin", "libgcc-s1"))
+
+
+@pytest.fixture(scope="session")
+def arm64_older_zstd(arm64_debs: dict[str, Path]) -> dict[str, Path]:
+    """zstd and libzstd1 for arm64 at an older version than arm64_debs' (another release of
+    the same packages, as apt's sources still list it)."""
+    out = {}
+    for name in ("zstd", "libzstd1"):
+        r = subprocess.run(
+            ["apt-cache", "madison", f"{name}:arm64"], capture_output=True, text=True, timeout=60
+        )
+        versions = [line.split("|")[1].strip() for line in r.stdout.splitlines() if "|" in line]
+        current = arm64_debs[name].name.split("_")[1].replace("%3a", ":")
+        older = [v for v in versions if v != current]
+        if not older:
+            pytest.skip(f"apt lists no other version of {name}:arm64 than {current}")
+        where = DEBS / "arm64-older"
+        where.mkdir(parents=True, exist_ok=True)
+        file = next(where.glob(f"{name}_*_arm64.deb"), None)
+        if file is None:
+            got = subprocess.run(
+                ["apt-get", "download", "-q", f"{name}:arm64={older[-1]}"],
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            file = next(where.glob(f"{name}_*_arm64.deb"), None)
+            if got.returncode != 0 or file is None:
+                pytest.skip(f"apt-get download {name}:arm64={older[-1]} failed")
+        out[name] = file
+    return out
+
+
+@pytest.fixture(scope="session")
+def debs_of() -> Callable[..., dict[str, Path]]:
+    """debian_packages, for tests anywhere under tests/: (arch, names) -> name -> .deb."""
+    return debian_packages
+
+
 class Collect:
     """An `each` (errors.Each) that keeps what each input raised and goes on, as the command
     line does: the library's loops are tested with it."""
@@ -157,42 +296,3 @@ class Collect:
 @pytest.fixture
 def each() -> Collect:
     return Collect()
-
-
-# -- real Debian packages (temporary: reconciled with the archive fixtures) --------------------
-DEBS = Path(__file__).resolve().parents[1] / "build" / "debs"
-
-
-def _debian_packages(arch: str, names: Sequence[str]) -> dict[str, Path]:
-    if shutil.which("apt-get") is None:
-        pytest.skip("no apt-get: cannot download Debian packages")
-    where = DEBS / arch
-    where.mkdir(parents=True, exist_ok=True)
-
-    def cached(n: str) -> Path | None:
-        found = sorted(where.glob(f"{n}_*_{arch}.deb")) + sorted(where.glob(f"{n}_*_all.deb"))
-        return found[-1] if found else None
-
-    missing = [n for n in names if cached(n) is None]
-    if missing:
-        r = subprocess.run(
-            ["apt-get", "download", "-q", *(f"{n}:{arch}" for n in missing)],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if r.returncode != 0:
-            pytest.skip(f"apt-get download of {arch} packages failed: {r.stderr.strip()[-200:]}")
-    out = {}
-    for n in names:
-        f = cached(n)
-        if f is None:
-            pytest.skip(f"apt-get download gave no {n} for {arch}")
-        out[n] = f
-    return out
-
-
-@pytest.fixture(scope="session")
-def debs_of() -> Callable[..., dict[str, Path]]:
-    return _debian_packages

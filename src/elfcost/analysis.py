@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import msgspec
 
@@ -251,22 +251,116 @@ def diff_roots(
     )
 
 
+# One program of an archive: (package, loader path, expected private dirty of one instance).
+ArchiveProgram = tuple[str, str, int]
+
+
+def diff_archives(
+    old: d.ArchiveRoot,
+    new: d.ArchiveRoot,
+    old_programs: Iterable[ArchiveProgram],
+    new_programs: Iterable[ArchiveProgram],
+    *,
+    instances: int = 1,
+) -> d.DiffArchivesDoc:
+    """Two archives package by package (by package name): each package added, removed, or in
+    both, with its programs (by loader path) added, removed or changed in expected private
+    dirty. A package in both with the same version and no program changed is only counted."""
+    versions = (
+        {p.name: p.version for p in old.packages},
+        {p.name: p.version for p in new.packages},
+    )
+    costs: tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]] = ({}, {})
+    for side, programs in zip(costs, (old_programs, new_programs), strict=True):
+        for package, loader_path, expected in programs:
+            side.setdefault(package, {})[loader_path] = expected
+    rows: list[d.DiffPackage] = []
+    unchanged = 0
+    for name in sorted({*versions[0], *versions[1]}):
+        a, b = costs[0].get(name, {}), costs[1].get(name, {})
+        progs = []
+        for path in sorted({*a, *b}):
+            ea, eb = a.get(path, 0), b.get(path, 0)
+            if path not in a or path not in b or ea != eb:
+                progs.append(
+                    d.DiffProgram(path=path, old_expected=ea, new_expected=eb, delta=eb - ea)
+                )
+        va, vb = versions[0].get(name), versions[1].get(name)
+        status: Literal["added", "removed", "changed", "same"] = (
+            "added"
+            if va is None
+            else "removed"
+            if vb is None
+            else "changed"
+            if va != vb
+            else "same"
+        )
+        if status == "same" and not progs:
+            unchanged += 1
+            continue
+        progs.sort(key=lambda r: (-abs(r.delta), r.path))
+        oa, ob = sum(a.values()), sum(b.values())
+        rows.append(
+            d.DiffPackage(
+                name=name,
+                old_version=va,
+                new_version=vb,
+                status=status,
+                old_expected=oa,
+                new_expected=ob,
+                delta=ob - oa,
+                programs=tuple(progs),
+            )
+        )
+    rows.sort(key=lambda r: (-abs(r.delta), r.name))
+    delta = sum(r.delta for r in rows)
+    return d.DiffArchivesDoc(
+        old=old.path,
+        new=new.path,
+        packages=tuple(rows),
+        unchanged=unchanged,
+        total_delta=delta,
+        fleet_delta=delta * instances,
+        instances=instances,
+    )
+
+
 # -- ranking -----------------------------------------------------------------------------------
 
 
-def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
+def rank(
+    results: Iterable[Ranked],
+    top: int | None = 10,
+    *,
+    weights: Mapping[str, int] | None = None,
+) -> d.Ranking:
     """The `top` most expensive programs, by expected private dirty of one instance, each with
     where it goes, and the `top` libraries by expected private dirty summed over the programs
     that load them, each with those programs. `results` are (path as shown, loader path,
     estimate); read once, keeping only numbers (documents can be large).
     None: all of them. The interpreter counts as a library: every dynamic program pays for it.
+
+    `weights` (read_weights) gives a program's instances, by its path as shown or its loader
+    path; a program it does not name runs once. With weights, programs are ranked by their
+    cost times their instances and each library's sum weighs each program by its instances.
+    The what-ifs' savings (the estimates' `savings`, scan --remedies) are summed over the
+    programs the same way.
     """
     programs: list[d.ProgramCost] = []
     cost: dict[str, int] = {}
     most: dict[str, int] = {}
     users: dict[str, list[str]] = {}
     kind: dict[str, tuple[str | None, Role]] = {}  # soname and role
+    saved: dict[str, list[int]] = {}  # --assume value -> [programs, bytes saved, instances]
     for path, loader_path, doc in results:
+        n = 1
+        if weights:
+            n = weights.get(path, weights.get(loader_path, 1))
+        for sv in doc.savings or ():
+            row = saved.setdefault(sv.assume, [0, 0, 0])
+            row[0] += 1
+            row[1] += sv.per_instance * n
+            row[2] += n
         total = doc.total.private_dirty
         programs.append(
             d.ProgramCost(
@@ -280,6 +374,7 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
                 split=where_it_goes(doc),
                 missing=missing_of(doc),
                 uncalibrated=uncalibrated(doc),
+                instances=n,
             )
         )
         # Libraries are named like the program: in a root or an archive, with its prefix.
@@ -287,11 +382,11 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
         for o in doc.objects[1:]:  # the first is the program itself
             lib = prefix + o.path
             expected = o.private_dirty.expected
-            cost[lib] = cost.get(lib, 0) + expected
+            cost[lib] = cost.get(lib, 0) + expected * n
             most[lib] = max(most.get(lib, 0), expected)
             users.setdefault(lib, []).append(path)
             kind[lib] = (o.soname, o.role)
-    programs.sort(key=lambda p: (-p.private_dirty, p.path))
+    programs.sort(key=lambda p: (-p.private_dirty * p.instances, p.path))
     libraries = sorted(
         (
             d.LibraryCost(
@@ -306,8 +401,40 @@ def rank(results: Iterable[Ranked], top: int | None = 10) -> d.Ranking:
         ),
         key=lambda lib: (-lib.private_dirty, lib.path),
     )
+    whatifs = sorted(
+        (
+            d.WhatIfTotal(assume=a, programs=p, saved=b, instances=i)
+            for a, (p, b, i) in saved.items()
+        ),
+        key=lambda w: (-w.saved, w.assume),
+    )
     n = len(programs) + len(libraries) if top is None else top
-    return d.Ranking(programs=tuple(programs[:n]), libraries=tuple(libraries[:n]))
+    return d.Ranking(
+        programs=tuple(programs[:n]), libraries=tuple(libraries[:n]), savings=tuple(whatifs)
+    )
+
+
+MAX_WEIGHTS_BYTES = 64 << 20
+
+
+def read_weights(path: str) -> dict[str, int]:
+    """A weights file: one program a line, `INSTANCES PATH` (the count first, as `uniq -c`
+    writes it; PATH as the scan shows it, or its loader path); blank lines and lines starting
+    with '#' ignored. Raises InputError naming the line that is wrong."""
+    from elfcost.errors import InputError
+    from elfcost.files import read_bounded
+
+    text = read_bounded(path, "weights file", MAX_WEIGHTS_BYTES).decode("utf-8", "replace")
+    out: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        count, _, program = line.partition(" ")
+        if not count.isdigit() or not program.strip():
+            raise InputError(path, f"line {number}", "expected INSTANCES PATH")
+        out[program.strip()] = int(count)
+    return out
 
 
 # -- the machine: every process, `elfcost measure --all` ---------------------------------------

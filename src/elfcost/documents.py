@@ -565,7 +565,7 @@ class ErrorDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.error/1"):
     exit_code: int
 
 
-# -- elfcost.scan-result/2 and elfcost.scan/3 ----------------------------------------------------
+# -- elfcost.scan-result/2 and elfcost.scan/4 ----------------------------------------------------
 
 
 class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-result/2"):
@@ -575,7 +575,32 @@ class ScanResultDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan-resu
     loader_path: str
     cached: bool
     error: str | None
-    estimate: EstimateDoc | None
+    package: Annotated[
+        str | None,
+        msgspec.Meta(description="scan --archive: the package the program comes from"),
+    ] = None
+    estimate: EstimateDoc | None = None
+
+
+class InstalledPackage(Doc, frozen=True):
+    """One package installed in an archive's root."""
+
+    name: str
+    version: str
+    file: str  # the package file
+
+
+class ArchiveRoot(Doc, frozen=True):
+    """An archive scanned as one root (`scan --archive`): a directory of packages or a
+    Debian repository, every package installed."""
+
+    path: str  # as named
+    kind: Literal["repository", "packages"]
+    architecture: str | None  # the packages' architecture, as the package format names it
+    machine: str | None  # the same, as the kernel names it (uname -m): the root's machine
+    packages: tuple[InstalledPackage, ...]
+    errors: int = 0  # packages not installed (corrupt, another architecture...), each reported
+    conflicts: int = 0  # paths shipped by two packages: the first keeps them
 
 
 class ScanSummary(Doc, frozen=True):
@@ -594,6 +619,7 @@ class ScanSummary(Doc, frozen=True):
     cache_hits: int = 0
     missing: int = 0  # programs estimated with a library or their interpreter not found
     uncalibrated: int = 0  # programs estimated with another machine's profile
+    archive_roots: tuple[ArchiveRoot, ...] = ()  # scan --archive: each archive scanned
 
 
 class SplitPart(Doc, frozen=True):
@@ -661,6 +687,19 @@ class ProgramCost(Doc, frozen=True):
             description="the start-up figures come from another machine's profile: approximate"
         ),
     ] = False
+    instances: Annotated[
+        int,
+        msgspec.Meta(description="instances it runs as (scan --weights; 1 when not given)"),
+    ] = 1
+
+
+class WhatIfTotal(Doc, frozen=True):
+    """One what-if summed over a scan's programs (scan --remedies): what it saves in all."""
+
+    assume: Assume
+    programs: int  # programs it applies to
+    saved: int  # expected private dirty bytes saved, each program times its instances
+    instances: int  # the instances of those programs
 
 
 class LibraryCost(Doc, frozen=True):
@@ -668,7 +707,7 @@ class LibraryCost(Doc, frozen=True):
 
     path: str  # the loader path, prefixed like the programs' paths in a root or archive
     soname: str | None
-    private_dirty: int  # expected bytes summed over the programs that load it
+    private_dirty: int  # expected bytes summed over the programs that load it, x instances
     programs: tuple[str, ...]  # reverse dependencies: every program that loads it
     role: Role  # the interpreter counts as a library: every dynamic program pays for it
     per_process: Annotated[
@@ -680,11 +719,12 @@ class LibraryCost(Doc, frozen=True):
 
 
 class Ranking(Doc, frozen=True):
-    programs: tuple[ProgramCost, ...]  # most expensive first
+    programs: tuple[ProgramCost, ...]  # most expensive first (times their instances)
     libraries: tuple[LibraryCost, ...]
+    savings: tuple[WhatIfTotal, ...] = ()  # scan --remedies: the largest total saving first
 
 
-class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/3"):
+class ScanDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.scan/4"):
     """`elfcost scan --format json` (and the last line of `--format jsonl`): the counts and
     the ranking."""
 
@@ -811,6 +851,33 @@ class DiffProgram(Doc, frozen=True):
     old_expected: int
     new_expected: int
     delta: int
+
+
+class DiffPackage(Doc, frozen=True):
+    """One package of two archives: its programs' expected private dirty memory, before and
+    after."""
+
+    name: str
+    old_version: str | None  # None: not in the old archive
+    new_version: str | None  # None: not in the new archive
+    status: Literal["added", "removed", "changed", "same"]  # changed: another version
+    old_expected: int  # summed over its programs, one instance each
+    new_expected: int
+    delta: int
+    programs: tuple[DiffProgram, ...]  # added, removed or changed in expected (loader paths)
+
+
+class DiffArchivesDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff-archives/1"):
+    """`elfcost diff --archive OLD NEW --format json`: two archives (two releases) package by
+    package; the packages whose version or programs' cost changed, the largest change first."""
+
+    old: str
+    new: str
+    packages: tuple[DiffPackage, ...]
+    unchanged: int  # packages in both, same version, no program's cost changed
+    total_delta: int  # per instance of each program
+    fleet_delta: int
+    instances: int
 
 
 class DiffRootsDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.diff-roots/1"):

@@ -67,6 +67,31 @@ def workspace(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(samples / "trivial.pie", w / "worker")
     (w / "supervisor").write_text("#!/bin/sh\n./worker &\nwait\n")
     (w / "supervisor").chmod(0o755)
+    # Archives for `scan --archive` and `diff --archive`: a real package built with dpkg-deb,
+    # its program once as a PIE and once not.
+    for side, sample in (("old-release", "relro_ptr_table.pie"), ("new-release", "trivial.pie")):
+        tree = w / "deb-trees" / side
+        (tree / "DEBIAN").mkdir(parents=True)
+        (tree / "DEBIAN" / "control").write_text(
+            "Package: foo\nVersion: 1.0\nArchitecture: amd64\nMaintainer: t <t@example.org>\n"
+            "Description: docs example\n"
+        )
+        (tree / "usr/bin").mkdir(parents=True)
+        shutil.copy(samples / sample, tree / "usr/bin/foo")
+        (w / side).mkdir()
+        subprocess.run(
+            [
+                "dpkg-deb",
+                "--root-owner-group",
+                "-b",
+                str(tree),
+                str(w / side / "foo_1.0_amd64.deb"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    shutil.copytree(w / "new-release", w / "debs")
+    (w / "weights.txt").write_text("129 /usr/bin/foo\n")
     budget = REPO / "docs" / "recipes" / "elfcost-budget.toml"
     shutil.copy(budget, w / "budget.toml")
     shutil.copy(budget, w / "elfcost-budget.toml")

@@ -72,7 +72,7 @@ def test_scan_marks_each_program_and_counts_them(tmp_path: Path) -> None:
     r = elfcost("scan", "--cache-dir", cache, "--format", "json", root)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("scan-3"))
+    jsonschema.validate(doc, load_schema("scan-4"))
     assert doc["summary"]["missing"] == 1 and doc["summary"]["uncalibrated"] == 1
     (p,) = doc["ranking"]["programs"]
     assert p["missing"] == ["libc.so.6", "/lib/ld-linux-aarch64.so.1"]

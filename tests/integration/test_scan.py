@@ -651,7 +651,7 @@ def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
     r = _cli("--no-cache", "--format", "jsonl", str(d))
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert lines[-1]["schema"] == "elfcost.scan/3"
+    assert lines[-1]["schema"] == "elfcost.scan/4"
     results = lines[:-1]
     assert results and all(x["schema"] == "elfcost.scan-result/2" for x in results)
     for x in results:

@@ -162,7 +162,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def lines(r: subprocess.CompletedProcess[str]) -> list[str]:
     """The JSON lines of one result or error each, sorted: the summary, last, left out."""
     out = r.stdout.splitlines()
-    assert json.loads(out[-1])["schema"] == "elfcost.scan/3", r.stderr
+    assert json.loads(out[-1])["schema"] == "elfcost.scan/4", r.stderr
     return sorted(out[:-1])
 
 

@@ -1,12 +1,13 @@
 """Two estimates side by side (`elfcost diff`), as text: renders what analysis.diff and
-analysis.diff_roots computed (elfcost.diff/1, elfcost.diff-roots/1)."""
+analysis.diff_roots and analysis.diff_archives computed (elfcost.diff/1, elfcost.diff-roots/1,
+elfcost.diff-archives/1)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from elfcost.cost.causes import info
-from elfcost.documents import DiffDoc, DiffRootsDoc
+from elfcost.documents import DiffArchivesDoc, DiffDoc, DiffRootsDoc
 from elfcost.report.console import Part, render, table
 from elfcost.report.units import kib, size
 
@@ -56,4 +57,40 @@ def roots_text(d: DiffRootsDoc) -> str:
         ("programs by change in expected private dirty memory", "italic"),
         t,
         f"total change {_signed(d.total_delta)} per instance of each program",
+    )
+
+
+def archives_text(d: DiffArchivesDoc) -> str:
+    """The packages that changed, then every program that did."""
+    t = table(
+        "package",
+        "old version",
+        "new version",
+        "old",
+        "new",
+        "change",
+        right=("old", "new", "change"),
+    )
+    pt = table("package", "program", "old", "new", "change", right=("old", "new", "change"))
+    for p in d.packages:
+        t.add_row(
+            p.name,
+            p.old_version or "(absent)",
+            p.new_version or "(absent)",
+            kib(p.old_expected),
+            kib(p.new_expected),
+            _signed(p.delta),
+        )
+        for r in p.programs:
+            pt.add_row(p.name, r.path, kib(r.old_expected), kib(r.new_expected), _signed(r.delta))
+    return render(
+        (
+            f"{d.old} -> {d.new}: packages by change in their programs' expected private dirty",
+            "italic",
+        ),
+        t,
+        ("programs added, removed or changed", "italic"),
+        pt,
+        f"{d.unchanged} packages unchanged; total change {_signed(d.total_delta)} per instance "
+        f"of each program",
     )

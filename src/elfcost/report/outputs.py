@@ -11,7 +11,7 @@ import msgspec
 from elfcost.report import jsonout
 
 if TYPE_CHECKING:
-    from elfcost.documents import DiffDoc, DiffRootsDoc, EstimateDoc
+    from elfcost.documents import DiffArchivesDoc, DiffDoc, DiffRootsDoc, EstimateDoc
     from elfcost.pipeline import Scenario
     from elfcost.report.status import Status
     from elfcost.resolve.graph import DependencyGraph
@@ -91,12 +91,14 @@ def deps(graph: DependencyGraph, fmt: str, *, tree: bool, pretty: bool) -> str:
     return (deps_tree_text if tree else deps_text)(graph)
 
 
-def diff(doc: DiffDoc | DiffRootsDoc, fmt: str) -> str:
-    from elfcost.documents import DiffRootsDoc
+def diff(doc: DiffDoc | DiffRootsDoc | DiffArchivesDoc, fmt: str) -> str:
+    from elfcost.documents import DiffArchivesDoc, DiffRootsDoc
     from elfcost.report import diffout
 
     if fmt == "json":
         return jsonout.dumps(doc) + "\n"
+    if isinstance(doc, DiffArchivesDoc):
+        return diffout.archives_text(doc)
     if isinstance(doc, DiffRootsDoc):
         return diffout.roots_text(doc)
     return diffout.diff_text(doc)

@@ -11,7 +11,7 @@ The bar is drawn only when standard error is a terminal (rich's Progress, erased
 ends); elsewhere nothing is drawn and a message is just a line on standard error, so a log or a
 pipe gets exactly what it got without a bar. The bar is redrawn from `update` itself, no more
 than ten times a second, rather than by rich's refresh thread: a scan with no extra thread
-can fork its workers (scan/run.py `_mp_context`).
+can fork its workers (scan/engine.py `mp_context`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ DOCUMENTS: tuple[tuple[type[msgspec.Struct], str], ...] = (
     (d.CheckDoc, "elfcost check --format json"),
     (d.DiffDoc, "elfcost diff --format json"),
     (d.DiffRootsDoc, "elfcost diff DIR DIR --format json"),
+    (d.DiffArchivesDoc, "elfcost diff --archive OLD NEW --format json"),
     (d.ScanResultDoc, "elfcost scan --format jsonl (one line per program)"),
     (d.ScanDoc, "elfcost scan --format json"),
     (d.ErrorDoc, "an input that could not be analysed, in any --format json or jsonl"),

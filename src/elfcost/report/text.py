@@ -13,7 +13,7 @@ from rich.text import Text
 from elfcost.analysis import savings, where_it_goes
 from elfcost.cost.aftermain import OWN_WRITES
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
-from elfcost.documents import EstimateDoc, MachineDoc, ObjectDoc, Ranking
+from elfcost.documents import EstimateDoc, MachineDoc, ObjectDoc, Ranking, ScanSummary
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
 from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
@@ -522,26 +522,39 @@ def machine_text(doc: MachineDoc, *, top: int | None = 20) -> str:
     return render(*parts)
 
 
-def scan_text(summary: dict[str, int], ranking: Ranking) -> str:
-    """The scan's summary line, then the costliest programs and libraries."""
+def scan_text(summary: ScanSummary, ranking: Ranking) -> str:
+    """The scan's summary line, each archive scanned as a root, then the costliest programs
+    and libraries, and what the what-ifs save in all (scan --remedies)."""
     head = (
-        f"{summary['files_seen']} files: {summary['elf_files']} ELF, "
-        f"{summary['executables']} programs estimated, {summary['libraries']} libraries, "
-        f"{summary['skipped_non_elf']} non-ELF skipped, {summary['errors']} errors, "
-        f"{summary['cache_hits']} from cache"
+        f"{summary.files_seen} files: {summary.elf_files} ELF, "
+        f"{summary.executables} programs estimated, {summary.libraries} libraries, "
+        f"{summary.skipped_non_elf} non-ELF skipped, {summary.errors} errors, "
+        f"{summary.cache_hits} from cache"
     )
     # Said whenever it happened: an estimate without its libraries is not the program's cost.
-    if summary.get("missing"):
-        head += f"; {summary['missing']} with libraries not found (left out of their figures)"
-    if summary.get("uncalibrated"):
-        head += f"; {summary['uncalibrated']} on another machine's profile (approximate)"
-    t = table(
-        "program", "expected", "high", "objects", "caveats", right=("expected", "high", "objects")
-    )
+    if summary.missing:
+        head += f"; {summary.missing} with libraries not found (left out of their figures)"
+    if summary.uncalibrated:
+        head += f"; {summary.uncalibrated} on another machine's profile (approximate)"
+    for a in summary.archive_roots:
+        head += (
+            f"\n{a.path}: {a.kind}, {len(a.packages)} packages installed, machine "
+            f"{a.machine or 'unknown'} ({a.architecture or 'no architecture'})"
+        )
+        if a.errors:
+            head += f", {a.errors} not installed (reported above)"
+        if a.conflicts:
+            head += f", {a.conflicts} paths shipped twice (the first package keeps them)"
+    weighted = any(p.instances != 1 for p in ranking.programs)
+    cols = ["program", "expected", "high", "objects"]
+    cols += ["instances", "x instances"] if weighted else []
+    t = table(*cols, "caveats", right=tuple(cols[1:]))
     for p in ranking.programs:
         caveats = [f"not found: {', '.join(p.missing)}"] if p.missing else []
         caveats += ["uncalibrated"] if p.uncalibrated else []
-        t.add_row(p.path, kib(p.private_dirty), kib(p.high), str(p.objects), "; ".join(caveats))
+        row = [p.path, kib(p.private_dirty), kib(p.high), str(p.objects)]
+        row += [str(p.instances), kib(p.private_dirty * p.instances)] if weighted else []
+        t.add_row(*row, "; ".join(caveats))
     lt = table(
         "library", "summed expected", "programs", "needed by", right=("summed expected", "programs")
     )
@@ -550,13 +563,31 @@ def scan_text(summary: dict[str, int], ranking: Ranking) -> str:
         if len(lib.programs) > 4:
             who += ", ..."
         lt.add_row(lib.path, kib(lib.private_dirty), str(len(lib.programs)), who)
-    return render(
+    times = " times their instances" if weighted else ""
+    parts: list[Part] = [
         head,
-        ("most expensive programs (one instance each)", "italic"),
+        (
+            "most expensive programs (one instance each)"
+            if not weighted
+            else "most expensive programs, by their cost times their instances",
+            "italic",
+        ),
         t,
-        ("libraries by cost summed over the programs that load them", "italic"),
+        (f"libraries by cost summed over the programs that load them{times}", "italic"),
         lt,
-    )
+    ]
+    if ranking.savings:
+        st = table(
+            "what-if",
+            "programs",
+            "instances",
+            "saved in all",
+            right=("programs", "instances", "saved in all"),
+        )
+        for w in ranking.savings:
+            st.add_row(f"--assume {w.assume}", str(w.programs), str(w.instances), kib(w.saved))
+        parts += [(f"what each what-if saves, summed over the programs{times}", "italic"), st]
+    return render(*parts)
 
 
 # -- causes ----------------------------------------------------------------------------------

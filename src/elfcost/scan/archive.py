@@ -52,6 +52,13 @@ class Unpacked(msgspec.Struct, frozen=True, kw_only=True):
 def unpack(archive: str, dest: str, *, max_bytes: int = MAX_BYTES) -> Unpacked:
     """Unpack `archive` into the existing empty directory `dest`; raises InputError."""
     w = _Writer(archive, dest, max_bytes)
+    read_members(archive, w)
+    return Unpacked(files=w.files, links=w.links, skipped=tuple(w.skipped))
+
+
+def read_members(archive: str, w: _Writer) -> None:
+    """Give every member of `archive` to `w`, in archive order (unpack's writer, or a
+    subclass that indexes the members instead: scan/repo.py); raises InputError."""
     name = archive.lower()
     try:
         if name.endswith(".deb"):
@@ -74,7 +81,6 @@ def unpack(archive: str, dest: str, *, max_bytes: int = MAX_BYTES) -> Unpacked:
         # (zlib.error, lzma.LZMAError, zstandard.ZstdError, tarfile.ReadError, EOFError...):
         # any of them is this archive's input error, never the end of the scan.
         raise InputError(archive, "unpacking", f"{type(exc).__name__}: {exc}") from None
-    return Unpacked(files=w.files, links=w.links, skipped=tuple(w.skipped))
 
 
 # -- writing members, confined to dest --------------------------------------------------------
@@ -311,6 +317,50 @@ def _unpack_deb(archive: str, w: _Writer) -> None:
         else:
             with tarfile.open(fileobj=data, mode="r:*") as tf:
                 _unpack_tar(tf, w)
+
+
+MAX_CONTROL_BYTES = 16 << 20  # a package's control.tar, uncompressed: kilobytes in practice
+
+
+def deb_control(archive: str) -> dict[str, str]:
+    """The fields of a .deb's `control` file (Package, Version, Architecture...), from its
+    control.tar member (deb(5)); raises InputError. Continuation lines are dropped: the
+    fields read here are one line each."""
+    try:
+        with open(archive, "rb") as fh:
+            member = next(
+                (m for m in ar_members(archive, fh) if m[0].startswith("control.tar")), None
+            )
+            if member is None:
+                raise InputError(archive, "ar archive", "no control.tar member")
+            name, start, size = member
+            data: IO[bytes] = io.BufferedReader(_Slice(fh, start, size), buffer_size=_COPY_CHUNK)
+            if name.endswith(".zst"):
+                data = _zstd_reader(archive, data)
+            with tarfile.open(fileobj=data, mode="r|*") as tf:
+                for m in tf:
+                    if m.isreg() and m.name.lstrip("./") == "control":
+                        if m.size > MAX_CONTROL_BYTES:
+                            raise InputError(archive, "control", "larger than 16 MiB")
+                        f = tf.extractfile(m)
+                        assert f is not None  # a regular member always has data
+                        return parse_control(f.read(m.size).decode("utf-8", "replace"))
+    except InputError:
+        raise
+    except Exception as exc:  # a corrupt stream, as in read_members
+        raise InputError(archive, "control.tar", f"{type(exc).__name__}: {exc}") from None
+    raise InputError(archive, "control.tar", "no control file")
+
+
+def parse_control(text: str) -> dict[str, str]:
+    """One deb822 stanza: `Field: value` lines (deb822(5)); continuation lines dropped."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t", "#") or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 # -- .rpm: rpmfile -----------------------------------------------------------------------------

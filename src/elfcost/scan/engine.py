@@ -158,7 +158,7 @@ class LocalPool(Generic[T, R, C]):
         if self.executor is None:
             self.executor = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=_mp_context(),
+                mp_context=mp_context(),
                 initializer=self.work.init,
                 initargs=(self.work.config,),
             )
@@ -183,7 +183,7 @@ class LocalPool(Generic[T, R, C]):
         self.work.advance(len(chunk))
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
+def mp_context() -> multiprocessing.context.BaseContext:
     """fork while this process runs no other thread: workers start at once, share its pages,
     and nothing outlives the scan. With threads (a progress bar's), spawn: a forked worker would
     inherit any lock they hold, such as stdout's, which it flushes when it exits. (forkserver,

@@ -5,7 +5,9 @@ directory is never followed, so nothing outside the tree is reached through one:
 scanned where the walk finds it), root file systems (ScanOptions.root: every input is read
 inside it and loader paths are relative to it, as Host.locate reads them) and package archives
 (archive.py: unpacked into a private temporary directory, removed afterwards, and scanned as a
-root).
+root). With ScanOptions.archive, a directory input is one archive instead: a directory of
+packages or a Debian repository, every package installed in one root (repo.py: an index, no
+tree on disk); its results name their package, and they are not cached.
 
 Every ELF file is examined. Programs (Dso.is_program: ET_EXEC, DF_1_PIE, or PT_INTERP without a
 DT_SONAME) get a full estimate; a shared library found under a directory is not estimated as a
@@ -18,7 +20,7 @@ Results from an earlier run are reused from the on-disk cache (cache.py) when no
 computed from has changed; the calling process looks them up itself. Everything else goes to
 an engine (engine.py): `jobs` worker processes, started only when needed, files sent in chunks,
 or with ScanOptions.scheduler the workers of a Dask cluster. Local workers are forked, or
-spawned if the caller runs threads (engine._mp_context), so a script that scans while running
+spawned if the caller runs threads (engine.mp_context), so a script that scans while running
 threads must do so under `if __name__ == "__main__":`, as multiprocessing's spawn requires.
 Results are yielded in input order (the inputs in the order given, each directory in name
 order) whatever the number of processes, so output is reproducible; on_progress(done, total)
@@ -50,16 +52,24 @@ import msgspec
 
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.cost.whatif import RELINKS
-from elfcost.documents import EstimateDoc, ScanResultDoc, ScanSummary, decode, encode
+from elfcost.documents import (
+    ArchiveRoot,
+    EstimateDoc,
+    InstalledPackage,
+    ScanResultDoc,
+    ScanSummary,
+    decode,
+    encode,
+)
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
-from elfcost.pipeline import page_size_for, with_page_note
-from elfcost.predict import ObjectMemo, estimate, relink_whatif, static_lib
+from elfcost.pipeline import Scenario, page_size_for, with_page_note
+from elfcost.predict import ObjectMemo, estimate, relink_whatif, remedies, static_lib
 from elfcost.report.jsonout import dumps, estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
-from elfcost.scan import archive, cache, engine
+from elfcost.scan import archive, cache, engine, repo
 
 if TYPE_CHECKING:
     import distributed
@@ -102,6 +112,25 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/elfcost or ~/.cache/elfcost
     no_cache: bool = False
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
+    # Each directory input is an archive (repo.py): its packages are installed in one root.
+    archive: bool = False
+    # Each program's remedies too (predict.remedies): the estimates' `savings`, a few more
+    # estimates per program. Not with a relinking `assume`.
+    remedies: bool = False
+
+    @classmethod
+    def of(cls, host: Host, scenario: Scenario, **options: Any) -> ScanOptions:
+        """The options of a scan with `host`'s loader settings and `scenario`'s what-ifs."""
+        return cls(
+            root=host.root,
+            ld_library_path=host.ld_library_path,
+            preload=host.preload,
+            isa_level=host.isa_level,
+            page_size=scenario.page_size,
+            assume=scenario.assume,  # type: ignore[arg-type]  # Scenario.of checked it
+            static_libs=scenario.static_libs,
+            **options,
+        )
 
 
 class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
@@ -117,6 +146,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     doc_json: str | None  # the elfcost.estimate/3 document, compact JSON
     error: str | None  # "path: what: why", like ElfcostError
     cached: bool = False  # the document came from the on-disk cache
+    package: str | None = None  # in an archive (ScanOptions.archive): the package holding it
 
     @functools.cached_property
     def doc(self) -> EstimateDoc | None:
@@ -133,6 +163,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
                 loader_path=self.loader_path,
                 cached=self.cached,
                 error=self.error,
+                package=self.package,
                 estimate=None,
             ),
             pretty=False,
@@ -171,11 +202,12 @@ class Scan:
             # The cluster first: an address nothing answers at is reported before any work.
             scheduler = self.options.scheduler
             client = engine.connect(scheduler, cleanup) if scheduler else None
-            found = _Discovery(self.options, cleanup)
+            found = _Discovery(self.options, cleanup, self._jobs())
             for raw in self.inputs:
                 found.add(raw)
             counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
             counts.archives = found.archives
+            counts.roots = found.roots
             config = _config(self.options, found.sites)
             targets = found.targets
             for target, outcome in _outcomes(targets, config, self._jobs(), self._progress, client):
@@ -211,6 +243,7 @@ class _Site(msgspec.Struct, frozen=True, kw_only=True):
     real_root: str
     prefix: str | None  # shown path = prefix + loader path; None: as walked (this machine)
     archive: str | None = None  # the archive, absolute: its identity keys the cache
+    index: bool = False  # an archive's index (repo.py), read through repo.ArchiveHost
 
     def loader_path(self, file: str) -> str:
         if self.prefix is None:
@@ -228,13 +261,15 @@ class _Target(msgspec.Struct, frozen=True, kw_only=True):
     site: _Site
     explicit: bool
     error: str | None = None  # an input error found before analysis
+    package: str | None = None  # the package it comes from, in an archive's index
 
 
 class _Discovery:
     """Turns the inputs into the list of files to examine, in input order."""
 
-    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack) -> None:
+    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack, jobs: int = 1) -> None:
         self.options = options
+        self.jobs = jobs  # processes that may read an archive's packages
         self.cleanup = cleanup
         root = options.root
         self.host = Host(root=root)
@@ -246,6 +281,7 @@ class _Discovery:
         self.targets: list[_Target] = []
         self.seen: set[tuple[int, int]] = set()
         self.symlinks = self.duplicates = self.archives = 0
+        self.roots: list[ArchiveRoot] = []
         self._tmp: str | None = None
 
     def add(self, raw: str) -> None:
@@ -258,6 +294,8 @@ class _Discovery:
             file, shown = self.host.locate(loader) or "", self.site.prefix + loader
         if not os.path.exists(file):
             self._error(raw, loader, InputError(raw, "", "no such file or directory"))
+        elif os.path.isdir(file) and self.options.archive:
+            self._index(raw, file)
         elif os.path.isdir(file):
             self._walk(file, self.site)
         elif archive.is_archive(file) and os.path.isfile(file):
@@ -265,7 +303,7 @@ class _Discovery:
         else:
             self._file(file, os.stat(file), self.site, explicit=True, shown=shown, loader=loader)
 
-    def _error(self, shown: str, loader: str, exc: ElfcostError) -> None:
+    def _error(self, shown: str, loader: str, exc: ElfcostError | str) -> None:
         self.targets.append(
             _Target(
                 path=shown,
@@ -330,14 +368,51 @@ class _Discovery:
                 # devices, FIFOs and sockets are not files to read
             stack.extend(reversed(subdirs))
 
-    def _unpack(self, raw: str, file: str) -> None:
-        if self._seen(os.stat(file)):
-            return
+    def _tmpdir(self) -> str:
         if self._tmp is None:
             self._tmp = self.cleanup.enter_context(
                 tempfile.TemporaryDirectory(prefix="elfcost-scan-")
             )
-        dest = tempfile.mkdtemp(dir=self._tmp)
+        return tempfile.mkdtemp(dir=self._tmp)
+
+    def _index(self, raw: str, directory: str) -> None:
+        """An archive: its packages indexed into one root (repo.py); each bad package is an
+        error of its own and the others are scanned."""
+        store = self._tmpdir()
+        try:
+            index = repo.build(
+                directory,
+                store,
+                max_bytes=self.options.max_archive_bytes,
+                jobs=self.jobs,
+                mp_context=engine.mp_context(),
+            )
+        except InputError as exc:
+            self._error(raw, "", exc)
+            return
+        for e in index.errors:
+            self._error(e.file, "", e.message)
+        self.archives += 1
+        self.roots.append(archive_root(raw, index))
+        prefix = raw + "!"
+        site = _Site(root=store, real_root=store, prefix=prefix, archive=directory, index=True)
+        self.sites.append(site)
+        for loader, blob, package in repo.elf_members(index, store):
+            self.targets.append(
+                _Target(
+                    path=prefix + loader,
+                    file=blob,
+                    loader_path=loader,
+                    site=site,
+                    explicit=False,
+                    package=package,
+                )
+            )
+
+    def _unpack(self, raw: str, file: str) -> None:
+        if self._seen(os.stat(file)):
+            return
+        dest = self._tmpdir()
         try:
             archive.unpack(file, dest, max_bytes=self.options.max_archive_bytes)
         except InputError as exc:
@@ -368,6 +443,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     isa_level: str | None
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
+    remedies: bool = False
 
 
 def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
@@ -391,6 +467,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
                     options.ld_library_path,
                     options.preload,
                     _loader_env(site, options.isa_level),
+                    options.remedies,
                 ]
             )
     return _Config(
@@ -403,6 +480,7 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
         isa_level=options.isa_level,
         cache_dir=cache_dir,
         envs=envs,
+        remedies=options.remedies,
     )
 
 
@@ -447,7 +525,9 @@ class _Worker:
     def host(self, root: str) -> Host:
         if root not in self.hosts:
             c = self.config
-            self.hosts[root] = Host(
+            # An archive's root is its index, not a tree (repo.py).
+            kind = repo.ArchiveHost if repo.is_archive_root(root) else Host
+            self.hosts[root] = kind(
                 root=root,
                 ld_library_path=c.ld_library_path,
                 preload=c.preload,
@@ -463,6 +543,11 @@ class _Worker:
         try:
             return self._analyse(t, look_up)
         except ElfcostError as exc:
+            host = self.host(t.site.root)
+            if isinstance(host, repo.ArchiveHost):  # a member, named as its archive holds it
+                member = host.member_of(exc.path)
+                if member != t.loader_path and member in host.index.members:
+                    exc = ElfcostError(f"{t.site.prefix}{member}", exc.what, exc.why)
             return _Outcome(kind="error", elf=is_elf(t.file), error=_message(exc, t))
         except Exception as exc:  # a bug in elfcost: one line for this file, the scan goes on
             return _Outcome(
@@ -504,21 +589,28 @@ class _Worker:
         size, note = page_size_for(graph.root.dso, self.config.page_size)
         opts = msgspec.structs.replace(self.config.estimate, page_size=size)
         est = with_page_note(estimate(graph, opts, memo=self.memo), note)
+        found = None
         if self.config.relink is not None:
             host = self.host(t.site.root)
             est = relink_whatif(graph, self.config.relink, host, opts, dynamic=est)
             est = with_page_note(est, note)
+        elif self.config.remedies and not self.config.static_libs:
+            host = self.host(t.site.root)
+            found = [
+                (how, with_page_note(r, note))
+                for how, r in remedies(graph, host, opts, dynamic=est)
+            ]
         if self.config.static_libs and graph.root.dso.is_program:
             est = static_lib(graph, self.config.static_libs, opts, dynamic=est, strict=False)
-        text = dumps(estimate_doc(est), pretty=False)
+        text = dumps(estimate_doc(est, remedies=found), pretty=False)
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
 
     def _slot(self, t: _Target) -> _Slot | None:
         """Where t's cache entry lives: keyed by the identity of the file (or of the archive
         it came from), the loader path, the root and the options that change the result."""
-        if self.cache is None:
-            return None
+        if self.cache is None or t.site.index:
+            return None  # an archive's results are not cached: its identity is many files
         identity_file = t.site.archive or t.file
         identity = cache.file_stat(identity_file)
         if identity is None:
@@ -756,6 +848,7 @@ class _Counts(msgspec.Struct):
     archives: int = 0
     errors: int = 0
     hits: int = 0
+    roots: list[ArchiveRoot] = msgspec.field(default_factory=list)
 
     def add(self, t: _Target, o: _Outcome) -> None:
         self.files += t.error is None
@@ -780,14 +873,37 @@ class _Counts(msgspec.Struct):
             archives=self.archives,
             errors=self.errors,
             cache_hits=self.hits,
+            archive_roots=tuple(self.roots),
         )
 
 
 def _result(t: _Target, o: _Outcome) -> ScanResult | None:
     if o.kind == "program" and o.text is not None:
         return ScanResult(
-            path=t.path, loader_path=t.loader_path, doc_json=o.text, error=None, cached=o.cached
+            path=t.path,
+            loader_path=t.loader_path,
+            doc_json=o.text,
+            error=None,
+            cached=o.cached,
+            package=t.package,
         )
     if o.kind == "error":
-        return ScanResult(path=t.path, loader_path=t.loader_path, doc_json=None, error=o.error)
+        return ScanResult(
+            path=t.path, loader_path=t.loader_path, doc_json=None, error=o.error, package=t.package
+        )
     return None
+
+
+def archive_root(shown: str, index: repo.ArchiveIndex) -> ArchiveRoot:
+    """What the summary says of one archive scanned as a root."""
+    return ArchiveRoot(
+        path=shown,
+        kind=index.kind,
+        architecture=index.architecture,
+        machine=index.machine,
+        packages=tuple(
+            InstalledPackage(name=p.name, version=p.version, file=p.file) for p in index.packages
+        ),
+        errors=len(index.errors),
+        conflicts=index.conflicts,
+    )

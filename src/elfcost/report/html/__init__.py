@@ -3,7 +3,7 @@
 The report is read offline and attached to CI runs, so everything is inline: CSS, a little
 JavaScript (report.css and report.js here, read as package data), and SVG drawn here (no chart
 library, no fonts, no network). It works on the document Structs, not on the model, so a report
-can be made from saved JSON (`elfcost.estimate/3`, `elfcost.comparison/2`, `elfcost.scan/3`)
+can be made from saved JSON (`elfcost.estimate/3`, `elfcost.comparison/2`, `elfcost.scan/4`)
 as well as from a live estimate; every figure it computes comes from elfcost.analysis, as the
 text report's do. Causes are lettered, filled and explained as cost/causes.py says, as
 `explain` does.

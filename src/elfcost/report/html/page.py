@@ -266,7 +266,16 @@ def scan_html(doc: ScanDoc, *, top: int = 20) -> str:
         f"{len(libraries):,} shared objects"
         + (f" · {plural(errors, 'input')} not estimated" if errors else "")
         + "</p>"
+        + "".join(
+            f'<p class="meta">{esc(a.path)}: {esc(a.kind)}, '
+            f"{plural(len(a.packages), 'package')} installed, machine "
+            f"{esc(a.machine or 'unknown')} ({esc(a.architecture or 'no architecture')})"
+            + (f" · {plural(a.errors, 'package')} not installed" if a.errors else "")
+            + "</p>"
+            for a in doc.summary.archive_roots
+        )
     )
+    weighted = any(p.instances != 1 for p in programs)
     bars = ranking_bars([(p.path, amounts(p.split)) for p in programs], top=top)
     lib_bars = ranking_bars(
         [
@@ -285,6 +294,7 @@ def scan_html(doc: ScanDoc, *, top: int = 20) -> str:
             + size_cell(p.private_dirty, strong=True)
             + size_cell(p.high)
             + size_cell(p.shared_clean)
+            + (int_cell(p.instances) + size_cell(p.private_dirty * p.instances) if weighted else "")
             + "</tr>"
         )
     ptable = sortable_table(
@@ -297,6 +307,14 @@ def scan_html(doc: ScanDoc, *, top: int = 20) -> str:
             header_cell("expected", num=True),
             header_cell("high", num=True),
             header_cell("shared clean", num=True),
+            *(
+                [
+                    header_cell("instances", num=True, tip="from the weights file"),
+                    header_cell("x instances", num=True, tip="expected times its instances"),
+                ]
+                if weighted
+                else []
+            ),
         ],
         prow,
         caption="programs by expected private dirty (click a header to sort)",
@@ -334,12 +352,37 @@ def scan_html(doc: ScanDoc, *, top: int = 20) -> str:
         + "<h3>Tables</h3>"
         + ptable
         + ltable
+        + _savings_table(doc)
         + "</section>"
     )
     return _page(
         f"elfcost scan: {len(programs)} programs",
         body,
         "private dirty memory predicted from the ELF files, per program and per shared object",
+    )
+
+
+def _savings_table(doc: ScanDoc) -> str:
+    """What each what-if saves over the programs scanned (scan --remedies), or nothing."""
+    rows = [
+        f"<tr><td>--assume {esc(w.assume)}</td>"
+        + int_cell(w.programs)
+        + int_cell(w.instances)
+        + size_cell(w.saved, strong=True)
+        + "</tr>"
+        for w in doc.ranking.savings
+    ]
+    if not rows:
+        return ""
+    return "<h3>What-ifs over the scan</h3>" + sortable_table(
+        [
+            header_cell("what-if"),
+            header_cell("programs", num=True),
+            header_cell("instances", num=True),
+            header_cell("saved in all", num=True, tip="each program's saving x its instances"),
+        ],
+        rows,
+        caption="what each what-if saves, summed over the programs it applies to",
     )
 
 

@@ -1,0 +1,792 @@
+"""An archive as one root: a directory of packages, or a Debian repository, with every package
+installed (`elfcost scan --archive DIR`).
+
+A directory of package files (.deb, .apk, .rpm, found recursively) or a Debian-style repository
+(dists/*/*/binary-*/Packages[.xz|.gz] naming files under pool/) is one system: a program's
+libraries are found in the other packages, and the ld.so.conf.d snippets they ship are read as
+ldconfig would read them when the packages are installed.
+
+Nothing is unpacked to a tree. Each package's data is read once, as a stream (a .deb's
+data.tar.xz/zst/gz cannot be read at an offset without decompressing what precedes it), into
+an index: loader path -> Member (package, kind, size, mode, symbolic link target). Only what the
+loader reads is kept: the content of ELF members (recognised by their first four bytes) and of
+the loader's configuration files (ld.so.conf, ld.so.conf.d/*, ld.so.preload, musl's path
+file), each written once to a private store (one file per member: the ELF readers pread and
+mmap a file); other regular files are counted and dropped. Directories are those the kept
+members imply. The store is bounded (ScanOptions.max_archive_bytes, ELF bytes only) and is
+removed with the scan's temporary directory. Packages are read in worker processes
+(build's `jobs`). The index is saved beside the store (msgpack), so a worker process reading
+the root by its store directory (ArchiveHost) loads it once: a worker on another machine
+needs the store on a shared file system.
+
+As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
+the later ones are counted as conflicts. Two files of the same package: the later version
+(compare_versions, dpkg's order) is installed and the other reported. The packages'
+architecture decides the root's machine: the most common architecture other than `all`
+(dpkg's names mapped to the kernel's, amd64 -> x86_64); packages of another architecture are
+reported as not installed. A truncated or corrupt package is
+reported as an error, with nothing of it indexed, and the others are scanned.
+
+ldconfig is emulated, since an installed system has run it (libc-bin's trigger): ArchiveHost
+answers ld_so_cache() with the cache ldconfig would write from the root's ld.so.conf
+directories, then its own system directories (glibc elf/ldconfig.c main: add_system_dir of
+SLIBDIR and LIBDIR, /lib/<triplet> and /usr/lib/<triplet> on Debian), looking at files named
+lib* or ld-* containing ".so" (elf/ldconfig.c search_dir); the first directory holding a soname
+gives its entry. glibc-hwcaps subdirectories are not scanned for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import gzip
+import lzma
+import os
+import posixpath
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from functools import cached_property
+from multiprocessing.context import BaseContext
+from typing import IO, Literal
+
+import msgspec
+
+from elfcost.elf.machines import BY_NAME, NATIVE, machine_for
+from elfcost.elf.reader import ELF_MAGIC, read_dso
+from elfcost.errors import ElfcostError, InputError, NotElfError
+from elfcost.files import read_bounded
+from elfcost.model import Dso
+from elfcost.resolve import ldcache
+from elfcost.resolve.host import MAXSYMLINKS, Host
+from elfcost.scan import archive
+
+PACKAGE_SUFFIXES = (".deb", ".apk", ".rpm")
+INDEX_NAME = "index.msgpack"  # in the store directory: what marks a root as an archive's
+BLOBS = "blobs"
+MAX_PACKAGES_INDEX = 1 << 30  # bytes of one Packages file, uncompressed (Debian's: ~60 MB)
+MAX_CONFIG_BYTES = 1 << 20  # a loader configuration file kept in the store
+_CONFIG = ("/etc/ld.so.conf", "/etc/ld.so.preload")
+
+# dpkg's architecture names, as the kernel (uname -m) and Alpine and RPM name the machine.
+DPKG_MACHINES = {
+    "amd64": "x86_64",
+    "arm64": "aarch64",
+    "armhf": "armv7l",
+    "armel": "armv5tel",
+    "i386": "i686",
+    "ppc64el": "ppc64le",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64el": "mips64",
+    "mipsel": "mips",
+    "loong64": "loongarch64",
+    "x86": "i686",  # Alpine's name for i386
+    "armv7": "armv7l",  # Alpine's
+    "noarch": "all",  # RPM's
+}
+
+
+class Member(msgspec.Struct, frozen=True, array_like=True):
+    """One path of the root."""
+
+    kind: Literal["file", "link", "dir"]
+    package: int  # index into ArchiveIndex.packages; -1 for a directory only implied
+    size: int = 0
+    mode: int = 0
+    target: str = ""  # a symbolic link's target, as stored
+    blob: str = ""  # the content, a file under the store; "" when not kept
+
+
+class Package(msgspec.Struct, frozen=True, kw_only=True):
+    """One package file of the archive."""
+
+    file: str  # as found under the archive directory
+    name: str
+    version: str
+    architecture: str
+    elf: int = 0  # ELF members kept
+    dropped: int = 0  # regular files not kept (not ELF, not loader configuration)
+
+
+class PackageError(msgspec.Struct, frozen=True, kw_only=True):
+    file: str  # the package file, or the Packages index that named it
+    message: str  # "file: what: why", like ElfcostError
+
+
+class ArchiveIndex(msgspec.Struct, frozen=True, kw_only=True):
+    """The root an archive makes: every installed package's loader-relevant members."""
+
+    archive: str  # the directory, as named
+    kind: Literal["repository", "packages"]
+    architecture: str | None  # the packages' (dpkg's or the format's name); None: no package
+    machine: str | None  # the same as the kernel names it (aarch64)
+    packages: tuple[Package, ...]  # installed, in the order their paths were claimed
+    members: dict[str, Member]  # loader path -> member
+    errors: tuple[PackageError, ...] = ()  # packages not installed: corrupt, another arch...
+    conflicts: int = 0  # paths a later package also shipped (the first package keeps them)
+
+
+def archive_kind(directory: str) -> Literal["repository", "packages"] | None:
+    """What `directory` is: a Debian-style repository, a directory of package files, or
+    neither."""
+    if _packages_indices(directory):
+        return "repository"
+    if next(_package_files(directory), None) is not None:
+        return "packages"
+    return None
+
+
+def is_archive_root(root: str) -> bool:
+    """Whether `root` is the store of an archive's index (scan workers make an ArchiveHost)."""
+    return os.path.isfile(os.path.join(root, INDEX_NAME))
+
+
+def load(root: str) -> ArchiveIndex:
+    with open(os.path.join(root, INDEX_NAME), "rb") as fh:
+        return msgspec.msgpack.decode(fh.read(), type=ArchiveIndex)
+
+
+# -- finding the packages ------------------------------------------------------------------
+
+
+def _package_files(directory: str) -> Iterator[str]:
+    """Package files under `directory`, recursively, in name order; symlinks not followed."""
+    stack = [directory]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                subdirs.append(e.path)
+            elif e.is_file(follow_symlinks=False) and e.name.lower().endswith(PACKAGE_SUFFIXES):
+                yield e.path
+        stack.extend(reversed(subdirs))
+
+
+def _packages_indices(directory: str) -> list[str]:
+    """dists/SUITE/COMPONENT/binary-ARCH/Packages files, one per directory (the uncompressed
+    one, else .xz, else .gz: they hold the same stanzas)."""
+    found = []
+    dists = os.path.join(directory, "dists")
+    if not os.path.isdir(dists):
+        return []
+    for suite in sorted(os.listdir(dists)):
+        sdir = os.path.join(dists, suite)
+        if not os.path.isdir(sdir) or os.path.islink(sdir):
+            continue  # stable -> bookworm: the suite is read under its own name
+        for comp in sorted(os.listdir(sdir)):
+            cdir = os.path.join(sdir, comp)
+            if not os.path.isdir(cdir):
+                continue
+            for bdir in sorted(os.listdir(cdir)):
+                if not bdir.startswith("binary-"):
+                    continue
+                for name in ("Packages", "Packages.xz", "Packages.gz"):
+                    f = os.path.join(cdir, bdir, name)
+                    if os.path.isfile(f):
+                        found.append(f)
+                        break
+    return found
+
+
+def _read_index(path: str) -> str:
+    """A Packages file's text, decompressed within MAX_PACKAGES_INDEX; raises InputError."""
+    data = read_bounded(path, "Packages index", MAX_PACKAGES_INDEX)
+    try:
+        if path.endswith(".xz"):
+            d = lzma.LZMADecompressor()
+            data = d.decompress(data, max_length=MAX_PACKAGES_INDEX + 1)
+        elif path.endswith(".gz"):
+            data = gzip.decompress(data)
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(path, "decompressing", str(exc)) from None
+    if len(data) > MAX_PACKAGES_INDEX:
+        raise InputError(path, "", f"more than {MAX_PACKAGES_INDEX:,} bytes uncompressed")
+    return data.decode("utf-8", "replace")
+
+
+def repository_files(directory: str) -> tuple[list[str], list[PackageError]]:
+    """The package files a repository's Packages indices name (Filename:, relative to the
+    repository's top), in index order, each once; and what is wrong with the indices."""
+    files: list[str] = []
+    errors: list[PackageError] = []
+    seen: set[str] = set()
+    top = os.path.realpath(directory)
+    for index in _packages_indices(directory):
+        try:
+            text = _read_index(index)
+        except InputError as exc:
+            errors.append(PackageError(file=index, message=str(exc)))
+            continue
+        absent = 0
+        for stanza in text.split("\n\n"):
+            name = archive.parse_control(stanza).get("Filename")
+            if not name:
+                continue
+            f = os.path.normpath(os.path.join(directory, name))
+            # A Filename: climbing out of the repository is refused, never read.
+            if not os.path.realpath(f).startswith(top + os.sep):
+                errors.append(PackageError(file=index, message=f"{index}: {name}: outside"))
+                continue
+            if f in seen:
+                continue
+            seen.add(f)
+            if os.path.isfile(f):
+                files.append(f)
+            else:
+                absent += 1
+        if absent:
+            # A partial mirror is usual: one line, not one per package.
+            errors.append(
+                PackageError(
+                    file=index,
+                    message=f"{index}: {absent} package(s) it lists are absent: not installed",
+                )
+            )
+    return files, errors
+
+
+# -- indexing one package ------------------------------------------------------------------
+
+
+def _keep_as_config(path: str) -> bool:
+    return (
+        path in _CONFIG
+        or (path.startswith("/etc/ld.so.conf.d/") and path.count("/") == 3)
+        or (path.startswith("/etc/ld-musl-") and path.endswith(".path"))
+    )
+
+
+class _Indexer(archive._Writer):
+    """read_members' sink: records members and keeps the content the loader reads."""
+
+    package: int = 0
+    found: dict[str, Member] = msgspec.field(default_factory=dict)  # path -> member
+    dropped: int = 0
+    pkginfo: str = ""  # an .apk's .PKGINFO
+    limit: int = 0  # the whole archive's bound on kept bytes, for the message
+    stored: list[str] = msgspec.field(default_factory=list)  # content files made, in order
+
+    def _path(self, raw: str) -> str | None:
+        rel = self.name(raw)
+        return None if rel is None else "/" + rel
+
+    def directory(self, raw: str) -> None:
+        path = self._path(raw)
+        if path is not None:
+            self.found.setdefault(path, Member(kind="dir", package=self.package))
+
+    def regular_file(self, raw: str, size: int, data: IO[bytes]) -> None:
+        path = self._path(raw)
+        if path is None:
+            return
+        if path == "/.PKGINFO" and size <= MAX_CONFIG_BYTES:  # an .apk's control fields
+            self.pkginfo = data.read(size).decode("utf-8", "replace")
+            return
+        if path.startswith("/.") and path.count("/") == 1:
+            return  # an .apk's other metadata (.SIGN.*, .pre-install): not installed files
+        head = data.read(min(4, size))
+        config = _keep_as_config(path) and size <= MAX_CONFIG_BYTES
+        if head != ELF_MAGIC and not config:
+            self.dropped += 1
+            return
+        if self.written + size > self.max_bytes:
+            raise InputError(
+                self.archive,
+                "",
+                f"the archive's ELF members exceed {self.limit:,} bytes: not installed",
+            )
+        blob = os.path.join(BLOBS, f"{self.package}-{len(self.stored)}")
+        self.stored.append(blob)
+        fd = os.open(
+            os.path.join(self.dest, blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        )
+        with os.fdopen(fd, "wb") as out:
+            out.write(head)
+            left = size - len(head)  # never more than the member header said
+            while left > 0:
+                chunk = data.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+        self.written += size
+        self.files += 1
+        self.found[path] = Member(
+            kind="file", package=self.package, size=size, mode=0o644, blob=blob
+        )
+
+    def symlink(self, raw: str, link_target: str) -> None:
+        path = self._path(raw)
+        if path is not None:
+            self.found[path] = Member(kind="link", package=self.package, target=link_target)
+            self.links += 1
+
+    def hardlink(self, raw: str, source: str) -> None:
+        path, src = self._path(raw), self._path(source)
+        kept = self.found.get(src) if src is not None else None
+        if path is not None and kept is not None:
+            self.found[path] = kept
+        elif path is not None:
+            self.dropped += 1  # a link to a file not kept is a file not kept
+
+    def special(self, raw: str, kind: str) -> None:
+        self.name(raw)
+
+
+def _index_package(w: _Indexer) -> Package:
+    """Read one package once; raises InputError (truncated, corrupt, unsupported)."""
+    file = w.archive
+    lower = file.lower()
+    fields: dict[str, str] = {}
+    if lower.endswith(".deb"):
+        fields = archive.deb_control(file)
+    archive.read_members(file, w)
+    if lower.endswith(".apk"):
+        # .PKGINFO: "key = value" lines (abuild); pkgname, pkgver, arch.
+        for line in w.pkginfo.splitlines():
+            key, _, value = line.partition(" = ")
+            fields.setdefault(
+                {"pkgname": "Package", "pkgver": "Version", "arch": "Architecture"}.get(
+                    key.strip(), key.strip()
+                ),
+                value.strip(),
+            )
+    elif lower.endswith(".rpm"):
+        fields = _rpm_fields(file)
+    base = os.path.basename(file)
+    pkg = Package(
+        file=file,
+        name=fields.get("Package") or base.split("_", 1)[0],
+        version=fields.get("Version", ""),
+        architecture=fields.get("Architecture", ""),
+        elf=sum(1 for m in w.found.values() if m.kind == "file"),
+        dropped=w.dropped,
+    )
+    return pkg
+
+
+def _rpm_fields(file: str) -> dict[str, str]:
+    try:
+        import rpmfile
+
+        with rpmfile.open(file) as rpm:
+            h = rpm.headers
+
+            def text(key: str) -> str:
+                v = h.get(key, b"")
+                return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+            return {
+                "Package": text("name"),
+                "Version": text("version"),
+                "Architecture": text("arch"),
+            }
+    except Exception:  # the members were read: only the name and architecture are missing
+        return {}
+
+
+# -- the whole archive ---------------------------------------------------------------------
+
+
+class _Indexed(msgspec.Struct, frozen=True, kw_only=True):
+    """One package read (in a worker process or this one)."""
+
+    file: str
+    package: Package | None  # None: refused (error says why), nothing of it kept
+    found: dict[str, Member]
+    stored: list[str]
+    written: int
+    error: str | None = None
+
+
+def _index_one(job: tuple[str, str, int, int]) -> _Indexed:
+    file, store, i, max_bytes = job
+    w = _Indexer(archive=file, dest=store, max_bytes=max_bytes, package=i, limit=max_bytes)
+    try:
+        pkg = _index_package(w)
+    except InputError as exc:
+        _remove(store, w.stored)  # nothing of a broken package stays
+        return _Indexed(file=file, package=None, found={}, stored=[], written=0, error=str(exc))
+    return _Indexed(file=file, package=pkg, found=w.found, stored=w.stored, written=w.written)
+
+
+def _index_all(
+    files: list[str], store: str, max_bytes: int, jobs: int, context: BaseContext | None
+) -> Iterator[_Indexed]:
+    """Each package read once, in file order; by `jobs` worker processes when more than one
+    (decompressing is most of the time: an xz data.tar reads at ~30 MB/s)."""
+    work = [(f, store, i, max_bytes) for i, f in enumerate(files)]
+    if jobs <= 1 or len(files) < 2:
+        yield from map(_index_one, work)
+        return
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(files)), mp_context=context)
+    try:
+        yield from pool.map(_index_one, work)
+    except BaseException:  # interrupted: end the workers now, not after their packages
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                proc.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def build(
+    directory: str,
+    store: str,
+    *,
+    max_bytes: int = archive.MAX_BYTES,
+    jobs: int = 1,
+    mp_context: BaseContext | None = None,
+) -> ArchiveIndex:
+    """Index the archive `directory` into the empty directory `store` and save the index there
+    (INDEX_NAME), reading the packages in `jobs` processes (of `mp_context`). Bad packages are
+    in the index's errors; raises InputError when `directory` is no archive at all. The bound
+    `max_bytes` on the content kept is applied in package order: the package that would cross
+    it, and every one after it that does not fit, is refused."""
+    kind = archive_kind(directory)
+    if kind is None:
+        raise InputError(directory, "", "no package files (.deb, .apk, .rpm) and no dists/")
+    errors: list[PackageError] = []
+    if kind == "repository":
+        files, errors = repository_files(directory)
+    else:
+        files = list(_package_files(directory))
+    os.mkdir(os.path.join(store, BLOBS))
+    indexed: list[tuple[Package, _Indexed]] = []
+    budget = max_bytes
+    for one in _index_all(files, store, max_bytes, jobs, mp_context):
+        if one.package is not None and one.written > budget:
+            _remove(store, one.stored)
+            over = f"the archive's ELF members exceed {max_bytes:,} bytes: not installed"
+            one = msgspec.structs.replace(one, package=None, error=f"{one.file}: {over}")
+        if one.package is None:
+            errors.append(PackageError(file=one.file, message=one.error or one.file))
+            continue
+        budget -= one.written
+        indexed.append((one.package, one))
+    arches = Counter(p.architecture for p, _ in indexed if p.architecture not in ("all", ""))
+    arch = arches.most_common(1)[0][0] if arches else None
+    # Of two files of one package, the later version is installed (dpkg would upgrade to it).
+    best: dict[str, Package] = {}
+    for pkg, _ in indexed:
+        seen = best.get(pkg.name)
+        if seen is None or compare_versions(pkg.version, seen.version) > 0:
+            best[pkg.name] = pkg
+    members: dict[str, Member] = {}
+    packages: list[Package] = []
+    conflicts = 0
+    for pkg, w in indexed:
+        why: str | None = None
+        if arch is not None and pkg.architecture not in (arch, "all", "noarch", ""):
+            why = f"architecture {pkg.architecture}, not the archive's {arch}"
+        elif best[pkg.name] is not pkg:
+            other = best[pkg.name]
+            why = f"{pkg.name} {other.version} from {other.file} is installed instead"
+        if why is not None:
+            errors.append(PackageError(file=pkg.file, message=f"{pkg.file}: {why}: not installed"))
+            _remove(store, w.stored)
+            continue
+        n = len(packages)
+        packages.append(pkg)
+        for path, m in w.found.items():
+            m = msgspec.structs.replace(m, package=n)
+            old = members.get(path)
+            if old is None:
+                members[path] = m
+            elif not (old.kind == m.kind == "dir"):
+                conflicts += 1
+    _imply_directories(members)
+    machine = DPKG_MACHINES.get(arch, arch) if arch is not None else None
+    index = ArchiveIndex(
+        archive=directory,
+        kind=kind,
+        architecture=arch,
+        machine=machine,
+        packages=tuple(packages),
+        members=members,
+        errors=tuple(errors),
+        conflicts=conflicts,
+    )
+    with open(os.path.join(store, INDEX_NAME), "wb") as fh:
+        fh.write(msgspec.msgpack.encode(index))
+    return index
+
+
+def _remove(store: str, blobs: list[str]) -> None:
+    for b in blobs:
+        with contextlib.suppress(OSError):  # the temporary directory goes anyway
+            os.unlink(os.path.join(store, b))
+
+
+def _order(c: str) -> int:
+    """dpkg's character order: '~' before anything, even the end; letters before the rest."""
+    if c.isdigit():
+        return 0
+    if c.isalpha():
+        return ord(c)
+    if c == "~":
+        return -1
+    return ord(c) + 256 if c else 0
+
+
+def _verrevcmp(a: str, b: str) -> int:
+    """dpkg lib/dpkg/version.c verrevcmp: non-digit runs by _order, digit runs as numbers."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) else 0
+            bc = _order(b[j]) if j < len(b) else 0
+            if ac != bc:
+                return ac - bc
+            i, j = i + 1, j + 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        first = 0
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            first = first or ord(a[i]) - ord(b[j])
+            i, j = i + 1, j + 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first:
+            return first
+    return 0
+
+
+def compare_versions(a: str, b: str) -> int:
+    """Debian version order (deb-version(7)): epoch, then upstream, then revision. Negative,
+    zero or positive as a is older than, the same as, or newer than b."""
+
+    def split(v: str) -> tuple[int, str, str]:
+        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+        return (int(epoch) if epoch.isdigit() else 0), upstream, revision
+
+    ea, ua, ra = split(a)
+    eb, ub, rb = split(b)
+    return (ea - eb) or _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
+
+
+def _imply_directories(members: dict[str, Member]) -> None:
+    """Every parent of a member is a directory (tar streams may leave them out)."""
+    for path in list(members):
+        parent = posixpath.dirname(path)
+        while parent != "/" and parent not in members:
+            members[parent] = Member(kind="dir", package=-1)
+            parent = posixpath.dirname(parent)
+
+
+def elf_members(index: ArchiveIndex, store: str) -> Iterator[tuple[str, str, str]]:
+    """(loader path, content file, package name) of each ELF file of the root, in path order;
+    a file reached by several hard links once."""
+    seen: set[str] = set()
+    for path in sorted(index.members):
+        m = index.members[path]
+        if m.kind != "file" or m.blob in seen or _keep_as_config(path):
+            continue
+        seen.add(m.blob)
+        yield path, os.path.join(store, m.blob), index.packages[m.package].name
+
+
+# -- resolving inside the archive ----------------------------------------------------------
+
+
+class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
+    """A Host whose file system is an archive's index (root: the store build() wrote).
+
+    Every lookup goes through the index: symbolic links are followed inside it, as
+    Host.locate follows them inside a root; the files handed to the ELF readers are the
+    store's content files.
+    """
+
+    @cached_property
+    def index(self) -> ArchiveIndex:
+        return load(self.root)
+
+    @cached_property
+    def _children(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for path in self.index.members:
+            out.setdefault(posixpath.dirname(path), []).append(posixpath.basename(path))
+        for names in out.values():
+            names.sort()
+        return out
+
+    @property
+    def confined(self) -> bool:
+        return True
+
+    @cached_property
+    def _paths_of_blobs(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for path in sorted(self.index.members):
+            m = self.index.members[path]
+            if m.blob:
+                out.setdefault(os.path.join(self.root, m.blob), path)
+        return out
+
+    def member_of(self, file: str) -> str:
+        """The loader path of a content file of the store (the readers name the file they
+        opened); any other path as it is."""
+        return self._paths_of_blobs.get(file, file)
+
+    def loader_path(self, path: str) -> str:
+        return path if path.startswith("/") else "/" + path
+
+    def _lookup(self, loader_path: str) -> tuple[str, Member] | None:
+        """The path with every symbolic link followed, and its member; None if absent."""
+        members = self.index.members
+        parts = [p for p in loader_path.split("/") if p and p != "."]
+        resolved: list[str] = []
+        links = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            m = members.get("/" + "/".join([*resolved, part]))
+            if m is None:
+                return None
+            if m.kind == "link":
+                links += 1
+                if links > MAXSYMLINKS:
+                    return None  # ELOOP, as the kernel gives up
+                if m.target.startswith("/"):
+                    resolved = []
+                parts = [p for p in m.target.split("/") if p and p != "."] + parts
+                continue
+            if parts and m.kind != "dir":
+                return None  # ENOTDIR
+            resolved.append(part)
+        path = "/" + "/".join(resolved)
+        return path, members.get(path, Member(kind="dir", package=-1))
+
+    def locate(self, loader_path: str) -> str | None:
+        if not loader_path.startswith("/"):
+            loader_path = posixpath.join(self.cwd, loader_path)
+        found = self._lookup(loader_path)
+        if found is None or not found[1].blob:
+            return None
+        return os.path.join(self.root, found[1].blob)
+
+    def exists(self, loader_path: str) -> bool:
+        return self._lookup(loader_path) is not None
+
+    def dir_exists(self, loader_dir: str) -> bool:
+        found = self._lookup(loader_dir)
+        return found is not None and found[1].kind == "dir"
+
+    def file_size(self, loader_path: str) -> int | None:
+        found = self._lookup(loader_path)
+        return found[1].size if found is not None and found[1].kind == "file" else None
+
+    def realpath(self, loader_path: str) -> str:
+        found = self._lookup(loader_path)
+        return found[0] if found is not None else posixpath.normpath(loader_path)
+
+    def read(self, loader_path: str) -> Dso:
+        cached = self._dso_cache.get(loader_path)
+        if isinstance(cached, Dso):
+            return cached
+        if isinstance(cached, ElfcostError):
+            raise cached
+        try:
+            found = self._lookup(loader_path)
+            if found is None:
+                raise InputError(loader_path, "", "no such file")
+            if found[1].kind == "dir":
+                raise InputError(loader_path, "", os.strerror(errno.EISDIR))
+            if not found[1].blob:
+                raise NotElfError(loader_path, "", "not an ELF file")
+            blob = os.path.join(self.root, found[1].blob)
+            try:
+                dso = read_dso(blob, path=loader_path, sections=self.sections)
+            except ElfcostError as exc:
+                # Named by the member's path, never by the store's file.
+                where = loader_path if exc.path == blob else exc.path
+                raise type(exc)(where, exc.what, exc.why) from None
+        except ElfcostError as exc:
+            self._dso_cache[loader_path] = exc
+            raise
+        self._dso_cache[loader_path] = dso
+        return dso
+
+    def list_dir(self, loader_dir: str) -> list[str]:
+        found = self._lookup(loader_dir)
+        if found is None or found[1].kind != "dir":
+            return []
+        return self._children.get(found[0], [])
+
+    def _glob(self, pattern: str) -> list[str]:
+        found = [""]
+        for part in (p for p in pattern.split("/") if p):
+            matches: list[str] = []
+            for rel in found:
+                if not any(c in part for c in "*?["):
+                    matches.append(posixpath.join(rel, part))
+                    continue
+                matches.extend(
+                    posixpath.join(rel, n)
+                    for n in self.list_dir("/" + rel)
+                    if fnmatch.fnmatchcase(n, part) and (part[0] == "." or n[0] != ".")
+                )
+            found = matches
+        return sorted("/" + f for f in found if f and self.exists("/" + f))
+
+    def ld_so_cache(self) -> ldcache.LdCache | None:
+        key = "ld.so.cache"
+        if key not in self._conf_cache:
+            self._conf_cache[key] = self._ldconfig()
+        return self._conf_cache[key]  # type: ignore[return-value]
+
+    def _ldconfig(self) -> ldcache.LdCache:
+        """The cache ldconfig would write in this root (see the module docstring)."""
+        system: list[str] = []
+        for t in _triplets(self.index.machine or ""):
+            system += [f"/lib/{t}", f"/usr/lib/{t}"]
+        raw: dict[str, list[ldcache.RawEntry]] = {}
+        for d in dict.fromkeys((*self.ld_so_conf_dirs(), *system)):
+            for name in self.list_dir(d):
+                if not name.startswith(("lib", "ld-")) or ".so" not in name:
+                    continue
+                path = posixpath.join(d, name)
+                try:
+                    dso = self.read(path)
+                except ElfcostError:
+                    continue  # ldconfig skips what it cannot read as a library
+                if dso.is_program:
+                    continue
+                machine = machine_for(dso.e_machine)
+                flags = machine.glibc_cache_flags[0] if machine else 0
+                if dso.elf_class == 32 and machine is not None and machine.name == "x86_64":
+                    continue  # x32: not a configuration elfcost models
+                soname = dso.soname or name
+                entries = raw.setdefault(soname, [])
+                if any(e[1] == flags for e in entries):
+                    continue  # an earlier directory gave it
+                # ldconfig makes the soname link when the package did not ship it.
+                link = posixpath.join(d, soname)
+                entries.append((link if self.exists(link) else path, flags, None, 0, 0))
+        return ldcache.LdCache(raw={k: tuple(v) for k, v in raw.items()})
+
+
+def _triplets(machine: str) -> tuple[str, ...]:
+    """Debian's multiarch triplets for a machine named as the kernel names it (aarch64:
+    aarch64-linux-gnu); none for a machine elfcost has no table for."""
+    own = NATIVE.get(machine, (machine,))[0]  # the machine's own programs' label
+    m = BY_NAME.get({"ppc64le": "ppc64", "mipsel": "mips"}.get(own, own))
+    return m.multiarch if m is not None else ()
