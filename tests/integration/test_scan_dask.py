@@ -102,6 +102,13 @@ class Cluster:
         path = os.environ.get("PYTHONPATH", "")
         self.env = {**os.environ, "PYTHONPATH": f"{SRC}:{path}" if path else str(SRC)}
         self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            self._up(tmp, dask, workers)
+        except BaseException:  # a cluster that did not come up leaves no process behind
+            self._end()
+            raise
+
+    def _up(self, tmp: Path, dask: Path, workers: int) -> None:
         file = tmp / "scheduler.json"
         common = ["--no-dashboard", "--host", "127.0.0.1"]
         self._start([str(dask), "scheduler", "--port", "0", "--scheduler-file", str(file), *common])
@@ -134,6 +141,9 @@ class Cluster:
 
     def close(self) -> None:
         self.client.close(timeout=DEADLINE)
+        self._end()
+
+    def _end(self) -> None:
         for p in reversed(self.procs):
             p.kill()
             p.wait()
