@@ -581,6 +581,13 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
         raise InputError(source, f"not an {_name(kind)} document", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
+    except RecursionError:
+        raise InputError(source, "not JSON", TOO_DEEP) from None
+
+
+# msgspec decodes (and skips) nested arrays and objects recursively: a thousand levels of them
+# end in RecursionError, which no elfcost document comes near.
+TOO_DEEP = "arrays or objects nested too deeply"
 
 
 def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
@@ -591,6 +598,8 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
         raise InputError(source, "not an elfcost.estimate/2 (or /1) document", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
+    except RecursionError:
+        raise InputError(source, "not JSON", TOO_DEEP) from None
     return estimate_of(doc)
 
 

@@ -29,6 +29,8 @@ MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSO
 
 def parse_size(text: str | int) -> int:
     """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
+    if isinstance(text, bool) or not isinstance(text, int | str):  # a policy file's value
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
     if isinstance(text, int):
         if not 0 <= text <= MAX_SIZE:
             raise ValueError(f"{text} is not a size from 0 to {MAX_SIZE // 1024**6} EiB")

@@ -25,10 +25,12 @@ is taken from smaps' KernelPageSize.
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
 import tarfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -208,7 +210,9 @@ def _read_capture(source: str) -> dict[str, bytes]:
                         extracted = tar.extractfile(member)
                         if extracted is not None:
                             files[os.path.normpath(member.name)] = extracted.read()
-    except (OSError, tarfile.TarError) as exc:
+    except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        # A corrupt compressed stream fails inside the member's read, with the
+        # decompressor's own exception (EOFError, zlib.error, lzma.LZMAError).
         raise MeasurementError(source, "reading the capture", str(exc)) from None
     if "smaps" not in files:
         # Archived with its directory name on top: look one level down.
@@ -249,7 +253,10 @@ def measure_capture(
         (e.kernel_page_size for e in entries if e.kernel_page_size), 4096
     )
     rollup = (
-        parse_rollup(files["smaps_rollup"].decode(), source=f"{source}:smaps_rollup")
+        parse_rollup(
+            files["smaps_rollup"].decode("utf-8", "surrogateescape"),
+            source=f"{source}:smaps_rollup",
+        )
         if files.get("smaps_rollup")
         else {}
     )
