@@ -245,7 +245,9 @@ def mutate_json(ch: Chooser, doc: Any, keys: Sequence[str]) -> bytes:
     nodes = _nodes(doc)
     for _ in range(ch.integer(1, 3, "json ops")):
         path = ch.choice(nodes, "node")
-        op = ch.choice(("value", "value", "value", "drop", "add", "dupkey", "repeat", "swap"), "op")
+        op = ch.choice(
+            ("value", "value", "value", "drop", "add", "dupkey", "repeat", "swap", "last"), "op"
+        )
         parent = _get(doc, path[:-1]) if path else None
         try:
             if op == "value" or (not path and op != "add"):
@@ -270,6 +272,8 @@ def mutate_json(ch: Chooser, doc: Any, keys: Sequence[str]) -> bytes:
                     doc = pairs
                     break
                 _get(doc, path[:-2])[path[-2]] = pairs
+            elif op == "last" and isinstance(parent, dict):  # a key moved to the end
+                parent[path[-1]] = parent.pop(path[-1])
             elif op == "repeat" and isinstance(parent, list):
                 times = ch.choice((1, 100), "times")
                 parent[path[-1] : path[-1]] = [
