@@ -206,7 +206,10 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
         if limit != "*" and limit not in LIMITS:
             raise PolicyError(f"{where}: unknown limit {limit!r}")
         expires = w.get("expires")
-        if expires is not None and not isinstance(expires, dt.date):
+        # A TOML date-time is a datetime, which is a date too, but one no date compares with.
+        if expires is not None and (
+            not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)
+        ):
             raise PolicyError(f"{where}: expires must be a date (YYYY-MM-DD)")
         waivers.append(
             Waiver(
