@@ -4,9 +4,9 @@ The channels and their seeds are in channels.py: budgets (`check --budget`), bas
 (`check --baseline`), saved estimate reports (`diff`), scan cache entries, captures (`measure
 --capture`) and package archives (`scan`), every seed made by elfcost or the system's tools
 from the samples. A case survives when the function returns (the scan cache: a hit or a miss)
-or refuses the file with an ElfcostError whose message starts with its name (a budget also with
-the PolicyError of a usage error), within its deadline and without growing the process past
-channels.MAX_RSS_BYTES; anything else fails the test.
+or refuses the file with an ElfcostError whose message starts with its name (a budget also
+with the PolicyError of a usage error), within its deadline and without raising the process's
+peak memory by more than channels.MAX_CASE_RSS_GROWTH; anything else fails the test.
 
 `make test` runs a fixed set of hypothesis cases per channel (derandomized) and a fixed set of
 random.Random cases (seeded by their number, as `python3 tests/fuzz/channels.py` numbers them,
