@@ -604,6 +604,8 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
 
 
 def _name(kind: type[Any]) -> str:
+    if kind is Baseline:  # a plain mapping, not a Struct with a tag
+        return "elfcost baseline"
     tag = getattr(kind, "__struct_config__", None)
     return str(tag.tag) if tag is not None and tag.tag else kind.__name__
 

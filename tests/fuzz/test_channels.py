@@ -293,7 +293,9 @@ def test_end_to_end(channels: dict[str, Channel], tmp_path: Path, samples: Path)
     baseline.write_bytes(b'{"a": ' + deep + b"}")
     _one_line_error(_elfcost("check", "--baseline", str(baseline), "/bin/true"), baseline, 3)
     baseline.write_bytes(b'{"a": -1}')
-    _one_line_error(_elfcost("check", "--baseline", str(baseline), "/bin/true"), baseline, 3)
+    r = _elfcost("check", "--baseline", str(baseline), "/bin/true")
+    _one_line_error(r, baseline, 3)
+    assert "not an elfcost baseline document" in r.stderr  # it said "not an dict document"
 
     budget = tmp_path / "budget.toml"
     budget.write_text("[rule]\nmatch = 'x'\n")
