@@ -1232,6 +1232,28 @@ def build_archives(tree: Path, out: Path) -> dict[str, bytes]:
     return result
 
 
+def build_memdemo(out: Path) -> dict[str, bytes]:
+    """tests/data/debpkg built with dpkg-buildpackage (dh_elfcost from this elfcost, as
+    tests/integration/test_debhelper.py builds it): memdemo's and libmemdemo1's .deb, or
+    nothing when the Debian build tools are missing or the build fails."""
+    tools = ("dpkg-buildpackage", "dh", "fakeroot", "make", "cc", "perl")
+    if any(shutil.which(t) is None for t in tools):
+        return {}
+    if out.exists():
+        shutil.rmtree(out)
+    tree = out / "memdemo-1.0"
+    shutil.copytree(ROOT / "tests" / "data" / "debpkg", tree, symlinks=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    env["ELFCOST_PYTHON"] = sys.executable
+    script = 'eval "$("$ELFCOST_PYTHON" -m elfcost debhelper-env)" && exec "$@"'
+    argv = ["sh", "-c", script, "sh", "dpkg-buildpackage", "-us", "-uc", "-b"]
+    r = subprocess.run(argv, cwd=tree, env=env, capture_output=True, timeout=600)
+    if r.returncode != 0:
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.deb"))}
+
+
 # -- the long run ---------------------------------------------------------------------------------
 
 # Share of the cases per channel in the long run: the cheap channels carry most of them.
@@ -1300,6 +1322,7 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--replay", type=int, help="run only this case of --channel")
     ap.add_argument("--work", default=None, help="directory for seeds and mutants")
     ap.add_argument("--samples", default=str(ROOT / "build" / "samples"))
+    ap.add_argument("--memdemo", action="store_true", help="tests/data/debpkg's .debs too")
     ap.add_argument("--keep-going", action="store_true", help="list failures, do not stop")
     ap.add_argument("--minutes", type=float, help="stop after this long, whatever is left")
     args = ap.parse_args(argv)
@@ -1308,6 +1331,13 @@ def main(argv: Sequence[str]) -> int:
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # a write per case: memory, not disk
     work = Path(args.work or tempfile.mkdtemp(prefix="elfcost-channels-", dir=shm))
     channels = make_seeds(Path(args.samples), work)
+    if args.memdemo:
+        debs = build_memdemo(work / "memdemo")
+        assert debs, "tests/data/debpkg could not be built"
+        archives = ArchiveChannel(debs, work)
+        archives.prepare()
+        channels["archive"] = archives
+        print(f"archive seeds: {', '.join(debs)}", flush=True)
     if args.channel:
         channels = {c: channels[c] for c in args.channel}
     t0 = time.monotonic()
