@@ -249,6 +249,29 @@ def test_capture_with_a_corrupt_compressed_stream(tmp_path: Path) -> None:
         _one_line_error(r, path, 3)
 
 
+def test_capture_tar_member_of_a_size_past_2_to_63(tmp_path: Path) -> None:
+    """A member's size in base-256 (0x80 then eleven 0xff bytes) puts the next header past
+    2**63: tarfile's seek raised ValueError, which was not a MeasurementError."""
+    from channels import _checksum
+
+    from elfcost.runtime.measure import measure
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in _smaps_capture().items():
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    header = bytearray(raw.getvalue()[:512])
+    header[124:136] = b"\x80" + b"\xff" * 11
+    _checksum(header)
+    path = tmp_path / "cap.tar"
+    path.write_bytes(bytes(header) + raw.getvalue()[512:])
+    with pytest.raises(MeasurementError) as exc:
+        measure(capture=str(path))
+    assert str(exc.value).startswith(f"{path}: reading the capture")
+
+
 def test_capture_rollup_not_utf8(tmp_path: Path) -> None:
     """smaps_rollup was decoded strictly: a byte that is not UTF-8 was a UnicodeDecodeError;
     it is read as smaps is (the line it spoils is skipped or refused, never a crash)."""

@@ -210,9 +210,10 @@ def _read_capture(source: str) -> dict[str, bytes]:
                         extracted = tar.extractfile(member)
                         if extracted is not None:
                             files[os.path.normpath(member.name)] = extracted.read()
-    except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+    except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
         # A corrupt compressed stream fails inside the member's read, with the
-        # decompressor's own exception (EOFError, zlib.error, lzma.LZMAError).
+        # decompressor's own exception (EOFError, zlib.error, lzma.LZMAError); a member whose
+        # size (base-256) puts the next header past 2**63 fails tarfile's seek (ValueError).
         raise MeasurementError(source, "reading the capture", str(exc)) from None
     if "smaps" not in files:
         # Archived with its directory name on top: look one level down.
