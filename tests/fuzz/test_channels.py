@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tarfile
@@ -179,6 +180,29 @@ def test_saved_report_with_its_schema_tag_last(
     assert str(exc.value).startswith(str(bad))
     r = _elfcost("diff", str(old), str(bad))
     _one_line_error(r, bad, 3)
+
+
+def test_saved_report_with_a_400_digit_size(channels: dict[str, Channel], tmp_path: Path) -> None:
+    """msgspec decodes any integer: a report whose total is 10**400 bytes made `diff`'s text
+    end in OverflowError (a float division in report/units.py). Compared, it is rendered."""
+    from elfcost.diffing import diff_builds
+    from elfcost.report import outputs
+    from elfcost.report.units import kib, size
+    from elfcost.resolve.host import Host
+
+    seed = next(iter(channels["report"].seeds.values()))
+    old = tmp_path / "old.json"
+    old.write_bytes(seed)
+    doc = json.loads(seed)
+    doc["total"]["private_dirty"]["expected"] = 10**400
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    host = Host()
+    text = outputs.diff(diff_builds(str(old), str(new), host, host, instances=129), "text")
+    assert re.search(r"\d(,\d{3}){100,}\.\d\d GiB", text), text  # the fleet, to the byte
+    assert size(10**400 + 1) == f"{10**400 // 1024**3:,}.00 GiB"
+    assert kib(-(10**400) - 512) == f"-{10**400 // 1024:,}.5 KiB"
+    assert (size(15 * 1024**3 + 1), kib(1536)) == ("15.00 GiB", "1.5 KiB")  # as before
 
 
 def test_cache_entry_nested_too_deeply_is_a_miss(channels: dict[str, Channel]) -> None:

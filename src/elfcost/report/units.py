@@ -6,12 +6,23 @@ import math
 import re
 
 
+def _scaled(n: int, unit: int, places: int) -> str:
+    """n / unit to `places` decimals, thousands grouped; exact for an integer too large for a
+    float (a saved report given to `diff` may hold any integer), where division overflows."""
+    try:
+        return f"{n / unit:,.{places}f}"
+    except OverflowError:
+        q = (abs(n) * 10**places + unit // 2) // unit
+        whole, frac = divmod(q, 10**places)
+        return f"{'-' if n < 0 else ''}{whole:,}.{frac:0{places}d}"
+
+
 def kib(n: int) -> str:
     """Bytes in KiB, thousands grouped ("1,048,584 KiB"): every figure in the same unit, so
     rows compare at a glance; a tenth when the bytes are not whole KiB."""
     if n % 1024 == 0:
         return f"{n // 1024:,} KiB"
-    return f"{n / 1024:,.1f} KiB"
+    return f"{_scaled(n, 1024, 1)} KiB"
 
 
 def size(n: int) -> str:
@@ -21,7 +32,7 @@ def size(n: int) -> str:
         return kib(n)
     if abs(n) < 10 * 1024**3:
         return f"{n / 1024**2:,.1f} MiB"
-    return f"{n / 1024**3:,.2f} GiB"
+    return f"{_scaled(n, 1024**3, 2)} GiB"
 
 
 MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSON
