@@ -1330,6 +1330,14 @@ def main(argv: Sequence[str]) -> int:
 
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # a write per case: memory, not disk
     work = Path(args.work or tempfile.mkdtemp(prefix="elfcost-channels-", dir=shm))
+    try:
+        return _run_main(args, work)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_main(args: Any, work: Path) -> int:
     channels = make_seeds(Path(args.samples), work)
     if args.memdemo:
         debs = build_memdemo(work / "memdemo")
