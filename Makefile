@@ -15,7 +15,8 @@ APT_PACKAGES := gcc make musl-tools pax-utils libtree gcc-multilib busybox-stati
 # sysroots of other machines, and the archives scanned as one root.
 FOREIGN_ARCHES := arm64 armhf ppc64el s390x i386
 
-.PHONY: install run test lint samples bench clean deps-apt fuzz schemas install-debhelper
+.PHONY: install run test lint samples bench clean deps-apt fuzz fuzz-channels schemas \
+  install-debhelper
 
 $(PY): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
@@ -71,6 +72,14 @@ FUZZ_EXAMPLES ?= 100000
 
 fuzz: install
 	ELFCOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz
+
+# The other files elfcost reads (budgets, baselines, saved reports, scan cache entries,
+# captures, archives): CHANNEL_CASES random mutants from seed CHANNEL_SEED, outside pytest.
+CHANNEL_CASES ?= 1000000
+CHANNEL_SEED ?= 0
+
+fuzz-channels: install samples
+	PYTHONPATH=src nice -n 19 $(PY) tests/fuzz/channels.py $(CHANNEL_CASES) --seed $(CHANNEL_SEED)
 
 # The JSON Schema files of src/elfcost/report/schema/, generated from the document Structs.
 schemas: install

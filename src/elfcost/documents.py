@@ -775,6 +775,13 @@ def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
         raise InputError(source, f"not an {_name(kind)} document", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
+    except RecursionError:
+        raise InputError(source, "not JSON", TOO_DEEP) from None
+
+
+# msgspec decodes (and skips) nested arrays and objects recursively: a thousand levels of them
+# end in RecursionError, which no elfcost document comes near.
+TOO_DEEP = "arrays or objects nested too deeply"
 
 
 def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
@@ -788,10 +795,14 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
         ) from None
     except msgspec.DecodeError as exc:
         raise InputError(source, "not JSON", str(exc)) from None
+    except RecursionError:
+        raise InputError(source, "not JSON", TOO_DEEP) from None
     return estimate_of(doc)
 
 
 def _name(kind: type[Any]) -> str:
+    if kind is Baseline:  # a plain mapping, not a Struct with a tag
+        return "elfcost baseline"
     tag = getattr(kind, "__struct_config__", None)
     return str(tag.tag) if tag is not None and tag.tag else kind.__name__
 

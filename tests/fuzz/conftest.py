@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from channels import OUTCOMES  # noqa: E402
 from mutate import TALLY  # noqa: E402  (found through the path entry above)
 
 
@@ -30,6 +31,12 @@ def samples_or_none(request: pytest.FixtureRequest) -> Path | None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if OUTCOMES.counts:
+        secs, label = OUTCOMES.slowest
+        terminalreporter.write_line(
+            f"fuzz channels: {sum(OUTCOMES.counts.values())} cases survived: "
+            f"{OUTCOMES.summary()}; slowest {secs:.2f} s ({label})"
+        )
     total = sum(TALLY.outcomes.values())
     if not total:
         return

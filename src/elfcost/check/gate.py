@@ -160,17 +160,35 @@ def _limits_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    """`[name]`, a table (empty when absent)."""
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise PolicyError(f"{source}: [{name}] must be a table, not {type(value).__name__}")
+    return value
+
+
+def _tables(data: Mapping[str, Any], name: str, source: str) -> list[Mapping[str, Any]]:
+    """`[[name]]`, an array of tables (empty when absent)."""
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise PolicyError(f"{source}: {name} must be an array of tables ([[{name}]])")
+    return value
+
+
 def load_policy(text: str, *, source: str = "policy") -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise PolicyError(f"{source}: values nested too deeply") from None
     unknown = set(data) - {"defaults", "rule", "waiver", "baseline"}
     if unknown:
         raise PolicyError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}")
-    defaults = Limits(**_limits_table(data.get("defaults", {}), f"{source}: [defaults]"))
+    defaults = Limits(**_limits_table(_table(data, "defaults", source), f"{source}: [defaults]"))
     rules = []
-    for i, r in enumerate(data.get("rule", [])):
+    for i, r in enumerate(_tables(data, "rule", source)):
         if "match" not in r:
             raise PolicyError(f"{source}: [[rule]] #{i + 1}: no match")
         rules.append(
@@ -180,7 +198,7 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
             )
         )
     waivers = []
-    for i, w in enumerate(data.get("waiver", [])):
+    for i, w in enumerate(_tables(data, "waiver", source)):
         where = f"{source}: [[waiver]] #{i + 1}"
         if "match" not in w or not str(w.get("reason", "")).strip():
             raise PolicyError(f"{where}: a waiver needs match and a reason")
@@ -188,7 +206,10 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
         if limit != "*" and limit not in LIMITS:
             raise PolicyError(f"{where}: unknown limit {limit!r}")
         expires = w.get("expires")
-        if expires is not None and not isinstance(expires, dt.date):
+        # A TOML date-time is a datetime, which is a date too, but one no date compares with.
+        if expires is not None and (
+            not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)
+        ):
             raise PolicyError(f"{where}: expires must be a date (YYYY-MM-DD)")
         waivers.append(
             Waiver(
@@ -198,7 +219,9 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
                 expires=expires,
             )
         )
-    baseline = data.get("baseline", {}).get("file")
+    baseline = _table(data, "baseline", source).get("file")
+    if baseline is not None and not isinstance(baseline, str):
+        raise PolicyError(f"{source}: [baseline] file must be a string")
     return Policy(
         defaults=defaults,
         rules=tuple(rules),

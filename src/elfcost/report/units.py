@@ -6,12 +6,23 @@ import math
 import re
 
 
+def _scaled(n: int, unit: int, places: int) -> str:
+    """n / unit to `places` decimals, thousands grouped; exact for an integer too large for a
+    float (a saved report given to `diff` may hold any integer), where division overflows."""
+    try:
+        return f"{n / unit:,.{places}f}"
+    except OverflowError:
+        q = (abs(n) * 10**places + unit // 2) // unit
+        whole, frac = divmod(q, 10**places)
+        return f"{'-' if n < 0 else ''}{whole:,}.{frac:0{places}d}"
+
+
 def kib(n: int) -> str:
     """Bytes in KiB, thousands grouped ("1,048,584 KiB"): every figure in the same unit, so
     rows compare at a glance; a tenth when the bytes are not whole KiB."""
     if n % 1024 == 0:
         return f"{n // 1024:,} KiB"
-    return f"{n / 1024:,.1f} KiB"
+    return f"{_scaled(n, 1024, 1)} KiB"
 
 
 def size(n: int) -> str:
@@ -21,7 +32,7 @@ def size(n: int) -> str:
         return kib(n)
     if abs(n) < 10 * 1024**3:
         return f"{n / 1024**2:,.1f} MiB"
-    return f"{n / 1024**3:,.2f} GiB"
+    return f"{_scaled(n, 1024**3, 2)} GiB"
 
 
 MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSON
@@ -29,6 +40,8 @@ MAX_SIZE = 1 << 60  # 1 EiB: beyond any memory, and still a 64-bit number in JSO
 
 def parse_size(text: str | int) -> int:
     """`64K`, `1M`, `1.5MiB`, `4096` (bytes; K/M/G are powers of 1024)."""
+    if isinstance(text, bool) or not isinstance(text, int | str):  # a policy file's value
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64K, 1.5MiB)")
     if isinstance(text, int):
         if not 0 <= text <= MAX_SIZE:
             raise ValueError(f"{text} is not a size from 0 to {MAX_SIZE // 1024**6} EiB")

@@ -159,7 +159,9 @@ class ResultCache:
             if text is not None:
                 msgspec.json.decode(text, type=EstimateDoc)
             return Entry(kind=header.kind, text=text)
-        except (ElfcostError, OSError, ValueError, msgspec.DecodeError):
+        except (ElfcostError, OSError, ValueError, msgspec.DecodeError, RecursionError):
+            # RecursionError: msgspec skips an unknown field's value recursively, and gives
+            # up on one nested a thousand levels deep
             return None
 
     def store(self, slot: str, validity: Validity, entry: Entry) -> None:
