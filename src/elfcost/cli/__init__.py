@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import gc
 
-# The cyclic collector's first generation is scanned every 700 allocations by default: while
-# the command line starts, that is hundreds of scans of the classes, functions and enums that
-# click, rich and msgspec define and keep for the whole run (about 5% of a short estimate's
-# time). A command makes few reference cycles; they are still collected, 30 times less often.
-gc.set_threshold(20_000, 10, 10)
+from elfcost import COLLECTOR_THRESHOLDS
+
+# Before the command line's libraries are imported (see COLLECTOR_THRESHOLDS).
+gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 import importlib
 import os

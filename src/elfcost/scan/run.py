@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import gc
 import glob
 import os
 import posixpath
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from elfcost import COLLECTOR_THRESHOLDS
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.cost.whatif import RELINKS
 from elfcost.documents import (
@@ -714,6 +716,7 @@ def _init_worker(config: _Config) -> None:
     # and ends the workers; SIGTERM ends a worker as it would any process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
     _WORKER = _Worker(config)
 
 
