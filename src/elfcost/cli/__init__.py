@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import gc
 
-from elfcost import COLLECTOR_THRESHOLDS
+import elfcost
 
 # Before the command line's libraries are imported (see COLLECTOR_THRESHOLDS).
-gc.set_threshold(*COLLECTOR_THRESHOLDS)
+gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)
 
 import importlib
 import os

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from elfcost import COLLECTOR_THRESHOLDS
+import elfcost
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.cost.whatif import RELINKS
 from elfcost.documents import (
@@ -716,7 +716,7 @@ def _init_worker(config: _Config) -> None:
     # and ends the workers; SIGTERM ends a worker as it would any process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    gc.set_threshold(*COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
+    gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
     _WORKER = _Worker(config)
 
 
