@@ -110,9 +110,16 @@ def static_lib(
     .dynsym (archive_shares; `symbols`: already read, by path, for several of them)."""
     paths, _ = linked_libraries(graph, names)
     if symbols is None:
-        symbols = {o.dso.path: dynamic_symbols(o.dso) for o in graph.objects} if paths else {}
+        symbols = _dynamic_symbols(graph, paths) if paths else {}
     shares = archive_shares(graph, paths, symbols)
     return static_lib_whatif(graph, names, options, dynamic=dynamic, shares=shares, strict=strict)
+
+
+def _dynamic_symbols(graph: DependencyGraph, paths: Sequence[str]) -> dict[str, DynamicSymbols]:
+    """Each object's .dynsym, by path, as archive_shares reads them: every object's undefined
+    names, and the defined symbols of the libraries `paths` only."""
+    linked = set(paths)
+    return {o.dso.path: dynamic_symbols(o.dso, defined=o.dso.path in linked) for o in graph.objects}
 
 
 def remedies(
@@ -154,7 +161,9 @@ def remedies(
     # Each library but libc and the loader linked in from its archive, then all of them.
     libs = [o for o in graph.objects if o.role == "library"]
     own = [o.dso.soname or o.dso.path for o in libs if (o.dso.soname or "") not in LIBC_SONAMES]
-    symbols = {o.dso.path: dynamic_symbols(o.dso) for o in graph.objects} if own else {}
+    # Read once for all of them; the defined symbols of every library any of them may name.
+    every = linked_libraries(graph, [STATIC_LIB_ALL])[0] if own else []
+    symbols = _dynamic_symbols(graph, every) if own else {}
     for name in [*own, *([STATIC_LIB_ALL] if len(own) > 1 else [])]:
         linked = static_lib(graph, [name], opts, dynamic=dynamic, symbols=symbols)
         out.append((STATIC_LIB + name, linked))

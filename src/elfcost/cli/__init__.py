@@ -6,6 +6,13 @@ the exit codes, the same for every command, are common.EXIT_HELP.
 
 from __future__ import annotations
 
+import gc
+
+import elfcost
+
+# Before the command line's libraries are imported (see COLLECTOR_THRESHOLDS).
+gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)
+
 import importlib
 import os
 import signal

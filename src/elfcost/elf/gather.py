@@ -8,7 +8,6 @@ links in) among those asked about and, when asked for, the initialisers' disasse
 
 from __future__ import annotations
 
-from elfcost.elf.ctors import initialiser_writes
 from elfcost.elf.facts import (
     GLIBC_PTHREAD_SIZE_SYMBOL,
     NOTHING_MORE,
@@ -40,6 +39,13 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
         # Only an object with initialisers of its own is disassembled: frame_dummy and crti's
         # _init, which every GCC object has, write nothing of it.
         own = wanted.init_writes and ctors.beyond_crt(dso.machine, dso.elf_class // 8)
+        init_writes = None
+        if own:
+            # Imported here: most objects have no initialisers of their own, and an estimate
+            # that meets none (/bin/sleep, s6-supervise) does not pay for the module.
+            from elfcost.elf.ctors import initialiser_writes
+
+            init_writes = initialiser_writes(dso, fd)
         return ObjectFacts(
             relocs=relocs,
             copy_sizes=copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies}, fd),
@@ -48,7 +54,7 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             pthread_size=(read_u32(dso, pthread, fd) or None) if pthread is not None else None,
             static_libc=libc,
             constructors=ctors,
-            init_writes=initialiser_writes(dso, fd) if own else None,
+            init_writes=init_writes,
             imports=linked_functions(dso, wanted.imports, imported=not wanted.linked_in, fd=fd)
             if wanted.imports and libc != "none"
             else (),

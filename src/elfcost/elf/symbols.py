@@ -69,10 +69,12 @@ _STT_OBJECT, _STT_FUNC, _SHN_UNDEF = 1, 2, 0
 MAX_DYNSYM_BYTES = 64 << 20
 
 
-def dynamic_symbols(dso: Dso, fd: int | None = None) -> DynamicSymbols:
+def dynamic_symbols(dso: Dso, fd: int | None = None, *, defined: bool = True) -> DynamicSymbols:
     """The defined STT_FUNC/STT_OBJECT symbols of `dso`'s .dynsym with their sizes, and its
     undefined names (NO_SYMBOLS when it has no .dynsym and .dynstr, or they cannot be read).
-    Read with struct from the section headers: pyelftools takes ~0.1 s per library here."""
+    Read with struct from the section headers: pyelftools takes ~0.1 s per library here.
+    defined=False: the undefined names only (`defined` left empty), for an object whose own
+    symbols nothing asks about: libc's ~3,000 names are then not decoded."""
     sections = {sec.name: sec for sec in dso.sections}
     symtab, strtab = sections.get(".dynsym"), sections.get(".dynstr")
     fmt, size, (i_name, i_info, i_shndx, i_size) = _SYM[64 if dso.elf_class == 64 else 32]
@@ -88,11 +90,13 @@ def dynamic_symbols(dso: Dso, fd: int | None = None) -> DynamicSymbols:
             names = os.pread(fd, strtab.size, strtab.offset)
     except (ElfcostError, OSError):
         return NO_SYMBOLS
-    defined: dict[str, int] = {}
+    sizes: dict[str, int] = {}
     undefined: set[str] = set()
     order = "<" if dso.little_endian else ">"
     for entry in struct.iter_unpack(order + fmt, raw):
         start = entry[i_name]
+        if entry[i_shndx] != _SHN_UNDEF and not defined:
+            continue
         end = names.find(b"\0", start)
         if not start or end < 0:
             continue
@@ -100,8 +104,8 @@ def dynamic_symbols(dso: Dso, fd: int | None = None) -> DynamicSymbols:
         if entry[i_shndx] == _SHN_UNDEF:
             undefined.add(name)
         elif entry[i_info] & 0xF in (_STT_OBJECT, _STT_FUNC):
-            defined[name] = entry[i_size]
-    return DynamicSymbols(defined=defined, undefined=frozenset(undefined))
+            sizes[name] = entry[i_size]
+    return DynamicSymbols(defined=sizes, undefined=frozenset(undefined))
 
 
 def has_section(dso: Dso, name: str) -> bool:

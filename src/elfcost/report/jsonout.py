@@ -16,7 +16,7 @@ from msgspec.structs import replace
 from elfcost import documents as d
 from elfcost.analysis import fleet, savings
 from elfcost.elf.machines import label
-from elfcost.model import Estimate, PageCost, Resolution
+from elfcost.model import Estimate, ObjectEstimate, PageCost, Resolution
 from elfcost.resolve.graph import DependencyGraph
 
 
@@ -85,21 +85,39 @@ def estimate_doc(
     return replace(doc, savings=tuple(saved))
 
 
-def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
-    objects = tuple(
-        d.ObjectDoc(
-            path=o.path,
-            soname=o.soname,
-            role=o.role,
-            writable_pages=o.writable_pages,
-            pages=tuple(_page(p) for p in o.pages),
-            private_dirty=o.private_dirty,
-            shared_clean=o.shared_clean,
-            notes=o.notes,
-            possible_unlisted=o.possible_unlisted,
-        )
-        for o in est.objects
+# The documents of the last objects of libraries and loaders converted, by the identity of
+# their ObjectEstimate (kept here with it, so that its id is not reused while it is a key). A
+# library's ObjectEstimate is one object in every program of a scan that maps it (cost
+# EstimateMemo), and libc alone has a few hundred pages: converted once, not once per program.
+# Executables, each the root of one process, are not kept.
+_OBJECT_DOCS: dict[int, tuple[ObjectEstimate, d.ObjectDoc]] = {}
+MAX_OBJECT_DOCS = 256  # then forgotten all at once: a scan maps far fewer libraries
+
+
+def _object_doc(o: ObjectEstimate) -> d.ObjectDoc:
+    found = _OBJECT_DOCS.get(id(o))
+    if found is not None and found[0] is o:
+        return found[1]
+    doc = d.ObjectDoc(
+        path=o.path,
+        soname=o.soname,
+        role=o.role,
+        writable_pages=o.writable_pages,
+        pages=tuple(_page(p) for p in o.pages),
+        private_dirty=o.private_dirty,
+        shared_clean=o.shared_clean,
+        notes=o.notes,
+        possible_unlisted=o.possible_unlisted,
     )
+    if o.role != "executable":
+        if len(_OBJECT_DOCS) >= MAX_OBJECT_DOCS:
+            _OBJECT_DOCS.clear()
+        _OBJECT_DOCS[id(o)] = (o, doc)
+    return doc
+
+
+def _estimate_doc(est: Estimate, instances: int) -> d.EstimateDoc:
+    objects = tuple(_object_doc(o) for o in est.objects)
     total = est.total
     page_size: Any = est.page_size  # one of PageSize: the options and profiles allow no other
     return d.EstimateDoc(

@@ -160,6 +160,12 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         self._dso_cache[loader_path] = dso
         return dso
 
+    def adopt(self, loader_path: str, dso: Dso) -> None:
+        """Keep `dso` as read() would: the caller read it from locate(loader_path), with this
+        host's `sections` (a scan reads each file it is given before it resolves it, and
+        resolve() must not read the program a second time)."""
+        self._dso_cache.setdefault(loader_path, dso)
+
     def realpath(self, loader_path: str) -> str:
         """The loader path with every symlink resolved, still expressed inside the root."""
         file = self.locate(loader_path)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import gc
 import glob
 import os
 import posixpath
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+import elfcost
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.cost.whatif import RELINKS
 from elfcost.documents import (
@@ -571,10 +573,15 @@ class _Worker:
         hit = self._cached(t, slot) if look_up else None
         if hit is not None:
             return hit
+        host = self.host(t.site.root)
+        # A file the host finds at its loader path is read as the host reads it, and handed
+        # to it if it is resolved below, so that it is not read twice; any other (an archive's
+        # member) headers only.
+        same = not isinstance(host, repo.ArchiveHost) and host.locate(t.loader_path) == t.file
         try:
-            # Headers only, and not kept: most files under /usr/lib are never loaded by the
+            # Not kept unless resolved: most files under /usr/lib are never loaded by the
             # programs this worker sees, and Host keeps every object it reads for the run.
-            dso = read_dso(t.file, path=t.loader_path, sections=False)
+            dso = read_dso(t.file, path=t.loader_path, sections=same and host.sections)
         except UnsupportedElfError:
             if t.explicit:
                 raise
@@ -584,7 +591,9 @@ class _Worker:
         if kind == "library" and not t.explicit:
             self._store(t, slot, None, cache.Entry(kind=kind, text=None))
             return _Outcome(kind="library")
-        graph = resolve(t.loader_path, self.host(t.site.root))
+        if same:
+            host.adopt(t.loader_path, dso)
+        graph = resolve(t.loader_path, host)
         # A program of another machine (a foreign root) is estimated with that machine's pages.
         size, note = page_size_for(graph.root.dso, self.config.page_size)
         opts = msgspec.structs.replace(self.config.estimate, page_size=size)
@@ -707,6 +716,7 @@ def _init_worker(config: _Config) -> None:
     # and ends the workers; SIGTERM ends a worker as it would any process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
     _WORKER = _Worker(config)
 
 
