@@ -16,7 +16,10 @@ that dies in the local pool does; the scan goes on. A task that fails for anothe
 
 The workers read the files at the paths this process found them: on a cluster, the inputs,
 the root, and the directory archives are unpacked into ($TMPDIR) must be on a file system
-every worker mounts at the same path.
+every worker mounts at the same path. An archive scanned as one root (`--archive`) is read by
+the workers themselves, its packages indexed by tasks of their own (in_order) and its members
+read where they are analysed (repo.StoreHost): the archive must be at the same path on every
+worker, the temporary directory need not.
 """
 
 from __future__ import annotations

@@ -16,8 +16,14 @@ mmap a file); other regular files are counted and dropped. Directories are those
 members imply. The store is bounded (ScanOptions.max_archive_bytes, ELF bytes only) and is
 removed with the scan's temporary directory. Packages are read in worker processes
 (build's `jobs`). The index is saved beside the store (msgpack), so a worker process reading
-the root by its store directory (ArchiveHost) loads it once: a worker on another machine
-needs the store on a shared file system.
+the root by its store directory (ArchiveHost) loads it once.
+
+On a cluster (build's `remote`), each package is indexed by a task on a worker
+(index_on_worker), which sends back the index entries, the loader configuration's content and
+what ldconfig reads of each ELF member, not the members: the caller's store holds the
+configuration only, and the index the cache ldconfig would write. The analysis runs on the
+workers, each reading the members it needs from the package files into a bounded store of its
+own (StoreHost): the archive must be at the same path on every worker.
 
 As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
 the later ones are counted as conflicts. Two files of the same package: the later version

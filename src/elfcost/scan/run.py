@@ -7,7 +7,9 @@ inside it and loader paths are relative to it, as Host.locate reads them) and pa
 (archive.py: unpacked into a private temporary directory, removed afterwards, and scanned as a
 root). With ScanOptions.archive, a directory input is one archive instead: a directory of
 packages or a Debian repository, every package installed in one root (repo.py: an index, no
-tree on disk); its results name their package, and they are not cached.
+tree on disk); its results name their package, and they are not cached. With a cluster
+(ScanOptions.scheduler) the archive's packages are indexed, and its members read, on the
+cluster's workers (repo.index_on_worker, repo.StoreHost), not in this process.
 
 Every ELF file is examined. Programs (Dso.is_program: ET_EXEC, DF_1_PIE, or PT_INTERP without a
 DT_SONAME) get a full estimate; a shared library found under a directory is not estimated as a
