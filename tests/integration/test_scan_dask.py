@@ -423,3 +423,36 @@ def test_a_workers_store_of_members_stays_within_its_bound(
     expected = scan_jsonl([archive], archive=True, jobs=2)
     bounded = scan_jsonl([archive], archive=True, scheduler=cluster.address, worker_store_bytes=1)
     assert bounded == expected
+
+
+def test_a_signal_while_an_archive_is_indexed_cancels_its_tasks(
+    cluster: Cluster, arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = str(copy_archive(arm64_debs, tmp_path / "arm64"))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "scan", "--archive", "--no-cache", "--format", "jsonl",
+         "--scheduler", cluster.address, archive],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while not any(
+            str(k).startswith("elfcost-index-")
+            for keys in cluster.client.processing().values()
+            for k in keys
+        ):
+            assert p.poll() is None, "the scan ended before indexing on the cluster"
+            assert time.monotonic() < deadline, "no indexing task reached the workers"
+            time.sleep(0.01)  # polling the cluster's state
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=DEADLINE)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + DEADLINE
+    while cluster.tasks():  # its indexing tasks cancelled
+        assert time.monotonic() < deadline, "the scan's tasks outlived it"
+        time.sleep(0.05)
