@@ -102,6 +102,8 @@ class Cluster:
         # The workers import the elfcost under test, as this process does.
         path = os.environ.get("PYTHONPATH", "")
         self.env = {**os.environ, "PYTHONPATH": f"{SRC}:{path}" if path else str(SRC)}
+        # What a worker killed by a test leaves behind (an archive's members) stays in tmp.
+        self.env["TMPDIR"] = str(tmp)
         self.procs: list[subprocess.Popen[bytes]] = []
         file = tmp / "scheduler.json"
         common = ["--no-dashboard", "--host", "127.0.0.1"]

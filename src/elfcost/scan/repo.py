@@ -43,6 +43,7 @@ gives its entry. glibc-hwcaps subdirectories are not scanned for it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fnmatch
@@ -52,6 +53,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -449,12 +451,17 @@ def _index_one(job: tuple[str, str, int, int]) -> Indexed:
     return Indexed(file=file, package=pkg, found=w.found, stored=w.stored, written=w.written)
 
 
-def index_on_worker(file: str, number: int, max_bytes: int) -> Indexed:
+def index_on_worker(
+    file: str, number: int, max_bytes: int, scan: str = "", keep: int = 0
+) -> Indexed:
     """One package indexed on a cluster's worker (a task of `scan --archive --scheduler`):
     the index entries, the loader configuration's content and what ldconfig reads of each ELF
-    member travel back, not the ELF files (analysis tasks read the package again where they
-    run: StoreHost)."""
-    with tempfile.TemporaryDirectory(prefix="elfcost-index-") as store:
+    member travel back, not the ELF files. The members written stay on this worker for the
+    scan `scan`, up to `keep` bytes of the packages indexed last (an analysis task here takes
+    them rather than read the package again: StoreHost); the others are read again where they
+    are analysed."""
+    store = tempfile.mkdtemp(prefix="elfcost-index-")
+    try:
         os.mkdir(os.path.join(store, BLOBS))
         one = _index_one((file, store, number, max_bytes))
         config: dict[str, bytes] = {}
@@ -470,7 +477,53 @@ def index_on_worker(file: str, number: int, max_bytes: int) -> Indexed:
                     facts[m.blob] = library_facts(read_dso(blob, path=path))
             else:
                 config[m.blob] = read_bounded(blob, "loader configuration", MAX_CONFIG_BYTES)
+    except BaseException:
+        shutil.rmtree(store, ignore_errors=True)
+        raise
+    if scan and keep > 0 and one.package is not None:
+        _keep(scan, file, store, one.written, keep)
+    else:
+        shutil.rmtree(store, ignore_errors=True)
     return msgspec.structs.replace(one, config=config, facts=facts)
+
+
+# What this process's indexing tasks kept: scan -> package file -> (directory, bytes), the
+# package indexed least recently first.
+_KEPT: dict[str, OrderedDict[str, tuple[str, int]]] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def _keep(scan: str, file: str, store: str, size: int, bound: int) -> None:
+    with _KEPT_LOCK:
+        if scan not in _KEPT:
+            atexit.register(release_kept, scan)  # a worker that exits before the scan ends
+        kept = _KEPT.setdefault(scan, OrderedDict())
+        old = kept.pop(file, None)  # a task run again (its first worker was lost)
+        kept[file] = (store, size)
+        dropped = [old[0]] if old is not None else []
+        total = sum(n for _, n in kept.values())
+        while total > bound and len(kept) > 1:
+            _, (d, n) = kept.popitem(last=False)
+            dropped.append(d)
+            total -= n
+    for d in dropped:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _take_kept(scan: str, file: str) -> str | None:
+    """The directory an indexing task of this process left `file`'s members in, now the
+    caller's (to move them and remove it); None if there is none."""
+    with _KEPT_LOCK:
+        found = _KEPT.get(scan, OrderedDict()).pop(file, None)
+    return found[0] if found is not None else None
+
+
+def release_kept(scan: str) -> None:
+    """The scan is over: what its indexing tasks kept here is removed."""
+    with _KEPT_LOCK:
+        kept = _KEPT.pop(scan, OrderedDict())
+    for d, _ in kept.values():
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # Indexes the packages (file, number, max_bytes) elsewhere (a cluster), in order.
@@ -898,6 +951,7 @@ class StoreHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
 
     shared: ArchiveIndex
     max_bytes: int
+    scan: str = ""  # what this process's indexing tasks kept for the scan is taken first
 
     @cached_property
     def index(self) -> ArchiveIndex:
@@ -953,18 +1007,23 @@ class StoreHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
         pkg = self.index.packages[n]
         wanted = self._members_of.get(n, {})
         os.makedirs(os.path.join(self.root, BLOBS), exist_ok=True)
-        scratch = tempfile.mkdtemp(dir=self.root)
+        scratch = _take_kept(self.scan, pkg.file) if self.scan else None
         try:
-            os.mkdir(os.path.join(scratch, BLOBS))
-            w = _Indexer(archive=pkg.file, dest=scratch, max_bytes=1 << 62, package=n)
-            _index_package(w)
+            if scratch is not None:  # indexed here: its members are those of the index
+                found = dict(wanted)
+            else:
+                scratch = tempfile.mkdtemp(dir=self.root)
+                os.mkdir(os.path.join(scratch, BLOBS))
+                w = _Indexer(archive=pkg.file, dest=scratch, max_bytes=1 << 62, package=n)
+                _index_package(w)
+                found = w.found
             files: list[str] = []
             size = 0
             for path, m in sorted(wanted.items()):
                 dest = os.path.join(self.root, m.blob)
                 if dest in files:
                     continue  # a hard link: one content file
-                got = w.found.get(path)
+                got = found.get(path)
                 if got is None or not got.blob or got.size != m.size:
                     raise InputError(
                         pkg.file,
@@ -976,7 +1035,8 @@ class StoreHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
                 files.append(dest)
                 size += m.size
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         return files, size
 
 

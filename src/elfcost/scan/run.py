@@ -217,7 +217,7 @@ class Scan:
             counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
             counts.archives = found.archives
             counts.roots = found.roots
-            config = _config(self.options, found.sites, found.remote)
+            config = _config(self.options, found.sites, found.remote, found.scan)
             targets = found.targets
             for target, outcome in _outcomes(targets, config, self._jobs(), self._progress, client):
                 counts.add(target, outcome)
@@ -290,6 +290,7 @@ class _Discovery:
         self.jobs = jobs  # processes that may read an archive's packages
         self.client = client  # a cluster: its workers index an archive's packages
         self.remote: dict[str, repo.ArchiveIndex] = {}  # by the site's root: indexed there
+        self.scan = uuid.uuid4().hex if client is not None else ""  # names it on the workers
         self.cleanup = cleanup
         root = options.root
         self.host = Host(root=root)
@@ -405,7 +406,10 @@ class _Discovery:
 
             def remote(jobs: Sequence[tuple[str, int, int]]) -> Iterator[repo.Indexed]:
                 assert client is not None
-                return engine.in_order(client, repo.index_on_worker, jobs, _index_died, "index")
+                # The members a worker writes as it indexes stay there for the analysis.
+                keep = (self.scan, self.options.worker_store_bytes)
+                tasks = [(*job, *keep) for job in jobs]
+                return engine.in_order(client, repo.index_on_worker, tasks, _index_died, "index")
 
         try:
             index = repo.build(
@@ -497,6 +501,7 @@ def _config(
     options: ScanOptions,
     sites: Sequence[_Site],
     remote: dict[str, repo.ArchiveIndex] | None = None,
+    scan: str = "",
 ) -> _Config:
     opts = Options(
         page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
@@ -534,7 +539,7 @@ def _config(
         remedies=options.remedies,
         archives=remote or {},
         store_bytes=options.worker_store_bytes,
-        scan=uuid.uuid4().hex if remote else "",
+        scan=scan if remote else "",
     )
 
 
@@ -582,6 +587,7 @@ class _Worker:
                 root=_worker_store(self, self.config.scan),
                 shared=self.config.archives[root],
                 max_bytes=self.config.store_bytes,
+                scan=self.config.scan,
                 ld_library_path=self.config.ld_library_path,
                 preload=self.config.preload,
                 isa_level=self.config.isa_level,
@@ -828,6 +834,7 @@ def release_stores(scan: str) -> None:
         dirs = _STORES.pop(scan, [])
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+    repo.release_kept(scan)
 
 
 def _index_died(job: tuple[object, ...], why: str) -> repo.Indexed:
