@@ -23,7 +23,8 @@ On a cluster (build's `remote`), each package is indexed by a task on a worker
 what ldconfig reads of each ELF member, not the members: the caller's store holds the
 configuration only, and the index the cache ldconfig would write. The analysis runs on the
 workers, each reading the members it needs from the package files into a bounded store of its
-own (StoreHost): the archive must be at the same path on every worker.
+own (StoreHost), or taking those it wrote while indexing: the archive must be at the same path
+on every worker.
 
 As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
 the later ones are counted as conflicts. Two files of the same package: the later version
