@@ -474,3 +474,61 @@ def test_a_malformed_member_is_named_as_the_archive_holds_it(
     (demo,) = (r for r in results if r.loader_path == "/usr/bin/demo")
     assert demo.error is not None and "blobs" not in demo.error
     assert demo.error.startswith(f"{archive}!/usr/lib/x86_64-linux-gnu/libdemo.so.1: ")
+
+
+def test_an_index_built_elsewhere_and_a_workers_store(
+    arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """`scan --archive --scheduler`'s parts without a cluster: the packages indexed as a
+    cluster's worker indexes them (index_on_worker: entries, configuration and what ldconfig
+    reads come back, no ELF file), and a worker's StoreHost reading the members it needs from
+    the package files, within its bound."""
+    from elfcost.errors import InputError
+    from elfcost.scan import repo
+
+    archive = _copy(arm64_debs, tmp_path / "arm64")
+    local_store, caller = tmp_path / "local", tmp_path / "caller"
+    local_store.mkdir()
+    caller.mkdir()
+    local = repo.build(str(archive), str(local_store), jobs=1)
+    index = repo.build(
+        str(archive), str(caller), remote=lambda jobs: (repo.index_on_worker(*j) for j in jobs)
+    )
+    assert index.members == local.members and index.packages == local.packages
+    # ldconfig's cache, made in the caller from what the workers read, is the one ldconfig
+    # makes reading the files.
+    assert index.ld_so_cache is not None
+    assert index.ld_so_cache == repo.ArchiveHost(root=str(local_store)).ld_so_cache()
+    assert "libc.so.6" in index.ld_so_cache.raw
+    # The caller keeps the loader's configuration only.
+    kept = [f.read_bytes()[:4] for f in (caller / "blobs").iterdir()]
+    assert kept and b"\x7fELF" not in kept
+
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    host = repo.StoreHost(root=str(worker), shared=index, max_bytes=1)
+    ls = host.read("/bin/ls")
+    assert ls.is_program and ls.file.startswith(str(worker))
+    libc = host.read("/lib/aarch64-linux-gnu/libc.so.6")
+    assert libc.soname == "libc.so.6"
+    # Both packages were read, each member the index has of them written: nothing else.
+    written = {f.name for f in (worker / "blobs").iterdir()}
+    wanted = {
+        m.blob.rsplit("/", 1)[1]
+        for m in index.members.values()
+        if m.blob and index.packages[m.package].name in ("coreutils", "libc6")
+    }
+    assert written == wanted and host.held_bytes() > 1
+    host.begin()  # over its bound of 1 byte: everything is dropped before the next task
+    assert host.held_bytes() == 0 and not any((worker / "blobs").iterdir())
+    again = host.read("/bin/ls")  # read again from the package, not from a stale object
+    assert again is not ls and again.file == ls.file and Path(again.file).is_file()
+    assert again.dynamic == ls.dynamic
+
+    # A package file that is not the one indexed (another file at its path on a worker).
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copyfile(arm64_debs["dash"], archive / arm64_debs["coreutils"].name)
+    stale = repo.StoreHost(root=str(other), shared=index, max_bytes=1 << 30)
+    with pytest.raises(InputError, match="not as when the archive was indexed"):
+        stale.read("/bin/ls")

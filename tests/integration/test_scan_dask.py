@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -101,6 +102,8 @@ class Cluster:
         # The workers import the elfcost under test, as this process does.
         path = os.environ.get("PYTHONPATH", "")
         self.env = {**os.environ, "PYTHONPATH": f"{SRC}:{path}" if path else str(SRC)}
+        # What a worker killed by a test leaves behind (an archive's members) stays in tmp.
+        self.env["TMPDIR"] = str(tmp)
         self.procs: list[subprocess.Popen[bytes]] = []
         try:
             self._up(tmp, dask, workers)
@@ -329,3 +332,139 @@ def test_tar_members_are_scanned_on_the_cluster_as_locally(
         for name in ("true", "env", "sleep"):
             tf.add(f"/usr/bin/{name}", arcname=f"usr/bin/{name}")
     assert scan_jsonl([str(tgz)], scheduler=cluster.address) == scan_jsonl([str(tgz)], jobs=2)
+
+
+# -- an archive as one root (--archive) --------------------------------------------------------
+
+
+def copy_archive(debs: dict[str, Path], dest: Path) -> Path:
+    """The packages in a directory of their own: the workers read them at this path."""
+    dest.mkdir(parents=True)
+    for f in debs.values():
+        shutil.copyfile(f, dest / f.name)
+    return dest
+
+
+def test_an_archive_is_indexed_and_analysed_on_the_workers(
+    cluster: Cluster, arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = str(copy_archive(arm64_debs, tmp_path / "arm64"))
+    local = cli("--archive", "--no-cache", "-j", "2", archive)
+    with distributed.get_task_stream(client=cluster.client) as stream:
+        remote = cli("--archive", "--no-cache", "--scheduler", cluster.address, archive)
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stderr == ""
+    assert lines(remote) == lines(local)
+    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
+    docs = [json.loads(x) for x in lines(remote)]
+    assert len(docs) > 100 and all(d["estimate"] is not None for d in docs)
+    assert all(not d["estimate"]["missing"] for d in docs)  # libraries from other packages
+    # Each package was indexed by a task of its own, and the programs analysed in tasks,
+    # on the cluster's workers.
+    keys = [str(t["key"]) for t in stream.data]
+    assert sum(k.startswith("elfcost-index-") for k in keys) == len(arm64_debs)
+    assert any(k.startswith("elfcost-scan-") for k in keys)
+    # What the workers kept for the scan is gone with it.
+    assert cluster.client.run(lambda: __import__("elfcost.scan.run").scan.run._STORES) == {
+        w: {} for w in cluster.client.scheduler_info()["workers"]
+    }
+
+
+@pytest.mark.parametrize("phase", ["index", "scan"])
+def test_a_worker_killed_while_an_archive_is_scanned_loses_nothing(
+    tmp_path: Path, arm64_debs: dict[str, Path], phase: str
+) -> None:
+    """One of two workers killed while it indexes a package, or while it analyses programs:
+    the scheduler runs its task again on the other, and the results are the local pool's."""
+    archive = str(copy_archive(arm64_debs, tmp_path / "arm64"))
+    expected = scan_jsonl([archive], archive=True, jobs=2)
+    c = Cluster(tmp_path, workers=2)
+    killed: list[str] = []
+
+    def watch() -> None:
+        """Kill the first worker seen running a task of this phase."""
+        deadline = time.monotonic() + DEADLINE
+        while not killed and time.monotonic() < deadline:
+            for w, keys in c.client.processing().items():
+                if any(str(k).startswith(f"elfcost-{phase}-") for k in keys):
+                    os.kill(pids[w], signal.SIGKILL)
+                    killed.append(w)
+                    return
+            time.sleep(0.01)  # polling, not waiting for an outcome
+
+    try:
+        pids: dict[str, int] = c.client.run(os.getpid)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            got = scan_jsonl([archive], archive=True, scheduler=c.address)
+        finally:
+            watcher.join()
+        assert killed, f"no worker was seen running an {phase} task"
+        assert killed[0] not in c.client.scheduler_info()["workers"]
+        assert got == expected
+    finally:
+        c.close()
+
+
+def test_a_truncated_package_of_an_archive_on_the_cluster(
+    cluster: Cluster, arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = copy_archive(arm64_debs, tmp_path / "arm64")
+    broken = archive / arm64_debs["coreutils"].name
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    local = cli("--archive", "--no-cache", "-j", "2", str(archive))
+    remote = cli("--archive", "--no-cache", "--scheduler", cluster.address, str(archive))
+    assert remote.returncode == local.returncode == 3, remote.stderr
+    assert lines(remote) == lines(local)
+    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
+    errors = [json.loads(x) for x in lines(remote) if '"elfcost.error/1"' in x]
+    assert [e["path"] for e in errors] == [str(broken)]
+    assert remote.stderr.count("\n") == 1 and f"{broken}: " in remote.stderr
+    programs = {json.loads(x).get("loader_path") for x in lines(remote)}
+    assert "/bin/ls" not in programs and {"/bin/bash", "/bin/grep"} <= programs
+
+
+def test_a_workers_store_of_members_stays_within_its_bound(
+    cluster: Cluster, arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """With a bound of one byte each task starts with nothing kept: every package is read
+    again where it is needed, and the results are the same."""
+    archive = str(copy_archive(arm64_debs, tmp_path / "arm64"))
+    expected = scan_jsonl([archive], archive=True, jobs=2)
+    bounded = scan_jsonl([archive], archive=True, scheduler=cluster.address, worker_store_bytes=1)
+    assert bounded == expected
+
+
+def test_a_signal_while_an_archive_is_indexed_cancels_its_tasks(
+    cluster: Cluster, arm64_debs: dict[str, Path], tmp_path: Path
+) -> None:
+    archive = str(copy_archive(arm64_debs, tmp_path / "arm64"))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "elfcost", "scan", "--archive", "--no-cache", "--format", "jsonl",
+         "--scheduler", cluster.address, archive],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while not any(
+            str(k).startswith("elfcost-index-")
+            for keys in cluster.client.processing().values()
+            for k in keys
+        ):
+            assert p.poll() is None, "the scan ended before indexing on the cluster"
+            assert time.monotonic() < deadline, "no indexing task reached the workers"
+            time.sleep(0.01)  # polling the cluster's state
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=DEADLINE)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + DEADLINE
+    while cluster.tasks():  # its indexing tasks cancelled
+        assert time.monotonic() < deadline, "the scan's tasks outlived it"
+        time.sleep(0.05)

@@ -254,6 +254,7 @@ class Assume(click.ParamType[str]):
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "[" + "|".join(ASSUME) + "|static-lib=SONAME|static-lib=all]"
 
+
 OUTPUT = option("-o", "--output", type=click.Path(dir_okay=False))
 HOST = together(
     later("elfcost.pipeline", "make_host"),

@@ -41,6 +41,15 @@ def command(
         help="What one package archive may unpack to, and what an --archive may keep of its "
         "ELF files (in package order: a package that does not fit is not installed).",
     ),
+    worker_store: int = common.option(
+        "--worker-store",
+        type=common.Size(),
+        default="2G",
+        metavar="SIZE",
+        help="With --archive and --scheduler: what each worker keeps of the archive's ELF "
+        "files, read from the packages where they are analysed (the packages used least "
+        "recently are dropped first).",
+    ),
     remedies: bool = common.option(
         "--remedies",
         is_flag=True,
@@ -94,6 +103,7 @@ def command(
         archive=archive,
         remedies=remedies,
         max_archive_bytes=max_unpacked,
+        worker_store_bytes=worker_store,
     )
     out = scan_report(paths, opts, fmt=fmt, top=top, weights=weights, output=output, status=state)
     if out is not None:

@@ -16,11 +16,15 @@ that dies in the local pool does; the scan goes on. A task that fails for anothe
 
 The workers read the files at the paths this process found them: on a cluster, the inputs,
 the root, and the directory archives are unpacked into ($TMPDIR) must be on a file system
-every worker mounts at the same path.
+every worker mounts at the same path. An archive scanned as one root (`--archive`) is read by
+the workers themselves, its packages indexed by tasks of their own (in_order) and its members
+read where they are analysed (repo.StoreHost): the archive must be at the same path on every
+worker, the temporary directory need not.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -92,6 +96,9 @@ class Work(msgspec.Struct, Generic[T, R, C], frozen=True, kw_only=True):
     advance: Callable[[int], None]  # progress: this many more files answered
     # The package a file belongs to (a cluster task holds whole packages); None: none.
     package: Callable[[T], Hashable | None] = lambda t: None
+    # Run on every worker of a cluster once the scan is done (what the workers kept for it,
+    # such as an archive's members, removed); None: nothing.
+    release: Callable[[], None] | None = None
 
 
 # -- worker processes of this machine ----------------------------------------------------------
@@ -263,6 +270,57 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def in_order(
+    client: distributed.Client,
+    function: Callable[..., R],
+    items: Sequence[tuple[object, ...]],
+    died: Callable[[tuple[object, ...], str], R],
+    what: str,
+) -> Iterator[R]:
+    """function(*item) for each of `items`, one task each on the cluster (all submitted at
+    once), the results in item order as they come. A task whose workers die again and again
+    gives died(item, why); a task that fails otherwise, or a scheduler lost, ClusterError.
+    Interrupted, the tasks not yet taken are cancelled."""
+    import asyncio
+
+    import distributed
+
+    address: str = client.scheduler.address
+    run = uuid.uuid4().hex
+    futures = collections.deque(
+        client.submit(function, *item, key=f"elfcost-{what}-{run}-{i}", pure=False)
+        for i, item in enumerate(items)
+    )
+    try:
+        for item in items:
+            future = futures.popleft()
+            try:
+                exc = future.exception()
+                result = future.result() if exc is None else None
+            except (Exception, asyncio.CancelledError) as lost:
+                why = f"{type(lost).__name__}: {lost} (the scheduler was lost, or restarted)"
+                raise ClusterError(address, f"waiting for a {what} task", why) from None
+            if exc is None:
+                yield result  # type: ignore[misc]  # a finished task's result is an R
+            elif isinstance(exc, distributed.KilledWorker):
+                yield died(
+                    item, f"the workers that ran its task died, {exc.allowed_failures + 1} times"
+                )
+            else:
+                raise ClusterError(
+                    address,
+                    f"running a {what} task on the cluster",
+                    f"{type(exc).__name__}: {exc} "
+                    "(can the scheduler and the workers import elfcost?)",
+                )
+    except BaseException:
+        with _signals_held():
+            if futures:
+                with contextlib.suppress(Exception):  # the scheduler may be gone
+                    client.cancel(list(futures), force=True)
+        raise
+
+
 class DaskEngine(Generic[T, R, C]):
     """Tasks of whole packages (or TASK_FILES files) on the cluster `client` is connected to."""
 
@@ -307,7 +365,10 @@ class DaskEngine(Generic[T, R, C]):
         return self.done.pop(id(t))
 
     def close(self) -> None:
-        pass  # every task was taken; the connection is closed with the scan (connect)
+        # Every task was taken; the connection is closed with the scan (connect).
+        if self.work.release is not None and self.shared is not None:
+            with contextlib.suppress(Exception):  # best effort: a worker removes it at exit
+                self.client.run(self.work.release)
 
     def abort(self) -> None:
         """Cancel the tasks not yet taken (those running are stopped by the workers)."""

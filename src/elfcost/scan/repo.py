@@ -16,8 +16,15 @@ mmap a file); other regular files are counted and dropped. Directories are those
 members imply. The store is bounded (ScanOptions.max_archive_bytes, ELF bytes only) and is
 removed with the scan's temporary directory. Packages are read in worker processes
 (build's `jobs`). The index is saved beside the store (msgpack), so a worker process reading
-the root by its store directory (ArchiveHost) loads it once: a worker on another machine
-needs the store on a shared file system.
+the root by its store directory (ArchiveHost) loads it once.
+
+On a cluster (build's `remote`), each package is indexed by a task on a worker
+(index_on_worker), which sends back the index entries, the loader configuration's content and
+what ldconfig reads of each ELF member, not the members: the caller's store holds the
+configuration only, and the index the cache ldconfig would write. The analysis runs on the
+workers, each reading the members it needs from the package files into a bounded store of its
+own (StoreHost), or taking those it wrote while indexing: the archive must be at the same path
+on every worker.
 
 As dpkg would, the first package (in file-name or Packages order) to ship a path keeps it;
 the later ones are counted as conflicts. Two files of the same package: the later version
@@ -37,6 +44,7 @@ gives its entry. glibc-hwcaps subdirectories are not scanned for it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fnmatch
@@ -44,8 +52,11 @@ import gzip
 import lzma
 import os
 import posixpath
-from collections import Counter
-from collections.abc import Iterator
+import shutil
+import tempfile
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cached_property
 from multiprocessing.context import BaseContext
@@ -54,7 +65,7 @@ from typing import IO, Literal
 import msgspec
 
 from elfcost.elf.machines import BY_NAME, NATIVE, machine_for
-from elfcost.elf.reader import ELF_MAGIC, read_dso
+from elfcost.elf.reader import ELF_MAGIC, is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.files import read_bounded
 from elfcost.model import Dso
@@ -127,6 +138,24 @@ class ArchiveIndex(msgspec.Struct, frozen=True, kw_only=True):
     members: dict[str, Member]  # loader path -> member
     errors: tuple[PackageError, ...] = ()  # packages not installed: corrupt, another arch...
     conflicts: int = 0  # paths a later package also shipped (the first package keeps them)
+    # The cache ldconfig would write, made when the index was built (an index built on a
+    # cluster, whose ELF members are not in the caller's store); None: made on first use.
+    ld_so_cache: ldcache.LdCache | None = None
+
+
+class LibraryFacts(msgspec.Struct, frozen=True, array_like=True):
+    """What ldconfig reads of a library (ArchiveHost._ldconfig)."""
+
+    soname: str | None
+    program: bool
+    e_machine: int
+    elf_class: int
+
+
+def library_facts(dso: Dso) -> LibraryFacts:
+    return LibraryFacts(
+        soname=dso.soname, program=dso.is_program, e_machine=dso.e_machine, elf_class=dso.elf_class
+    )
 
 
 def archive_kind(directory: str) -> Literal["repository", "packages"] | None:
@@ -397,8 +426,8 @@ def _rpm_fields(file: str) -> dict[str, str]:
 # -- the whole archive ---------------------------------------------------------------------
 
 
-class _Indexed(msgspec.Struct, frozen=True, kw_only=True):
-    """One package read (in a worker process or this one)."""
+class Indexed(msgspec.Struct, frozen=True, kw_only=True):
+    """One package read (in a worker process, this one, or a cluster's worker)."""
 
     file: str
     package: Package | None  # None: refused (error says why), nothing of it kept
@@ -406,22 +435,105 @@ class _Indexed(msgspec.Struct, frozen=True, kw_only=True):
     stored: list[str]
     written: int
     error: str | None = None
+    # Read on a cluster's worker (index_on_worker), where the content stays: the loader
+    # configuration's content and what ldconfig reads of each ELF member, by blob.
+    config: dict[str, bytes] = msgspec.field(default_factory=dict)
+    facts: dict[str, LibraryFacts] = msgspec.field(default_factory=dict)
 
 
-def _index_one(job: tuple[str, str, int, int]) -> _Indexed:
+def _index_one(job: tuple[str, str, int, int]) -> Indexed:
     file, store, i, max_bytes = job
     w = _Indexer(archive=file, dest=store, max_bytes=max_bytes, package=i, limit=max_bytes)
     try:
         pkg = _index_package(w)
     except InputError as exc:
         _remove(store, w.stored)  # nothing of a broken package stays
-        return _Indexed(file=file, package=None, found={}, stored=[], written=0, error=str(exc))
-    return _Indexed(file=file, package=pkg, found=w.found, stored=w.stored, written=w.written)
+        return Indexed(file=file, package=None, found={}, stored=[], written=0, error=str(exc))
+    return Indexed(file=file, package=pkg, found=w.found, stored=w.stored, written=w.written)
+
+
+def index_on_worker(
+    file: str, number: int, max_bytes: int, scan: str = "", keep: int = 0
+) -> Indexed:
+    """One package indexed on a cluster's worker (a task of `scan --archive --scheduler`):
+    the index entries, the loader configuration's content and what ldconfig reads of each ELF
+    member travel back, not the ELF files. The members written stay on this worker for the
+    scan `scan`, up to `keep` bytes of the packages indexed last (an analysis task here takes
+    them rather than read the package again: StoreHost); the others are read again where they
+    are analysed."""
+    store = tempfile.mkdtemp(prefix="elfcost-index-")
+    try:
+        os.mkdir(os.path.join(store, BLOBS))
+        one = _index_one((file, store, number, max_bytes))
+        config: dict[str, bytes] = {}
+        facts: dict[str, LibraryFacts] = {}
+        for path, m in sorted(one.found.items()):
+            if m.kind != "file" or not m.blob or m.blob in config or m.blob in facts:
+                continue
+            blob = os.path.join(store, m.blob)
+            if is_elf(blob):
+                # As ArchiveHost.read reads it, sections included; what it cannot read,
+                # ldconfig skips (no facts).
+                with contextlib.suppress(ElfcostError):
+                    facts[m.blob] = library_facts(read_dso(blob, path=path))
+            else:
+                config[m.blob] = read_bounded(blob, "loader configuration", MAX_CONFIG_BYTES)
+    except BaseException:
+        shutil.rmtree(store, ignore_errors=True)
+        raise
+    if scan and keep > 0 and one.package is not None:
+        _keep(scan, file, store, one.written, keep)
+    else:
+        shutil.rmtree(store, ignore_errors=True)
+    return msgspec.structs.replace(one, config=config, facts=facts)
+
+
+# What this process's indexing tasks kept: scan -> package file -> (directory, bytes), the
+# package indexed least recently first.
+_KEPT: dict[str, OrderedDict[str, tuple[str, int]]] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def _keep(scan: str, file: str, store: str, size: int, bound: int) -> None:
+    with _KEPT_LOCK:
+        if scan not in _KEPT:
+            atexit.register(release_kept, scan)  # a worker that exits before the scan ends
+        kept = _KEPT.setdefault(scan, OrderedDict())
+        old = kept.pop(file, None)  # a task run again (its first worker was lost)
+        kept[file] = (store, size)
+        dropped = [old[0]] if old is not None else []
+        total = sum(n for _, n in kept.values())
+        while total > bound and len(kept) > 1:
+            _, (d, n) = kept.popitem(last=False)
+            dropped.append(d)
+            total -= n
+    for d in dropped:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _take_kept(scan: str, file: str) -> str | None:
+    """The directory an indexing task of this process left `file`'s members in, now the
+    caller's (to move them and remove it); None if there is none."""
+    with _KEPT_LOCK:
+        found = _KEPT.get(scan, OrderedDict()).pop(file, None)
+    return found[0] if found is not None else None
+
+
+def release_kept(scan: str) -> None:
+    """The scan is over: what its indexing tasks kept here is removed."""
+    with _KEPT_LOCK:
+        kept = _KEPT.pop(scan, OrderedDict())
+    for d, _ in kept.values():
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# Indexes the packages (file, number, max_bytes) elsewhere (a cluster), in order.
+RemoteIndexer = Callable[[Sequence[tuple[str, int, int]]], Iterable[Indexed]]
 
 
 def _index_all(
     files: list[str], store: str, max_bytes: int, jobs: int, context: BaseContext | None
-) -> Iterator[_Indexed]:
+) -> Iterator[Indexed]:
     """Each package read once, in file order; by `jobs` worker processes when more than one
     (decompressing is most of the time: an xz data.tar reads at ~30 MB/s)."""
     work = [(f, store, i, max_bytes) for i, f in enumerate(files)]
@@ -447,12 +559,15 @@ def build(
     max_bytes: int = archive.MAX_BYTES,
     jobs: int = 1,
     mp_context: BaseContext | None = None,
+    remote: RemoteIndexer | None = None,
 ) -> ArchiveIndex:
     """Index the archive `directory` into the empty directory `store` and save the index there
-    (INDEX_NAME), reading the packages in `jobs` processes (of `mp_context`). Bad packages are
-    in the index's errors; raises InputError when `directory` is no archive at all. The bound
-    `max_bytes` on the content kept is applied in package order: the package that would cross
-    it, and every one after it that does not fit, is refused."""
+    (INDEX_NAME), reading the packages in `jobs` processes (of `mp_context`), or with `remote`
+    on a cluster's workers (index_on_worker: the store then holds the loader configuration
+    only, and the index the cache ldconfig would write). Bad packages are in the index's
+    errors; raises InputError when `directory` is no archive at all. The bound `max_bytes` on
+    the content kept is applied in package order: the package that would cross it, and every
+    one after it that does not fit, is refused."""
     kind = archive_kind(directory)
     if kind is None:
         raise InputError(directory, "", "no package files (.deb, .apk, .rpm) and no dists/")
@@ -462,9 +577,18 @@ def build(
     else:
         files = list(_package_files(directory))
     os.mkdir(os.path.join(store, BLOBS))
-    indexed: list[tuple[Package, _Indexed]] = []
+    indexed: list[tuple[Package, Indexed]] = []
     budget = max_bytes
-    for one in _index_all(files, store, max_bytes, jobs, mp_context):
+    facts: dict[str, LibraryFacts] = {}
+    if remote is not None:
+        read: Iterable[Indexed] = remote([(f, i, max_bytes) for i, f in enumerate(files)])
+    else:
+        read = _index_all(files, store, max_bytes, jobs, mp_context)
+    for one in read:
+        for blob, content in one.config.items():  # a package read elsewhere: its configuration
+            with open(os.path.join(store, blob), "xb") as fh:
+                fh.write(content)
+        facts.update(one.facts)
         if one.package is not None and one.written > budget:
             _remove(store, one.stored)
             over = f"the archive's ELF members exceed {max_bytes:,} bytes: not installed"
@@ -517,9 +641,18 @@ def build(
         errors=tuple(errors),
         conflicts=conflicts,
     )
+    _save(index, store)
+    if remote is not None:
+        # The ELF members are on the workers: ldconfig is run here from what they read.
+        cache = _FactsHost(root=store, facts=facts).ld_so_cache()
+        index = msgspec.structs.replace(index, ld_so_cache=cache)
+        _save(index, store)
+    return index
+
+
+def _save(index: ArchiveIndex, store: str) -> None:
     with open(os.path.join(store, INDEX_NAME), "wb") as fh:
         fh.write(msgspec.msgpack.encode(index))
-    return index
 
 
 def _remove(store: str, blobs: list[str]) -> None:
@@ -681,7 +814,11 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
         found = self._lookup(loader_path)
         if found is None or not found[1].blob:
             return None
-        return os.path.join(self.root, found[1].blob)
+        return self._content(found[1])
+
+    def _content(self, member: Member) -> str:
+        """The file holding a member's content (kept: member.blob is set)."""
+        return os.path.join(self.root, member.blob)
 
     def exists(self, loader_path: str) -> bool:
         return self._lookup(loader_path) is not None
@@ -712,7 +849,7 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
                 raise InputError(loader_path, "", os.strerror(errno.EISDIR))
             if not found[1].blob:
                 raise NotElfError(loader_path, "", "not an ELF file")
-            blob = os.path.join(self.root, found[1].blob)
+            blob = self._content(found[1])
             try:
                 dso = read_dso(blob, path=loader_path, sections=self.sections)
             except ElfcostError as exc:
@@ -748,10 +885,19 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
         return sorted("/" + f for f in found if f and self.exists("/" + f))
 
     def ld_so_cache(self) -> ldcache.LdCache | None:
+        if self.index.ld_so_cache is not None:
+            return self.index.ld_so_cache
         key = "ld.so.cache"
         if key not in self._conf_cache:
             self._conf_cache[key] = self._ldconfig()
         return self._conf_cache[key]  # type: ignore[return-value]
+
+    def _library_facts(self, loader_path: str) -> LibraryFacts | None:
+        """What ldconfig reads of the file at `loader_path`; None: it cannot read it."""
+        try:
+            return library_facts(self.read(loader_path))
+        except ElfcostError:
+            return None
 
     def _ldconfig(self) -> ldcache.LdCache:
         """The cache ldconfig would write in this root (see the module docstring)."""
@@ -764,17 +910,14 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
                 if not name.startswith(("lib", "ld-")) or ".so" not in name:
                     continue
                 path = posixpath.join(d, name)
-                try:
-                    dso = self.read(path)
-                except ElfcostError:
+                facts = self._library_facts(path)
+                if facts is None or facts.program:
                     continue  # ldconfig skips what it cannot read as a library
-                if dso.is_program:
-                    continue
-                machine = machine_for(dso.e_machine)
+                machine = machine_for(facts.e_machine)
                 flags = machine.glibc_cache_flags[0] if machine else 0
-                if dso.elf_class == 32 and machine is not None and machine.name == "x86_64":
+                if facts.elf_class == 32 and machine is not None and machine.name == "x86_64":
                     continue  # x32: not a configuration elfcost models
-                soname = dso.soname or name
+                soname = facts.soname or name
                 entries = raw.setdefault(soname, [])
                 if any(e[1] == flags for e in entries):
                     continue  # an earlier directory gave it
@@ -782,6 +925,120 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
                 link = posixpath.join(d, soname)
                 entries.append((link if self.exists(link) else path, flags, None, 0, 0))
         return ldcache.LdCache(raw={k: tuple(v) for k, v in raw.items()})
+
+
+class _FactsHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
+    """An archive's root whose ELF members were read elsewhere (index_on_worker): what
+    ldconfig reads of each comes from `facts`, by blob."""
+
+    facts: dict[str, LibraryFacts]
+
+    def _library_facts(self, loader_path: str) -> LibraryFacts | None:
+        found = self._lookup(loader_path)
+        if found is None or not found[1].blob:
+            return None
+        return self.facts.get(found[1].blob)
+
+
+class StoreHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
+    """An archive's root on a cluster's worker: `shared` is the index the scan sent every
+    worker once, `root` an empty directory of this worker's own. A member's content is
+    written there when first needed, with every other member its package keeps (reading one
+    member of a compressed package costs what reading all of them does), from the package
+    file at the path it was indexed from: the archive must be at the same path on every
+    worker. At most `max_bytes` of members are kept: before each task (begin), the packages
+    used least recently are dropped until the rest fit; a task itself may go over the bound
+    (every object of its programs must be there while it runs)."""
+
+    shared: ArchiveIndex
+    max_bytes: int
+    scan: str = ""  # what this process's indexing tasks kept for the scan is taken first
+
+    @cached_property
+    def index(self) -> ArchiveIndex:
+        return self.shared
+
+    @cached_property
+    def _held(self) -> OrderedDict[int, tuple[list[str], int]]:
+        """Package (in index.packages) -> its content files here and their bytes, least
+        recently used first."""
+        return OrderedDict()
+
+    @cached_property
+    def _members_of(self) -> dict[int, dict[str, Member]]:
+        """Package -> the members it keeps in the index (path -> member)."""
+        out: dict[int, dict[str, Member]] = {}
+        for path, m in self.index.members.items():
+            if m.kind == "file" and m.blob:
+                out.setdefault(m.package, {})[path] = m
+        return out
+
+    def held_bytes(self) -> int:
+        return sum(size for _, size in self._held.values())
+
+    def begin(self) -> None:
+        """A task starts: drop the packages used least recently while over the bound, and
+        forget the objects read from them (their files are gone; read again if needed)."""
+        gone: set[str] = set()
+        total = self.held_bytes()
+        while total > self.max_bytes and self._held:
+            _, (files, size) = self._held.popitem(last=False)
+            for f in files:
+                with contextlib.suppress(OSError):
+                    os.unlink(f)
+            gone.update(files)
+            total -= size
+        if gone:
+            cache = self._dso_cache
+            for path, dso in list(cache.items()):
+                if isinstance(dso, Dso) and dso.file in gone:
+                    del cache[path]
+
+    def _content(self, member: Member) -> str:
+        n = member.package
+        if n in self._held:
+            self._held.move_to_end(n)
+        else:
+            self._held[n] = self._materialise(n)
+        return super()._content(member)
+
+    def _materialise(self, n: int) -> tuple[list[str], int]:
+        """Read package n once, keeping the members the index has of it; raises InputError
+        (the package is unreadable here, or is not the file that was indexed)."""
+        pkg = self.index.packages[n]
+        wanted = self._members_of.get(n, {})
+        os.makedirs(os.path.join(self.root, BLOBS), exist_ok=True)
+        scratch = _take_kept(self.scan, pkg.file) if self.scan else None
+        try:
+            if scratch is not None:  # indexed here: its members are those of the index
+                found = dict(wanted)
+            else:
+                scratch = tempfile.mkdtemp(dir=self.root)
+                os.mkdir(os.path.join(scratch, BLOBS))
+                w = _Indexer(archive=pkg.file, dest=scratch, max_bytes=1 << 62, package=n)
+                _index_package(w)
+                found = w.found
+            files: list[str] = []
+            size = 0
+            for path, m in sorted(wanted.items()):
+                dest = os.path.join(self.root, m.blob)
+                if dest in files:
+                    continue  # a hard link: one content file
+                got = found.get(path)
+                if got is None or not got.blob or got.size != m.size:
+                    raise InputError(
+                        pkg.file,
+                        path,
+                        "not as when the archive was indexed "
+                        "(is the archive the same file at this path on every worker?)",
+                    )
+                os.replace(os.path.join(scratch, got.blob), dest)
+                files.append(dest)
+                size += m.size
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return files, size
 
 
 def _triplets(machine: str) -> tuple[str, ...]:

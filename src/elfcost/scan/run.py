@@ -7,7 +7,9 @@ inside it and loader paths are relative to it, as Host.locate reads them) and pa
 (archive.py: unpacked into a private temporary directory, removed afterwards, and scanned as a
 root). With ScanOptions.archive, a directory input is one archive instead: a directory of
 packages or a Debian repository, every package installed in one root (repo.py: an index, no
-tree on disk); its results name their package, and they are not cached.
+tree on disk); its results name their package, and they are not cached. With a cluster
+(ScanOptions.scheduler) the archive's packages are indexed, and its members read, on the
+cluster's workers (repo.index_on_worker, repo.StoreHost), not in this process.
 
 Every ELF file is examined. Programs (Dso.is_program: ET_EXEC, DF_1_PIE, or PT_INTERP without a
 DT_SONAME) get a full estimate; a shared library found under a directory is not estimated as a
@@ -42,10 +44,13 @@ import gc
 import glob
 import os
 import posixpath
+import shutil
 import signal
 import tempfile
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,6 +97,8 @@ LOADER_CONFIG = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/e
 
 
 JOBS_PER_CPU = 4  # the most workers per core a scan starts, whatever it is asked for
+# What a cluster's worker keeps of an archive's members for one scan (repo.StoreHost).
+WORKER_STORE_BYTES = 2 << 30
 
 
 class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +123,8 @@ class ScanOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_archive_bytes: int = archive.MAX_BYTES  # what one archive may unpack to
     # Each directory input is an archive (repo.py): its packages are installed in one root.
     archive: bool = False
+    # With `scheduler`: what each worker keeps of an archive's members (repo.StoreHost)
+    worker_store_bytes: int = WORKER_STORE_BYTES
     # Each program's remedies too (predict.remedies): the estimates' `savings`, a few more
     # estimates per program. Not with a relinking `assume`.
     remedies: bool = False
@@ -204,13 +213,13 @@ class Scan:
             # The cluster first: an address nothing answers at is reported before any work.
             scheduler = self.options.scheduler
             client = engine.connect(scheduler, cleanup) if scheduler else None
-            found = _Discovery(self.options, cleanup, self._jobs())
+            found = _Discovery(self.options, cleanup, self._jobs(), client)
             for raw in self.inputs:
                 found.add(raw)
             counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
             counts.archives = found.archives
             counts.roots = found.roots
-            config = _config(self.options, found.sites)
+            config = _config(self.options, found.sites, found.remote, found.scan)
             targets = found.targets
             for target, outcome in _outcomes(targets, config, self._jobs(), self._progress, client):
                 counts.add(target, outcome)
@@ -246,6 +255,9 @@ class _Site(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str | None  # shown path = prefix + loader path; None: as walked (this machine)
     archive: str | None = None  # the archive, absolute: its identity keys the cache
     index: bool = False  # an archive's index (repo.py), read through repo.ArchiveHost
+    # An archive indexed on a cluster: its ELF members are read where they are analysed
+    # (repo.StoreHost), not in this process.
+    remote: bool = False
 
     def loader_path(self, file: str) -> str:
         if self.prefix is None:
@@ -269,9 +281,18 @@ class _Target(msgspec.Struct, frozen=True, kw_only=True):
 class _Discovery:
     """Turns the inputs into the list of files to examine, in input order."""
 
-    def __init__(self, options: ScanOptions, cleanup: contextlib.ExitStack, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        options: ScanOptions,
+        cleanup: contextlib.ExitStack,
+        jobs: int = 1,
+        client: distributed.Client | None = None,
+    ) -> None:
         self.options = options
         self.jobs = jobs  # processes that may read an archive's packages
+        self.client = client  # a cluster: its workers index an archive's packages
+        self.remote: dict[str, repo.ArchiveIndex] = {}  # by the site's root: indexed there
+        self.scan = uuid.uuid4().hex if client is not None else ""  # names it on the workers
         self.cleanup = cleanup
         root = options.root
         self.host = Host(root=root)
@@ -381,6 +402,17 @@ class _Discovery:
         """An archive: its packages indexed into one root (repo.py); each bad package is an
         error of its own and the others are scanned."""
         store = self._tmpdir()
+        client = self.client
+        remote: repo.RemoteIndexer | None = None
+        if client is not None:
+
+            def remote(jobs: Sequence[tuple[str, int, int]]) -> Iterator[repo.Indexed]:
+                assert client is not None
+                # The members a worker writes as it indexes stay there for the analysis.
+                keep = (self.scan, self.options.worker_store_bytes)
+                tasks = [(*job, *keep) for job in jobs]
+                return engine.in_order(client, repo.index_on_worker, tasks, _index_died, "index")
+
         try:
             index = repo.build(
                 directory,
@@ -388,6 +420,7 @@ class _Discovery:
                 max_bytes=self.options.max_archive_bytes,
                 jobs=self.jobs,
                 mp_context=engine.mp_context(),
+                remote=remote,
             )
         except InputError as exc:
             self._error(raw, "", exc)
@@ -397,9 +430,22 @@ class _Discovery:
         self.archives += 1
         self.roots.append(archive_root(raw, index))
         prefix = raw + "!"
-        site = _Site(root=store, real_root=store, prefix=prefix, archive=directory, index=True)
+        site = _Site(
+            root=store,
+            real_root=store,
+            prefix=prefix,
+            archive=directory,
+            index=True,
+            remote=remote is not None,
+        )
         self.sites.append(site)
-        for loader, blob, package in repo.elf_members(index, store):
+        members = list(repo.elf_members(index, store))
+        if site.remote:
+            # Package by package: a cluster's task holds whole packages, each read once there.
+            order = {p.name: n for n, p in enumerate(index.packages)}
+            members.sort(key=lambda m: (order[m[2]], m[0]))
+            self.remote[store] = index
+        for loader, blob, package in members:
             self.targets.append(
                 _Target(
                     path=prefix + loader,
@@ -446,9 +492,19 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     cache_dir: str | None
     envs: dict[str, str]  # Host root -> what its cache entries depend on besides the files
     remedies: bool = False
+    # Archives indexed on a cluster, by their site's root: the index every worker is sent
+    # once, with the config; each worker reads the members it needs (repo.StoreHost).
+    archives: dict[str, repo.ArchiveIndex] = msgspec.field(default_factory=dict)
+    store_bytes: int = 0  # what a worker keeps of their members
+    scan: str = ""  # names the scan on the workers (release_stores)
 
 
-def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
+def _config(
+    options: ScanOptions,
+    sites: Sequence[_Site],
+    remote: dict[str, repo.ArchiveIndex] | None = None,
+    scan: str = "",
+) -> _Config:
     opts = Options(
         page_size=options.page_size or os.sysconf("SC_PAGE_SIZE"),
         bind_now=BIND_NOW.get(options.assume or ""),
@@ -483,6 +539,9 @@ def _config(options: ScanOptions, sites: Sequence[_Site]) -> _Config:
         cache_dir=cache_dir,
         envs=envs,
         remedies=options.remedies,
+        archives=remote or {},
+        store_bytes=options.worker_store_bytes,
+        scan=scan if remote else "",
     )
 
 
@@ -525,6 +584,16 @@ class _Worker:
         self.cache = cache.ResultCache(config.cache_dir) if config.cache_dir else None
 
     def host(self, root: str) -> Host:
+        if root not in self.hosts and root in self.config.archives:
+            self.hosts[root] = repo.StoreHost(
+                root=_worker_store(self, self.config.scan),
+                shared=self.config.archives[root],
+                max_bytes=self.config.store_bytes,
+                scan=self.config.scan,
+                ld_library_path=self.config.ld_library_path,
+                preload=self.config.preload,
+                isa_level=self.config.isa_level,
+            )
         if root not in self.hosts:
             c = self.config
             # An archive's root is its index, not a tree (repo.py).
@@ -538,11 +607,17 @@ class _Worker:
         return self.hosts[root]
 
     def run(self, chunk: Sequence[_Target], *, look_up: bool = True) -> list[_Outcome]:
+        for host in self.hosts.values():
+            if isinstance(host, repo.StoreHost):
+                host.begin()  # within its bound before the task, not during it
         return [self.one(t, look_up=look_up) for t in chunk]
 
     def one(self, t: _Target, *, look_up: bool = True) -> _Outcome:
         """t's outcome; look_up=False: the parent found no valid cache entry for it."""
         try:
+            if t.site.remote:  # a member of an archive indexed on a cluster: read it here
+                file = self.host(t.site.root).locate(t.loader_path)
+                t = msgspec.structs.replace(t, file=file or "")
             return self._analyse(t, look_up)
         except ElfcostError as exc:
             host = self.host(t.site.root)
@@ -550,7 +625,8 @@ class _Worker:
                 member = host.member_of(exc.path)
                 if member != t.loader_path and member in host.index.members:
                     exc = ElfcostError(f"{t.site.prefix}{member}", exc.what, exc.why)
-            return _Outcome(kind="error", elf=is_elf(t.file), error=_message(exc, t))
+            elf = t.site.remote or is_elf(t.file)  # a remote member was ELF when indexed
+            return _Outcome(kind="error", elf=elf, error=_message(exc, t))
         except Exception as exc:  # a bug in elfcost: one line for this file, the scan goes on
             return _Outcome(
                 kind="error", error=f"{t.path}: internal error: {type(exc).__name__}: {exc}"
@@ -559,6 +635,8 @@ class _Worker:
     def quick(self, t: _Target) -> _Outcome | None:
         """t's outcome if it is not ELF or the cache has it, else None (analyse it). Never
         raises: an error here is found again, and reported, by the analysis."""
+        if t.site.remote:
+            return None  # its content is on the workers; not cached (an archive's member)
         try:
             if not is_elf(t.file):
                 return _not_elf(t)
@@ -739,8 +817,42 @@ def _run_task(config: _Config, chunk: Sequence[_Target]) -> list[_Outcome]:
 
 
 def _package(t: _Target) -> Hashable | None:
-    """The archive t came from: a cluster task holds whole packages."""
-    return t.site.archive
+    """The archive t came from (the package, in an archive indexed on a cluster): a cluster
+    task holds whole packages."""
+    return (t.site.archive, t.package) if t.site.remote else t.site.archive
+
+
+# What the workers of this process keep for each scan of an archive indexed on a cluster:
+# directories, removed when the scan ends (release_stores) or with the _Worker.
+_STORES: dict[str, list[str]] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _worker_store(owner: _Worker, scan: str) -> str:
+    """An empty directory for an archive's members on this worker, removed with `owner` (a
+    later scan's worker replaces it), at exit, or by release_stores(scan)."""
+    d = tempfile.mkdtemp(prefix="elfcost-store-")
+    weakref.finalize(owner, shutil.rmtree, d, True)
+    with _STORES_LOCK:
+        _STORES.setdefault(scan, []).append(d)
+    return d
+
+
+def release_stores(scan: str) -> None:
+    """Run on every worker when the scan is done (engine.Work.release)."""
+    with _STORES_LOCK:
+        dirs = _STORES.pop(scan, [])
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    repo.release_kept(scan)
+
+
+def _index_died(job: tuple[object, ...], why: str) -> repo.Indexed:
+    """A package whose indexing task's workers died: not installed, the scan goes on."""
+    file = str(job[0])
+    return repo.Indexed(
+        file=file, package=None, found={}, stored=[], written=0, error=f"{file}: indexing: {why}"
+    )
 
 
 # -- dispatch (in this process) ----------------------------------------------------------------
@@ -775,6 +887,7 @@ def _outcomes(
         died=_died,
         advance=progress.advance,
         package=_package,
+        release=functools.partial(release_stores, config.scan) if config.scan else None,
     )
     pool: engine.Engine[_Target, _Outcome] | None = None
     if client is not None:
