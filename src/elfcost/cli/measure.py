@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
 from elfcost.cli import common
-
-if TYPE_CHECKING:
-    from elfcost.documents import Assume
 
 PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
 RELINKS = ("static", "musl", "glibc", "musl-static", "glibc-static")  # cost/whatif.py RELINKS
@@ -57,17 +54,17 @@ def command(
     elfcost measure --capture cap.tgz          files captured on another machine
     elfcost measure --all --assume static      every process, and what a relink would save
     """
-    from elfcost.report import jsonout, text
+    from elfcost.report import outputs
     from elfcost.runtime import measure as rm
 
     if sum(bool(x) for x in (command, pids, smaps_file, capture, every)) != 1:
         raise click.UsageError("give exactly one of: -- COMMAND, --pid, --smaps, --capture, --all")
     if assume is not None and not every:
         raise click.UsageError("--assume is for --all")
-    if every:
-        _machine(state, fmt, assume)
-        return
     state.json_errors(fmt == "json")
+    if every:
+        click.echo(outputs.machine(fmt, assume), nl=False)
+        return
     results = rm.measure(
         command,
         pids,
@@ -80,40 +77,5 @@ def command(
         each=state.per_input,
     )
     errors = state.take_errors(pretty=not results)  # elfcost.error/1 documents, first
-    for line in errors:
-        click.echo(line, nl=False)
-    for m in results:
-        if fmt == "json":
-            click.echo(jsonout.dumps(rm.to_json(m), pretty=len(results) == 1 and not errors))
-        else:
-            click.echo(text.measurement_text(m), nl=False)
-    if len(pids) > 1 and len(results) > 1:
-        g = rm.group_of(results)
-        if fmt == "json":
-            click.echo(jsonout.dumps(rm.group_to_json(g), pretty=False))
-        else:
-            click.echo(text.group_text(g), nl=False)
-
-
-def _machine(state: common.State, fmt: str, assume: str | None) -> None:
-    """`--all`: every process read, its programs estimated, summed by analysis.machine."""
-    from elfcost import analysis
-    from elfcost.report import jsonout, text
-    from elfcost.runtime import machine as rmach
-
-    state.json_errors(fmt == "json")
-    read = rmach.read_machine()
-    est = rmach.estimate_programs(read.samples, read.page_size, assume)
-    doc = analysis.machine(
-        read,
-        {p: jsonout.estimate_doc(e) for p, e in est.as_built.items()},
-        est.not_estimated,
-        relinked={p: jsonout.estimate_doc(e) for p, e in est.relinked.items()}
-        if assume is not None
-        else None,
-        assume=cast("Assume", assume),
-    )
-    if fmt == "json":
-        click.echo(jsonout.dumps(doc))
-    else:
-        click.echo(text.machine_text(doc), nl=False)
+    out = outputs.measurements(results, fmt, grouped=len(pids) > 1, errors=bool(errors))
+    common.emit([*errors, *out], None)

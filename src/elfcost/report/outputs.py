@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from elfcost.report.status import Status
     from elfcost.resolve.graph import DependencyGraph
     from elfcost.resolve.host import Host
+    from elfcost.runtime.records import Measurement
     from elfcost.runtime.validate import Validation
 
 
@@ -114,3 +115,49 @@ def causes(fmt: str) -> str:
             msgspec.json.format(msgspec.json.encode({"causes": CAUSES}), indent=2).decode() + "\n"
         )
     return causes_text()
+
+
+def measurements(
+    results: Sequence[Measurement], fmt: str, *, grouped: bool, errors: bool
+) -> list[str]:
+    """Each measurement (elfcost.measurement/1 or text), then, for several live processes
+    (`grouped`), their group; one measurement alone is indented unless error lines precede."""
+    from elfcost.report import text
+    from elfcost.runtime import measure as rm
+
+    out = []
+    for m in results:
+        if fmt == "json":
+            pretty = len(results) == 1 and not errors
+            out.append(jsonout.dumps(rm.to_json(m), pretty=pretty) + "\n")
+        else:
+            out.append(text.measurement_text(m))
+    if grouped and len(results) > 1:
+        g = rm.group_of(results)
+        if fmt == "json":
+            out.append(jsonout.dumps(rm.group_to_json(g), pretty=False) + "\n")
+        else:
+            out.append(text.group_text(g))
+    return out
+
+
+def machine(fmt: str, assume: str | None) -> str:
+    """`measure --all`: every process read, its programs estimated, summed by
+    analysis.machine; elfcost.machine/1 or text."""
+    from elfcost import analysis
+    from elfcost.report import text
+    from elfcost.runtime import machine as rmach
+
+    read = rmach.read_machine()
+    est = rmach.estimate_programs(read.samples, read.page_size, assume)
+    relinked = None
+    if assume is not None:
+        relinked = {p: jsonout.estimate_doc(e) for p, e in est.relinked.items()}
+    doc = analysis.machine(
+        read,
+        {p: jsonout.estimate_doc(e) for p, e in est.as_built.items()},
+        est.not_estimated,
+        relinked=relinked,
+        assume=assume,
+    )
+    return jsonout.dumps(doc) + "\n" if fmt == "json" else text.machine_text(doc)
