@@ -165,3 +165,19 @@ def test_samples_idle_within_bounds(samples: Path, link_modes: tuple[str, ...]) 
     assert bad == [], "\n".join(
         f"{r[0]}: low {r[1]} expected {r[2]} high {r[3]} measured {r[4]}" for r in bad
     )
+
+
+def test_glibc_tls_pages_at_entry(samples: Path, link_modes: tuple[str, ...]) -> None:
+    """The initial TLS area of a dynamic glibc program, where _dl_allocate_tls_storage put
+    it: the predicted page count (cost/estimate.py _tcb_at_tp_pages) is what the kernel shows
+    written around the thread pointer, on x86_64 (two pages: the 2368-byte TCB ends past the
+    first) and on i386 (one: its 1216-byte TCB does not)."""
+    modes = [m for m in link_modes if "static" not in m and "musl" not in m]
+    programs = [p for p in sample_programs(samples, tuple(modes)) if p.name.split(".")[0] != "tls"]
+    assert any(p.name.endswith(".i386") for p in programs) or not Path("/lib32").exists()
+    rows = {}
+    for p in programs:
+        est, m = run([str(p)], "entry")
+        tls = next(i for i in est.process if i.name == "tls")
+        rows[p.name] = (tls.private_dirty.at_entry, m.bucket("tls").private_dirty)
+    assert rows and {n: r for n, r in rows.items() if r[0] != r[1]} == {}

@@ -11,11 +11,17 @@ P = 4096
 
 
 def predict(
-    profile: str, *objects: tuple[str, tuple[str, ...]], static: bool = False
+    profile: str,
+    *objects: tuple[str, tuple[str, ...]],
+    static: bool = False,
+    formats: dict[str, str] | None = None,
 ) -> tuple[list[PageCost], list[PageCost]]:
     family, _, link = profile.partition("-")
     am = select(family, link, "x86_64")[0].after_main
-    linked = [Linked(name=n, functions=f, static=static) for n, f in objects]
+    linked = [
+        Linked(name=n, functions=f, static=static, float_format=(formats or {}).get(n))
+        for n, f in objects
+    ]
     found = triggers(am, linked)
     return heap_pages(am, found, P), stack_pages(found)
 
@@ -94,6 +100,27 @@ def test_musl_float_formatting_may_deepen_the_stack() -> None:
     assert stack[0].detail.startswith("snprintf (linked into prog)")
     _, stack = predict("glibc-dynamic", ("prog", ("snprintf",)))
     assert stack == []  # glibc's stays within ld.so's start-up depth
+
+
+def test_a_floating_format_makes_the_first_page_expected() -> None:
+    """The importer's own "%.3f" is evidence a double is formatted: fmt_fp's first page is
+    expected (printf_format measured +1 to +2), the second stays possible; the object named is
+    the one carrying the format, not the first importer."""
+    for profile, static in (("musl-static", True), ("musl-dynamic", False)):
+        _, stack = predict(
+            profile,
+            ("prog", ("snprintf",)),
+            ("libfmt.so", ("vsnprintf",)),
+            static=static,
+            formats={"libfmt.so": "%s %.3f"},
+        )
+        assert [p.phase for p in stack] == ["idle", "possible"], profile
+        assert stack[0].detail.startswith("vsnprintf (")
+        assert 'libfmt.so carries the format "%s %.3f"' in stack[0].detail
+        assert "carries the format" not in stack[1].detail
+    # glibc has no such use: a floating format changes nothing there.
+    _, stack = predict("glibc-dynamic", ("prog", ("snprintf",)), formats={"prog": "%g"})
+    assert stack == []
 
 
 def test_every_profile_use_names_a_cause_an_item_and_a_phase() -> None:

@@ -43,6 +43,7 @@ class Linked(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # the object as a reason names it ("s6-supervise", "libskarnet.so.2.13")
     functions: tuple[str, ...]
     static: bool = False  # linked into a static executable, not imported
+    float_format: str | None = None  # a printf format with a floating conversion it carries
 
 
 class Trigger(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,8 +57,15 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
     weak: bool = False
 
     @property
+    def confirmed(self) -> bool:
+        """The importing object carries the evidence the use asks for (a floating format)."""
+        return self.use.evidence == "float-format" and self.linked.float_format is not None
+
+    @property
     def phase(self) -> Phase:
-        return "possible" if self.weak else self.use.phase
+        if self.weak:
+            return "possible"
+        return "idle" if self.confirmed else self.use.phase
 
     @property
     def source(self) -> str:
@@ -73,7 +81,12 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
             if self.weak
             else ""
         )
-        return f"{self.source} {self.use.why}{weak}"
+        seen = (
+            f"; expected, as {self.linked.name} carries the format \"{self.linked.float_format}\""
+            if self.confirmed and not self.weak
+            else ""
+        )
+        return f"{self.source} {self.use.why}{weak}{seen}"
 
 
 def triggers(am: AfterMain, linked: Sequence[Linked]) -> list[Trigger]:
@@ -85,7 +98,12 @@ def triggers(am: AfterMain, linked: Sequence[Linked]) -> list[Trigger]:
     for use in am.uses:
         wanted = set(use.imports)
         pairs = [(fn, obj) for obj in linked for fn in obj.functions if fn in wanted]
-        strong = next(((fn, obj) for fn, obj in pairs if fn not in am.uninformative), None)
+        strong_pairs = [(fn, obj) for fn, obj in pairs if fn not in am.uninformative]
+        # An object whose own data confirms the use (a floating format) is the one named.
+        strong = next(
+            (p for p in strong_pairs if use.evidence and p[1].float_format is not None),
+            strong_pairs[0] if strong_pairs else None,
+        )
         found = strong or (pairs[0] if pairs else None)
         if found is not None:
             out.append(Trigger(use=use, function=found[0], linked=found[1], weak=strong is None))

@@ -24,11 +24,12 @@ from elfcost.cost.profiles import (
     PageCounts,
     Profile,
     all_profiles,
+    format_functions,
     libc_functions,
     select,
 )
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NOTHING_MORE, FactsWanted, ObjectFacts
-from elfcost.elf.machines import label
+from elfcost.elf.machines import EM_386, EM_X86_64, label
 from elfcost.errors import UnsupportedElfError
 from elfcost.model import (
     ET_DYN,
@@ -43,6 +44,7 @@ from elfcost.model import (
     Prot,
     Range,
     SectionIndex,
+    Segment,
 )
 from elfcost.resolve.graph import DependencyGraph
 
@@ -58,6 +60,9 @@ MAX_WRITABLE_BYTES = 1 << 48
 # glibc's ld.so has every page of its writable segment listed as written (R-G8): a few pages
 # in every real build, so a larger one is refused.
 MAX_LOADER_DATA_PAGES = 1 << 12
+# Machines whose thread pointer points at the TCB with the static TLS blocks below it (glibc's
+# sysdeps/*/nptl/tls.h define TLS_TCB_AT_TP); the others put the TCB first (TLS_DTV_AT_TP).
+TLS_TCB_AT_TP = frozenset({EM_X86_64, EM_386})
 
 
 # --assume bind-now / lazy as Options.bind_now (the other --assume values relink: whatif.py).
@@ -109,6 +114,7 @@ def facts_wanted(graph: DependencyGraph, options: Options | None = None) -> dict
             init_writes=True,
             imports=libc_functions(),  # of those, the ones linked in
             linked_in=True,
+            formats_for=format_functions(),
         )
         return {root.path: wanted, **{o.dso.path: NOTHING_MORE for o in graph.objects[1:]}}
     profile, _ = select(graph.family, "dynamic", label(root.machine, root.little_endian))
@@ -202,6 +208,7 @@ def estimate(
             name=o.dso.path.rsplit("/", 1)[-1],
             functions=facts[o.dso.path].imports,
             static=link != "dynamic",
+            float_format=facts[o.dso.path].float_format,
         )
         for o in graph.objects
         if facts[o.dso.path].imports
@@ -271,7 +278,9 @@ def _facts_wanted(obj: LoadedObject, profile: Profile | None, P: int) -> FactsWa
             return NOTHING_MORE
         if profile is None or obj.dso.soname in LIBC_SONAMES:
             return WANT_INIT_WRITES  # libc's own objects call into libc, they import nothing
-        return FactsWanted(init_writes=True, imports=libc_functions())
+        return FactsWanted(
+            init_writes=True, imports=libc_functions(), formats_for=format_functions()
+        )
     return FactsWanted(
         symbols=()
         if _calibrated_build(obj.dso, profile) and P == 4096
@@ -691,6 +700,9 @@ def _tls(
         # glibc carves the block from brk at an arbitrary offset, so each run straddles one
         # more page (measured); musl's comes from fresh pages (calloc/mmap) and does not.
         exp = low + (1 + (1 if data_pages else 0) if profile.family == "glibc" else 0)
+    elif profile.family == "glibc" and graph.objects[0].dso.e_machine in TLS_TCB_AT_TP:
+        low = max(1, -(-written // P))
+        exp = _tcb_at_tp_pages(blocks, tcb, profile.tls_surplus_bytes, P)
     else:
         low = max(1, -(-written // P))
         exp = low + 1 if written % P or len(blocks) > 1 else low
@@ -700,6 +712,30 @@ def _tls(
         f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}"
     )
     return low, exp, max(high, exp), detail
+
+
+def _tcb_at_tp_pages(blocks: Sequence[Segment], tcb: int, surplus: int, P: int) -> int:
+    """Pages of glibc's initial static TLS that start-up writes, on a TLS_TCB_AT_TP machine.
+
+    The layout is elf/dl-tls.c `_dl_determine_tlsoffset`: each block is placed below the TCB at
+    an offset rounded up to its alignment, and `dl_tls_static_size` is that offset plus the
+    static surplus, rounded up to the largest alignment (at least TCB_ALIGNMENT, 64 on x86),
+    plus the TCB. The blocks and the TCB are at the end of that area, the unused surplus at its
+    start. The area starts on a page boundary: `_dl_allocate_tls_storage` asks rtld's minimal
+    malloc for more than the rest of its page on x86_64 (elf/dl-minimal-malloc.c maps fresh
+    pages and starts there), and csu/libc-tls.c `__libc_setup_tls` takes it from the
+    page-aligned start of brk. So the pages written are those the range
+    [size - TCB - offset, size) spans: two on x86_64, whose 2368-byte TCB ends past the first
+    page, one on i386, whose 1216-byte TCB does not (measured, bench/accuracy).
+    """
+    offset, max_align = 0, 64
+    for b in blocks:
+        align = max(1, b.align)
+        offset = align_up(offset + b.memsz, align)
+        max_align = max(max_align, align)
+    size = align_up(offset + surplus, max_align) + tcb
+    start = size - tcb - offset
+    return (size - 1) // P - start // P + 1
 
 
 def _tcb_bytes(

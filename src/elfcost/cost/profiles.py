@@ -62,6 +62,9 @@ class LibcUse(msgspec.Struct, frozen=True, kw_only=True):
     pages: int  # pages it writes beyond that, calibrated, location unknown
     why: str  # what it allocates or writes, and what measured it
     imports: tuple[str, ...]
+    # Evidence in the importing object that makes a `possible` use expected: "float-format",
+    # a printf format with a floating conversion in its read-only data (elf/formats.py).
+    evidence: str = ""
 
 
 class AfterMain(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,6 +185,7 @@ def _after_main(am: dict[str, Any]) -> AfterMain:
                 pages=u["pages"],
                 why=u["why"],
                 imports=tuple(u["imports"]),
+                evidence=u.get("evidence", ""),
             )
             for u in am["uses"]
         ),
@@ -205,6 +209,21 @@ def libc_functions() -> tuple[str, ...]:
     same question whichever profile estimates it (the what-ifs swap libcs), so its facts are
     read once."""
     return tuple(dict.fromkeys(n for p in all_profiles() for n in p.after_main.names))
+
+
+@functools.cache
+def format_functions() -> tuple[str, ...]:
+    """The functions of every use that a floating format confirms: their importers' read-only
+    data is searched for one."""
+    return tuple(
+        dict.fromkeys(
+            n
+            for p in all_profiles()
+            for u in p.after_main.uses
+            if u.evidence == "float-format"
+            for n in u.imports
+        )
+    )
 
 
 def file_name(family: str, link: str, machine: str) -> str:

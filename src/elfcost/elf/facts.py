@@ -137,6 +137,9 @@ class ObjectFacts(msgspec.Struct, frozen=True, kw_only=True):
     # Of the libc functions asked about, those the object imports (a static executable: the
     # ones linked into it), in the order asked.
     imports: tuple[str, ...] = ()
+    # A printf format with a floating conversion in its read-only data (elf/formats.py), looked
+    # for only when it imports one of FactsWanted.formats_for; None: none, or not looked for.
+    float_format: str | None = None
 
 
 class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,6 +155,9 @@ class FactsWanted(msgspec.Struct, frozen=True, kw_only=True):
     # static executable), defined in its own symbol table.
     imports: tuple[str, ...] = ()
     linked_in: bool = False
+    # Functions (of `imports`) whose importers' read-only data is searched for a printf format
+    # with a floating conversion: evidence that one of them formats a double.
+    formats_for: tuple[str, ...] = ()
 
 
 NOTHING_MORE = FactsWanted()

@@ -2,8 +2,9 @@
 
 The file is opened once; the relocation tables, the COPY symbols' sizes, the libc banner, the
 symbols asked for (one walk of the symbol tables), the libc functions it imports (or, static,
-links in) among those asked about and, when asked for, the initialisers' disassembly
-(elf/ctors.py) are all read through that one descriptor (reader.opened).
+links in) among those asked about, whether an importer of printf carries a floating format
+(elf/formats.py) and, when asked for, the initialisers' disassembly (elf/ctors.py) are all
+read through that one descriptor (reader.opened).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from elfcost.elf.facts import (
     FactsWanted,
     ObjectFacts,
 )
+from elfcost.elf.formats import float_format
 from elfcost.elf.libc import static_libc
 from elfcost.elf.reader import opened
 from elfcost.elf.relocs import copy_symbol_sizes, group_relocs
@@ -46,6 +48,16 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             from elfcost.elf.ctors import initialiser_writes
 
             init_writes = initialiser_writes(dso, fd)
+        imports = (
+            linked_functions(dso, wanted.imports, imported=not wanted.linked_in, fd=fd)
+            if wanted.imports and libc != "none"
+            else ()
+        )
+        formats = (
+            float_format(dso, fd)
+            if wanted.formats_for and not set(imports).isdisjoint(wanted.formats_for)
+            else None
+        )
         return ObjectFacts(
             relocs=relocs,
             copy_sizes=copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies}, fd),
@@ -55,9 +67,8 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             static_libc=libc,
             constructors=ctors,
             init_writes=init_writes,
-            imports=linked_functions(dso, wanted.imports, imported=not wanted.linked_in, fd=fd)
-            if wanted.imports and libc != "none"
-            else (),
+            imports=imports,
+            float_format=formats,
         )
 
 
