@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -60,6 +61,29 @@ def link_modes() -> tuple[str, ...]:
 @pytest.fixture(scope="session")
 def has_musl() -> bool:
     return shutil.which("musl-gcc") is not None and Path("/lib/ld-musl-x86_64.so.1").exists()
+
+
+class Skalike(NamedTuple):
+    """One build of sample_binaries/src/skalike.c in two forms: with libskalike.so loaded, and
+    with libskalike.a linked in (the what-if of --assume static-lib and what it predicts)."""
+
+    shared: str  # the program that loads the library
+    linked: str  # the same program with the archive linked in
+    pie: bool
+    lib: str = "libskalike.so"
+
+
+@pytest.fixture(
+    params=[("pie", False), ("pie", True), ("nopie", False), ("nopie", True)],
+    ids=["pie-glibc", "pie-musl", "nopie-glibc", "nopie-musl"],
+)
+def skalike(request: pytest.FixtureRequest, samples: Path, has_musl: bool) -> Skalike:
+    """Each of skalike's builds: glibc and musl (skipped without musl-gcc), PIE and not."""
+    pie, musl = request.param
+    if musl and not has_musl:
+        pytest.skip("musl-gcc not installed")
+    d = samples / "staticlib" / ("musl" if musl else "")
+    return Skalike(str(d / f"skalike.{pie}-shared"), str(d / f"skalike.{pie}-linked"), pie == "pie")
 
 
 # -- estimate documents built by hand ----------------------------------------------------------

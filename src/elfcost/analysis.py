@@ -239,16 +239,24 @@ def diff_roots(
     instances: int = 1,
 ) -> d.DiffRootsDoc:
     """Two trees: one row per program path found in either, the largest change first."""
-    rows = []
-    for path, a, b in pairs:
-        ea = a.total.private_dirty.expected if a else 0
-        eb = b.total.private_dirty.expected if b else 0
-        rows.append(d.DiffProgram(path=path, old_expected=ea, new_expected=eb, delta=eb - ea))
+    rows = [
+        _change(
+            path,
+            a.total.private_dirty.expected if a else 0,
+            b.total.private_dirty.expected if b else 0,
+        )
+        for path, a, b in pairs
+    ]
     rows.sort(key=lambda r: -abs(r.delta))
     delta = sum(r.delta for r in rows)
     return d.DiffRootsDoc(
         programs=tuple(rows), total_delta=delta, fleet_delta=delta * instances, instances=instances
     )
+
+
+def _change(path: str, old: int, new: int) -> d.DiffProgram:
+    """One program's expected private dirty bytes, before and after (0: not there)."""
+    return d.DiffProgram(path=path, old_expected=old, new_expected=new, delta=new - old)
 
 
 # One program of an archive: (package, loader path, expected private dirty of one instance).
@@ -278,13 +286,11 @@ def diff_archives(
     unchanged = 0
     for name in sorted({*versions[0], *versions[1]}):
         a, b = costs[0].get(name, {}), costs[1].get(name, {})
-        progs = []
-        for path in sorted({*a, *b}):
-            ea, eb = a.get(path, 0), b.get(path, 0)
-            if path not in a or path not in b or ea != eb:
-                progs.append(
-                    d.DiffProgram(path=path, old_expected=ea, new_expected=eb, delta=eb - ea)
-                )
+        progs = [
+            _change(path, a.get(path, 0), b.get(path, 0))
+            for path in sorted({*a, *b})
+            if a.get(path) != b.get(path)  # added, removed or changed
+        ]
         va, vb = versions[0].get(name), versions[1].get(name)
         status: Literal["added", "removed", "changed", "same"] = (
             "added"

@@ -6,6 +6,7 @@ object; tests/runtime/test_static_lib_measured.py holds it against the kernel.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
@@ -18,15 +19,11 @@ from elfcost.model import Estimate
 from elfcost.pipeline import AS_BUILT, Scenario, analyse, make_host
 from elfcost.report import jsonout
 
+if TYPE_CHECKING:
+    from conftest import Skalike
+
 P = 4096
 LIB = "libskalike.so"
-
-
-def builds(samples: Path, has_musl: bool) -> list[tuple[Path, str]]:
-    out = [(samples / "staticlib", p) for p in ("pie", "nopie")]
-    if has_musl:
-        out += [(samples / "staticlib" / "musl", p) for p in ("pie", "nopie")]
-    return out
 
 
 def per_object(est: Estimate) -> dict[str, tuple[int, int]]:
@@ -37,18 +34,11 @@ def per_object(est: Estimate) -> dict[str, tuple[int, int]]:
     }
 
 
-@pytest.mark.parametrize("musl", [False, True], ids=["glibc", "musl"])
-@pytest.mark.parametrize("pie", ["pie", "nopie"])
-def test_whatif_matches_the_linked_in_build(
-    samples: Path, has_musl: bool, musl: bool, pie: str
-) -> None:
-    if musl and not has_musl:
-        pytest.skip("musl-gcc not installed")
-    d = samples / "staticlib" / ("musl" if musl else "")
+def test_whatif_matches_the_linked_in_build(skalike: Skalike) -> None:
     host = make_host()
-    shared = analyse(str(d / f"skalike.{pie}-shared"), host)
-    whatif = analyse(str(d / f"skalike.{pie}-shared"), host, Scenario(static_libs=(LIB,)))
-    linked = analyse(str(d / f"skalike.{pie}-linked"), host).estimate
+    shared = analyse(skalike.shared, host)
+    whatif = analyse(skalike.shared, host, Scenario(static_libs=(LIB,)))
+    linked = analyse(skalike.linked, host).estimate
     assert whatif.as_built == shared.estimate
     est = whatif.estimate
     # The library is gone from the process, as in the linked-in build; every other object
@@ -71,7 +61,7 @@ def test_whatif_matches_the_linked_in_build(
     assert est.total.expected < shared.estimate.total.expected
     why = est.assumptions[-1]
     assert "linked in from static archives: libskalike.so" in why
-    assert ("RELATIVE records of the PIE" in why) == (pie == "pie")
+    assert ("RELATIVE records of the PIE" in why) == skalike.pie
 
 
 def test_usage_errors(samples: Path) -> None:

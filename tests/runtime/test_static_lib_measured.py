@@ -4,34 +4,30 @@ write, per object at the entry point and in total when idle."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from elfcost.pipeline import Scenario, analyse, make_host
 from elfcost.runtime.validate import validate
 
+if TYPE_CHECKING:
+    from conftest import Skalike
+
 pytestmark = pytest.mark.runtime
 
 P = 4096
 
 
-@pytest.mark.parametrize("musl", [False, True], ids=["glibc", "musl"])
-@pytest.mark.parametrize("pie", ["pie", "nopie"])
-def test_whatif_matches_the_measured_linked_in_build(
-    samples: Path, has_musl: bool, musl: bool, pie: str
-) -> None:
-    if musl and not has_musl:
-        pytest.skip("musl-gcc not installed")
-    d = samples / "staticlib" / ("musl" if musl else "")
+def test_whatif_matches_the_measured_linked_in_build(skalike: Skalike) -> None:
     host = make_host()
-    scenario = Scenario(static_libs=("libskalike.so",))
-    whatif = analyse(str(d / f"skalike.{pie}-shared"), host, scenario).estimate
+    scenario = Scenario(static_libs=(skalike.lib,))
+    whatif = analyse(skalike.shared, host, scenario).estimate
     predicted = {
         "(executable)" if o.role == "executable" else o.path.rsplit("/", 1)[-1]: o
         for o in whatif.objects
     }
-    linked = str(d / f"skalike.{pie}-linked")
+    linked = skalike.linked
     entry, idle = validate(linked, [], host).comparisons
     measured = {
         "(executable)" if o.path == linked else o.path.rsplit("/", 1)[-1]: o.measured_pages

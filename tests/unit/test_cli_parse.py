@@ -89,6 +89,7 @@ def test_the_default_command_is_estimate() -> None:
         (["measure"], "give exactly one of: -- COMMAND, --pid, --smaps, --capture"),
         (["--traceback"], "Missing command."),
         (["scan"], "give PATHS, or --root DIR to scan a whole root"),
+        (["scan", "--format", "parquet", "B"], "--format parquet writes a directory: give -o DIR"),
     ],
 )
 def test_usage_error_is_2_and_names_what_was_wrong(argv: list[str], message: str) -> None:
@@ -104,6 +105,8 @@ def test_root_must_be_an_existing_directory(tmp_path: Path) -> None:
     assert "is a file" in usage_error("deps", "--root", str(a_file), "/bin/true")
     assert "'--new-root'" in usage_error("diff", "--new-root", str(missing), "a", "b")
     assert "is a directory" in usage_error("check", "--budget", str(tmp_path), "/bin/true")
+    only = f"-o {tmp_path}: a directory (only --format parquet writes one)"
+    assert only in usage_error("scan", "-o", str(tmp_path), "/bin/true")
 
 
 def test_options_and_words_mix_and_dash_dash_ends_the_options() -> None:

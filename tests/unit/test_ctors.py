@@ -6,9 +6,11 @@ ones the test means whatever the compiler would make of them.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -69,49 +71,47 @@ def writes(found: InitWrites) -> list[tuple[int, int]]:
     return [(w.vaddr, w.size) for w in found.writes]
 
 
-def test_rip_relative_stores_are_proved_byte_for_byte(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+class Case(NamedTuple):
+    """A constructor and what the analysis must make of it."""
+
+    asm: str  # `ctor` (and its callees), after the prelude
+    proved: list[tuple[str, int, int]]  # (symbol, offset, size) of each write, in order
+    unproven: str = ""  # a pattern one unproven line matches; "": none, the writes complete
+    how: tuple[str, ...] = ()  # a pattern the start of each write's `how` matches, in order
+    symbols: tuple[str, ...] = ()  # the symbols the writes name (buf is local: unnamed)
+    m32: bool = False
+    program: bool = False  # a non-PIE program, not a shared object
+
+
+# ctor -> f1 -> f2 -> f3 -> f4: f4 is one level past MAX_DEPTH (3)
+CHAIN = "".join(f"f{i}:\n    call f{i + 1}\n    ret\n" for i in range(1, MAX_DEPTH + 1))
+
+CASES = {
+    # the two stores on page 2 touch (8192..8193, 8196..8200): not merged, a byte apart
+    "rip_relative_stores_are_proved_byte_for_byte": Case(
+        """
 ctor:
     movq $1, buf(%rip)
     movb $2, buf+8192(%rip)
     movl $3, buf+8196(%rip)
     ret
 """,
-        )
-    )
-    buf = sym["buf"]
-    # the two stores on page 2 touch (8192..8193, 8196..8200): not merged, a byte apart
-    assert writes(found) == [(buf, 8), (buf + 8192, 1), (buf + 8196, 4)]
-    assert found.complete and found.initialisers == 1
-    assert found.writes[0].initialiser == "ctor"
-    assert found.writes[0].how.startswith("store at 0x")
-
-
-def test_adjacent_stores_merge(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 0, 8), ("buf", 8192, 1), ("buf", 8196, 4)],
+        how=("store at 0x",),
+    ),
+    "adjacent_stores_merge": Case(
+        """
 ctor:
     movq $1, buf+16(%rip)
     movq $2, buf+24(%rip)
     movq $3, buf+32(%rip)
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 16, 24)]
-    assert found.writes[0].how.endswith("and 2 more")
-
-
-def test_memset_through_the_plt_with_a_constant_length(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 16, 24)],
+        how=(".* and 2 more$",),
+    ),
+    "memset_through_the_plt_with_a_constant_length": Case(
+        """
 ctor:
     subq $8, %rsp
     leaq buf+4096(%rip), %rdi
@@ -121,18 +121,11 @@ ctor:
     addq $8, %rsp
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 4096, 12288)]
-    assert found.writes[0].how.startswith("memset called at 0x")
-    assert found.complete
-
-
-def test_a_tail_call_to_memcpy_and_rep_stos(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 4096, 12288)],
+        how=("memset called at 0x",),
+    ),
+    "a_tail_call_to_memcpy_and_rep_stos": Case(
+        """
 ctor:
     leaq buf+40960(%rip), %rdi
     movl $512, %ecx
@@ -143,52 +136,33 @@ ctor:
     movl $100, %edx
     jmp memcpy@PLT
 """,
-        )
-    )
-    buf = sym["buf"]
-    assert writes(found) == [(buf, 100), (buf + 40960, 4096)]
-    assert {w.how.split()[0] for w in found.writes} == {"memcpy", "rep"}
-
-
-def test_a_length_not_known_is_unproven(tmp_path: Path) -> None:
+        [("buf", 0, 100), ("buf", 40960, 4096)],
+        how=("memcpy ", "rep "),
+    ),
     # %rdx is the constructor's third argument (envp in glibc): not a constant
-    found, _ = analyse(
-        build(
-            tmp_path,
-            """
+    "a_length_not_known_is_unproven": Case(
+        """
 ctor:
     leaq buf(%rip), %rdi
     xorl %esi, %esi
     jmp memset@PLT
 """,
-        )
-    )
-    assert found.writes == ()
-    assert any("memset" in u and "not known" in u for u in found.unproven)
-
-
-def test_a_store_through_an_unknown_pointer_stays_possible(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [],
+        unproven="memset.*not known",
+    ),
+    "a_store_through_an_unknown_pointer_stays_possible": Case(
+        """
 ctor:
     movq $7, (%rdi)
     movq $1, buf+8(%rip)
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 8, 8)]
-    assert not found.complete
-    assert any("through a pointer not known" in u for u in found.unproven)
-
-
-def test_a_store_on_one_branch_only_is_not_proved(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 8, 8)],
+        unproven="through a pointer not known",
+    ),
+    # the store after the join is on every path, the one before it only on some
+    "a_store_on_one_branch_only_is_not_proved": Case(
+        """
 ctor:
     testl %edi, %edi
     je 1f
@@ -197,19 +171,11 @@ ctor:
     movq $2, buf(%rip)
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"], 8)]  # after the join: on every path
-    assert any("only on some paths" in u for u in found.unproven)
-
-
-def test_an_indirect_call_is_unproven_and_the_stores_around_it_are_kept(
-    tmp_path: Path,
-) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 0, 8)],
+        unproven="only on some paths",
+    ),
+    "an_indirect_call_is_unproven_and_the_stores_around_it_are_kept": Case(
+        """
 ctor:
     pushq %rbx
     movq $1, buf(%rip)
@@ -218,17 +184,11 @@ ctor:
     popq %rbx
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"], 8), (sym["buf"] + 4096, 8)]
-    assert any("indirect call" in u for u in found.unproven)
-
-
-def test_a_store_through_a_register_that_holds_an_address_is_proved(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 0, 8), ("buf", 4096, 8)],
+        unproven="indirect call",
+    ),
+    "a_store_through_a_register_that_holds_an_address_is_proved": Case(
+        """
 ctor:
     leaq buf(%rip), %rax
     addq $8192, %rax
@@ -236,16 +196,10 @@ ctor:
     movw $5, 6(%rcx)
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 8198, 2)]
-
-
-def test_the_stack_and_tls_are_not_the_objects_pages(tmp_path: Path) -> None:
-    found, _ = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 8198, 2)],
+    ),
+    "the_stack_and_tls_are_not_the_objects_pages": Case(
+        """
 ctor:
     pushq %rbp
     movq %rsp, %rbp
@@ -256,47 +210,29 @@ ctor:
     leave
     ret
 """,
-        )
-    )
-    assert found.writes == () and found.complete
-
-
-def test_a_global_written_through_its_got_entry(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [],
+    ),
+    "a_global_written_through_its_got_entry": Case(
+        """
 ctor:
     movq exported@GOTPCREL(%rip), %rax
     movq $42, 56(%rax)
     ret
 """,
-        )
-    )
-    (w,) = found.writes
-    assert (w.vaddr, w.size, w.symbol) == (sym["exported"] + 56, 8, "exported")
-
-
-def test_another_objects_variable_is_not_this_objects_page(tmp_path: Path) -> None:
-    found, _ = analyse(
-        build(
-            tmp_path,
-            """
+        [("exported", 56, 8)],
+        symbols=("exported",),
+    ),
+    "another_objects_variable_is_not_this_objects_page": Case(
+        """
 ctor:
     movq elsewhere@GOTPCREL(%rip), %rax
     movq $1, (%rax)
     ret
 """,
-        )
-    )
-    assert found.writes == () and found.complete
-
-
-def test_callees_are_followed_and_named(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [],
+    ),
+    "callees_are_followed_and_named": Case(
+        """
     .type helper, @function
 helper:
     movq $1, buf+12288(%rip)
@@ -305,39 +241,24 @@ ctor:
     call helper
     ret
 """,
-        )
-    )
-    (w,) = found.writes
-    assert (w.vaddr, w.size) == (sym["buf"] + 12288, 8)
-    assert w.how.endswith(" in helper") and w.initialiser == "ctor"
-
-
-def test_calls_are_followed_only_so_deep(tmp_path: Path) -> None:
-    # ctor -> f1 -> f2 -> f3 -> f4: f4 is one level past MAX_DEPTH (3)
-    chain = "".join(f"f{i}:\n    call f{i + 1}\n    ret\n" for i in range(1, MAX_DEPTH + 1))
-    found, _ = analyse(
-        build(
-            tmp_path,
-            f"""
-{chain}f{MAX_DEPTH + 1}:
+        [("buf", 12288, 8)],
+        how=(".* in helper$",),
+    ),
+    "calls_are_followed_only_so_deep": Case(
+        f"""
+{CHAIN}f{MAX_DEPTH + 1}:
     movq $1, buf(%rip)
     ret
 ctor:
     call f1
     ret
 """,
-        )
-    )
-    assert found.writes == ()
-    assert any("deeper than" in u for u in found.unproven)
-
-
-def test_a_call_that_never_returns_ends_its_path(tmp_path: Path) -> None:
+        [],
+        unproven="deeper than",
+    ),
     # the abort branch never reaches the return: the store after the join is on every path
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+    "a_call_that_never_returns_ends_its_path": Case(
+        """
 ctor:
     subq $8, %rsp
     testl %edi, %edi
@@ -348,32 +269,19 @@ ctor:
     addq $8, %rsp
     ret
 """,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 20480, 8)]
-    assert found.complete
-
-
-def test_a_function_that_is_not_known_is_unproven(tmp_path: Path) -> None:
-    found, _ = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 20480, 8)],
+    ),
+    "a_function_that_is_not_known_is_unproven": Case(
+        """
 ctor:
     leaq buf(%rip), %rdi
     jmp pthread_mutex_init@PLT
 """,
-        )
-    )
-    assert found.writes == ()
-    assert any("pthread_mutex_init" in u for u in found.unproven)
-
-
-def test_i386_pic_thunk_and_memset_arguments_on_the_stack(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [],
+        unproven="pthread_mutex_init",
+    ),
+    "i386_pic_thunk_and_memset_arguments_on_the_stack": Case(
+        """
     .type thunk, @function
 thunk:
     movl (%esp), %ebx
@@ -393,29 +301,39 @@ ctor:
     popl %ebx
     ret
 """,
-            m32=True,
-        )
-    )
-    buf = sym["buf"]
-    assert writes(found) == [(buf, 4), (buf + 8192, 16384)]
-
-
-def test_absolute_addresses_in_a_non_pie_program(tmp_path: Path) -> None:
-    found, sym = analyse(
-        build(
-            tmp_path,
-            """
+        [("buf", 0, 4), ("buf", 8192, 16384)],
+        m32=True,
+    ),
+    "absolute_addresses_in_a_non_pie_program": Case(
+        """
 ctor:
     movl $buf+4096, %eax
     movl $9, (%eax)
     movl $1, buf+8192
     ret
 """,
-            m32=True,
-            program=True,
-        )
-    )
-    assert writes(found) == [(sym["buf"] + 4096, 4), (sym["buf"] + 8192, 4)]
+        [("buf", 4096, 4), ("buf", 8192, 4)],
+        m32=True,
+        program=True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_what_a_constructor_writes(tmp_path: Path, case: Case) -> None:
+    found, sym = analyse(build(tmp_path, case.asm, m32=case.m32, program=case.program))
+    assert writes(found) == [(sym[name] + offset, size) for name, offset, size in case.proved]
+    # One constructor, which every write is put down to (a callee's by its name in `how`).
+    assert found.initialisers == 1
+    assert all(w.initialiser == "ctor" for w in found.writes)
+    for w, pattern in zip(found.writes, case.how, strict=False):
+        assert re.match(pattern, w.how), (w.how, pattern)
+    assert tuple(w.symbol for w in found.writes if w.symbol) == case.symbols
+    if case.unproven:
+        assert not found.complete
+        assert any(re.search(case.unproven, u) for u in found.unproven), found.unproven
+    else:
+        assert found.complete and found.unproven == ()
 
 
 def test_another_machine_is_not_disassembled(tmp_path: Path) -> None:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 import click
 
 from elfcost.cli import common
@@ -79,14 +77,11 @@ def command(
     libX"). Results are cached across runs (not an --archive's).
     """
     from elfcost.scan import ScanOptions
-    from elfcost.scan.outputs import scan_report
+    from elfcost.scan.outputs import check_output, scan_report
 
     if scheduler is not None and jobs is not None:
         raise click.UsageError("-j/--jobs and --scheduler: the cluster's workers are the jobs")
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet writes a directory: give -o DIR")
-    if fmt != "parquet" and output is not None and os.path.isdir(output):
-        raise click.UsageError(f"-o {output}: a directory (only --format parquet writes one)")
+    check_output(fmt, output)
     if remedies and (scenario.assume is not None or scenario.static_libs):
         raise click.UsageError("--remedies estimates every what-if: not with --assume")
     if not paths:

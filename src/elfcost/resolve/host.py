@@ -10,7 +10,6 @@ root can ever be opened.
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import os
 import posixpath
@@ -25,8 +24,8 @@ from elfcost.elf.reader import read_dso
 from elfcost.errors import ElfcostError, InputError
 from elfcost.model import Dso
 from elfcost.resolve import ldcache
+from elfcost.resolve.confined import Entry, follow
 
-MAXSYMLINKS = 40  # Linux's limit on symbolic links followed in one lookup
 GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may look at
 
 
@@ -108,28 +107,18 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
     def _confined_path(self, loader_path: str) -> str:
         root = os.path.realpath(self.root)
-        parts = [p for p in loader_path.split("/") if p and p != "."]
-        resolved: list[str] = []
-        links = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = os.path.join(root, *resolved, part)
-            st = os.lstat(candidate)
+
+        def entry(path: str) -> Entry:
+            file = root + path
+            st = os.lstat(file)
             if stat.S_ISLNK(st.st_mode):
-                links += 1
-                if links > MAXSYMLINKS:
-                    raise OSError(errno.ELOOP, "too many levels of symbolic links")
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-            resolved.append(part)
-        return os.path.join(root, *resolved)
+                return Entry("link", os.readlink(file))
+            # Not told apart from a directory: a component below a file fails its own lstat
+            # (ENOTDIR), but `file/..` is taken as the file's directory.
+            return Entry("dir")
+
+        path = follow(loader_path, entry)
+        return root + path if path != "/" else root
 
     def exists(self, loader_path: str) -> bool:
         f = self.locate(loader_path)

@@ -1,9 +1,10 @@
 """`elfcost scan`'s run and output: each result reported as it is done (an error line, a JSON
-line, a Parquet row), then the ranking rendered in the format asked for. The command line only
-checks its options and calls `scan_report`."""
+line, a Parquet row), then the ranking rendered in the format asked for. The command line
+parses its options, has `check_output` hold -o to --format, and calls `scan_report`."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -11,10 +12,19 @@ import msgspec
 
 from elfcost.analysis import Ranked, missing_of, rank, read_weights, uncalibrated
 from elfcost.documents import ScanDoc
-from elfcost.errors import ClusterError, Exit
+from elfcost.errors import ClusterError, Exit, UsageError
 from elfcost.report import jsonout
 from elfcost.report.status import Status
 from elfcost.scan.run import Scan, ScanOptions, ScanResult
+
+
+def check_output(fmt: str, output: str | None) -> None:
+    """-o fits --format: Parquet is two tables in a directory, every other format one file.
+    Raises UsageError (exit 2), before anything is scanned."""
+    if fmt == "parquet" and output is None:
+        raise UsageError("--format parquet writes a directory: give -o DIR")
+    if fmt != "parquet" and output is not None and os.path.isdir(output):
+        raise UsageError(f"-o {output}: a directory (only --format parquet writes one)")
 
 
 def scan_report(

@@ -70,7 +70,8 @@ from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.files import read_bounded
 from elfcost.model import Dso
 from elfcost.resolve import ldcache
-from elfcost.resolve.host import MAXSYMLINKS, Host
+from elfcost.resolve.confined import Entry, follow
+from elfcost.resolve.host import Host
 from elfcost.scan import archive
 
 PACKAGE_SUFFIXES = (".deb", ".apk", ".rpm")
@@ -782,30 +783,15 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
     def _lookup(self, loader_path: str) -> tuple[str, Member] | None:
         """The path with every symbolic link followed, and its member; None if absent."""
         members = self.index.members
-        parts = [p for p in loader_path.split("/") if p and p != "."]
-        resolved: list[str] = []
-        links = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            m = members.get("/" + "/".join([*resolved, part]))
-            if m is None:
-                return None
-            if m.kind == "link":
-                links += 1
-                if links > MAXSYMLINKS:
-                    return None  # ELOOP, as the kernel gives up
-                if m.target.startswith("/"):
-                    resolved = []
-                parts = [p for p in m.target.split("/") if p and p != "."] + parts
-                continue
-            if parts and m.kind != "dir":
-                return None  # ENOTDIR
-            resolved.append(part)
-        path = "/" + "/".join(resolved)
+
+        def entry(path: str) -> Entry | None:
+            m = members.get(path)
+            return Entry(m.kind, m.target) if m is not None else None
+
+        try:
+            path = follow(loader_path, entry)
+        except OSError:
+            return None  # ENOENT, ENOTDIR or ELOOP
         return path, members.get(path, Member(kind="dir", package=-1))
 
     def locate(self, loader_path: str) -> str | None:
