@@ -11,10 +11,17 @@ to the totals of test_estimate_vs_kernel.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
+from elfcost.cost import aftermain
+from elfcost.cost.aftermain import Linked, triggers
+from elfcost.cost.profiles import select
 from elfcost.model import Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
@@ -99,3 +106,66 @@ def test_the_expected_heap_pages_are_written(
     expected, _ = heap_pages(est)
     assert expected == pages
     assert anon_pages(m) - anon_pages(mb) == pages
+
+
+@pytest.mark.parametrize("kind", ["terminal", "pipe", "file", "devnull"])
+@pytest.mark.parametrize(
+    ("mode", "family", "link", "pages"),
+    [
+        # glibc: 1 page on a terminal (its 1 KiB buffer fits in malloc's first page), 2 on the
+        # others (4 KiB puts the next chunk header on the second page).
+        ("pie", "glibc", "dynamic", {"terminal": 1, "pipe": 2, "file": 2, "devnull": 2}),
+        # musl: stdout's buffer is static in libc's .bss, whatever the stream (nothing on the heap)
+        ("musl-dyn", "musl", "dynamic", dict.fromkeys(("terminal", "pipe", "file", "devnull"), 0)),
+    ],
+)
+def test_the_output_buffer_by_kind_of_stream(
+    samples: Path,
+    tmp_path: Path,
+    kind: str,
+    mode: str,
+    family: str,
+    link: str,
+    pages: dict[str, int],
+) -> None:
+    """`stdio` prints one line to stdout, connected to a terminal (a pty), a pipe, a file or
+    /dev/null. glibc mallocs the buffer at the stream's st_blksize (libio/filedoalloc.c): the
+    anonymous pages it adds over `trivial` are what the profile's [after_main.stdio] size for
+    that kind gives through the chunk arithmetic (cost/aftermain.py heap_pages)."""
+    program = samples / f"stdio.{mode}"
+    if not program.exists():
+        pytest.skip(f"{program.name} not built")
+    am = select(family, link, "x86_64")[0].after_main
+    # The output-stream use, as if it were certain and its buffer this kind's (+ chunk header);
+    # a libc whose stream buffers are static (size 0) has no such use.
+    use = next((u for u in am.uses if u.label == "output stream"), None)
+    if use is None:
+        assert dict(am.stdio)[kind] == 0
+        predicted = 0
+    else:
+        sized = replace(am, uses=(replace(use, bytes=dict(am.stdio)[kind] + 16, phase="idle"),))
+        found = triggers(sized, [Linked(name="stdio", functions=("printf",))])
+        predicted = len(aftermain.heap_pages(sized, found, 4096))
+    with contextlib.ExitStack() as stack:
+        if kind == "terminal":
+            controller, fd = pty.openpty()
+            stack.callback(os.close, controller)
+        elif kind == "pipe":
+            r, fd = os.pipe()
+            stack.callback(os.close, r)
+        elif kind == "file":
+            fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+        else:
+            fd = os.open(os.devnull, os.O_WRONLY)
+        stack.callback(os.close, fd)
+        g = resolve(str(program), Host())
+        with Launched([str(program)], at="idle", env={"PATH": "/usr/bin:/bin"}, stdout=fd) as p:
+            m = measure_pid(
+                p.target_pid,
+                [o.dso for o in g.objects],
+                stop=p.stop,
+                thread_pointer=p.thread_pointer,
+            )
+    _, mb = run(samples / f"trivial.{mode}")
+    assert predicted == pages[kind]
+    assert anon_pages(m) - anon_pages(mb) == predicted

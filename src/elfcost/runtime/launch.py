@@ -191,7 +191,9 @@ class Launched:
             m = measure_pid(p.target_pid, dsos, stop=p.stop, thread_pointer=p.thread_pointer)
 
     `env` replaces the environment (default: only PATH, so no locale files get mapped); stdin
-    is a pipe held open (write with `write_stdin`), stdout and stderr go to /dev/null.
+    is a pipe held open (write with `write_stdin`), stdout and stderr go to /dev/null, or
+    stdout to `stdout`, a descriptor of the caller's (a pipe, a terminal, a file: libc sizes a
+    stream's buffer by what it is).
     `follow` (idle only) measures the nearest descendant whose comm equals it instead of the
     child itself, for launchers and shells. `root`: run it inside that directory (chroot,
     which needs root privileges), `argv[0]` its path there. `timeout` bounds every wait. Raises
@@ -211,6 +213,7 @@ class Launched:
         follow: str | None = None,
         hold: bool = True,
         root: str | None = None,
+        stdout: int | None = None,
     ) -> None:
         if not argv:
             raise MeasurementError("", "starting the program", "empty argv")
@@ -230,6 +233,7 @@ class Launched:
         # Run inside this directory with chroot (root only): argv[0] is then the program's path
         # inside it, and its loader and libraries are the root's.
         self.root = root
+        self.stdout = stdout
         self.pid = 0  # the child we forked; 0 until started
         self.target_pid = 0  # the process being measured (the child, or a followed descendant)
         self.entry: int | None = None  # AT_ENTRY
@@ -386,7 +390,7 @@ class Launched:
                 os._exit(126)
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(stdin_r, 0)
-            os.dup2(devnull, 1)
+            os.dup2(devnull if self.stdout is None else self.stdout, 1)
             os.dup2(devnull, 2)
             os.closerange(3, err_w)
             os.closerange(err_w + 1, 1 << 16)
