@@ -10,8 +10,9 @@ import gc
 
 import elfcost
 
-# Before the command line's libraries are imported (see COLLECTOR_THRESHOLDS).
-gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)
+# Before the command line's libraries are imported (see START_UP_THRESHOLD; the command sets
+# COLLECTOR_THRESHOLDS when it starts, common.command).
+gc.set_threshold(elfcost.START_UP_THRESHOLD)
 
 import importlib
 import os
