@@ -126,4 +126,7 @@ def run() -> None:
         click.echo(error_line(exc), err=True)
         quiet_stdout()
         status = status if isinstance(status, str) else max(status or 0, Exit.OUTPUT_ERROR)
+    # The process ends here: what the command made is freed by the interpreter's exit without
+    # a last collection scanning it first (~4 ms of a small estimate).
+    gc.freeze()
     sys.exit(status)
