@@ -47,8 +47,9 @@ def make_host(
         llp = tuple(os.environ["LD_LIBRARY_PATH"].split(":"))
     if preload is None and inherit_preload:
         preload = os.environ.get("LD_PRELOAD")
-    # elf/rtld.c handle_preload_list: LD_PRELOAD is split on spaces and colons.
-    names = tuple(n for n in re.split(r"[\s:]", preload or "") if n)
+    # elf/rtld.c handle_preload_list: LD_PRELOAD is split on spaces and colons (the pattern
+    # compiled only when there is one: every estimate makes a host).
+    names = tuple(n for n in re.split(r"[\s:]", preload) if n) if preload else ()
     if isa_level is not None and isa_level not in ISA_LEVELS:
         raise ValueError(f"--isa-level {isa_level!r} is not one of {', '.join(ISA_LEVELS)}")
     return Host(

@@ -160,6 +160,40 @@ def test_help_documents_exit_codes() -> None:
     assert "Exit codes" in r.stdout and "3  an input could not be analysed" in r.stdout
 
 
+# Run as the installed script runs: elfcost.cli imported, then run(); on stderr, the
+# collections the collector made during it, how many objects are frozen and how many are
+# left for a collection at exit.
+COUNT_COLLECTIONS = """
+import gc, sys
+import elfcost.cli
+made = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and made.append(info["generation"]))
+sys.argv = ["elfcost", *sys.argv[1:]]
+try:
+    elfcost.cli.run()
+except SystemExit as exc:
+    print(exc.code, len(made), gc.get_freeze_count(), len(gc.get_objects()), file=sys.stderr)
+"""
+
+
+def test_start_up_is_not_scanned_by_the_collector() -> None:
+    """The start-up's modules live as long as the process: a small estimate makes no
+    collection at all (elfcost.START_UP_THRESHOLD), and leaves nothing for the collection at
+    the interpreter's exit to scan."""
+    for args in (["/bin/sleep"], ["--format", "json", "/bin/sleep"]):
+        r = subprocess.run(
+            [sys.executable, "-c", COUNT_COLLECTIONS, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        status, collections, frozen, tracked = map(int, r.stderr.split())
+        assert status == 0 and "libc.so.6" in r.stdout
+        assert collections == 0
+        assert frozen > 10_000  # click's and elfcost's classes and functions at least
+        assert tracked < 1_000  # only what was made after run() froze the rest
+
+
 def test_html_report_to_file(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     r = run("estimate", "--format", "html", "-o", str(out), "/bin/sleep")

@@ -10,8 +10,9 @@ import gc
 
 import elfcost
 
-# Before the command line's libraries are imported (see COLLECTOR_THRESHOLDS).
-gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)
+# Before the command line's libraries are imported (see START_UP_THRESHOLD; the command sets
+# COLLECTOR_THRESHOLDS when it starts, common.command).
+gc.set_threshold(elfcost.START_UP_THRESHOLD)
 
 import importlib
 import os
@@ -125,4 +126,7 @@ def run() -> None:
         click.echo(error_line(exc), err=True)
         quiet_stdout()
         status = status if isinstance(status, str) else max(status or 0, Exit.OUTPUT_ERROR)
+    # The process ends here: what the command made is freed by the interpreter's exit without
+    # a last collection scanning it first (~4 ms of a small estimate).
+    gc.freeze()
     sys.exit(status)

@@ -4,6 +4,7 @@ each by its default: an `argument`, an `option`, or options `together` as one ty
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import inspect
 import math
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+import elfcost
 from elfcost.errors import ElfcostError, OutputError, UsageError
 from elfcost.report.status import Status
 from elfcost.report.streams import emit as emit
@@ -143,6 +145,16 @@ def later(module: str, name: str) -> Callable[..., object]:
     return lambda **values: getattr(importlib.import_module(module), name)(**values)
 
 
+def end_start_up() -> None:
+    """What the start-up made (the modules, their classes and functions) lives as long as the
+    process: the collector stops scanning it, and runs at COLLECTOR_THRESHOLDS from here on
+    (elfcost.START_UP_THRESHOLD). Once per process: a later command (tests run many in one)
+    leaves what it made to the collector."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+    gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)
+
+
 def command(f: Callable[..., None]) -> click.Command:
     """The command `f`, its docstring the help, the exit codes after it. Its first parameter is
     the run's State, the others are declared by their defaults, in --help order. What it raises
@@ -151,6 +163,7 @@ def command(f: Callable[..., None]) -> click.Command:
 
     @functools.wraps(f)
     def run(state: State, **values: Any) -> None:
+        end_start_up()
         try:
             with state.per_input():
                 f(state, **values)
