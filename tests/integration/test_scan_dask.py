@@ -472,3 +472,49 @@ def test_a_signal_while_an_archive_is_indexed_cancels_its_tasks(
     while cluster.tasks():  # its indexing tasks cancelled
         assert time.monotonic() < deadline, "the scan's tasks outlived it"
         time.sleep(0.05)
+
+
+def test_a_task_runs_where_its_package_was_indexed(
+    cluster: Cluster, arm64_debs: dict[str, Path]
+) -> None:
+    """The worker that indexes a package keeps its members (repo.index_on_worker says which
+    one it is), and the engine asks the scheduler to run that package's tasks there."""
+    from elfcost.scan import engine, repo
+
+    workers = sorted(cluster.client.scheduler_info()["workers"])
+    assert len(workers) == 2
+    deb = str(arm64_debs["coreutils"])
+    one = cluster.client.submit(
+        repo.index_on_worker, deb, 0, 1 << 30, "placement-test", 1 << 30, pure=False
+    ).result()
+    assert one.package is not None and one.worker in workers
+    cluster.client.run(repo.release_kept, "placement-test")
+    # Nothing kept (no scan to keep it for): no worker to prefer.
+    none = cluster.client.submit(repo.index_on_worker, deb, 0, 1 << 30, pure=False).result()
+    assert none.worker == ""
+    # Files of package n placed on worker n % 2: every task ran where it was put, though each
+    # would fit either worker.
+    def where(config: object, chunk: Sequence[tuple[int, int]]) -> list[str]:
+        """The task's answer: the worker it ran on (defined here: sent by value, as the workers
+        cannot import this test module)."""
+        import distributed
+
+        return [distributed.get_worker().address for _ in chunk]
+
+    work: engine.Work[tuple[int, int], str, None] = engine.Work(
+        config=None,
+        init=lambda c: None,
+        run=lambda chunk: [],
+        remote=where,
+        died=lambda chunk, why: [why for _ in chunk],
+        advance=lambda n: None,
+        package=lambda t: t[0],
+        place=lambda t: workers[t[0] % 2],
+    )
+    pool = engine.DaskEngine[tuple[int, int], str, None](cluster.client, work)
+    files = [(n, i) for n in range(8) for i in range(engine.TASK_FILES)]  # a task per package
+    for t in files:
+        pool.add(t)
+    answered = {t: pool.take(t, block=True) for t in files}
+    pool.close()
+    assert answered == {t: workers[t[0] % 2] for t in files}

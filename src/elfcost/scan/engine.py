@@ -99,6 +99,9 @@ class Work(msgspec.Struct, Generic[T, R, C], frozen=True, kw_only=True):
     # Run on every worker of a cluster once the scan is done (what the workers kept for it,
     # such as an archive's members, removed); None: nothing.
     release: Callable[[], None] | None = None
+    # The cluster worker that already holds a file's inputs (the one that indexed its package
+    # and kept its members), where its task is best run; None: any.
+    place: Callable[[T], str | None] = lambda t: None
 
 
 # -- worker processes of this machine ----------------------------------------------------------
@@ -389,8 +392,14 @@ class DaskEngine(Generic[T, R, C]):
             self.shared = self.client.scatter(self.work.config, broadcast=True, hash=False)
         key = f"elfcost-scan-{self.scan_id}-{self.tasks}"
         self.tasks += 1
+        # Where the package's members already are, if that worker is still there; another
+        # worker reads them again from the archive (allow_other_workers: a hint, not a rule).
+        where = self.work.place(chunk[0])
         # pure=False with a key of our own: dask would otherwise hash the files to name the task.
-        future = self.client.submit(self.work.remote, self.shared, chunk, key=key, pure=False)
+        placed = {"workers": [where], "allow_other_workers": True} if where else {}
+        future = self.client.submit(
+            self.work.remote, self.shared, chunk, key=key, pure=False, **placed
+        )
         self.pending[key] = (future, chunk)
         self.completed.add(future)
 

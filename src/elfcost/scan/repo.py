@@ -440,6 +440,8 @@ class Indexed(msgspec.Struct, frozen=True, kw_only=True):
     # configuration's content and what ldconfig reads of each ELF member, by blob.
     config: dict[str, bytes] = msgspec.field(default_factory=dict)
     facts: dict[str, LibraryFacts] = msgspec.field(default_factory=dict)
+    # The cluster worker that read it, where its members stay for the analysis ("" elsewhere).
+    worker: str = ""
 
 
 def _index_one(job: tuple[str, str, int, int]) -> Indexed:
@@ -482,11 +484,23 @@ def index_on_worker(
     except BaseException:
         shutil.rmtree(store, ignore_errors=True)
         raise
+    worker = ""
     if scan and keep > 0 and one.package is not None:
         _keep(scan, file, store, one.written, keep)
+        worker = _worker_address()
     else:
         shutil.rmtree(store, ignore_errors=True)
-    return msgspec.structs.replace(one, config=config, facts=facts)
+    return msgspec.structs.replace(one, config=config, facts=facts, worker=worker)
+
+
+def _worker_address() -> str:
+    """The address of the Dask worker running this task, "" outside one."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return ""
 
 
 # What this process's indexing tasks kept: scan -> package file -> (directory, bytes), the

@@ -51,7 +51,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -221,7 +221,10 @@ class Scan:
             counts.roots = found.roots
             config = _config(self.options, found.sites, found.remote, found.scan)
             targets = found.targets
-            for target, outcome in _outcomes(targets, config, self._jobs(), self._progress, client):
+            outcomes = _outcomes(
+                targets, config, self._jobs(), self._progress, client, placed=found.placed
+            )
+            for target, outcome in outcomes:
                 counts.add(target, outcome)
                 result = _result(target, outcome)
                 if result is not None:
@@ -293,6 +296,8 @@ class _Discovery:
         self.client = client  # a cluster: its workers index an archive's packages
         self.remote: dict[str, repo.ArchiveIndex] = {}  # by the site's root: indexed there
         self.scan = uuid.uuid4().hex if client is not None else ""  # names it on the workers
+        # (archive, package name) -> the cluster worker that indexed it and keeps its members
+        self.placed: dict[tuple[str, str], str] = {}
         self.cleanup = cleanup
         root = options.root
         self.host = Host(root=root)
@@ -404,14 +409,21 @@ class _Discovery:
         store = self._tmpdir()
         client = self.client
         remote: repo.RemoteIndexer | None = None
+        indexed_on: dict[str, str] = {}  # package file -> the worker that indexed it
         if client is not None:
 
             def remote(jobs: Sequence[tuple[str, int, int]]) -> Iterator[repo.Indexed]:
                 assert client is not None
-                # The members a worker writes as it indexes stay there for the analysis.
+                # The members a worker writes as it indexes stay there for the analysis, which
+                # is placed there (Work.place).
                 keep = (self.scan, self.options.worker_store_bytes)
                 tasks = [(*job, *keep) for job in jobs]
-                return engine.in_order(client, repo.index_on_worker, tasks, _index_died, "index")
+                for one in engine.in_order(
+                    client, repo.index_on_worker, tasks, _index_died, "index"
+                ):
+                    if one.worker and one.package is not None:
+                        indexed_on[one.package.file] = one.worker
+                    yield one
 
         try:
             index = repo.build(
@@ -427,6 +439,12 @@ class _Discovery:
             return
         for e in index.errors:
             self._error(e.file, "", e.message)
+        # The package installed under each name (the later of two versions), where it was read.
+        self.placed.update(
+            ((directory, p.name), indexed_on[p.file])
+            for p in index.packages
+            if p.file in indexed_on
+        )
         self.archives += 1
         self.roots.append(archive_root(raw, index))
         prefix = raw + "!"
@@ -822,6 +840,13 @@ def _package(t: _Target) -> Hashable | None:
     return (t.site.archive, t.package) if t.site.remote else t.site.archive
 
 
+def _placed(placed: Mapping[tuple[str, str], str], t: _Target) -> str | None:
+    """The cluster worker that indexed t's package and keeps its members, if known."""
+    if t.site.archive is None or t.package is None:
+        return None
+    return placed.get((t.site.archive, t.package))
+
+
 # What the workers of this process keep for each scan of an archive indexed on a cluster:
 # directories, removed when the scan ends (release_stores) or with the _Worker.
 _STORES: dict[str, list[str]] = {}
@@ -864,6 +889,7 @@ def _outcomes(
     jobs: int,
     hook: ProgressHook,
     client: distributed.Client | None = None,
+    placed: Mapping[tuple[str, str], str] | None = None,
 ) -> Iterator[tuple[_Target, _Outcome]]:
     """Every target's outcome, in target order.
 
@@ -888,6 +914,7 @@ def _outcomes(
         advance=progress.advance,
         package=_package,
         release=functools.partial(release_stores, config.scan) if config.scan else None,
+        place=functools.partial(_placed, placed or {}),
     )
     pool: engine.Engine[_Target, _Outcome] | None = None
     if client is not None:
