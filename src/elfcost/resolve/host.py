@@ -113,9 +113,9 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             st = os.lstat(file)
             if stat.S_ISLNK(st.st_mode):
                 return Entry("link", os.readlink(file))
-            # Not told apart from a directory: a component below a file fails its own lstat
-            # (ENOTDIR), but `file/..` is taken as the file's directory.
-            return Entry("dir")
+            # `file/..` is ENOTDIR, as the kernel walks it (and as this machine's own root is
+            # looked up, by the kernel itself).
+            return Entry("dir" if stat.S_ISDIR(st.st_mode) else "file")
 
         path = follow(loader_path, entry)
         return root + path if path != "/" else root
