@@ -55,6 +55,23 @@ def test_records_at_numpy_equals_python(symbolic_anywhere: bool) -> None:
     assert compared > 1000
 
 
+def test_records_at_overlapping_and_empty_ranges() -> None:
+    # The init arrays and the GOT, as ctors asks: small ranges, here overlapping, nested,
+    # touching and empty ones too; the Python path bisects merged ranges, numpy tests each.
+    compared = 0
+    for dso in objects():
+        ranges = []
+        for a, b in writable(dso):
+            mid = (a + b) // 2
+            ranges += [(a, a + 64), (a + 32, a + 96), (a + 40, a + 48), (a + 96, a + 128)]
+            ranges += [(mid, mid), (mid + 8, mid), (b - 24, b + 8)]
+        python = records_at(dso, ranges, symbolic_anywhere=False, small=1 << 40)
+        numpy = records_at(dso, ranges, symbolic_anywhere=False, small=0)
+        assert numpy == python, dso.path
+        compared += len(python)
+    assert compared > 10
+
+
 def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> None:
     aliases = 0
     for dso in objects():

@@ -43,6 +43,7 @@ import heapq
 import os
 import struct
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
@@ -221,6 +222,9 @@ def _register_names(word: int) -> dict[str, tuple[str, int]]:
             out.update({f"{reg}b": (reg, 1), f"{reg}w": (reg, 2), f"{reg}d": (reg, 4)})
             out[reg] = (reg, 8)
     return out
+
+
+_REGISTER_NAMES = {word: _register_names(word) for word in (4, 8)}
 
 
 # -- instructions -------------------------------------------------------------------------------
@@ -643,7 +647,7 @@ class _Analysis:
         self.arch = arch
         # In an ET_EXEC file link-time addresses are run-time ones: a number may be an address.
         self.exec_file = dso.e_type == ET_EXEC
-        self.code = _Decoder(dso, fd, md, _register_names(arch.word))
+        self.code = _Decoder(dso, fd, md, _REGISTER_NAMES[arch.word])
         self.symbols = _Symbols(dso, fd)
         self.mask = (1 << (8 * arch.word)) - 1
         self.writable = [(s.vaddr, s.end) for s in dso.loads if s.flags & Prot.W]
@@ -1492,16 +1496,31 @@ def initialiser_writes(dso: Dso, fd: int) -> InitWrites:
         return InitWrites(analysed=False, unproven=(f"{dso.machine} code is not disassembled",))
     arch = _arch(dso.machine)
     assert arch is not None
-    from capstone import CS_ARCH_X86, Cs, CsError
+    from capstone import CsError
 
-    md = Cs(CS_ARCH_X86, arch.mode)
-    md.detail = True
     try:
-        return _analyse(_Analysis(dso, fd, arch, md))
+        return _analyse(_Analysis(dso, fd, arch, _disassembler(arch.mode)))
     except (ElfcostError, OSError, ValueError, struct.error, IndexError, CsError) as exc:
         # A file the loader would refuse, or one crafted against the analysis: nothing proved.
         why = f"initialisers not analysed: {type(exc).__name__}: {exc}"
         return InitWrites(analysed=False, unproven=(why[:200],))
+
+
+# A disassembler per mode and thread, kept across objects: making one costs more than a
+# small initialiser's analysis. (A capstone handle is not to be shared between threads, and a
+# Dask worker analyses in several.)
+_THREAD = threading.local()
+
+
+def _disassembler(mode: int) -> Cs:
+    from capstone import CS_ARCH_X86, Cs
+
+    made: dict[int, Cs] = _THREAD.__dict__.setdefault("disassemblers", {})
+    md = made.get(mode)
+    if md is None:
+        md = made[mode] = Cs(CS_ARCH_X86, mode)
+        md.detail = True
+    return md
 
 
 def _analyse(a: _Analysis) -> InitWrites:
