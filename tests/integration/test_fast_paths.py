@@ -2,12 +2,15 @@
 real objects of this machine: relocation records by address (relocs.records_at) and the
 function symbols by address (ctors._Symbols), aliases included. Which path runs depends on
 what the process analysed before, so any difference would make a result depend on the order
-of a scan's files."""
+of a scan's files. Likewise the constructor disassembly's direct reading of capstone's
+structures (ctors._Lean) gives, instruction by instruction, what reading them through
+capstone's Python objects gives (ctors._convert, used with another capstone release)."""
 
 from __future__ import annotations
 
 import glob
 import os
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +126,38 @@ def test_instructions_shared_between_objects_change_no_result(
     backward = analyse(dsos[::-1])
     assert forward == alone == backward
     assert shared > 100 and any(w.writes for w in alone.values())
+
+
+def _fields(insn: ctors._Insn | None) -> object:
+    if insn is None:
+        return None
+    ops = [tuple(getattr(o, k) for k in ctors._Op.__slots__) for o in insn.ops]
+    return (insn.address, insn.next, insn.id, insn.mnemonic, insn.flow, insn.rep, insn.written, ops)
+
+
+def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
+    lean = ctors._lean()
+    if not lean.usable:
+        pytest.skip("capstone is not the release whose structures _Lean reads")
+    from capstone import x86
+
+    dsos = objects() + [read_dso(str(samples / n)) for n in ("ctor.i386", "ctor.i386-static")]
+    compared = {4: 0, 8: 0}
+    for dso in dsos:
+        arch = ctors._arch(dso.machine)
+        assert arch is not None
+        md = ctors._disassembler(arch.mode)
+        names = ctors._REGISTER_NAMES[arch.word]
+        with opened(dso.file) as (fd, _):
+            for seg in (s for s in dso.loads if s.flags & Prot.X and s.filesz):
+                code = os.pread(fd, min(seg.filesz, 48 << 10), seg.offset)
+                at = 0
+                for address, size, _, _ in md.disasm_lite(code, seg.vaddr):
+                    raw = code[at : at + size]
+                    at += size
+                    ci = next(md.disasm(raw, address, 1), None)
+                    plain = ctors._convert(ci, md, x86, names) if ci is not None else None
+                    fast = lean.convert(md, raw, address, x86, names)
+                    assert _fields(fast) == _fields(plain), (dso.path, hex(address), raw.hex())
+                    compared[arch.word] += 1
+    assert compared[8] > 20000 and compared[4] > 2000, compared
