@@ -17,9 +17,10 @@ An entry is used only if everything it was computed from is unchanged:
 Entries are written atomically (a temporary file renamed), so concurrent runs never see a torn
 entry. A cache that cannot be read or written is a miss, never an error: `rm -rf` it at will.
 A scan's worker processes write their entries from a thread of their own (Writer): creating a
-file costs a journalled file system most of a millisecond of waiting, about as long as
-estimating a program, and the worker goes on analysing meanwhile. Each worker waits for its
-writes when it exits, so a scan that has returned has written its entries.
+file can cost most of a millisecond (a journalled file system's metadata, in the kernel or on
+the disk; a network file system's round trip), about as long as estimating a program, and the
+worker goes on analysing meanwhile. Each worker waits for its writes when it exits, so a scan
+that has returned has written its entries.
 
 File format: one line of JSON (the header above plus the kind of file), a newline, then the
 result's JSON text as the analysis produced it (so a hit returns it without re-encoding).
