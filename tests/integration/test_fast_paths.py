@@ -2,12 +2,15 @@
 real objects of this machine: relocation records by address (relocs.records_at) and the
 function symbols by address (ctors._Symbols), aliases included. Which path runs depends on
 what the process analysed before, so any difference would make a result depend on the order
-of a scan's files."""
+of a scan's files. Likewise the constructor disassembly's direct reading of capstone's
+structures (ctors._Lean) gives, instruction by instruction, what reading them through
+capstone's Python objects gives (ctors._convert, used with another capstone release)."""
 
 from __future__ import annotations
 
 import glob
 import os
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +56,23 @@ def test_records_at_numpy_equals_python(symbolic_anywhere: bool) -> None:
         assert numpy == python, dso.path
         compared += len(python)
     assert compared > 1000
+
+
+def test_records_at_overlapping_and_empty_ranges() -> None:
+    # The init arrays and the GOT, as ctors asks: small ranges, here overlapping, nested,
+    # touching and empty ones too; the Python path bisects merged ranges, numpy tests each.
+    compared = 0
+    for dso in objects():
+        ranges = []
+        for a, b in writable(dso):
+            mid = (a + b) // 2
+            ranges += [(a, a + 64), (a + 32, a + 96), (a + 40, a + 48), (a + 96, a + 128)]
+            ranges += [(mid, mid), (mid + 8, mid), (b - 24, b + 8)]
+        python = records_at(dso, ranges, symbolic_anywhere=False, small=1 << 40)
+        numpy = records_at(dso, ranges, symbolic_anywhere=False, small=0)
+        assert numpy == python, dso.path
+        compared += len(python)
+    assert compared > 10
 
 
 def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,3 +126,38 @@ def test_instructions_shared_between_objects_change_no_result(
     backward = analyse(dsos[::-1])
     assert forward == alone == backward
     assert shared > 100 and any(w.writes for w in alone.values())
+
+
+def _fields(insn: ctors._Insn | None) -> object:
+    if insn is None:
+        return None
+    ops = [tuple(getattr(o, k) for k in ctors._Op.__slots__) for o in insn.ops]
+    return (insn.address, insn.next, insn.id, insn.mnemonic, insn.flow, insn.rep, insn.written, ops)
+
+
+def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
+    lean = ctors._lean()
+    if not lean.usable:
+        pytest.skip("capstone is not the release whose structures _Lean reads")
+    from capstone import x86
+
+    dsos = objects() + [read_dso(str(samples / n)) for n in ("ctor.i386", "ctor.i386-static")]
+    compared = {4: 0, 8: 0}
+    for dso in dsos:
+        arch = ctors._arch(dso.machine)
+        assert arch is not None
+        md = ctors._disassembler(arch.mode)
+        names = ctors._REGISTER_NAMES[arch.word]
+        with opened(dso.file) as (fd, _):
+            for seg in (s for s in dso.loads if s.flags & Prot.X and s.filesz):
+                code = os.pread(fd, min(seg.filesz, 48 << 10), seg.offset)
+                at = 0
+                for address, size, _, _ in md.disasm_lite(code, seg.vaddr):
+                    raw = code[at : at + size]
+                    at += size
+                    ci = next(md.disasm(raw, address, 1), None)
+                    plain = ctors._convert(ci, md, x86, names) if ci is not None else None
+                    fast = lean.convert(md, raw, address, x86, names)
+                    assert _fields(fast) == _fields(plain), (dso.path, hex(address), raw.hex())
+                    compared[arch.word] += 1
+    assert compared[8] > 20000 and compared[4] > 2000, compared

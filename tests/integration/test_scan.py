@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -529,6 +530,29 @@ def test_cache_hit_then_invalidated_by_a_library_change(
     assert summary.cache_hits == 0
     _, summary = scan([ownlib], no_cache=True, cache_dir=str(cache))
     assert summary.cache_hits == 0
+
+
+def test_pool_workers_have_written_every_entry_when_the_scan_returns(
+    samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers write their entries from a thread of their own: a scan that has returned
+    # must have them all on disk, whole (a later run, even one started at once, finds each).
+    # A slow disk, in the forked workers: the writes are still queued when the analysis ends.
+    from elfcost.scan import cache as cache_module
+
+    write = cache_module.ResultCache.write
+
+    def slow_write(self: cache_module.ResultCache, slot: str, data: bytes) -> None:
+        time.sleep(0.02)
+        write(self, slot, data)
+
+    monkeypatch.setattr(cache_module.ResultCache, "write", slow_write)
+    cache = tmp_path / "cache"
+    _, first = scan([samples], jobs=2, no_cache=False, cache_dir=str(cache))
+    assert first.cache_hits == 0 and first.executables > 10
+    assert not list(cache.rglob(".tmp-*"))
+    _, second = scan([samples], jobs=2, no_cache=False, cache_dir=str(cache))
+    assert second.cache_hits == first.elf_files - first.errors
 
 
 def test_assume_static_scans_the_static_what_if(samples: Path, tmp_path: Path) -> None:

@@ -43,11 +43,12 @@ import heapq
 import os
 import struct
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
 # it costs about 60 ms (every architecture's tables).
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -223,6 +224,9 @@ def _register_names(word: int) -> dict[str, tuple[str, int]]:
     return out
 
 
+_REGISTER_NAMES = {word: _register_names(word) for word in (4, 8)}
+
+
 # -- instructions -------------------------------------------------------------------------------
 
 
@@ -331,6 +335,112 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
     return insn
 
 
+class _Lean:
+    """One instruction's details read from capstone's own structures, as _convert reads them
+    through CsInsn: the same fields, without the binding's copies of the instruction, of its
+    details and of every operand (most of a conversion's time). Only for the capstone release
+    whose structures these are (5.x; capstone._cs_insn and capstone.x86.CsX86 as 5.0 lays
+    them out); elsewhere `usable` is False and _convert is used."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        import capstone
+
+        self.ctypes = ctypes
+        self.capstone = capstone
+        major = str(getattr(capstone, "__version__", "0")).split(".")[0]
+        self.usable = major == "5" and all(
+            hasattr(capstone, name) for name in ("_cs", "_cs_insn", "CS_ERR_OK")
+        )
+        self.reg_names: dict[int, str] = {}
+        self.regs_read = (ctypes.c_uint16 * 64)()
+        self.regs_write = (ctypes.c_uint16 * 64)()
+        self.read_count = ctypes.c_uint8()
+        self.write_count = ctypes.c_uint8()
+
+    def reg_name(self, md: Cs, reg: int) -> str:
+        """md.reg_name(reg), kept: a register's name is the architecture's, not the mode's."""
+        if reg not in self.reg_names:
+            self.reg_names[reg] = md.reg_name(reg)
+        return self.reg_names[reg]
+
+    def convert(
+        self, md: Cs, code: bytes, vaddr: int, x86: object, names: dict[str, tuple[str, int]]
+    ) -> _Insn | None:
+        """The first instruction of `code` at `vaddr`, as _convert(next(md.disasm(code,
+        vaddr, 1))) gives it; None if it does not decode."""
+        ctypes, cs = self.ctypes, self.capstone
+        found = ctypes.POINTER(cs._cs_insn)()
+        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, 1, ctypes.byref(found))
+        if n <= 0:
+            return None
+        try:
+            return self._insn(md, found[0], x86, names)
+        finally:
+            cs._cs.cs_free(found, n)
+
+    def _insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
+        g = x86  # the capstone.x86 module
+        insn = _Insn(raw.address, raw.size, raw.id, raw.mnemonic.decode("ascii"))
+        detail = raw.detail.contents
+        groups = detail.groups[: detail.groups_count]
+        if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
+            insn.flow = "ret"
+        elif g.X86_GRP_CALL in groups:
+            insn.flow = "call"
+        elif g.X86_GRP_JUMP in groups:
+            insn.flow = "jump"
+        a = detail.arch.x86
+        insn.rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
+        ops = []
+        for i in range(a.op_count):
+            o = a.operands[i]
+            op = _Op()
+            op.size = o.size
+            op.write = bool(o.access & CS_AC_WRITE)
+            kind = o.type
+            if kind == g.X86_OP_REG:
+                op.kind = "r"
+                op.reg, op.width = names.get(self.reg_name(md, o.value.reg), ("", 0))
+            elif kind == g.X86_OP_IMM:
+                op.kind = "i"
+                op.imm = o.value.imm
+            elif kind == g.X86_OP_MEM:
+                op.kind = "m"
+                m = o.value.mem
+                op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
+                if m.base == g.X86_REG_RIP:
+                    op.base, op.base_width = "rip", 8
+                elif m.base:
+                    op.base, op.base_width = names.get(self.reg_name(md, m.base), ("?", 0))
+                if m.index:
+                    op.index, op.index_width = names.get(self.reg_name(md, m.index), ("?", 0))
+                op.scale = m.scale
+                op.disp = m.disp
+            else:
+                op.kind = "?"
+            ops.append(op)
+        insn.ops = tuple(ops)
+        byref = self.ctypes.byref
+        status = self.capstone._cs.cs_regs_access(
+            md.csh,
+            byref(raw),
+            byref(self.regs_read),
+            byref(self.read_count),
+            byref(self.regs_write),
+            byref(self.write_count),
+        )
+        if status != self.capstone.CS_ERR_OK:
+            # as _convert, when regs_access raises: all may change
+            insn.written = tuple(sorted(set(names.values())))
+            return insn
+        written = self.regs_write[: self.write_count.value]
+        found = (names.get(self.reg_name(md, w)) for w in written)
+        insn.written = tuple(w for w in found if w is not None)
+        return insn
+
+
 # Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
 _ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
 
@@ -401,10 +511,15 @@ class _Decoder:
         shared = _SHARED_INSNS.get(key)
         if shared is not None:
             return shared.at(vaddr)
-        ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
-        if ci is None:
+        lean = _lean()
+        if lean.usable:
+            found = lean.convert(self.md, code, vaddr, self.x86, self.names)
+        else:
+            ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
+            found = _convert(ci, self.md, self.x86, self.names) if ci is not None else None
+        if found is None:
             return None
-        insn = _convert(ci, self.md, self.x86, self.names)
+        insn = found
         if not insn.flow:
             if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
                 _SHARED_INSNS.clear()
@@ -413,6 +528,14 @@ class _Decoder:
 
 
 _SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
+
+
+def _lean() -> _Lean:
+    """This thread's _Lean (its buffers are written by each conversion)."""
+    lean: _Lean | None = getattr(_THREAD, "lean", None)
+    if lean is None:
+        lean = _THREAD.lean = _Lean()
+    return lean
 
 
 # -- symbols ------------------------------------------------------------------------------------
@@ -643,7 +766,7 @@ class _Analysis:
         self.arch = arch
         # In an ET_EXEC file link-time addresses are run-time ones: a number may be an address.
         self.exec_file = dso.e_type == ET_EXEC
-        self.code = _Decoder(dso, fd, md, _register_names(arch.word))
+        self.code = _Decoder(dso, fd, md, _REGISTER_NAMES[arch.word])
         self.symbols = _Symbols(dso, fd)
         self.mask = (1 << (8 * arch.word)) - 1
         self.writable = [(s.vaddr, s.end) for s in dso.loads if s.flags & Prot.W]
@@ -1492,16 +1615,31 @@ def initialiser_writes(dso: Dso, fd: int) -> InitWrites:
         return InitWrites(analysed=False, unproven=(f"{dso.machine} code is not disassembled",))
     arch = _arch(dso.machine)
     assert arch is not None
-    from capstone import CS_ARCH_X86, Cs, CsError
+    from capstone import CsError
 
-    md = Cs(CS_ARCH_X86, arch.mode)
-    md.detail = True
     try:
-        return _analyse(_Analysis(dso, fd, arch, md))
+        return _analyse(_Analysis(dso, fd, arch, _disassembler(arch.mode)))
     except (ElfcostError, OSError, ValueError, struct.error, IndexError, CsError) as exc:
         # A file the loader would refuse, or one crafted against the analysis: nothing proved.
         why = f"initialisers not analysed: {type(exc).__name__}: {exc}"
         return InitWrites(analysed=False, unproven=(why[:200],))
+
+
+# A disassembler per mode and thread, kept across objects: making one costs more than a
+# small initialiser's analysis. (A capstone handle is not to be shared between threads, and a
+# Dask worker analyses in several.)
+_THREAD = threading.local()
+
+
+def _disassembler(mode: int) -> Cs:
+    from capstone import CS_ARCH_X86, Cs
+
+    made: dict[int, Cs] = _THREAD.__dict__.setdefault("disassemblers", {})
+    md = made.get(mode)
+    if md is None:
+        md = made[mode] = Cs(CS_ARCH_X86, mode)
+        md.detail = True
+    return md
 
 
 def _analyse(a: _Analysis) -> InitWrites:

@@ -21,6 +21,7 @@ groups (tests/unit/test_relocs_groups.py checks them against each other).
 from __future__ import annotations
 
 import array
+import bisect
 import os
 import struct
 import sys
@@ -530,8 +531,11 @@ def records_at(
     swap = dso.little_endian != (sys.byteorder == "little")
     shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
 
+    starts, ends = _merged(ranges)
+
     def wanted(off: int) -> bool:
-        return any(a <= off < b for a, b in ranges)
+        i = bisect.bisect_right(starts, off) - 1
+        return i >= 0 and off < ends[i]
 
     relative: dict[int, bool] = {}
 
@@ -568,6 +572,21 @@ def records_at(
                     addend = _signed(row[2], word) if fields == 3 else None
                     out[off] = (r_type, info >> shift, addend, t.kind)
     return out
+
+
+def _merged(ranges: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """`ranges` [start, end) as sorted disjoint ones, their starts and their ends: a record's
+    offset is looked up by bisection, not compared with each range (a C++ program has
+    thousands of records, and the GOT and the init arrays are a few ranges)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if ends and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
 
 
 def _signed(v: int, word: int) -> int:

@@ -16,6 +16,11 @@ An entry is used only if everything it was computed from is unchanged:
   the result without changing any object that was found).
 Entries are written atomically (a temporary file renamed), so concurrent runs never see a torn
 entry. A cache that cannot be read or written is a miss, never an error: `rm -rf` it at will.
+A scan's worker processes write their entries from a thread of their own (Writer): creating a
+file can cost most of a millisecond (a journalled file system's metadata, in the kernel or on
+the disk; a network file system's round trip), about as long as estimating a program, and the
+worker goes on analysing meanwhile. Each worker waits for its writes when it exits, so a scan
+that has returned has written its entries.
 
 File format: one line of JSON (the header above plus the kind of file), a newline, then the
 result's JSON text as the analysis produced it (so a hit returns it without re-encoding).
@@ -24,9 +29,11 @@ result's JSON text as the analysis produced it (so a hit returns it without re-e
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import tempfile
+import queue
+import threading
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -131,6 +138,8 @@ MAX_ENTRY_BYTES = 64 * 1024 * 1024
 class ResultCache:
     def __init__(self, directory: str) -> None:
         self.directory = os.path.join(directory, f"scan-{FORMAT}")
+        self.writer: Writer | None = None  # None: store writes before it returns
+        self._dirs: set[str] = set()  # made by this process: no mkdir each time
 
     def slot(self, key: Any) -> str:
         name = digest(key)
@@ -146,7 +155,7 @@ class ResultCache:
         try:
             data = read_bounded(slot, "scan cache entry", MAX_ENTRY_BYTES)
             first, _, rest = data.partition(b"\n")
-            header = msgspec.json.decode(first, type=Header)
+            header = _HEADER.decode(first)
             if header.format != FORMAT or header.env != env:
                 return None
             path, st = header.identity
@@ -157,7 +166,7 @@ class ResultCache:
                     return None
             text = rest.decode("utf-8") or None
             if text is not None:
-                msgspec.json.decode(text, type=EstimateDoc)
+                _ESTIMATE.decode(text)
             return Entry(kind=header.kind, text=text)
         except (ElfcostError, OSError, ValueError, msgspec.DecodeError, RecursionError):
             # RecursionError: msgspec skips an unknown field's value recursively, and gives
@@ -173,15 +182,70 @@ class ResultCache:
             dirs=validity.dirs,
             kind=entry.kind,
         )
+        data = _ENCODER.encode(header) + b"\n" + (entry.text or "").encode("utf-8")
+        if self.writer is not None:
+            self.writer.put(self, slot, data)
+        else:
+            self.write(slot, data)
+
+    def write(self, slot: str, data: bytes) -> None:
+        """`data` into `slot`, through a temporary file renamed over it."""
+        directory = os.path.dirname(slot)
         try:
-            os.makedirs(os.path.dirname(slot), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(slot), prefix=".tmp-")
+            if directory not in self._dirs:
+                os.makedirs(directory, exist_ok=True)
+                self._dirs.add(directory)
+            # Named by this process and a counter: no other writer uses the name (O_EXCL
+            # checks it), and no random name is drawn for each entry (as mkstemp would).
+            tmp = os.path.join(directory, f".tmp-{os.getpid()}-{_TOKEN}-{next(_NAMES)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(msgspec.json.encode(header).decode() + "\n" + (entry.text or ""))
+                with open(fd, "wb", closefd=True) as fh:
+                    fh.write(data)
                 os.replace(tmp, slot)
             except BaseException:
                 os.unlink(tmp)
                 raise
         except OSError:
             pass  # a read-only or full disk costs the next run time, never this one's result
+
+
+_TOKEN = os.urandom(4).hex()  # a leftover of a killed process with the same pid is no clash
+_NAMES = itertools.count()  # shared by the threads of a process (a Dask worker's)
+_ENCODER = msgspec.json.Encoder()
+_HEADER = msgspec.json.Decoder(Header)
+_ESTIMATE = msgspec.json.Decoder(EstimateDoc)
+# Entries encoded and not yet written, at most, per Writer: if the disk falls this far behind,
+# the analysis waits for it.
+WRITE_AHEAD = 64
+
+
+class Writer:
+    """A thread that writes entries for the process that analyses (ResultCache.writer).
+
+    Its entries are all written once flush() returns; a process killed before that loses the
+    ones not yet written, which a later run finds missing and computes again."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[ResultCache, str, bytes] | None] = queue.Queue(WRITE_AHEAD)
+        self._thread: threading.Thread | None = None
+
+    def put(self, cache: ResultCache, slot: str, data: bytes) -> None:
+        if self._thread is None:
+            # A daemon: a process that exits without flush() must not hang on it.
+            self._thread = threading.Thread(target=self._run, name="elfcost-cache", daemon=True)
+            self._thread.start()
+        self._queue.put((cache, slot, data))
+
+    def flush(self) -> None:
+        """Write every entry put so far, and end the thread (the next put starts another)."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            cache, slot, data = item
+            cache.write(slot, data)

@@ -42,6 +42,7 @@ import contextlib
 import functools
 import gc
 import glob
+import multiprocessing.util
 import os
 import posixpath
 import shutil
@@ -814,6 +815,11 @@ def _init_worker(config: _Config) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
     _WORKER = _Worker(config)
+    if _WORKER.cache is not None:
+        # Entries written by a thread while the worker analyses (cache.Writer); all of them
+        # before the worker exits, which the scan waits for (the pool's shutdown joins it).
+        writer = _WORKER.cache.writer = cache.Writer()
+        multiprocessing.util.Finalize(None, writer.flush, exitpriority=10)
 
 
 def _run_chunk(chunk: Sequence[_Target]) -> list[_Outcome]:
