@@ -28,6 +28,7 @@ result's JSON text as the analysis produced it (so a hit returns it without re-e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -248,4 +249,7 @@ class Writer:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             cache, slot, data = item
-            cache.write(slot, data)
+            # Whatever one entry meets, the thread goes on taking them: a thread that ended
+            # would leave put() waiting on a full queue for ever.
+            with contextlib.suppress(Exception):
+                cache.write(slot, data)
