@@ -16,7 +16,6 @@ from elfcost.elf.facts import (
     FactsWanted,
     ObjectFacts,
 )
-from elfcost.elf.formats import float_format
 from elfcost.elf.libc import static_libc
 from elfcost.elf.reader import opened
 from elfcost.elf.relocs import copy_symbol_sizes, group_relocs
@@ -53,11 +52,13 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
             if wanted.imports and libc != "none"
             else ()
         )
-        formats = (
-            float_format(dso, fd)
-            if wanted.formats_for and not set(imports).isdisjoint(wanted.formats_for)
-            else None
-        )
+        formats = None
+        if wanted.formats_for and not set(imports).isdisjoint(wanted.formats_for):
+            # Imported here, as ctors is: its patterns are compiled at import, and most
+            # estimates meet no importer of printf's family.
+            from elfcost.elf.formats import float_format
+
+            formats = float_format(dso, fd)
         return ObjectFacts(
             relocs=relocs,
             copy_sizes=copy_symbol_sizes(dso, {sym for _, _, sym, _ in relocs.copies}, fd),
