@@ -18,11 +18,11 @@ import re
 
 from elfcost.model import Dso
 
-# C11 7.21.6.1: flags, width, precision, the L length modifier, then the conversion; not after
-# another % ("%%5.1f" is literal text), and not followed by a letter or digit ("%fs base").
-_FLOAT = re.compile(
-    rb"(?<!%)%[-+ #0]*(?:\d+|\*)?(?:(?:\.(?:\d+|\*)?)?L?[fFgG]|\.(?:\d+|\*)L?[eE])(?![A-Za-z0-9])"
-)
+# C11 7.21.6.1: flags, width, precision, the L length modifier, then the conversion. The
+# pattern starts with a literal so the search skips ahead quickly; what it cannot say cheaply
+# is checked on each hit (_FloatHit): not after another % ("%%5.1f" is literal text), not
+# followed by a letter or digit ("%fs base"), and e only with a precision.
+_FLOAT = re.compile(rb"%[-+ #0]*(?:\d+|\*)?(\.(?:\d+|\*)?)?L?[fFgGeE]")
 # One whole printf directive (with glibc's %m and positional arguments), to check that every %
 # of a candidate string is one: "%p%t%g%t%m%t%f" (a locale's name format) is not printf's.
 _DIRECTIVE = re.compile(
@@ -53,12 +53,24 @@ def float_format(dso: Dso, fd: int) -> str | None:
         data = os.pread(fd, min(s.size, budget), s.offset)
         budget -= len(data)
         for m in _FLOAT.finditer(data):
+            if not _float_hit(data, m):
+                continue
             start = data.rfind(b"\0", 0, m.start()) + 1
             end = data.find(b"\0", m.end())
             text = data[start : end if end >= 0 else len(data)]
             if _is_printf_format(text):
                 return text[:80].decode("ascii")
     return None
+
+
+def _float_hit(data: bytes, m: re.Match[bytes]) -> bool:
+    """Whether a match of _FLOAT is a floating conversion (see there)."""
+    at, end = m.start(), m.end()
+    if at and data[at - 1] == 0x25:  # "%%f"
+        return False
+    if data[end : end + 1].isalnum():  # "%fs" (ASCII letters and digits only)
+        return False
+    return data[end - 1] not in b"eE" or (m.group(1) is not None and len(m.group(1)) > 1)
 
 
 def _is_printf_format(text: bytes) -> bool:
