@@ -521,9 +521,18 @@ def test_an_index_built_elsewhere_and_a_workers_store(
     assert written == wanted and host.held_bytes() > 1
     host.begin()  # over its bound of 1 byte: everything is dropped before the next task
     assert host.held_bytes() == 0 and not any((worker / "blobs").iterdir())
+    libc_again = host.read("/lib/aarch64-linux-gnu/libc.so.6")
     again = host.read("/bin/ls")  # read again from the package, not from a stale object
     assert again is not ls and again.file == ls.file and Path(again.file).is_file()
     assert again.dynamic == ls.dynamic
+    # A member's identity, which the loader compares to load a file once, is its own in the
+    # root, not its store file's inode: the same after the store dropped and wrote it again
+    # (when a freed inode came back on another member, libc passed for a library already
+    # loaded and was left out of a program's objects), and another member's is another.
+    assert again.file_id == ls.file_id and libc_again.file_id == libc.file_id
+    assert ls.file_id != libc.file_id
+    ls_blob = index.members[host.realpath("/bin/ls")].blob
+    assert ls.file_id == repo.member_file_id(ls_blob)
 
     # A package file that is not the one indexed (another file at its path on a worker).
     other = tmp_path / "other"

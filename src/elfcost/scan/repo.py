@@ -49,6 +49,7 @@ import contextlib
 import errno
 import fnmatch
 import gzip
+import hashlib
 import lzma
 import os
 import posixpath
@@ -68,7 +69,7 @@ from elfcost.elf.machines import BY_NAME, NATIVE, machine_for
 from elfcost.elf.reader import ELF_MAGIC, is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError
 from elfcost.files import read_bounded
-from elfcost.model import Dso
+from elfcost.model import Dso, FileId
 from elfcost.resolve import ldcache
 from elfcost.resolve.confined import Entry, follow
 from elfcost.resolve.host import Host
@@ -99,6 +100,13 @@ DPKG_MACHINES = {
     "armv7": "armv7l",  # Alpine's
     "noarch": "all",  # RPM's
 }
+
+
+def member_file_id(blob: str) -> FileId:
+    """A member's file identity in an archive's root, from its content file's name in the
+    index (64 bits of a hash: unique among any archive's members)."""
+    digest = hashlib.blake2b(blob.encode(), digest_size=8).digest()
+    return FileId(dev=0, ino=int.from_bytes(digest, "little"))
 
 
 class Member(msgspec.Struct, frozen=True, array_like=True):
@@ -856,6 +864,12 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
                 # Named by the member's path, never by the store's file.
                 where = loader_path if exc.path == blob else exc.path
                 raise type(exc)(where, exc.what, exc.why) from None
+            # The identity the loader compares (st_dev/st_ino) is the member's in the root,
+            # its content file in the index (hard links share one), not the store file's
+            # inode: a worker's store deletes and writes files as it goes, and a freed inode
+            # number comes back on another member, which would then pass for a file already
+            # loaded.
+            dso = msgspec.structs.replace(dso, file_id=member_file_id(found[1].blob))
         except ElfcostError as exc:
             self._dso_cache[loader_path] = exc
             raise
