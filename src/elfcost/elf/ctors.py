@@ -44,7 +44,7 @@ import os
 import struct
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
 # it costs about 60 ms (every architecture's tables).
@@ -287,6 +287,26 @@ class _Insn:
         return insn
 
 
+def _memory(
+    op: _Op,
+    m: Any,
+    g: Any,
+    names: dict[str, tuple[str, int]],
+    reg_name: Callable[[int], str],
+) -> None:
+    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path)."""
+    op.kind = "m"
+    op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
+    if m.base == g.X86_REG_RIP:
+        op.base, op.base_width = "rip", 8
+    elif m.base:
+        op.base, op.base_width = names.get(reg_name(m.base), ("?", 0))
+    if m.index:
+        op.index, op.index_width = names.get(reg_name(m.index), ("?", 0))
+    op.scale = m.scale
+    op.disp = m.disp
+
+
 def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]]) -> _Insn:
     g = x86  # the capstone.x86 module
     insn = _Insn(ci.address, ci.size, ci.id, ci.mnemonic)
@@ -310,17 +330,7 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
             op.kind = "i"
             op.imm = o.imm
         elif o.type == g.X86_OP_MEM:  # type: ignore[attr-defined]
-            op.kind = "m"
-            m = o.mem
-            op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)  # type: ignore[attr-defined]
-            if m.base == g.X86_REG_RIP:  # type: ignore[attr-defined]
-                op.base, op.base_width = "rip", 8
-            elif m.base:
-                op.base, op.base_width = names.get(md.reg_name(m.base), ("?", 0))
-            if m.index:
-                op.index, op.index_width = names.get(md.reg_name(m.index), ("?", 0))
-            op.scale = m.scale
-            op.disp = m.disp
+            _memory(op, o.mem, g, names, md.reg_name)
         else:
             op.kind = "?"
         ops.append(op)
@@ -407,17 +417,7 @@ class _Lean:
                 op.kind = "i"
                 op.imm = o.value.imm
             elif kind == g.X86_OP_MEM:
-                op.kind = "m"
-                m = o.value.mem
-                op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
-                if m.base == g.X86_REG_RIP:
-                    op.base, op.base_width = "rip", 8
-                elif m.base:
-                    op.base, op.base_width = names.get(self.reg_name(md, m.base), ("?", 0))
-                if m.index:
-                    op.index, op.index_width = names.get(self.reg_name(md, m.index), ("?", 0))
-                op.scale = m.scale
-                op.disp = m.disp
+                _memory(op, o.value.mem, g, names, lambda r: self.reg_name(md, r))
             else:
                 op.kind = "?"
             ops.append(op)
