@@ -3,6 +3,7 @@ strings from real binaries: the ones that are, and the ones that only look like 
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,37 @@ def test_the_float_samples_and_no_others(samples: Path, link_modes: tuple[str, .
     }
     assert set(f for f in seen.values() if f) == {"%s %d %ld %.3f %g %x"}
     assert any(n.endswith(".static") for n in seen)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sh_offset", 2**64 - 1),
+        ("sh_offset", 2**63 + 5),
+        ("sh_offset", 1 << 40),
+        ("sh_size", 2**64 - 1),
+    ],
+)
+def test_a_rodata_header_pointing_anywhere(
+    samples: Path, tmp_path: Path, field: str, value: int
+) -> None:
+    """Section headers are not needed to load a file, and are not checked when read: a .rodata
+    whose offset or size lies past the file (or past what pread takes) is searched as far as
+    the file goes, never an internal error."""
+    source = samples / "printf_format.pie"
+    data = bytearray(source.read_bytes())
+    e_shoff, shentsize = struct.unpack_from("<Q", data, 0x28)[0], data[0x3A]
+    rodata = next(s for s in read_dso(str(source)).sections if s.name == ".rodata")
+    for i in range(struct.unpack_from("<H", data, 0x3C)[0]):
+        at = e_shoff + i * shentsize
+        if struct.unpack_from("<QQ", data, at + 0x18) == (rodata.offset, rodata.size):
+            struct.pack_into("<Q", data, at + (0x18 if field == "sh_offset" else 0x20), value)
+            break
+    else:
+        raise AssertionError("no .rodata header found")
+    bad = tmp_path / "bad"
+    bad.write_bytes(data)
+    with opened(str(bad)) as (fd, _):
+        found = float_format(read_dso(str(bad)), fd)
+    # Past the end: nothing to search; a size past the end: the rest of the file is searched.
+    assert found == (None if field == "sh_offset" else "%s %d %ld %.3f %g %x")

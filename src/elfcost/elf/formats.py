@@ -43,14 +43,15 @@ def float_format(dso: Dso, fd: int) -> str | None:
     """The first printf format with a floating conversion in `dso`'s read-only data sections
     (allocated, not writable, not code: .rodata and its kin), as text; None if there is none."""
     budget = MAX_RODATA_BYTES
+    file_size = os.fstat(fd).st_size
     for s in dso.sections:
         if s.sh_type != SHT_PROGBITS or budget <= 0:
             continue
         if s.flags & (_SHF_ALLOC | _SHF_WRITE | _SHF_EXECINSTR) != _SHF_ALLOC:
             continue
-        if not s.name.startswith(".rodata"):
-            continue
-        data = os.pread(fd, min(s.size, budget), s.offset)
+        if not s.name.startswith(".rodata") or s.offset >= file_size:
+            continue  # section headers are not needed to load: one may point anywhere
+        data = os.pread(fd, min(s.size, budget, file_size - s.offset), s.offset)
         budget -= len(data)
         for m in _FLOAT.finditer(data):
             if not _float_hit(data, m):
