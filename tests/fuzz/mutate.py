@@ -119,8 +119,14 @@ SAMPLE_SEEDS = (
     ("trivial.static", "trivial.static", ()),
     ("ifunc.static", "ifunc.static", ()),
     ("trivial.static-pie", "trivial.static-pie", ()),
+    # imports the printf family and holds a floating format: its .rodata is searched
+    ("printf_format.pie", "printf_format.pie", ()),
 )
-MUSL_SEEDS = (("trivial.musl-dyn", "trivial.musl-dyn", ()), ("trivial.musl-static",) * 2 + ((),))
+MUSL_SEEDS = (
+    ("trivial.musl-dyn", "trivial.musl-dyn", ()),
+    ("trivial.musl-static",) * 2 + ((),),
+    ("printf_format.musl-dyn",) * 2 + ((),),
+)
 # 100-400 ms a case instead of ~15 (the i386 programs resolve this machine's real 32-bit libc,
 # whose start-up symbols are looked up with pyelftools): only in the long run.
 SLOW_SEEDS = ("i386/hello:", "i386/hello.nosections:", "trivial.static-pie:", "ifunc.static:")
