@@ -691,6 +691,7 @@ def _tls(
         if total <= profile.tls_builtin_bytes:
             return None  # builtin_tls in libc's .bss: covered by libc's start-up page
         written = tcb + filesz + 8 * (1 + len(blocks))
+    placed = ""
     if profile.tls_writes == "filesz" and memsz - filesz >= P:
         # Only tdata is copied: the block's start and the TCB at its end are written, the tbss
         # between them stays untouched (csu/libc-tls.c, musl __copy_tls), two separate runs.
@@ -702,19 +703,25 @@ def _tls(
         exp = low + (1 + (1 if data_pages else 0) if profile.family == "glibc" else 0)
     elif profile.family == "glibc" and graph.objects[0].dso.e_machine in TLS_TCB_AT_TP:
         low = max(1, -(-written // P))
-        exp = _tcb_at_tp_pages(blocks, tcb, profile.tls_surplus_bytes, P)
+        exp, start, end = _tcb_at_tp_pages(blocks, tcb, profile.tls_surplus_bytes, P)
+        placed = (
+            f"; bytes {start:#x}..{end:#x} of an area that starts on a page (the surplus "
+            f"first, elf/dl-tls.c): {exp} page(s)"
+        )
     else:
         low = max(1, -(-written // P))
         exp = low + 1 if written % P or len(blocks) > 1 else low
     high = -(-(written + profile.tls_surplus_bytes + (memsz - filesz)) // P) + 1
     detail = (
         f"TCB {tcb} B{tcb_why} + {len(blocks)} PT_TLS blocks "
-        f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}"
+        f"({memsz} B memsz, {filesz} B filesz; {profile.tls_writes} written) in {where}{placed}"
     )
     return low, exp, max(high, exp), detail
 
 
-def _tcb_at_tp_pages(blocks: Sequence[Segment], tcb: int, surplus: int, P: int) -> int:
+def _tcb_at_tp_pages(
+    blocks: Sequence[Segment], tcb: int, surplus: int, P: int
+) -> tuple[int, int, int]:
     """Pages of glibc's initial static TLS that start-up writes, on a TLS_TCB_AT_TP machine.
 
     The layout is elf/dl-tls.c `_dl_determine_tlsoffset`: each block is placed below the TCB at
@@ -727,6 +734,7 @@ def _tcb_at_tp_pages(blocks: Sequence[Segment], tcb: int, surplus: int, P: int) 
     page-aligned start of brk. So the pages written are those the range
     [size - TCB - offset, size) spans: two on x86_64, whose 2368-byte TCB ends past the first
     page, one on i386, whose 1216-byte TCB does not (measured, bench/accuracy).
+    Returns the page count and the written range's start and end in the area.
     """
     offset, max_align = 0, 64
     for b in blocks:
@@ -735,7 +743,7 @@ def _tcb_at_tp_pages(blocks: Sequence[Segment], tcb: int, surplus: int, P: int) 
         max_align = max(max_align, align)
     size = align_up(offset + surplus, max_align) + tcb
     start = size - tcb - offset
-    return (size - 1) // P - start // P + 1
+    return (size - 1) // P - start // P + 1, start, size
 
 
 def _tcb_bytes(
