@@ -134,4 +134,7 @@ def test_every_profile_use_names_a_cause_an_item_and_a_phase() -> None:
             }
             assert u.imports and u.why and u.bytes >= 0 and u.pages >= 0
             assert u.item == "heap" or u.bytes == 0  # chunk bytes only on the heap
+            # the one kind of evidence elf/ reads; a misspelt one would be ignored silently
+            assert u.evidence in ("", "float-format"), (p.name, u.label)
+            assert not u.evidence or u.phase == "possible"  # evidence makes possible expected
         assert set(am.uninformative) <= set(am.names), p.name
