@@ -132,22 +132,26 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             return None
 
     def read(self, loader_path: str) -> Dso:
-        """The Dso at `loader_path` (cached per run); raises ElfcostError."""
+        """The Dso at `loader_path` (cached per run, its error too); raises ElfcostError."""
         cached = self._dso_cache.get(loader_path)
         if isinstance(cached, Dso):
             return cached
         if isinstance(cached, ElfcostError):
             raise cached
-        file = self.locate(loader_path)
         try:
-            if file is None:
-                raise InputError(loader_path, "", "no such file")
-            dso = read_dso(file, path=loader_path, sections=self.sections)
+            dso = self._read_file(loader_path)
         except ElfcostError as exc:
             self._dso_cache[loader_path] = exc
             raise
         self._dso_cache[loader_path] = dso
         return dso
+
+    def _read_file(self, loader_path: str) -> Dso:
+        """The Dso at `loader_path`, read now (read() keeps it)."""
+        file = self.locate(loader_path)
+        if file is None:
+            raise InputError(loader_path, "", "no such file")
+        return read_dso(file, path=loader_path, sections=self.sections)
 
     def adopt(self, loader_path: str, dso: Dso) -> None:
         """Keep `dso` as read() would: the caller read it from locate(loader_path), with this

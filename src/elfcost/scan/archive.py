@@ -86,6 +86,22 @@ def read_members(archive: str, w: _Writer) -> None:
 # -- writing members, confined to dest --------------------------------------------------------
 
 
+def write_new(path: str, data: IO[bytes], size: int, head: bytes = b"") -> None:
+    """A new file at `path` (never through a symlink, never over a file) holding `head`, then
+    the rest of `size` bytes read from `data`: never more than the member header said,
+    whatever the stream holds."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(head)
+        left = size - len(head)
+        while left > 0:
+            chunk = data.read(min(left, _COPY_CHUNK))
+            if not chunk:
+                break
+            out.write(chunk)
+            left -= len(chunk)
+
+
 class _Writer(msgspec.Struct):
     archive: str
     dest: str
@@ -163,15 +179,7 @@ class _Writer(msgspec.Struct):
         path = self.target(rel)
         if path is None:
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as out:
-            left = size  # never more than the member header said, whatever the stream holds
-            while left > 0:
-                chunk = data.read(min(left, _COPY_CHUNK))
-                if not chunk:
-                    break
-                out.write(chunk)
-                left -= len(chunk)
+        write_new(path, data, size)
         self.written += size
         self.files += 1
         self.regular[rel] = path

@@ -344,18 +344,7 @@ class _Indexer(archive._Writer):
             )
         blob = os.path.join(BLOBS, f"{self.package}-{len(self.stored)}")
         self.stored.append(blob)
-        fd = os.open(
-            os.path.join(self.dest, blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        )
-        with os.fdopen(fd, "wb") as out:
-            out.write(head)
-            left = size - len(head)  # never more than the member header said
-            while left > 0:
-                chunk = data.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                out.write(chunk)
-                left -= len(chunk)
+        archive.write_new(os.path.join(self.dest, blob), data, size, head)
         self.written += size
         self.files += 1
         self.found[path] = Member(
@@ -843,38 +832,26 @@ class ArchiveHost(Host, frozen=True, kw_only=True, dict=True):
         found = self._lookup(loader_path)
         return found[0] if found is not None else posixpath.normpath(loader_path)
 
-    def read(self, loader_path: str) -> Dso:
-        cached = self._dso_cache.get(loader_path)
-        if isinstance(cached, Dso):
-            return cached
-        if isinstance(cached, ElfcostError):
-            raise cached
+    def _read_file(self, loader_path: str) -> Dso:
+        found = self._lookup(loader_path)
+        if found is None:
+            raise InputError(loader_path, "", "no such file")
+        if found[1].kind == "dir":
+            raise InputError(loader_path, "", os.strerror(errno.EISDIR))
+        if not found[1].blob:
+            raise NotElfError(loader_path, "", "not an ELF file")
+        blob = self._content(found[1])
         try:
-            found = self._lookup(loader_path)
-            if found is None:
-                raise InputError(loader_path, "", "no such file")
-            if found[1].kind == "dir":
-                raise InputError(loader_path, "", os.strerror(errno.EISDIR))
-            if not found[1].blob:
-                raise NotElfError(loader_path, "", "not an ELF file")
-            blob = self._content(found[1])
-            try:
-                dso = read_dso(blob, path=loader_path, sections=self.sections)
-            except ElfcostError as exc:
-                # Named by the member's path, never by the store's file.
-                where = loader_path if exc.path == blob else exc.path
-                raise type(exc)(where, exc.what, exc.why) from None
-            # The identity the loader compares (st_dev/st_ino) is the member's in the root,
-            # its content file in the index (hard links share one), not the store file's
-            # inode: a worker's store deletes and writes files as it goes, and a freed inode
-            # number comes back on another member, which would then pass for a file already
-            # loaded.
-            dso = msgspec.structs.replace(dso, file_id=member_file_id(found[1].blob))
+            dso = read_dso(blob, path=loader_path, sections=self.sections)
         except ElfcostError as exc:
-            self._dso_cache[loader_path] = exc
-            raise
-        self._dso_cache[loader_path] = dso
-        return dso
+            # Named by the member's path, never by the store's file.
+            where = loader_path if exc.path == blob else exc.path
+            raise type(exc)(where, exc.what, exc.why) from None
+        # The identity the loader compares (st_dev/st_ino) is the member's in the root, its
+        # content file in the index (hard links share one), not the store file's inode: a
+        # worker's store deletes and writes files as it goes, and a freed inode number comes
+        # back on another member, which would then pass for a file already loaded.
+        return msgspec.structs.replace(dso, file_id=member_file_id(found[1].blob))
 
     def list_dir(self, loader_dir: str) -> list[str]:
         found = self._lookup(loader_dir)
