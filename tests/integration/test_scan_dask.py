@@ -179,6 +179,18 @@ def lines(r: subprocess.CompletedProcess[str]) -> list[str]:
     return sorted(out[:-1])
 
 
+def assert_same_as_local(
+    remote: subprocess.CompletedProcess[str],
+    local: subprocess.CompletedProcess[str],
+    code: int = 0,
+) -> None:
+    """The cluster's run gave the local pool's exit code, result lines (in any order) and
+    summary (counts of programs, libraries, skipped files, archives)."""
+    assert local.returncode == remote.returncode == code, (local.stderr, remote.stderr)
+    assert lines(remote) == lines(local)
+    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
+
+
 def scan_jsonl(inputs: Sequence[str], **options: object) -> list[str]:
     """A scan in this process, its lines sorted. Local scans here run with jobs=1 (no worker
     processes): this process runs the client's threads, so a local pool would be spawned, and
@@ -194,12 +206,8 @@ def test_cluster_results_equal_the_local_pools(
     inputs = [*map(str, debs), *programs]
     local = cli("--no-cache", "-j", "2", *inputs)
     remote = cli("--no-cache", "--scheduler", cluster.address, *inputs)
-    assert local.returncode == 0, local.stderr
-    assert remote.returncode == 0, remote.stderr
+    assert_same_as_local(remote, local)
     assert remote.stderr == ""
-    assert lines(remote) == lines(local)
-    # The summaries too (counts of programs, libraries, skipped files, archives).
-    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
     docs = [json.loads(x) for x in lines(remote)]
     from_debs = {d["path"].partition("!")[0] for d in docs if "!" in d["path"]}
     assert len(from_debs) >= len(debs) - 2  # a package or two may hold scripts only
@@ -356,11 +364,8 @@ def test_an_archive_is_indexed_and_analysed_on_the_workers(
     local = cli("--archive", "--no-cache", "-j", "2", archive)
     with distributed.get_task_stream(client=cluster.client) as stream:
         remote = cli("--archive", "--no-cache", "--scheduler", cluster.address, archive)
-    assert local.returncode == 0, local.stderr
-    assert remote.returncode == 0, remote.stderr
+    assert_same_as_local(remote, local)
     assert remote.stderr == ""
-    assert lines(remote) == lines(local)
-    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
     docs = [json.loads(x) for x in lines(remote)]
     assert len(docs) > 100 and all(d["estimate"] is not None for d in docs)
     assert all(not d["estimate"]["missing"] for d in docs)  # libraries from other packages
@@ -420,9 +425,7 @@ def test_a_truncated_package_of_an_archive_on_the_cluster(
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
     local = cli("--archive", "--no-cache", "-j", "2", str(archive))
     remote = cli("--archive", "--no-cache", "--scheduler", cluster.address, str(archive))
-    assert remote.returncode == local.returncode == 3, remote.stderr
-    assert lines(remote) == lines(local)
-    assert remote.stdout.splitlines()[-1] == local.stdout.splitlines()[-1]
+    assert_same_as_local(remote, local, code=3)
     errors = [json.loads(x) for x in lines(remote) if '"elfcost.error/1"' in x]
     assert [e["path"] for e in errors] == [str(broken)]
     assert remote.stderr.count("\n") == 1 and f"{broken}: " in remote.stderr
