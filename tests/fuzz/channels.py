@@ -881,9 +881,11 @@ class ReportChannel(Channel):
 
 
 class CacheChannel(Channel):
-    """A scan cache entry: ResultCache.load must give the entry or a miss, never raise."""
+    """A scan cache entry, stored in a pack and indexed: ResultCache.load must give the entry
+    or a miss, never raise."""
 
     name = "cache"
+    KEY = "0" * 64  # every mutant is stored under one key, in a cache of its own
 
     def __init__(self, seeds: dict[str, bytes], work: Path) -> None:
         super().__init__(seeds, work)
@@ -912,13 +914,25 @@ class CacheChannel(Channel):
             rest = mutate_json(ch, body, self.keys)
         return seed, first + b"\n" + rest
 
+    def write(self, path: Path, data: bytes) -> None:
+        """The mutant as the one entry of a cache directory's pack, indexed."""
+        from elfcost.scan.cache import ResultCache
+
+        shutil.rmtree(path, ignore_errors=True)
+        cache = ResultCache(str(path))
+        cache.put(self.KEY, data)
+        cache.close()
+
     def feed(self, path: Path) -> str:
         from elfcost.documents import EstimateDoc, decode
         from elfcost.resolve.host import Host
         from elfcost.scan.cache import ResultCache
 
-        cache = ResultCache(str(self.work))
-        entry = cache.load(str(path), self.envs[path.name], Host().locate)
+        cache = ResultCache(str(path))
+        try:
+            entry = cache.load(self.KEY, self.envs[path.name], Host().locate)
+        finally:
+            cache.close()
         if entry is None:
             return "miss"
         if entry.text is not None:  # what the scan does with a hit (ScanResult.doc)
@@ -1097,10 +1111,11 @@ def make_seeds(samples: Path, base: Path) -> dict[str, Channel]:
     r = _run([*ELFCOST, "scan", "-j", "1", "--cache-dir", str(cache_dir), "--format", "jsonl",
               str(tree)])  # fmt: skip
     assert r.returncode == 0, r.stderr
-    entries = {}
-    for i, p in enumerate(sorted(cache_dir.rglob("*"))):
-        if p.is_file():
-            entries[f"entry{i}"] = p.read_bytes()
+    from elfcost.scan.cache import ResultCache
+
+    stored = ResultCache(str(cache_dir))
+    entries = {f"entry{i}": data for i, (_, data) in enumerate(sorted(stored.entries()))}
+    stored.close()
     assert any(b"\n{" in e for e in entries.values()), "no program's estimate in the cache"
 
     # budgets: the recipe's, memdemo's, and one like the tests' with every table

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -213,10 +214,10 @@ def test_cache_entry_nested_too_deeply_is_a_miss(channels: dict[str, Channel]) -
     name = next(n for n, d in chan.seeds.items() if b"\n{" in d)
     first, _, rest = chan.seeds[name].partition(b"\n")
     deep = b"[" * 5000 + b"]" * 5000
-    path = chan.work / name
-    path.write_bytes(first[:-1] + b',"x":' + deep + b"}\n" + rest)
+    path = chan.target(name)
+    chan.write(path, first[:-1] + b',"x":' + deep + b"}\n" + rest)
     assert chan.feed(path) == "miss"
-    path.write_bytes(chan.seeds[name])
+    chan.write(path, chan.seeds[name])
     assert chan.feed(path) == "hit"  # the entry as written is a hit: the test reaches load
 
 
@@ -370,10 +371,17 @@ def test_end_to_end(channels: dict[str, Channel], tmp_path: Path, samples: Path)
     args = ("scan", "-j", "1", "--format", "jsonl", "--cache-dir", str(cache), str(prog))
     first = _elfcost(*args)
     assert first.returncode == 0, first.stderr
-    entries = [p for p in cache.rglob("*") if p.is_file()]
+    from elfcost.scan.cache import ResultCache
+
+    stored = ResultCache(str(cache))
+    entries = list(stored.entries())
+    stored.close()
     assert entries
-    for p in entries:
-        p.write_bytes(p.read_bytes().replace(b'{"format"', b'{"x":' + deep + b',"format"', 1))
+    shutil.rmtree(cache)  # stored again, each damaged, in a well-formed pack
+    damaged = ResultCache(str(cache))
+    for key, data in entries:
+        damaged.put(key, data.replace(b'{"format"', b'{"x":' + deep + b',"format"', 1))
+    damaged.close()
     again = _elfcost(*args)
     assert again.returncode == 0 and again.stderr == "", again.stderr
     # the program's result line, then the scan's summary

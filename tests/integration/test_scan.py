@@ -532,25 +532,28 @@ def test_cache_hit_then_invalidated_by_a_library_change(
     assert summary.cache_hits == 0
 
 
-def test_pool_workers_have_written_every_entry_when_the_scan_returns(
+def test_pool_workers_have_indexed_every_entry_when_the_scan_returns(
     samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The workers write their entries from a thread of their own: a scan that has returned
-    # must have them all on disk, whole (a later run, even one started at once, finds each).
-    # A slow disk, in the forked workers: the writes are still queued when the analysis ends.
+    # Each worker indexes its pack of entries when it exits: a scan that has returned must
+    # have them all indexed, whole (a later run, even one started at once, finds each).
+    # A slow disk, in the forked workers: the index is still being written as the work ends.
     from elfcost.scan import cache as cache_module
 
-    write = cache_module.ResultCache.write
+    close = cache_module._Pack.close
 
-    def slow_write(self: cache_module.ResultCache, slot: str, data: bytes) -> None:
-        time.sleep(0.02)
-        write(self, slot, data)
+    def slow_close(self: cache_module._Pack, written: int | None = None) -> None:
+        time.sleep(0.2)
+        close(self, written)
 
-    monkeypatch.setattr(cache_module.ResultCache, "write", slow_write)
+    monkeypatch.setattr(cache_module._Pack, "close", slow_close)
     cache = tmp_path / "cache"
     _, first = scan([samples], jobs=2, no_cache=False, cache_dir=str(cache))
     assert first.cache_hits == 0 and first.executables > 10
     assert not list(cache.rglob(".tmp-*"))
+    packs = list(cache.rglob("*.pack"))
+    assert 1 <= len(packs) <= 3  # the workers' (one each, if it analysed anything), this one's
+    assert sorted(p.with_suffix(".idx") for p in packs) == sorted(cache.rglob("*.idx"))
     _, second = scan([samples], jobs=2, no_cache=False, cache_dir=str(cache))
     assert second.cache_hits == first.elf_files - first.errors
 

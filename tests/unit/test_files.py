@@ -9,7 +9,6 @@ import pytest
 
 from elfcost.errors import InputError
 from elfcost.files import read_bounded
-from elfcost.scan.cache import ResultCache
 
 
 def _sparse(path: str, size: int) -> None:
@@ -46,18 +45,3 @@ def test_what_is_not_a_bounded_regular_file_is_one_clean_error(
         read_bounded(p, "baseline", 1024)
     assert str(e.value).startswith(p + ": ")
     assert says in str(e.value)
-
-
-def test_hostile_cache_entries_are_misses_not_hangs(tmp_path: Path) -> None:
-    cache = ResultCache(str(tmp_path))
-    slot = cache.slot(["any", "key"])
-    os.makedirs(os.path.dirname(slot))
-    for make in (
-        lambda: os.mkfifo(slot),
-        lambda: os.symlink("/dev/zero", slot),
-        lambda: Path(slot).write_bytes(b'{"format": 1}\nnot json'),
-        lambda: _sparse(slot, 100 << 30),
-    ):
-        make()
-        assert cache.load(slot, "env", lambda p: p) is None
-        os.unlink(slot)

@@ -735,7 +735,7 @@ class _Worker:
             self.config.isa_level,
         ]
         return _Slot(
-            path=self.cache.slot(key),
+            key=cache.digest(key),
             env=self.config.envs.get(t.site.root, ""),
             identity=(identity_file, identity),
         )
@@ -743,7 +743,7 @@ class _Worker:
     def _cached(self, t: _Target, slot: _Slot | None) -> _Outcome | None:
         if slot is None or self.cache is None:
             return None
-        entry = self.cache.load(slot.path, slot.env, self.host(t.site.root).locate)
+        entry = self.cache.load(slot.key, slot.env, self.host(t.site.root).locate)
         if entry is None:
             return None
         if entry.text is not None and (entry.kind == "program" or t.explicit):
@@ -766,11 +766,11 @@ class _Worker:
             files, dirs = _depends_on(graph)
         locate = self.host(t.site.root).locate
         validity = cache.observe(slot.env, slot.identity, files, dirs, locate)
-        self.cache.store(slot.path, validity, entry)
+        self.cache.store(slot.key, validity, entry)
 
 
 class _Slot(msgspec.Struct, frozen=True, kw_only=True):
-    path: str
+    key: str  # the entry's, in the cache
     env: str
     identity: tuple[str, cache.Stat]
 
@@ -816,10 +816,9 @@ def _init_worker(config: _Config) -> None:
     gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
     _WORKER = _Worker(config)
     if _WORKER.cache is not None:
-        # Entries written by a thread while the worker analyses (cache.Writer); all of them
-        # before the worker exits, which the scan waits for (the pool's shutdown joins it).
-        writer = _WORKER.cache.writer = cache.Writer()
-        multiprocessing.util.Finalize(None, writer.flush, exitpriority=10)
+        # The worker's pack of entries is indexed when it exits, which the scan waits for
+        # (the pool's shutdown joins it): a scan that has returned has its entries found.
+        multiprocessing.util.Finalize(None, _WORKER.cache.close, exitpriority=10)
 
 
 def _run_chunk(chunk: Sequence[_Target]) -> list[_Outcome]:
@@ -837,7 +836,13 @@ def _run_task(config: _Config, chunk: Sequence[_Target]) -> list[_Outcome]:
     worker: _Worker | None = getattr(_TASK_STATE, "worker", None)
     if worker is None or worker.config is not config:
         worker = _TASK_STATE.worker = _Worker(config)
-    return worker.run(chunk, look_up=False)
+    try:
+        return worker.run(chunk, look_up=False)
+    finally:
+        if worker.cache is not None:
+            # A pack of the task's own: a worker is not told when a scan ends, and a task's
+            # entries must be found once its results are.
+            worker.cache.close()
 
 
 def _package(t: _Target) -> Hashable | None:
@@ -946,7 +951,11 @@ def _outcomes(
         raise
     finally:
         if pool is not None:
-            pool.close()
+            pool.close()  # the workers' packs of entries are indexed once it returns
+        if local.cache is not None:
+            local.cache.close()
+    if local.cache is not None:
+        local.cache.tidy()  # every run adds packs: merged once there are many
 
 
 def _drain(
