@@ -224,3 +224,17 @@ def test_an_unwritable_directory_is_no_error(tmp_path: Path) -> None:
 
 def test_keys_are_stable_hashes() -> None:
     assert digest(["a", 1, None]) == digest(["a", 1, None]) != digest(["a", 1])
+
+
+def test_an_entry_whose_text_was_altered_is_a_miss(tmp_path: Path) -> None:
+    # A number changed in place still decodes as an estimate: the text's hash tells it.
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    c = ResultCache(str(tmp_path / "c"))
+    c.store("k", _validity(f), Entry(kind="program", text='{"pages":12}'))
+    c.close()
+    entry = ResultCache(str(tmp_path / "c")).load("k", ENV, _locate)
+    assert entry == Entry(kind="program", text='{"pages":12}')
+    (pack,) = (tmp_path / "c").rglob("*.pack")
+    pack.write_bytes(pack.read_bytes().replace(b'"pages":12', b'"pages":13'))
+    assert ResultCache(str(tmp_path / "c")).load("k", ENV, _locate) is None

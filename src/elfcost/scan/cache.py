@@ -33,8 +33,9 @@ A cache that cannot be read or written is a miss, never an error: `rm -rf` it at
 file in it is opened without blocking, as a regular file only, and read within bounds (an
 index of more than MAX_INDEX_BYTES, an entry of more than MAX_ENTRY_BYTES, a pack that is not
 the size its index says: not read). An entry is one line of JSON (the header below, with the
-kind of file), a newline, then the result's JSON text as the analysis produced it (so a hit
-returns it without re-encoding); its estimate is decoded with validation before it is used.
+kind of file and a hash of the text), a newline, then the result's JSON text as the analysis
+produced it (so a hit returns it without re-encoding or decoding; an entry whose text does
+not have its hash is a miss).
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ from typing import Annotated, Any
 
 import msgspec
 
-from elfcost.documents import EstimateDoc
 from elfcost.errors import ElfcostError
 from elfcost.files import open_regular, read_bounded
 
@@ -142,6 +142,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     files: tuple[tuple[str, Stat | None], ...]
     dirs: tuple[tuple[str, Stat | None], ...]
     kind: str
+    text_hash: str  # of the text after the header line (entry_of)
 
 
 _Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -183,6 +184,8 @@ class ResultCache:
         self._fds: dict[str, int | None] = {}  # pack -> fd; None: not readable
         self._out: _Pack | None = None
         self._broken = False  # a write failed: nothing more is written by this cache
+        # Loader paths' file_stat, kept from the first look-up to close(): see entry_of.
+        self._stats: dict[tuple[Callable[[str], str | None], str], Stat | None] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -190,7 +193,7 @@ class ResultCache:
         """The entry stored for `key` if it is still valid; `locate` maps loader paths to
         files. Absent, torn by a crash, from another format or altered: a miss."""
         data = self.read(key)
-        return entry_of(data, env, locate) if data is not None else None
+        return entry_of(data, env, locate, self._stats) if data is not None else None
 
     def read(self, key: str) -> bytes | None:
         """The bytes last stored for `key` in an indexed pack, or None."""
@@ -255,6 +258,7 @@ class ResultCache:
     # -- writing -------------------------------------------------------------------------------
 
     def store(self, key: str, validity: Validity, entry: Entry) -> None:
+        text = (entry.text or "").encode("utf-8")
         header = Header(
             format=FORMAT,
             env=validity.env,
@@ -262,8 +266,9 @@ class ResultCache:
             files=validity.files,
             dirs=validity.dirs,
             kind=entry.kind,
+            text_hash=_hash(text),
         )
-        self.put(key, _ENCODER.encode(header) + b"\n" + (entry.text or "").encode("utf-8"))
+        self.put(key, _ENCODER.encode(header) + b"\n" + text)
 
     def put(self, key: str, data: bytes) -> None:
         """`data` for `key`, appended to this cache's pack (found by later runs once close()
@@ -293,6 +298,7 @@ class ResultCache:
         self._fds.clear()
         self._where = None
         self._sizes.clear()
+        self._stats.clear()
 
     # -- merging ---------------------------------------------------------------------------------
 
@@ -366,29 +372,44 @@ class ResultCache:
                     os.unlink(path)
 
 
-def entry_of(data: bytes, env: str, locate: Callable[[str], str | None]) -> Entry | None:
-    """The entry `data` holds if it is from this format and env, and still valid; else None.
-    The estimate in it is decoded with validation, so a damaged entry never reaches the
-    ranking or the output."""
+def entry_of(
+    data: bytes,
+    env: str,
+    locate: Callable[[str], str | None],
+    stats: dict[tuple[Callable[[str], str | None], str], Stat | None] | None = None,
+) -> Entry | None:
+    """The entry `data` holds if it is of this format and env, still valid, and whole (its
+    text has the hash its header gives: what the analysis wrote, which its encoder made from
+    a valid estimate); else None. `stats`, if given, keeps the loader paths' file_stat for a
+    run: most entries depend on the same libraries and directories."""
     try:
         first, _, rest = data.partition(b"\n")
         header = _HEADER.decode(first)
-        if header.format != FORMAT or header.env != env:
+        if header.format != FORMAT or header.env != env or header.text_hash != _hash(rest):
             return None
         path, st = header.identity
         if file_stat(path) != st:
             return None
         for p, st2 in (*header.files, *header.dirs):
-            if file_stat(locate(p)) != st2:
+            if stats is None:
+                now = file_stat(locate(p))
+            elif (locate, p) in stats:
+                now = stats[locate, p]
+            else:
+                now = stats[locate, p] = file_stat(locate(p))
+            if now != st2:
                 return None
-        text = rest.decode("utf-8") or None
-        if text is not None:
-            _ESTIMATE.decode(text)
-        return Entry(kind=header.kind, text=text)
+        return Entry(kind=header.kind, text=rest.decode("utf-8") or None)
     except (ValueError, msgspec.DecodeError, RecursionError):
         # RecursionError: msgspec skips an unknown field's value recursively, and gives up on
         # one nested a thousand levels deep
         return None
+
+
+def _hash(text: bytes) -> str:
+    """What tells a whole entry's text from a damaged one, at ~1 GB/s: decoding the estimate
+    with validation took most of a warm scan's time."""
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def _current(data: bytes) -> bool:
@@ -468,4 +489,3 @@ _NAMES = itertools.count()  # shared by the threads of a process (a Dask worker'
 _ENCODER = msgspec.json.Encoder()
 _HEADER = msgspec.json.Decoder(Header)
 _INDEX = msgspec.json.Decoder(PackIndex)
-_ESTIMATE = msgspec.json.Decoder(EstimateDoc)

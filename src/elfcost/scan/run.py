@@ -162,7 +162,8 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
     @functools.cached_property
     def doc(self) -> EstimateDoc | None:
-        """The estimate, decoded with validation (the cache checked its entries on reading)."""
+        """The estimate, decoded with validation (a cache hit is the text the analysis wrote:
+        the cache checked its hash)."""
         if self.doc_json is None:
             return None
         return decode(self.doc_json, EstimateDoc, source=self.path)
