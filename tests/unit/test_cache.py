@@ -34,6 +34,15 @@ def _store(directory: Path, items: dict[str, tuple[Path, str]]) -> None:
     c.close()
 
 
+def _more_packs_than_kept(tmp_path: Path) -> Path:
+    """A cache of MAX_PACKS + 1 writers' packs, an entry each: the next tidy() merges."""
+    d, f = tmp_path / "c", tmp_path / "f"
+    f.write_bytes(b"x")
+    for i in range(cache.MAX_PACKS + 1):
+        _store(d, {f"k{i}": (f, "library")})
+    return d
+
+
 def _files(directory: Path) -> list[str]:
     return sorted(os.listdir(directory / f"scan-{cache.FORMAT}"))
 
@@ -118,11 +127,7 @@ def test_a_merge_leaves_a_later_writers_pack_winning(tmp_path: Path) -> None:
 
 
 def test_a_merge_removes_abandoned_packs_and_temporary_files(tmp_path: Path) -> None:
-    d = tmp_path / "c"
-    f = tmp_path / "f"
-    f.write_bytes(b"x")
-    for i in range(cache.MAX_PACKS + 1):
-        _store(d, {f"k{i}": (f, "library")})
+    d = _more_packs_than_kept(tmp_path)
     top = d / f"scan-{cache.FORMAT}"
     (top / "killed-1-aa-0.pack").write_bytes(b"half an entry")
     (top / ".tmp-killed-1-aa-0.idx").write_bytes(b"{")
@@ -139,11 +144,7 @@ def test_a_merge_removes_abandoned_packs_and_temporary_files(tmp_path: Path) -> 
 def test_a_merge_already_under_way_is_not_repeated(tmp_path: Path) -> None:
     import fcntl
 
-    d = tmp_path / "c"
-    f = tmp_path / "f"
-    f.write_bytes(b"x")
-    for i in range(cache.MAX_PACKS + 1):
-        _store(d, {f"k{i}": (f, "library")})
+    d = _more_packs_than_kept(tmp_path)
     fd = os.open(d / f"scan-{cache.FORMAT}" / "lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
