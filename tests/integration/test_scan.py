@@ -532,6 +532,41 @@ def test_cache_hit_then_invalidated_by_a_library_change(
     assert summary.cache_hits == 0
 
 
+def test_a_pool_worker_that_dies_loses_only_its_own_files(
+    samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file whose analysis kills its worker (as the kernel's OOM killer would): the files
+    # that worker held are errors, a new worker takes its place, every other file is analysed.
+    import signal
+    import threading
+
+    from elfcost.scan import engine, run
+
+    reference, _ = scan([samples], jobs=1)
+    poison = str(samples / "trivial.pie")
+    one = run._Worker.one
+
+    def dying(self: run._Worker, t: Any, *, look_up: bool = True) -> Any:
+        if t.path == poison:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return one(self, t, look_up=look_up)
+
+    monkeypatch.setattr(run._Worker, "one", dying)  # in the forked workers too
+    assert threading.active_count() == 1  # so the workers are forked, with the patch
+    results, _ = scan([samples], jobs=2)
+    died = [r for r in results if r.error is not None]
+    assert any(r.path == poison for r in died)
+    assert all(r.error.endswith("analysis: the worker process died") for r in died)  # type: ignore[union-attr]
+    assert len(died) <= engine.IN_FLIGHT * run.CHUNK
+    by_path = {r.path: r for r in reference}
+    analysed = {r.path: r.doc_json for r in results if r.error is None}
+    # Every file is there (a library whose classification died is an error line too), and
+    # every one analysed is as a scan without deaths gives it.
+    assert set(by_path) <= set(analysed) | {r.path for r in died}
+    assert analysed == {p: by_path[p].doc_json for p in analysed}
+    assert len(analysed) >= len(reference) - len(died) > 0
+
+
 def test_pool_workers_have_indexed_every_entry_when_the_scan_returns(
     samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,15 @@ TASK_FILES = 32
 PACKAGE_FILES = 4 * TASK_FILES
 # Tasks submitted per worker thread ahead of the oldest file still outstanding (see lookahead).
 TASKS_AHEAD = 8
+# Local pool: chunks a worker process holds at a time (one running, the next ready: a worker
+# never waits for this process to send it one); the others wait in its queue here.
+IN_FLIGHT = 2
+# Local pool: the chunks a worker chooses its next one from (the oldest waiting), and how
+# many chunks of age one more library to read (Work.shares) counts as. A library takes ~3 ms
+# to read here, as long as a program's estimate; libLLVM 0.2 s. A chunk is passed over at
+# most WINDOW times.
+WINDOW = 32
+AFFINITY = WINDOW
 
 
 class Engine(Protocol[T_in, R_out]):
@@ -102,91 +111,177 @@ class Work(msgspec.Struct, Generic[T, R, C], frozen=True, kw_only=True):
     # The cluster worker that already holds a file's inputs (the one that indexed its package
     # and kept its members), where its task is best run; None: any.
     place: Callable[[T], str | None] = lambda t: None
+    # What a file has in common with others, that a worker reads once and keeps for the next
+    # (the libraries a program names): the local pool sends such files to the same worker.
+    shares: Callable[[T], frozenset[str]] = lambda t: frozenset()
 
 
 # -- worker processes of this machine ----------------------------------------------------------
 
 
+class _Chunk(Generic[T]):
+    """Files waiting to be sent to a worker together."""
+
+    def __init__(self, files: list[T], shares: frozenset[str]) -> None:
+        self.files, self.shares = files, shares
+        self.passed = 0  # times a younger chunk was sent before it
+
+
+class _Lane(Generic[T, R]):
+    """One worker process: the chunks it holds, and what it has read."""
+
+    def __init__(self) -> None:
+        self.executor: ProcessPoolExecutor | None = None  # started on first use, and again
+        self.running: dict[Future[list[R]], list[T]] = {}  # sent, not yet finished
+        self.known: set[str] = set()  # what the chunks sent to it share (Work.shares)
+
+
 class LocalPool(Generic[T, R, C]):
-    """Worker processes, started on first use, analysing chunks of files."""
+    """Worker processes of this machine, each sent chunks of files as it needs them.
+
+    A worker is sent at most IN_FLIGHT chunks at a time; the others wait here, in input
+    order. A worker that needs one takes, among the WINDOW oldest, the one that makes it read
+    least of what another worker has already read (Work.shares: the libraries its programs
+    name, which a worker reads once and keeps): each such thing counts as AFFINITY chunks of
+    age; a chunk passed over WINDOW times is taken next. A worker that dies (killed, out of
+    memory) loses only the chunks it held, whose files are errors; a new worker takes its
+    place and the scan goes on.
+    """
 
     def __init__(self, work: Work[T, R, C], jobs: int, size: int, lookahead: int) -> None:
-        self.work, self.jobs, self.size, self.lookahead = work, jobs, size, lookahead
-        self.executor: ProcessPoolExecutor | None = None
+        self.work, self.size, self.lookahead = work, size, lookahead
+        self.lanes: list[_Lane[T, R]] = [_Lane() for _ in range(max(1, jobs))]
+        # Chosen once, before any worker starts: each worker's executor runs a thread of its
+        # own, which must not make the next worker a spawned one (that thread holds no lock a
+        # worker uses: it only waits for the worker's results).
+        self.context = mp_context()
         self.batch: list[T] = []
-        self.pending: dict[Future[list[R]], list[T]] = {}
+        self.batch_shares: set[str] = set()
+        self.waiting: list[_Chunk[T]] = []  # oldest first
         self.done: dict[int, R] = {}  # by id() of the file
         self.completed = 0
         self.outstanding = 0
 
     def add(self, t: T) -> None:
         self.outstanding += 1
+        shares = self.work.shares(t)
+        if self.batch and not (shares <= self.batch_shares or self.batch_shares <= shares):
+            # Neither needs only what the other does: a chunk of its own, so that a worker
+            # that has read one's libraries does not take the other's with them.
+            self._close_batch()
         self.batch.append(t)
+        self.batch_shares |= shares
         if len(self.batch) >= self.size:
-            self._flush()
+            self._close_batch()
+        self._send()
 
     def take(self, t: T, *, block: bool) -> R | None:
         while id(t) not in self.done:
             if block:
-                self._flush()  # t may still be in the batch
-                assert self.pending, "a file was neither sent nor answered"
-            elif not any(f.done() for f in self.pending):
+                self._close_batch()  # t may still be in it
+                self._send()
+                running = [f for w in self.lanes for f in w.running]
+                assert running, "a file was neither sent nor answered"
+                wait(running, return_when=FIRST_COMPLETED)
+            elif not any(f.done() for w in self.lanes for f in w.running):
                 return None
             self._collect()
         self.outstanding -= 1
         return self.done.pop(id(t))
 
     def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        for w in self.lanes:
+            if w.executor is not None:
+                w.executor.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
         """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
         back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
-        if self.executor is None:
-            return
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    p.kill()
-            self.executor.shutdown(wait=True, cancel_futures=True)
+            for w in self.lanes:
+                if w.executor is None:
+                    continue
+                for p in list((getattr(w.executor, "_processes", None) or {}).values()):
+                    with contextlib.suppress(OSError):
+                        p.kill()
+                w.executor.shutdown(wait=True, cancel_futures=True)
+                w.executor = None
         finally:
-            self.executor = None
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def _flush(self) -> None:
-        if not self.batch:
-            return
-        chunk, self.batch = self.batch, []
-        try:
-            self.pending[self._executor().submit(self.work.run, chunk)] = chunk
-        except BrokenProcessPool:
-            self._finish(chunk, self.work.died(chunk, "the worker process died"))
+    def _close_batch(self) -> None:
+        if self.batch:
+            self.waiting.append(_Chunk(self.batch, frozenset(self.batch_shares)))
+            self.batch, self.batch_shares = [], set()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self.executor is None:
-            self.executor = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=mp_context(),
+    def _send(self) -> None:
+        """Chunks to every worker that holds fewer than IN_FLIGHT (see the class)."""
+        for w in self.lanes:
+            while len(w.running) < IN_FLIGHT and self.waiting:
+                chunk, shares = self._pick(w)
+                w.known |= shares
+                try:
+                    future = self._executor(w).submit(self.work.run, chunk)
+                except BrokenProcessPool:  # it died since its last chunk came back
+                    self._restart(w)
+                    future = self._executor(w).submit(self.work.run, chunk)
+                w.running[future] = chunk
+
+    def _pick(self, w: _Lane[T, R]) -> tuple[list[T], frozenset[str]]:
+        """The chunk worker `w` takes next: the oldest one passed over WINDOW times already,
+        else the best of the WINDOW oldest (see the class)."""
+        window = self.waiting[:WINDOW]
+        if window[0].passed >= WINDOW:
+            best = 0
+        else:
+            # What another worker has read and this one has not: read twice if sent here.
+            # (What no worker has read yet, one of them must.)
+            elsewhere = set().union(*(o.known for o in self.lanes if o is not w)) - w.known
+            best = min(
+                range(len(window)), key=lambda i: len(window[i].shares & elsewhere) * AFFINITY + i
+            )
+        for older in window[:best]:
+            older.passed += 1
+        chosen = self.waiting.pop(best)
+        return chosen.files, chosen.shares
+
+    def _executor(self, w: _Lane[T, R]) -> ProcessPoolExecutor:
+        if w.executor is None:
+            w.executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=self.context,
                 initializer=self.work.init,
                 initargs=(self.work.config,),
             )
-        return self.executor
+        return w.executor
+
+    def _restart(self, w: _Lane[T, R]) -> None:
+        """A worker died: the next chunk of its queue starts another (unless none ever
+        finished a chunk: then they cannot start at all, and trying again would not end)."""
+        if self.completed == 0:
+            raise RuntimeError(_NO_WORKERS)
+        if w.executor is not None:
+            w.executor.shutdown(wait=False, cancel_futures=True)
+            w.executor = None
 
     def _collect(self) -> None:
-        """Wait for at least one chunk, and take every finished one."""
-        finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-        for f in finished:
-            chunk = self.pending.pop(f)
-            try:
-                outcomes = f.result()
-                self.completed += 1
-            except BrokenProcessPool:
-                if self.completed == 0:
-                    raise RuntimeError(_NO_WORKERS) from None
-                outcomes = self.work.died(chunk, "the worker process died")
-            self._finish(chunk, outcomes)
+        """Take every finished chunk, and send more."""
+        for w in self.lanes:
+            broken = False
+            for f in [f for f in w.running if f.done()]:
+                chunk = w.running.pop(f)
+                try:
+                    outcomes = f.result()
+                    self.completed += 1
+                except BrokenProcessPool:
+                    broken = True
+                    outcomes = self.work.died(chunk, "the worker process died")
+                self._finish(chunk, outcomes)
+            if broken:
+                # Its other chunks fail as it did; they are collected as they do.
+                self._restart(w)
+        self._send()
 
     def _finish(self, chunk: Sequence[T], outcomes: Sequence[R]) -> None:
         self.done.update((id(t), o) for t, o in zip(chunk, outcomes, strict=True))

@@ -852,6 +852,19 @@ def _package(t: _Target) -> Hashable | None:
     return (t.site.archive, t.package) if t.site.remote else t.site.archive
 
 
+def _needed(t: _Target) -> frozenset[str]:
+    """The libraries t names (DT_NEEDED): the local pool sends the programs that name the
+    same ones to the same worker, which reads and analyses each library once (libLLVM's
+    constructors and 400,000 relocations take 0.2 s). Nothing, if t cannot be read: the
+    analysis reports that."""
+    if t.site.remote:
+        return frozenset()
+    try:
+        return frozenset(read_dso(t.file, path=t.loader_path, sections=False).needed)
+    except ElfcostError:
+        return frozenset()
+
+
 def _placed(placed: Mapping[tuple[str, str], str], t: _Target) -> str | None:
     """The cluster worker that indexed t's package and keeps its members, if known."""
     if t.site.archive is None or t.package is None:
@@ -927,6 +940,7 @@ def _outcomes(
         package=_package,
         release=functools.partial(release_stores, config.scan) if config.scan else None,
         place=functools.partial(_placed, placed or {}),
+        shares=_needed,
     )
     pool: engine.Engine[_Target, _Outcome] | None = None
     if client is not None:
