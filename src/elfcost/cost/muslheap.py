@@ -37,6 +37,8 @@ from elfcost.resolve.graph import DependencyGraph
 PHDR_BUF = 896
 # builtin_ctor_queue[4] in ldso/dynlink.c
 BUILTIN_CTOR_QUEUE = 4
+# The reason text names the first gaps donated (the program's and libc's come first).
+LISTED_GAPS = 4
 
 
 def donated_gaps(dso: Dso, page: int) -> list[tuple[int, int]]:
@@ -206,8 +208,11 @@ def _class_bytes(sc: int) -> int:
 def _detail(heap: Mallocng, counts: dict[str, int], queue: bool, n: int) -> str:
     gaps = ", ".join(
         f"{name} {size} B" + (f" (classes {', '.join(map(str, cls))})" if cls else " (too small)")
-        for name, size, cls in heap.donated
+        for name, size, cls in heap.donated[:LISTED_GAPS]
     )
+    rest = heap.donated[LISTED_GAPS:]
+    if rest:
+        gaps += f" and {len(rest)} more gaps ({sum(size for _, size, _ in rest)} B)"
     allocs = [
         f"{counts['dso']} struct dso" if counts["dso"] else "",
         f"{counts['deps']} deps array(s)" if counts["deps"] else "",
