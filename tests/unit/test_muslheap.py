@@ -242,3 +242,73 @@ def test_the_estimate_counts_the_mapped_page() -> None:
     (lh,) = (i for i in est.process if i.name == "loader_heap")
     assert (lh.private_dirty.at_entry, lh.private_dirty.expected) == (2 * P, 2 * P)
     assert "the class-23 group, over half a page, is mapped (malloc.c alloc_group)" in lh.detail
+
+
+def test_the_path_file_is_read_into_malloc_memory_once() -> None:
+    # No RUNPATH: libx.so is found in the path file's first directory. load_library mallocs
+    # the whole file plus a terminator, whatever directories the search tried.
+    exe = dso("/bin/p", 0x5000, ("libx.so", "libc.so"))
+    lib = dso("/usr/lib/first/libx.so", 0x5000, ("libc.so",))
+    libc = dso(INTERP, 0x4F60)
+    tried = (Attempt(path=lib.path, via=FoundVia.MUSL_PATH_FILE, outcome="found"),)
+    found = Resolution(
+        needed="libx.so",
+        parent=exe.path,
+        found=lib.path,
+        via=FoundVia.MUSL_PATH_FILE,
+        via_object=None,
+        tried=tried,
+    )
+
+    def graph(size: int | None) -> DependencyGraph:
+        return DependencyGraph.build(
+            objects=[
+                LoadedObject(dso=exe, role="executable", found_via=FoundVia.MAIN, parent=None),
+                LoadedObject(
+                    dso=lib, role="library", found_via=FoundVia.MUSL_PATH_FILE, parent=exe.path
+                ),
+                LoadedObject(
+                    dso=libc, role="interpreter", found_via=FoundVia.INTERP, parent=exe.path
+                ),
+            ],
+            resolutions=[found],
+            family=LoaderFamily.MUSL,
+            interp=INTERP,
+            warnings=[],
+            musl_path_bytes=size,
+        )
+
+    path_file = "the ld-musl path file's contents"
+    recorded = dict(loader_heap(graph(50), DSO_BYTES, P).requests)
+    guessed = dict(loader_heap(graph(None), DSO_BYTES, P).requests)
+    # Without the recorded size, the directories tried stand for the file: "/usr/lib/first\n"
+    # is 15 B, malloc(16).
+    assert (recorded[path_file], guessed[path_file]) == (51, 16)
+
+
+def test_libc_edges_left_out_by_a_swap_still_add_ldso_to_the_list() -> None:
+    # --assume musl keeps no edge to the old libc; load_library answers "libc.so.6" with
+    # ldso all the same, so the constructor queue counts 4 objects + the vDSO + terminator.
+    exe = dso("/bin/p", 0x4020, ("libx.so", "libc.so.6"))
+    lib = dso("/lib/libx.so", 0x4020, ("libc.so.6",))
+    libc = dso(INTERP, 0x4F60)
+    edge = Resolution(
+        needed="libx.so",
+        parent=exe.path,
+        found=lib.path,
+        via=FoundVia.DEFAULT,
+        via_object=None,
+        tried=(),
+    )
+    graph = DependencyGraph.build(
+        objects=[
+            LoadedObject(dso=exe, role="executable", found_via=FoundVia.MAIN, parent=None),
+            LoadedObject(dso=lib, role="library", found_via=FoundVia.DEFAULT, parent=exe.path),
+            LoadedObject(dso=libc, role="interpreter", found_via=FoundVia.INTERP, parent=None),
+        ],
+        resolutions=[edge],
+        family=LoaderFamily.MUSL,
+        interp=INTERP,
+        warnings=[],
+    )
+    assert "the constructor queue" in loader_heap(graph, DSO_BYTES, P).detail

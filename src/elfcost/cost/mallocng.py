@@ -112,6 +112,7 @@ class Mallocng:
         self.metas = 0
         self.mappings: list[Mapping] = []
         self.donated: list[tuple[str, int, tuple[int, ...]]] = []  # gap, bytes, classes
+        self.requests: list[tuple[str, int]] = []  # what malloc and calloc were asked for
         self._request = ("", 0)
         self._chain: list[int] = []
 
@@ -366,6 +367,7 @@ class Mallocng:
     def malloc(self, n: int, request: str = "") -> tuple[Group, int]:
         """malloc.c malloc: the group and the slot's offset in the group's region."""
         self._request = (request, n)
+        self.requests.append(self._request)
         self._chain = []
         if n >= MMAP_THRESHOLD:
             needed = n + IB + UNIT

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from elfcost.cost.mallocng import SIZE_CLASSES, UNIT, Mallocng
 from elfcost.cost.pages import align_down, align_up
-from elfcost.model import Dso, FoundVia, LoadedObject, Prot, Resolution
+from elfcost.model import Dso, FoundVia, LoadedObject, Prot, Resolution, musl_reserved
 from elfcost.resolve.graph import DependencyGraph
 
 # map_library reads the ELF header and program headers into a stack buffer of 960 bytes;
@@ -68,6 +68,7 @@ class LoaderHeap:
     brk_pages: int
     mapped_pages: int
     detail: str
+    requests: tuple[tuple[str, int], ...]  # each allocation, in order, and its size
 
 
 def _name(dso: Dso) -> str:
@@ -134,12 +135,16 @@ def loader_heap(graph: DependencyGraph, dso_bytes: int, page: int) -> LoaderHeap
     counts = {"deps": 0, "rpath": 0, "path file": 0, "dso": 0}
     path_file = False
 
+    def load_self() -> None:
+        """load_library's answer for libc's names: ldso, added to the list the first time."""
+        if interp is not None and interp.dso.path not in loaded:
+            loaded.add(interp.dso.path)
+            order.append(interp)
+
     def load(r: Resolution) -> None:
         nonlocal path_file
         if interp is not None and r.found == interp.dso.path:
-            if interp.dso.path not in loaded:
-                loaded.add(interp.dso.path)
-                order.append(interp)
+            load_self()
             return
         for a in r.tried:
             if a.via in (FoundVia.RPATH, FoundVia.RUNPATH) and a.origin and a.origin not in fixed:
@@ -151,15 +156,17 @@ def loader_heap(graph: DependencyGraph, dso_bytes: int, page: int) -> LoaderHeap
                     counts["rpath"] += 1
             elif a.via is FoundVia.MUSL_PATH_FILE and not path_file:
                 path_file = True
-                # The file's contents: the directories the searches tried, a line each (the
-                # cost stage does not read the file; directories no search reached are not seen).
-                dirs = dict.fromkeys(
-                    posixpath.dirname(t.path)
-                    for q in graph.resolutions
-                    for t in q.tried
-                    if t.via is FoundVia.MUSL_PATH_FILE
-                )
-                heap.malloc(sum(len(d) + 1 for d in dirs) + 1, "the ld-musl path file's contents")
+                size = graph.musl_path_bytes
+                if size is None:
+                    # Not recorded: the directories the searches tried, a line each.
+                    dirs = dict.fromkeys(
+                        posixpath.dirname(t.path)
+                        for q in graph.resolutions
+                        for t in q.tried
+                        if t.via is FoundVia.MUSL_PATH_FILE
+                    )
+                    size = sum(len(d) + 1 for d in dirs)
+                heap.malloc(size + 1, "the ld-musl path file's contents")
                 counts["path file"] += 1
         if r.found is None or r.found in loaded:
             return
@@ -187,8 +194,13 @@ def loader_heap(graph: DependencyGraph, dso_bytes: int, page: int) -> LoaderHeap
         if p is not exe or cnt >= 2:
             heap.calloc((cnt + 1) * word, f"deps array of {_name(p.dso)}")
             counts["deps"] += 1
-        for r in rs:
-            load(r)
+        for name in p.dso.needed:
+            edge = next((q for q in rs if q.needed == name), None)
+            if edge is not None:
+                rs.remove(edge)
+                load(edge)
+            elif musl_reserved(name):
+                load_self()  # an edge a libc swap left out: musl's libc answers it
     # queue_ctors counts the list, the vDSO (always given on Linux) included, and a terminator.
     queued = len(order) + 1 + 1
     if queued > BUILTIN_CTOR_QUEUE:
@@ -198,6 +210,7 @@ def loader_heap(graph: DependencyGraph, dso_bytes: int, page: int) -> LoaderHeap
         brk_pages=heap.brk_pages,
         mapped_pages=heap.mapped_pages,
         detail=_detail(heap, counts, queued > BUILTIN_CTOR_QUEUE, len(objs)),
+        requests=tuple(heap.requests),
     )
 
 
