@@ -359,6 +359,16 @@ class LoaderFamily(enum.Enum):
     NONE = "none"  # static executable: nothing but the kernel
 
 
+# musl resolves these names to itself (ldso/dynlink.c load_library, "reserved").
+MUSL_RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")
+
+
+def musl_reserved(name: str) -> bool:
+    """A name musl answers with its own libc (ldso/dynlink.c load_library: "libc.so.6",
+    "libm.so.6", "libpthread.so.0", ... are all the one libc.so)."""
+    return name.startswith("lib") and any(name[3:].startswith(r + ".") for r in MUSL_RESERVED)
+
+
 class FoundVia(enum.Enum):
     """How a library was found, in the loader's search order (libtree's how_t)."""
 

@@ -18,6 +18,7 @@ from msgspec.structs import replace
 
 from elfcost.cost import rules
 from elfcost.cost.aftermain import OWN_WRITES, Linked, heap_pages, stack_pages, triggers
+from elfcost.cost.muslheap import loader_heap
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import (
     LIBC_SONAMES,
@@ -596,7 +597,9 @@ def process_items(
     )
     n = len(graph.objects)
     lh_base = profile.loader_heap_base_pages
-    if lh_base or profile.loader_heap_per_object_bytes:
+    if profile.loader_heap_model == "mallocng" and link == "dynamic":
+        items.append(_musl_loader_heap(graph, profile, P))
+    elif lh_base or profile.loader_heap_per_object_bytes:
         extra = max(0, n - profile.loader_heap_small_objects) * profile.loader_heap_per_object_bytes
         exp = lh_base + -(-extra // P)
         items.append(
@@ -665,6 +668,27 @@ def process_items(
             if it.name != "threads_and_dlopen"
         ] + [it for it in items if it.name == "threads_and_dlopen"]
     return items
+
+
+def _musl_loader_heap(graph: DependencyGraph, profile: Profile, P: int) -> ProcessItem:
+    """R-M5: ld-musl's allocations before the entry point, replayed on mallocng
+    (cost/muslheap.py): the first meta area on brk and each group mallocng maps. Exact when
+    the program starts as analysed: LD_PRELOAD, LD_LIBRARY_PATH and the lengths of paths
+    not in the ELF files (the path file's directories no search reached) can move it, so low
+    and high keep a page either way."""
+    heap = loader_heap(graph, profile.loader_heap_dso_bytes, P)
+    exp = heap.pages
+    return ProcessItem(
+        name="loader_heap",
+        private_dirty=Range(
+            at_entry=exp * P,
+            low=max(heap.brk_pages, exp - 1) * P,
+            expected=exp * P,
+            high=(exp + 1 + len(graph.objects) // 16) * P,
+        ),
+        certain=False,
+        detail=heap.detail,
+    )
 
 
 def _tls(

@@ -1838,9 +1838,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "writes": "filesz"
         },
         "loader_heap": {
-            "base_pages": 1,
-            "per_object_bytes": 290,
-            "small_program_objects": 3
+            "model": "mallocng",
+            "dso_bytes": 368
         },
         "stack": {
             "at_entry": 1,

@@ -121,6 +121,10 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     loader_heap_base_pages: int
     loader_heap_per_object_bytes: int
     loader_heap_small_objects: int
+    # "count": base_pages + per_object_bytes beyond small_program_objects; "mallocng": musl's
+    # start-up allocations replayed on its allocator (cost/muslheap.py), with sizeof(struct dso)
+    loader_heap_model: str
+    loader_heap_dso_bytes: int
     stack: PageCounts
     heap: HeapCounts
     trivial_executable_pages: int = 0  # static profiles: the base of the static what-if
@@ -150,9 +154,11 @@ def _load(data: dict[str, Any]) -> Profile:
         tls_surplus_bytes=t.get("surplus_bytes", 0),
         tls_builtin_bytes=t.get("builtin_bytes", 0),
         tls_writes=t["writes"],
-        loader_heap_base_pages=lh["base_pages"],
-        loader_heap_per_object_bytes=lh["per_object_bytes"],
-        loader_heap_small_objects=lh["small_program_objects"],
+        loader_heap_base_pages=lh.get("base_pages", 0),
+        loader_heap_per_object_bytes=lh.get("per_object_bytes", 0),
+        loader_heap_small_objects=lh.get("small_program_objects", 0),
+        loader_heap_model=lh.get("model", "count"),
+        loader_heap_dso_bytes=lh.get("dso_bytes", 0),
         stack=PageCounts(
             at_entry=st["at_entry"], low=st["low"], expected=st["expected"], high=st["high"]
         ),

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import msgspec
 
+from elfcost.cost.muslheap import donated_gaps
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
 from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, InitWrite, InitWrites, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
@@ -441,37 +442,20 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
     """musl ldso/dynlink.c reclaim_gaps → reclaim → __malloc_donate, which memsets the gap.
 
     For each PF_R|PF_W PT_LOAD, [pagedown(p_vaddr), p_vaddr) and [p_vaddr+p_memsz, pageup(..)),
-    each clipped by RELRO (relro_start = pagedown(start), relro_end = pagedown(end)).
+    each clipped by RELRO (relro_start = pagedown(start), relro_end = pagedown(end)): the
+    gaps cost/muslheap.py gives mallocng (R-M5).
     """
     if ctx.family is not LoaderFamily.MUSL:
         return []
-    relro = ctx.dso.relro
-    r_start = align_down(relro.vaddr, ctx.page) if relro else 0
-    r_end = align_down(relro.end, ctx.page) if relro else 0
-    out = []
-    for s in ctx.dso.loads:
-        if (s.flags & (Prot.R | Prot.W)) != (Prot.R | Prot.W):
-            continue
-        for start, end in (
-            (align_down(s.vaddr, ctx.page), s.vaddr),
-            (s.end, align_up(s.end, ctx.page)),
-        ):
-            if r_start <= start < r_end:
-                start = r_end
-            if r_start <= end < r_end:
-                end = r_start
-            if start >= end:
-                continue
-            pg = _page(ctx, start)
-            out.append(
-                _written(
-                    ctx,
-                    pg,
-                    Cause.GAP_DONATION,
-                    f"musl donates 0x{start:x}..0x{end:x} to malloc and zeroes it",
-                )
-            )
-    return out
+    return [
+        _written(
+            ctx,
+            _page(ctx, start),
+            Cause.GAP_DONATION,
+            f"musl donates 0x{start:x}..0x{end:x} to malloc and zeroes it",
+        )
+        for start, end in donated_gaps(ctx.dso, ctx.page)
+    ]
 
 
 # -- R-G12: what initialisers certainly write ---------------------------------------------------

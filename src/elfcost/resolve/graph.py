@@ -28,6 +28,9 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
     # What stops the real loader before main (a candidate it refuses, a fatal version, the
     # CPU's ISA level): the program as analysed does not start. Each is also among `warnings`.
     stops: tuple[str, ...] = ()
+    # musl: the size of <prefix>/etc/ld-musl-ARCH.path when a search reached it, which
+    # load_library reads into malloc'd memory (None otherwise, or not known)
+    musl_path_bytes: int | None = None
 
     @cached_property
     def _cache(self) -> dict[str, Any]:
@@ -45,6 +48,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
         warnings: Sequence[str],
         versions: Sequence[VersionProblem] = (),
         stops: Sequence[str] = (),
+        musl_path_bytes: int | None = None,
     ) -> DependencyGraph:
         return cls(
             objects=tuple(objects),
@@ -54,6 +58,7 @@ class DependencyGraph(msgspec.Struct, frozen=True, eq=False, dict=True):
             warnings=tuple(warnings),
             versions=tuple(versions),
             stops=tuple(stops),
+            musl_path_bytes=musl_path_bytes,
         )
 
     @property

@@ -272,20 +272,31 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         data = _read_regular(file, limit) if file is not None else None
         return data.decode("utf-8", "replace") if data is not None else None
 
+    @staticmethod
+    def _musl_path_file_name(interp: str, musl_arch: str) -> str:
+        prefix = ""
+        if interp.startswith("/"):
+            slashes = [i for i, c in enumerate(interp) if c == "/"]
+            prefix = interp[: slashes[-2]] if len(slashes) >= 2 else ""
+        return f"{prefix}/etc/ld-musl-{musl_arch}.path"
+
     def musl_path_file(self, interp: str, musl_arch: str) -> tuple[str, ...] | None:
         """musl's system path: <prefix>/etc/ld-musl-<arch>.path (ldso/dynlink.c load_library).
 
         The prefix is the interpreter's path with its last two components removed, so
         /lib/ld-musl-x86_64.so.1 reads /etc/ld-musl-x86_64.path. Newlines and ':' separate.
         """
-        prefix = ""
-        if interp.startswith("/"):
-            slashes = [i for i, c in enumerate(interp) if c == "/"]
-            prefix = interp[: slashes[-2]] if len(slashes) >= 2 else ""
-        text = self._read_text(f"{prefix}/etc/ld-musl-{musl_arch}.path")
+        text = self._read_text(self._musl_path_file_name(interp, musl_arch))
         if text is None:
             return None
         return tuple(p for p in text.replace("\n", ":").split(":") if p)
+
+    def musl_path_file_size(self, interp: str, musl_arch: str) -> int | None:
+        """The path file's size in bytes, which load_library mallocs plus one; None without
+        the file."""
+        file = self.locate(self._musl_path_file_name(interp, musl_arch))
+        data = _read_regular(file, 1 << 20) if file is not None else None
+        return len(data) if data is not None else None
 
     def glibc_hwcaps(self, machine: str) -> tuple[str, ...]:
         """glibc-hwcaps subdirectories in priority order (sysdeps/x86/dl-hwcaps-subdirs.c)."""

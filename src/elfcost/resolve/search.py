@@ -28,13 +28,12 @@ from elfcost.model import (
     Resolution,
     Role,
     VersionProblem,
+    musl_reserved,
 )
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 
 MUSL_DEFAULT_PATH = ("/lib", "/usr/local/lib", "/usr/lib")  # ldso/dynlink.c load_library
-# musl resolves these names to itself (ldso/dynlink.c load_library, "reserved").
-MUSL_RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")
 
 
 def loader_family(interp: str | None) -> LoaderFamily:
@@ -499,12 +498,6 @@ def _musl_dirs(
     return None
 
 
-def musl_reserved(name: str) -> bool:
-    """A name musl answers with its own libc (ldso/dynlink.c load_library: "libc.so.6",
-    "libm.so.6", "libpthread.so.0", ... are all the one libc.so)."""
-    return name.startswith("lib") and any(name[3:].startswith(r + ".") for r in MUSL_RESERVED)
-
-
 def find_glibc_library(name: str, requester: Dso, host: Host) -> Dso | None:
     """The file glibc's loader would map for DT_NEEDED `name` of `requester` as the main
     program (its RPATH/RUNPATH, LD_LIBRARY_PATH if given, ld.so.cache, the default
@@ -645,6 +638,13 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
     objects = [
         LoadedObject(dso=o.dso, role=o.role, found_via=o.via, parent=o.parent) for o in loaded
     ]
+    # musl mallocs the path file's contents when a search first reaches it (load_library):
+    # its size is one of the loader heap's requests (cost/muslheap.py).
+    path_bytes = None
+    if machine is not None and any(
+        a.via is FoundVia.MUSL_PATH_FILE for r in resolutions for a in r.tried
+    ):
+        path_bytes = host.musl_path_file_size(interp, machine.musl_arch)
     return DependencyGraph.build(
         objects=objects,
         resolutions=resolutions,
@@ -653,6 +653,7 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
         warnings=warnings,
         versions=versions,
         stops=stops,
+        musl_path_bytes=path_bytes,
     )
 
 

@@ -21,10 +21,10 @@ import msgspec
 
 from elfcost.elf.machines import BY_NAME
 from elfcost.errors import InputError
-from elfcost.model import FoundVia, LoadedObject, LoaderFamily
+from elfcost.model import FoundVia, LoadedObject, LoaderFamily, musl_reserved
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
-from elfcost.resolve.search import find_glibc_library, musl_reserved
+from elfcost.resolve.search import find_glibc_library
 
 
 class LibcSwap(msgspec.Struct, frozen=True, kw_only=True):
