@@ -110,14 +110,13 @@ def test_instructions_shared_between_objects_change_no_result(
                 out[d.path] = ctors.initialiser_writes(d, fd)
         return out
 
-    with monkeypatch.context() as m:  # every instruction converted from capstone's details
-        m.setattr(
-            ctors._Decoder,
-            "_converted",
-            lambda self, vaddr, code: ctors._convert(
-                next(self.md.disasm(code, vaddr, 1)), self.md, self.x86, self.names
-            ),
-        )
+    class Unshared(dict[tuple[int, bytes], ctors._Insn]):
+        def __setitem__(self, key: tuple[int, bytes], insn: ctors._Insn) -> None:
+            pass  # kept nowhere: every instruction is converted
+
+    with monkeypatch.context() as m:  # every instruction converted from capstone's objects
+        m.setattr(ctors._lean(), "usable", False)
+        m.setattr(ctors, "_SHARED_INSNS", Unshared())
         alone = analyse(dsos)
     monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
     forward = analyse(dsos)
@@ -151,13 +150,13 @@ def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
         with opened(dso.file) as (fd, _):
             for seg in (s for s in dso.loads if s.flags & Prot.X and s.filesz):
                 code = os.pread(fd, min(seg.filesz, 48 << 10), seg.offset)
-                at = 0
-                for address, size, _, _ in md.disasm_lite(code, seg.vaddr):
-                    raw = code[at : at + size]
-                    at += size
-                    ci = next(md.disasm(raw, address, 1), None)
-                    plain = ctors._convert(ci, md, x86, names) if ci is not None else None
-                    fast = lean.convert(md, raw, address, x86, names)
-                    assert _fields(fast) == _fields(plain), (dso.path, hex(address), raw.hex())
+                # the same run decoded both ways, instruction by instruction
+                plain = md.disasm(code, seg.vaddr)
+                for raw in lean.disasm(md, code, seg.vaddr):
+                    ci = next(plain)
+                    fast = lean.insn(md, raw, x86, names)
+                    slow = ctors._convert(ci, md, x86, names)
+                    assert _fields(fast) == _fields(slow), (dso.path, hex(ci.address), ci.bytes)
                     compared[arch.word] += 1
+                assert next(plain, None) is None
     assert compared[8] > 20000 and compared[4] > 2000, compared

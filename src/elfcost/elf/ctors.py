@@ -44,7 +44,7 @@ import os
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
 # it costs about 60 ms (every architecture's tables).
@@ -94,7 +94,7 @@ LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
 LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
 # Converted instructions kept by their bytes, for every object this process analyses (see
-# _Decoder._converted), ~800 bytes each; a full table is emptied and refilled. The 190 objects
+# _Decoder._shared), ~800 bytes each; a full table is emptied and refilled. The 190 objects
 # with initialisers of /usr/bin and /usr/sbin's programs hold ~11,000 distinct ones.
 MAX_SHARED_INSNS = 20_000
 
@@ -291,18 +291,20 @@ def _memory(
     op: _Op,
     m: Any,
     g: Any,
-    names: dict[str, tuple[str, int]],
-    reg_name: Callable[[int], str],
+    register: Callable[[int], tuple[str, int] | None],
 ) -> None:
-    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path)."""
+    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path);
+    `register`: a capstone register number's full register and width, None if not one."""
     op.kind = "m"
     op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
-    if m.base == g.X86_REG_RIP:
+    base = m.base
+    if base == g.X86_REG_RIP:
         op.base, op.base_width = "rip", 8
-    elif m.base:
-        op.base, op.base_width = names.get(reg_name(m.base), ("?", 0))
-    if m.index:
-        op.index, op.index_width = names.get(reg_name(m.index), ("?", 0))
+    elif base:
+        op.base, op.base_width = register(base) or ("?", 0)
+    index = m.index
+    if index:
+        op.index, op.index_width = register(index) or ("?", 0)
     op.scale = m.scale
     op.disp = m.disp
 
@@ -330,7 +332,7 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
             op.kind = "i"
             op.imm = o.imm
         elif o.type == g.X86_OP_MEM:  # type: ignore[attr-defined]
-            _memory(op, o.mem, g, names, md.reg_name)
+            _memory(op, o.mem, g, lambda r: names.get(md.reg_name(r)))
         else:
             op.kind = "?"
         ops.append(op)
@@ -346,11 +348,12 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
 
 
 class _Lean:
-    """One instruction's details read from capstone's own structures, as _convert reads them
-    through CsInsn: the same fields, without the binding's copies of the instruction, of its
-    details and of every operand (most of a conversion's time). Only for the capstone release
-    whose structures these are (5.x; capstone._cs_insn and capstone.x86.CsX86 as 5.0 lays
-    them out); elsewhere `usable` is False and _convert is used."""
+    """Instructions decoded and their details read from capstone's own structures, as
+    md.disasm and _convert read them through CsInsn: the same fields, without the binding's
+    copies of the instruction, of its details and of every operand (most of a conversion's
+    time). Only for the capstone release whose structures these are (5.x; capstone._cs_insn
+    and capstone.x86.CsX86 as 5.0 lays them out); elsewhere `usable` is False and
+    md.disasm and _convert are used."""
 
     def __init__(self) -> None:
         import ctypes
@@ -363,35 +366,49 @@ class _Lean:
         self.usable = major == "5" and all(
             hasattr(capstone, name) for name in ("_cs", "_cs_insn", "CS_ERR_OK")
         )
-        self.reg_names: dict[int, str] = {}
+        # capstone register number -> (full register, width), for each register name table
+        self.registers: dict[int, dict[int, tuple[str, int]]] = {}
         self.regs_read = (ctypes.c_uint16 * 64)()
         self.regs_write = (ctypes.c_uint16 * 64)()
         self.read_count = ctypes.c_uint8()
         self.write_count = ctypes.c_uint8()
 
-    def reg_name(self, md: Cs, reg: int) -> str:
-        """md.reg_name(reg), kept: a register's name is the architecture's, not the mode's."""
-        if reg not in self.reg_names:
-            self.reg_names[reg] = md.reg_name(reg)
-        return self.reg_names[reg]
+    def _registers(self, md: Cs, names: dict[str, tuple[str, int]]) -> dict[int, tuple[str, int]]:
+        """`names` by capstone's register number: a register's name is the architecture's,
+        not the mode's, so one table per width serves every handle."""
+        table = self.registers.get(id(names))
+        if table is None:
+            from capstone import x86
 
-    def convert(
-        self, md: Cs, code: bytes, vaddr: int, x86: object, names: dict[str, tuple[str, int]]
-    ) -> _Insn | None:
-        """The first instruction of `code` at `vaddr`, as _convert(next(md.disasm(code,
-        vaddr, 1))) gives it; None if it does not decode."""
+            table = self.registers[id(names)] = {}
+            for reg in range(1, x86.X86_REG_ENDING):
+                found = names.get(md.reg_name(reg))
+                if found is not None:
+                    table[reg] = found
+        return table
+
+    def disasm(self, md: Cs, code: bytes, vaddr: int) -> Iterator[Any]:
+        """capstone's instructions of `code` at `vaddr`, decoded in one call with their
+        details, as md.disasm would give them: each a capstone._cs_insn, read before the next
+        is asked for (they are freed together)."""
         ctypes, cs = self.ctypes, self.capstone
         found = ctypes.POINTER(cs._cs_insn)()
-        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, 1, ctypes.byref(found))
+        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, 0, ctypes.byref(found))
         if n <= 0:
-            return None
+            status = cs._cs.cs_errno(md.csh)
+            if status != cs.CS_ERR_OK:
+                raise cs.CsError(status)
+            return
         try:
-            return self._insn(md, found[0], x86, names)
+            for i in range(n):
+                yield found[i]
         finally:
             cs._cs.cs_free(found, n)
 
-    def _insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
+    def insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
+        """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
         g = x86  # the capstone.x86 module
+        registers = self._registers(md, names)
         insn = _Insn(raw.address, raw.size, raw.id, raw.mnemonic.decode("ascii"))
         detail = raw.detail.contents
         groups = detail.groups[: detail.groups_count]
@@ -404,20 +421,21 @@ class _Lean:
         a = detail.arch.x86
         insn.rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         ops = []
+        operands = a.operands
         for i in range(a.op_count):
-            o = a.operands[i]
+            o = operands[i]
             op = _Op()
             op.size = o.size
             op.write = bool(o.access & CS_AC_WRITE)
             kind = o.type
             if kind == g.X86_OP_REG:
                 op.kind = "r"
-                op.reg, op.width = names.get(self.reg_name(md, o.value.reg), ("", 0))
+                op.reg, op.width = registers.get(o.value.reg, ("", 0))
             elif kind == g.X86_OP_IMM:
                 op.kind = "i"
                 op.imm = o.value.imm
             elif kind == g.X86_OP_MEM:
-                _memory(op, o.value.mem, g, names, lambda r: self.reg_name(md, r))
+                _memory(op, o.value.mem, g, registers.get)
             else:
                 op.kind = "?"
             ops.append(op)
@@ -436,13 +454,15 @@ class _Lean:
             insn.written = tuple(sorted(set(names.values())))
             return insn
         written = self.regs_write[: self.write_count.value]
-        found = (names.get(self.reg_name(md, w)) for w in written)
+        found = (registers.get(w) for w in written)
         insn.written = tuple(w for w in found if w is not None)
         return insn
 
 
 # Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
 _ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
+_ENDS_RUN_ASCII = tuple(m.encode("ascii") for m in _ENDS_RUN)  # as _cs_insn.mnemonic holds them
+RUN_BYTES = 64  # decoded at a time
 
 
 class _Decoder:
@@ -454,11 +474,11 @@ class _Decoder:
         self.x86 = x86
         self.fd = fd
         self.md = md
+        self.mode = md.mode
         self.names = names
         self.segments = [s for s in dso.loads if s.flags & Prot.X and s.filesz > 0]
         self.pages: dict[tuple[int, int], bytes] = {}
         self.cache: dict[int, _Insn | None] = {}
-        self.raw: dict[int, bytes] = {}  # decoded, not yet converted: the instruction's bytes
 
     def executable(self, vaddr: int) -> bool:
         return any(s.vaddr <= vaddr < s.vaddr + s.filesz for s in self.segments)
@@ -483,47 +503,65 @@ class _Decoder:
         return b""
 
     def insn(self, vaddr: int) -> _Insn | None:
-        if vaddr not in self.cache:
-            code = self.raw.pop(vaddr, None)
-            if code is None:
-                # Decoded a run at a time: the instructions that follow one are the ones
-                # reached by falling through it (one capstone call instead of one each).
-                # Without details (disasm_lite): only their lengths and mnemonics are needed
-                # here, and an instruction met before needs no more (_converted).
-                run, at = self._bytes(vaddr, 64), 0
-                for address, size, mnemonic, _ in self.md.disasm_lite(run, vaddr):
-                    self.raw.setdefault(address, run[at : at + size])
-                    at += size
-                    if mnemonic.startswith(_ENDS_RUN):
-                        break  # what follows may be another function, or not code
-                code = self.raw.pop(vaddr, None)
-            self.cache[vaddr] = self._converted(vaddr, code) if code else None
-        return self.cache[vaddr]
+        cache = self.cache
+        if vaddr not in cache:
+            self._decode(vaddr)
+            cache.setdefault(vaddr, None)  # does not decode
+        return cache[vaddr]
 
-    def _converted(self, vaddr: int, code: bytes) -> _Insn | None:
-        """The instruction `code` at vaddr, converted, or a copy of the same bytes converted
-        before (in this object or another: `mov %rdi,%rbx` is the same everywhere). Reading
-        capstone's details through its Python binding is most of the disassembly's time, and
-        about two instructions in three of a scan's initialisers were met before. A branch is
-        never shared: capstone gives its target as an absolute address. An operand relative
-        to the instruction pointer holds the displacement, and `next` is this instruction's."""
-        key = (self.md.mode, code)
-        shared = _SHARED_INSNS.get(key)
-        if shared is not None:
-            return shared.at(vaddr)
+    def _decode(self, vaddr: int) -> None:
+        """Decode a run from `vaddr`, in one capstone call: the instructions that follow one
+        are the ones reached by falling through it. Each one not met before is converted (an
+        instruction already decoded from another run keeps its first conversion: the same
+        bytes give the same one)."""
+        run = self._bytes(vaddr, RUN_BYTES)
+        if not run:
+            return
+        cache = self.cache
+        at = 0
         lean = _lean()
         if lean.usable:
-            found = lean.convert(self.md, code, vaddr, self.x86, self.names)
-        else:
-            ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
-            found = _convert(ci, self.md, self.x86, self.names) if ci is not None else None
-        if found is None:
-            return None
-        insn = found
+            md, x86, names = self.md, self.x86, self.names
+            for raw in lean.disasm(md, run, vaddr):
+                size = raw.size
+                address = vaddr + at
+                if address not in cache:
+                    code = run[at : at + size]
+                    insn = self._shared(address, code)
+                    if insn is None:
+                        insn = self._share(code, lean.insn(md, raw, x86, names))
+                    cache[address] = insn
+                at += size
+                if raw.mnemonic.startswith(_ENDS_RUN_ASCII):
+                    break  # what follows may be another function, or not code
+            return
+        for ci in self.md.disasm(run, vaddr):
+            address = vaddr + at
+            if address not in cache:
+                code = run[at : at + ci.size]
+                insn = self._shared(address, code)
+                if insn is None:
+                    insn = self._share(code, _convert(ci, self.md, self.x86, self.names))
+                cache[address] = insn
+            at += ci.size
+            if ci.mnemonic.startswith(_ENDS_RUN):
+                break
+
+    def _shared(self, vaddr: int, code: bytes) -> _Insn | None:
+        """A copy at `vaddr` of the instruction `code` converted before (in this object or
+        another: `mov %rdi,%rbx` is the same everywhere), if it was. Reading capstone's
+        details is most of the disassembly's time, and about two instructions in three of a
+        scan's initialisers were met before. A branch is never shared: capstone gives its
+        target as an absolute address. An operand relative to the instruction pointer holds
+        the displacement, and `next` is this instruction's."""
+        shared = _SHARED_INSNS.get((self.mode, code))
+        return shared.at(vaddr) if shared is not None else None
+
+    def _share(self, code: bytes, insn: _Insn) -> _Insn:
         if not insn.flow:
             if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
                 _SHARED_INSNS.clear()
-            _SHARED_INSNS[key] = insn
+            _SHARED_INSNS[self.mode, code] = insn
         return insn
 
 
