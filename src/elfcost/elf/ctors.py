@@ -813,6 +813,7 @@ class _Analysis:
         self.budget = MAX_OBJECT_INSNS
         self.summaries: dict[int, _Summary] = {}
         self.active: set[int] = set()
+        self.cut = 0  # callees not followed for the instruction limit, each time
         self.callees: dict[int, _Callee] = {}
         self.array_ranges: list[tuple[int, int]] = []
         self._records: dict[int, Entry] | None = None
@@ -1054,7 +1055,9 @@ class _Analysis:
             if depth == 0:
                 raise
             # A callee too long to follow within the initialiser's budget: not known, and the
-            # caller's own code is still read (OWN_CODE_INSNS are kept for it).
+            # caller's own code is still read (OWN_CODE_INSNS are kept for it). Not kept:
+            # each call tries it again (and spends an instruction).
+            self.cut += 1
             return _Summary([], [f"{name}: not followed, instruction limit"], True)
         finally:
             self.active.discard(entry)
@@ -1186,6 +1189,12 @@ class _Analysis:
         order = _reverse_postorder(entry, blocks)
         rank = {b: i for i, b in enumerate(order)}
         states: dict[int, _State] = {entry: _State({self.arch.sp: ("s", 0)}, {})}
+        # Each block's writes and notes from its last run. A block runs again whenever its
+        # entry state changes, so its last run started from the state the blocks settle on:
+        # what it recorded then is what a run after the fixed point records. (Recording
+        # changes no register or slot.)
+        found: dict[int, tuple[list[_Write], list[str]]] = {}
+        cut = self.cut
         pending = [0]  # ranks of the blocks whose entry state changed, a heap
         queued = {entry}
         runs = 0
@@ -1195,7 +1204,8 @@ class _Analysis:
             runs += 1
             if runs > 16 * len(order):
                 return _Summary([], [f"{name}: registers did not settle"], True)
-            out = self._run(blocks[b].body, states[b].copy(), depth, name, None, None)
+            recorded = found[b] = ([], [])
+            out = self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
             for s in blocks[b].succ:
                 if s not in rank:
                     continue
@@ -1206,18 +1216,27 @@ class _Analysis:
                 if s not in queued:
                     queued.add(s)
                     heapq.heappush(pending, rank[s])
+        if self.cut != cut:
+            # A callee was cut short for the instruction limit: each call to it tries it
+            # again, spending an instruction of the budget, and what is left decides how far
+            # the next initialisers are read. Every block is then run once more from its
+            # settled state, in order, recording: the budget is spent as one recording run
+            # after the fixed point spends it.
+            for b in order:
+                recorded = found[b] = ([], [])
+                self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
         unproven = [blocks[b].why for b in order if blocks[b].why]
         exits = [b for b in order if blocks[b].end == "exit"]
         dom = _dominators(entry, order, blocks)
         must: set[int] = set.intersection(*(dom[e] for e in exits)) if exits else set()
         writes: list[_Write] = []
         for b in order:
-            found: list[_Write] = []
-            self._run(blocks[b].body, states[b].copy(), depth, name, found, unproven)
+            made, notes = found[b]
+            unproven.extend(notes)
             if b in must:
-                writes.extend(found)
+                writes.extend(made)
             else:
-                unproven.extend(f"{name}: {w.how} only on some paths" for w in found)
+                unproven.extend(f"{name}: {w.how} only on some paths" for w in made)
         return _Summary(writes, unproven, bool(exits))
 
     # -- running instructions -----------------------------------------------------------------
