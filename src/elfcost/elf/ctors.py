@@ -268,7 +268,7 @@ class _Op:
 class _Insn:
     """One instruction, with what the analysis asks of it."""
 
-    __slots__ = ("address", "flow", "id", "mnemonic", "next", "ops", "rep", "written")
+    __slots__ = ("address", "flow", "id", "mnemonic", "next", "ops", "rep", "stores", "written")
 
     def __init__(self, address: int, size: int, iid: int, mnemonic: str) -> None:
         self.address = address
@@ -277,13 +277,21 @@ class _Insn:
         self.mnemonic = mnemonic
         self.flow = ""  # "call", "jump" (conditional or not), "ret", or ""
         self.ops: tuple[_Op, ...] = ()
+        self.stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
         self.rep = False
         self.written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
 
+    def operands(self, ops: list[_Op]) -> None:
+        self.ops = tuple(ops)
+        self.stores = tuple(op for op in ops if op.kind == "m" and op.write)
+
     def at(self, address: int) -> _Insn:
         """The same instruction at `address` (its operands are never changed: shared)."""
-        insn = _Insn(address, self.next - self.address, self.id, self.mnemonic)
-        insn.flow, insn.ops, insn.rep, insn.written = self.flow, self.ops, self.rep, self.written
+        insn = _Insn.__new__(_Insn)
+        insn.address = address
+        insn.next = address + self.next - self.address
+        insn.id, insn.mnemonic, insn.flow, insn.rep = self.id, self.mnemonic, self.flow, self.rep
+        insn.ops, insn.stores, insn.written = self.ops, self.stores, self.written
         return insn
 
 
@@ -336,7 +344,7 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
         else:
             op.kind = "?"
         ops.append(op)
-    insn.ops = tuple(ops)
+    insn.operands(ops)
     try:
         _, written = ci.regs_access()
     except Exception:  # capstone has no access data for a few instructions: all may change
@@ -372,6 +380,11 @@ class _Lean:
         self.regs_write = (ctypes.c_uint16 * 64)()
         self.read_count = ctypes.c_uint8()
         self.write_count = ctypes.c_uint8()
+        # cs_regs_access's output arguments, made once
+        self.access = tuple(
+            ctypes.byref(b)
+            for b in (self.regs_read, self.read_count, self.regs_write, self.write_count)
+        )
 
     def _registers(self, md: Cs, names: dict[str, tuple[str, int]]) -> dict[int, tuple[str, int]]:
         """`names` by capstone's register number: a register's name is the architecture's,
@@ -439,16 +452,8 @@ class _Lean:
             else:
                 op.kind = "?"
             ops.append(op)
-        insn.ops = tuple(ops)
-        byref = self.ctypes.byref
-        status = self.capstone._cs.cs_regs_access(
-            md.csh,
-            byref(raw),
-            byref(self.regs_read),
-            byref(self.read_count),
-            byref(self.regs_write),
-            byref(self.write_count),
-        )
+        insn.operands(ops)
+        status = self.capstone._cs.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
         if status != self.capstone.CS_ERR_OK:
             # as _convert, when regs_access raises: all may change
             insn.written = tuple(sorted(set(names.values())))
@@ -521,16 +526,17 @@ class _Decoder:
         at = 0
         lean = _lean()
         if lean.usable:
-            md, x86, names = self.md, self.x86, self.names
+            md, x86, names, mode = self.md, self.x86, self.names, self.mode
             for raw in lean.disasm(md, run, vaddr):
                 size = raw.size
                 address = vaddr + at
                 if address not in cache:
                     code = run[at : at + size]
-                    insn = self._shared(address, code)
-                    if insn is None:
-                        insn = self._share(code, lean.insn(md, raw, x86, names))
-                    cache[address] = insn
+                    shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline: most are
+                    if shared is not None:
+                        cache[address] = shared.at(address)
+                    else:
+                        cache[address] = self._share(code, lean.insn(md, raw, x86, names))
                 at += size
                 if raw.mnemonic.startswith(_ENDS_RUN_ASCII):
                     break  # what follows may be another function, or not code
@@ -799,6 +805,7 @@ class _Analysis:
         self.string_stores = frozenset(  # stos and movs: with rep, a count of them
             getattr(x86, f"X86_INS_{op}{size}") for op in ("STOS", "MOVS") for size in "BWDQ"
         )
+        self.traps = frozenset({x86.X86_INS_UD2, x86.X86_INS_HLT, x86.X86_INS_INT3})
         self.dso = dso
         self.fd = fd
         self.arch = arch
@@ -1064,47 +1071,49 @@ class _Analysis:
         self.summaries[entry] = found
         return found
 
-    def _flow(self, insn: _Insn, depth: int) -> tuple[str, list[int]]:
+    def _flow(self, insn: _Insn, depth: int) -> tuple[str, tuple[int, ...]]:
         """How control leaves `insn`: "next"; "cond" (to its target or the next instruction);
         "jump" (within the function); "exit" (a return); "tail" (a call, then a return);
         "dead" (never returns); "lost" (to somewhere not known). _function adds "into": falling
         through into another function."""
-        x86 = self.x86
+        flow = insn.flow
+        if flow == "ret":
+            return "exit", ()
+        if insn.id in self.traps:
+            return "dead", ()
+        if not flow:
+            return "next", ()
         ops = insn.ops
-        if insn.flow == "ret":
-            return "exit", []
-        if insn.id in (x86.X86_INS_UD2, x86.X86_INS_HLT, x86.X86_INS_INT3):
-            return "dead", []
         op = ops[0] if len(ops) == 1 else None
-        if insn.flow == "jump":
+        if flow == "jump":
             if op is None:
-                return "lost", []
-            if insn.id != x86.X86_INS_JMP:
-                return ("cond", [op.imm & self.mask]) if op.kind == "i" else ("lost", [])
+                return "lost", ()
+            if insn.id != self.x86.X86_INS_JMP:
+                return ("cond", (op.imm & self.mask,)) if op.kind == "i" else ("lost", ())
             if op.kind != "i":
-                return "tail", []  # through memory or a register: resolved when run
+                return "tail", ()  # through memory or a register: resolved when run
             t = op.imm & self.mask
             callee = self.callee_at(t)
             if callee.kind in ("noreturn", "null"):
-                return "dead", []
+                return "dead", ()
             if callee.kind == "internal" and self.code.executable(t):
-                return "jump", [t]
-            return "tail", []
-        called = self.static_callee(insn, op) if insn.flow == "call" and op is not None else None
+                return "jump", (t,)
+            return "tail", ()
+        called = self.static_callee(insn, op) if flow == "call" and op is not None else None
         if called is None:
-            return "next", []
+            return "next", ()
         if called.kind in ("noreturn", "null"):
-            return "dead", []
+            return "dead", ()
         internal = called.kind == "internal"
         return (
-            ("dead", [])
+            ("dead", ())
             if internal and not self.summary(called.address, depth + 1).returns
-            else ("next", [])
+            else ("next", ())
         )
 
     def _function(self, entry: int, name: str, depth: int) -> _Summary:
         insns: dict[int, _Insn] = {}
-        flow: dict[int, tuple[str, list[int]]] = {}
+        flow: dict[int, tuple[str, tuple[int, ...]]] = {}
         leaders = {entry}
         lost: set[int] = set()  # addresses that do not decode
         work = [entry]
@@ -1127,14 +1136,14 @@ class _Analysis:
                 if kind == "next" and insn.next != entry and self.symbols.function_at(insn.next):
                     # Running into another function: past a call that does not return, most
                     # likely. Where control goes is not known.
-                    kind, targets = flow[a] = ("into", [])
+                    kind, targets = flow[a] = ("into", ())
                 if kind == "next":
                     a = insn.next
                     if a in insns or a in lost:
                         leaders.add(a)
                     continue
                 if kind == "cond":
-                    targets = [*targets, insn.next]
+                    targets = (*targets, insn.next)
                 for t in targets:
                     leaders.add(t)
                     work.append(t)
@@ -1144,7 +1153,7 @@ class _Analysis:
     @staticmethod
     def _blocks(
         insns: dict[int, _Insn],
-        flow: dict[int, tuple[str, list[int]]],
+        flow: dict[int, tuple[str, tuple[int, ...]]],
         leaders: set[int],
         lost: set[int],
         name: str,
@@ -1169,7 +1178,7 @@ class _Analysis:
                 elif kind == "cond":
                     blocks[start] = _Block(body, [*targets, insn.next], "")
                 elif kind == "jump":
-                    blocks[start] = _Block(body, targets, "")
+                    blocks[start] = _Block(body, list(targets), "")
                 elif kind == "dead":
                     blocks[start] = _Block(body, [], "dead")
                 elif kind == "lost":
@@ -1254,14 +1263,18 @@ class _Analysis:
         might write, in `unproven`) are recorded."""
         jmp = self.x86.X86_INS_JMP
         for insn in body:
-            self._stores(insn, state, name, writes, unproven)
+            if insn.stores:
+                self._stores(insn, state, name, writes, unproven)
             ops = insn.ops
-            if insn.flow == "call" and len(ops) != 1:
+            if insn.flow == "call":
+                if len(ops) == 1:
+                    self._call(insn, state, depth, name, writes, unproven)
+                    continue
                 self._note(unproven, f"{name}: call at 0x{insn.address:x} not followed")
                 for r in self.arch.caller_saved:
                     state.regs.pop(r, None)
                 state.slots.clear()
-            elif insn.flow == "call" or (
+            elif (
                 insn.id == jmp
                 and len(ops) == 1
                 and (ops[0].kind != "i" or self._tail(ops[0].imm & self.mask))
@@ -1285,9 +1298,7 @@ class _Analysis:
     ) -> None:
         """Memory `insn` writes through its operands (a push or a call only writes the
         stack). Stack slots are kept for word stores, forgotten for others."""
-        for op in insn.ops:
-            if op.kind != "m" or not op.write:
-                continue
+        for op in insn.stores:
             where = self.address(insn, op, state)
             size = op.size
             how = f"store at 0x{insn.address:x}"
@@ -1394,6 +1405,8 @@ class _Analysis:
                 new[arch.bp] = None
         elif len(ops) == 2 and ops[0].kind == "r" and ops[0].write and ops[0].reg:
             new[ops[0].reg] = self._value(insn, state)
+        elif not insn.written:
+            return  # a compare, a test, a store: no register changes
         for full, _ in insn.written:
             if full not in new:
                 new[full] = None
