@@ -151,12 +151,15 @@ def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
             for seg in (s for s in dso.loads if s.flags & Prot.X and s.filesz):
                 code = os.pread(fd, min(seg.filesz, 48 << 10), seg.offset)
                 # the same run decoded both ways, instruction by instruction
-                plain = md.disasm(code, seg.vaddr)
-                for raw in lean.disasm(md, code, seg.vaddr):
-                    ci = next(plain)
-                    fast = lean.insn(md, raw, x86, names)
-                    slow = ctors._convert(ci, md, x86, names)
-                    assert _fields(fast) == _fields(slow), (dso.path, hex(ci.address), ci.bytes)
-                    compared[arch.word] += 1
-                assert next(plain, None) is None
+                plain = list(md.disasm(code, seg.vaddr))
+                found, n = lean.disasm(md, code, seg.vaddr, 0)
+                try:
+                    assert n == len(plain)
+                    for i, ci in enumerate(plain):
+                        fast = lean.insn(md, found[i], x86, names)
+                        slow = ctors._convert(ci, md, x86, names)
+                        assert _fields(fast) == _fields(slow), (dso.path, hex(ci.address))
+                        compared[arch.word] += 1
+                finally:
+                    lean.free(found, n)
     assert compared[8] > 20000 and compared[4] > 2000, compared

@@ -44,7 +44,7 @@ import os
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 # capstone is imported only when an object has initialisers of its own to analyse: importing
 # it costs about 60 ms (every architecture's tables).
@@ -400,23 +400,24 @@ class _Lean:
                     table[reg] = found
         return table
 
-    def disasm(self, md: Cs, code: bytes, vaddr: int) -> Iterator[Any]:
-        """capstone's instructions of `code` at `vaddr`, decoded in one call with their
-        details, as md.disasm would give them: each a capstone._cs_insn, read before the next
-        is asked for (they are freed together)."""
+    def disasm(self, md: Cs, code: bytes, vaddr: int, count: int) -> tuple[Any, int]:
+        """Up to `count` of capstone's instructions of `code` at `vaddr`, decoded in one call
+        with their details, as md.disasm would give them: capstone's array of _cs_insn and
+        their number, for the caller to free (free). Not a generator: leaving one early
+        raises GeneratorExit in it, which costs more than a short run's decoding."""
         ctypes, cs = self.ctypes, self.capstone
         found = ctypes.POINTER(cs._cs_insn)()
-        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, 0, ctypes.byref(found))
+        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, count, ctypes.byref(found))
         if n <= 0:
             status = cs._cs.cs_errno(md.csh)
             if status != cs.CS_ERR_OK:
                 raise cs.CsError(status)
-            return
-        try:
-            for i in range(n):
-                yield found[i]
-        finally:
-            cs._cs.cs_free(found, n)
+            return found, 0
+        return found, n
+
+    def free(self, found: Any, n: int) -> None:
+        if n > 0:
+            self.capstone._cs.cs_free(found, n)
 
     def insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
         """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
@@ -467,7 +468,11 @@ class _Lean:
 # Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
 _ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
 _ENDS_RUN_ASCII = tuple(m.encode("ascii") for m in _ENDS_RUN)  # as _cs_insn.mnemonic holds them
-RUN_BYTES = 64  # decoded at a time
+# Decoded at a time: at most so many bytes and instructions. Most runs end within a few
+# instructions (at a branch), and capstone decodes and prints every instruction it is given
+# bytes for: each one decoded and not used costs about what one more call costs.
+RUN_BYTES = 64
+RUN_INSNS = 6
 
 
 class _Decoder:
@@ -482,11 +487,12 @@ class _Decoder:
         self.mode = md.mode
         self.names = names
         self.segments = [s for s in dso.loads if s.flags & Prot.X and s.filesz > 0]
+        self.ranges = [(s.vaddr, s.vaddr + s.filesz) for s in self.segments]
         self.pages: dict[tuple[int, int], bytes] = {}
         self.cache: dict[int, _Insn | None] = {}
 
     def executable(self, vaddr: int) -> bool:
-        return any(s.vaddr <= vaddr < s.vaddr + s.filesz for s in self.segments)
+        return _inside(vaddr, self.ranges)
 
     def _bytes(self, vaddr: int, n: int) -> bytes:
         for s in self.segments:
@@ -527,21 +533,26 @@ class _Decoder:
         lean = _lean()
         if lean.usable:
             md, x86, names, mode = self.md, self.x86, self.names, self.mode
-            for raw in lean.disasm(md, run, vaddr):
-                size = raw.size
-                address = vaddr + at
-                if address not in cache:
-                    code = run[at : at + size]
-                    shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline: most are
-                    if shared is not None:
-                        cache[address] = shared.at(address)
-                    else:
-                        cache[address] = self._share(code, lean.insn(md, raw, x86, names))
-                at += size
-                if raw.mnemonic.startswith(_ENDS_RUN_ASCII):
-                    break  # what follows may be another function, or not code
+            found, n = lean.disasm(md, run, vaddr, RUN_INSNS)
+            try:
+                for i in range(n):
+                    raw = found[i]
+                    size = raw.size
+                    address = vaddr + at
+                    if address not in cache:
+                        code = run[at : at + size]
+                        shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline
+                        if shared is not None:
+                            cache[address] = shared.at(address)
+                        else:
+                            cache[address] = self._share(code, lean.insn(md, raw, x86, names))
+                    at += size
+                    if raw.mnemonic.startswith(_ENDS_RUN_ASCII):
+                        break  # what follows may be another function, or not code
+            finally:
+                lean.free(found, n)
             return
-        for ci in self.md.disasm(run, vaddr):
+        for ci in self.md.disasm(run, vaddr, RUN_INSNS):
             address = vaddr + at
             if address not in cache:
                 code = run[at : at + ci.size]
@@ -572,6 +583,16 @@ class _Decoder:
 
 
 _SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
+
+
+def _inside(vaddr: int, ranges: list[tuple[int, int]]) -> bool:
+    """Whether `vaddr` is in one of `ranges` [start, end). A loop, not any() over a generator:
+    a generator left early is closed by raising GeneratorExit in it, which costs more than
+    the few comparisons."""
+    for a, b in ranges:  # noqa: SIM110 (see above)
+        if a <= vaddr < b:
+            return True
+    return False
 
 
 def _lean() -> _Lean:
@@ -934,7 +955,7 @@ class _Analysis:
     def got_slot(self, vaddr: int) -> bool:
         """A word the loader fills with an address and nothing else writes: a GOT entry."""
         if self.got:
-            return any(a <= vaddr < b for a, b in self.got)
+            return _inside(vaddr, self.got)
         return vaddr in self.records
 
     # -- callees ------------------------------------------------------------------------------
@@ -1346,9 +1367,7 @@ class _Analysis:
             if found is None:
                 return None  # a number used as an address in a PIE: not this object's
             vaddr = found
-        if any(a <= vaddr < b for a, b in self.writable):
-            return vaddr, symbol
-        return None
+        return (vaddr, symbol) if _inside(vaddr, self.writable) else None
 
     def _record(
         self,
