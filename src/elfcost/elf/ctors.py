@@ -38,6 +38,7 @@ write through a pointer it is given), the limits.
 
 from __future__ import annotations
 
+import array
 import bisect
 import heapq
 import os
@@ -612,10 +613,13 @@ class _Symbols:
     def __init__(self, dso: Dso, fd: int) -> None:
         self.dso = dso
         self.fd = fd
-        # the function symbols' addresses, sorted, and their names' offsets in _strings
-        self._values: list[int] | None = None
-        self._name_offsets: list[int] = []
-        self._typed: list[bool] = []  # a function's symbol, not an untyped label
+        # The function symbols' addresses, sorted, and for each: a function's symbol (not an
+        # untyped label), a local one, its name's offset in _strings. The order among the
+        # names at one address is made by names().
+        self._values: Sequence[int] | None = None
+        self._typed: Sequence[int] = []
+        self._local: Sequence[int] = []
+        self._name_offsets: Sequence[int] = []
         self._strings = b""
         self._dynamic: dict[int, tuple[str, int, int] | None] = {}
         self.fmt = ("<" if dso.little_endian else ">") + (
@@ -631,18 +635,23 @@ class _Symbols:
         return name, value, info, shndx
 
     def names(self, vaddr: int) -> list[str]:
-        """The function symbols at `vaddr`, global ones first."""
+        """The function symbols at `vaddr`: functions before untyped labels, global before
+        local, then by name's offset."""
         if self._values is None:
             self._read_names()
-        assert self._values is not None
-        i = bisect.bisect_left(self._values, vaddr)
+        values = self._values
+        assert values is not None
+        i = j = bisect.bisect_left(values, vaddr)
+        while j < len(values) and values[j] == vaddr:
+            j += 1
+        rows = sorted(
+            (not self._typed[k], self._local[k], self._name_offsets[k]) for k in range(i, j)
+        )
         out = []
-        while i < len(self._values) and self._values[i] == vaddr:
-            off = self._name_offsets[i]
+        for _, _, off in rows:
             end = self._strings.find(b"\0", off)
             if end >= 0:
                 out.append(self._strings[off:end].decode("utf-8", "surrogateescape"))
-            i += 1
         return out
 
     def name(self, vaddr: int) -> str:
@@ -653,13 +662,19 @@ class _Symbols:
         """Whether a function symbol (STT_FUNC, STT_GNU_IFUNC) starts at `vaddr`."""
         if self._values is None:
             self._read_names()
-        assert self._values is not None
-        i = bisect.bisect_left(self._values, vaddr)
-        return i < len(self._values) and self._values[i] == vaddr and self._typed[i]
+        values = self._values
+        assert values is not None
+        i = bisect.bisect_left(values, vaddr)
+        while i < len(values) and values[i] == vaddr:
+            if self._typed[i]:
+                return True
+            i += 1
+        return False
 
     def _read_names(self) -> None:
         """Index the function symbols of .symtab (else .dynsym) by address."""
-        self._values, self._name_offsets, self._typed, self._strings = [], [], [], b""
+        self._values, self._typed, self._local, self._name_offsets = [], [], [], []
+        self._strings = b""
         by_name = {s.name: s for s in self.dso.sections}
         for table, strings in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym, strs = by_name.get(table), by_name.get(strings)
@@ -679,11 +694,11 @@ class _Symbols:
             for entry in struct.iter_unpack(self.fmt, raw):
                 name_off, value, info, shndx = self._fields(entry)
                 if info & 0xF in _CODE_TYPES and shndx and name_off:
-                    # functions before untyped labels, global before local
-                    rows.append((value, info & 0xF == STT_NOTYPE, info >> 4 == 0, name_off))
-            rows.sort()
+                    rows.append((value, info & 0xF != STT_NOTYPE, info >> 4 == 0, name_off))
+            rows.sort(key=lambda r: r[0])
             self._values = [r[0] for r in rows]
-            self._typed = [not r[1] for r in rows]
+            self._typed = [r[1] for r in rows]
+            self._local = [r[2] for r in rows]
             self._name_offsets = [r[3] for r in rows]
             return
 
@@ -705,11 +720,13 @@ class _Symbols:
         untyped = kind[keep] == STT_NOTYPE
         local = (arr["info"][keep] >> 4) == 0
         names = arr["name"][keep]
-        # The plain-Python order: by address, functions first, global first, then by name.
-        order = np.lexsort((names, local, untyped, values))
-        self._values = values[order].tolist()
-        self._typed = (~untyped[order]).tolist()
-        self._name_offsets = names[order].tolist()
+        # By address only, and kept as arrays of machine words (bisect reads them as ints):
+        # a large table's full order and Python lists cost more than the few lookups made.
+        order = np.argsort(values)
+        self._values = array.array("Q", values[order].tobytes())
+        self._typed = array.array("B", (~untyped[order]).astype(np.uint8).tobytes())
+        self._local = array.array("B", local[order].astype(np.uint8).tobytes())
+        self._name_offsets = array.array("I", names[order].astype(np.uint32).tobytes())
 
     def dynamic(self, index: int) -> tuple[str, int, int] | None:
         """(name, st_value, st_shndx) of the DT_SYMTAB entry `index`."""
