@@ -569,14 +569,14 @@ class _Decoder:
         """A copy at `vaddr` of the instruction `code` converted before (in this object or
         another: `mov %rdi,%rbx` is the same everywhere), if it was. Reading capstone's
         details is most of the disassembly's time, and about two instructions in three of a
-        scan's initialisers were met before. A branch is never shared: capstone gives its
-        target as an absolute address. An operand relative to the instruction pointer holds
-        the displacement, and `next` is this instruction's."""
+        scan's initialisers were met before. A jump or a call is never shared: capstone
+        gives its target as an absolute address (a return has none). An operand relative to
+        the instruction pointer holds the displacement, and `next` is this instruction's."""
         shared = _SHARED_INSNS.get((self.mode, code))
         return shared.at(vaddr) if shared is not None else None
 
     def _share(self, code: bytes, insn: _Insn) -> _Insn:
-        if not insn.flow:
+        if insn.flow not in ("jump", "call"):
             if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
                 _SHARED_INSNS.clear()
             _SHARED_INSNS[self.mode, code] = insn
