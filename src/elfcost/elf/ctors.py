@@ -829,6 +829,9 @@ class _Block(msgspec.Struct):
     why: str = ""  # what was not followed, for the unproven list
 
 
+_NEXT: tuple[str, tuple[int, ...]] = ("next", ())  # _flow's answer for most instructions
+
+
 class _Limit(Exception):
     """The object's instruction budget is spent."""
 
@@ -1155,22 +1158,27 @@ class _Analysis:
         leaders = {entry}
         lost: set[int] = set()  # addresses that do not decode
         work = [entry]
+        floor = OWN_CODE_INSNS if depth else 0
+        decoded, traps = self.code.cache, self.traps
         while work:
             a = work.pop()
             leaders.add(a)
             while a not in insns and a not in lost:
-                insn = self.code.insn(a)
+                insn = decoded[a] if a in decoded else self.code.insn(a)
                 if insn is None:
                     lost.add(a)
                     break
                 self.budget -= 1
-                if self.budget < (OWN_CODE_INSNS if depth else 0):
+                if self.budget < floor:
                     raise _Limit
                 if len(insns) >= MAX_FUNCTION_INSNS:
                     why = f"{name}: longer than {MAX_FUNCTION_INSNS} instructions"
                     return _Summary([], [why], True)
                 insns[a] = insn
-                kind, targets = flow[a] = self._flow(insn, depth)
+                if not insn.flow and insn.id not in traps:
+                    kind, targets = flow[a] = _NEXT  # as _flow gives it, without the call
+                else:
+                    kind, targets = flow[a] = self._flow(insn, depth)
                 if kind == "next" and insn.next != entry and self.symbols.function_at(insn.next):
                     # Running into another function: past a call that does not return, most
                     # likely. Where control goes is not known.
@@ -1274,8 +1282,10 @@ class _Analysis:
                 self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
         unproven = [blocks[b].why for b in order if blocks[b].why]
         exits = [b for b in order if blocks[b].end == "exit"]
-        dom = _dominators(entry, order, blocks)
-        must: set[int] = set.intersection(*(dom[e] for e in exits)) if exits else set()
+        must: set[int] = set()
+        if exits and any(found[b][0] for b in order):  # which writes are proved: none made
+            dom = _dominators(entry, order, blocks)
+            must = set.intersection(*(dom[e] for e in exits))
         writes: list[_Write] = []
         for b in order:
             made, notes = found[b]
