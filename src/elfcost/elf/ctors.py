@@ -644,11 +644,15 @@ class _Symbols:
         i = j = bisect.bisect_left(values, vaddr)
         while j < len(values) and values[j] == vaddr:
             j += 1
-        rows = sorted(
-            (not self._typed[k], self._local[k], self._name_offsets[k]) for k in range(i, j)
-        )
+        if j - i < 2:  # most addresses have one name, or none
+            offsets = self._name_offsets[i:j]
+        else:
+            rows = sorted(
+                (not self._typed[k], self._local[k], self._name_offsets[k]) for k in range(i, j)
+            )
+            offsets = [off for _, _, off in rows]
         out = []
-        for _, _, off in rows:
+        for off in offsets:
             end = self._strings.find(b"\0", off)
             if end >= 0:
                 out.append(self._strings[off:end].decode("utf-8", "surrogateescape"))
@@ -1450,7 +1454,17 @@ class _Analysis:
                 new[sp] = _STACK_SOMEWHERE
                 new[arch.bp] = None
         elif len(ops) == 2 and ops[0].kind == "r" and ops[0].write and ops[0].reg:
-            new[ops[0].reg] = self._value(insn, state)
+            dst = ops[0].reg
+            v = self._value(insn, state)
+            written = insn.written
+            if dst != sp and len(written) == 1 and written[0][0] == dst:
+                # the destination alone changes (most moves): as below, without the dict
+                if v is None:
+                    regs.pop(dst, None)
+                else:
+                    regs[dst] = v
+                return
+            new[dst] = v
         elif not insn.written:
             return  # a compare, a test, a store: no register changes
         for full, _ in insn.written:
