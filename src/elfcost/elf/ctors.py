@@ -386,6 +386,17 @@ class _Lean:
             ctypes.byref(b)
             for b in (self.regs_read, self.read_count, self.regs_write, self.write_count)
         )
+        if self.usable:
+            # capstone's functions called without argument types (new function objects: the
+            # binding's own keep theirs), their arguments given as C types: checking each
+            # argument against its declared type is most of a call's cost here.
+            lib = capstone._cs
+            self.cs_disasm = lib["cs_disasm"]
+            self.cs_disasm.restype = ctypes.c_size_t
+            self.cs_free = lib["cs_free"]
+            self.cs_free.restype = None
+            self.cs_regs_access = lib["cs_regs_access"]
+            self.cs_regs_access.restype = ctypes.c_int
 
     def _registers(self, md: Cs, names: dict[str, tuple[str, int]]) -> dict[int, tuple[str, int]]:
         """`names` by capstone's register number: a register's name is the architecture's,
@@ -408,7 +419,15 @@ class _Lean:
         raises GeneratorExit in it, which costs more than a short run's decoding."""
         ctypes, cs = self.ctypes, self.capstone
         found = ctypes.POINTER(cs._cs_insn)()
-        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, count, ctypes.byref(found))
+        size_t = ctypes.c_size_t
+        n = self.cs_disasm(
+            md.csh,
+            code,
+            size_t(len(code)),
+            ctypes.c_uint64(vaddr),
+            size_t(count),
+            ctypes.byref(found),
+        )
         if n <= 0:
             status = cs._cs.cs_errno(md.csh)
             if status != cs.CS_ERR_OK:
@@ -418,7 +437,7 @@ class _Lean:
 
     def free(self, found: Any, n: int) -> None:
         if n > 0:
-            self.capstone._cs.cs_free(found, n)
+            self.cs_free(found, self.ctypes.c_size_t(n))
 
     def insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
         """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
@@ -455,7 +474,7 @@ class _Lean:
                 op.kind = "?"
             ops.append(op)
         insn.operands(ops)
-        status = self.capstone._cs.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
+        status = self.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
         if status != self.capstone.CS_ERR_OK:
             # as _convert, when regs_access raises: all may change
             insn.written = tuple(sorted(set(names.values())))
