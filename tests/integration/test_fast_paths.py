@@ -4,7 +4,9 @@ function symbols by address (ctors._Symbols), aliases included. Which path runs 
 what the process analysed before, so any difference would make a result depend on the order
 of a scan's files. Likewise the constructor disassembly's direct reading of capstone's
 structures (ctors._Lean) gives, instruction by instruction, what reading them through
-capstone's Python objects gives (ctors._convert, used with another capstone release)."""
+capstone's Python objects gives (ctors._convert, used with another capstone release), and
+the writes recorded while the blocks run to their fixed point are those a run after it
+records."""
 
 from __future__ import annotations
 
@@ -171,3 +173,38 @@ def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
                 finally:
                     lean.free(found, n)
     assert compared[8] > 20000 and compared[4] > 2000, compared
+
+
+def test_writes_recorded_during_the_fixed_point_equal_a_run_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """_solve keeps what each block's last run to the fixed point recorded; running every
+    block once more from the settled states (what it does when a callee was cut short for the
+    instruction limit) records the same writes and lines, on every object."""
+    dsos = objects()
+
+    def analyse() -> dict[str, InitWrites]:
+        ctors._SHARED_INSNS.clear()
+        out: dict[str, InitWrites] = {}
+        for d in dsos:
+            with opened(d.file) as (fd, _):
+                out[d.path] = ctors.initialiser_writes(d, fd)
+        return out
+
+    class AlwaysAgain(ctors._Analysis):
+        """The blocks run again after every fixed point, as if a callee had been cut."""
+
+        @property  # type: ignore[override]
+        def cut(self) -> int:
+            self.tries = getattr(self, "tries", 0) + 1
+            return self.tries
+
+        @cut.setter
+        def cut(self, value: int) -> None:
+            pass
+
+    kept = analyse()
+    monkeypatch.setattr(ctors, "_Analysis", AlwaysAgain)
+    again = analyse()
+    assert kept == again
+    assert any(w.writes for w in kept.values())
