@@ -485,14 +485,17 @@ class _Lean:
         return insn
 
 
-# Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
-_ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
+# Mnemonic endings after which a decoded run stops: an unconditional jump, a return, a trap
+# (capstone spells `bnd jmp`, `notrack jmp`, `ljmp`, `retf`, ...). What follows one may be
+# another function, or not code; a conditional jump or a call falls through to the next
+# instruction, which the analysis reads too.
+_ENDS_RUN = ("jmp", "ret", "retf", "retfq", "iret", "iretd", "iretq", "ud2", "hlt", "int3")
 _ENDS_RUN_ASCII = tuple(m.encode("ascii") for m in _ENDS_RUN)  # as _cs_insn.mnemonic holds them
-# Decoded at a time: at most so many bytes and instructions. Most runs end within a few
-# instructions (at a branch), and capstone decodes and prints every instruction it is given
-# bytes for: each one decoded and not used costs about what one more call costs.
+# Decoded at a time: at most so many bytes and instructions. capstone decodes and prints every
+# instruction it is given bytes for, and one decoded and not used (past a call that does not
+# return, past the end of a function's code read) costs about what one more call costs.
 RUN_BYTES = 64
-RUN_INSNS = 6
+RUN_INSNS = 8
 
 
 class _Decoder:
@@ -567,7 +570,7 @@ class _Decoder:
                         else:
                             cache[address] = self._share(code, lean.insn(md, raw, x86, names))
                     at += size
-                    if raw.mnemonic.startswith(_ENDS_RUN_ASCII):
+                    if raw.mnemonic.endswith(_ENDS_RUN_ASCII):
                         break  # what follows may be another function, or not code
             finally:
                 lean.free(found, n)
@@ -581,7 +584,7 @@ class _Decoder:
                     insn = self._share(code, _convert(ci, self.md, self.x86, self.names))
                 cache[address] = insn
             at += ci.size
-            if ci.mnemonic.startswith(_ENDS_RUN):
+            if ci.mnemonic.endswith(_ENDS_RUN):
                 break
 
     def _shared(self, vaddr: int, code: bytes) -> _Insn | None:
