@@ -442,16 +442,18 @@ class _Lean:
     def insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
         """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
         g = x86  # the capstone.x86 module
-        registers = self._registers(md, names)
+        registers = self.registers.get(id(names)) or self._registers(md, names)
         insn = _Insn(raw.address, raw.size, raw.id, raw.mnemonic.decode("ascii"))
         detail = raw.detail.contents
-        groups = detail.groups[: detail.groups_count]
-        if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
-            insn.flow = "ret"
-        elif g.X86_GRP_CALL in groups:
-            insn.flow = "call"
-        elif g.X86_GRP_JUMP in groups:
-            insn.flow = "jump"
+        count = detail.groups_count
+        if count:
+            groups = detail.groups[:count]
+            if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
+                insn.flow = "ret"
+            elif g.X86_GRP_CALL in groups:
+                insn.flow = "call"
+            elif g.X86_GRP_JUMP in groups:
+                insn.flow = "jump"
         a = detail.arch.x86
         insn.rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         ops = []
@@ -479,9 +481,8 @@ class _Lean:
             # as _convert, when regs_access raises: all may change
             insn.written = tuple(sorted(set(names.values())))
             return insn
-        written = self.regs_write[: self.write_count.value]
-        found = (registers.get(w) for w in written)
-        insn.written = tuple(w for w in found if w is not None)
+        written = [registers.get(w) for w in self.regs_write[: self.write_count.value]]
+        insn.written = tuple(w for w in written if w is not None)
         return insn
 
 
