@@ -4,7 +4,9 @@ function symbols by address (ctors._Symbols), aliases included. Which path runs 
 what the process analysed before, so any difference would make a result depend on the order
 of a scan's files. Likewise the constructor disassembly's direct reading of capstone's
 structures (ctors._Lean) gives, instruction by instruction, what reading them through
-capstone's Python objects gives (ctors._convert, used with another capstone release)."""
+capstone's Python objects gives (ctors._convert, used with another capstone release), and
+the writes recorded while the blocks run to their fixed point are those a run after it
+records."""
 
 from __future__ import annotations
 
@@ -86,12 +88,20 @@ def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> No
                 s = ctors._Symbols(dso, fd)
                 s._read_names()
                 assert s._values is not None
+                values = sorted(set(s._values))
+                # what the analysis asks: each address's names in order, and whether a
+                # function starts there (an address between symbols too)
                 indexes.append(
-                    (s._values, s._typed, s._name_offsets, [s.names(v) for v in s._values])
+                    (
+                        values,
+                        [s.names(v) for v in values],
+                        [s.function_at(v) for v in values],
+                        [s.function_at(v + 1) for v in values],
+                    )
                 )
         assert indexes[0] == indexes[1], dso.path
         values = indexes[0][0]
-        aliases += len(values) - len(set(values))
+        aliases += sum(len(names) > 1 for names in indexes[0][1])
     assert aliases > 0  # the order among names at one address was compared
 
 
@@ -110,14 +120,13 @@ def test_instructions_shared_between_objects_change_no_result(
                 out[d.path] = ctors.initialiser_writes(d, fd)
         return out
 
-    with monkeypatch.context() as m:  # every instruction converted from capstone's details
-        m.setattr(
-            ctors._Decoder,
-            "_converted",
-            lambda self, vaddr, code: ctors._convert(
-                next(self.md.disasm(code, vaddr, 1)), self.md, self.x86, self.names
-            ),
-        )
+    class Unshared(dict[tuple[int, bytes], ctors._Insn]):
+        def __setitem__(self, key: tuple[int, bytes], insn: ctors._Insn) -> None:
+            pass  # kept nowhere: every instruction is converted
+
+    with monkeypatch.context() as m:  # every instruction converted from capstone's objects
+        m.setattr(ctors._lean(), "usable", False)
+        m.setattr(ctors, "_SHARED_INSNS", Unshared())
         alone = analyse(dsos)
     monkeypatch.setattr(ctors, "_SHARED_INSNS", {})
     forward = analyse(dsos)
@@ -151,13 +160,51 @@ def test_lean_conversion_equals_capstones_objects(samples: Path) -> None:
         with opened(dso.file) as (fd, _):
             for seg in (s for s in dso.loads if s.flags & Prot.X and s.filesz):
                 code = os.pread(fd, min(seg.filesz, 48 << 10), seg.offset)
-                at = 0
-                for address, size, _, _ in md.disasm_lite(code, seg.vaddr):
-                    raw = code[at : at + size]
-                    at += size
-                    ci = next(md.disasm(raw, address, 1), None)
-                    plain = ctors._convert(ci, md, x86, names) if ci is not None else None
-                    fast = lean.convert(md, raw, address, x86, names)
-                    assert _fields(fast) == _fields(plain), (dso.path, hex(address), raw.hex())
-                    compared[arch.word] += 1
+                # the same run decoded both ways, instruction by instruction
+                plain = list(md.disasm(code, seg.vaddr))
+                found, n = lean.disasm(md, code, seg.vaddr, 0)
+                try:
+                    assert n == len(plain)
+                    for i, ci in enumerate(plain):
+                        fast = lean.insn(md, found[i], x86, names)
+                        slow = ctors._convert(ci, md, x86, names)
+                        assert _fields(fast) == _fields(slow), (dso.path, hex(ci.address))
+                        compared[arch.word] += 1
+                finally:
+                    lean.free(found, n)
     assert compared[8] > 20000 and compared[4] > 2000, compared
+
+
+def test_writes_recorded_during_the_fixed_point_equal_a_run_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """_solve keeps what each block's last run to the fixed point recorded; running every
+    block once more from the settled states (what it does when a callee was cut short for the
+    instruction limit) records the same writes and lines, on every object."""
+    dsos = objects()
+
+    def analyse() -> dict[str, InitWrites]:
+        ctors._SHARED_INSNS.clear()
+        out: dict[str, InitWrites] = {}
+        for d in dsos:
+            with opened(d.file) as (fd, _):
+                out[d.path] = ctors.initialiser_writes(d, fd)
+        return out
+
+    class AlwaysAgain(ctors._Analysis):
+        """The blocks run again after every fixed point, as if a callee had been cut."""
+
+        @property  # type: ignore[override]
+        def cut(self) -> int:
+            self.tries = getattr(self, "tries", 0) + 1
+            return self.tries
+
+        @cut.setter
+        def cut(self, value: int) -> None:
+            pass
+
+    kept = analyse()
+    monkeypatch.setattr(ctors, "_Analysis", AlwaysAgain)
+    again = analyse()
+    assert kept == again
+    assert any(w.writes for w in kept.values())

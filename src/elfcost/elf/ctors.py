@@ -38,6 +38,7 @@ write through a pointer it is given), the limits.
 
 from __future__ import annotations
 
+import array
 import bisect
 import heapq
 import os
@@ -94,7 +95,7 @@ LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
 LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
 # Converted instructions kept by their bytes, for every object this process analyses (see
-# _Decoder._converted), ~800 bytes each; a full table is emptied and refilled. The 190 objects
+# _Decoder._shared), ~800 bytes each; a full table is emptied and refilled. The 190 objects
 # with initialisers of /usr/bin and /usr/sbin's programs hold ~11,000 distinct ones.
 MAX_SHARED_INSNS = 20_000
 
@@ -268,7 +269,7 @@ class _Op:
 class _Insn:
     """One instruction, with what the analysis asks of it."""
 
-    __slots__ = ("address", "flow", "id", "mnemonic", "next", "ops", "rep", "written")
+    __slots__ = ("address", "flow", "id", "mnemonic", "next", "ops", "rep", "stores", "written")
 
     def __init__(self, address: int, size: int, iid: int, mnemonic: str) -> None:
         self.address = address
@@ -277,13 +278,21 @@ class _Insn:
         self.mnemonic = mnemonic
         self.flow = ""  # "call", "jump" (conditional or not), "ret", or ""
         self.ops: tuple[_Op, ...] = ()
+        self.stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
         self.rep = False
         self.written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
 
+    def operands(self, ops: list[_Op]) -> None:
+        self.ops = tuple(ops)
+        self.stores = tuple(op for op in ops if op.kind == "m" and op.write)
+
     def at(self, address: int) -> _Insn:
         """The same instruction at `address` (its operands are never changed: shared)."""
-        insn = _Insn(address, self.next - self.address, self.id, self.mnemonic)
-        insn.flow, insn.ops, insn.rep, insn.written = self.flow, self.ops, self.rep, self.written
+        insn = _Insn.__new__(_Insn)
+        insn.address = address
+        insn.next = address + self.next - self.address
+        insn.id, insn.mnemonic, insn.flow, insn.rep = self.id, self.mnemonic, self.flow, self.rep
+        insn.ops, insn.stores, insn.written = self.ops, self.stores, self.written
         return insn
 
 
@@ -291,18 +300,20 @@ def _memory(
     op: _Op,
     m: Any,
     g: Any,
-    names: dict[str, tuple[str, int]],
-    reg_name: Callable[[int], str],
+    register: Callable[[int], tuple[str, int] | None],
 ) -> None:
-    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path)."""
+    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path);
+    `register`: a capstone register number's full register and width, None if not one."""
     op.kind = "m"
     op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
-    if m.base == g.X86_REG_RIP:
+    base = m.base
+    if base == g.X86_REG_RIP:
         op.base, op.base_width = "rip", 8
-    elif m.base:
-        op.base, op.base_width = names.get(reg_name(m.base), ("?", 0))
-    if m.index:
-        op.index, op.index_width = names.get(reg_name(m.index), ("?", 0))
+    elif base:
+        op.base, op.base_width = register(base) or ("?", 0)
+    index = m.index
+    if index:
+        op.index, op.index_width = register(index) or ("?", 0)
     op.scale = m.scale
     op.disp = m.disp
 
@@ -330,11 +341,11 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
             op.kind = "i"
             op.imm = o.imm
         elif o.type == g.X86_OP_MEM:  # type: ignore[attr-defined]
-            _memory(op, o.mem, g, names, md.reg_name)
+            _memory(op, o.mem, g, lambda r: names.get(md.reg_name(r)))
         else:
             op.kind = "?"
         ops.append(op)
-    insn.ops = tuple(ops)
+    insn.operands(ops)
     try:
         _, written = ci.regs_access()
     except Exception:  # capstone has no access data for a few instructions: all may change
@@ -346,11 +357,12 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
 
 
 class _Lean:
-    """One instruction's details read from capstone's own structures, as _convert reads them
-    through CsInsn: the same fields, without the binding's copies of the instruction, of its
-    details and of every operand (most of a conversion's time). Only for the capstone release
-    whose structures these are (5.x; capstone._cs_insn and capstone.x86.CsX86 as 5.0 lays
-    them out); elsewhere `usable` is False and _convert is used."""
+    """Instructions decoded and their details read from capstone's own structures, as
+    md.disasm and _convert read them through CsInsn: the same fields, without the binding's
+    copies of the instruction, of its details and of every operand (most of a conversion's
+    time). Only for the capstone release whose structures these are (5.x; capstone._cs_insn
+    and capstone.x86.CsX86 as 5.0 lays them out); elsewhere `usable` is False and
+    md.disasm and _convert are used."""
 
     def __init__(self) -> None:
         import ctypes
@@ -363,86 +375,128 @@ class _Lean:
         self.usable = major == "5" and all(
             hasattr(capstone, name) for name in ("_cs", "_cs_insn", "CS_ERR_OK")
         )
-        self.reg_names: dict[int, str] = {}
+        # capstone register number -> (full register, width), for each register name table
+        self.registers: dict[int, dict[int, tuple[str, int]]] = {}
         self.regs_read = (ctypes.c_uint16 * 64)()
         self.regs_write = (ctypes.c_uint16 * 64)()
         self.read_count = ctypes.c_uint8()
         self.write_count = ctypes.c_uint8()
+        # cs_regs_access's output arguments, made once
+        self.access = tuple(
+            ctypes.byref(b)
+            for b in (self.regs_read, self.read_count, self.regs_write, self.write_count)
+        )
+        if self.usable:
+            # capstone's functions called without argument types (new function objects: the
+            # binding's own keep theirs), their arguments given as C types: checking each
+            # argument against its declared type is most of a call's cost here.
+            lib = capstone._cs
+            self.cs_disasm = lib["cs_disasm"]
+            self.cs_disasm.restype = ctypes.c_size_t
+            self.cs_free = lib["cs_free"]
+            self.cs_free.restype = None
+            self.cs_regs_access = lib["cs_regs_access"]
+            self.cs_regs_access.restype = ctypes.c_int
 
-    def reg_name(self, md: Cs, reg: int) -> str:
-        """md.reg_name(reg), kept: a register's name is the architecture's, not the mode's."""
-        if reg not in self.reg_names:
-            self.reg_names[reg] = md.reg_name(reg)
-        return self.reg_names[reg]
+    def _registers(self, md: Cs, names: dict[str, tuple[str, int]]) -> dict[int, tuple[str, int]]:
+        """`names` by capstone's register number: a register's name is the architecture's,
+        not the mode's, so one table per width serves every handle."""
+        table = self.registers.get(id(names))
+        if table is None:
+            from capstone import x86
 
-    def convert(
-        self, md: Cs, code: bytes, vaddr: int, x86: object, names: dict[str, tuple[str, int]]
-    ) -> _Insn | None:
-        """The first instruction of `code` at `vaddr`, as _convert(next(md.disasm(code,
-        vaddr, 1))) gives it; None if it does not decode."""
+            table = self.registers[id(names)] = {}
+            for reg in range(1, x86.X86_REG_ENDING):
+                found = names.get(md.reg_name(reg))
+                if found is not None:
+                    table[reg] = found
+        return table
+
+    def disasm(self, md: Cs, code: bytes, vaddr: int, count: int) -> tuple[Any, int]:
+        """Up to `count` of capstone's instructions of `code` at `vaddr`, decoded in one call
+        with their details, as md.disasm would give them: capstone's array of _cs_insn and
+        their number, for the caller to free (free). Not a generator: leaving one early
+        raises GeneratorExit in it, which costs more than a short run's decoding."""
         ctypes, cs = self.ctypes, self.capstone
         found = ctypes.POINTER(cs._cs_insn)()
-        n = cs._cs.cs_disasm(md.csh, code, len(code), vaddr, 1, ctypes.byref(found))
+        size_t = ctypes.c_size_t
+        n = self.cs_disasm(
+            md.csh,
+            code,
+            size_t(len(code)),
+            ctypes.c_uint64(vaddr),
+            size_t(count),
+            ctypes.byref(found),
+        )
         if n <= 0:
-            return None
-        try:
-            return self._insn(md, found[0], x86, names)
-        finally:
-            cs._cs.cs_free(found, n)
+            status = cs._cs.cs_errno(md.csh)
+            if status != cs.CS_ERR_OK:
+                raise cs.CsError(status)
+            return found, 0
+        return found, n
 
-    def _insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
+    def free(self, found: Any, n: int) -> None:
+        if n > 0:
+            self.cs_free(found, self.ctypes.c_size_t(n))
+
+    def insn(self, md: Cs, raw: Any, x86: Any, names: dict[str, tuple[str, int]]) -> _Insn:
+        """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
         g = x86  # the capstone.x86 module
+        registers = self.registers.get(id(names)) or self._registers(md, names)
         insn = _Insn(raw.address, raw.size, raw.id, raw.mnemonic.decode("ascii"))
         detail = raw.detail.contents
-        groups = detail.groups[: detail.groups_count]
-        if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
-            insn.flow = "ret"
-        elif g.X86_GRP_CALL in groups:
-            insn.flow = "call"
-        elif g.X86_GRP_JUMP in groups:
-            insn.flow = "jump"
+        count = detail.groups_count
+        if count:
+            groups = detail.groups[:count]
+            if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
+                insn.flow = "ret"
+            elif g.X86_GRP_CALL in groups:
+                insn.flow = "call"
+            elif g.X86_GRP_JUMP in groups:
+                insn.flow = "jump"
         a = detail.arch.x86
         insn.rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         ops = []
+        operands = a.operands
         for i in range(a.op_count):
-            o = a.operands[i]
+            o = operands[i]
             op = _Op()
             op.size = o.size
             op.write = bool(o.access & CS_AC_WRITE)
             kind = o.type
             if kind == g.X86_OP_REG:
                 op.kind = "r"
-                op.reg, op.width = names.get(self.reg_name(md, o.value.reg), ("", 0))
+                op.reg, op.width = registers.get(o.value.reg, ("", 0))
             elif kind == g.X86_OP_IMM:
                 op.kind = "i"
                 op.imm = o.value.imm
             elif kind == g.X86_OP_MEM:
-                _memory(op, o.value.mem, g, names, lambda r: self.reg_name(md, r))
+                _memory(op, o.value.mem, g, registers.get)
             else:
                 op.kind = "?"
             ops.append(op)
-        insn.ops = tuple(ops)
-        byref = self.ctypes.byref
-        status = self.capstone._cs.cs_regs_access(
-            md.csh,
-            byref(raw),
-            byref(self.regs_read),
-            byref(self.read_count),
-            byref(self.regs_write),
-            byref(self.write_count),
-        )
+        insn.operands(ops)
+        status = self.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
         if status != self.capstone.CS_ERR_OK:
             # as _convert, when regs_access raises: all may change
             insn.written = tuple(sorted(set(names.values())))
             return insn
-        written = self.regs_write[: self.write_count.value]
-        found = (names.get(self.reg_name(md, w)) for w in written)
-        insn.written = tuple(w for w in found if w is not None)
+        written = [registers.get(w) for w in self.regs_write[: self.write_count.value]]
+        insn.written = tuple(w for w in written if w is not None)
         return insn
 
 
-# Mnemonics after which a decoded run stops (capstone spells `bnd jmp`, `notrack jmp`, ...).
-_ENDS_RUN = ("j", "ret", "call", "bnd", "notrack", "ud2", "hlt", "int3")
+# Mnemonic endings after which a decoded run stops: an unconditional jump, a return, a trap
+# (capstone spells `bnd jmp`, `notrack jmp`, `ljmp`, `retf`, ...). What follows one may be
+# another function, or not code; a conditional jump or a call falls through to the next
+# instruction, which the analysis reads too.
+_ENDS_RUN = ("jmp", "ret", "retf", "retfq", "iret", "iretd", "iretq", "ud2", "hlt", "int3")
+_ENDS_RUN_ASCII = tuple(m.encode("ascii") for m in _ENDS_RUN)  # as _cs_insn.mnemonic holds them
+# Decoded at a time: at most so many bytes and instructions. capstone decodes and prints every
+# instruction it is given bytes for, and one decoded and not used (past a call that does not
+# return, past the end of a function's code read) costs about what one more call costs.
+RUN_BYTES = 64
+RUN_INSNS = 8
 
 
 class _Decoder:
@@ -454,14 +508,15 @@ class _Decoder:
         self.x86 = x86
         self.fd = fd
         self.md = md
+        self.mode = md.mode
         self.names = names
         self.segments = [s for s in dso.loads if s.flags & Prot.X and s.filesz > 0]
+        self.ranges = [(s.vaddr, s.vaddr + s.filesz) for s in self.segments]
         self.pages: dict[tuple[int, int], bytes] = {}
         self.cache: dict[int, _Insn | None] = {}
-        self.raw: dict[int, bytes] = {}  # decoded, not yet converted: the instruction's bytes
 
     def executable(self, vaddr: int) -> bool:
-        return any(s.vaddr <= vaddr < s.vaddr + s.filesz for s in self.segments)
+        return _inside(vaddr, self.ranges)
 
     def _bytes(self, vaddr: int, n: int) -> bytes:
         for s in self.segments:
@@ -483,51 +538,85 @@ class _Decoder:
         return b""
 
     def insn(self, vaddr: int) -> _Insn | None:
-        if vaddr not in self.cache:
-            code = self.raw.pop(vaddr, None)
-            if code is None:
-                # Decoded a run at a time: the instructions that follow one are the ones
-                # reached by falling through it (one capstone call instead of one each).
-                # Without details (disasm_lite): only their lengths and mnemonics are needed
-                # here, and an instruction met before needs no more (_converted).
-                run, at = self._bytes(vaddr, 64), 0
-                for address, size, mnemonic, _ in self.md.disasm_lite(run, vaddr):
-                    self.raw.setdefault(address, run[at : at + size])
-                    at += size
-                    if mnemonic.startswith(_ENDS_RUN):
-                        break  # what follows may be another function, or not code
-                code = self.raw.pop(vaddr, None)
-            self.cache[vaddr] = self._converted(vaddr, code) if code else None
-        return self.cache[vaddr]
+        cache = self.cache
+        if vaddr not in cache:
+            self._decode(vaddr)
+            cache.setdefault(vaddr, None)  # does not decode
+        return cache[vaddr]
 
-    def _converted(self, vaddr: int, code: bytes) -> _Insn | None:
-        """The instruction `code` at vaddr, converted, or a copy of the same bytes converted
-        before (in this object or another: `mov %rdi,%rbx` is the same everywhere). Reading
-        capstone's details through its Python binding is most of the disassembly's time, and
-        about two instructions in three of a scan's initialisers were met before. A branch is
-        never shared: capstone gives its target as an absolute address. An operand relative
-        to the instruction pointer holds the displacement, and `next` is this instruction's."""
-        key = (self.md.mode, code)
-        shared = _SHARED_INSNS.get(key)
-        if shared is not None:
-            return shared.at(vaddr)
+    def _decode(self, vaddr: int) -> None:
+        """Decode a run from `vaddr`, in one capstone call: the instructions that follow one
+        are the ones reached by falling through it. Each one not met before is converted (an
+        instruction already decoded from another run keeps its first conversion: the same
+        bytes give the same one)."""
+        run = self._bytes(vaddr, RUN_BYTES)
+        if not run:
+            return
+        cache = self.cache
+        at = 0
         lean = _lean()
         if lean.usable:
-            found = lean.convert(self.md, code, vaddr, self.x86, self.names)
-        else:
-            ci = next(self.md.disasm(code, vaddr, 1), None)  # the same bytes, with details
-            found = _convert(ci, self.md, self.x86, self.names) if ci is not None else None
-        if found is None:
-            return None
-        insn = found
-        if not insn.flow:
+            md, x86, names, mode = self.md, self.x86, self.names, self.mode
+            found, n = lean.disasm(md, run, vaddr, RUN_INSNS)
+            try:
+                for i in range(n):
+                    raw = found[i]
+                    size = raw.size
+                    address = vaddr + at
+                    if address not in cache:
+                        code = run[at : at + size]
+                        shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline
+                        if shared is not None:
+                            cache[address] = shared.at(address)
+                        else:
+                            cache[address] = self._share(code, lean.insn(md, raw, x86, names))
+                    at += size
+                    if raw.mnemonic.endswith(_ENDS_RUN_ASCII):
+                        break  # what follows may be another function, or not code
+            finally:
+                lean.free(found, n)
+            return
+        for ci in self.md.disasm(run, vaddr, RUN_INSNS):
+            address = vaddr + at
+            if address not in cache:
+                code = run[at : at + ci.size]
+                insn = self._shared(address, code)
+                if insn is None:
+                    insn = self._share(code, _convert(ci, self.md, self.x86, self.names))
+                cache[address] = insn
+            at += ci.size
+            if ci.mnemonic.endswith(_ENDS_RUN):
+                break
+
+    def _shared(self, vaddr: int, code: bytes) -> _Insn | None:
+        """A copy at `vaddr` of the instruction `code` converted before (in this object or
+        another: `mov %rdi,%rbx` is the same everywhere), if it was. Reading capstone's
+        details is most of the disassembly's time, and about two instructions in three of a
+        scan's initialisers were met before. A jump or a call is never shared: capstone
+        gives its target as an absolute address (a return has none). An operand relative to
+        the instruction pointer holds the displacement, and `next` is this instruction's."""
+        shared = _SHARED_INSNS.get((self.mode, code))
+        return shared.at(vaddr) if shared is not None else None
+
+    def _share(self, code: bytes, insn: _Insn) -> _Insn:
+        if insn.flow not in ("jump", "call"):
             if len(_SHARED_INSNS) >= MAX_SHARED_INSNS:
                 _SHARED_INSNS.clear()
-            _SHARED_INSNS[key] = insn
+            _SHARED_INSNS[self.mode, code] = insn
         return insn
 
 
 _SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
+
+
+def _inside(vaddr: int, ranges: list[tuple[int, int]]) -> bool:
+    """Whether `vaddr` is in one of `ranges` [start, end). A loop, not any() over a generator:
+    a generator left early is closed by raising GeneratorExit in it, which costs more than
+    the few comparisons."""
+    for a, b in ranges:  # noqa: SIM110 (see above)
+        if a <= vaddr < b:
+            return True
+    return False
 
 
 def _lean() -> _Lean:
@@ -547,10 +636,13 @@ class _Symbols:
     def __init__(self, dso: Dso, fd: int) -> None:
         self.dso = dso
         self.fd = fd
-        # the function symbols' addresses, sorted, and their names' offsets in _strings
-        self._values: list[int] | None = None
-        self._name_offsets: list[int] = []
-        self._typed: list[bool] = []  # a function's symbol, not an untyped label
+        # The function symbols' addresses, sorted, and for each: a function's symbol (not an
+        # untyped label), a local one, its name's offset in _strings. The order among the
+        # names at one address is made by names().
+        self._values: Sequence[int] | None = None
+        self._typed: Sequence[int] = []
+        self._local: Sequence[int] = []
+        self._name_offsets: Sequence[int] = []
         self._strings = b""
         self._dynamic: dict[int, tuple[str, int, int] | None] = {}
         self.fmt = ("<" if dso.little_endian else ">") + (
@@ -566,18 +658,27 @@ class _Symbols:
         return name, value, info, shndx
 
     def names(self, vaddr: int) -> list[str]:
-        """The function symbols at `vaddr`, global ones first."""
+        """The function symbols at `vaddr`: functions before untyped labels, global before
+        local, then by name's offset."""
         if self._values is None:
             self._read_names()
-        assert self._values is not None
-        i = bisect.bisect_left(self._values, vaddr)
+        values = self._values
+        assert values is not None
+        i = j = bisect.bisect_left(values, vaddr)
+        while j < len(values) and values[j] == vaddr:
+            j += 1
+        if j - i < 2:  # most addresses have one name, or none
+            offsets = self._name_offsets[i:j]
+        else:
+            rows = sorted(
+                (not self._typed[k], self._local[k], self._name_offsets[k]) for k in range(i, j)
+            )
+            offsets = [off for _, _, off in rows]
         out = []
-        while i < len(self._values) and self._values[i] == vaddr:
-            off = self._name_offsets[i]
+        for off in offsets:
             end = self._strings.find(b"\0", off)
             if end >= 0:
                 out.append(self._strings[off:end].decode("utf-8", "surrogateescape"))
-            i += 1
         return out
 
     def name(self, vaddr: int) -> str:
@@ -588,13 +689,19 @@ class _Symbols:
         """Whether a function symbol (STT_FUNC, STT_GNU_IFUNC) starts at `vaddr`."""
         if self._values is None:
             self._read_names()
-        assert self._values is not None
-        i = bisect.bisect_left(self._values, vaddr)
-        return i < len(self._values) and self._values[i] == vaddr and self._typed[i]
+        values = self._values
+        assert values is not None
+        i = bisect.bisect_left(values, vaddr)
+        while i < len(values) and values[i] == vaddr:
+            if self._typed[i]:
+                return True
+            i += 1
+        return False
 
     def _read_names(self) -> None:
         """Index the function symbols of .symtab (else .dynsym) by address."""
-        self._values, self._name_offsets, self._typed, self._strings = [], [], [], b""
+        self._values, self._typed, self._local, self._name_offsets = [], [], [], []
+        self._strings = b""
         by_name = {s.name: s for s in self.dso.sections}
         for table, strings in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym, strs = by_name.get(table), by_name.get(strings)
@@ -614,11 +721,11 @@ class _Symbols:
             for entry in struct.iter_unpack(self.fmt, raw):
                 name_off, value, info, shndx = self._fields(entry)
                 if info & 0xF in _CODE_TYPES and shndx and name_off:
-                    # functions before untyped labels, global before local
-                    rows.append((value, info & 0xF == STT_NOTYPE, info >> 4 == 0, name_off))
-            rows.sort()
+                    rows.append((value, info & 0xF != STT_NOTYPE, info >> 4 == 0, name_off))
+            rows.sort(key=lambda r: r[0])
             self._values = [r[0] for r in rows]
-            self._typed = [not r[1] for r in rows]
+            self._typed = [r[1] for r in rows]
+            self._local = [r[2] for r in rows]
             self._name_offsets = [r[3] for r in rows]
             return
 
@@ -640,11 +747,13 @@ class _Symbols:
         untyped = kind[keep] == STT_NOTYPE
         local = (arr["info"][keep] >> 4) == 0
         names = arr["name"][keep]
-        # The plain-Python order: by address, functions first, global first, then by name.
-        order = np.lexsort((names, local, untyped, values))
-        self._values = values[order].tolist()
-        self._typed = (~untyped[order]).tolist()
-        self._name_offsets = names[order].tolist()
+        # By address only, and kept as arrays of machine words (bisect reads them as ints):
+        # a large table's full order and Python lists cost more than the few lookups made.
+        order = np.argsort(values)
+        self._values = array.array("Q", values[order].tobytes())
+        self._typed = array.array("B", (~untyped[order]).astype(np.uint8).tobytes())
+        self._local = array.array("B", local[order].astype(np.uint8).tobytes())
+        self._name_offsets = array.array("I", names[order].astype(np.uint32).tobytes())
 
     def dynamic(self, index: int) -> tuple[str, int, int] | None:
         """(name, st_value, st_shndx) of the DT_SYMTAB entry `index`."""
@@ -747,6 +856,9 @@ class _Block(msgspec.Struct):
     why: str = ""  # what was not followed, for the unproven list
 
 
+_NEXT: tuple[str, tuple[int, ...]] = ("next", ())  # _flow's answer for most instructions
+
+
 class _Limit(Exception):
     """The object's instruction budget is spent."""
 
@@ -761,6 +873,7 @@ class _Analysis:
         self.string_stores = frozenset(  # stos and movs: with rep, a count of them
             getattr(x86, f"X86_INS_{op}{size}") for op in ("STOS", "MOVS") for size in "BWDQ"
         )
+        self.traps = frozenset({x86.X86_INS_UD2, x86.X86_INS_HLT, x86.X86_INS_INT3})
         self.dso = dso
         self.fd = fd
         self.arch = arch
@@ -775,6 +888,7 @@ class _Analysis:
         self.budget = MAX_OBJECT_INSNS
         self.summaries: dict[int, _Summary] = {}
         self.active: set[int] = set()
+        self.cut = 0  # callees not followed for the instruction limit, each time
         self.callees: dict[int, _Callee] = {}
         self.array_ranges: list[tuple[int, int]] = []
         self._records: dict[int, Entry] | None = None
@@ -888,7 +1002,7 @@ class _Analysis:
     def got_slot(self, vaddr: int) -> bool:
         """A word the loader fills with an address and nothing else writes: a GOT entry."""
         if self.got:
-            return any(a <= vaddr < b for a, b in self.got)
+            return _inside(vaddr, self.got)
         return vaddr in self.records
 
     # -- callees ------------------------------------------------------------------------------
@@ -1016,84 +1130,93 @@ class _Analysis:
             if depth == 0:
                 raise
             # A callee too long to follow within the initialiser's budget: not known, and the
-            # caller's own code is still read (OWN_CODE_INSNS are kept for it).
+            # caller's own code is still read (OWN_CODE_INSNS are kept for it). Not kept:
+            # each call tries it again (and spends an instruction).
+            self.cut += 1
             return _Summary([], [f"{name}: not followed, instruction limit"], True)
         finally:
             self.active.discard(entry)
         self.summaries[entry] = found
         return found
 
-    def _flow(self, insn: _Insn, depth: int) -> tuple[str, list[int]]:
+    def _flow(self, insn: _Insn, depth: int) -> tuple[str, tuple[int, ...]]:
         """How control leaves `insn`: "next"; "cond" (to its target or the next instruction);
         "jump" (within the function); "exit" (a return); "tail" (a call, then a return);
         "dead" (never returns); "lost" (to somewhere not known). _function adds "into": falling
         through into another function."""
-        x86 = self.x86
+        flow = insn.flow
+        if flow == "ret":
+            return "exit", ()
+        if insn.id in self.traps:
+            return "dead", ()
+        if not flow:
+            return "next", ()
         ops = insn.ops
-        if insn.flow == "ret":
-            return "exit", []
-        if insn.id in (x86.X86_INS_UD2, x86.X86_INS_HLT, x86.X86_INS_INT3):
-            return "dead", []
         op = ops[0] if len(ops) == 1 else None
-        if insn.flow == "jump":
+        if flow == "jump":
             if op is None:
-                return "lost", []
-            if insn.id != x86.X86_INS_JMP:
-                return ("cond", [op.imm & self.mask]) if op.kind == "i" else ("lost", [])
+                return "lost", ()
+            if insn.id != self.x86.X86_INS_JMP:
+                return ("cond", (op.imm & self.mask,)) if op.kind == "i" else ("lost", ())
             if op.kind != "i":
-                return "tail", []  # through memory or a register: resolved when run
+                return "tail", ()  # through memory or a register: resolved when run
             t = op.imm & self.mask
             callee = self.callee_at(t)
             if callee.kind in ("noreturn", "null"):
-                return "dead", []
+                return "dead", ()
             if callee.kind == "internal" and self.code.executable(t):
-                return "jump", [t]
-            return "tail", []
-        called = self.static_callee(insn, op) if insn.flow == "call" and op is not None else None
+                return "jump", (t,)
+            return "tail", ()
+        called = self.static_callee(insn, op) if flow == "call" and op is not None else None
         if called is None:
-            return "next", []
+            return "next", ()
         if called.kind in ("noreturn", "null"):
-            return "dead", []
+            return "dead", ()
         internal = called.kind == "internal"
         return (
-            ("dead", [])
+            ("dead", ())
             if internal and not self.summary(called.address, depth + 1).returns
-            else ("next", [])
+            else ("next", ())
         )
 
     def _function(self, entry: int, name: str, depth: int) -> _Summary:
         insns: dict[int, _Insn] = {}
-        flow: dict[int, tuple[str, list[int]]] = {}
+        flow: dict[int, tuple[str, tuple[int, ...]]] = {}
         leaders = {entry}
         lost: set[int] = set()  # addresses that do not decode
         work = [entry]
+        floor = OWN_CODE_INSNS if depth else 0
+        decoded, traps = self.code.cache, self.traps
         while work:
             a = work.pop()
             leaders.add(a)
             while a not in insns and a not in lost:
-                insn = self.code.insn(a)
+                insn = decoded[a] if a in decoded else self.code.insn(a)
                 if insn is None:
                     lost.add(a)
                     break
                 self.budget -= 1
-                if self.budget < (OWN_CODE_INSNS if depth else 0):
+                if self.budget < floor:
                     raise _Limit
                 if len(insns) >= MAX_FUNCTION_INSNS:
                     why = f"{name}: longer than {MAX_FUNCTION_INSNS} instructions"
                     return _Summary([], [why], True)
                 insns[a] = insn
-                kind, targets = flow[a] = self._flow(insn, depth)
+                if not insn.flow and insn.id not in traps:
+                    kind, targets = flow[a] = _NEXT  # as _flow gives it, without the call
+                else:
+                    kind, targets = flow[a] = self._flow(insn, depth)
                 if kind == "next" and insn.next != entry and self.symbols.function_at(insn.next):
                     # Running into another function: past a call that does not return, most
                     # likely. Where control goes is not known.
-                    kind, targets = flow[a] = ("into", [])
+                    kind, targets = flow[a] = ("into", ())
                 if kind == "next":
                     a = insn.next
                     if a in insns or a in lost:
                         leaders.add(a)
                     continue
                 if kind == "cond":
-                    targets = [*targets, insn.next]
+                    targets = (*targets, insn.next)
                 for t in targets:
                     leaders.add(t)
                     work.append(t)
@@ -1103,7 +1226,7 @@ class _Analysis:
     @staticmethod
     def _blocks(
         insns: dict[int, _Insn],
-        flow: dict[int, tuple[str, list[int]]],
+        flow: dict[int, tuple[str, tuple[int, ...]]],
         leaders: set[int],
         lost: set[int],
         name: str,
@@ -1128,7 +1251,7 @@ class _Analysis:
                 elif kind == "cond":
                     blocks[start] = _Block(body, [*targets, insn.next], "")
                 elif kind == "jump":
-                    blocks[start] = _Block(body, targets, "")
+                    blocks[start] = _Block(body, list(targets), "")
                 elif kind == "dead":
                     blocks[start] = _Block(body, [], "dead")
                 elif kind == "lost":
@@ -1148,6 +1271,12 @@ class _Analysis:
         order = _reverse_postorder(entry, blocks)
         rank = {b: i for i, b in enumerate(order)}
         states: dict[int, _State] = {entry: _State({self.arch.sp: ("s", 0)}, {})}
+        # Each block's writes and notes from its last run. A block runs again whenever its
+        # entry state changes, so its last run started from the state the blocks settle on:
+        # what it recorded then is what a run after the fixed point records. (Recording
+        # changes no register or slot.)
+        found: dict[int, tuple[list[_Write], list[str]]] = {}
+        cut = self.cut
         pending = [0]  # ranks of the blocks whose entry state changed, a heap
         queued = {entry}
         runs = 0
@@ -1157,7 +1286,8 @@ class _Analysis:
             runs += 1
             if runs > 16 * len(order):
                 return _Summary([], [f"{name}: registers did not settle"], True)
-            out = self._run(blocks[b].body, states[b].copy(), depth, name, None, None)
+            recorded = found[b] = ([], [])
+            out = self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
             for s in blocks[b].succ:
                 if s not in rank:
                     continue
@@ -1168,18 +1298,29 @@ class _Analysis:
                 if s not in queued:
                     queued.add(s)
                     heapq.heappush(pending, rank[s])
+        if self.cut != cut:
+            # A callee was cut short for the instruction limit: each call to it tries it
+            # again, spending an instruction of the budget, and what is left decides how far
+            # the next initialisers are read. Every block is then run once more from its
+            # settled state, in order, recording: the budget is spent as one recording run
+            # after the fixed point spends it.
+            for b in order:
+                recorded = found[b] = ([], [])
+                self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
         unproven = [blocks[b].why for b in order if blocks[b].why]
         exits = [b for b in order if blocks[b].end == "exit"]
-        dom = _dominators(entry, order, blocks)
-        must: set[int] = set.intersection(*(dom[e] for e in exits)) if exits else set()
+        must: set[int] = set()
+        if exits and any(found[b][0] for b in order):  # which writes are proved: none made
+            dom = _dominators(entry, order, blocks)
+            must = set.intersection(*(dom[e] for e in exits))
         writes: list[_Write] = []
         for b in order:
-            found: list[_Write] = []
-            self._run(blocks[b].body, states[b].copy(), depth, name, found, unproven)
+            made, notes = found[b]
+            unproven.extend(notes)
             if b in must:
-                writes.extend(found)
+                writes.extend(made)
             else:
-                unproven.extend(f"{name}: {w.how} only on some paths" for w in found)
+                unproven.extend(f"{name}: {w.how} only on some paths" for w in made)
         return _Summary(writes, unproven, bool(exits))
 
     # -- running instructions -----------------------------------------------------------------
@@ -1197,14 +1338,18 @@ class _Analysis:
         might write, in `unproven`) are recorded."""
         jmp = self.x86.X86_INS_JMP
         for insn in body:
-            self._stores(insn, state, name, writes, unproven)
+            if insn.stores:
+                self._stores(insn, state, name, writes, unproven)
             ops = insn.ops
-            if insn.flow == "call" and len(ops) != 1:
+            if insn.flow == "call":
+                if len(ops) == 1:
+                    self._call(insn, state, depth, name, writes, unproven)
+                    continue
                 self._note(unproven, f"{name}: call at 0x{insn.address:x} not followed")
                 for r in self.arch.caller_saved:
                     state.regs.pop(r, None)
                 state.slots.clear()
-            elif insn.flow == "call" or (
+            elif (
                 insn.id == jmp
                 and len(ops) == 1
                 and (ops[0].kind != "i" or self._tail(ops[0].imm & self.mask))
@@ -1228,9 +1373,7 @@ class _Analysis:
     ) -> None:
         """Memory `insn` writes through its operands (a push or a call only writes the
         stack). Stack slots are kept for word stores, forgotten for others."""
-        for op in insn.ops:
-            if op.kind != "m" or not op.write:
-                continue
+        for op in insn.stores:
             where = self.address(insn, op, state)
             size = op.size
             how = f"store at 0x{insn.address:x}"
@@ -1278,9 +1421,7 @@ class _Analysis:
             if found is None:
                 return None  # a number used as an address in a PIE: not this object's
             vaddr = found
-        if any(a <= vaddr < b for a, b in self.writable):
-            return vaddr, symbol
-        return None
+        return (vaddr, symbol) if _inside(vaddr, self.writable) else None
 
     def _record(
         self,
@@ -1336,7 +1477,19 @@ class _Analysis:
                 new[sp] = _STACK_SOMEWHERE
                 new[arch.bp] = None
         elif len(ops) == 2 and ops[0].kind == "r" and ops[0].write and ops[0].reg:
-            new[ops[0].reg] = self._value(insn, state)
+            dst = ops[0].reg
+            v = self._value(insn, state)
+            written = insn.written
+            if dst != sp and len(written) == 1 and written[0][0] == dst:
+                # the destination alone changes (most moves): as below, without the dict
+                if v is None:
+                    regs.pop(dst, None)
+                else:
+                    regs[dst] = v
+                return
+            new[dst] = v
+        elif not insn.written:
+            return  # a compare, a test, a store: no register changes
         for full, _ in insn.written:
             if full not in new:
                 new[full] = None

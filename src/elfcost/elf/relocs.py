@@ -27,6 +27,7 @@ import struct
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -644,6 +645,15 @@ def _records_numpy(
         keep = np.zeros(offsets.size, bool)
     for a, b in ranges:
         keep |= (offsets >= np.uint64(a)) & (offsets < np.uint64(b))
-    for row in arr[keep].tolist():
-        addend = _signed(row[2], word) if fields == 3 else None
-        out[row[0]] = (row[1] & mask, row[1] >> shift, addend, t.kind)
+    # The records kept, field by field, into `out` in table order (a later record at an
+    # offset replaces an earlier one): a C++ library's GOT holds thousands.
+    kept = arr[keep]
+    info = kept[:, 1]
+    kind = info.dtype.type
+    addends: Iterable[int | None] = (
+        kept[:, 2].view(f"{order}i{word}").tolist() if fields == 3 else repeat(None)
+    )
+    entries = zip(
+        (info & kind(mask)).tolist(), (info >> kind(shift)).tolist(), addends, repeat(t.kind)
+    )
+    out.update(zip(kept[:, 0].tolist(), entries, strict=True))
