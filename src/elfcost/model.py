@@ -105,6 +105,9 @@ class Prot(enum.IntFlag):
         )
 
 
+PF_W = int(Prot.W)  # as a plain int (Segment.writable)
+
+
 class FileId(msgspec.Struct, frozen=True, kw_only=True):
     """The identity the loaders use to load a file only once (glibc _dl_file_id_match_p)."""
 
@@ -131,7 +134,9 @@ class Segment(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def writable(self) -> bool:
-        return bool(self.flags & Prot.W)
+        # On ints: Prot's own `&` is a Python call that makes a Prot, and an estimate asks this
+        # a few hundred times.
+        return bool(int(self.flags) & PF_W)
 
 
 class Section(msgspec.Struct, frozen=True, kw_only=True):

@@ -42,7 +42,6 @@ from elfcost.model import (
     ObjectEstimate,
     PageCost,
     ProcessItem,
-    Prot,
     Range,
     SectionIndex,
     Segment,
@@ -512,12 +511,12 @@ def _has_constructors(dso: Dso, facts: ObjectFacts) -> bool:
 
 
 def _writable_pages(dso: Dso, P: int) -> int:
-    return count_pages(((s.vaddr, s.end) for s in dso.loads if s.flags & Prot.W), P)
+    return count_pages(((s.vaddr, s.end) for s in dso.loads if s.writable), P)
 
 
 def _shared_clean(dso: Dso, P: int) -> int:
     """File-backed pages of read-only segments: shared between instances once resident."""
-    spans = ((s.vaddr, s.vaddr + s.filesz) for s in dso.loads if not s.flags & Prot.W)
+    spans = ((s.vaddr, s.vaddr + s.filesz) for s in dso.loads if not s.writable)
     return count_pages(spans, P) * P
 
 

@@ -104,7 +104,7 @@ def _writable_ranges(ctx: ObjectContext) -> list[tuple[int, int]]:
     return [
         (align_down(s.vaddr, ctx.page), align_up(s.end, ctx.page))
         for s in ctx.dso.loads
-        if s.flags & Prot.W
+        if s.writable
     ]
 
 
@@ -269,7 +269,7 @@ def _copy_room(ctx: ObjectContext, offset: int) -> int:
     """
     room = ctx.word
     for s in ctx.dso.loads:
-        if s.flags & Prot.W and s.vaddr <= offset < s.end:
+        if s.writable and s.vaddr <= offset < s.end:
             room = s.end - offset
     return room
 
@@ -293,11 +293,11 @@ def bss_tail_pages(ctx: ObjectContext) -> list[PageCost]:
         if zero_start % ctx.page == 0:
             continue
         if ctx.kernel_mapped:
-            if not s.flags & Prot.W or s.filesz == 0:
+            if not s.writable or s.filesz == 0:
                 continue
             who = "kernel padzero"
         elif ctx.family is LoaderFamily.MUSL:
-            if not s.flags & Prot.W:
+            if not s.writable:
                 continue
             who = "musl map_library memset"
         else:
@@ -337,7 +337,7 @@ def dynamic_pages(ctx: ObjectContext) -> list[PageCost]:
     dyn, ph = ctx.dso.dynamic, ctx.dso.dynamic_phdr
     if ctx.family is not LoaderFamily.GLIBC or dyn is None or ph is None:
         return []
-    if ctx.dso.e_type == ET_EXEC or not ph.flags & Prot.W:
+    if ctx.dso.e_type == ET_EXEC or not ph.writable:
         return []
     if ctx.dso.machine in _RO_DYNAMIC_MACHINES:
         return []
@@ -373,7 +373,7 @@ def debug_pages(ctx: ObjectContext) -> list[PageCost]:
     _dl_relocate_static_pie for static-pie); musl __dls3 (dynamic programs only).
     """
     dyn, ph = ctx.dso.dynamic, ctx.dso.dynamic_phdr
-    if ctx.role != "executable" or dyn is None or ph is None or not ph.flags & Prot.W:
+    if ctx.role != "executable" or dyn is None or ph is None or not ph.writable:
         return []
     if ctx.family is LoaderFamily.NONE and not (ctx.static_pie and _is_glibc_static(ctx)):
         return []
@@ -421,7 +421,7 @@ def loader_data_pages(ctx: ObjectContext) -> list[PageCost]:
         return []
     out = []
     for s in ctx.dso.loads:
-        if not s.flags & Prot.W:
+        if not s.writable:
             continue
         for pg in pages_of(s.vaddr, s.end, ctx.page):
             out.append(
@@ -482,9 +482,7 @@ def constructor_pages(ctx: ObjectContext) -> list[PageCost]:
     pages: dict[int, list[InitWrite]] = {}
     listed = 0
     for w in found.writes:
-        seg = next(
-            (s for s in ctx.dso.loads if s.flags & Prot.W and s.vaddr <= w.vaddr < s.end), None
-        )
+        seg = next((s for s in ctx.dso.loads if s.writable and s.vaddr <= w.vaddr < s.end), None)
         if seg is None:
             continue
         span = pages_of(w.vaddr, min(w.vaddr + w.size, seg.end), P)
@@ -535,7 +533,7 @@ def possible_write_pages(
     The first `limit` of them are listed, in segment then address order; the rest are only
     counted (second value), so a gigabyte of .bss costs a number, not a list.
     """
-    spans = [(s.vaddr, s.end) for s in ctx.dso.loads if s.flags & Prot.W]
+    spans = [(s.vaddr, s.end) for s in ctx.dso.loads if s.writable]
     P = ctx.page
     in_spans = sum(
         1 for pg in known if any(align_down(a, P) <= pg < align_up(b, P) for a, b in spans)
@@ -543,7 +541,7 @@ def possible_write_pages(
     unlisted = count_pages(spans, P) - in_spans
     out: list[PageCost] = []
     for s in ctx.dso.loads:
-        if not s.flags & Prot.W:
+        if not s.writable:
             continue
         for pg in pages_of(s.vaddr, s.end, P):
             if len(out) == limit:

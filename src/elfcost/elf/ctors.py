@@ -882,7 +882,7 @@ class _Analysis:
         self.code = _Decoder(dso, fd, md, _REGISTER_NAMES[arch.word])
         self.symbols = _Symbols(dso, fd)
         self.mask = (1 << (8 * arch.word)) - 1
-        self.writable = [(s.vaddr, s.end) for s in dso.loads if s.flags & Prot.W]
+        self.writable = [(s.vaddr, s.end) for s in dso.loads if s.writable]
         self.got = [(s.addr, s.addr + s.size) for s in dso.sections if s.name.startswith(".got")]
         self.pltgot = dso.dynamic.pltgot if dso.dynamic else None
         self.budget = MAX_OBJECT_INSNS

@@ -16,7 +16,6 @@ from elfcost.elf.facts import (
     FactsWanted,
     ObjectFacts,
 )
-from elfcost.elf.libc import static_libc
 from elfcost.elf.reader import opened
 from elfcost.elf.relocs import copy_symbol_sizes, group_relocs
 from elfcost.elf.symbols import find_symbols, linked_functions, read_u32
@@ -30,7 +29,11 @@ def read_facts(dso: Dso, wanted: FactsWanted = NOTHING_MORE) -> ObjectFacts:
     """`dso`'s relocation groups, COPY symbol sizes and constructors, and what `wanted` names."""
     with opened(dso.file) as (fd, _):
         relocs = group_relocs(dso, fd=fd)
-        libc = static_libc(dso, fd) if wanted.static_libc else None
+        libc = None
+        if wanted.static_libc:  # a static program's: imported only for one
+            from elfcost.elf.libc import static_libc
+
+            libc = static_libc(dso, fd)
         names = (*wanted.symbols, *((GLIBC_PTHREAD_SIZE_SYMBOL,) if wanted.pthread_size else ()))
         # A program without a C library (Go) has no libc globals: its symbol tables, often
         # large, are not walked.

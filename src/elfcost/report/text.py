@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.table import Table
@@ -13,13 +15,16 @@ from rich.text import Text
 from elfcost.analysis import savings, where_it_goes
 from elfcost.cost.aftermain import OWN_WRITES
 from elfcost.cost.causes import CAUSES, UNKNOWN, info
-from elfcost.documents import EstimateDoc, MachineDoc, ObjectDoc, Ranking, ScanSummary
+from elfcost.documents import EstimateDoc, ObjectDoc
 from elfcost.model import Cause, Estimate, FoundVia, ObjectEstimate, Range, Resolution
 from elfcost.report import words
 from elfcost.report.console import Part, render, table, terminal, width_of
 from elfcost.report.units import kib as kib  # re-exported: the one KiB formatter
 from elfcost.report.units import size
 from elfcost.resolve.graph import DependencyGraph
+
+if TYPE_CHECKING:  # other commands' documents (elfcost.documents imports them when used)
+    from elfcost.documents import MachineDoc, Ranking, ScanSummary
 
 # -- deps --------------------------------------------------------------------------------------
 
@@ -306,13 +311,16 @@ def _pages(n: int) -> str:
     return f"{n} page" if n == 1 else f"{n} pages"
 
 
-# On a terminal each page-map letter takes its cause's page-map fill (legend and maps alike):
-# the same colour the HTML report paints the cell.
-_MAP_STYLE = {c.letter: Style(color=c.fill) for c in CAUSES}
+@functools.cache
+def _map_styles() -> dict[str, Style]:
+    """On a terminal each page-map letter takes its cause's page-map fill (legend and maps
+    alike): the same colour the HTML report paints the cell. Made when a page map is first
+    drawn (parsing the colours is a quarter of a millisecond, and an estimate draws none)."""
+    return {c.letter: Style(color=c.fill) for c in CAUSES}
 
 
 def _map_style(letter: str) -> Style:
-    return _MAP_STYLE.get(letter, Style(color=UNKNOWN.fill))
+    return _map_styles().get(letter, Style(color=UNKNOWN.fill))
 
 
 def page_map(o: ObjectEstimate, P: int) -> Text:

@@ -24,7 +24,6 @@ from elfcost.elf.reader import read_dso
 from elfcost.errors import ElfcostError, InputError
 from elfcost.model import Dso
 from elfcost.resolve import ldcache
-from elfcost.resolve.confined import Entry, follow
 
 GLOB_BUDGET = 100_000  # directory entries an ld.so.conf `include` pattern may look at
 
@@ -106,6 +105,9 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
             return None
 
     def _confined_path(self, loader_path: str) -> str:
+        # Imported here: only a --root other than / is walked inside its root.
+        from elfcost.resolve.confined import Entry, follow
+
         root = os.path.realpath(self.root)
 
         def entry(path: str) -> Entry:
