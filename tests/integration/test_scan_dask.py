@@ -495,6 +495,7 @@ def test_a_task_runs_where_its_package_was_indexed(
     # Nothing kept (no scan to keep it for): no worker to prefer.
     none = cluster.client.submit(repo.index_on_worker, deb, 0, 1 << 30, pure=False).result()
     assert none.worker == ""
+
     # Files of package n placed on worker n % 2: every task ran where it was put, though each
     # would fit either worker.
     def where(config: object, chunk: Sequence[tuple[int, int]]) -> list[str]:

@@ -147,8 +147,11 @@ def _nothing_waits_for_exit() -> bool:
     no thread but this one, and nothing observing the process (a profiler, a tracer or
     debugger, a callback of the collector), whose report comes after the command's exit."""
     threading = sys.modules.get("threading")
+    # CPython's count of atexit handlers; an interpreter without it exits the usual way.
+    handlers = getattr(atexit, "_ncallbacks", None)
     return (
-        atexit._ncallbacks() == 0
+        handlers is not None
+        and handlers() == 0
         and (threading is None or threading.active_count() == 1)
         and sys.getprofile() is None
         and sys.gettrace() is None

@@ -82,7 +82,7 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
             else ""
         )
         seen = (
-            f"; expected, as {self.linked.name} carries the format \"{self.linked.float_format}\""
+            f'; expected, as {self.linked.name} carries the format "{self.linked.float_format}"'
             if self.confirmed and not self.weak
             else ""
         )

@@ -18,7 +18,6 @@ from msgspec.structs import replace
 
 from elfcost.cost import rules
 from elfcost.cost.aftermain import OWN_WRITES, Linked, heap_pages, stack_pages, triggers
-from elfcost.cost.muslheap import loader_heap
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import (
     LIBC_SONAMES,
@@ -675,6 +674,9 @@ def _musl_loader_heap(graph: DependencyGraph, profile: Profile, P: int) -> Proce
     the program starts as analysed: LD_PRELOAD, LD_LIBRARY_PATH and the lengths of paths
     not in the ELF files (the path file's directories no search reached) can move it, so low
     and high keep a page either way."""
+    # Imported here: only a dynamic musl program needs the allocator's replay.
+    from elfcost.cost.muslheap import loader_heap
+
     heap = loader_heap(graph, profile.loader_heap_dso_bytes, P)
     exp = heap.pages
     return ProcessItem(

@@ -16,7 +16,7 @@ object's own rules count (R-M4); an mmapped group's written pages are what this 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 # src/malloc/mallocng/meta.h and malloc.c
 UNIT = 16
@@ -52,22 +52,20 @@ def size_to_class(n: int) -> int:
     return i
 
 
-@dataclass(eq=False)
-class Region:
+class Region(msgspec.Struct, eq=False):
     """Memory groups live in: a donated gap (an object's page) or an anonymous mmap."""
 
     name: str
     mapped: bool  # an mmap of alloc_group or of a large malloc
     size: int = 0
-    written: set[int] = field(default_factory=set)  # page indexes, mapped regions only
+    written: set[int] = msgspec.field(default_factory=set)  # page indexes, mapped regions only
 
     def write(self, off: int, length: int, page: int) -> None:
         if self.mapped and length > 0:
             self.written.update(range(off // page, (off + length - 1) // page + 1))
 
 
-@dataclass(eq=False)
-class Group:
+class Group(msgspec.Struct, eq=False):
     """struct meta and the group header it points at (m->mem)."""
 
     sizeclass: int
@@ -84,8 +82,7 @@ class Group:
     next: Group | None = None
 
 
-@dataclass(frozen=True)
-class Mapping:
+class Mapping(msgspec.Struct, frozen=True):
     """One group mmapped by alloc_group (or one large malloc), and the request that caused it."""
 
     request: str  # what ld-musl allocated

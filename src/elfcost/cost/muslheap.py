@@ -25,11 +25,12 @@ searches from the resolutions' attempts.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+
+import msgspec
 
 from elfcost.cost.mallocng import SIZE_CLASSES, UNIT, Mallocng
-from elfcost.cost.pages import align_down, align_up
-from elfcost.model import Dso, FoundVia, LoadedObject, Prot, Resolution, musl_reserved
+from elfcost.cost.rules import donated_gaps
+from elfcost.model import Dso, FoundVia, LoadedObject, Resolution, musl_reserved
 from elfcost.resolve.graph import DependencyGraph
 
 # map_library reads the ELF header and program headers into a stack buffer of 960 bytes;
@@ -41,29 +42,7 @@ BUILTIN_CTOR_QUEUE = 4
 LISTED_GAPS = 4
 
 
-def donated_gaps(dso: Dso, page: int) -> list[tuple[int, int]]:
-    """musl ldso/dynlink.c reclaim_gaps → reclaim: for each PF_R|PF_W PT_LOAD, in program
-    header order, [pagedown(p_vaddr), p_vaddr) then [p_vaddr+p_memsz, pageup(..)), each
-    clipped by RELRO (relro_start = pagedown(start), relro_end = pagedown(end))."""
-    relro = dso.relro
-    r_start = align_down(relro.vaddr, page) if relro else 0
-    r_end = align_down(relro.end, page) if relro else 0
-    out = []
-    for s in dso.loads:
-        if (s.flags & (Prot.R | Prot.W)) != (Prot.R | Prot.W):
-            continue
-        for start, end in ((align_down(s.vaddr, page), s.vaddr), (s.end, align_up(s.end, page))):
-            if r_start <= start < r_end:
-                start = r_end
-            if r_start <= end < r_end:
-                end = r_start
-            if start < end:
-                out.append((start, end))
-    return out
-
-
-@dataclass(frozen=True)
-class LoaderHeap:
+class LoaderHeap(msgspec.Struct, frozen=True):
     pages: int  # anonymous pages written before the entry point
     brk_pages: int
     mapped_pages: int

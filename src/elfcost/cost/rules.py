@@ -12,7 +12,6 @@ from functools import cached_property
 
 import msgspec
 
-from elfcost.cost.muslheap import donated_gaps
 from elfcost.cost.pages import align_down, align_up, count_pages, pages_of
 from elfcost.elf.facts import GRAIN, IPLT, RELR, TABLE_KINDS, InitWrite, InitWrites, RelocGroups
 from elfcost.elf.machines import BY_NAME, RelocClass, RelocType, reloc_type
@@ -456,6 +455,27 @@ def gap_donation_pages(ctx: ObjectContext) -> list[PageCost]:
         )
         for start, end in donated_gaps(ctx.dso, ctx.page)
     ]
+
+
+def donated_gaps(dso: Dso, page: int) -> list[tuple[int, int]]:
+    """musl ldso/dynlink.c reclaim_gaps → reclaim: for each PF_R|PF_W PT_LOAD, in program
+    header order, [pagedown(p_vaddr), p_vaddr) then [p_vaddr+p_memsz, pageup(..)), each
+    clipped by RELRO (relro_start = pagedown(start), relro_end = pagedown(end))."""
+    relro = dso.relro
+    r_start = align_down(relro.vaddr, page) if relro else 0
+    r_end = align_down(relro.end, page) if relro else 0
+    out = []
+    for s in dso.loads:
+        if (s.flags & (Prot.R | Prot.W)) != (Prot.R | Prot.W):
+            continue
+        for start, end in ((align_down(s.vaddr, page), s.vaddr), (s.end, align_up(s.end, page))):
+            if r_start <= start < r_end:
+                start = r_end
+            if r_start <= end < r_end:
+                end = r_start
+            if start < end:
+                out.append((start, end))
+    return out
 
 
 # -- R-G12: what initialisers certainly write ---------------------------------------------------
