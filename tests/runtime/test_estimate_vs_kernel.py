@@ -159,6 +159,12 @@ def test_samples_idle_within_bounds(samples: Path, link_modes: tuple[str, ...]) 
             # arch_align_stack, U[0, 8 KiB)) moves the stack by up to two pages from run to
             # run (1-3 pages for musl, loader-model §7), more than 10% of a 40 KiB process.
             tolerance = max(0.10 * measured, 2 * est.page_size)
+            # What the model cannot see, on top: a static glibc program links opendir whether
+            # it calls it or not, so opendir_daemon's two DIR pages are not expected there
+            # (docs/accuracy.md); the stack gap can add its page to them.
+            mode = p.name.partition(".")[2]
+            if name == "opendir_daemon" and "static" in mode and "musl" not in mode:
+                tolerance += 2 * est.page_size
             ok = total.low <= measured <= total.high and abs(total.expected - measured) <= tolerance
         rows.append((p.name, total.low, total.expected, total.high, measured, ok))
     bad = [r for r in rows if not r[-1]]
