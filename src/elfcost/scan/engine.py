@@ -132,7 +132,9 @@ class _Lane(Generic[T, R]):
 
     def __init__(self) -> None:
         self.executor: ProcessPoolExecutor | None = None  # started on first use, and again
-        self.running: dict[Future[list[R]], list[T]] = {}  # sent, not yet finished
+        # Sent, not yet finished: the chunk, and the executor it was sent to (one that died
+        # and was replaced still fails the chunks it held).
+        self.running: dict[Future[list[R]], tuple[list[T], ProcessPoolExecutor]] = {}
         self.known: set[str] = set()  # what the chunks sent to it share (Work.shares)
 
 
@@ -221,12 +223,14 @@ class LocalPool(Generic[T, R, C]):
             while len(w.running) < IN_FLIGHT and self.waiting:
                 chunk, shares = self._pick(w)
                 w.known |= shares
+                executor = self._executor(w)
                 try:
-                    future = self._executor(w).submit(self.work.run, chunk)
+                    future = executor.submit(self.work.run, chunk)
                 except BrokenProcessPool:  # it died since its last chunk came back
-                    self._restart(w)
-                    future = self._executor(w).submit(self.work.run, chunk)
-                w.running[future] = chunk
+                    self._restart(w, executor)
+                    executor = self._executor(w)
+                    future = executor.submit(self.work.run, chunk)
+                w.running[future] = (chunk, executor)
 
     def _pick(self, w: _Lane[T, R]) -> tuple[list[T], frozenset[str]]:
         """The chunk worker `w` takes next: the oldest one passed over WINDOW times already,
@@ -256,31 +260,29 @@ class LocalPool(Generic[T, R, C]):
             )
         return w.executor
 
-    def _restart(self, w: _Lane[T, R]) -> None:
-        """A worker died: the next chunk of its queue starts another (unless none ever
-        finished a chunk: then they cannot start at all, and trying again would not end)."""
+    def _restart(self, w: _Lane[T, R], dead: ProcessPoolExecutor) -> None:
+        """The worker of `dead` died: the next chunk sent to `w` starts another, unless
+        that has happened already, or no worker ever finished a chunk (then they cannot
+        start at all, and trying again would not end)."""
         if self.completed == 0:
             raise RuntimeError(_NO_WORKERS)
-        if w.executor is not None:
-            w.executor.shutdown(wait=False, cancel_futures=True)
+        dead.shutdown(wait=False, cancel_futures=True)
+        if w.executor is dead:
             w.executor = None
 
     def _collect(self) -> None:
         """Take every finished chunk, and send more."""
         for w in self.lanes:
-            broken = False
             for f in [f for f in w.running if f.done()]:
-                chunk = w.running.pop(f)
+                chunk, executor = w.running.pop(f)
                 try:
                     outcomes = f.result()
                     self.completed += 1
                 except BrokenProcessPool:
-                    broken = True
                     outcomes = self.work.died(chunk, "the worker process died")
+                    # Its other chunks fail as it did; they are collected as they do.
+                    self._restart(w, executor)
                 self._finish(chunk, outcomes)
-            if broken:
-                # Its other chunks fail as it did; they are collected as they do.
-                self._restart(w)
         self._send()
 
     def _finish(self, chunk: Sequence[T], outcomes: Sequence[R]) -> None:
