@@ -75,3 +75,15 @@ if __name__ == "__main__":
     with open(profile_data.__file__, "w", encoding="utf-8") as out:
         out.write(render_data())
     sys.stdout.write(f"wrote {profile_data.__file__}\n")
+
+
+@pytest.mark.parametrize(
+    "loader_heap",
+    [{"model": "malocng", "dso_bytes": 368}, {"model": "mallocng"}],
+    ids=["misspelt", "no-struct-dso-size"],
+)
+def test_a_loader_heap_model_that_cannot_be_used_is_refused(loader_heap: dict[str, object]) -> None:
+    data = json.loads(json.dumps(profile_data.PROFILES["musl-dynamic.toml"]))
+    data["loader_heap"] = loader_heap
+    with pytest.raises(ValueError, match="loader_heap"):
+        profiles._load(data)

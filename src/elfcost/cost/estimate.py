@@ -673,7 +673,11 @@ def _musl_loader_heap(graph: DependencyGraph, profile: Profile, P: int) -> Proce
     (cost/muslheap.py): the first meta area on brk and each group mallocng maps. Exact when
     the program starts as analysed: LD_PRELOAD, LD_LIBRARY_PATH and the lengths of paths
     not in the ELF files (the path file's directories no search reached) can move it, so low
-    and high keep a page either way."""
+    and high keep a page either way; high also keeps a page per 16 objects, 256 bytes each
+    (a struct dso is 368), for what the replay does not know of: directories searched
+    through LD_LIBRARY_PATH, a program-header buffer of more than 16 entries. That margin is
+    chosen, not measured: none of the 158 programs checked (cost/profiles/musl-dynamic.toml)
+    went past the page either way."""
     # Imported here: only a dynamic musl program needs the allocator's replay.
     from elfcost.cost.muslheap import loader_heap
 

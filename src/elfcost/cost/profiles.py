@@ -13,7 +13,7 @@ bytecode cache.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 from msgspec.structs import replace
@@ -96,6 +96,11 @@ NO_AFTER_MAIN = AfterMain(
 )
 
 
+# How a profile predicts the loader's heap: "count", base pages and bytes per object beyond
+# a few; "mallocng", ld-musl's start-up allocations replayed on its allocator (muslheap.py).
+LoaderHeapModel = Literal["count", "mallocng"]
+
+
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
     """The calibrated start-up figures of one libc family and link mode, and their provenance."""
 
@@ -123,7 +128,7 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     loader_heap_small_objects: int
     # "count": base_pages + per_object_bytes beyond small_program_objects; "mallocng": musl's
     # start-up allocations replayed on its allocator (cost/muslheap.py), with sizeof(struct dso)
-    loader_heap_model: str
+    loader_heap_model: LoaderHeapModel
     loader_heap_dso_bytes: int
     stack: PageCounts
     heap: HeapCounts
@@ -134,6 +139,11 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
 
 def _load(data: dict[str, Any]) -> Profile:
     s, t, lh, st, hp = (data[k] for k in ("libc_startup", "tls", "loader_heap", "stack", "heap"))
+    model = lh.get("model", "count")
+    # A misspelt model would fall back to counting without a word; the replay needs the
+    # size of ld-musl's struct dso.
+    if model not in get_args(LoaderHeapModel) or (model == "mallocng" and not lh.get("dso_bytes")):
+        raise ValueError(f"profile {data['name']}: [loader_heap] model {model!r} not usable")
     return Profile(
         name=data["name"],
         family=data["family"],
@@ -157,7 +167,7 @@ def _load(data: dict[str, Any]) -> Profile:
         loader_heap_base_pages=lh.get("base_pages", 0),
         loader_heap_per_object_bytes=lh.get("per_object_bytes", 0),
         loader_heap_small_objects=lh.get("small_program_objects", 0),
-        loader_heap_model=lh.get("model", "count"),
+        loader_heap_model=model,
         loader_heap_dso_bytes=lh.get("dso_bytes", 0),
         stack=PageCounts(
             at_entry=st["at_entry"], low=st["low"], expected=st["expected"], high=st["high"]
