@@ -77,6 +77,7 @@ ELFDATA2LSB, ELFDATA2MSB = 1, 2
 PN_XNUM = 0xFFFF  # e_phnum overflow marker: the real count is in section 0's sh_info
 MAX_INTERP = 4096  # PATH_MAX: the kernel rejects a longer PT_INTERP (binfmt_elf.c)
 MAX_STRING = 65536  # longest DT_NEEDED/RPATH string we will read
+STRTAB_WINDOW = 8192  # the start of .dynstr read at once (_dynamic)
 
 
 class _Layout(msgspec.Struct, frozen=True):
@@ -387,6 +388,10 @@ def _dynamic(
             break
         entries.append(DynEntry(index=i, tag=tag, value=val))
     last = {e.tag: e.value for e in entries}
+    # The start of the string table, read once: the names the dynamic section and the version
+    # tables point at (a dozen or more per object) are most often in its first STRTAB_WINDOW
+    # bytes. A string not wholly inside is read on its own, as before.
+    window: list[bytes] = []
 
     def strtab_string(offset: int, what: str) -> str:
         strtab, strsz = last.get(DT_STRTAB), last.get(DT_STRSZ)
@@ -402,6 +407,13 @@ def _dynamic(
                 f.path, where, f"DT_STRTAB 0x{strtab:x} is outside every PT_LOAD"
             )
         limit = MAX_STRING if strsz is None else min(MAX_STRING, strsz - offset)
+        if not window:
+            size = min(STRTAB_WINDOW, strsz if strsz is not None else STRTAB_WINDOW)
+            window.append(os.pread(f.fd, max(0, min(size, f.size - base)), base))
+        data = window[0]
+        end = data.find(b"\0", offset, offset + limit)
+        if end >= 0:
+            return data[offset:end].decode("utf-8", "surrogateescape")
         return f.cstring(base + offset, limit, what)
 
     needed = tuple(strtab_string(e.value, "DT_NEEDED") for e in entries if e.tag == DT_NEEDED)
