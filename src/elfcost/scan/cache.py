@@ -407,9 +407,11 @@ def entry_of(
 
 
 def _hash(text: bytes) -> str:
-    """What tells a whole entry's text from a damaged one, at ~1 GB/s: decoding the estimate
-    with validation took most of a warm scan's time."""
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+    """What tells a whole entry's text from a damaged one: decoding the estimate with
+    validation took most of a warm scan's time. SHA-256, which the CPU computes itself where
+    it has the SHA extensions (x86 SHA-NI, the ARMv8 crypto extensions): 51 MB of entries in
+    0.03 s here, where BLAKE2b took 0.09 s (a third of a warm scan of /usr/bin)."""
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def _current(data: bytes) -> bool:
