@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+from functools import cached_property
 from typing import Annotated, Literal
 
 import msgspec
@@ -181,7 +182,7 @@ class VersionNeed(msgspec.Struct, frozen=True, kw_only=True):
     weak: tuple[str, ...] = ()  # those marked VER_FLG_WEAK (a missing one is not fatal)
 
 
-class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
+class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """The dynamic section read through PT_DYNAMIC (what ld.so's elf_get_dynamic_info sees)."""
 
     entries: tuple[DynEntry, ...]
@@ -202,7 +203,7 @@ class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
     # match_symbol compares them all); None when the object has no DT_VERDEF at all.
     verdef: tuple[str, ...] | None = None
 
-    @property
+    @cached_property  # asked for each object of each program a scan estimates
     def bind_now(self) -> bool:
         return bool(
             any(e.tag == DT_BIND_NOW for e in self.entries)
@@ -222,7 +223,7 @@ class DynamicInfo(msgspec.Struct, frozen=True, kw_only=True):
         return next((t for t in self.tables if t.kind == kind), None)
 
 
-class Dso(msgspec.Struct, frozen=True, kw_only=True):
+class Dso(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """Any ELF object the loader maps, the main executable included."""
 
     path: str  # the path as the loader would open it (inside the root, if one is used)
@@ -246,7 +247,7 @@ class Dso(msgspec.Struct, frozen=True, kw_only=True):
     x86_isa_needed: int = 0
     warnings: tuple[str, ...] = ()  # odd but loadable: reported, never fatal
 
-    @property
+    @cached_property  # asked for many times per object by the cost rules
     def loads(self) -> tuple[Segment, ...]:
         return tuple(p for p in self.phdrs if p.p_type == PT_LOAD)
 

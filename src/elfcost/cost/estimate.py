@@ -239,7 +239,6 @@ def estimate(
         assumptions=tuple(assumptions),
         libc_imports=tuple((x.name, x.functions) for x in linked),
     )
-    _check_invariants(est)
     return est
 
 
@@ -395,7 +394,7 @@ def _object_estimate(
                 entry += 1
             else:
                 idle += 1
-    return ObjectEstimate(
+    oe = ObjectEstimate(
         path=dso.path,
         soname=dso.soname,
         role=obj.role,
@@ -408,6 +407,8 @@ def _object_estimate(
         notes=tuple(notes),
         possible_unlisted=unlisted,
     )
+    _check_invariants(oe, P)
+    return oe
 
 
 _PHASE_ORDER = {"entry": 0, "idle": 1, "possible": 2}
@@ -792,13 +793,13 @@ def _tcb_bytes(
     return facts.pthread_size, f" (sizeof (struct pthread) from {GLIBC_PTHREAD_SIZE_SYMBOL})"
 
 
-def _check_invariants(est: Estimate) -> None:
-    for o in est.objects:
-        located = [p.vaddr for p in o.pages if p.vaddr is not None]
-        if len(located) != len(set(located)):
-            raise AssertionError(f"{o.path}: a page has two causes")
-        P = est.page_size
-        entry = sum(1 for p in o.pages if p.phase == "entry") * P
-        high = (len(o.pages) + o.possible_unlisted) * P
-        if entry != o.private_dirty.at_entry or o.private_dirty.high != high:
-            raise AssertionError(f"{o.path}: totals do not add up")
+def _check_invariants(o: ObjectEstimate, P: int) -> None:
+    """Each page one cause, and the totals the sum of the pages: checked once per object
+    estimate made (a scan reuses libc's in every program)."""
+    located = [p.vaddr for p in o.pages if p.vaddr is not None]
+    if len(located) != len(set(located)):
+        raise AssertionError(f"{o.path}: a page has two causes")
+    entry = sum(1 for p in o.pages if p.phase == "entry") * P
+    high = (len(o.pages) + o.possible_unlisted) * P
+    if entry != o.private_dirty.at_entry or o.private_dirty.high != high:
+        raise AssertionError(f"{o.path}: totals do not add up")
