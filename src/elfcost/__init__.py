@@ -1,5 +1,7 @@
 """elfcost: the private dirty memory of an ELF program, predicted before it runs."""
 
+import os
+
 # The cyclic collector's thresholds in elfcost's own processes (the command line, a scan's
 # workers). By default the youngest generation is scanned every 700 allocations and the
 # whole heap whenever a quarter of it is new: at start-up that is hundreds of scans of the
@@ -13,3 +15,20 @@ COLLECTOR_THRESHOLDS = (20_000, 10, 10)
 # scans them; the first command then moves them to the permanent generation (gc.freeze) and
 # sets COLLECTOR_THRESHOLDS. One collection of them costs ~5 ms, a twentieth of an estimate.
 START_UP_THRESHOLD = 100_000
+
+# numpy's OpenBLAS starts a thread per CPU when it is loaded, and each spins a while waiting for
+# work. elfcost calls no BLAS routine: a cold scan of /usr/bin + /usr/sbin with 2 workers on 2
+# cores spent ~6% of its CPU in those threads (blas_thread_server), taken from the workers.
+# elfcost's own processes (the command line, a scan's workers) load it with one thread, unless
+# the user set the variable; what they add is left out of the environment of a program that
+# elfcost starts (runtime/measure.py environment).
+OWN_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
+ADDED_ENVIRONMENT: set[str] = set()
+
+
+def own_process() -> None:
+    """Settings of a process that is elfcost's own (see OWN_ENVIRONMENT); before numpy loads."""
+    for name, value in OWN_ENVIRONMENT.items():
+        if name not in os.environ:
+            os.environ[name] = value
+            ADDED_ENVIRONMENT.add(name)

@@ -97,6 +97,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run() -> None:
     """The `elfcost` script and `python -m elfcost`: the exit status is the command's, even
     when the reader of its output has gone (`elfcost ... | head`)."""
+    elfcost.own_process()
     # Names that are not UTF-8 are kept as surrogate escapes so the files stay openable;
     # write them back out as the bytes they came from.
     for stream in (sys.stdout, sys.stderr):

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+import elfcost
 from elfcost.documents import GroupRow as GroupRowDoc
 from elfcost.documents import (
     MeasuredBucket,
@@ -308,9 +309,11 @@ def discover_dsos(
 
 
 def environment(items: Sequence[str], *, clean: bool = False) -> dict[str, str]:
-    """The started program's environment: elfcost's own (or only PATH, if `clean`), with each
-    NAME=VALUE of `items` set."""
+    """The started program's environment: elfcost's own as it was given (or only PATH, if
+    `clean`), with each NAME=VALUE of `items` set."""
     env = {"PATH": CLEAN_PATH} if clean else dict(os.environ)
+    for name in elfcost.ADDED_ENVIRONMENT:  # elfcost's setting, not the program's
+        env.pop(name, None)
     for item in items:
         key, _, value = item.partition("=")
         env[key] = value

@@ -815,6 +815,7 @@ def _init_worker(config: _Config) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.set_threshold(*elfcost.COLLECTOR_THRESHOLDS)  # a process of elfcost's own (see there)
+    elfcost.own_process()
     _WORKER = _Worker(config)
     if _WORKER.cache is not None:
         # The worker's pack of entries is indexed when it exits, which the scan waits for
