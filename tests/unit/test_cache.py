@@ -239,3 +239,26 @@ def test_an_entry_whose_text_was_altered_is_a_miss(tmp_path: Path) -> None:
     (pack,) = (tmp_path / "c").rglob("*.pack")
     pack.write_bytes(pack.read_bytes().replace(b'"pages":12', b'"pages":13'))
     assert ResultCache(str(tmp_path / "c")).load("k", ENV, _locate) is None
+
+
+def test_a_run_stats_each_loader_path_once_when_it_stores(tmp_path: Path) -> None:
+    # The programs of a scan depend on the same libraries and directories: each is stat'ed
+    # at its first observation, and that stat is recorded in every entry until close().
+    lib, d = tmp_path / "libx.so", tmp_path / "c"
+    lib.write_bytes(b"x")
+    located: list[str] = []
+
+    def locate(p: str) -> str:
+        located.append(p)
+        return str(tmp_path / p.removeprefix("/"))
+
+    c = ResultCache(str(d))
+    first = c.observe(ENV, _validity(lib).identity, ["/libx.so"], ["/"], locate)
+    lib.write_bytes(b"changed")  # the Host of this run keeps what it read first
+    second = c.observe(ENV, _validity(lib).identity, ["/libx.so", "/liby.so"], ["/"], locate)
+    assert located == ["/libx.so", "/", "/liby.so"]
+    assert second.files[0] == first.files[0] and second.files[1] == ("/liby.so", None)
+    c.close()
+    third = c.observe(ENV, _validity(lib).identity, ["/libx.so"], ["/"], locate)
+    assert third.files[0] == ("/libx.so", file_stat(str(lib)))
+    assert third.files[0] != first.files[0]

@@ -123,13 +123,25 @@ def observe(
     files: Iterable[str],
     dirs: Iterable[str],
     locate: Callable[[str], str | None],
+    stats: dict[tuple[Callable[[str], str | None], str], Stat | None] | None = None,
 ) -> Validity:
-    """The Validity of a result computed now from these loader paths."""
+    """The Validity of a result computed now from these loader paths. `stats`, if given,
+    keeps their file_stat for a run, as entry_of does: the programs of a scan depend on the
+    same libraries and directories, which the run's Host reads once and keeps (so the first
+    stat is also the one that describes what the analysis read)."""
+
+    def stat(p: str) -> Stat | None:
+        if stats is None:
+            return file_stat(locate(p))
+        if (locate, p) not in stats:
+            stats[locate, p] = file_stat(locate(p))
+        return stats[locate, p]
+
     return Validity(
         env=env,
         identity=identity,
-        files=tuple((p, file_stat(locate(p))) for p in sorted(set(files))),
-        dirs=tuple((p, file_stat(locate(p))) for p in sorted(set(dirs))),
+        files=tuple((p, stat(p)) for p in sorted(set(files))),
+        dirs=tuple((p, stat(p)) for p in sorted(set(dirs))),
     )
 
 
@@ -256,6 +268,17 @@ class ResultCache:
         return self._fds[pack]
 
     # -- writing -------------------------------------------------------------------------------
+
+    def observe(
+        self,
+        env: str,
+        identity: tuple[str, Stat],
+        files: Iterable[str],
+        dirs: Iterable[str],
+        locate: Callable[[str], str | None],
+    ) -> Validity:
+        """observe, with the loader paths' file_stat kept from the first look-up to close()."""
+        return observe(env, identity, files, dirs, locate, self._stats)
 
     def store(self, key: str, validity: Validity, entry: Entry) -> None:
         text = (entry.text or "").encode("utf-8")

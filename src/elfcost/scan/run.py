@@ -766,7 +766,7 @@ class _Worker:
         if graph is not None and t.site.archive is None:
             files, dirs = _depends_on(graph)
         locate = self.host(t.site.root).locate
-        validity = cache.observe(slot.env, slot.identity, files, dirs, locate)
+        validity = self.cache.observe(slot.env, slot.identity, files, dirs, locate)
         self.cache.store(slot.key, validity, entry)
 
 
