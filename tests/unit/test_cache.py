@@ -232,10 +232,10 @@ def test_an_entry_whose_text_was_altered_is_a_miss(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"x")
     c = ResultCache(str(tmp_path / "c"))
-    c.store("k", _validity(f), Entry(kind="program", text='{"pages":12}'))
+    c.store("k", _validity(f), Entry(kind="program", text=b'{"pages":12}'))
     c.close()
     entry = ResultCache(str(tmp_path / "c")).load("k", ENV, _locate)
-    assert entry == Entry(kind="program", text='{"pages":12}')
+    assert entry == Entry(kind="program", text=b'{"pages":12}')
     (pack,) = (tmp_path / "c").rglob("*.pack")
     pack.write_bytes(pack.read_bytes().replace(b'"pages":12', b'"pages":13'))
     assert ResultCache(str(tmp_path / "c")).load("k", ENV, _locate) is None

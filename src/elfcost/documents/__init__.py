@@ -369,16 +369,28 @@ def encode(doc: msgspec.Struct | dict[str, Any], *, pretty: bool = True) -> str:
     surrogates (os.fsdecode), which UTF-8 cannot carry; such a document is written with
     those characters escaped (\\udcXX), as Python's json module writes them.
     """
+    if not pretty:
+        return encode_line(doc).decode()
     try:
         raw = msgspec.json.encode(doc)
     except UnicodeEncodeError:
         import json  # the rare document with a name that is not UTF-8
 
-        builtins = msgspec.to_builtins(doc)
-        if pretty:
-            return json.dumps(builtins, indent=2, ensure_ascii=True)
-        return json.dumps(builtins, separators=(",", ":"), ensure_ascii=True)
-    return (msgspec.json.format(raw, indent=2) if pretty else raw).decode()
+        return json.dumps(msgspec.to_builtins(doc), indent=2, ensure_ascii=True)
+    return msgspec.json.format(raw, indent=2).decode()
+
+
+def encode_line(doc: msgspec.Struct | dict[str, Any]) -> bytes:
+    """`encode(doc, pretty=False)` as UTF-8 bytes: what a scan's worker sends and caches (a
+    program's document is ~60 kB; no round trip through str on the way)."""
+    try:
+        return msgspec.json.encode(doc)
+    except UnicodeEncodeError:
+        import json  # as in encode
+
+        return json.dumps(
+            msgspec.to_builtins(doc), separators=(",", ":"), ensure_ascii=True
+        ).encode()
 
 
 def decode(data: bytes | str, kind: type[T], *, source: str) -> T:

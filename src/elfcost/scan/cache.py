@@ -105,7 +105,7 @@ def digest(parts: Any) -> str:
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
     kind: str  # what the file is ("program", "library")
-    text: str | None  # the result's JSON text, if one was computed
+    text: bytes | None  # the result's JSON text (UTF-8), if one was computed
 
 
 class Validity(msgspec.Struct, frozen=True, kw_only=True):
@@ -281,7 +281,7 @@ class ResultCache:
         return observe(env, identity, files, dirs, locate, self._stats)
 
     def store(self, key: str, validity: Validity, entry: Entry) -> None:
-        text = (entry.text or "").encode("utf-8")
+        text = entry.text or b""
         header = Header(
             format=FORMAT,
             env=validity.env,
@@ -422,7 +422,7 @@ def entry_of(
                 now = stats[locate, p] = file_stat(locate(p))
             if now != st2:
                 return None
-        return Entry(kind=header.kind, text=rest.decode("utf-8") or None)
+        return Entry(kind=header.kind, text=rest or None)
     except (ValueError, msgspec.DecodeError, RecursionError):
         # RecursionError: msgspec skips an unknown field's value recursively, and gives up on
         # one nested a thousand levels deep

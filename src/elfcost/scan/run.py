@@ -68,12 +68,13 @@ from elfcost.documents import (
     ScanSummary,
     decode,
     encode,
+    encode_line,
 )
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
 from elfcost.pipeline import Scenario, page_size_for, with_page_note
 from elfcost.predict import ObjectMemo, estimate, relink_whatif, remedies, static_lib
-from elfcost.report.jsonout import dumps, estimate_doc
+from elfcost.report.jsonout import estimate_doc
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -589,7 +590,9 @@ _Kind = Literal["program", "library", "not_elf", "not_loadable", "error"]
 class _Outcome(msgspec.Struct, frozen=True, kw_only=True):
     kind: _Kind
     elf: bool = True
-    text: str | None = None  # the estimate's JSON text, decoded only if ScanResult.doc is read
+    # The estimate's JSON text, UTF-8: bytes from the worker (or the cache) to ScanResult,
+    # decoded as a document only if ScanResult.doc is read.
+    text: bytes | None = None
     error: str | None = None
     cached: bool = False
 
@@ -709,7 +712,7 @@ class _Worker:
             ]
         if self.config.static_libs and graph.root.dso.is_program:
             est = static_lib(graph, self.config.static_libs, opts, dynamic=est, strict=False)
-        text = dumps(estimate_doc(est, remedies=found), pretty=False)
+        text = encode_line(estimate_doc(est, remedies=found))
         self._store(t, slot, graph, cache.Entry(kind=kind, text=text))
         return _Outcome(kind="program", text=text)
 
@@ -1063,7 +1066,7 @@ def _result(t: _Target, o: _Outcome) -> ScanResult | None:
         return ScanResult(
             path=t.path,
             loader_path=t.loader_path,
-            doc_json=o.text,
+            doc_json=o.text.decode(),
             error=None,
             cached=o.cached,
             package=t.package,
