@@ -533,6 +533,14 @@ def test_an_index_built_elsewhere_and_a_workers_store(
     assert ls.file_id != libc.file_id
     ls_blob = index.members[host.realpath("/bin/ls")].blob
     assert ls.file_id == repo.member_file_id(ls_blob)
+    # What the host keeps of its searches goes with the files: a program resolved after a
+    # drop has objects whose files are there to be read.
+    from elfcost.resolve.search import resolve
+
+    assert resolve("/bin/ls", host).root.dso.needed
+    host.begin()
+    graph = resolve("/bin/ls", host)
+    assert len(graph.objects) > 2 and all(Path(o.dso.file).is_file() for o in graph.objects)
 
     # A package file that is not the one indexed (another file at its path on a worker).
     other = tmp_path / "other"

@@ -55,6 +55,12 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     def _conf_cache(self) -> dict[str, object]:
         return {}
 
+    @cached_property
+    def _search_memo(self) -> dict[tuple[object, ...], object]:
+        """What the next program resolved here would search for again, by what it depends
+        on (resolve/search.py _glibc_find, check_versions): it holds the objects read."""
+        return {}
+
     # -- paths -----------------------------------------------------------------------------
 
     @property
@@ -324,10 +330,14 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
         sysdeps/x86/dl-isa-level.h): 0 baseline, 1 x86-64-v2, ... None elsewhere."""
         if machine != "x86_64":
             return None
-        levels = GLIBC_HWCAPS["x86_64"]
-        return max(
-            (levels.index(h) + 1 for h in self.glibc_hwcaps(machine) if h in levels), default=0
-        )
+        key = "isa-level:" + machine  # asked for in every program's ISA check
+        level = self._conf_cache.get(key)
+        if not isinstance(level, int):
+            levels = GLIBC_HWCAPS["x86_64"]
+            hwcaps = self.glibc_hwcaps(machine)
+            level = max((levels.index(h) + 1 for h in hwcaps if h in levels), default=0)
+            self._conf_cache[key] = level
+        return level
 
     def dir_exists(self, loader_dir: str) -> bool:
         """Whether a directory exists, remembered per run: every search asks about the same

@@ -984,6 +984,9 @@ class StoreHost(ArchiveHost, frozen=True, kw_only=True, dict=True):
             for path, dso in list(cache.items()):
                 if isinstance(dso, Dso) and dso.file in gone:
                     del cache[path]
+            # The searches kept hold objects of those files too: searched again, they read
+            # their files again.
+            self._search_memo.clear()
 
     def _content(self, member: Member) -> str:
         n = member.package
