@@ -57,6 +57,14 @@ class _Loaded(msgspec.Struct, eq=False):  # identity: one per object in the list
     up: _Loaded | None = None  # the object whose DT_NEEDED loaded it (glibc l_loader)
     in_order: bool = True  # False while ld.so waits for its first DT_NEEDED reference
     position: int = -1  # index in the load order, once there
+    # Whether an object of chain() has a DT_RPATH that counts (glibc ignores it when there is
+    # a DT_RUNPATH: elf/get-dynamic-info.h); from `up`, which is fixed when it is made.
+    rpath_up: bool = False
+
+    def __post_init__(self) -> None:
+        dyn = self.dso.dynamic
+        own = dyn is not None and bool(dyn.rpath) and not dyn.runpath
+        self.rpath_up = own or (self.up is not None and self.up.rpath_up)
 
     def chain(self) -> Iterator[Dso]:
         """The objects that caused it to be loaded, itself first.
@@ -94,13 +102,15 @@ class _Known:
     def alias(self, o: _Loaded, name: str) -> None:
         o.names.add(name)
         objs = self.names.setdefault(name, [])
-        if not any(x is o for x in objs):
+        if o not in objs:  # eq=False: by identity
             objs.append(o)
 
     @staticmethod
     def _first(objs: list[_Loaded] | None) -> _Loaded | None:
         if not objs:
             return None
+        if len(objs) == 1:
+            return objs[0]
         return min(objs, key=lambda o: o.position if o.in_order else 1 << 62)
 
     def named(self, name: str) -> _Loaded | None:
@@ -291,15 +301,13 @@ def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> 
         "/" not in name
         and s.host.ld_library_path is None
         and not (dyn is not None and (dyn.runpath or dyn.nodeflib))
-        and not any(
-            a.dynamic is not None and a.dynamic.rpath and not a.dynamic.runpath for a in req.chain()
-        )
+        and not req.rpath_up
     )
     if not plain:
         return _glibc_search(name, req, s, family)
     main = s.main.dso
-    key = f"glibc-find\0{name}\0{main.elf_class}\0{main.e_machine}\0{main.little_endian}"
-    memo = s.host._conf_cache
+    key = ("glibc-find", name, main.elf_class, main.e_machine, main.little_endian)
+    memo = s.host._search_memo
     found = memo.get(key)
     if not isinstance(found, _Found):
         found = _glibc_search(name, req, s, family)
@@ -627,7 +635,7 @@ def resolve(path: str, host: Host, *, interp: str | None = None) -> DependencyGr
             )
     if rtld is not None and not rtld.in_order:
         loaded.append(rtld)  # nothing named it: it is still mapped, last
-    versions = check_versions(loaded, known) if family is LoaderFamily.GLIBC else []
+    versions = check_versions(loaded, known, host) if family is LoaderFamily.GLIBC else []
     for v in versions:
         warnings.append(v.message + ("; the program does not start" if v.fatal else ""))
         stops.extend([v.message] if v.fatal else [])
@@ -679,45 +687,63 @@ def _isa_names(bits: int) -> str:
     return ", ".join(named + ([f"unknown levels {unknown:#x}"] if unknown else []))
 
 
-def check_versions(loaded: list[_Loaded], known: _Known) -> list[VersionProblem]:
+def check_versions(loaded: list[_Loaded], known: _Known, host: Host) -> list[VersionProblem]:
     """glibc's start-up version check (elf/dl-version.c _dl_check_all_versions, verbose as
     rtld.c version_check_doit calls it): for each object's DT_VERNEED entry, the loaded object
     of that name (find_needed: the first in load order that answers to it) must define each
     version in its DT_VERDEF (match_symbol). A missing version is fatal unless VER_FLG_WEAK;
     an object without DT_VERDEF is only a message. musl does not check versions.
+
+    An object's problems depend on it and on the objects its DT_VERNEED entries find, all
+    named by their paths in one Host (which reads each once): kept there for the next program.
     """
     problems: list[VersionProblem] = []
+    memo = host._search_memo
     for o in loaded:
         dyn = o.dso.dynamic
-        if dyn is None:
+        if dyn is None or not dyn.verneed:
             continue
-        for need in dyn.verneed:
-            target = known.named(need.file)
-            if target is None:
-                continue  # a missing library: reported as such
-            defined = target.dso.dynamic.verdef if target.dso.dynamic else None
-            if defined is None:
-                problems.append(
-                    VersionProblem(
-                        parent=o.dso.path,
-                        file=need.file,
-                        found=target.dso.path,
-                        version=None,
-                        fatal=False,
-                    )
-                )
-                continue
-            problems.extend(
+        targets = {need.file: known.named(need.file) for need in dyn.verneed}
+        key = ("versions", o.dso.path, *(t.dso.path if t else None for t in targets.values()))
+        found = memo.get(key)
+        if not isinstance(found, tuple):
+            found = memo[key] = tuple(_version_problems(o.dso, targets))
+        problems += found
+    return problems
+
+
+def _version_problems(dso: Dso, targets: dict[str, _Loaded | None]) -> list[VersionProblem]:
+    """check_versions for one object, `targets` the object each DT_VERNEED entry finds."""
+    dyn = dso.dynamic
+    assert dyn is not None
+    problems: list[VersionProblem] = []
+    for need in dyn.verneed:
+        target = targets[need.file]
+        if target is None:
+            continue  # a missing library: reported as such
+        defined = target.dso.dynamic.verdef if target.dso.dynamic else None
+        if defined is None:
+            problems.append(
                 VersionProblem(
-                    parent=o.dso.path,
+                    parent=dso.path,
                     file=need.file,
                     found=target.dso.path,
-                    version=v,
-                    fatal=v not in need.weak,
+                    version=None,
+                    fatal=False,
                 )
-                for v in need.versions
-                if v not in defined
             )
+            continue
+        problems.extend(
+            VersionProblem(
+                parent=dso.path,
+                file=need.file,
+                found=target.dso.path,
+                version=v,
+                fatal=v not in need.weak,
+            )
+            for v in need.versions
+            if v not in defined
+        )
     return problems
 
 
