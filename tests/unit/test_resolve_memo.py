@@ -274,3 +274,27 @@ def test_musl_origin_each_program_its_own(tmp_path: Path) -> None:
     for p, g in graphs.items():
         assert encoded(g) == alone(p)
         assert found(g, "libdup.so")[0] == beside(p, "libdup.so")
+
+
+def test_a_library_with_runpath_searches_no_rpath(tmp_path: Path) -> None:
+    """libmid.so has a DT_RUNPATH: its DT_NEEDED libleaf.so is searched there, and in no
+    DT_RPATH, not even the program's (elf/dl-load.c _dl_map_object): a program whose DT_RPATH
+    holds a libleaf.so does not find it through libmid.so, nor does one without. The search
+    is kept for libmid.so and is the same for every program that loads it."""
+    lib, leafdir, empty = tmp_path / "lib", tmp_path / "leaf", tmp_path / "empty"
+    empty.mkdir()
+    library(leafdir / "libleaf.so")
+    library(lib / "libmid.so", f"-L{leafdir}", "-lleaf", f"-Wl,-rpath,{empty}",
+            "-Wl,--enable-new-dtags")  # fmt: skip
+    rpath = program(tmp_path / "rpath", lib, "-lmid", f"-Wl,-rpath,{lib}:{leafdir}",
+                    "-Wl,--disable-new-dtags", f"-Wl,-rpath-link,{leafdir}")  # fmt: skip
+    plain = program(tmp_path / "plain", lib, "-lmid", f"-Wl,-rpath,{lib}",
+                    "-Wl,--enable-new-dtags", f"-Wl,-rpath-link,{leafdir}")  # fmt: skip
+    for order in ([rpath, plain], [plain, rpath]):
+        host = Host()
+        graphs = {p: resolve(str(p), host) for p in order}
+        for p, g in graphs.items():
+            assert encoded(g) == alone(p)
+            leaf = next(r for r in g.resolutions if r.needed == "libleaf.so")
+            assert leaf.found is None and leaf.parent == str(lib / "libmid.so")
+            assert [a.path for a in leaf.tried][:1] == [str(empty / "libleaf.so")]

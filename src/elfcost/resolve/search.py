@@ -290,23 +290,31 @@ def glibc_default_dirs(host: Host, machine: Machine | None, elf_class: int) -> t
 
 
 def _glibc_find(name: str, req: _Loaded, s: _Searcher, family: LoaderFamily) -> _Found:
-    """The glibc search, remembered per run when nothing specific to the requester applies.
+    """The glibc search, remembered per run where its answer does not depend on the program.
 
-    With no DT_RPATH up the chain, no DT_RUNPATH, no DF_1_NODEFLIB, no LD_LIBRARY_PATH and no
-    '/' in the name, the answer depends only on the name and the main program's ELF identity
-    (ld.so.cache, then the default directories), so a scan of /usr/bin finds libc.so.6 once.
+    Without LD_LIBRARY_PATH (which glibc expands with the program's $ORIGIN) and without a
+    '/' in the name, the answer depends on the name, the program's ELF identity (open_verify
+    skips the other class and machine) and:
+    - with no DT_RPATH up the chain, no DT_RUNPATH and no DF_1_NODEFLIB: nothing else
+      (ld.so.cache, then the default directories): a scan of /usr/bin finds libc.so.6 once;
+    - with a DT_RUNPATH: the requester only, as elf/dl-load.c _dl_map_object searches no
+      DT_RPATH then ("When the object has the RUNPATH information we don't use any RPATHs"):
+      libLLVM's $ORIGIN/../lib is searched once, not once per program that loads it.
     """
     dyn = req.dso.dynamic
-    plain = (
-        "/" not in name
-        and s.host.ld_library_path is None
-        and not (dyn is not None and (dyn.runpath or dyn.nodeflib))
-        and not req.rpath_up
-    )
-    if not plain:
+    if "/" in name or s.host.ld_library_path is not None:
         return _glibc_search(name, req, s, family)
     main = s.main.dso
-    key = ("glibc-find", name, main.elf_class, main.e_machine, main.little_endian)
+    identity = (main.elf_class, main.e_machine, main.little_endian)
+    key: tuple[object, ...]
+    if dyn is not None and dyn.runpath:
+        if req is s.main:  # the program's own: never asked again
+            return _glibc_search(name, req, s, family)
+        key = ("glibc-find-runpath", name, req.dso.path, req.dso.file_id, *identity)
+    elif not (dyn is not None and dyn.nodeflib) and not req.rpath_up:
+        key = ("glibc-find", name, *identity)
+    else:
+        return _glibc_search(name, req, s, family)
     memo = s.host._search_memo
     found = memo.get(key)
     if not isinstance(found, _Found):
