@@ -117,6 +117,9 @@ class Work(msgspec.Struct, Generic[T, R, C], frozen=True, kw_only=True):
     # What a file has in common with others, that a worker reads once and keeps for the next
     # (the libraries a program names): the local pool sends such files to the same worker.
     shares: Callable[[T], frozenset[str]] = lambda t: frozenset()
+    # Local pool, when its workers are forked: what this process imports before the first
+    # one starts, so that they share it instead of each importing it.
+    preload: Callable[[], None] = lambda: None
 
 
 # -- worker processes of this machine ----------------------------------------------------------
@@ -166,6 +169,7 @@ class LocalPool(Generic[T, R, C]):
         self.done: dict[int, R] = {}  # by id() of the file
         self.completed = 0
         self.outstanding = 0
+        self.preloaded = False
 
     def add(self, t: T) -> None:
         self.outstanding += 1
@@ -250,6 +254,9 @@ class LocalPool(Generic[T, R, C]):
 
     def _executor(self, w: _Lane[T, R]) -> ProcessPoolExecutor:
         if w.executor is None:
+            if not self.preloaded and self.context.get_start_method() == "fork":
+                self.work.preload()  # before the first worker: not in a scan all cached
+                self.preloaded = True
             w.executor = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=self.context,

