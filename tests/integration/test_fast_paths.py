@@ -140,7 +140,7 @@ def test_instructions_shared_between_objects_change_no_result(
 def _fields(insn: ctors._Insn | None) -> object:
     if insn is None:
         return None
-    ops = [tuple(getattr(o, k) for k in ctors._Op.__slots__) for o in insn.ops]
+    ops = [tuple(getattr(o, k) for k in ctors._Op.__struct_fields__) for o in insn.ops]
     return (insn.address, insn.next, insn.id, insn.mnemonic, insn.flow, insn.rep, insn.written, ops)
 
 

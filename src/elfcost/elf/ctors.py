@@ -231,129 +231,148 @@ _REGISTER_NAMES = {word: _register_names(word) for word in (4, 8)}
 # -- instructions -------------------------------------------------------------------------------
 
 
-class _Op:
+# Instructions and their operands are kept for every object a process analyses (_SHARED_INSNS):
+# tens of thousands of them, long-lived. As msgspec Structs without garbage-collector support
+# (gc=False) they, and the tuples that hold only them, are not tracked: a full collection of a
+# scan's process walked them all, each time (~25 ms for /usr/bin's). Nothing in one refers back
+# to what holds it, so they make no reference cycle.
+
+
+class _Op(msgspec.Struct, gc=False):
     """One operand, read once from capstone (whose accessors are slow)."""
 
-    __slots__ = (
-        "base",
-        "base_width",
-        "disp",
-        "imm",
-        "index",
-        "index_width",
-        "kind",
-        "reg",
-        "scale",
-        "size",
-        "tls",
-        "width",
-        "write",
-    )
-
-    def __init__(self) -> None:
-        self.kind = ""  # "r" register, "i" immediate, "m" memory
-        self.size = 0  # bytes
-        self.write = False
-        self.reg = ""  # "r": the full register
-        self.width = 0  # "r": the bytes of it named
-        self.imm = 0
-        self.tls = False  # "m": fs- or gs-based
-        self.base = ""  # "m": the full base register, "rip", or ""
-        self.base_width = 0
-        self.index = ""
-        self.index_width = 0
-        self.scale = 1
-        self.disp = 0
+    kind: str  # "r" register, "i" immediate, "m" memory, "?" other
+    size: int  # bytes
+    write: bool
+    reg: str = ""  # "r": the full register
+    width: int = 0  # "r": the bytes of it named
+    imm: int = 0
+    tls: bool = False  # "m": fs- or gs-based
+    base: str = ""  # "m": the full base register, "rip", or ""
+    base_width: int = 0
+    index: str = ""
+    index_width: int = 0
+    scale: int = 1
+    disp: int = 0
 
 
-class _Insn:
+class _Insn(msgspec.Struct, gc=False):
     """One instruction, with what the analysis asks of it."""
 
-    __slots__ = ("address", "flow", "id", "mnemonic", "next", "ops", "rep", "stores", "written")
-
-    def __init__(self, address: int, size: int, iid: int, mnemonic: str) -> None:
-        self.address = address
-        self.next = address + size
-        self.id = iid
-        self.mnemonic = mnemonic
-        self.flow = ""  # "call", "jump" (conditional or not), "ret", or ""
-        self.ops: tuple[_Op, ...] = ()
-        self.stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
-        self.rep = False
-        self.written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
-
-    def operands(self, ops: list[_Op]) -> None:
-        self.ops = tuple(ops)
-        self.stores = tuple(op for op in ops if op.kind == "m" and op.write)
+    address: int
+    next: int
+    id: int
+    mnemonic: str
+    flow: str = ""  # "call", "jump" (conditional or not), "ret", or ""
+    rep: bool = False
+    ops: tuple[_Op, ...] = ()
+    stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
+    written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
 
     def at(self, address: int) -> _Insn:
         """The same instruction at `address` (its operands are never changed: shared)."""
-        insn = _Insn.__new__(_Insn)
-        insn.address = address
-        insn.next = address + self.next - self.address
-        insn.id, insn.mnemonic, insn.flow, insn.rep = self.id, self.mnemonic, self.flow, self.rep
-        insn.ops, insn.stores, insn.written = self.ops, self.stores, self.written
-        return insn
+        return _Insn(
+            address,
+            address + self.next - self.address,
+            self.id,
+            self.mnemonic,
+            self.flow,
+            self.rep,
+            self.ops,
+            self.stores,
+            self.written,
+        )
+
+
+def _insn(
+    address: int,
+    size: int,
+    iid: int,
+    mnemonic: str,
+    groups: Sequence[int],
+    rep: bool,
+    ops: list[_Op],
+    written: tuple[tuple[str, int], ...],
+    g: Any,
+) -> _Insn:
+    """An instruction from what either reading path read of capstone's: its groups give
+    its flow."""
+    flow = ""
+    if groups:
+        if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
+            flow = "ret"
+        elif g.X86_GRP_CALL in groups:
+            flow = "call"
+        elif g.X86_GRP_JUMP in groups:
+            flow = "jump"
+    stores = tuple(op for op in ops if op.write and op.kind == "m") if ops else ()
+    return _Insn(address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written)
 
 
 def _memory(
-    op: _Op,
-    m: Any,
+    size: int,
+    write: bool,
+    segment: int,
+    base: int,
+    index: int,
+    scale: int,
+    disp: int,
     g: Any,
     register: Callable[[int], tuple[str, int] | None],
-) -> None:
-    """`op` as the memory operand `m` (capstone's x86_op_mem, from either reading path);
+) -> _Op:
+    """A memory operand, from the fields of capstone's x86_op_mem (either reading path);
     `register`: a capstone register number's full register and width, None if not one."""
-    op.kind = "m"
-    op.tls = m.segment in (g.X86_REG_FS, g.X86_REG_GS)
-    base = m.base
     if base == g.X86_REG_RIP:
-        op.base, op.base_width = "rip", 8
+        base_name, base_width = "rip", 8
     elif base:
-        op.base, op.base_width = register(base) or ("?", 0)
-    index = m.index
-    if index:
-        op.index, op.index_width = register(index) or ("?", 0)
-    op.scale = m.scale
-    op.disp = m.disp
+        base_name, base_width = register(base) or ("?", 0)
+    else:
+        base_name, base_width = "", 0
+    index_name, index_width = (register(index) or ("?", 0)) if index else ("", 0)
+    return _Op(
+        "m",
+        size,
+        write,
+        tls=segment in (g.X86_REG_FS, g.X86_REG_GS),
+        base=base_name,
+        base_width=base_width,
+        index=index_name,
+        index_width=index_width,
+        scale=scale,
+        disp=disp,
+    )
 
 
 def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]]) -> _Insn:
-    g = x86  # the capstone.x86 module
-    insn = _Insn(ci.address, ci.size, ci.id, ci.mnemonic)
-    groups = ci.groups
-    if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:  # type: ignore[attr-defined]
-        insn.flow = "ret"
-    elif g.X86_GRP_CALL in groups:  # type: ignore[attr-defined]
-        insn.flow = "call"
-    elif g.X86_GRP_JUMP in groups:  # type: ignore[attr-defined]
-        insn.flow = "jump"
-    insn.rep = ci.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)  # type: ignore[attr-defined]
+    g: Any = x86  # the capstone.x86 module
+
+    def register(reg: int) -> tuple[str, int] | None:
+        return names.get(md.reg_name(reg))
+
     ops = []
     for o in ci.operands:
-        op = _Op()
-        op.size = o.size
-        op.write = bool(o.access & CS_AC_WRITE)
-        if o.type == g.X86_OP_REG:  # type: ignore[attr-defined]
-            op.kind = "r"
-            op.reg, op.width = names.get(md.reg_name(o.reg), ("", 0))
-        elif o.type == g.X86_OP_IMM:  # type: ignore[attr-defined]
-            op.kind = "i"
-            op.imm = o.imm
-        elif o.type == g.X86_OP_MEM:  # type: ignore[attr-defined]
-            _memory(op, o.mem, g, lambda r: names.get(md.reg_name(r)))
+        size, write = o.size, bool(o.access & CS_AC_WRITE)
+        if o.type == g.X86_OP_REG:
+            reg, width = names.get(md.reg_name(o.reg), ("", 0))
+            ops.append(_Op("r", size, write, reg, width))
+        elif o.type == g.X86_OP_IMM:
+            ops.append(_Op("i", size, write, imm=o.imm))
+        elif o.type == g.X86_OP_MEM:
+            m = o.mem
+            ops.append(
+                _memory(size, write, m.segment, m.base, m.index, m.scale, m.disp, g, register)
+            )
         else:
-            op.kind = "?"
-        ops.append(op)
-    insn.operands(ops)
+            ops.append(_Op("?", size, write))
     try:
-        _, written = ci.regs_access()
+        _, regs = ci.regs_access()
     except Exception:  # capstone has no access data for a few instructions: all may change
-        insn.written = tuple(sorted(set(names.values())))
-        return insn
-    found = (names.get(md.reg_name(r)) for r in written)
-    insn.written = tuple(w for w in found if w is not None)
-    return insn
+        written = tuple(sorted(set(names.values())))
+    else:
+        found = (names.get(md.reg_name(r)) for r in regs)
+        written = tuple(w for w in found if w is not None)
+    rep = ci.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
+    return _insn(ci.address, ci.size, ci.id, ci.mnemonic, ci.groups, rep, ops, written, g)
 
 
 class _Lean:
@@ -443,47 +462,36 @@ class _Lean:
         """The instruction `raw` (a capstone._cs_insn), as _convert gives it."""
         g = x86  # the capstone.x86 module
         registers = self.registers.get(id(names)) or self._registers(md, names)
-        insn = _Insn(raw.address, raw.size, raw.id, raw.mnemonic.decode("ascii"))
         detail = raw.detail.contents
         count = detail.groups_count
-        if count:
-            groups = detail.groups[:count]
-            if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
-                insn.flow = "ret"
-            elif g.X86_GRP_CALL in groups:
-                insn.flow = "call"
-            elif g.X86_GRP_JUMP in groups:
-                insn.flow = "jump"
+        groups = detail.groups[:count] if count else ()
         a = detail.arch.x86
-        insn.rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         ops = []
         operands = a.operands
         for i in range(a.op_count):
             o = operands[i]
-            op = _Op()
-            op.size = o.size
-            op.write = bool(o.access & CS_AC_WRITE)
-            kind = o.type
+            size, write, kind = o.size, bool(o.access & CS_AC_WRITE), o.type
             if kind == g.X86_OP_REG:
-                op.kind = "r"
-                op.reg, op.width = registers.get(o.value.reg, ("", 0))
+                reg, width = registers.get(o.value.reg, ("", 0))
+                ops.append(_Op("r", size, write, reg, width))
             elif kind == g.X86_OP_IMM:
-                op.kind = "i"
-                op.imm = o.value.imm
+                ops.append(_Op("i", size, write, imm=o.value.imm))
             elif kind == g.X86_OP_MEM:
-                _memory(op, o.value.mem, g, registers.get)
+                m = o.value.mem
+                where = (m.segment, m.base, m.index, m.scale, m.disp)
+                ops.append(_memory(size, write, *where, g, registers.get))
             else:
-                op.kind = "?"
-            ops.append(op)
-        insn.operands(ops)
+                ops.append(_Op("?", size, write))
         status = self.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
         if status != self.capstone.CS_ERR_OK:
             # as _convert, when regs_access raises: all may change
-            insn.written = tuple(sorted(set(names.values())))
-            return insn
-        written = [registers.get(w) for w in self.regs_write[: self.write_count.value]]
-        insn.written = tuple(w for w in written if w is not None)
-        return insn
+            written = tuple(sorted(set(names.values())))
+        else:
+            found = [registers.get(w) for w in self.regs_write[: self.write_count.value]]
+            written = tuple(w for w in found if w is not None)
+        rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
+        mnemonic = raw.mnemonic.decode("ascii")
+        return _insn(raw.address, raw.size, raw.id, mnemonic, groups, rep, ops, written, g)
 
 
 # Mnemonic endings after which a decoded run stops: an unconditional jump, a return, a trap
