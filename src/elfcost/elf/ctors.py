@@ -90,6 +90,10 @@ MAX_INITIALISERS = 512  # array entries looked at
 MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
 MAX_SYMBOL_TABLE = 64 << 20  # bytes of .symtab / .dynsym read for function names
+# A string table up to this size is read whole when a name is first asked; a larger one, a
+# name at a time, STRING_PIECE bytes per read until its NUL.
+SMALL_STRING_TABLE = 256 << 10
+STRING_PIECE = 512
 LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # Once numpy is loaded (a scan loads it for the first large object), beyond this many: a C++
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
@@ -645,13 +649,14 @@ class _Symbols:
         self.dso = dso
         self.fd = fd
         # The function symbols' addresses, sorted, and for each: a function's symbol (not an
-        # untyped label), a local one, its name's offset in _strings. The order among the
+        # untyped label), a local one, its name's offset in the string table. The order among the
         # names at one address is made by names().
         self._values: Sequence[int] | None = None
         self._typed: Sequence[int] = []
         self._local: Sequence[int] = []
         self._name_offsets: Sequence[int] = []
-        self._strings = b""
+        self._string_table = (0, 0)  # the string table's file offset and size
+        self._strings: bytes | None = None  # a small one, read whole when first asked
         self._dynamic: dict[int, tuple[str, int, int] | None] = {}
         self.fmt = ("<" if dso.little_endian else ">") + (
             "IBBHQQ" if dso.elf_class == 64 else "IIIBBH"
@@ -684,10 +689,33 @@ class _Symbols:
             offsets = [off for _, _, off in rows]
         out = []
         for off in offsets:
-            end = self._strings.find(b"\0", off)
-            if end >= 0:
-                out.append(self._strings[off:end].decode("utf-8", "surrogateescape"))
+            name = self._string(off)
+            if name is not None:
+                out.append(name.decode("utf-8", "surrogateescape"))
         return out
+
+    def _string(self, off: int) -> bytes | None:
+        """The NUL-terminated string at `off` in the string table, None if it is not ended
+        within the table. A large table (a C++ program's .strtab, several MB) is not read
+        whole for the few names asked."""
+        start, size = self._string_table
+        if size <= SMALL_STRING_TABLE:
+            if self._strings is None:
+                self._strings = os.pread(self.fd, size, start)
+            end = self._strings.find(b"\0", off)
+            return self._strings[off:end] if end >= 0 else None
+        found = b""
+        at = off
+        while at < size:
+            piece = os.pread(self.fd, min(STRING_PIECE, size - at), start + at)
+            end = piece.find(b"\0")
+            if end >= 0:
+                return found + piece[:end]
+            if not piece:
+                break  # the file ends before the table
+            found += piece
+            at += len(piece)
+        return None
 
     def name(self, vaddr: int) -> str:
         names = self.names(vaddr)
@@ -709,7 +737,7 @@ class _Symbols:
     def _read_names(self) -> None:
         """Index the function symbols of .symtab (else .dynsym) by address."""
         self._values, self._typed, self._local, self._name_offsets = [], [], [], []
-        self._strings = b""
+        self._string_table, self._strings = (0, 0), None
         by_name = {s.name: s for s in self.dso.sections}
         for table, strings in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             sym, strs = by_name.get(table), by_name.get(strings)
@@ -719,7 +747,7 @@ class _Symbols:
                 continue
             size = struct.calcsize(self.fmt)
             raw = os.pread(self.fd, sym.size - sym.size % size, sym.offset)
-            self._strings = os.pread(self.fd, strs.size, strs.offset)
+            self._string_table = (strs.offset, strs.size)
             numpy = "numpy" in sys.modules
             large = LARGE_SYMBOL_TABLE_NUMPY_LOADED if numpy else LARGE_SYMBOL_TABLE
             if len(raw) // size > large:
