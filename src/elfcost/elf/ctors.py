@@ -272,6 +272,7 @@ class _Insn(msgspec.Struct, gc=False):
     ops: tuple[_Op, ...] = ()
     stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
     written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
+    effect: str = ""  # what _registers does for it (_effect); "": nothing
 
     def at(self, address: int) -> _Insn:
         """The same instruction at `address` (its operands are never changed: shared)."""
@@ -285,6 +286,7 @@ class _Insn(msgspec.Struct, gc=False):
             self.ops,
             self.stores,
             self.written,
+            self.effect,
         )
 
 
@@ -310,7 +312,26 @@ def _insn(
         elif g.X86_GRP_JUMP in groups:
             flow = "jump"
     stores = tuple(op for op in ops if op.write and op.kind == "m") if ops else ()
-    return _Insn(address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written)
+    effect = _effect(iid, ops, written, g)
+    return _Insn(
+        address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written, effect
+    )
+
+
+def _effect(iid: int, ops: list[_Op], written: tuple[tuple[str, int], ...], g: Any) -> str:
+    """How _registers treats an instruction, found once for all the places it is met: "push",
+    "pop", "leave"; "move" for two operands with a register destination that alone changes
+    (most moves), "move+" when others change too; "regs" for other registers written; ""
+    when none is (a compare, a test, a store, a jump)."""
+    if iid == g.X86_INS_PUSH and len(ops) == 1:
+        return "push"
+    if iid == g.X86_INS_POP and len(ops) == 1:
+        return "pop"
+    if iid == g.X86_INS_LEAVE:
+        return "leave"
+    if len(ops) == 2 and ops[0].kind == "r" and ops[0].write and ops[0].reg:
+        return "move" if len(written) == 1 and written[0][0] == ops[0].reg else "move+"
+    return "regs" if written else ""
 
 
 def _memory(
@@ -1391,7 +1412,7 @@ class _Analysis:
                 and (ops[0].kind != "i" or self._tail(ops[0].imm & self.mask))
             ):
                 self._call(insn, state, depth, name, writes, unproven)
-            else:
+            elif insn.effect:
                 self._registers(insn, state)
         return state
 
@@ -1481,15 +1502,23 @@ class _Analysis:
 
     def _registers(self, insn: _Insn, state: _State) -> None:
         """The registers (and stack slots, for push and pop) after an instruction that is
-        neither a call nor a tail call."""
-        x86 = self.x86
+        neither a call nor a tail call, and writes some (insn.effect)."""
         arch = self.arch
-        iid = insn.id
+        effect = insn.effect
         ops = insn.ops
         regs = state.regs
-        new: dict[str, Value | None] = {}
         sp = arch.sp
-        if iid == x86.X86_INS_PUSH and len(ops) == 1:
+        if effect == "move" and ops[0].reg != sp:
+            # the destination alone changes (most moves): as below, without the dict
+            dst = ops[0].reg
+            v = self._value(insn, state)
+            if v is None:
+                regs.pop(dst, None)
+            else:
+                regs[dst] = v
+            return
+        new: dict[str, Value | None] = {}
+        if effect == "push":
             s = self.add(regs.get(sp), -arch.word)
             if s is not None and s[1] is not None:
                 v = self.operand(ops[0], state) if ops[0].size == arch.word else None
@@ -1498,13 +1527,13 @@ class _Analysis:
                 else:
                     state.slots[s[1]] = v
             new[sp] = s
-        elif iid == x86.X86_INS_POP and len(ops) == 1:
+        elif effect == "pop":
             s = regs.get(sp)
             v = state.slots.get(s[1]) if s is not None and s[1] is not None else None
             new[sp] = self.add(s, arch.word)
             if ops[0].kind == "r":
                 new[ops[0].reg] = v if ops[0].width == arch.word else None
-        elif iid == x86.X86_INS_LEAVE:
+        elif effect == "leave":
             bp = regs.get(arch.bp)
             if bp is not None and bp[0] == "s":
                 new[sp] = self.add(bp, arch.word)
@@ -1512,20 +1541,8 @@ class _Analysis:
             else:
                 new[sp] = _STACK_SOMEWHERE
                 new[arch.bp] = None
-        elif len(ops) == 2 and ops[0].kind == "r" and ops[0].write and ops[0].reg:
-            dst = ops[0].reg
-            v = self._value(insn, state)
-            written = insn.written
-            if dst != sp and len(written) == 1 and written[0][0] == dst:
-                # the destination alone changes (most moves): as below, without the dict
-                if v is None:
-                    regs.pop(dst, None)
-                else:
-                    regs[dst] = v
-                return
-            new[dst] = v
-        elif not insn.written:
-            return  # a compare, a test, a store: no register changes
+        elif effect in ("move", "move+"):
+            new[ops[0].reg] = self._value(insn, state)
         for full, _ in insn.written:
             if full not in new:
                 new[full] = None
