@@ -311,7 +311,7 @@ def _insn(
             flow = "call"
         elif g.X86_GRP_JUMP in groups:
             flow = "jump"
-    stores = tuple(op for op in ops if op.write and op.kind == "m") if ops else ()
+    stores = tuple([op for op in ops if op.write and op.kind == "m"]) if ops else ()
     effect = _effect(iid, ops, written, g)
     return _Insn(
         address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written, effect
@@ -414,6 +414,7 @@ class _Lean:
         import capstone
 
         self.ctypes = ctypes
+        self.byref = ctypes.byref
         self.capstone = capstone
         major = str(getattr(capstone, "__version__", "0")).split(".")[0]
         self.usable = major == "5" and all(
@@ -507,13 +508,14 @@ class _Lean:
                 ops.append(_memory(size, write, *where, g, registers.get))
             else:
                 ops.append(_Op("?", size, write))
-        status = self.cs_regs_access(md.csh, self.ctypes.byref(raw), *self.access)
+        status = self.cs_regs_access(md.csh, self.byref(raw), *self.access)
         if status != self.capstone.CS_ERR_OK:
             # as _convert, when regs_access raises: all may change
             written = tuple(sorted(set(names.values())))
         else:
-            found = [registers.get(w) for w in self.regs_write[: self.write_count.value]]
-            written = tuple(w for w in found if w is not None)
+            # the registers it writes that are in `names` (a table's entries are never empty)
+            found = map(registers.get, self.regs_write[: self.write_count.value])
+            written = tuple(filter(None, found))
         rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         mnemonic = raw.mnemonic.decode("ascii")
         return _insn(raw.address, raw.size, raw.id, mnemonic, groups, rep, ops, written, g)
