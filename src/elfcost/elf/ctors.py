@@ -298,11 +298,12 @@ def _insn(
     groups: Sequence[int],
     rep: bool,
     ops: list[_Op],
+    writes_memory: bool,
     written: tuple[tuple[str, int], ...],
     g: Any,
 ) -> _Insn:
     """An instruction from what either reading path read of capstone's: its groups give
-    its flow."""
+    its flow; `writes_memory`: one of its memory operands is written (few are)."""
     flow = ""
     if groups:
         if g.X86_GRP_RET in groups or g.X86_GRP_IRET in groups:
@@ -311,7 +312,7 @@ def _insn(
             flow = "call"
         elif g.X86_GRP_JUMP in groups:
             flow = "jump"
-    stores = tuple([op for op in ops if op.write and op.kind == "m"]) if ops else ()
+    stores = tuple([op for op in ops if op.write and op.kind == "m"]) if writes_memory else ()
     effect = _effect(iid, ops, written, g)
     return _Insn(
         address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written, effect
@@ -397,7 +398,8 @@ def _convert(ci: CsInsn, md: Cs, x86: object, names: dict[str, tuple[str, int]])
         found = (names.get(md.reg_name(r)) for r in regs)
         written = tuple(w for w in found if w is not None)
     rep = ci.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
-    return _insn(ci.address, ci.size, ci.id, ci.mnemonic, ci.groups, rep, ops, written, g)
+    stores = any(op.write and op.kind == "m" for op in ops)
+    return _insn(ci.address, ci.size, ci.id, ci.mnemonic, ci.groups, rep, ops, stores, written, g)
 
 
 class _Lean:
@@ -493,6 +495,7 @@ class _Lean:
         groups = detail.groups[:count] if count else ()
         a = detail.arch.x86
         ops = []
+        stores = False
         operands = a.operands
         for i in range(a.op_count):
             o = operands[i]
@@ -506,6 +509,7 @@ class _Lean:
                 m = o.value.mem
                 where = (m.segment, m.base, m.index, m.scale, m.disp)
                 ops.append(_memory(size, write, *where, g, registers.get))
+                stores = stores or write
             else:
                 ops.append(_Op("?", size, write))
         status = self.cs_regs_access(md.csh, self.byref(raw), *self.access)
@@ -518,7 +522,8 @@ class _Lean:
             written = tuple(filter(None, found))
         rep = a.prefix[0] in (g.X86_PREFIX_REP, g.X86_PREFIX_REPNE)
         mnemonic = raw.mnemonic.decode("ascii")
-        return _insn(raw.address, raw.size, raw.id, mnemonic, groups, rep, ops, written, g)
+        address, size, iid = raw.address, raw.size, raw.id
+        return _insn(address, size, iid, mnemonic, groups, rep, ops, stores, written, g)
 
 
 # Mnemonic endings after which a decoded run stops: an unconditional jump, a return, a trap
@@ -680,6 +685,7 @@ class _Symbols:
         self._name_offsets: Sequence[int] = []
         self._string_table = (0, 0)  # the string table's file offset and size
         self._strings: bytes | None = None  # a small one, read whole when first asked
+        self._starts: frozenset[int] | None = None  # a small table's function_at, as a set
         self._dynamic: dict[int, tuple[str, int, int] | None] = {}
         self.fmt = ("<" if dso.little_endian else ">") + (
             "IBBHQQ" if dso.elf_class == 64 else "IIIBBH"
@@ -744,6 +750,13 @@ class _Symbols:
         names = self.names(vaddr)
         return names[0] if names else f"0x{vaddr:x}"
 
+    def starts(self) -> frozenset[int] | None:
+        """The addresses function_at is True at, when the table is small (indexed in
+        Python); None for a large one (bisected)."""
+        if self._values is None:
+            self._read_names()
+        return self._starts
+
     def function_at(self, vaddr: int) -> bool:
         """Whether a function symbol (STT_FUNC, STT_GNU_IFUNC) starts at `vaddr`."""
         if self._values is None:
@@ -760,6 +773,7 @@ class _Symbols:
     def _read_names(self) -> None:
         """Index the function symbols of .symtab (else .dynsym) by address."""
         self._values, self._typed, self._local, self._name_offsets = [], [], [], []
+        self._starts = frozenset()
         self._string_table, self._strings = (0, 0), None
         by_name = {s.name: s for s in self.dso.sections}
         for table, strings in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
@@ -786,6 +800,7 @@ class _Symbols:
             self._typed = [r[1] for r in rows]
             self._local = [r[2] for r in rows]
             self._name_offsets = [r[3] for r in rows]
+            self._starts = frozenset(r[0] for r in rows if r[1])
             return
 
     def _index_numpy(self, raw: bytes) -> None:
@@ -809,6 +824,7 @@ class _Symbols:
         # By address only, and kept as arrays of machine words (bisect reads them as ints):
         # a large table's full order and Python lists cost more than the few lookups made.
         order = np.argsort(values)
+        self._starts = None  # bisected: a set of a large table's addresses costs more
         self._values = array.array("Q", values[order].tobytes())
         self._typed = array.array("B", (~untyped[order]).astype(np.uint8).tobytes())
         self._local = array.array("B", local[order].astype(np.uint8).tobytes())
@@ -1246,6 +1262,8 @@ class _Analysis:
         work = [entry]
         floor = OWN_CODE_INSNS if depth else 0
         decoded, traps = self.code.cache, self.traps
+        starts = self.symbols.starts()
+        function_at = self.symbols.function_at if starts is None else starts.__contains__
         while work:
             a = work.pop()
             leaders.add(a)
@@ -1265,7 +1283,7 @@ class _Analysis:
                     kind, targets = flow[a] = _NEXT  # as _flow gives it, without the call
                 else:
                     kind, targets = flow[a] = self._flow(insn, depth)
-                if kind == "next" and insn.next != entry and self.symbols.function_at(insn.next):
+                if kind == "next" and insn.next != entry and function_at(insn.next):
                     # Running into another function: past a call that does not return, most
                     # likely. Where control goes is not known.
                     kind, targets = flow[a] = ("into", ())
@@ -1405,9 +1423,7 @@ class _Analysis:
                     self._call(insn, state, depth, name, writes, unproven)
                     continue
                 self._note(unproven, f"{name}: call at 0x{insn.address:x} not followed")
-                for r in self.arch.caller_saved:
-                    state.regs.pop(r, None)
-                state.slots.clear()
+                self._clobber(state)
             elif (
                 insn.id == jmp
                 and len(ops) == 1
@@ -1646,8 +1662,14 @@ class _Analysis:
             # __x86.get_pc_thunk: returns with its register holding the return address
             state.regs[callee.register] = ("a", insn.next)
             return
-        for r in self.arch.caller_saved:
-            state.regs.pop(r, None)
+        self._clobber(state)
+
+    def _clobber(self, state: _State) -> None:
+        """What a call may change: the psABI's scratch registers, the stack slots. (The few
+        registers known are looked at, not every scratch one.)"""
+        regs, scratch = state.regs, self.arch.caller_saved
+        for r in [r for r in regs if r in scratch]:
+            del regs[r]
         state.slots.clear()
 
     def _memory(
