@@ -98,6 +98,7 @@ LARGE_SYMBOL_TABLE = 20000  # entries: beyond this many, indexed with numpy
 # Once numpy is loaded (a scan loads it for the first large object), beyond this many: a C++
 # program's few thousand symbols cost ~4 ms in Python, under 1 ms in numpy.
 LARGE_SYMBOL_TABLE_NUMPY_LOADED = 512
+RECORDS_NUMPY = 64  # relocation records per table, once numpy is loaded (see records)
 # Converted instructions kept by their bytes, for every object this process analyses (see
 # _Decoder._shared), ~800 bytes each; a full table is emptied and refilled. The 190 objects
 # with initialisers of /usr/bin and /usr/sbin's programs hold ~11,000 distinct ones.
@@ -790,11 +791,18 @@ class _Symbols:
             if len(raw) // size > large:
                 self._index_numpy(raw)
                 return
-            rows = []
-            for entry in struct.iter_unpack(self.fmt, raw):
-                name_off, value, info, shndx = self._fields(entry)
-                if info & 0xF in _CODE_TYPES and shndx and name_off:
-                    rows.append((value, info & 0xF != STT_NOTYPE, info >> 4 == 0, name_off))
+            # (st_name, st_info, st_shndx, st_value) of each entry, in one comprehension
+            order = self.fmt[0]
+            if self.dso.elf_class == 64:
+                entries = struct.iter_unpack(order + "IBxHQ8x", raw)
+            else:
+                fields = struct.iter_unpack(order + "II4xBxH", raw)
+                entries = ((n, i, x, v) for n, v, i, x in fields)
+            rows = [
+                (value, info & 0xF != STT_NOTYPE, info >> 4 == 0, name_off)
+                for name_off, info, shndx, value in entries
+                if info & 0xF in _CODE_TYPES and shndx and name_off
+            ]
             rows.sort(key=lambda r: r[0])
             self._values = [r[0] for r in rows]
             self._typed = [r[1] for r in rows]
@@ -1029,11 +1037,16 @@ class _Analysis:
     def records(self) -> dict[int, Entry]:
         if self._records is None:
             # Where the GOT is, from the section headers, else every symbolic record.
+            # Once numpy is loaded, tables of more than RECORDS_NUMPY records are filtered with
+            # it: the Python path's cost per record (its range, its addend, its entry) is
+            # more than numpy's fixed cost beyond a few dozen.
+            numpy = "numpy" in sys.modules
             self._records = records_at(
                 self.dso,
                 [*self.array_ranges, *self.got],
                 self.fd,
                 symbolic_anywhere=not self.got,
+                small=RECORDS_NUMPY if numpy else None,
             )
         return self._records
 
