@@ -1770,24 +1770,26 @@ class _Initialiser(msgspec.Struct, frozen=True):
     why: str = ""  # vaddr None: why
 
 
-def _dynamic_value(dso: Dso, tag: int) -> int | None:
+def _dynamic_values(dso: Dso) -> dict[int, int]:
+    """The dynamic section's values by tag, in one pass: the last entry wins, as in
+    elf_get_dynamic_info."""
     dyn = dso.dynamic
-    found = [e.value for e in dyn.entries if e.tag == tag] if dyn else []
-    return found[-1] if found else None  # the last entry wins, as in elf_get_dynamic_info
+    return {e.tag: e.value for e in dyn.entries} if dyn else {}
 
 
 def _arrays(dso: Dso) -> tuple[list[tuple[str, int, int, bool]], int | None]:
     """The initialiser arrays (name, vaddr, size, preinit) and DT_INIT's address."""
     arrays: list[tuple[str, int, int, bool]] = []
     if dso.dynamic is not None:
+        values = _dynamic_values(dso)
         for name, tag, size_tag, preinit in (
             ("DT_PREINIT_ARRAY", DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ, True),
             ("DT_INIT_ARRAY", DT_INIT_ARRAY, DT_INIT_ARRAYSZ, False),
         ):
-            at, size = _dynamic_value(dso, tag), _dynamic_value(dso, size_tag)
+            at, size = values.get(tag), values.get(size_tag)
             if at is not None and size:
                 arrays.append((name, at, size, preinit))
-        return arrays, _dynamic_value(dso, DT_INIT)
+        return arrays, values.get(DT_INIT)
     init: int | None = None
     for s in dso.sections:
         if s.sh_type == SHT_PREINIT_ARRAY and s.size:
