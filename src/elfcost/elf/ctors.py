@@ -274,6 +274,7 @@ class _Insn(msgspec.Struct, gc=False):
     stores: tuple[_Op, ...] = ()  # the memory operands it writes: most have none
     written: tuple[tuple[str, int], ...] = ()  # full registers written, and widths
     effect: str = ""  # what _registers does for it (_effect); "": nothing
+    ends_run: bool = False  # its mnemonic ends with one of _ENDS_RUN
 
     def at(self, address: int) -> _Insn:
         """The same instruction at `address` (its operands are never changed: shared)."""
@@ -288,6 +289,7 @@ class _Insn(msgspec.Struct, gc=False):
             self.stores,
             self.written,
             self.effect,
+            self.ends_run,
         )
 
 
@@ -315,8 +317,9 @@ def _insn(
             flow = "jump"
     stores = tuple([op for op in ops if op.write and op.kind == "m"]) if writes_memory else ()
     effect = _effect(iid, ops, written, g)
+    ends = mnemonic.endswith(_ENDS_RUN)
     return _Insn(
-        address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written, effect
+        address, address + size, iid, mnemonic, flow, rep, tuple(ops), stores, written, effect, ends
     )
 
 
@@ -601,19 +604,28 @@ class _Decoder:
             found, n = lean.disasm(md, run, vaddr, RUN_INSNS)
             try:
                 for i in range(n):
-                    raw = found[i]
-                    size = raw.size
                     address = vaddr + at
-                    if address not in cache:
-                        code = run[at : at + size]
-                        shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline
-                        if shared is not None:
-                            cache[address] = shared.at(address)
-                        else:
-                            cache[address] = self._share(code, lean.insn(md, raw, x86, names))
-                    at += size
-                    if raw.mnemonic.endswith(_ENDS_RUN_ASCII):
-                        break  # what follows may be another function, or not code
+                    # An instruction known says its size and whether it ends the run, without
+                    # capstone's structure read again (the same bytes, the same instruction).
+                    insn = cache.get(address)
+                    if insn is None:
+                        raw = found[i]
+                        size = raw.size
+                        if address not in cache:
+                            code = run[at : at + size]
+                            shared = _SHARED_INSNS.get((mode, code))  # as _shared, inline
+                            if shared is not None:
+                                cache[address] = shared.at(address)
+                            else:
+                                converted = lean.insn(md, raw, x86, names)
+                                cache[address] = self._share(code, converted)
+                        at += size
+                        if raw.mnemonic.endswith(_ENDS_RUN_ASCII):
+                            break  # what follows may be another function, or not code
+                    else:
+                        at = insn.next - vaddr
+                        if insn.ends_run:
+                            break
             finally:
                 lean.free(found, n)
             return
