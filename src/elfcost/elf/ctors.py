@@ -571,10 +571,13 @@ class _Decoder:
             while len(out) < n:
                 at = vaddr + len(out) - s.vaddr  # offset in the segment
                 page = at - at % 4096
-                if (s.offset, page) not in self.pages:
+                data = self.pages.get((s.offset, page))
+                if data is None:
                     size = min(4096, s.filesz - page)
-                    self.pages[s.offset, page] = os.pread(self.fd, size, s.offset + page)
-                piece = self.pages[s.offset, page][at - page : at - page + n - len(out)]
+                    data = self.pages[s.offset, page] = os.pread(self.fd, size, s.offset + page)
+                piece = data[at - page : at - page + n - len(out)]
+                if not out and len(piece) == n:
+                    return piece  # within one page, as most runs are
                 if not piece:
                     break
                 out += piece
