@@ -105,6 +105,46 @@ def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> No
     assert aliases > 0  # the order among names at one address was compared
 
 
+def test_names_read_a_piece_at_a_time_equal_the_whole_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large string table is read a name at a time (ctors._Symbols._string), in pieces of
+    STRING_PIECE bytes: every function's names are those the whole table gives, with pieces
+    short enough that most names cross one."""
+    compared = 0
+    for dso in objects():
+        found = []
+        for small, piece in ((1 << 40, 512), (0, 7)):
+            monkeypatch.setattr(ctors, "SMALL_STRING_TABLE", small)
+            monkeypatch.setattr(ctors, "STRING_PIECE", piece)
+            with opened(dso.file) as (fd, _):
+                s = ctors._Symbols(dso, fd)
+                s._read_names()
+                assert s._values is not None
+                found.append([s.names(v) for v in sorted(set(s._values))])
+        assert found[0] == found[1], dso.path
+        compared += sum(len(names) for names in found[0])
+    assert compared > 1000
+
+
+def test_shared_instructions_are_not_tracked_by_the_garbage_collector() -> None:
+    """The instructions kept across objects (ctors._SHARED_INSNS), their operands and the
+    tuples holding them are not walked by the garbage collector: a scan's full collections
+    would walk them all, each time."""
+    import gc
+
+    ctors._SHARED_INSNS.clear()
+    for d in objects():
+        with opened(d.file) as (fd, _):
+            ctors.initialiser_writes(d, fd)
+    gc.collect()
+    shared = list(ctors._SHARED_INSNS.values())
+    assert len(shared) > 100
+    for insn in shared:
+        held = (insn, insn.ops, insn.stores, insn.written, *insn.ops)
+        assert not any(gc.is_tracked(x) for x in held), insn
+
+
 def test_instructions_shared_between_objects_change_no_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
