@@ -1,5 +1,6 @@
 """elfcost: the private dirty memory of an ELF program, predicted before it runs."""
 
+import importlib
 import os
 
 # The cyclic collector's thresholds in elfcost's own processes (the command line, a scan's
@@ -32,3 +33,16 @@ def own_process() -> None:
         if name not in os.environ:
             os.environ[name] = value
             ADDED_ENVIRONMENT.add(name)
+
+
+def import_numpy() -> None:
+    """numpy imported with OWN_ENVIRONMENT's settings in any process (a scan's caller, before
+    it forks its workers): what is not set already is set for the import only, and the
+    process's environment is left as it was."""
+    added = [name for name in OWN_ENVIRONMENT if name not in os.environ]
+    os.environ.update({name: OWN_ENVIRONMENT[name] for name in added})
+    try:
+        importlib.import_module("numpy")
+    finally:
+        for name in added:
+            del os.environ[name]

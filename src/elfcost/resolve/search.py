@@ -730,27 +730,17 @@ def _version_problems(dso: Dso, targets: dict[str, _Loaded | None]) -> list[Vers
         if target is None:
             continue  # a missing library: reported as such
         defined = target.dso.dynamic.verdef if target.dso.dynamic else None
-        if defined is None:
-            problems.append(
-                VersionProblem(
-                    parent=dso.path,
-                    file=need.file,
-                    found=target.dso.path,
-                    version=None,
-                    fatal=False,
-                )
-            )
-            continue
+        # No DT_VERDEF: one problem, version None (a message, not fatal).
+        lacking = [None] if defined is None else [v for v in need.versions if v not in defined]
         problems.extend(
             VersionProblem(
                 parent=dso.path,
                 file=need.file,
                 found=target.dso.path,
                 version=v,
-                fatal=v not in need.weak,
+                fatal=v is not None and v not in need.weak,
             )
-            for v in need.versions
-            if v not in defined
+            for v in lacking
         )
     return problems
 

@@ -48,7 +48,6 @@ import os
 import posixpath
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -861,8 +860,9 @@ def _package(t: _Target) -> Hashable | None:
 def _needed(t: _Target) -> frozenset[str]:
     """The libraries t names (DT_NEEDED): the local pool sends the programs that name the
     same ones to the same worker, which reads and analyses each library once (libLLVM's
-    constructors and 400,000 relocations take 0.2 s). Nothing, if t cannot be read: the
-    analysis reports that."""
+    constructors and 400,000 relocations take ~0.1 s). Nothing, if t cannot be read: the
+    analysis reports that. The worker reads t's headers again: sending them would cost about
+    what reading them does (~0.1 ms)."""
     if t.site.remote:
         return frozenset()
     try:
@@ -875,24 +875,17 @@ def _preload() -> None:
     """What a worker imports for its first programs (numpy for relocation tables, capstone
     for initialisers, pyelftools for symbol tables, and elfcost's modules that use them),
     imported in this process before the workers are forked: they share it instead of each
-    importing it. A cold scan of /usr/bin + /usr/sbin with 2 workers: 0.3 s less CPU. numpy's
-    OpenBLAS is loaded with one thread (see elfcost.OWN_ENVIRONMENT), this process's own
-    environment left as it was."""
-    blas = "OPENBLAS_NUM_THREADS" not in os.environ and "numpy" not in sys.modules
-    if blas:
-        os.environ["OPENBLAS_NUM_THREADS"] = elfcost.OWN_ENVIRONMENT["OPENBLAS_NUM_THREADS"]
+    importing it (~0.15 s of CPU a worker; a cold scan of /usr/bin + /usr/sbin with 2 workers
+    took 0.3 s less CPU). numpy as elfcost's own processes load it (elfcost.import_numpy)."""
     try:
+        elfcost.import_numpy()
         for name in _PRELOADED:
             importlib.import_module(name)
     except ImportError:
         pass  # the worker that needs it says so, for its file
-    finally:
-        if blas:
-            del os.environ["OPENBLAS_NUM_THREADS"]
 
 
 _PRELOADED = (
-    "numpy",
     "capstone",
     "elftools.elf.elffile",
     "elftools.elf.sections",
