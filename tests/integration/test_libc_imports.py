@@ -76,3 +76,27 @@ def test_the_json_document_carries_the_process_pages(samples: Path) -> None:
         ("stdio-buffer", "idle", None),
     ]
     assert pages[1]["detail"].startswith("fgets (imported by stdin_read.pie) reads a stream")
+
+
+def test_imports_agree_with_lief_on_host_objects() -> None:
+    """What each object imports, against LIEF's dynamic symbols (an independent parser): the
+    undefined ones (st_shndx SHN_UNDEF) among the functions the model asks about. Programs and
+    libraries of the host, whose string tables may keep a name as the tail of another."""
+    lief = pytest.importorskip("lief")
+    asked = (*ASKED, "free", "calloc", "realloc", "fwrite", "fputs", "puts", "strlen", "memcpy",
+             "qsort", "getenv", "pthread_create", "dlopen", "__cxa_atexit", "_ZdlPv")  # fmt: skip
+    files = ["/usr/bin/ls", "/usr/bin/python3", "/usr/bin/gdb", "/usr/bin/cmake"]
+    files += [str(p) for p in sorted(Path("/lib/x86_64-linux-gnu").glob("lib*.so.*"))[:60]]
+    checked = 0
+    for f in files:
+        p = Path(f)
+        if not p.is_file() or p.is_symlink() or p.stat().st_size > 8 << 20:
+            continue
+        parsed = lief.ELF.parse(f)
+        if parsed is None:
+            continue
+        undefined = {s.name for s in parsed.dynamic_symbols if s.shndx == 0 and s.name}
+        expected = tuple(n for n in asked if n in undefined)
+        assert linked_functions(read_dso(f), asked, imported=True) == expected, f
+        checked += 1
+    assert checked >= 20
