@@ -226,4 +226,3 @@ def linked_functions(
         if name is not None:
             hits.add(name)
     return tuple(n for n in wanted if n in hits)
-
