@@ -1,9 +1,10 @@
 """The one way elfcost opens a file it is given: never blocking, regular files only, bounded.
 
 Every input that is not a /proc file read on purpose comes through here: ELF files, saved
-reports, budgets and baselines, scan cache entries, captures. A FIFO must not hang a run, nor
-/dev/zero or a sparse 100 GB file eat the machine's memory, nor /proc/self/mem end in an
-internal error: each is a one-line InputError naming the file (exit 3).
+reports, budgets and baselines, scan cache entries, captures (and, for their first bytes
+only, every file a scan walks: read_head). A FIFO must not hang a run, nor /dev/zero or a
+sparse 100 GB file eat the machine's memory, nor /proc/self/mem end in an internal error:
+each is a one-line InputError naming the file (exit 3).
 """
 
 from __future__ import annotations
@@ -59,5 +60,23 @@ def read_bounded(path: str, what: str, limit: int) -> bytes:
         return b"".join(chunks)
     except OSError as exc:
         raise InputError(path, what, exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def read_head(path: str, n: int) -> bytes | None:
+    """The first `n` bytes (or fewer) of `path`; None when it cannot be opened or read at an
+    offset. Opened without blocking as open_regular does, but not checked to be a regular file:
+    a FIFO, a socket or a directory fails the read (or the open) instead. For a question asked
+    of every file a scan walks (is it ELF?), where that check was a fifth of the time; what
+    is then read whole goes through open_regular."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, n, 0)
+    except OSError:
+        return None
     finally:
         os.close(fd)

@@ -729,3 +729,21 @@ def test_cli_formats_and_exit_codes(samples: Path, tmp_path: Path) -> None:
     assert _cli("--no-cache", "--format", "html", "-o", str(out), str(d)).returncode == 0
     assert "<!doctype html" in out.read_text()[:200].lower()
     assert _cli().returncode == 2  # nothing to scan
+
+
+def test_a_relative_directory_is_shown_as_given(
+    ownlib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files found under a relative directory are shown under it, as given; their loader paths
+    (the loader's $ORIGIN, the cache keys) are absolute and normal whatever the spelling."""
+    monkeypatch.chdir(ownlib.parent)
+    for top in ("app", "app/", "./app/../app"):
+        results, summary = scan([top])
+        assert summary.executables == 1, top
+        (r,) = (r for r in results if r.doc is not None)
+        assert r.path == os.path.join(top, "ownlib"), top
+        assert r.loader_path == str(ownlib / "ownlib"), top
+        # $ORIGIN is the program's directory: its own library is found there
+        assert str(ownlib / "libown.so") in object_paths(r), top
+    results, _ = scan([ownlib])  # absolute: shown as walked
+    assert [r.path for r in results if r.doc is not None] == [str(ownlib / "ownlib")]

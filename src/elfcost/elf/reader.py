@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from elfcost.elf.machines import CLASSES, machine_for
-from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
-from elfcost.files import open_regular
+from elfcost.errors import MalformedElfError, NotElfError, UnsupportedElfError
+from elfcost.files import open_regular, read_head
 from elfcost.model import (
     DF_TEXTREL,
     DT_FLAGS,
@@ -181,17 +181,9 @@ def read_dso(file: str, *, path: str | None = None, sections: bool = True) -> Ds
 
 
 def is_elf(file: str) -> bool:
-    """True if `file` is a readable regular file starting with the ELF magic."""
-    try:
-        fd, _ = open_regular(file)
-    except InputError:
-        return False
-    try:
-        return os.pread(fd, 4, 0) == ELF_MAGIC
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    """True if `file` can be read and starts with the ELF magic (files.read_head: a FIFO, a
+    directory or a socket is not ELF, and blocks nothing)."""
+    return read_head(file, 4) == ELF_MAGIC
 
 
 def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:

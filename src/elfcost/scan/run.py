@@ -44,6 +44,7 @@ import gc
 import glob
 import importlib
 import multiprocessing.util
+import operator
 import os
 import posixpath
 import shutil
@@ -380,11 +381,15 @@ class _Discovery:
     def _walk(self, top: str, site: _Site) -> None:
         # os.scandir rather than os.walk: sorted, iterative, and no stat for a symlink's target.
         stack = [top]
+        by_name = operator.attrgetter("name")
+        # Under an absolute, normal top, each entry's path is absolute and normal too (a name
+        # holds no "/" and is never "." or ".."): on this machine, its own loader path.
+        as_is = site.prefix is None and top == os.path.abspath(top)
         while stack:
             d = stack.pop()
             try:
                 with os.scandir(d) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    entries = sorted(it, key=by_name)
             except OSError as exc:
                 err = InputError(site.shown(d), "listing", exc.strerror or str(exc))
                 self._error(site.shown(d), site.loader_path(d), err)
@@ -396,7 +401,10 @@ class _Discovery:
                 elif e.is_dir(follow_symlinks=False):
                     subdirs.append(e.path)
                 elif e.is_file(follow_symlinks=False):
-                    self._file(e.path, e.stat(follow_symlinks=False), site, explicit=False)
+                    path = e.path
+                    loader = path if as_is else None
+                    st = e.stat(follow_symlinks=False)
+                    self._file(path, st, site, explicit=False, loader=loader)
                 # devices, FIFOs and sockets are not files to read
             stack.extend(reversed(subdirs))
 
