@@ -175,8 +175,57 @@ def test_progress_reaches_the_total(
 ) -> None:
     _, summary, seen = samples_scan
     total = summary.files_seen
-    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    # A directory is walked while its programs are analysed: the total grows to the files
+    # found, never past them, and is reached at the end.
+    assert seen[0][0] == 0 and seen[-1] == (total, total)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert [t for _, t in seen] == sorted(t for _, t in seen)
+    assert all(d <= t for d, t in seen)
+
+
+def test_progress_of_an_archive_knows_its_total_at_once(samples: Path, tmp_path: Path) -> None:
+    """An archive among the inputs is unpacked before anything is analysed (it is a root of
+    its own, which the workers are told of): the total is known from the first report."""
+    pkg = tmp_path / "pkg.tar.gz"
+    with tarfile.open(pkg, "w:gz") as tar:
+        tar.add(samples / "trivial.pie", arcname="usr/bin/trivial")
+        tar.add(samples / "opendir_daemon.pie", arcname="usr/bin/daemon")
+    seen: Progress = []
+    s = Scan(
+        [str(pkg), str(samples / "trivial.pie")],
+        ScanOptions(jobs=1, no_cache=True),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    list(s.results())
+    total = s.summary.files_seen
+    assert total == 3 and seen[0] == (0, total) and seen[-1] == (total, total)
+
+
+def test_a_directory_is_walked_while_its_first_programs_are_analysed(
+    ownlib: Path, tmp_path: Path
+) -> None:
+    """The first result of a scan of two directories comes before the second is walked:
+    no report so far counted its files. The results and counts are those of the whole."""
+    second = tmp_path / "second"
+    second.mkdir()
+    for n in range(20):
+        (second / f"data{n:02}.txt").write_text("not ELF\n")
+    shutil.copy(ownlib / "ownlib", second / "ownlib-copy")
+    seen: Progress = []
+    s = Scan(
+        [str(ownlib), str(second)],
+        ScanOptions(jobs=1, no_cache=True),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    results = s.results()
+    first = next(results)
+    assert first.path == str(ownlib / "ownlib")
+    assert max(t for _, t in seen) <= 3  # the first directory's files: the second not walked
+    rest = list(results)
+    assert [r.path for r in rest] == [str(second / "ownlib-copy")]
+    summary = s.summary
+    assert (summary.files_seen, summary.skipped_non_elf, summary.executables) == (24, 21, 2)
+    assert seen[-1] == (24, 24)
 
 
 def test_non_elf_is_counted_under_a_directory_and_an_error_when_named(

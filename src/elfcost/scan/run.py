@@ -26,7 +26,11 @@ spawned if the caller runs threads (engine.mp_context), so a script that scans w
 threads must do so under `if __name__ == "__main__":`, as multiprocessing's spawn requires.
 Results are yielded in input order (the inputs in the order given, each directory in name
 order) whatever the number of processes, so output is reproducible; on_progress(done, total)
-is called as files are answered, in any order.
+is called as files are answered, in any order. Unless an input is an archive (which must be
+unpacked or indexed before the workers start: it is a root of their configuration),
+directories are walked while the workers analyse what was found so far: the total grows until
+the walk ends. A file the walk finds not to be ELF is counted there (its first bytes read),
+and is not sent anywhere.
 
 Use:
     scan = Scan(["/usr/bin"], ScanOptions(jobs=4), on_progress=bar.update)
@@ -54,7 +58,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -219,14 +223,15 @@ class Scan:
             scheduler = self.options.scheduler
             client = engine.connect(scheduler, cleanup) if scheduler else None
             found = _Discovery(self.options, cleanup, self._jobs(), client)
-            for raw in self.inputs:
-                found.add(raw)
-            counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
-            counts.files = counts.not_elf = found.not_elf
-            counts.archives = found.archives
-            counts.roots = found.roots
+            targets: Iterable[_Target]
+            if found.streams(self.inputs):
+                targets = found.stream(self.inputs)  # walked while the workers analyse
+            else:
+                for raw in self.inputs:
+                    found.add(raw)
+                targets = found.targets
+            # Streaming, the sites are this machine's or the root's alone: no archive adds one.
             config = _config(self.options, found.sites, found.remote, found.scan)
-            targets = found.targets
             outcomes = _outcomes(
                 targets,
                 config,
@@ -234,13 +239,18 @@ class Scan:
                 self._progress,
                 client,
                 placed=found.placed,
-                answered=found.not_elf,
+                answered=lambda: found.not_elf,
             )
             for target, outcome in outcomes:
                 counts.add(target, outcome)
                 result = _result(target, outcome)
                 if result is not None:
                     yield result
+            counts.symlinks, counts.duplicates = found.symlinks, found.duplicates
+            counts.files += found.not_elf
+            counts.not_elf += found.not_elf
+            counts.archives = found.archives
+            counts.roots = found.roots
 
     def _jobs(self) -> int:
         """The workers asked for, at most JOBS_PER_CPU per core: `-j 100000` is no fork bomb."""
@@ -330,18 +340,50 @@ class _Discovery:
 
     def add(self, raw: str) -> None:
         """One input, named by the user: followed if it is a symbolic link."""
+        for _ in self._add(raw):
+            pass
+
+    def streams(self, inputs: Sequence[str]) -> bool:
+        """Whether `inputs` can be found as they are analysed (stream): none is an archive,
+        which adds a site (a root of its own) that the workers' configuration must hold."""
+        if self.options.archive:
+            return False
+        for raw in inputs:
+            file = self._where(raw)[1]
+            if not os.path.isdir(file) and archive.is_archive(file) and os.path.isfile(file):
+                return False
+        return True
+
+    def stream(self, inputs: Sequence[str]) -> Iterator[_Target]:
+        """The targets of `inputs` (see streams), in input order, each directory walked when
+        the targets before it have been taken: the workers analyse the first programs of a
+        large tree while the rest of it is walked."""
+        for raw in inputs:
+            for _ in self._add(raw):
+                yield from self._take()
+            yield from self._take()
+
+    def _take(self) -> list[_Target]:
+        found, self.targets = self.targets, []
+        return found
+
+    def _where(self, raw: str) -> tuple[str, str, str]:
+        """An input's loader path, its file on this machine, and how it is shown."""
         if self.site.prefix is None:
-            loader, file, shown = os.path.abspath(raw), raw, raw
-        else:
-            # Inside a root, shown as root + loader path like the files found by walking it.
-            loader = self.host.loader_path(raw)
-            file, shown = self.host.locate(loader) or "", self.site.prefix + loader
+            return os.path.abspath(raw), raw, raw
+        # Inside a root, shown as root + loader path like the files found by walking it.
+        loader = self.host.loader_path(raw)
+        return loader, self.host.locate(loader) or "", self.site.prefix + loader
+
+    def _add(self, raw: str) -> Iterator[None]:
+        """add, yielding after each directory walked."""
+        loader, file, shown = self._where(raw)
         if not os.path.exists(file):
             self._error(raw, loader, InputError(raw, "", "no such file or directory"))
         elif os.path.isdir(file) and self.options.archive:
             self._index(raw, file)
         elif os.path.isdir(file):
-            self._walk(file, self.site)
+            yield from self._walk(file, self.site)
         elif archive.is_archive(file) and os.path.isfile(file):
             self._unpack(raw, file)
         else:
@@ -392,8 +434,11 @@ class _Discovery:
         self.seen.add((st.st_dev, st.st_ino))
         return False
 
-    def _walk(self, top: str, site: _Site) -> None:
-        # os.scandir rather than os.walk: sorted, iterative, and no stat for a symlink's target.
+    def _walk(self, top: str, site: _Site) -> Iterator[None]:
+        """Every file under `top`, a directory at a time (yielding after each).
+
+        os.scandir rather than os.walk: sorted, iterative, and no stat for a symlink's
+        target."""
         stack = [top]
         by_name = operator.attrgetter("name")
         # Under an absolute, normal top, each entry's path is absolute and normal too (a name
@@ -426,6 +471,7 @@ class _Discovery:
                     self._file(path, st, site, explicit=False, loader=loader, seen=True)
                 # devices, FIFOs and sockets are not files to read
             stack.extend(reversed(subdirs))
+            yield
 
     def _tmpdir(self) -> str:
         if self._tmp is None:
@@ -523,7 +569,8 @@ class _Discovery:
             archive=os.path.abspath(file),
         )
         self.sites.append(site)
-        self._walk(site.real_root, site)
+        for _ in self._walk(site.real_root, site):
+            pass
 
 
 # -- configuration shared with the workers -----------------------------------------------------
@@ -966,16 +1013,17 @@ def _index_died(job: tuple[object, ...], why: str) -> repo.Indexed:
 
 
 def _outcomes(
-    targets: Sequence[_Target],
+    targets: Iterable[_Target],
     config: _Config,
     jobs: int,
     hook: ProgressHook,
     client: distributed.Client | None = None,
     placed: Mapping[tuple[str, str], str] | None = None,
-    answered: int = 0,
+    answered: Callable[[], int] = lambda: 0,
 ) -> Iterator[tuple[_Target, _Outcome]]:
-    """Every target's outcome, in target order; `answered`: files the walk found not to be ELF,
-    counted in the progress as done at the start.
+    """Every target's outcome, in target order. `targets`: a list, or an iterator that finds
+    them as they are asked for (_Discovery.stream; the progress's total grows as it does);
+    `answered()`: the files the walk has found not to be ELF so far, counted as done.
 
     This process answers what it can at once: input errors, files that are not ELF (four
     bytes read) and results the cache holds (a few stats), so a warm scan starts no worker
@@ -987,9 +1035,12 @@ def _outcomes(
     all files: an archive is mostly files that are not ELF, and the workers must not run dry
     while this process reads them.)
     """
-    progress = _Progress(hook, answered + sum(1 for t in targets if t.error is None))
-    if answered:
-        progress.advance(answered)
+    listed = isinstance(targets, Sequence)
+    known = sum(1 for t in targets if t.error is None) if listed else 0
+    progress = _Progress(hook, answered() + known, growing=not listed)
+    counted = answered()
+    if counted:
+        progress.advance(counted)
     local = _Worker(config)
     work: engine.Work[_Target, _Outcome, _Config] = engine.Work(
         config=config,
@@ -1012,6 +1063,10 @@ def _outcomes(
     queue: collections.deque[tuple[_Target, _Outcome | None]] = collections.deque()
     try:
         for t in targets:
+            if not listed:  # found since the last one: this target, and files not ELF
+                walked = answered()
+                progress.grow(walked - counted + (t.error is None), done=walked - counted)
+                counted = walked
             o = _Outcome(kind="error", elf=False, error=t.error) if t.error else local.quick(t)
             if o is None and pool is None:
                 o = local.one(t, look_up=False)
@@ -1021,6 +1076,10 @@ def _outcomes(
                 progress.advance(1)
             queue.append((t, o))
             yield from _drain(queue, pool, keep=HELD)
+        if not listed:  # the walk is over: the total is known
+            walked = answered()
+            progress.grow(walked - counted, done=walked - counted)
+            progress.close()
         yield from _drain(queue, pool, keep=0)
     except BaseException:  # interrupted, or the caller stopped early: end the workers now
         if pool is not None:
@@ -1055,17 +1114,31 @@ def _drain(
 
 class _Progress:
     """Calls the hook at the start, at the end, and at most every PROGRESS_EVERY seconds in
-    between: a warm scan of /usr/lib answers 60,000 files in a few seconds."""
+    between: a warm scan of /usr/lib answers 60,000 files in a few seconds. A `growing`
+    total (files still being found) is final once close() is called; until then, reaching
+    it is not the end."""
 
-    def __init__(self, hook: ProgressHook, total: int) -> None:
+    def __init__(self, hook: ProgressHook, total: int, *, growing: bool = False) -> None:
         self.hook, self.total, self.done = hook, total, 0
+        self.growing = growing
         self.last = time.monotonic()
         hook(0, total)
+
+    def grow(self, more: int, *, done: int = 0) -> None:
+        """`more` files found, of which `done` are answered already."""
+        self.total += more
+        self.advance(done)
+
+    def close(self) -> None:
+        if self.growing:
+            self.growing = False
+            self.advance(0)
 
     def advance(self, n: int) -> None:
         self.done += n
         now = time.monotonic()
-        if self.done >= self.total or now - self.last >= PROGRESS_EVERY:
+        end = self.done >= self.total and not self.growing
+        if end or now - self.last >= PROGRESS_EVERY:
             self.last = now
             self.hook(self.done, self.total)
 
