@@ -57,3 +57,40 @@ def test_each_program_read_once(
         alone = estimate(resolve(file, make_host()))
         assert dumps(doc, pretty=False) == dumps(estimate_doc(alone), pretty=False)
         assert any(p.sections for o in doc.objects for p in o.pages if o.role == "executable")
+
+
+def test_libraries_under_a_directory_are_classified_without_a_worker(
+    samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library found under a directory needs no estimate: the scanning process reads its
+    headers once (as it reads a program's, for the pool's choice) and stores its cache entry;
+    no worker is started for a directory of libraries. A program among them starts the pool,
+    and is read once here."""
+    from elfcost.scan import engine
+
+    started: list[int] = []
+    real = engine.ProcessPoolExecutor
+
+    def executor(*args: object, **kw: object) -> object:
+        started.append(1)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "ProcessPoolExecutor", executor)
+    libs = tmp_path / "lib"
+    libs.mkdir()
+    for name in ("libown.so", "libctorinit.so"):
+        shutil.copy(samples / name, libs / name)
+    (libs / "README").write_text("not ELF\n")
+    reads = counted(monkeypatch)
+    for cache in ("cold", "warm"):  # the entries stored here are found the next time
+        scan = Scan([str(libs)], ScanOptions(jobs=2, cache_dir=str(tmp_path / "cache")))
+        assert list(scan.results()) == []
+        summary = scan.summary
+        assert (summary.libraries, summary.executables, summary.skipped_non_elf) == (2, 0, 1)
+        assert summary.cache_hits == (2 if cache == "warm" else 0), cache
+    assert started == []
+    assert reads == {str(libs / "libown.so"): 1, str(libs / "libctorinit.so"): 1}
+    shutil.copy(samples / "ownlib.pie", libs / "ownlib")
+    scan = Scan([str(libs)], ScanOptions(jobs=2, no_cache=True))
+    assert [r.path for r in scan.results()] == [str(libs / "ownlib")]
+    assert started == [1] and reads[str(libs / "ownlib")] == 1

@@ -13,7 +13,8 @@ cluster's workers (repo.index_on_worker, repo.StoreHost), not in this process.
 
 Every ELF file is examined. Programs (Dso.is_program: ET_EXEC, DF_1_PIE, or PT_INTERP without a
 DT_SONAME) get a full estimate; a shared library found under a directory is not estimated as a
-root, only classified and counted, and analysed as a dependency of the programs that load it:
+root, only classified and counted (by the calling process, when there are workers: none of
+them sees it), and analysed as a dependency of the programs that load it:
 each worker reads each object once (Host's cache) and estimates each library once (ObjectMemo).
 A file named explicitly is always estimated, a library too; named explicitly, a non-ELF file or
 an object file is an input error, while under a directory it is skipped and counted.
@@ -78,6 +79,7 @@ from elfcost.documents import (
 )
 from elfcost.elf.reader import is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.model import Dso
 from elfcost.pipeline import Scenario, page_size_for, with_page_note
 from elfcost.predict import ObjectMemo, estimate, relink_whatif, remedies, static_lib
 from elfcost.report.jsonout import estimate_doc
@@ -680,6 +682,9 @@ class _Worker:
         self.hosts: dict[str, Host] = {}
         self.memo = ObjectMemo()
         self.cache = cache.ResultCache(config.cache_dir) if config.cache_dir else None
+        # What the programs quick() classified name (DT_NEEDED), by id of their target, until
+        # needed() is asked: read once in the calling process.
+        self.named: dict[int, frozenset[str]] = {}
 
     def host(self, root: str) -> Host:
         if root not in self.hosts and root in self.config.archives:
@@ -730,17 +735,51 @@ class _Worker:
                 kind="error", error=f"{t.path}: internal error: {type(exc).__name__}: {exc}"
             )
 
-    def quick(self, t: _Target) -> _Outcome | None:
-        """t's outcome if it is not ELF or the cache has it, else None (analyse it). Never
-        raises: an error here is found again, and reported, by the analysis."""
+    def quick(self, t: _Target, *, classify: bool = False) -> _Outcome | None:
+        """t's outcome if it is not ELF or the cache has it, else None (analyse it). With
+        `classify`, also when it needs no estimate: a library or an object the loader refuses,
+        found under a directory, is read here and its cache entry stored (no worker needs to
+        see it: most ELF files of a root file system are libraries); a program's DT_NEEDED is
+        kept for needed(). Never raises: an error here is found again, and reported, by the
+        analysis."""
         if t.site.remote:
             return None  # its content is on the workers; not cached (an archive's member)
         try:
             if not t.elf and not is_elf(t.file):
                 return _not_elf(t)
-            return self._cached(t, self._slot(t))
+            slot = self._slot(t)
+            hit = self._cached(t, slot)
+            if hit is not None or not classify or t.explicit:
+                return hit
+            found = self._read(t, slot, sections=False)
+            if isinstance(found, _Outcome):
+                return found
+            self.named[id(t)] = frozenset(found.needed)
+            return None
         except Exception:
             return None
+
+    def needed(self, t: _Target) -> frozenset[str]:
+        """What t names, as quick() read it, else as _needed reads it (see there)."""
+        named = self.named.pop(id(t), None)
+        return named if named is not None else _needed(t)
+
+    def _read(self, t: _Target, slot: _Slot | None, *, sections: bool) -> Dso | _Outcome:
+        """t's headers, or its outcome (its cache entry stored) when it needs no estimate: an
+        object the loader refuses or a library, found under a directory."""
+        try:
+            # Not kept unless resolved: most files under /usr/lib are never loaded by the
+            # programs this worker sees, and Host keeps every object it reads for the run.
+            dso = read_dso(t.file, path=t.loader_path, sections=sections)
+        except UnsupportedElfError:
+            if t.explicit:
+                raise
+            self._store(t, slot, None, cache.Entry(kind="not_loadable", text=None))
+            return _Outcome(kind="not_loadable")
+        if not dso.is_program and not t.explicit:
+            self._store(t, slot, None, cache.Entry(kind="library", text=None))
+            return _Outcome(kind="library")
+        return dso
 
     def _analyse(self, t: _Target, look_up: bool) -> _Outcome:
         if not is_elf(t.file):
@@ -754,19 +793,10 @@ class _Worker:
         # to it if it is resolved below, so that it is not read twice; any other (an archive's
         # member) headers only.
         same = not isinstance(host, repo.ArchiveHost) and host.locate(t.loader_path) == t.file
-        try:
-            # Not kept unless resolved: most files under /usr/lib are never loaded by the
-            # programs this worker sees, and Host keeps every object it reads for the run.
-            dso = read_dso(t.file, path=t.loader_path, sections=same and host.sections)
-        except UnsupportedElfError:
-            if t.explicit:
-                raise
-            self._store(t, slot, None, cache.Entry(kind="not_loadable", text=None))
-            return _Outcome(kind="not_loadable")
+        dso = self._read(t, slot, sections=same and host.sections)
+        if isinstance(dso, _Outcome):
+            return dso
         kind = "program" if dso.is_program else "library"
-        if kind == "library" and not t.explicit:
-            self._store(t, slot, None, cache.Entry(kind=kind, text=None))
-            return _Outcome(kind="library")
         if same:
             host.adopt(t.loader_path, dso)
         graph = resolve(t.loader_path, host)
@@ -1052,7 +1082,7 @@ def _outcomes(
         package=_package,
         release=functools.partial(release_stores, config.scan) if config.scan else None,
         place=functools.partial(_placed, placed or {}),
-        shares=_needed,
+        shares=local.needed,
         preload=_preload,
     )
     pool: engine.Engine[_Target, _Outcome] | None = None
@@ -1067,11 +1097,15 @@ def _outcomes(
                 walked = answered()
                 progress.grow(walked - counted + (t.error is None), done=walked - counted)
                 counted = walked
-            o = _Outcome(kind="error", elf=False, error=t.error) if t.error else local.quick(t)
+            if t.error:
+                o: _Outcome | None = _Outcome(kind="error", elf=False, error=t.error)
+            else:
+                o = local.quick(t, classify=pool is not None)
             if o is None and pool is None:
                 o = local.one(t, look_up=False)
             if o is None and pool is not None:
                 pool.add(t)
+                local.named.pop(id(t), None)  # an engine that did not ask
             elif t.error is None:
                 progress.advance(1)
             queue.append((t, o))
