@@ -10,8 +10,10 @@ records."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,17 @@ def test_records_at_overlapping_and_empty_ranges() -> None:
     assert compared > 10
 
 
+@contextlib.contextmanager
+def symbols(dso: Dso) -> Iterator[tuple[ctors._Symbols, list[int]]]:
+    """`dso`'s function symbols, read as the analysis reads them (its file open while they are
+    asked about: a large string table is read a name at a time), and their addresses."""
+    with opened(dso.file) as (fd, _):
+        s = ctors._Symbols(dso, fd)
+        s._read_names()
+        assert s._values is not None
+        yield s, sorted(set(s._values))
+
+
 def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> None:
     aliases = 0
     for dso in objects():
@@ -84,11 +97,7 @@ def test_symbol_index_numpy_equals_python(monkeypatch: pytest.MonkeyPatch) -> No
         for large in (1 << 40, 0):  # every table in Python, then every table in numpy
             monkeypatch.setattr(ctors, "LARGE_SYMBOL_TABLE", large)
             monkeypatch.setattr(ctors, "LARGE_SYMBOL_TABLE_NUMPY_LOADED", large)
-            with opened(dso.file) as (fd, _):
-                s = ctors._Symbols(dso, fd)
-                s._read_names()
-                assert s._values is not None
-                values = sorted(set(s._values))
+            with symbols(dso) as (s, values):
                 # what the analysis asks: each address's names in order, and whether a
                 # function starts there (an address between symbols too)
                 indexes.append(
@@ -117,11 +126,8 @@ def test_names_read_a_piece_at_a_time_equal_the_whole_table(
         for small, piece in ((1 << 40, 512), (0, 7)):
             monkeypatch.setattr(ctors, "SMALL_STRING_TABLE", small)
             monkeypatch.setattr(ctors, "STRING_PIECE", piece)
-            with opened(dso.file) as (fd, _):
-                s = ctors._Symbols(dso, fd)
-                s._read_names()
-                assert s._values is not None
-                found.append([s.names(v) for v in sorted(set(s._values))])
+            with symbols(dso) as (s, values):
+                found.append([s.names(v) for v in values])
         assert found[0] == found[1], dso.path
         compared += sum(len(names) for names in found[0])
     assert compared > 1000

@@ -94,3 +94,30 @@ def test_libraries_under_a_directory_are_classified_without_a_worker(
     scan = Scan([str(libs)], ScanOptions(jobs=2, no_cache=True))
     assert [r.path for r in scan.results()] == [str(libs / "ownlib")]
     assert started == [1] and reads[str(libs / "ownlib")] == 1
+
+
+def test_the_pool_is_told_what_each_program_names(
+    samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local pool's choice of worker (engine.Work.shares) gets each program's DT_NEEDED
+    from the calling process's one read of it, named or found under a directory."""
+    told: dict[str, frozenset[str]] = {}
+    real = scan_run._Worker.needed
+
+    def needed(self: scan_run._Worker, t: scan_run._Target) -> frozenset[str]:
+        told[t.path] = real(self, t)
+        return told[t.path]
+
+    monkeypatch.setattr(scan_run._Worker, "needed", needed)
+    d = tmp_path / "bin"
+    d.mkdir()
+    shutil.copy(samples / "bss_tail.pie", d / "bss_tail")
+    named = str(samples / "ownlib.pie")
+    reads = counted(monkeypatch)
+    results = list(Scan([named, str(d)], ScanOptions(jobs=2, no_cache=True)).results())
+    assert [r.error for r in results] == [None, None]
+    assert told == {
+        named: frozenset({"libown.so", "libc.so.6"}),
+        str(d / "bss_tail"): frozenset({"libc.so.6"}),
+    }
+    assert reads[named] == 1 and reads[str(d / "bss_tail")] == 1  # in this process

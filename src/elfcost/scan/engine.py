@@ -66,10 +66,9 @@ IN_FLIGHT = 2
 # Local pool: the chunks a worker chooses its next one from (the oldest waiting), and how
 # many chunks of age one more library to read (Work.shares) counts as. A library takes ~3 ms
 # to read here, as long as a program's estimate; libLLVM ~0.1 s. A chunk is passed over at
-# most WINDOW times: while one worker reads libLLVM, the other asks for some 20 chunks of
-# ~10 ms each, passing over every chunk that needs libLLVM, and with a window of 32 took one
-# of them (and read libLLVM again) in 3 scans of /usr/bin + /usr/sbin out of 5; with 128, in
-# none of 5.
+# most WINDOW times: while one worker reads libLLVM, the other asks for chunk after chunk,
+# passing over every chunk that needs libLLVM, and with a window of 32 took one of them (and
+# read libLLVM again) in 3 scans of /usr/bin + /usr/sbin out of 5; with 128, in none of 5.
 WINDOW = 128
 AFFINITY = WINDOW
 

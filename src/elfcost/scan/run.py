@@ -92,9 +92,10 @@ if TYPE_CHECKING:
     import distributed
 
 ProgressHook = Callable[[int, int], None]
-# ELF files per task sent to a worker (the others never leave this process): a program takes
-# ~10 ms, a library's classification ~1 ms, a round trip ~0.2 ms; small tasks balance the load
-# and move the progress bar.
+# ELF files per task sent to a worker (the others never leave this process): a program's
+# estimate takes ~3 ms of a worker's CPU (a cold scan of /usr/bin and /usr/sbin: 2.5 s for 876
+# programs), a round trip ~0.2 ms; small tasks balance the load and move the progress bar. (A
+# library under a directory is classified by this process: no task holds one.)
 CHUNK = 8
 # Files sent to the workers ahead of the oldest one still with them (see _outcomes).
 LOOKAHEAD = 2048
@@ -737,11 +738,11 @@ class _Worker:
 
     def quick(self, t: _Target, *, classify: bool = False) -> _Outcome | None:
         """t's outcome if it is not ELF or the cache has it, else None (analyse it). With
-        `classify`, also when it needs no estimate: a library or an object the loader refuses,
-        found under a directory, is read here and its cache entry stored (no worker needs to
-        see it: most ELF files of a root file system are libraries); a program's DT_NEEDED is
-        kept for needed(). Never raises: an error here is found again, and reported, by the
-        analysis."""
+        `classify` (the files that go to workers), its headers are read here: a library or an
+        object the loader refuses, found under a directory, needs no estimate and its cache
+        entry is stored here (no worker needs to see it: most ELF files of a root file system
+        are libraries); what the others name (DT_NEEDED) is kept for needed(). Never raises:
+        an error here is found again, and reported, by the analysis."""
         if t.site.remote:
             return None  # its content is on the workers; not cached (an archive's member)
         try:
@@ -749,7 +750,7 @@ class _Worker:
                 return _not_elf(t)
             slot = self._slot(t)
             hit = self._cached(t, slot)
-            if hit is not None or not classify or t.explicit:
+            if hit is not None or not classify:
                 return hit
             found = self._read(t, slot, sections=False)
             if isinstance(found, _Outcome):
@@ -760,9 +761,13 @@ class _Worker:
             return None
 
     def needed(self, t: _Target) -> frozenset[str]:
-        """What t names, as quick() read it, else as _needed reads it (see there)."""
-        named = self.named.pop(id(t), None)
-        return named if named is not None else _needed(t)
+        """The libraries t names (DT_NEEDED), as quick() read them, asked by the local pool as
+        t is added: it sends the programs that name the same ones to the same worker, which
+        reads and analyses each library once (libLLVM's constructors and 400,000 relocations
+        take ~0.1 s). Nothing when t could not be read here (the analysis reports it) or is
+        read on the workers (an archive's member on a cluster). The worker reads t's headers
+        again: sending them would cost about what reading them does (~0.1 ms)."""
+        return self.named.pop(id(t), frozenset())
 
     def _read(self, t: _Target, slot: _Slot | None, *, sections: bool) -> Dso | _Outcome:
         """t's headers, or its outcome (its cache entry stored) when it needs no estimate: an
@@ -959,20 +964,6 @@ def _package(t: _Target) -> Hashable | None:
     """The archive t came from (the package, in an archive indexed on a cluster): a cluster
     task holds whole packages."""
     return (t.site.archive, t.package) if t.site.remote else t.site.archive
-
-
-def _needed(t: _Target) -> frozenset[str]:
-    """The libraries t names (DT_NEEDED): the local pool sends the programs that name the
-    same ones to the same worker, which reads and analyses each library once (libLLVM's
-    constructors and 400,000 relocations take ~0.1 s). Nothing, if t cannot be read: the
-    analysis reports that. The worker reads t's headers again: sending them would cost about
-    what reading them does (~0.1 ms)."""
-    if t.site.remote:
-        return frozenset()
-    try:
-        return frozenset(read_dso(t.file, path=t.loader_path, sections=False).needed)
-    except ElfcostError:
-        return frozenset()
 
 
 def _preload() -> None:
