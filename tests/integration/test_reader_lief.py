@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from elfcost.elf import reader
@@ -84,3 +85,20 @@ def test_dynamic_strings_inside_and_beyond_the_window_match_lief() -> None:
         pytest.skip(f"{LIBDIR}: no library with dynamic strings both sides of the window")
     for d in beyond + inside:
         assert _elfcost_strings(d) == _lief_strings(d.file), d.file
+
+
+def test_a_read_without_version_tables_differs_only_in_them() -> None:
+    """versions=False (a scan's calling process classifying what it finds): the same object
+    but DT_VERNEED and DT_VERDEF, which the full read has as LIEF does."""
+    libs = [d for d, _ in _libraries() if d.dynamic is not None and d.dynamic.verneed][:12]
+    if not libs:
+        pytest.skip(f"{LIBDIR}: no library that needs symbol versions")
+    for d in libs:
+        lean = read_dso(d.file, versions=False)
+        assert lean.dynamic is not None and d.dynamic is not None
+        assert lean.dynamic.verneed == () and lean.dynamic.verdef is None, d.file
+        assert _elfcost_strings(d)["verneed"] == _lief_strings(d.file)["verneed"], d.file
+        whole = msgspec.structs.replace(lean.dynamic, verneed=d.dynamic.verneed)
+        whole = msgspec.structs.replace(whole, verdef=d.dynamic.verdef)
+        assert msgspec.structs.replace(lean, dynamic=whole) == d, d.file
+    assert any(d.dynamic is not None and d.dynamic.verdef for d in libs)  # both tables met

@@ -161,17 +161,22 @@ def opened(file: str, fd: int | None = None) -> Iterator[tuple[int, int]]:
         os.close(fd)
 
 
-def read_dso(file: str, *, path: str | None = None, sections: bool = True) -> Dso:
+def read_dso(
+    file: str, *, path: str | None = None, sections: bool = True, versions: bool = True
+) -> Dso:
     """Read the ELF object at `file`.
 
     `path` is the name the loader would use for it (inside a sysroot, say); it defaults to
-    `file`. With `sections=False` the section headers are not read at all (faster scans).
+    `file`. With `sections=False` the section headers are not read at all (faster scans); with
+    `versions=False` neither are DT_VERNEED and DT_VERDEF (DynamicInfo.verneed empty, verdef
+    None): for a caller that only classifies the object or asks what it names, as a scan's
+    calling process does for every ELF file it finds.
     Raises NotElfError, MalformedElfError, UnsupportedElfError or InputError, each naming the
     file and what was being read.
     """
     fd, st = open_regular(file)
     try:
-        return _read(_File(file, fd, st.st_size), st, path or file, sections)
+        return _read(_File(file, fd, st.st_size), st, path or file, sections, versions)
     except (struct.error, OverflowError, ValueError, IndexError) as exc:
         # Defence in depth: every structure is bounds-checked above, but a crafted file must
         # never produce a traceback.
@@ -186,7 +191,7 @@ def is_elf(file: str) -> bool:
     return read_head(file, 4) == ELF_MAGIC
 
 
-def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
+def _read(f: _File, st: os.stat_result, path: str, want_sections: bool, want_versions: bool) -> Dso:
     ident = os.pread(f.fd, 16, 0)
     if len(ident) < 4 or ident[:4] != ELF_MAGIC:
         raise NotElfError(f.path, "", "not an ELF file")
@@ -248,7 +253,7 @@ def _read(f: _File, st: os.stat_result, path: str, want_sections: bool) -> Dso:
             raw = f.read(p.offset, min(p.filesz, MAX_INTERP), "PT_INTERP")
             interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             break
-    dynamic = _dynamic(f, lay, phdrs, warnings)
+    dynamic = _dynamic(f, lay, phdrs, warnings, want_versions)
     sections: tuple[Section, ...] = ()
     if want_sections and e_shoff and e_shnum:
         try:
@@ -360,7 +365,7 @@ _TABLE_TAGS = (
 
 
 def _dynamic(
-    f: _File, lay: _Layout, phdrs: tuple[Segment, ...], warnings: list[str]
+    f: _File, lay: _Layout, phdrs: tuple[Segment, ...], warnings: list[str], want_versions: bool
 ) -> DynamicInfo | None:
     dyn = next((p for p in phdrs if p.p_type == PT_DYNAMIC), None)
     if dyn is None:
@@ -442,7 +447,8 @@ def _dynamic(
     verneed: tuple[VersionNeed, ...] = ()
     verdef: tuple[str, ...] | None = None
     try:
-        verneed, verdef = _versions(f, phdrs, last, strtab_string, lay.dyn.format[0])
+        if want_versions:
+            verneed, verdef = _versions(f, phdrs, last, strtab_string, lay.dyn.format[0])
     except MalformedElfError as exc:
         # The loader would refuse such tables at start-up ("unsupported version ... of
         # Verneed record"); they are no reason not to model the rest of the object.

@@ -54,6 +54,7 @@ import os
 import posixpath
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -381,16 +382,19 @@ class _Discovery:
     def _add(self, raw: str) -> Iterator[None]:
         """add, yielding after each directory walked."""
         loader, file, shown = self._where(raw)
-        if not os.path.exists(file):
+        try:
+            st = os.stat(file)  # once: a scan may name thousands of files
+        except (OSError, ValueError):  # as os.path.exists: not there, or not to be looked at
             self._error(raw, loader, InputError(raw, "", "no such file or directory"))
-        elif os.path.isdir(file) and self.options.archive:
+            return
+        if stat.S_ISDIR(st.st_mode) and self.options.archive:
             self._index(raw, file)
-        elif os.path.isdir(file):
+        elif stat.S_ISDIR(st.st_mode):
             yield from self._walk(file, self.site)
-        elif archive.is_archive(file) and os.path.isfile(file):
+        elif archive.is_archive(file) and stat.S_ISREG(st.st_mode):
             self._unpack(raw, file)
         else:
-            self._file(file, os.stat(file), self.site, explicit=True, shown=shown, loader=loader)
+            self._file(file, st, self.site, explicit=True, shown=shown, loader=loader)
 
     def _error(self, shown: str, loader: str, exc: ElfcostError | str) -> None:
         self.targets.append(
@@ -752,7 +756,7 @@ class _Worker:
             hit = self._cached(t, slot)
             if hit is not None or not classify:
                 return hit
-            found = self._read(t, slot, sections=False)
+            found = self._read(t, slot, sections=False, versions=False)
             if isinstance(found, _Outcome):
                 return found
             self.named[id(t)] = frozenset(found.needed)
@@ -769,13 +773,16 @@ class _Worker:
         again: sending them would cost about what reading them does (~0.1 ms)."""
         return self.named.pop(id(t), frozenset())
 
-    def _read(self, t: _Target, slot: _Slot | None, *, sections: bool) -> Dso | _Outcome:
+    def _read(
+        self, t: _Target, slot: _Slot | None, *, sections: bool, versions: bool = True
+    ) -> Dso | _Outcome:
         """t's headers, or its outcome (its cache entry stored) when it needs no estimate: an
-        object the loader refuses or a library, found under a directory."""
+        object the loader refuses or a library, found under a directory. `versions=False`
+        (classifying: the version tables only ever add a warning, never decide the kind)."""
         try:
             # Not kept unless resolved: most files under /usr/lib are never loaded by the
             # programs this worker sees, and Host keeps every object it reads for the run.
-            dso = read_dso(t.file, path=t.loader_path, sections=sections)
+            dso = read_dso(t.file, path=t.loader_path, sections=sections, versions=versions)
         except UnsupportedElfError:
             if t.explicit:
                 raise
