@@ -70,12 +70,24 @@ def read_head(path: str, n: int) -> bytes | None:
     a FIFO, a socket or a directory fails the read (or the open) instead. For a question asked
     of every file a scan walks (is it ELF?), where that check was a fifth of the time; what
     is then read whole goes through open_regular."""
+    found = head_and_stat(path, n)
+    return found[0] if found is not None else None
+
+
+def head_and_stat(path: str, n: int) -> tuple[bytes | None, os.stat_result] | None:
+    """read_head's bytes (None: not readable at an offset) with the status of the file opened
+    (fstat); None when it cannot be opened. A scan's walk asks both of every file: fstat of
+    the open file costs less than a second lookup of its path (lstat)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return os.pread(fd, n, 0)
+        st = os.fstat(fd)
+        try:
+            return os.pread(fd, n, 0), st
+        except OSError:
+            return None, st
     except OSError:
         return None
     finally:

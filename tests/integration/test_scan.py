@@ -287,6 +287,36 @@ def test_symlinks_are_not_followed_and_hard_links_counted_once(
     assert results[0].doc is not None and results[0].loader_path == str(ownlib / "linked-file")
 
 
+def test_a_hard_linked_file_that_is_not_elf_is_a_duplicate(ownlib: Path) -> None:
+    """The walk takes a file's identity from the file it opened to read its first bytes: a
+    second name of a data file is a duplicate, not a second file that is not ELF."""
+    os.link(ownlib / "README", ownlib / "README-again")
+    _, summary = scan([ownlib])
+    assert summary.duplicates == 1 and summary.skipped_non_elf == 1
+    assert summary.files_seen == 3 and summary.errors == 0
+
+
+def test_a_file_gone_while_the_walk_reads_it_is_not_an_error(
+    ownlib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file removed between the directory's listing and its first read (a tree that
+    changes while it is scanned): counted as not ELF, never a traceback; the others go on."""
+    from elfcost.scan import run
+
+    real = run.head_and_stat
+
+    def removed_first(path: str, n: int) -> Any:
+        if path.endswith("/README"):
+            os.unlink(path)
+        return real(path, n)
+
+    monkeypatch.setattr(run, "head_and_stat", removed_first)
+    results, summary = scan([ownlib])
+    assert summary.skipped_non_elf == 1 and summary.errors == 0
+    assert [Path(r.path).name for r in results] == ["ownlib"] and results[0].doc is not None
+    assert not (ownlib / "README").exists()
+
+
 # -- a root file system ------------------------------------------------------------------------
 
 

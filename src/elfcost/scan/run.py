@@ -78,8 +78,9 @@ from elfcost.documents import (
     encode,
     encode_line,
 )
-from elfcost.elf.reader import is_elf, read_dso
+from elfcost.elf.reader import ELF_MAGIC, is_elf, read_dso
 from elfcost.errors import ElfcostError, InputError, NotElfError, UnsupportedElfError
+from elfcost.files import head_and_stat
 from elfcost.model import Dso
 from elfcost.pipeline import Scenario, page_size_for, with_page_note
 from elfcost.predict import ObjectMemo, estimate, relink_whatif, remedies, static_lib
@@ -468,10 +469,19 @@ class _Discovery:
                     subdirs.append(e.path)
                 elif e.is_file(follow_symlinks=False):
                     path = e.path
-                    st = e.stat(follow_symlinks=False)
+                    found = head_and_stat(path, len(ELF_MAGIC))
+                    if found is None:  # not to be opened: a duplicate, or not read
+                        try:
+                            st = e.stat(follow_symlinks=False)
+                        except OSError:  # gone since it was listed
+                            st = None
+                        if st is None or not self._seen(st):
+                            self.not_elf += 1
+                        continue
+                    head, st = found
                     if self._seen(st):
                         continue
-                    if not is_elf(path):
+                    if head != ELF_MAGIC:
                         self.not_elf += 1
                         continue
                     loader = path if as_is else None
