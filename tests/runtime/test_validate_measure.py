@@ -55,6 +55,54 @@ def test_validate_names_what_the_program_writes(samples: Path) -> None:
     assert v.ok  # inside the predicted [low, high]
 
 
+def test_validate_does_not_compare_a_program_that_became_another() -> None:
+    """`sh -c 'exec sleep 100'`: what is idle is sleep, not the shell estimated. Compared at
+    its entry point only, and the idle stop says why; without the exec, idle is compared."""
+    host = make_host()
+    v = validate("/bin/sh", ["-c", "exec sleep 100"], host)
+    assert [c.stop for c in v.comparisons] == ["entry"] and v.comparisons[0].ok
+    assert len(v.not_compared) == 1
+    assert "(execve)" in v.not_compared[0] and "sleep" in v.not_compared[0], v.not_compared
+    kept = validate("/bin/sh", ["-c", "sleep 100; exit 0"], host)
+    assert [c.stop for c in kept.comparisons] == ["entry", "idle"] and kept.not_compared == ()
+
+
+CTOR_LIB = r"""
+#include <stdlib.h>
+static char pages[4 * 4096];
+char *lib_pages(void) { return pages; }
+__attribute__((constructor)) static void init(void) {
+    pages[getenv("CTORLIB_LAST") ? 3 * 4096 : 1 * 4096] = 1;
+}
+"""
+CTOR_MAIN = "#include <unistd.h>\nchar *lib_pages(void);\n"
+CTOR_MAIN += "int main(void) { lib_pages(); pause(); return 0; }\n"
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["unlisted-page", "possible-page"])
+def test_validate_places_a_library_initialisers_page_it_could_not_locate(
+    tmp_path: Path, last: bool
+) -> None:
+    """A library whose constructor writes one .bss page chosen at run time: the disassembly
+    proves no write, so the estimate predicts one page at no address, in place of its first
+    possible write. Whichever page is written (the one no longer listed, or one listed as a
+    possible write), it is the predicted page: the object is exact, 3 pages each way."""
+    (tmp_path / "lib.c").write_text(CTOR_LIB)
+    (tmp_path / "main.c").write_text(CTOR_MAIN)
+    lib, prog = tmp_path / "libctorlib.so", tmp_path / "prog"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.c"], check=True)
+    link = [f"-L{tmp_path}", "-lctorlib", "-Wl,-rpath,$ORIGIN"]
+    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    start = Start(env=("CTORLIB_LAST=1",) if last else ())
+    v = validate(str(prog), [], make_host(), start)
+    predicted = next(o for o in v.estimate.objects if o.path == str(lib))
+    assert any(p.vaddr is None and p.phase == "entry" for p in predicted.pages)
+    for c in v.comparisons:
+        o = next(o for o in c.objects if o.path == str(lib))
+        assert o.exact and o.predicted_pages == o.measured_pages == 3, (c.stop, o)
+    assert v.ok
+
+
 def test_measure_starts_a_command_with_its_environment() -> None:
     # The shell waits only if it sees the variable and nothing of elfcost's own environment.
     script = 'test "$ELFCOST_T" = 1 && test -z "$HOME" && exec sleep 100'

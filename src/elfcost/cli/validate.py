@@ -26,7 +26,8 @@ def command(
 
     Exit 0 when every object is within --tolerance pages at the entry point and the idle
     total lies within the predicted [low, high]; 1 otherwise. A program that exits before it
-    is idle (/bin/true) is compared at its entry point only, and says so. With --root the
+    is idle (/bin/true), or runs another program in its place (sh -c 'exec prog'), is
+    compared at its entry point only, and says so. With --root the
     program is run inside the root (chroot: root privileges), with its loader and libraries.
     Usage: validate BINARY -- ARGS.
     """

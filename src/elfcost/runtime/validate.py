@@ -10,7 +10,7 @@ import msgspec
 
 from elfcost.cost.estimate import Options
 from elfcost.errors import ExitedError, MeasurementError
-from elfcost.model import Estimate
+from elfcost.model import Dso, Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
 from elfcost.resolve.search import resolve
@@ -50,6 +50,24 @@ def cannot_run_in(host: Host) -> str | None:
     return None
 
 
+def _replaced_by(pid: int, program: Dso) -> str | None:
+    """The program `pid` runs now, if it is not `program` (the process called execve since it
+    started: a shell's `-c` with one command, a wrapper); None when it is, or when that cannot
+    be told. The file is compared by identity (device, inode), as the kernel's /proc/PID/exe
+    link resolves it: a symbolic link the program was started through is the same program."""
+    exe = f"/proc/{pid}/exe"
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return None
+    if (st.st_dev, st.st_ino) == (program.file_id.dev, program.file_id.ino):
+        return None
+    try:
+        return os.readlink(exe)
+    except OSError:
+        return "another program"
+
+
 def validate(
     binary: str,
     args: Sequence[str],
@@ -63,8 +81,9 @@ def validate(
     and, idle, a total within the predicted [low, high]. Inside `host`'s root the program is
     run there (chroot), with the root's loader and libraries, as estimated; see
     `cannot_run_in`. Raises ElfcostError (MeasurementError) when it cannot be analysed, started
-    or measured; a program that exits before it is idle is compared at its entry point only,
-    the idle stop said in `not_compared`."""
+    or measured; a program that exits before it is idle, or executes another program in its
+    place (execve: /proc/PID/exe is no longer the file estimated), is compared at its entry
+    point only, the idle stop said in `not_compared`."""
     why = cannot_run_in(host)
     if why is not None:
         raise MeasurementError(binary, "running the program in its root", why)
@@ -78,6 +97,14 @@ def validate(
     for at in STOPS:
         try:
             with start.launch([argv0, *args], at, root=root) as p:
+                other = _replaced_by(p.target_pid, graph.root.dso) if at == "idle" else None
+                if other is not None:
+                    # `sh -c 'exec daemon'`, a wrapper: what is idle is not what was estimated.
+                    not_compared.append(
+                        f"{at}: not compared: {binary}: running: it executed {other} (execve) "
+                        f"before it became idle"
+                    )
+                    continue
                 m = measure_launched(p, dsos)
         except ExitedError as exc:
             if at == STOPS[0]:
