@@ -3,6 +3,7 @@ that detach. Each ends in one line and a documented exit code, with nothing left
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -265,6 +266,46 @@ def test_names_are_escaped_in_error_lines(tmp_path: Path) -> None:
         timeout=120,
     )
     assert r.returncode == 3 and b"\\udcff" in r.stdout
+
+
+def test_a_program_whose_name_is_not_utf8_is_scanned_checked_and_diffed(
+    tmp_path: Path,
+) -> None:
+    """A program named with a byte that is not UTF-8: its estimate's JSON holds the name as
+    \\udcff (as json writes it), which elfcost reads back wherever it reads its own
+    documents: a scan's results (every other program still there), with the cache (the entry
+    is not cached: a miss, not an error) and with 2 workers, a baseline `check` wrote, a saved
+    report given to `diff`."""
+    d = tmp_path / "tree"
+    d.mkdir()
+    for name in ("true", "ls"):
+        (d / name).write_bytes(Path(f"/bin/{name}").read_bytes())
+        (d / name).chmod(0o755)
+    bad = os.path.join(os.fsencode(d), b"bad\xff")
+    with open(bad, "wb") as fh:
+        fh.write(Path("/bin/true").read_bytes())
+    os.chmod(bad, 0o755)
+
+    def elfcost(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+        cmd = [sys.executable, "-m", "elfcost", *args]
+        return subprocess.run(cmd, capture_output=True, timeout=120)
+
+    cache = str(tmp_path / "cache")
+    for args in (["--no-cache"], ["--cache-dir", cache], ["--cache-dir", cache, "-j", "2"]):
+        r = elfcost("scan", "--format", "json", *args, str(d))
+        assert r.returncode == 0 and r.stderr == b"", (args, r.stderr)
+        doc = json.loads(r.stdout)
+        assert doc["summary"]["executables"] == 3 and doc["summary"]["errors"] == 0, args
+        assert len(doc["ranking"]["programs"]) == 3, args
+    baseline = str(tmp_path / "baseline.json")
+    assert elfcost("check", "--baseline", baseline, "--update-baseline", bad).returncode == 0
+    r = elfcost("check", "--baseline", baseline, bad)
+    assert r.returncode == 0, r.stderr
+    saved = tmp_path / "saved.json"
+    saved.write_bytes(elfcost("--format", "json", bad).stdout)
+    assert b"\\udcff" in saved.read_bytes()
+    r = elfcost("diff", str(saved), "/bin/true")
+    assert r.returncode == 0, r.stderr
 
 
 # -- 7. programs that detach -----------------------------------------------------------------

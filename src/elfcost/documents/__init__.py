@@ -17,6 +17,7 @@ every document, and an estimate does not make the fifty Structs it never writes.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -393,11 +394,37 @@ def encode_line(doc: msgspec.Struct | dict[str, Any]) -> bytes:
         ).encode()
 
 
+# A \udc80-\udcff escape: a byte of a name that is not UTF-8, as encode() writes it.
+_ESCAPED_BYTE = re.compile(rb"\\u[dD][cC][89a-fA-F][0-9a-fA-F]")
+
+
+def _json_decode(data: bytes | str, kind: Any) -> Any:
+    """msgspec's decode, validated as `kind`; a document holding a name that is not UTF-8
+    (written by encode() with \\udcXX escapes, which msgspec's decoder refuses as a lone
+    surrogate) is parsed by Python's json module, then validated the same way (convert)."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError:
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        if not _ESCAPED_BYTE.search(raw):
+            raise
+    import json  # the rare document with such a name
+
+    try:
+        builtins = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise msgspec.DecodeError("JSON is malformed") from None
+    return msgspec.convert(builtins, type=kind)
+
+
 def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
     """`data` as a `kind` document, validated; a clean InputError naming `source` if it is
     not one (not JSON, another document, a missing or mistyped field)."""
     try:
-        return msgspec.json.decode(data, type=kind)
+        result: T = _json_decode(data, kind)
+        return result
     except msgspec.ValidationError as exc:
         raise InputError(source, f"not an {_name(kind)} document", str(exc)) from None
     except msgspec.DecodeError as exc:
@@ -415,7 +442,7 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
     """A saved estimate report, elfcost.estimate/3, /2 or /1 (read as /3: `savings` null for
     /1, no process pages for /1 and /2)."""
     try:
-        doc = msgspec.json.decode(data, type=EstimateDoc | EstimateDoc2 | EstimateDoc1)
+        doc = _json_decode(data, EstimateDoc | EstimateDoc2 | EstimateDoc1)
     except msgspec.ValidationError as exc:
         raise InputError(
             source, "not an elfcost.estimate/3 (or /2, /1) document", str(exc)

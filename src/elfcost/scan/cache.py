@@ -291,7 +291,11 @@ class ResultCache:
             kind=entry.kind,
             text_hash=_hash(text),
         )
-        self.put(key, _ENCODER.encode(header) + b"\n" + text)
+        try:
+            head = _ENCODER.encode(header)
+        except UnicodeEncodeError:
+            return  # a path that is not UTF-8 (os.fsdecode's surrogates): not cached, a miss
+        self.put(key, head + b"\n" + text)
 
     def put(self, key: str, data: bytes) -> None:
         """`data` for `key`, appended to this cache's pack (found by later runs once close()
