@@ -129,6 +129,21 @@ def test_baseline_ratchet(tmp_path: Path) -> None:
     assert json.loads(base.read_text()) == {"bin/sleep": cost}
 
 
+def test_a_baseline_that_cannot_be_written_is_exit_4(tmp_path: Path) -> None:
+    """--update-baseline into a directory that does not exist: one line naming the file,
+    exit 4 (output could not be written), no file left behind; into one that does, the
+    baseline is written whole (a temporary file renamed over it: nothing else is left)."""
+    missing = tmp_path / "missing" / "baseline.json"
+    r = run("--baseline", str(missing), "--update-baseline", "/bin/sleep")
+    assert r.returncode == 4, r.stderr
+    why = "writing the baseline: No such file or directory"
+    assert r.stderr == f"elfcost: error: {missing}: {why}\n"
+    assert not missing.parent.exists()
+    base = tmp_path / "baseline.json"
+    assert run("--baseline", str(base), "--update-baseline", "/bin/sleep").returncode == 0
+    assert os.listdir(tmp_path) == ["baseline.json"]
+
+
 def test_junit(samples: Path) -> None:
     r = run(
         "--format",

@@ -238,6 +238,24 @@ def test_a_single_bad_input_is_the_one_document() -> None:
         }
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="no /proc/self/mem")
+def test_a_file_that_cannot_be_read_is_one_line_naming_it() -> None:
+    """/proc/self/mem is a regular file whose first read fails (EIO): one line naming the
+    file and the error, exit 3, the other inputs analysed; as a preloaded library, a
+    warning and the program is estimated without it."""
+    for cmd in ("estimate", "deps", "check"):  # each takes several inputs
+        r = run(cmd, "/proc/self/mem", "/bin/true")
+        assert r.returncode == 3, (cmd, r.stderr)
+        assert "elfcost: error: /proc/self/mem: reading: Input/output error\n" in r.stderr, cmd
+        assert "internal error" not in r.stderr and "true" in r.stdout, cmd
+    r = run("explain", "/proc/self/mem")
+    assert r.returncode == 3 and r.stderr == "elfcost: error: /proc/self/mem: reading: " + (
+        "Input/output error\n"
+    )
+    r = run("estimate", "--preload", "/proc/self/mem", "/bin/true")
+    assert r.returncode == 0 and "'/proc/self/mem' from LD_PRELOAD" in r.stdout, r.stderr
+
+
 # -- 6. names that would break the one-line rule ----------------------------------------------
 
 

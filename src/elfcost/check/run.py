@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 
 import msgspec
 from msgspec.structs import replace
@@ -25,7 +25,7 @@ from elfcost.check.gate import (
 from elfcost.cost.causes import info
 from elfcost.cost.profiles import calibrated
 from elfcost.documents import Baseline, decode, encode
-from elfcost.errors import Each
+from elfcost.errors import Each, OutputError
 from elfcost.files import read_bounded
 from elfcost.model import Cause, Estimate
 from elfcost.pipeline import AS_BUILT, Analysis, Scenario, analyse, programs_in
@@ -70,9 +70,19 @@ MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 
 def write_baseline(path: str, old: Mapping[str, int], verdicts: Sequence[Verdict]) -> None:
-    """The ratchet (gate.updated_baseline) written back to `path`."""
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(encode(updated_baseline(old, verdicts)) + "\n")
+    """The ratchet (gate.updated_baseline) written back to `path`: whole or not at all (a
+    temporary file beside it, renamed over it), so that a full disk cannot leave the next run
+    a baseline it refuses. OutputError (exit 4) when it cannot be written."""
+    text = encode(updated_baseline(old, verdicts)) + "\n"
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(path, "writing the baseline", exc.strerror or str(exc)) from None
 
 
 def facts_of(analysis: Analysis, path: str) -> Facts:

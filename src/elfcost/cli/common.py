@@ -33,7 +33,7 @@ Exit codes:
   1  a check failed (check over budget, validate outside tolerance, deps --strict)
   2  usage error
   3  an input could not be analysed (not ELF, malformed, unreadable); 3 wins over 1
-  4  the output could not be written (stdout or -o FILE: disk full, I/O error)
+  4  the output could not be written (stdout, -o FILE, check's baseline: disk full, I/O error)
   5  scan --scheduler: the Dask scheduler could not be reached, or could not run the scan
   130, 143  interrupted by SIGINT, SIGTERM (every process elfcost started has ended)
 """

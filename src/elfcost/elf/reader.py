@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from elfcost.elf.machines import CLASSES, machine_for
-from elfcost.errors import MalformedElfError, NotElfError, UnsupportedElfError
+from elfcost.errors import InputError, MalformedElfError, NotElfError, UnsupportedElfError
 from elfcost.files import open_regular, read_head
 from elfcost.model import (
     DF_TEXTREL,
@@ -181,6 +181,8 @@ def read_dso(
         # Defence in depth: every structure is bounds-checked above, but a crafted file must
         # never produce a traceback.
         raise MalformedElfError(file, "reading", str(exc)) from None
+    except OSError as exc:  # EIO: a file that is regular but cannot be read (/proc/self/mem)
+        raise InputError(file, "reading", exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
 
