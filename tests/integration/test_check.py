@@ -217,6 +217,27 @@ def test_policy_parser_units() -> None:
             gate.load_policy(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        # A misspelt key would waive every limit, or keep the waiver for ever.
+        ("[[waiver]]\nmatch='*'\nreason='r'\nlimits='max_fleet'\n", "unknown key(s) limits"),
+        ("[[waiver]]\nmatch='*'\nreason='r'\nexpire=2020-01-01\n", "unknown key(s) expire"),
+        ("[baseline]\nfiles='b.json'\n", "[baseline]: unknown key(s) files"),
+        ("[defaults]\ninstances=true\nmax_fleet='1M'\n", "instances: True is not a positive"),
+        ("[defaults]\nmax_objects=100000000000000000\n", "is more than 1,000,000"),
+    ],
+)
+def test_a_misspelt_or_mistyped_policy_key_is_a_usage_error(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    policy = tmp_path / "budget.toml"
+    policy.write_text(text)
+    r = run("--budget", str(policy), "/bin/true")
+    assert r.returncode == 2 and f"{policy}: " in r.stderr and why in r.stderr, r.stderr
+    assert r.stdout == ""  # nothing checked under a policy that does not say what it means
+
+
 @pytest.mark.parametrize("text", ['["usr/bin/a"]', '{"usr/bin/a": "big"}', "{oops"])
 def test_a_malformed_baseline_is_one_line_and_exit_3(
     samples: Path, tmp_path: Path, text: str

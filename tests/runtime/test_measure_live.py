@@ -17,6 +17,7 @@ import pytest
 
 from elfcost.documents import encode
 from elfcost.elf.reader import read_dso
+from elfcost.errors import InputError
 from elfcost.model import ET_EXEC, Dso
 from elfcost.runtime import measure as measure_module
 from elfcost.runtime.attribute import group
@@ -258,6 +259,13 @@ def test_capture_with_only_smaps(tmp_path: Path) -> None:
     assert not m.has_pagemap and m.pid == 0 and m.page_size == live.page_size
     assert [o.private_dirty for o in m.objects] == [o.private_dirty for o in live.objects]
     assert all(o.written_pages == () for o in m.objects)
+
+
+def test_a_capture_without_a_mapping_is_refused(tmp_path: Path) -> None:
+    """An empty smaps (every process maps its stack and the vDSO): one error naming it."""
+    (tmp_path / "smaps").write_bytes(b"")
+    with pytest.raises(InputError, match="smaps: reading the capture: no mapping in it"):
+        measure_capture(str(tmp_path), dsos_for("/bin/sleep"))
 
 
 def test_several_instances_group_like_ps_mem() -> None:

@@ -142,3 +142,15 @@ def test_empty_text_has_no_entries() -> None:
 def test_malformed_text_raises_measurement_error_with_line(text: str) -> None:
     with pytest.raises(MeasurementError, match=r"sample: line \d+"):
         parse_smaps(text, source="sample")
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.5, 0.9])
+def test_a_file_cut_short_is_refused(smaps_text: dict[str, str], cut: float) -> None:
+    """The kernel ends every mapping with VmFlags: a file cut between two lines ends in a
+    mapping without it, named in the error (a cut within a line is not a field already)."""
+    text = smaps_text["glibc-pie-idle.txt"]
+    lines = text.splitlines(keepends=True)
+    at = next(i for i in range(int(len(lines) * cut), len(lines)) if "VmFlags" not in lines[i])
+    with pytest.raises(MeasurementError, match=r"sample: mapping [0-9a-f]+-[0-9a-f]+: no VmFlags"):
+        parse_smaps("".join(lines[:at]), source="sample")
+    assert len(parse_smaps(text)) == 37  # whole, every mapping has it

@@ -135,6 +135,11 @@ _SIZE_KEYS = ("max_private_dirty", "max_fleet")
 _MEMORY = ("max_private_dirty", "max_fleet", "baseline")  # the limits on private dirty bytes
 _INT_KEYS = ("instances", "max_objects")
 _BOOL_KEYS = ("no_textrel", "no_missing")
+# The most a count may be: as --instances and --max-objects on the command line (cli/common.py
+# MAX_COUNT): a count of processes or objects, not a digit string.
+MAX_COUNT = 1_000_000
+_WAIVER_KEYS = ("match", "limit", "reason", "expires")
+_BASELINE_KEYS = ("file",)
 
 
 def _limits_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -146,8 +151,11 @@ def _limits_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             if key in _SIZE_KEYS:
                 out[key] = parse_size(value)
             elif key in _INT_KEYS:
-                if not isinstance(value, int) or value < 1:
+                # A TOML boolean is a Python bool, which is an int too: true is not 1.
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise ValueError(f"{value!r} is not a positive integer")
+                if value > MAX_COUNT:
+                    raise ValueError(f"{value} is more than {MAX_COUNT:,}")
                 out[key] = value
             elif key in _BOOL_KEYS:
                 if not isinstance(value, bool):
@@ -200,6 +208,11 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
     waivers = []
     for i, w in enumerate(_tables(data, "waiver", source)):
         where = f"{source}: [[waiver]] #{i + 1}"
+        # A misspelt key must not widen a waiver ("limits" for "limit" would waive every
+        # limit) nor keep it for ever ("expire" for "expires").
+        misspelt = sorted(set(w) - set(_WAIVER_KEYS))
+        if misspelt:
+            raise PolicyError(f"{where}: unknown key(s) {', '.join(misspelt)}")
         if "match" not in w or not str(w.get("reason", "")).strip():
             raise PolicyError(f"{where}: a waiver needs match and a reason")
         limit = str(w.get("limit", "*"))
@@ -219,7 +232,11 @@ def load_policy(text: str, *, source: str = "policy") -> Policy:
                 expires=expires,
             )
         )
-    baseline = _table(data, "baseline", source).get("file")
+    baseline_table = _table(data, "baseline", source)
+    misspelt = sorted(set(baseline_table) - set(_BASELINE_KEYS))
+    if misspelt:
+        raise PolicyError(f"{source}: [baseline]: unknown key(s) {', '.join(misspelt)}")
+    baseline = baseline_table.get("file")
     if baseline is not None and not isinstance(baseline, str):
         raise PolicyError(f"{source}: [baseline] file must be a string")
     return Policy(

@@ -235,6 +235,8 @@ def measure_capture(
         raise InputError(cap.source, "reading the capture", "no smaps file in it")
     text = cap.files["smaps"].decode("utf-8", "surrogateescape")
     entries = parse_smaps(text, source=cap.name("smaps"))
+    if not entries:  # every process maps its stack and the vDSO at least; a kernel thread none
+        raise InputError(cap.name("smaps"), "reading the capture", "no mapping in it")
     auxv = parse_auxv(cap.files["auxv"]) if "auxv" in cap.files else {}
     page_size = capture_page_size(cap, entries, auxv)
     rollup_text = cap.files.get("smaps_rollup", b"").decode("utf-8", "surrogateescape")

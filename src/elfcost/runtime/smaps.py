@@ -28,9 +28,20 @@ def parse_smaps(text: str, *, source: str = "smaps") -> tuple[SmapsEntry, ...]:
     """Every mapping in `text`, in file order, with its counters in bytes.
 
     `source` names the input in errors. Raises MeasurementError on a line that is neither a
-    mapping header nor a `Name: value` field, or a field before the first header.
+    mapping header nor a `Name: value` field, or a field before the first header, and on a
+    mapping without the `VmFlags` line that every other one has: the kernel prints it last in
+    each (since Linux 3.8), so a file cut short ends in a mapping without it.
     """
-    return tuple(_entry(header, body, source) for header, body in _blocks(text, source))
+    entries = tuple(_entry(header, body, source) for header, body in _blocks(text, source))
+    flagged = [bool(e.vm_flags) for e in entries]
+    if any(flagged) and not all(flagged):
+        cut = entries[flagged.index(False)]
+        raise MeasurementError(
+            source,
+            f"mapping {cut.start:x}-{cut.end:x}",
+            "no VmFlags line where every other mapping has one: the file is cut short",
+        )
+    return entries
 
 
 def parse_rollup(text: str, *, source: str = "smaps_rollup") -> dict[str, int]:
