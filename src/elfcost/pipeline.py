@@ -18,7 +18,7 @@ import msgspec
 
 from elfcost.cost.estimate import BIND_NOW, Options
 from elfcost.elf.machines import NATIVE, label, target_page_size
-from elfcost.errors import Each
+from elfcost.errors import Each, UnsupportedElfError
 from elfcost.model import Dso, Estimate
 from elfcost.predict import estimate
 from elfcost.resolve.graph import DependencyGraph
@@ -215,6 +215,9 @@ class Programs(msgspec.Struct, frozen=True, kw_only=True):
     programs: tuple[str, ...]
     skipped: int  # files that are not ELF, and symbolic links
     libraries: int  # ELF files that are shared libraries, not programs
+    # ELF files no loader maps (ET_REL objects and kernel modules, core dumps), as a scan
+    # counts them: a staged tree's .o and .ko files are not programs to check.
+    not_loadable: int = 0
 
 
 def programs_in(
@@ -231,7 +234,7 @@ def programs_in(
     from elfcost.elf.reader import is_elf, read_dso
 
     out: list[str] = []
-    skipped = libs = 0
+    skipped = libs = refused = 0
     for p in paths:
         top = host.user_file(p) if host is not None and host.confined else p
         if top is None or not os.path.isdir(top):
@@ -245,9 +248,13 @@ def programs_in(
                     skipped += 1
                     continue
                 with each():
-                    dso = read_dso(f, sections=False)
+                    try:
+                        dso = read_dso(f, sections=False)
+                    except UnsupportedElfError:
+                        refused += 1  # named explicitly, the analysis says why
+                        continue
                     if dso.is_program:  # libc.so.6 has PT_INTERP but is a library
                         out.append(f)
                     else:
                         libs += 1
-    return Programs(programs=tuple(out), skipped=skipped, libraries=libs)
+    return Programs(programs=tuple(out), skipped=skipped, libraries=libs, not_loadable=refused)

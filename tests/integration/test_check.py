@@ -73,12 +73,21 @@ def test_directory_skips_and_counts_non_elf(samples: Path, tmp_path: Path) -> No
     # PT_INTERP (it prints its version when run) and DT_SONAME: a library, not a program
     shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", d / "libc.so.6")
     (d / "README").write_text("not a program\n")
+    # An object file (ET_REL), as a staged tree's .o or .ko files are: no loader maps it.
+    (tmp_path / "f.c").write_text("int f(void) { return 1; }\n")
+    subprocess.run(["gcc", "-c", str(tmp_path / "f.c"), "-o", str(d / "f.o")], check=True)
     r = run("--format", "json", str(d))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    jsonschema.validate(doc, load_schema("check-3"))
+    jsonschema.validate(doc, load_schema("check-4"))
     assert [b["path"].rsplit("/", 1)[-1] for b in doc["binaries"]] == ["prog"]
-    assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 2}
+    assert doc["skipped"] == {"non_elf": 1, "shared_libraries": 2, "not_loadable": 1}
+    text = run(str(d)).stdout
+    assert text.endswith(
+        "skipped 1 non-ELF files, 2 shared libraries and 1 objects no loader maps\n"
+    )
+    # Named, it is still an input error (exit 3), as before.
+    assert run(str(d / "f.o")).returncode == 3
 
 
 def test_policy_rules_waivers_and_expiry(tmp_path: Path) -> None:

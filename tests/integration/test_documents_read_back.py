@@ -56,7 +56,7 @@ def test_estimate_deps_check_diff_scan_read_back(samples: Path, tmp_path: Path) 
         == ["elfcost.estimate/3"] * 2
     )
     assert read_back(stdout_of("deps", "--format", "json", pie)) == ["elfcost.deps/1"]
-    assert read_back(stdout_of("check", "--format", "json", pie, nopie)) == ["elfcost.check/3"]
+    assert read_back(stdout_of("check", "--format", "json", pie, nopie)) == ["elfcost.check/4"]
     assert read_back(stdout_of("diff", "--format", "json", pie, nopie)) == ["elfcost.diff/1"]
     tags = read_back(
         stdout_of("scan", "--format", "jsonl", "--cache-dir", str(tmp_path), pie, nopie)

@@ -1,7 +1,7 @@
 """Budgets, waivers and baselines for build scripts (`elfcost check`).
 
 Pure: a Policy and per-binary facts in, violations out. The CLI reads the files (TOML policy,
-JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/3) or JUnit XML.
+JSON baseline) and the ELF inputs, then renders text, JSON (elfcost.check/4) or JUnit XML.
 
 Policy file (TOML):
 

@@ -1,4 +1,4 @@
-"""`elfcost check` verdicts → text, JSON (elfcost.check/3) and JUnit XML."""
+"""`elfcost check` verdicts → text, JSON (elfcost.check/4) and JUnit XML."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def _caveats(v: Verdict) -> str:
     return "".join(f" [{n}]" for n in notes)
 
 
-def check_text(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0) -> str:
+def check_text(
+    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0, not_loadable: int = 0
+) -> str:
     lines = []
     for v in verdicts:
         status = "FAIL" if v.failed else "ok"
@@ -61,7 +63,12 @@ def check_text(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int 
     lines.append(
         f"{len(verdicts)} checked, {failed} over budget, "
         f"{sum(1 for v in verdicts for x in v.violations if x.waiver)} waived; "
-        f"skipped {skipped} non-ELF files and {libraries} shared libraries"
+        + (
+            f"skipped {skipped} non-ELF files, {libraries} shared libraries and {not_loadable} "
+            "objects no loader maps"
+            if not_loadable
+            else f"skipped {skipped} non-ELF files and {libraries} shared libraries"
+        )
     )
     return "\n".join(lines) + "\n"
 
@@ -82,7 +89,9 @@ def _violation_doc(x: Violation) -> ViolationDoc:
     )
 
 
-def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0) -> CheckDoc:
+def check_doc(
+    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0, not_loadable: int = 0
+) -> CheckDoc:
     return CheckDoc(
         ok=not any(v.failed for v in verdicts),
         binaries=tuple(
@@ -99,7 +108,7 @@ def check_doc(verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int =
             )
             for v in verdicts
         ),
-        skipped=Skipped(non_elf=skipped, shared_libraries=libraries),
+        skipped=Skipped(non_elf=skipped, shared_libraries=libraries, not_loadable=not_loadable),
     )
 
 

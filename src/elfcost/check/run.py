@@ -165,6 +165,7 @@ class Checked(msgspec.Struct, frozen=True, kw_only=True):
     verdicts: tuple[Verdict, ...]
     skipped: int
     libraries: int
+    not_loadable: int = 0
 
     @property
     def failed(self) -> bool:
@@ -192,4 +193,9 @@ def run(
     )
     if update_baseline and baseline_file:
         write_baseline(baseline_file, baseline or {}, verdicts)
-    return Checked(verdicts=verdicts, skipped=found.skipped, libraries=found.libraries)
+    return Checked(
+        verdicts=verdicts,
+        skipped=found.skipped,
+        libraries=found.libraries,
+        not_loadable=found.not_loadable,
+    )

@@ -29,7 +29,7 @@ def command(
     host: common.Host = common.HOST,
     scenario: common.Scenario = common.SCENARIO,
     fmt: str = common.format_option(
-        ["text", "json", "junit"], "json: elfcost.check/3; junit: JUnit XML."
+        ["text", "json", "junit"], "json: elfcost.check/4; junit: JUnit XML."
     ),
 ) -> None:
     """Gate programs on memory budgets: exit 1 when a limit is exceeded.
@@ -54,7 +54,11 @@ def command(
     # The verdict and the baseline come before the output, so a closed pipe cannot lose them.
     if done.failed:
         state.fail()
-    counts = {"skipped": done.skipped, "libraries": done.libraries}
+    counts = {
+        "skipped": done.skipped,
+        "libraries": done.libraries,
+        "not_loadable": done.not_loadable,
+    }
     if fmt == "json":
         # Inputs that could not be checked come first as elfcost.error/1 lines, and the
         # verdict is then a line of the same JSON Lines.

@@ -1,4 +1,4 @@
-"""elfcost.check/3 (`elfcost check`): binaries against a budget.
+"""elfcost.check/4 (`elfcost check`): binaries against a budget.
 
 A part of elfcost.documents (see there), imported when one of its names is first used."""
 
@@ -10,7 +10,7 @@ import msgspec
 
 from elfcost.documents import Doc
 
-# -- elfcost.check/3 ---------------------------------------------------------------------------
+# -- elfcost.check/4 ---------------------------------------------------------------------------
 
 
 class WaiverDoc(Doc, frozen=True):
@@ -56,9 +56,10 @@ class CheckedBinary(Doc, frozen=True):
 class Skipped(Doc, frozen=True):
     non_elf: int
     shared_libraries: int
+    not_loadable: int  # ELF files no loader maps (ET_REL objects, kernel modules, cores)
 
 
-class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/3"):
+class CheckDoc(Doc, frozen=True, tag_field="schema", tag="elfcost.check/4"):
     """`elfcost check --format json`: the verdict on every binary."""
 
     ok: bool
