@@ -68,6 +68,20 @@ def test_the_default_command_is_estimate() -> None:
     assert r.exit_code == 0 and f"{shutil.which('sleep')}:" in r.stdout
 
 
+def test_every_program_named_without_a_slash_is_looked_up_on_path() -> None:
+    """Not only the first word after `elfcost`: each BINARY of estimate, deps, explain, as a
+    shell finds a program; one not found is still "no such file" (exit 3)."""
+    sleep, true = shutil.which("sleep"), shutil.which("true")
+    r = invoke("sleep", "true")
+    assert r.exit_code == 0 and f"{sleep}:" in r.stdout and f"{true}:" in r.stdout, r.output
+    r = invoke("estimate", "true")
+    assert r.exit_code == 0 and f"{true}:" in r.stdout
+    assert invoke("deps", "true").stdout.startswith(f"{true} (executable")
+    assert invoke("explain", "true").exit_code == 0
+    r = invoke("estimate", "true", "no-such-program-here")
+    assert r.exit_code == 3 and "no-such-program-here: no such file" in r.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -8,6 +8,7 @@ import gc
 import importlib
 import inspect
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +270,19 @@ class Assume(click.ParamType[str]):
 
 
 OUTPUT = option("-o", "--output", type=click.Path(dir_okay=False))
+
+
+def on_path(name: str, host: Host) -> str:
+    """`name` as a shell finds a program: a name without a '/' that is no file here is looked
+    up on PATH (this machine's: not inside a --root, whose programs are named by path). Not
+    found, it is left as given, and the analysis says there is no such file."""
+    if "/" in name or host.confined or os.path.lexists(name):
+        return name
+    import shutil  # only for a bare word (see Elfcost.route)
+
+    return shutil.which(name) or name
+
+
 HOST = together(
     later("elfcost.pipeline", "make_host"),
     option("--env-ld-library-path", "inherit_ld_library_path", is_flag=True),

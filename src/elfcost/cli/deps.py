@@ -38,7 +38,7 @@ def command(
     state.json_errors(fmt == "json")  # a bad input is an elfcost.error/1 line in its place
     for b in binaries:
         with state.per_input():
-            graph = resolve(host.loader_path(b), host)
+            graph = resolve(host.loader_path(common.on_path(b, host)), host)
             # The status is decided before the output, so a closed pipe cannot lose it.
             if strict and graph.missing:
                 state.fail()

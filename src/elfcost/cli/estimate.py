@@ -24,5 +24,6 @@ def command(
     """Predict the private dirty memory of one instance of each BINARY, per object and cause."""
     from elfcost.report import outputs
 
+    binaries = tuple(common.on_path(b, host) for b in binaries)
     out = outputs.estimates(binaries, host, scenario, fmt=fmt, instances=instances, status=state)
     common.emit(out, output)

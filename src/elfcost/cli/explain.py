@@ -22,7 +22,7 @@ def command(
     from elfcost.pipeline import analyse
     from elfcost.report.text import explain_text
 
-    est = analyse(host.loader_path(binary), host, scenario).estimate
+    est = analyse(host.loader_path(common.on_path(binary, host)), host, scenario).estimate
     out = explain_text(est, object_name=object_name)
     if out.startswith("no object named"):
         state.fail()

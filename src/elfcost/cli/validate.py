@@ -37,6 +37,7 @@ def command(
     why = cannot_run_in(host)
     if why is not None:
         raise click.UsageError(why)
+    binary = common.on_path(binary, host)
     v = validate(binary, args, host, start, tolerance=tolerance, whatif=fmt == "html")
     # The status is decided before the output, so a closed pipe cannot lose it.
     if not v.ok:
