@@ -28,6 +28,9 @@ from elfcost.pipeline import AS_BUILT, Scenario, analyse, programs_in
 from elfcost.report import jsonout
 from elfcost.resolve.host import Host
 
+_BOM = b"\xef\xbb\xbf"
+_JSON_STARTS = b'{["-0123456789tfn'
+
 
 def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> EstimateDoc:
     """A saved estimate JSON report (decoded with validation), or a fresh analysis of a
@@ -36,14 +39,18 @@ def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> Est
     file = (host.user_file(side) if host.confined else None) or side
     fd, _ = open_regular(file)  # a FIFO or a device is refused here, never read
     try:
-        head = os.pread(fd, 4, 0)
+        head = os.pread(fd, 64, 0)
     except OSError as exc:
         raise InputError(side, "", exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
-    if head != ELF_MAGIC and head.lstrip()[:1] == b"{":
+    # Text that starts as JSON does (a value, after white space or a UTF-8 byte order mark,
+    # which RFC 8259 lets a reader ignore) is a report, whatever it holds: its error says
+    # what is wrong with it ("not an elfcost.estimate/3 document"), not "not an ELF file".
+    text = head.removeprefix(_BOM).lstrip()
+    if not head.startswith(ELF_MAGIC) and text[:1] and text[:1] in _JSON_STARTS:
         data = read_bounded(file, "saved report", MAX_DOCUMENT_BYTES)
-        return decode_estimate(data, source=side)
+        return decode_estimate(data.removeprefix(_BOM), source=side)
     return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
 

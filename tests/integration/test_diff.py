@@ -92,6 +92,35 @@ def test_a_malformed_saved_report_is_one_line_and_exit_3(
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"[]\n", "not an elfcost.estimate/3 (or /2, /1) document: Expected `object`, got `array`"),
+        (b"null", "Expected `object`, got `null`"),
+        (b"  12\n", "Expected `object`, got `int`"),
+        (b"LINES", "not one document: JSON Lines of several documents"),
+    ],
+)
+def test_json_that_is_no_report_is_named_as_such(tmp_path: Path, content: bytes, says: str) -> None:
+    """What starts as JSON is a saved report that is wrong, not "not an ELF file"; elfcost's
+    JSON Lines of several estimates are named as such."""
+    bad = tmp_path / "bad.json"
+    if content == b"LINES":
+        content = run("--format", "json", "/bin/true", "/bin/sleep").stdout.encode()
+    bad.write_bytes(content)
+    r = run("diff", str(bad), "/bin/true")
+    assert r.returncode == 3 and r.stderr.startswith(f"elfcost: error: {bad}: "), r.stderr
+    assert says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_report_after_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    saved = tmp_path / "bom.json"
+    saved.write_bytes(b"\xef\xbb\xbf" + run("--format", "json", "/bin/true").stdout.encode())
+    r = run("diff", "--format", "json", str(saved), "/bin/true")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["total"]["delta_expected"] == 0
+
+
 def test_a_fifo_given_as_a_saved_report_is_refused_without_blocking(
     samples: Path, tmp_path: Path
 ) -> None:

@@ -66,6 +66,31 @@ def test_a_full_disk_is_one_line_and_exit_4() -> None:
     assert r.returncode == 4 and "Traceback" not in r.stderr
 
 
+def test_an_output_fifo_without_a_reader_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """-o FIFO that no process reads: one line, exit 4, at once (run()'s timeout would end a
+    wait); with a reader, the report goes through it."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for args in (["/bin/true"], ["scan", "--no-cache", "/bin/true"]):
+        r = run(*args, "-o", str(fifo))
+        assert r.returncode == 4, (args, r.stderr)
+        assert (
+            r.stderr
+            == f"elfcost: error: {fifo}: writing the report: a FIFO that no process reads\n"
+        )
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    try:
+        # The reader's open of the FIFO may come after elfcost's: until it has, try again.
+        deadline = time.monotonic() + 60
+        while (r := run("/bin/true", "-o", str(fifo))).returncode == 4:
+            assert time.monotonic() < deadline, r.stderr
+        assert r.returncode == 0, r.stderr
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        reader.kill()
+    assert out.startswith("/bin/true: glibc")
+
+
 def test_a_closed_pipe_is_still_quiet() -> None:
     p = subprocess.Popen(
         [sys.executable, "-m", "elfcost", "deps", "/nonexistent", "/bin/sleep", "/bin/true"],

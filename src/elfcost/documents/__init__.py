@@ -448,6 +448,10 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
             source, "not an elfcost.estimate/3 (or /2, /1) document", str(exc)
         ) from None
     except msgspec.DecodeError as exc:
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        if b"\n{" in raw.strip():  # `--format json` of several binaries: JSON Lines
+            why = "JSON Lines of several documents: one estimate is read"
+            raise InputError(source, "not one document", why) from None
         raise InputError(source, "not JSON", str(exc)) from None
     except RecursionError:
         raise InputError(source, "not JSON", TOO_DEEP) from None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -90,7 +91,14 @@ def emit(parts: Sequence[str], output: str | None) -> None:
             sys.stdout.flush()
         return
     try:
-        with open(output, "w", encoding="utf-8") as fh:
+        # Opened without blocking: a FIFO no process reads is refused (ENXIO) instead of
+        # waiting for ever for a reader; once open, writes block as usual (a reader that is
+        # slow is waited for).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(output, flags, 0o666)
+        os.set_blocking(fd, True)
+        with open(fd, "w", encoding="utf-8") as fh:
             fh.writelines(parts)
     except OSError as exc:
-        raise OutputError(output, "writing the report", exc.strerror or str(exc)) from None
+        why = "a FIFO that no process reads" if exc.errno == errno.ENXIO else exc.strerror
+        raise OutputError(output, "writing the report", why or str(exc)) from None
