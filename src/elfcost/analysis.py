@@ -421,6 +421,9 @@ def rank(
 
 
 MAX_WEIGHTS_BYTES = 64 << 20
+# Instances of one program in a weights file, at most: more processes than any fleet runs, and
+# sums of bytes that stay within JSON's 64-bit integers.
+MAX_INSTANCES = 10**9
 
 
 def read_weights(path: str) -> dict[str, int]:
@@ -437,8 +440,12 @@ def read_weights(path: str) -> dict[str, int]:
         if not line or line.startswith("#"):
             continue
         count, _, program = line.partition(" ")
-        if not count.isdigit() or not program.strip():
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not (count.isascii() and count.isdigit()) or not program.strip():
             raise InputError(path, f"line {number}", "expected INSTANCES PATH")
+        if int(count) > MAX_INSTANCES:
+            why = f"{int(count):,} instances, more than the {MAX_INSTANCES:,} allowed"
+            raise InputError(path, f"line {number}", why)
         out[program.strip()] = int(count)
     return out
 

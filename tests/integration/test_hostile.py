@@ -249,6 +249,13 @@ def test_a_bad_input_is_an_error_document(tmp_path: Path, args: tuple[str, ...])
     jsonschema.validate(errors[0], load_schema("error-1"))
 
 
+def test_an_empty_name_is_no_file() -> None:
+    """As the kernel's open(""): no such file, not the current directory."""
+    for cmd in ("estimate", "deps", "explain"):
+        r = run(cmd, "")
+        assert r.returncode == 3 and r.stderr == "elfcost: error: : no such file\n", r.stderr
+
+
 def test_a_single_bad_input_is_the_one_document() -> None:
     import json
 

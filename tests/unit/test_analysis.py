@@ -5,6 +5,7 @@ the same figures, from the same functions."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from msgspec.structs import replace
@@ -16,6 +17,7 @@ from elfcost.analysis import (
     linkage_of,
     machine,
     rank,
+    read_weights,
     savings,
     where_it_goes,
 )
@@ -32,6 +34,7 @@ from elfcost.documents import (
     Split,
     SplitPart,
 )
+from elfcost.errors import InputError
 from elfcost.model import Cause, Phase, Range
 from elfcost.report.html import estimate_html, scan_html
 from elfcost.report.text import estimate_text
@@ -368,3 +371,22 @@ def test_machine_groups_programs_objects_and_linkage(make_estimate: Make) -> Non
     # clean), less the Pss of the clean pages its two processes hold now (2 x (8 + 1) KiB)
     assert ra.text == (36864 + 4096) - 2 * (8192 + 1024)
     assert relink.net == relink.saved - relink.text
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("100", "expected INSTANCES PATH"),
+        ("² /bin/true", "expected INSTANCES PATH"),  # a digit to str.isdigit, not to int()
+        ("-3 /bin/true", "expected INSTANCES PATH"),
+        ("99999999999999999999999999 /bin/true", "more than the 1,000,000,000 allowed"),
+    ],
+)
+def test_a_weights_line_that_is_wrong_is_named(tmp_path: Path, line: str, why: str) -> None:
+    w = tmp_path / "weights"
+    w.write_text(f"# instances program\n7 /bin/sh\n{line}\n")
+    with pytest.raises(InputError) as exc:
+        read_weights(str(w))
+    assert str(exc.value).startswith(f"{w}: line 3: ") and why in str(exc.value)
+    w.write_text("# instances program\n7 /bin/sh\n1000000000 /bin/true\n")
+    assert read_weights(str(w)) == {"/bin/sh": 7, "/bin/true": 10**9}

@@ -101,6 +101,8 @@ class Host(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
         Inside a root, symlinks are resolved by hand so that they stay inside it.
         """
+        if not loader_path:
+            return None  # as the kernel's open(""): ENOENT, not the current directory
         if not loader_path.startswith("/"):
             loader_path = posixpath.join(self.cwd, loader_path)
         if not self.confined:
