@@ -103,6 +103,62 @@ def test_validate_places_a_library_initialisers_page_it_could_not_locate(
     assert v.ok
 
 
+EARLY_LIB = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+static void bye(void) {}
+static pthread_key_t key;
+char *lib_x(void) { return 0; }
+__attribute__((constructor)) static void init(void) {
+#if defined(USE_ATEXIT)
+    atexit(bye);
+#elif defined(USE_KEY)
+    pthread_key_create(&key, 0);
+#elif defined(USE_FOPEN)
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (f) fclose(f);
+#else
+    void *p = malloc(100);
+    free(p);
+#endif
+}
+"""
+EARLY_MAIN = "#include <unistd.h>\nchar *lib_x(void);\n"
+EARLY_MAIN += "int main(void) { lib_x(); pause(); return 0; }\n"
+
+
+@pytest.mark.parametrize(
+    ("variant", "early"),
+    [("USE_ATEXIT", True), ("USE_KEY", True), ("USE_FOPEN", True), ("USE_MALLOC", False)],
+)
+def test_libc_pages_a_library_initialiser_writes_before_the_entry_point(
+    tmp_path: Path, variant: str, early: bool
+) -> None:
+    """__libc_start_main's exit handler list, the thread keys and the FILE list lock share a
+    page of libc's .bss that the profile calibrates as written after the entry point. A
+    library whose constructor (run by glibc's _dl_init before the entry point) calls atexit,
+    pthread_key_create or fopen writes it first: predicted at the entry point, from the calls
+    in the constructor's code; malloc does not, and the page stays after the entry point."""
+    (tmp_path / "lib.c").write_text(EARLY_LIB)
+    (tmp_path / "main.c").write_text(EARLY_MAIN)
+    lib, prog = tmp_path / "libearly.so", tmp_path / "prog"
+    build = ["gcc", "-O2", "-shared", "-fPIC", f"-D{variant}", "-o", lib, tmp_path / "lib.c"]
+    subprocess.run(build, check=True)
+    link = [f"-L{tmp_path}", "-learly", "-Wl,-rpath,$ORIGIN"]
+    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    v = validate(str(prog), [], make_host())
+    libc = next(o for o in v.estimate.objects if o.path.endswith("/libc.so.6"))
+    moved = [
+        p for p in libc.pages if "before the entry point: initialisers of libearly" in p.detail
+    ]
+    assert bool(moved) == early and all(p.phase == "entry" for p in moved), libc.pages
+    entry = v.comparisons[0]
+    measured = next(o for o in entry.objects if o.path == libc.path)
+    assert measured.exact, measured
+    assert v.ok
+
+
 def test_measure_starts_a_command_with_its_environment() -> None:
     # The shell waits only if it sees the variable and nothing of elfcost's own environment.
     script = 'test "$ELFCOST_T" = 1 && test -z "$HOME" && exec sleep 100'

@@ -201,6 +201,11 @@ def estimate(
         for obj in graph.objects
     ]
     startup = next((o for o in graph.objects if _is_startup(o, profile)), None)
+    early = _early_idle_writers(graph, facts, profile, link)
+    if early and startup is not None:
+        # Which other objects are mapped decides it, so it is not the memo's object estimate.
+        at = graph.objects.index(startup)
+        objects[at] = _idle_written_early(objects[at], early, P)
     tcb = _tcb_bytes(profile, startup, facts[startup.dso.path] if startup else None)
     linked = [
         Linked(
@@ -240,6 +245,69 @@ def estimate(
         libc_imports=tuple((x.name, x.functions) for x in linked),
     )
     return est
+
+
+def _early_idle_writers(
+    graph: DependencyGraph,
+    facts: Mapping[str, ObjectFacts],
+    profile: Profile | None,
+    link: str,
+) -> list[str]:
+    """The libraries whose initialisers write libc's idle start-up pages before the entry point
+    ("libstdc++.so.6 (__cxa_atexit)"): glibc's _dl_init runs every library's DT_INIT and
+    DT_INIT_ARRAY before the entry point (elf/dl-init.c call_init), and those that call a
+    function of the profile's idle_early_by, as C++ static objects register their destructors
+    (__cxa_atexit) from their constructors, write the page there. What the initialisers call is
+    read from their code (elf/ctors.py InitWrites.calls); where it was not disassembled (another
+    machine), what the library imports stands for it."""
+    if (
+        profile is None
+        or not profile.startup_idle_early_by
+        or graph.family is not LoaderFamily.GLIBC
+        or link != "dynamic"
+    ):
+        return []
+    by = profile.startup_idle_early_by
+    out = []
+    for obj in graph.objects:
+        f = facts[obj.dso.path]
+        if obj.role != "library" or _is_startup(obj, profile) or not _has_constructors(obj.dso, f):
+            continue
+        init = f.init_writes
+        called = init.calls if init is not None and init.analysed else f.imports
+        calls = [n for n in called if n in by]
+        if calls:
+            out.append(f"{obj.dso.path.rsplit('/', 1)[-1]} ({', '.join(calls)})")
+    return out
+
+
+def _idle_written_early(oe: ObjectEstimate, early: list[str], P: int) -> ObjectEstimate:
+    """libc's estimate with its idle start-up pages written before the entry point, by the
+    initialisers of the `early` libraries (_early_idle_writers)."""
+    who = ", ".join(early[:2]) + (f" and {len(early) - 2} more" if len(early) > 2 else "")
+    moved = 0
+    pages = []
+    for p in oe.pages:
+        if p.cause is Cause.LIBC_STARTUP and p.phase == "idle":
+            detail = f"{p.detail}; before the entry point: initialisers of {who}"
+            p = replace(p, phase="entry", detail=detail)
+            moved += 1
+        pages.append(p)
+    if not moved:
+        return oe
+    r = oe.private_dirty
+    out = replace(
+        oe,
+        pages=tuple(pages),
+        private_dirty=Range(
+            at_entry=r.at_entry + moved * P,
+            low=r.low + moved * P,
+            expected=r.expected,
+            high=r.high,
+        ),
+    )
+    _check_invariants(out, P)
+    return out
 
 
 def _check_size(graph: DependencyGraph, P: int) -> None:

@@ -42,7 +42,22 @@ PROFILES: dict[str, dict[str, Any]] = {
                 "initial"
             ],
             "pages_at_entry": 3,
-            "pages_idle": 1
+            "pages_idle": 1,
+            "idle_early_by": [
+                "__cxa_atexit",
+                "atexit",
+                "on_exit",
+                "pthread_key_create",
+                "fopen",
+                "fopen64",
+                "fdopen",
+                "freopen",
+                "freopen64",
+                "fclose",
+                "popen",
+                "tmpfile",
+                "tmpfile64"
+            ]
         },
         "tls": {
             "where": "loader_heap",
@@ -323,7 +338,22 @@ PROFILES: dict[str, dict[str, Any]] = {
                 "initial"
             ],
             "pages_at_entry": 4,
-            "pages_idle": 1
+            "pages_idle": 1,
+            "idle_early_by": [
+                "__cxa_atexit",
+                "atexit",
+                "on_exit",
+                "pthread_key_create",
+                "fopen",
+                "fopen64",
+                "fdopen",
+                "freopen",
+                "freopen64",
+                "fclose",
+                "popen",
+                "tmpfile",
+                "tmpfile64"
+            ]
         },
         "tls": {
             "where": "loader_heap",

@@ -118,6 +118,9 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     startup_symbols_idle: tuple[str, ...]
     startup_pages_at_entry: int
     startup_pages_idle: int
+    # libc functions that write the idle start-up pages when a library initialiser calls
+    # them: glibc's _dl_init runs those before the entry point (the profile says why).
+    startup_idle_early_by: tuple[str, ...] = ()
     tls_where: str  # "loader_heap" or "heap"
     tls_tcb_bytes: int
     tls_surplus_bytes: int
@@ -159,6 +162,7 @@ def _load(data: dict[str, Any]) -> Profile:
         startup_symbols_idle=tuple(s["symbols_idle"]),
         startup_pages_at_entry=s["pages_at_entry"],
         startup_pages_idle=s["pages_idle"],
+        startup_idle_early_by=tuple(s.get("idle_early_by", ())),
         tls_where=t["where"],
         tls_tcb_bytes=t["tcb_bytes"],
         tls_surplus_bytes=t.get("surplus_bytes", 0),
@@ -221,10 +225,14 @@ def all_profiles() -> tuple[Profile, ...]:
 
 @functools.cache
 def libc_functions() -> tuple[str, ...]:
-    """Every libc function any profile's [after_main] asks about, once: an object is asked the
-    same question whichever profile estimates it (the what-ifs swap libcs), so its facts are
-    read once."""
-    return tuple(dict.fromkeys(n for p in all_profiles() for n in p.after_main.names))
+    """Every libc function any profile asks about ([after_main], [libc_startup] idle_early_by),
+    once: an object is asked the same question whichever profile estimates it (the what-ifs
+    swap libcs), so its facts are read once."""
+    return tuple(
+        dict.fromkeys(
+            n for p in all_profiles() for n in (*p.after_main.names, *p.startup_idle_early_by)
+        )
+    )
 
 
 @functools.cache

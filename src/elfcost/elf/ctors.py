@@ -988,6 +988,7 @@ class _Analysis:
         self.active: set[int] = set()
         self.cut = 0  # callees not followed for the instruction limit, each time
         self.callees: dict[int, _Callee] = {}
+        self.called: set[str] = set()  # functions of other objects called (InitWrites.calls)
         self.array_ranges: list[tuple[int, int]] = []
         self._records: dict[int, Entry] | None = None
 
@@ -1670,6 +1671,8 @@ class _Analysis:
             elif self.link_address(v) is not None or self.number(v) == 0:
                 callee = self.callee_at(self.link_address(v) or 0)
         what = "call" if insn.flow == "call" else "jump"
+        if callee is not None and callee.kind in ("memory", "harmless", "unknown"):
+            self.called.add(callee.name)
         if callee is None:
             self._note(unproven, f"{name}: indirect {what} at 0x{insn.address:x}")
         elif callee.kind == "memory":
@@ -1946,4 +1949,10 @@ def _analyse(a: _Analysis) -> InitWrites:
     lines = list(dict.fromkeys(unproven))
     if len(lines) > MAX_UNPROVEN:
         lines = [*lines[: MAX_UNPROVEN - 1], f"and {len(lines) - MAX_UNPROVEN + 1} more"]
-    return InitWrites(analysed=True, initialisers=done, writes=tuple(merged), unproven=tuple(lines))
+    return InitWrites(
+        analysed=True,
+        initialisers=done,
+        writes=tuple(merged),
+        unproven=tuple(lines),
+        calls=tuple(sorted(a.called)),
+    )

@@ -107,6 +107,10 @@ class InitWrites(msgspec.Struct, frozen=True, kw_only=True):
     # known, the analysis limits. When empty (and analysed), `writes` is everything the
     # initialisers write into the object's own segments.
     unproven: tuple[str, ...] = ()
+    # The other objects' functions they may call (on some path), by name, sorted: what the
+    # cost model asks of a library's initialisers beyond its own memory (an exit handler
+    # registered with libc before the entry point: cost/estimate.py _early_idle_writers).
+    calls: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
