@@ -71,3 +71,21 @@ def test_forgotten_when_full(samples: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for _ in range(3):
         assert encode(jsonout.estimate_doc(est)) == fresh
         assert len(jsonout._OBJECT_DOCS) == 1  # bounded: the older one was forgotten
+
+
+@pytest.mark.skipif(not Path("/usr/bin/ls").exists(), reason="no /usr/bin/ls")
+def test_libc_written_early_is_one_estimate_for_programs_with_the_same_libraries() -> None:
+    """libc with its idle page written before the entry point (a library's constructors call
+    fopen: libselinux's, under ls, dir and vdir) is one object estimate for every program that
+    maps the same libraries, so that its document is made once, as the memo's own."""
+    host = make_host()
+    memo = ObjectMemo()
+    programs = [p for p in ("/usr/bin/ls", "/usr/bin/dir", "/usr/bin/vdir") if Path(p).exists()]
+    libcs = [
+        next(o for o in estimate(resolve(p, host), memo=memo).objects if "libc.so" in o.path)
+        for p in programs
+    ]
+    early = [p for p in libcs[0].pages if "before the entry point" in p.detail]
+    if not early:
+        pytest.skip("no library of ls calls such a function from its constructors here")
+    assert all(lc is libcs[0] for lc in libcs), "one estimate for the same libraries"

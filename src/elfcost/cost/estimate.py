@@ -135,6 +135,17 @@ class EstimateMemo:
     def __init__(self, *, keep_executables: bool = False) -> None:
         self.keep_executables = keep_executables
         self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
+        # libc's estimate with its idle pages written early, by (its estimate, the libraries):
+        # one object for every program that maps the same ones, as its document is built once
+        # (report/jsonout.py keeps documents by object).
+        self._early: dict[tuple[int, tuple[str, ...]], tuple[ObjectEstimate, ObjectEstimate]] = {}
+
+    def idle_written_early(self, oe: ObjectEstimate, early: list[str], P: int) -> ObjectEstimate:
+        key = (id(oe), tuple(early))
+        hit = self._early.get(key)
+        if hit is None or hit[0] is not oe:
+            hit = self._early[key] = (oe, _idle_written_early(oe, early, P))
+        return hit[1]
 
     def object_estimate(
         self,
@@ -205,7 +216,7 @@ def estimate(
     if early and startup is not None:
         # Which other objects are mapped decides it, so it is not the memo's object estimate.
         at = graph.objects.index(startup)
-        objects[at] = _idle_written_early(objects[at], early, P)
+        objects[at] = memo.idle_written_early(objects[at], early, P)
     tcb = _tcb_bytes(profile, startup, facts[startup.dso.path] if startup else None)
     linked = [
         Linked(
