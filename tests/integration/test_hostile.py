@@ -91,6 +91,17 @@ def test_an_output_fifo_without_a_reader_is_refused_not_waited_on(tmp_path: Path
     assert out.startswith("/bin/true: glibc")
 
 
+def test_parquet_into_a_file_or_a_device_is_not_a_directory(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    existing = tmp_path / "keep.txt"
+    existing.write_text("kept\n")
+    for target in (str(existing), "/dev/full"):
+        r = run("scan", "--no-cache", "--format", "parquet", "-o", target, "/bin/true")
+        assert r.returncode == 4, r.stderr
+        assert r.stderr == f"elfcost: error: {target}: writing Parquet: not a directory\n"
+    assert existing.read_text() == "kept\n"
+
+
 def test_a_closed_pipe_is_still_quiet() -> None:
     p = subprocess.Popen(
         [sys.executable, "-m", "elfcost", "deps", "/nonexistent", "/bin/sleep", "/bin/true"],

@@ -56,6 +56,13 @@ def test_a_capture_that_is_a_fifo_or_a_device(tmp_path: Path) -> None:
     refused(run("measure", "--smaps", "/dev/zero"), "/dev/zero", "not a regular file")
 
 
+def test_a_capture_that_is_not_there_is_an_input_error(tmp_path: Path) -> None:
+    """Exit 3 naming it, as every other input that is missing (not a usage error, 2)."""
+    missing = str(tmp_path / "missing")
+    for option in ("--smaps", "--capture"):
+        refused(run("measure", option, missing), missing, "No such file or directory")
+
+
 @pytest.mark.parametrize("role", ["smaps", "smaps_rollup", "auxv", "pid"])
 def test_a_capture_file_that_is_a_fifo_or_a_device(tmp_path: Path, role: str) -> None:
     d = capture_dir(tmp_path)

@@ -17,8 +17,8 @@ def command(
     pids: tuple[int, ...] = common.option(
         "--pid", type=click.IntRange(min=1, max=PID_MAX), multiple=True
     ),
-    smaps_file: str | None = common.option("--smaps", type=click.Path(exists=True)),
-    capture: str | None = common.option("--capture", type=click.Path(exists=True)),
+    smaps_file: str | None = common.option("--smaps", metavar="FILE"),
+    capture: str | None = common.option("--capture", metavar="PATH"),
     every: bool = common.option(
         "--all",
         is_flag=True,

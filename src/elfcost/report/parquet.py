@@ -11,6 +11,7 @@ package the program comes from (scan --archive). pyarrow is an optional dependen
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -100,6 +101,9 @@ class ParquetTables:
         import pyarrow.parquet as pq
 
         try:
+            if os.path.exists(directory) and not os.path.isdir(directory):
+                # makedirs says "File exists" of a file or a device (-o /dev/full)
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory")
             os.makedirs(directory, exist_ok=True)
             for name, columns, types in (
                 (PROGRAMS, self.programs, _PROGRAM_COLUMNS),
