@@ -48,9 +48,10 @@ def _caveats(v: Verdict) -> str:
     return "".join(f" [{n}]" for n in notes)
 
 
-def check_text(
-    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0, not_loadable: int = 0
-) -> str:
+NOTHING_SKIPPED = Skipped(non_elf=0, shared_libraries=0, not_loadable=0)
+
+
+def check_text(verdicts: Sequence[Verdict], skipped: Skipped = NOTHING_SKIPPED) -> str:
     lines = []
     for v in verdicts:
         status = "FAIL" if v.failed else "ok"
@@ -63,12 +64,7 @@ def check_text(
     lines.append(
         f"{len(verdicts)} checked, {failed} over budget, "
         f"{sum(1 for v in verdicts for x in v.violations if x.waiver)} waived; "
-        + (
-            f"skipped {skipped} non-ELF files, {libraries} shared libraries and {not_loadable} "
-            "objects no loader maps"
-            if not_loadable
-            else f"skipped {skipped} non-ELF files and {libraries} shared libraries"
-        )
+        + _skipped_text(skipped)
     )
     return "\n".join(lines) + "\n"
 
@@ -89,9 +85,17 @@ def _violation_doc(x: Violation) -> ViolationDoc:
     )
 
 
-def check_doc(
-    verdicts: Sequence[Verdict], *, skipped: int = 0, libraries: int = 0, not_loadable: int = 0
-) -> CheckDoc:
+def _skipped_text(s: Skipped) -> str:
+    files = f"skipped {s.non_elf} non-ELF files"
+    if not s.not_loadable:  # as before there was such a count
+        return f"{files} and {s.shared_libraries} shared libraries"
+    return (
+        f"{files}, {s.shared_libraries} shared libraries and {s.not_loadable} objects no "
+        "loader maps"
+    )
+
+
+def check_doc(verdicts: Sequence[Verdict], skipped: Skipped = NOTHING_SKIPPED) -> CheckDoc:
     return CheckDoc(
         ok=not any(v.failed for v in verdicts),
         binaries=tuple(
@@ -108,7 +112,7 @@ def check_doc(
             )
             for v in verdicts
         ),
-        skipped=Skipped(non_elf=skipped, shared_libraries=libraries, not_loadable=not_loadable),
+        skipped=skipped,
     )
 
 

@@ -24,7 +24,7 @@ from elfcost.check.gate import (
 )
 from elfcost.cost.causes import info
 from elfcost.cost.profiles import calibrated
-from elfcost.documents import Baseline, decode, encode
+from elfcost.documents import Baseline, Skipped, decode, encode
 from elfcost.errors import Each, OutputError
 from elfcost.files import read_bounded
 from elfcost.model import Cause, Estimate
@@ -163,9 +163,7 @@ class Checked(msgspec.Struct, frozen=True, kw_only=True):
     """What `run` decided, and what it skipped under directories (programs_in)."""
 
     verdicts: tuple[Verdict, ...]
-    skipped: int
-    libraries: int
-    not_loadable: int = 0
+    skipped: Skipped  # under directories: as elfcost.check/4 counts them
 
     @property
     def failed(self) -> bool:
@@ -193,9 +191,7 @@ def run(
     )
     if update_baseline and baseline_file:
         write_baseline(baseline_file, baseline or {}, verdicts)
-    return Checked(
-        verdicts=verdicts,
-        skipped=found.skipped,
-        libraries=found.libraries,
-        not_loadable=found.not_loadable,
+    skipped = Skipped(
+        non_elf=found.skipped, shared_libraries=found.libraries, not_loadable=found.not_loadable
     )
+    return Checked(verdicts=verdicts, skipped=skipped)

@@ -54,19 +54,14 @@ def command(
     # The verdict and the baseline come before the output, so a closed pipe cannot lose them.
     if done.failed:
         state.fail()
-    counts = {
-        "skipped": done.skipped,
-        "libraries": done.libraries,
-        "not_loadable": done.not_loadable,
-    }
     if fmt == "json":
         # Inputs that could not be checked come first as elfcost.error/1 lines, and the
         # verdict is then a line of the same JSON Lines.
         errors = state.take_errors()
         for line in errors:
             click.echo(line, nl=False)
-        click.echo(jsonout.dumps(output.check_doc(done.verdicts, **counts), pretty=not errors))
+        click.echo(jsonout.dumps(output.check_doc(done.verdicts, done.skipped), pretty=not errors))
     elif fmt == "junit":
         click.echo(output.junit(done.verdicts, state.take_error_docs()), nl=False)
     else:
-        click.echo(output.check_text(done.verdicts, **counts), nl=False)
+        click.echo(output.check_text(done.verdicts, done.skipped), nl=False)

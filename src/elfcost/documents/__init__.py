@@ -398,25 +398,29 @@ def encode_line(doc: msgspec.Struct | dict[str, Any]) -> bytes:
 _ESCAPED_BYTE = re.compile(rb"\\u[dD][cC][89a-fA-F][0-9a-fA-F]")
 
 
+def _raw(data: bytes | str) -> bytes:
+    return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+
+
 def _json_decode(data: bytes | str, kind: Any) -> Any:
     """msgspec's decode, validated as `kind`; a document holding a name that is not UTF-8
     (written by encode() with \\udcXX escapes, which msgspec's decoder refuses as a lone
-    surrogate) is parsed by Python's json module, then validated the same way (convert)."""
+    surrogate) is parsed by Python's json module, then validated the same way (convert). Not
+    JSON either way: msgspec's own error, which says where."""
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError:
         raise
-    except msgspec.DecodeError:
-        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        if not _ESCAPED_BYTE.search(raw):
+    except msgspec.DecodeError as exc:
+        if not _ESCAPED_BYTE.search(_raw(data)):
             raise
-    import json  # the rare document with such a name
+        import json  # the rare document with such a name
 
-    try:
-        builtins = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise msgspec.DecodeError("JSON is malformed") from None
-    return msgspec.convert(builtins, type=kind)
+        try:
+            value = json.loads(_raw(data))
+        except (ValueError, RecursionError):
+            raise exc from None
+    return msgspec.convert(value, type=kind)
 
 
 def decode(data: bytes | str, kind: type[T], *, source: str) -> T:
@@ -448,8 +452,7 @@ def decode_estimate(data: bytes | str, *, source: str) -> EstimateDoc:
             source, "not an elfcost.estimate/3 (or /2, /1) document", str(exc)
         ) from None
     except msgspec.DecodeError as exc:
-        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        if b"\n{" in raw.strip():  # `--format json` of several binaries: JSON Lines
+        if b"\n{" in _raw(data).strip():  # `--format json` of several binaries: JSON Lines
             why = "JSON Lines of several documents: one estimate is read"
             raise InputError(source, "not one document", why) from None
         raise InputError(source, "not JSON", str(exc)) from None

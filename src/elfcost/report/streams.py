@@ -95,9 +95,8 @@ def emit(parts: Sequence[str], output: str | None) -> None:
         # waiting for ever for a reader; once open, writes block as usual (a reader that is
         # slow is waited for).
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(output, flags, 0o666)
-        os.set_blocking(fd, True)
-        with open(fd, "w", encoding="utf-8") as fh:
+        with open(os.open(output, flags, 0o666), "w", encoding="utf-8") as fh:
+            os.set_blocking(fh.fileno(), True)
             fh.writelines(parts)
     except OSError as exc:
         why = "a FIFO that no process reads" if exc.errno == errno.ENXIO else exc.strerror

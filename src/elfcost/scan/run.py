@@ -355,7 +355,7 @@ class _Discovery:
             return False
         for raw in inputs:
             file = self._where(raw)[1]
-            if not os.path.isdir(file) and archive.is_archive(file) and os.path.isfile(file):
+            if archive.is_archive(file) and os.path.isfile(file):  # by name first: no stat
                 return False
         return True
 
