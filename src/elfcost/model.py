@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -367,6 +368,16 @@ class LoaderFamily(enum.Enum):
 
 # musl resolves these names to itself (ldso/dynlink.c load_library, "reserved").
 MUSL_RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")
+
+
+def inside(vaddr: int, ranges: Sequence[tuple[int, int]]) -> bool:
+    """Whether `vaddr` is in one of `ranges` [start, end). A loop, not any() over a generator:
+    a generator left early is closed by raising GeneratorExit in it, which costs more than the
+    few comparisons (a relocated library asks it for each of its thousands of pages)."""
+    for a, b in ranges:  # noqa: SIM110 (see above)
+        if a <= vaddr < b:
+            return True
+    return False
 
 
 def musl_reserved(name: str) -> bool:

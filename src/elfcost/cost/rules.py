@@ -7,7 +7,7 @@ other: `estimate` merges them, the most specific cause winning (model.Cause orde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import cached_property
 
 import msgspec
@@ -36,6 +36,7 @@ from elfcost.model import (
     Prot,
     Role,
     SectionIndex,
+    inside,
 )
 
 
@@ -105,10 +106,6 @@ def _writable_ranges(ctx: ObjectContext) -> list[tuple[int, int]]:
         for s in ctx.dso.loads
         if s.writable
     ]
-
-
-def _in_ranges(page: int, ranges: Sequence[tuple[int, int]]) -> bool:
-    return any(a <= page < b for a, b in ranges)
 
 
 # Pages written by relocations beyond the page each starts in (COPY of large objects): all
@@ -220,7 +217,7 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
         by_type = [("RELR" if relr else info(t).name, c) for (relr, t), c in sorted(counts.items())]
         n = sum(c for _, c in by_type)
         detail = ", ".join(f"{c} x {t}" for t, c in sorted(by_type, key=lambda x: -x[1]))
-        if not _in_ranges(pg, mapped):
+        if not inside(pg, mapped):
             # The loader stores at l_addr + r_offset whatever is there: outside every PT_LOAD
             # that is memory the object does not map, and the process crashes (or corrupts
             # another mapping). Not a page this object costs: the file is malformed.
@@ -229,7 +226,7 @@ def relocation_pages(ctx: ObjectContext) -> list[PageCost]:
                 "relocations",
                 f"{detail or 'a relocated word'} at page 0x{pg:x}: outside every PT_LOAD",
             )
-        if not _in_ranges(pg, writable):
+        if not inside(pg, writable):
             cause = Cause.TEXTREL
             detail = f"text relocation: {detail or 'write spills into the page'}"
         elif pg in copy_pages:

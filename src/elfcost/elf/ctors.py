@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import functools
 import heapq
 import os
 import struct
@@ -58,7 +59,7 @@ from elfcost.elf.machines import BY_NAME, RelocClass, reloc_type
 from elfcost.elf.reader import vaddr_to_offset
 from elfcost.elf.relocs import Entry, records_at
 from elfcost.errors import ElfcostError
-from elfcost.model import ET_EXEC, Dso, Prot
+from elfcost.model import ET_EXEC, Dso, Prot, inside
 
 if TYPE_CHECKING:
     from capstone import Cs, CsInsn
@@ -560,7 +561,7 @@ class _Decoder:
         self.cache: dict[int, _Insn | None] = {}
 
     def executable(self, vaddr: int) -> bool:
-        return _inside(vaddr, self.ranges)
+        return inside(vaddr, self.ranges)
 
     def _bytes(self, vaddr: int, n: int) -> bytes:
         for s in self.segments:
@@ -663,16 +664,6 @@ class _Decoder:
 
 
 _SHARED_INSNS: dict[tuple[int, bytes], _Insn] = {}
-
-
-def _inside(vaddr: int, ranges: list[tuple[int, int]]) -> bool:
-    """Whether `vaddr` is in one of `ranges` [start, end). A loop, not any() over a generator:
-    a generator left early is closed by raising GeneratorExit in it, which costs more than
-    the few comparisons."""
-    for a, b in ranges:  # noqa: SIM110 (see above)
-        if a <= vaddr < b:
-            return True
-    return False
 
 
 def _lean() -> _Lean:
@@ -1106,7 +1097,7 @@ class _Analysis:
     def got_slot(self, vaddr: int) -> bool:
         """A word the loader fills with an address and nothing else writes: a GOT entry."""
         if self.got:
-            return _inside(vaddr, self.got)
+            return inside(vaddr, self.got)
         return vaddr in self.records
 
     # -- callees ------------------------------------------------------------------------------
@@ -1417,8 +1408,7 @@ class _Analysis:
         exits = [b for b in order if blocks[b].end == "exit"]
         must: set[int] = set()
         if exits and any(found[b][0] for b in order):  # which writes are proved: none made
-            dom = _dominators(entry, order, blocks)
-            must = set.intersection(*(dom[e] for e in exits))
+            must = _common_dominators(entry, order, blocks, exits)
         writes: list[_Write] = []
         for b in order:
             made, notes = found[b]
@@ -1525,7 +1515,7 @@ class _Analysis:
             if found is None:
                 return None  # a number used as an address in a PIE: not this object's
             vaddr = found
-        return (vaddr, symbol) if _inside(vaddr, self.writable) else None
+        return (vaddr, symbol) if inside(vaddr, self.writable) else None
 
     def _record(
         self,
@@ -1756,26 +1746,53 @@ def _reverse_postorder(entry: int, blocks: dict[int, _Block]) -> list[int]:
     return post[::-1]
 
 
-def _dominators(entry: int, order: Sequence[int], blocks: dict[int, _Block]) -> dict[int, set[int]]:
-    """For each reachable block, the blocks on every path from the entry to it."""
-    preds: dict[int, list[int]] = {b: [] for b in order}
+def _common_dominators(
+    entry: int, order: Sequence[int], blocks: dict[int, _Block], ends: Sequence[int]
+) -> set[int]:
+    """The blocks on every path from the entry to any of `ends` (reachable blocks, `order` in
+    reverse postorder from `entry`): the dominators that the `ends` share.
+
+    Immediate dominators by Cooper, Harvey and Kennedy, "A Simple, Fast Dominance Algorithm"
+    (2001): each block's is the nearest block that dominates all its predecessors', found by
+    walking two fingers up the tree by reverse-postorder rank, until nothing changes. The
+    dominators shared by `ends` are then the chain above their nearest common one. (Sets of
+    dominators per block, intersected to a fixed point, cost a set of every block per block.)
+    """
+    rank = {b: i for i, b in enumerate(order)}
+    preds: list[list[int]] = [[] for _ in order]
     for b in order:
         for s in blocks[b].succ:
-            if s in preds:
-                preds[s].append(b)
-    dom = {b: set(order) for b in order}
-    dom[entry] = {entry}
+            if s in rank:
+                preds[rank[s]].append(rank[b])
+    idom: list[int | None] = [None] * len(order)
+    idom[0] = 0  # order[0] is the entry
+
+    def meet(a: int, b: int) -> int:
+        while a != b:
+            while a > b:
+                a = idom[a]  # type: ignore[assignment]  # set on every block above a
+            while b > a:
+                b = idom[b]  # type: ignore[assignment]
+        return a
+
     changed = True
     while changed:
         changed = False
-        for b in order:
-            if b == entry:
-                continue
-            new = set.intersection(*(dom[p] for p in preds[b])) | {b} if preds[b] else {b}
-            if new != dom[b]:
-                dom[b] = new
+        for i in range(1, len(order)):
+            new: int | None = None
+            for p in preds[i]:
+                if idom[p] is not None:
+                    new = p if new is None else meet(p, new)
+            if new is not None and idom[i] != new:
+                idom[i] = new
                 changed = True
-    return dom
+    assert order[0] == entry
+    common = functools.reduce(meet, (rank[e] for e in ends))
+    chain = {order[common]}
+    while common != 0:
+        common = idom[common]  # type: ignore[assignment]
+        chain.add(order[common])
+    return chain
 
 
 # -- the initialisers ---------------------------------------------------------------------------
