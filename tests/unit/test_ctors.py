@@ -366,7 +366,7 @@ def test_shared_dominators_agree_with_networkx() -> None:
         g.add_node(0)
         idom = nx.immediate_dominators(g, 0)
 
-        def chain(b: int) -> set[int]:
+        def chain(b: int, idom: dict[int, int] = idom) -> set[int]:
             up = {b}
             while b != 0:
                 b = idom[b]

@@ -47,3 +47,22 @@ def test_a_chunk_passed_over_window_times_is_taken_next() -> None:
 def test_without_anything_read_elsewhere_chunks_go_in_input_order() -> None:
     waiting = _waiting(10, 3)
     assert [_take(waiting, set()).files[0] for _ in range(10)] == [f"prog{i}" for i in range(10)]
+
+
+def test_the_choice_is_the_least_cost_of_the_window() -> None:
+    # choose() stops at the oldest chunk that shares nothing with `elsewhere`; on random
+    # windows its answer is the definition's: the least of shared x AFFINITY + age.
+    import random
+
+    from elfcost.scan.engine import AFFINITY
+
+    rng = random.Random(3)
+    libs = [f"lib{i}" for i in range(12)]
+    for _ in range(2000):
+        window = [
+            _Chunk([f"p{i}"], frozenset(rng.sample(libs, rng.randint(0, 4))))
+            for i in range(rng.randint(1, WINDOW))
+        ]
+        elsewhere = set(rng.sample(libs, rng.randint(0, 12)))
+        cost = [len(c.shares & elsewhere) * AFFINITY + i for i, c in enumerate(window)]
+        assert choose(window, elsewhere) == cost.index(min(cost))
