@@ -166,6 +166,38 @@ def test_libc_pages_a_library_initialiser_writes_before_the_entry_point(
     assert v.ok
 
 
+GUARD_LIB = r"""
+__attribute__((aligned(4096))) char guard_page[4096]; /* exported: reached through the GOT */
+int lib_x(void) { return 0; }
+__attribute__((constructor)) static void init(void) {
+    if (!guard_page[0])
+        guard_page[0] = 1;
+}
+"""
+GUARD_MAIN = "#include <unistd.h>\nint lib_x(void);\n"
+GUARD_MAIN += "int main(void) { lib_x(); pause(); return 0; }\n"
+
+
+def test_a_guard_set_when_clear_is_a_page_written_at_the_entry_point(tmp_path: Path) -> None:
+    """A constructor that sets a variable only when it is clear (a C++ static's guard): the
+    store is on one path, but the variable is zero when mapped, so the other path finds it
+    written before. Its page is predicted at the entry point, and the kernel agrees."""
+    (tmp_path / "lib.c").write_text(GUARD_LIB)
+    (tmp_path / "main.c").write_text(GUARD_MAIN)
+    lib, prog = tmp_path / "libguard.so", tmp_path / "prog"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.c"], check=True)
+    link = [f"-L{tmp_path}", "-lguard", "-Wl,-rpath,$ORIGIN"]
+    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    v = validate(str(prog), [], make_host())
+    estimate = next(o for o in v.estimate.objects if o.path == str(lib))
+    guarded = [p for p in estimate.pages if "if not set before" in p.detail]
+    assert len(guarded) == 1 and guarded[0].phase == "entry", guarded
+    for c in v.comparisons:
+        o = next(o for o in c.objects if o.path == str(lib))
+        assert o.exact and not o.unpredicted_dirty, (c.stop, o)
+    assert v.ok
+
+
 def test_measure_starts_a_command_with_its_environment() -> None:
     # The shell waits only if it sees the variable and nothing of elfcost's own environment.
     script = 'test "$ELFCOST_T" = 1 && test -z "$HOME" && exec sleep 100'

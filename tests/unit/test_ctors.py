@@ -174,6 +174,93 @@ ctor:
         [("buf", 0, 8)],
         unproven="only on some paths",
     ),
+    # each arm stores the same variable: written on every path, by one block or the other
+    "a_store_on_both_branches_is_proved": Case(
+        """
+ctor:
+    testl %edi, %edi
+    je 1f
+    movq $1, buf+4096(%rip)
+    ret
+1:
+    movq $2, buf+4096(%rip)
+    ret
+""",
+        [("buf", 4096, 8)],
+        how=("store at 0x[0-9a-f]+ and 1 more$",),
+    ),
+    # a C++ static's guard: set when clear, else set before (.bss starts as zero: only a
+    # write makes it nonzero); its page is written on both paths
+    "a_guard_set_when_clear_is_proved": Case(
+        """
+ctor:
+    cmpb $0, buf+4096(%rip)
+    jne 1f
+    movb $1, buf+4096(%rip)
+1:
+    ret
+""",
+        [("buf", 4096, 1)],
+        how=("store at 0x[0-9a-f]+, if not set before$",),
+    ),
+    "a_guard_reached_through_its_got_slot_and_tested_with_je": Case(
+        """
+ctor:
+    movq exported@GOTPCREL(%rip), %rax
+    cmpb $0, (%rax)
+    je 1f
+    ret
+1:
+    movb $1, (%rax)
+    ret
+""",
+        [("exported", 0, 1)],
+        how=("store at 0x[0-9a-f]+, if not set before$",),
+        symbols=("exported",),
+    ),
+    # nonzero in the file: the test may find it so without any write
+    "a_guard_that_starts_set_proves_nothing": Case(
+        """
+    .data
+flag:
+    .byte 1
+    .text
+ctor:
+    cmpb $0, flag(%rip)
+    jne 1f
+    movb $1, flag(%rip)
+1:
+    ret
+""",
+        [],
+        unproven="only on some paths",
+    ),
+    # the store is made when the variable is set: the path where it is clear writes nothing
+    "a_store_made_only_when_set_proves_nothing": Case(
+        """
+ctor:
+    cmpb $0, buf+4096(%rip)
+    je 1f
+    movb $2, buf+4096(%rip)
+1:
+    ret
+""",
+        [],
+        unproven="only on some paths",
+    ),
+    # compared with 1, not 0: not a test of whether it was written
+    "a_variable_compared_with_another_value_proves_nothing": Case(
+        """
+ctor:
+    cmpb $1, buf+4096(%rip)
+    jne 1f
+    movb $1, buf+4096(%rip)
+1:
+    ret
+""",
+        [],
+        unproven="only on some paths",
+    ),
     "an_indirect_call_is_unproven_and_the_stores_around_it_are_kept": Case(
         """
 ctor:
@@ -346,34 +433,52 @@ def test_another_machine_is_not_disassembled(tmp_path: Path) -> None:
     assert not found.analysed and not found.complete and found.writes == ()
 
 
-def test_shared_dominators_agree_with_networkx() -> None:
-    """Which blocks lie on every path from a function's entry to its exits decides which
-    writes are proved: checked against networkx's dominator tree on random control flow
-    (loops, back edges to the entry, blocks not reached), with one exit and with several."""
+Key = tuple[int, int, None]
+
+
+def _escapes(
+    k: Key,
+    succ: dict[int, list[int]],
+    made: dict[int, set[Key]],
+    tested: dict[tuple[int, int], set[Key]],
+    exits: list[int],
+) -> bool:
+    """An exit reached from the entry (block 0) avoiding every block and edge that writes k."""
+    if k in made[0]:
+        return False
+    seen, work = {0}, [0]
+    while work:
+        b = work.pop()
+        if b in exits:
+            return True
+        for s in succ[b]:
+            if s not in seen and k not in made[s] and k not in tested[b, s]:
+                seen.add(s)
+                work.append(s)
+    return False
+
+
+def test_writes_on_every_path_agree_with_reachability() -> None:
+    """Which writes lie on every path from a function's entry to its exits decides which are
+    proved. On random control flow (loops, back edges to the entry, blocks not reached, one
+    exit or several, edges that prove a write: a guard tested set), a write is proved exactly
+    when no exit can be reached from the entry without passing a block or an edge that makes
+    it: checked by a plain search of the graph with those removed."""
     import random
 
-    import networkx as nx
-
-    from elfcost.elf.ctors import _Block, _common_dominators, _reverse_postorder
+    from elfcost.elf.ctors import _Block, _reverse_postorder, _written_on_every_path
 
     rng = random.Random(7)
-    for _ in range(400):
-        n = rng.randint(1, 40)
+    keys: list[Key] = [(0x1000 + 8 * i, 8, None) for i in range(4)]
+    for _ in range(500):
+        n = rng.randint(1, 30)
         succ = {b: rng.sample(range(n), rng.randint(0, min(3, n))) for b in range(n)}
         blocks = {b: _Block([], s, "") for b, s in succ.items()}
         order = _reverse_postorder(0, blocks)
-        g = nx.DiGraph([(b, s) for b in order for s in succ[b]])
-        g.add_node(0)
-        idom = nx.immediate_dominators(g, 0)
+        made = {b: {k for k in keys if rng.random() < 0.2} for b in order}
+        tested = {(b, s): {k for k in keys if rng.random() < 0.1} for b in order for s in succ[b]}
+        exits = rng.sample(order, rng.randint(1, min(3, len(order))))
 
-        def chain(b: int, idom: dict[int, int] = idom) -> set[int]:
-            up = {b}
-            while b != 0:
-                b = idom[b]
-                up.add(b)
-            return up
-
-        for k in (1, 2, 3):
-            ends = rng.sample(order, min(k, len(order)))
-            want = set.intersection(*(chain(e) for e in ends))
-            assert _common_dominators(0, order, blocks, ends) == want, (succ, ends)
+        want = {k for k in keys if not _escapes(k, succ, made, tested, exits)}
+        got = _written_on_every_path(0, order, blocks, made, tested, exits)
+        assert got == want, (succ, made, tested, exits)

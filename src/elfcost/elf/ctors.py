@@ -13,8 +13,10 @@ when this object defines it, the word itself where no record applies (ET_EXEC).
 Each function is decoded from its entry along every branch (x86_64 and i386, capstone) into
 basic blocks and run abstractly: a register or a stack slot holds a number, an address in this
 object, a stack address, or the word a GOT slot receives from the loader (a symbol's address);
-anything else is unknown. A write is proved when its block lies on every path from the entry to
-a return (it dominates every exit) and its target is known:
+anything else is unknown. A write is proved when it is made on every path from the entry to a
+return (by the same block, one that dominates every exit, or by each of the blocks the paths
+take) and its target is known; a path taken only when a variable that is zero when mapped tests
+nonzero (`cmp $0, mem; jne`: a C++ static's guard) has that variable written before:
 - a store whose memory operand is RIP-relative, absolute (ET_EXEC), or based on a register that
   holds a known address, a symbol's address loaded from its GOT slot included;
 - `rep stos` / `rep movs` with a known count;
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import array
 import bisect
-import functools
 import heapq
 import os
 import struct
@@ -1406,18 +1407,82 @@ class _Analysis:
                 self._run(blocks[b].body, states[b].copy(), depth, name, *recorded)
         unproven = [blocks[b].why for b in order if blocks[b].why]
         exits = [b for b in order if blocks[b].end == "exit"]
-        must: set[int] = set()
+        proved: set[_Key] = set()
+        helped: set[_Key] = set()  # proved only thanks to a test that found them set before
         if exits and any(found[b][0] for b in order):  # which writes are proved: none made
-            must = _common_dominators(entry, order, blocks, exits)
+            made_keys = {b: {_key(w) for w in found[b][0]} for b in order}
+            proved = _written_on_every_path(entry, order, blocks, made_keys, {}, exits)
+            tested = self._set_before(order, blocks, states, depth, name)
+            if tested:
+                more = _written_on_every_path(entry, order, blocks, made_keys, tested, exits)
+                helped = more - proved
+                proved = more
         writes: list[_Write] = []
         for b in order:
             made, notes = found[b]
             unproven.extend(notes)
-            if b in must:
-                writes.extend(made)
-            else:
-                unproven.extend(f"{name}: {w.how} only on some paths" for w in made)
+            for w in made:
+                if _key(w) not in proved:
+                    unproven.append(f"{name}: {w.how} only on some paths")
+                elif _key(w) in helped:
+                    writes.append(msgspec.structs.replace(w, how=f"{w.how}, if not set before"))
+                else:
+                    writes.append(w)
         return _Summary(writes, unproven, bool(exits))
+
+    def _set_before(
+        self,
+        order: Sequence[int],
+        blocks: dict[int, _Block],
+        states: dict[int, _State],
+        depth: int,
+        name: str,
+    ) -> dict[tuple[int, int], set[_Key]]:
+        """The branches taken only when a variable of this object that starts as zero has
+        been written: `cmp $0, mem` then `jne` (its target) or `je` (the next instruction),
+        `mem` this object's and zero in the file (or .bss). Memory zero when mapped holds
+        anything else only once written (by the loader, another initialiser, this one before):
+        its page is dirty either way. This is the guard of a C++ static (`if (!guard) guard =
+        1`: a template's static member, a facet's id): the store is on one path, and the page
+        written on both."""
+        x86 = self.x86
+        out: dict[tuple[int, int], set[_Key]] = {}
+        for b in order:
+            body = blocks[b].body
+            if len(body) < 2 or body[-1].id not in (x86.X86_INS_JNE, x86.X86_INS_JE):
+                continue
+            cmp, jcc = body[-2], body[-1]
+            ops = cmp.ops
+            if cmp.id != x86.X86_INS_CMP or len(ops) != 2 or ops[0].kind != "m":
+                continue
+            if ops[1].kind != "i" or ops[1].imm != 0:
+                continue
+            before = body[:-2]
+            if any(i.flow for i in before):
+                continue  # a call on the way (its effects are run once, when recording)
+            state = self._run(before, states[b].copy(), depth, name, None, None)
+            found = self.target(self.address(cmp, ops[0], state))
+            if not isinstance(found, tuple) or not self._zero_when_mapped(found[0], ops[0].size):
+                continue
+            succ = blocks[b].succ  # "cond": the target, then the next instruction
+            if len(succ) != 2 or succ[0] == succ[1]:
+                continue
+            set_edge = (b, succ[0] if jcc.id == x86.X86_INS_JNE else succ[1])
+            out.setdefault(set_edge, set()).add((found[0], ops[0].size, found[1]))
+        return out
+
+    def _zero_when_mapped(self, vaddr: int, size: int) -> bool:
+        """Whether `size` bytes at `vaddr` are zero when the object is mapped: in a writable
+        segment's .bss part (past p_filesz), or zero bytes of the file."""
+        for s in self.dso.loads:
+            if not (s.writable and s.vaddr <= vaddr and vaddr + size <= s.vaddr + s.memsz):
+                continue
+            in_file = max(0, min(vaddr + size, s.vaddr + s.filesz) - vaddr)
+            if not in_file:
+                return True
+            data = os.pread(self.fd, in_file, s.offset + vaddr - s.vaddr)
+            return len(data) == in_file and not any(data)
+        return False
 
     # -- running instructions -----------------------------------------------------------------
 
@@ -1746,53 +1811,52 @@ def _reverse_postorder(entry: int, blocks: dict[int, _Block]) -> list[int]:
     return post[::-1]
 
 
-def _common_dominators(
-    entry: int, order: Sequence[int], blocks: dict[int, _Block], ends: Sequence[int]
-) -> set[int]:
-    """The blocks on every path from the entry to any of `ends` (reachable blocks, `order` in
-    reverse postorder from `entry`): the dominators that the `ends` share.
+# A write as the analysis proves it: (vaddr, size, symbol bound through).
+_Key = tuple[int, int, str | None]
 
-    Immediate dominators by Cooper, Harvey and Kennedy, "A Simple, Fast Dominance Algorithm"
-    (2001): each block's is the nearest block that dominates all its predecessors', found by
-    walking two fingers up the tree by reverse-postorder rank, until nothing changes. The
-    dominators shared by `ends` are then the chain above their nearest common one. (Sets of
-    dominators per block, intersected to a fixed point, cost a set of every block per block.)
-    """
-    rank = {b: i for i, b in enumerate(order)}
-    preds: list[list[int]] = [[] for _ in order]
+
+def _key(w: _Write) -> _Key:
+    return (w.vaddr, w.size, w.symbol)
+
+
+def _written_on_every_path(
+    entry: int,
+    order: Sequence[int],
+    blocks: dict[int, _Block],
+    made: dict[int, set[_Key]],
+    tested: dict[tuple[int, int], set[_Key]],
+    exits: Sequence[int],
+) -> set[_Key]:
+    """The writes made on every path from the entry to any exit, whichever block makes them
+    (both arms of an if may store the same variable). A forward must-analysis (Aho, Lam, Sethi
+    and Ullman, "available expressions"): what a block has certainly written when it ends is
+    what every predecessor had when it ended, plus what the edge from it proves (`tested`: a
+    branch taken only when the variable was set before), plus what the block writes. `order`
+    is the reachable blocks in reverse postorder from `entry`; writes in a block that lies on
+    every path (a dominator of every exit) are among them."""
+    preds: dict[int, list[int]] = {b: [] for b in order}
     for b in order:
         for s in blocks[b].succ:
-            if s in rank:
-                preds[rank[s]].append(rank[b])
-    idom: list[int | None] = [None] * len(order)
-    idom[0] = 0  # order[0] is the entry
-
-    def meet(a: int, b: int) -> int:
-        while a != b:
-            while a > b:
-                a = idom[a]  # type: ignore[assignment]  # set on every block above a
-            while b > a:
-                b = idom[b]  # type: ignore[assignment]
-        return a
-
+            if s in preds:
+                preds[s].append(b)
+    done: dict[int, set[_Key]] = {}  # a block not yet reached: anything (the top)
     changed = True
     while changed:
         changed = False
-        for i in range(1, len(order)):
-            new: int | None = None
-            for p in preds[i]:
-                if idom[p] is not None:
-                    new = p if new is None else meet(p, new)
-            if new is not None and idom[i] != new:
-                idom[i] = new
+        for b in order:
+            into: set[_Key] | None = set() if b == entry else None
+            if b != entry:
+                for p in preds[b]:
+                    if p in done:
+                        have = done[p] | tested.get((p, b), set())
+                        into = have if into is None else into & have
+            if into is None:
+                continue
+            new = into | made[b]
+            if done.get(b) != new:
+                done[b] = new
                 changed = True
-    assert order[0] == entry
-    common = functools.reduce(meet, (rank[e] for e in ends))
-    chain = {order[common]}
-    while common != 0:
-        common = idom[common]  # type: ignore[assignment]
-        chain.add(order[common])
-    return chain
+    return set.intersection(*(done.get(e, set()) for e in exits))
 
 
 # -- the initialisers ---------------------------------------------------------------------------
