@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from msgspec.structs import replace
 
 from elfcost.cost import estimate as cost
+from elfcost.cost.constructed import variables_wanted
 from elfcost.cost.estimate import BIND_NOW, EstimateMemo, Options
 from elfcost.cost.profiles import LIBC_SONAMES
 from elfcost.cost.whatif import (
@@ -27,7 +28,7 @@ from elfcost.cost.whatif import (
 )
 from elfcost.elf.facts import DynamicSymbols, FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
-from elfcost.elf.symbols import dynamic_symbols
+from elfcost.elf.symbols import defined_symbols, dynamic_symbols
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
@@ -45,6 +46,7 @@ class ObjectMemo:
         self.estimates = EstimateMemo(keep_executables=keep_executables)
         self.keep_executables = keep_executables
         self._facts: dict[tuple[object, ...], ObjectFacts] = {}
+        self._defined: dict[tuple[object, ...], dict[str, tuple[int, int]]] = {}
 
     def facts(self, dso: Dso, wanted: FactsWanted, *, keep: bool) -> ObjectFacts:
         if not keep and not self.keep_executables:
@@ -53,6 +55,17 @@ class ObjectMemo:
         found = self._facts.get(key)
         if found is None:
             found = self._facts[key] = read_facts(dso, wanted)
+        return found
+
+    def defined(
+        self, dso: Dso, names: tuple[str, ...], *, keep: bool
+    ) -> dict[str, tuple[int, int]]:
+        if not keep and not self.keep_executables:
+            return defined_symbols(dso, names)
+        key = (dso.path, dso.file_id, dso.file_size, names)
+        found = self._defined.get(key)
+        if found is None:
+            found = self._defined[key] = defined_symbols(dso, names)
         return found
 
 
@@ -67,7 +80,19 @@ def estimate(
         else read_facts(o.dso, wanted[o.dso.path])
         for o in graph.objects
     }
-    return cost.estimate(graph, facts, options, memo=memo.estimates if memo else None)
+    # Variables an initialiser's call constructs in another object: where each is bound
+    # decides whose page it is, so each object's definitions of them are read (a second,
+    # small read: only in a process whose initialisers make such a call).
+    names = variables_wanted(graph, facts)
+    defined = {
+        o.dso.path: memo.defined(o.dso, names, keep=o.role != "executable")
+        if memo is not None
+        else defined_symbols(o.dso, names)
+        for o in graph.objects
+        if names
+    }
+    est = memo.estimates if memo else None
+    return cost.estimate(graph, facts, options, memo=est, defined=defined)
 
 
 def relink_whatif(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from elfcost.elf.reader import read_dso
-from elfcost.elf.symbols import linked_functions
+from elfcost.elf.symbols import defined_symbols, linked_functions
 from elfcost.model import Cause
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
@@ -100,3 +100,31 @@ def test_imports_agree_with_lief_on_host_objects() -> None:
         assert linked_functions(read_dso(f), asked, imported=True) == expected, f
         checked += 1
     assert checked >= 20
+
+
+STREAMS = ("_ZSt4cout", "_ZSt3cin", "_ZSt4cerr", "_ZSt5wclog", "_ZNSt8ios_base4InitC1Ev")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",  # defines them all
+        "/usr/bin/apt",  # copies cout (R_X86_64_COPY): defines it in its .bss
+        "/usr/lib/x86_64-linux-gnu/libapt-pkg.so.6.0",  # imports them: defines none
+        "/lib/x86_64-linux-gnu/libc.so.6",  # names none
+    ],
+)
+def test_defined_symbols_agree_with_lief(path: str) -> None:
+    """What an object defines of the names asked (where a reference binds), read by elfcost
+    from .dynsym, against lief's own reading of the same file."""
+    lief = pytest.importorskip("lief")
+    if not Path(path).exists():
+        pytest.skip(f"{path} not installed")
+    binary = lief.parse(path)
+    want = {
+        s.name: (s.value, s.size)
+        for s in binary.dynamic_symbols
+        if s.name in STREAMS and s.shndx != 0  # SHN_UNDEF: an import
+    }
+    got = defined_symbols(read_dso(path), (*STREAMS, "no_such_symbol"))
+    assert got == want

@@ -3,12 +3,15 @@ each started program is held, measured, compared and killed."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from elfcost.elf.reader import read_dso
+from elfcost.elf.symbols import linked_functions
 from elfcost.errors import MeasurementError
 from elfcost.pipeline import analyse, make_host
 from elfcost.runtime.measure import Start, measure
@@ -196,6 +199,50 @@ def test_a_guard_set_when_clear_is_a_page_written_at_the_entry_point(tmp_path: P
         o = next(o for o in c.objects if o.path == str(lib))
         assert o.exact and not o.unpredicted_dirty, (c.stop, o)
     assert v.ok
+
+
+IOS_LIB = '#include <iostream>\nextern "C" int lib_x(void) { return 0; }\n'
+IOS_MAIN = "#include <unistd.h>\nint lib_x(void);\nint main(void) { lib_x(); pause(); return 0; }\n"
+IOS_PROGRAM = "#include <iostream>\n#include <unistd.h>\nint main() { pause(); return 0; }\n"
+
+
+@pytest.mark.parametrize("caller", ["library", "program"])
+def test_the_standard_streams_are_written_by_the_first_initialiser_that_calls_for_them(
+    tmp_path: Path, caller: str
+) -> None:
+    """A C++ unit that includes <iostream> constructs a static ios_base::Init, whose
+    constructor builds cout, cin, cerr, clog and the wide streams in libstdc++ the first time
+    it runs. From a library's initialiser, glibc runs it before the entry point; from the
+    program's own, after it. libstdc++ is exact either way, at the entry point and idle."""
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler")
+    prog = tmp_path / "prog"
+    if caller == "library":
+        (tmp_path / "lib.cc").write_text(IOS_LIB)
+        (tmp_path / "main.c").write_text(IOS_MAIN)
+        lib = tmp_path / "libios.so"
+        build = ["g++", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.cc"]
+        subprocess.run(build, check=True)
+        link = [f"-L{tmp_path}", "-lios", "-Wl,-rpath,$ORIGIN"]
+        subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    else:
+        (tmp_path / "main.cc").write_text(IOS_PROGRAM)
+        subprocess.run(["g++", "-O2", "-o", prog, tmp_path / "main.cc"], check=True)
+    unit = tmp_path / "libios.so" if caller == "library" else prog
+    init = "_ZNSt8ios_base4InitC1Ev"
+    if linked_functions(read_dso(str(unit)), (init,), imported=True) != (init,):
+        pytest.skip("this compiler's <iostream> does not call ios_base::Init from each unit")
+    v = validate(str(prog), [], make_host())
+    stdcxx = next(o for o in v.estimate.objects if "/libstdc++.so" in o.path)
+    streams = [p for p in stdcxx.pages if "constructed by std::ios_base::Init::Init" in p.detail]
+    name = "libios.so" if caller == "library" else "prog"
+    assert all(f"the initialisers of {name} call" in p.detail for p in streams), streams
+    phase = "entry" if caller == "library" else "idle"
+    assert any(p.phase == phase and "cout" in p.detail for p in streams), streams
+    for c in v.comparisons:
+        o = next(o for o in c.objects if o.path == stdcxx.path)
+        assert o.exact, (c.stop, o)
+    assert len(v.comparisons) == 2 and v.ok
 
 
 def test_measure_starts_a_command_with_its_environment() -> None:

@@ -640,3 +640,81 @@ def test_r_g12_one_guessed_page_when_nothing_is_proved(family: LoaderFamily, pha
         (guess,) = [p for p in obj.pages if p.cause is Cause.CONSTRUCTOR]
         assert guess.vaddr is None and guess.phase == phase
         assert any("has constructors" in n for n in obj.notes)
+
+
+# -- R-G12: variables a function called by an initialiser constructs (cost/constructed.py) -----
+
+INIT = "_ZNSt8ios_base4InitC1Ev"
+# The streams library: cout on page 0x5000, cin from 0x5ff0 into page 0x6000.
+STREAMS_DEFINED = {"_ZSt4cout": (0x5100, 0x110), "_ZSt3cin": (0x5FF0, 0x110)}
+
+
+def streams_estimate(
+    caller: Role,
+    family: LoaderFamily = GLIBC,
+    *,
+    calls: tuple[str, ...] = (INIT,),
+    copy: bool = False,
+) -> list[ObjectEstimate]:
+    """The program, a library whose initialiser (or the program's, `caller`) calls `calls`,
+    and the library that defines the streams; with `copy`, the program holds cout (R_*_COPY,
+    at 0x5000 of its .bss: a page nothing else writes)."""
+    exe = dso(TEXT, DATA, e_type=ET_EXEC, path="/bin/x")
+    lib = dso(TEXT, CTOR_DATA, dyn=dynamic((DT_NULL, 0)), path="/lib/libuser.so")
+    cxx = dso(TEXT, CTOR_DATA, dyn=dynamic((DT_NULL, 0)), path="/lib/libstdc++.so.6")
+    called = InitWrites(analysed=True, initialisers=1, calls=calls)
+    ctors = Constructors(init_array_size=16)
+    facts = {
+        exe.path: ObjectFacts(init_writes=called if caller == "executable" else None),
+        lib.path: ObjectFacts(
+            constructors=ctors, init_writes=called if caller == "library" else None
+        ),
+        cxx.path: ObjectFacts(),
+    }
+    defined = {exe.path: {"_ZSt4cout": (0x5000, 0x10)} if copy else {}, cxx.path: STREAMS_DEFINED}
+    graph = process((exe, "executable"), (lib, "library"), (cxx, "library"), family=family)
+    return list(estimate(graph, facts, Options(page_size=P), defined=defined).objects)
+
+
+def _streams(o: ObjectEstimate) -> list[tuple[int | None, str, bool]]:
+    return [(p.vaddr, p.phase, p.certain) for p in o.pages if "ios_base::Init" in p.detail]
+
+
+@pytest.mark.parametrize(
+    ("caller", "family", "phase"),
+    [
+        # glibc's _dl_init runs a library's initialisers before the entry point, the
+        # executable's own after it (__libc_start_main); musl runs them all after it.
+        ("library", GLIBC, "entry"),
+        ("executable", GLIBC, "idle"),
+        ("library", MUSL, "idle"),
+    ],
+)
+def test_r_g12_variables_an_initialisers_call_constructs_are_written_where_bound(
+    caller: Role, family: LoaderFamily, phase: str
+) -> None:
+    before = streams_estimate(caller, family, calls=())[2]
+    after = streams_estimate(caller, family)[2]
+    # cout's page and both of cin's, possible writes before, written now; not certain (the
+    # call may be on some path only; what it constructs is from its source)
+    assert _streams(after) == [(0x5000, phase, False), (0x6000, phase, False)]
+    assert not _streams(before)
+    grew = 2 * P
+    assert after.private_dirty.expected == before.private_dirty.expected + grew
+    assert after.private_dirty.at_entry == before.private_dirty.at_entry + (
+        grew if phase == "entry" else 0
+    )
+    assert after.private_dirty.high == before.private_dirty.high
+    who = "libuser.so" if caller == "library" else "x"
+    assert all(
+        f"the initialisers of {who} call" in p.detail for p in after.pages if "Init" in p.detail
+    )
+
+
+def test_r_g12_a_copied_variable_is_constructed_in_the_program() -> None:
+    # The program copied cout: the loader binds every reference to it there, libstdc++'s own
+    # included, so cout's page is the program's; cin's stay the library's.
+    exe, _, cxx = streams_estimate("library", copy=True)
+    assert _streams(cxx) == [(0x5000, "entry", False), (0x6000, "entry", False)]
+    assert "cout" not in next(p for p in cxx.pages if p.vaddr == 0x5000).detail
+    assert _streams(exe) == [(0x5000, "entry", False)]

@@ -11,13 +11,14 @@ facts each object needs; elfcost.predict reads them (elf/gather.py) and calls `e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 from msgspec.structs import replace
 
 from elfcost.cost import rules
 from elfcost.cost.aftermain import OWN_WRITES, Linked, heap_pages, stack_pages, triggers
+from elfcost.cost.constructed import constructed_pages
 from elfcost.cost.pages import align_down, align_up, count_pages
 from elfcost.cost.profiles import (
     LIBC_SONAMES,
@@ -135,16 +136,27 @@ class EstimateMemo:
     def __init__(self, *, keep_executables: bool = False) -> None:
         self.keep_executables = keep_executables
         self._done: dict[tuple[object, ...], tuple[ObjectEstimate, tuple[str, ...]]] = {}
-        # libc's estimate with its idle pages written early, by (its estimate, the libraries):
-        # one object for every program that maps the same ones, as its document is built once
-        # (report/jsonout.py keeps documents by object).
-        self._early: dict[tuple[int, tuple[str, ...]], tuple[ObjectEstimate, ObjectEstimate]] = {}
+        # libc's estimate with its idle pages written early, by (its estimate, the
+        # libraries), and a library with the variables other objects' initialisers construct
+        # in it (constructed.py), by (its estimate, the pages): one object for every program
+        # that maps the same ones, as its document is built once (report/jsonout.py keeps
+        # documents by object).
+        self._adjusted: dict[tuple[int, object], tuple[ObjectEstimate, ObjectEstimate]] = {}
 
     def idle_written_early(self, oe: ObjectEstimate, early: list[str], P: int) -> ObjectEstimate:
-        key = (id(oe), tuple(early))
-        hit = self._early.get(key)
+        return self._adjust(oe, ("early", tuple(early)), lambda: _idle_written_early(oe, early, P))
+
+    def with_pages(self, oe: ObjectEstimate, new: list[PageCost], P: int) -> ObjectEstimate:
+        return self._adjust(oe, ("pages", tuple(new)), lambda: _with_pages(oe, new, P))
+
+    def _adjust(
+        self, oe: ObjectEstimate, why: tuple[object, ...], make: Callable[[], ObjectEstimate]
+    ) -> ObjectEstimate:
+        """`oe` adjusted for what other objects do (`why`), made once per (`oe`, `why`)."""
+        key = (id(oe), why)
+        hit = self._adjusted.get(key)
         if hit is None or hit[0] is not oe:
-            hit = self._early[key] = (oe, _idle_written_early(oe, early, P))
+            hit = self._adjusted[key] = (oe, make())
         return hit[1]
 
     def object_estimate(
@@ -191,9 +203,11 @@ def estimate(
     options: Options | None = None,
     *,
     memo: EstimateMemo | None = None,
+    defined: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
 ) -> Estimate:
     """The estimate of `graph`'s process from each object's `facts` (by path; read with what
-    `facts_wanted` asks for)."""
+    `facts_wanted` asks for); `defined`: each object's definitions (st_value, st_size) of
+    the variables constructed.variables_wanted names, by path."""
     opts = options or Options()
     P = opts.page_size
     _check_size(graph, P)
@@ -211,6 +225,13 @@ def estimate(
         memo.object_estimate(obj, facts[obj.dso.path], graph, profile, link, opts, warnings)
         for obj in graph.objects
     ]
+    for at, new in constructed_pages(graph, facts, defined, P).items() if defined else ():
+        # Which other objects are mapped decides these, as libc's early pages below. (An
+        # executable's estimate is its process's alone: not kept.)
+        if graph.objects[at].role == "executable":
+            objects[at] = _with_pages(objects[at], new, P)
+        else:
+            objects[at] = memo.with_pages(objects[at], new, P)
     startup = next((o for o in graph.objects if _is_startup(o, profile)), None)
     early = _early_idle_writers(graph, facts, profile, link)
     if early and startup is not None:
@@ -315,6 +336,45 @@ def _idle_written_early(oe: ObjectEstimate, early: list[str], P: int) -> ObjectE
             low=r.low + moved * P,
             expected=r.expected,
             high=r.high,
+        ),
+    )
+    _check_invariants(out, P)
+    return out
+
+
+def _with_pages(oe: ObjectEstimate, new: Sequence[PageCost], P: int) -> ObjectEstimate:
+    """`oe` with the pages `new` written too (constructed.constructed_pages): a page listed as
+    a possible write becomes one written; one written later is written as early as `new`
+    says; one already written keeps its cause, the other mentioned."""
+    by_vaddr = {p.vaddr: i for i, p in enumerate(oe.pages) if p.vaddr is not None}
+    pages = list(oe.pages)
+    unlisted = oe.possible_unlisted
+    for pc in new:
+        i = by_vaddr.get(pc.vaddr) if pc.vaddr is not None else None
+        if i is None:
+            if unlisted <= 0:
+                continue  # not a page of its writable segments: nothing to add
+            unlisted -= 1
+            pages.append(pc)
+        elif pages[i].phase == "possible":
+            pages[i] = pc
+        else:
+            pages[i] = _also(pages[i], pc)
+    if pages == list(oe.pages):
+        return oe
+    written = [p for p in pages if p.phase != "possible"]
+    located = sorted((p for p in written if p.vaddr is not None), key=lambda p: p.vaddr or 0)
+    ordered = [*located, *(p for p in written if p.vaddr is None)]
+    ordered += [p for p in pages if p.phase == "possible"]
+    entry = sum(1 for p in ordered if p.phase == "entry")
+    idle = sum(1 for p in ordered if p.phase == "idle")
+    r = oe.private_dirty
+    out = replace(
+        oe,
+        pages=tuple(ordered),
+        possible_unlisted=unlisted,
+        private_dirty=Range(
+            at_entry=entry * P, low=entry * P, expected=(entry + idle) * P, high=r.high
         ),
     )
     _check_invariants(out, P)
@@ -499,10 +559,11 @@ def _also(winner: PageCost, loser: PageCost) -> PageCost:
     phase = min(winner.phase, loser.phase, key=_PHASE_ORDER.__getitem__)
     if loser.cause is winner.cause:
         return replace(winner, phase=phase)
+    also = f"; also {loser.cause.value}"
     return replace(
         winner,
         phase=phase,
-        detail=f"{winner.detail}; also {loser.cause.value}",
+        detail=winner.detail if also in winner.detail else winner.detail + also,
         reloc_count=max(winner.reloc_count, loser.reloc_count),
         reloc_types=winner.reloc_types or loser.reloc_types,
     )

@@ -172,39 +172,15 @@ def linked_functions(
     wanted = tuple(dict.fromkeys(names))
     if not wanted:
         return ()
-    order = (SHT_DYNSYM,) if imported else (SHT_SYMTAB, SHT_DYNSYM)
-    by_type = {s.sh_type: s for s in dso.sections if s.sh_type in (SHT_SYMTAB, SHT_DYNSYM)}
-    table = next((by_type[t] for t in order if t in by_type), None)
+    table = _symbol_table(dso, (SHT_DYNSYM,) if imported else (SHT_SYMTAB, SHT_DYNSYM), fd)
     if table is None:
         return ()
-    # A symbol table's sh_link names its string table; Section does not keep sh_link, so the
-    # table is found by its conventional name (.dynsym's .dynstr, .symtab's .strtab).
-    strname = ".dynstr" if table.sh_type == SHT_DYNSYM else ".strtab"
-    strtab = next((s for s in dso.sections if s.name == strname), None)
+    strings, symbols, entsize = table
     word = dso.elf_class // 8
-    entsize = 24 if word == 8 else 16  # sizeof (ElfW(Sym))
-    if (
-        strtab is None
-        or table.size > MAX_SYMBOL_TABLE_BYTES
-        or strtab.size > MAX_SYMBOL_TABLE_BYTES
-    ):
-        return ()
     # st_shndx: Elf64_Sym name(4) info(1) other(1) shndx(2) ...; Elf32_Sym name value size
     # info other shndx.
     at = 6 if word == 8 else 14
     e = "<" if dso.little_endian else ">"
-    try:
-        with opened(dso.file, fd) as (fd, size):
-            if table.offset + table.size > size or strtab.offset + strtab.size > size:
-                return ()
-            strings = os.pread(fd, strtab.size, strtab.offset)
-            symbols = os.pread(fd, table.size, table.offset)
-    except (ElfcostError, OSError):
-        return ()
-    count = len(symbols) // entsize
-    if count < 2 or table.entsize not in (0, entsize):
-        return ()  # only the null symbol, or an sh_entsize that would misread every entry
-    symbols = symbols[: count * entsize]
     if (e == "<") == (sys.byteorder == "little"):
         # st_name (the first word) and st_shndx of every entry as two columns, without
         # decoding the rest: a large library has 100,000 symbols, and few are asked about.
@@ -226,3 +202,88 @@ def linked_functions(
         if name is not None:
             hits.add(name)
     return tuple(n for n in wanted if n in hits)
+
+
+def _symbol_table(
+    dso: Dso, order: tuple[int, ...], fd: int | None, *, needs: bytes = b""
+) -> tuple[bytes, bytes, int] | None:
+    """The first of the symbol tables `order` names (SHT_SYMTAB, SHT_DYNSYM) that `dso` has,
+    read: its string table, its entries (whole ones) and their size; None when it has none,
+    it cannot be read, it holds only the null symbol, or its string table does not hold
+    each of the NUL-separated `needs` (then its entries are not read)."""
+    by_type = {s.sh_type: s for s in dso.sections if s.sh_type in (SHT_SYMTAB, SHT_DYNSYM)}
+    table = next((by_type[t] for t in order if t in by_type), None)
+    if table is None:
+        return None
+    # A symbol table's sh_link names its string table; Section does not keep sh_link, so the
+    # table is found by its conventional name (.dynsym's .dynstr, .symtab's .strtab).
+    strname = ".dynstr" if table.sh_type == SHT_DYNSYM else ".strtab"
+    strtab = next((s for s in dso.sections if s.name == strname), None)
+    entsize = 24 if dso.elf_class == 64 else 16  # sizeof (ElfW(Sym))
+    if (
+        strtab is None
+        or table.size > MAX_SYMBOL_TABLE_BYTES
+        or strtab.size > MAX_SYMBOL_TABLE_BYTES
+    ):
+        return None
+    try:
+        with opened(dso.file, fd) as (fd, size):
+            if table.offset + table.size > size or strtab.offset + strtab.size > size:
+                return None
+            strings = os.pread(fd, strtab.size, strtab.offset)
+            if needs and not any(n in strings for n in needs.split(b"\0")):
+                return None
+            symbols = os.pread(fd, table.size, table.offset)
+    except (ElfcostError, OSError):
+        return None
+    count = len(symbols) // entsize
+    if count < 2 or table.entsize not in (0, entsize):
+        return None  # only the null symbol, or an sh_entsize that would misread every entry
+    return strings, symbols[: count * entsize], entsize
+
+
+def defined_symbols(
+    dso: Dso, names: Iterable[str], fd: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """{name: (st_value, st_size)} for those of `names` that `dso` defines in .dynsym (what
+    another object's reference to them binds to); {} when it has no .dynsym or it cannot be
+    read. As linked_functions, without pyelftools: each name's places in .dynstr are found
+    first (a name may be the tail of a longer one: linkers merge string suffixes), then the
+    entries that point there, by a search of their st_name column, and no other is decoded."""
+    wanted = tuple(dict.fromkeys(names))
+    needs = b"\0".join(n.encode() + b"\0" for n in wanted)
+    table = _symbol_table(dso, (SHT_DYNSYM,), fd, needs=needs) if wanted else None
+    if table is None:
+        return {}
+    strings, symbols, entsize = table
+    places: dict[int, str] = {}
+    for name in wanted:
+        key = name.encode() + b"\0"
+        at = strings.find(key, 1)
+        while at > 0:
+            places[at] = name
+            at = strings.find(key, at + 1)
+    e = "<" if dso.little_endian else ">"
+    if (e == "<") == (sys.byteorder == "little"):
+        st_name = memoryview(symbols).cast("I")[:: entsize // 4].tolist()
+    else:
+        st_name = [n for (n,) in struct.iter_unpack(f"{e}I{entsize - 4}x", symbols)]
+    # Elf64_Sym: name info other shndx value size; Elf32_Sym: name value size info other shndx
+    fmt = f"{e}IBBHQQ" if entsize == 24 else f"{e}IIIBBH"
+    found: dict[str, tuple[int, int]] = {}
+    for place, name in places.items():
+        i = 0
+        while name not in found:
+            try:
+                i = st_name.index(place, i + 1)  # entry 0 is the null symbol
+            except ValueError:
+                break
+            fields = struct.unpack_from(fmt, symbols, i * entsize)
+            shndx, value, size = (
+                (fields[3], fields[4], fields[5])
+                if entsize == 24
+                else (fields[5], fields[1], fields[2])
+            )
+            if shndx != _SHN_UNDEF:
+                found[name] = (value, size)
+    return found
