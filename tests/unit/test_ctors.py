@@ -218,6 +218,49 @@ ctor:
         how=("store at 0x[0-9a-f]+, if not set before$",),
         symbols=("exported",),
     ),
+    # the same guard loaded into a register, then tested (gcc's `movzbl; testb`)
+    "a_guard_loaded_then_tested_is_proved": Case(
+        """
+ctor:
+    movzbl buf+4096(%rip), %eax
+    testb %al, %al
+    jne 1f
+    movb $1, buf+4096(%rip)
+1:
+    ret
+""",
+        [("buf", 4096, 1)],
+        how=("store at 0x[0-9a-f]+, if not set before$",),
+    ),
+    # the register tested holds more than was loaded (its upper bytes are not the guard's),
+    # or was written again after the load: not a test of the variable
+    "a_register_wider_than_the_load_proves_nothing": Case(
+        """
+ctor:
+    movb buf+4096(%rip), %al
+    testl %eax, %eax
+    jne 1f
+    movb $1, buf+4096(%rip)
+1:
+    ret
+""",
+        [],
+        unproven="only on some paths",
+    ),
+    "a_register_written_after_the_load_proves_nothing": Case(
+        """
+ctor:
+    movzbl buf+4096(%rip), %eax
+    movl %edi, %eax
+    testl %eax, %eax
+    jne 1f
+    movb $1, buf+4096(%rip)
+1:
+    ret
+""",
+        [],
+        unproven="only on some paths",
+    ),
     # nonzero in the file: the test may find it so without any write
     "a_guard_that_starts_set_proves_nothing": Case(
         """

@@ -16,7 +16,8 @@ object, a stack address, or the word a GOT slot receives from the loader (a symb
 anything else is unknown. A write is proved when it is made on every path from the entry to a
 return (by the same block, one that dominates every exit, or by each of the blocks the paths
 take) and its target is known; a path taken only when a variable that is zero when mapped tests
-nonzero (`cmp $0, mem; jne`: a C++ static's guard) has that variable written before:
+nonzero (`cmp $0, mem; jne`, or `test` of a register just loaded from it: a C++ static's guard)
+has that variable written before:
 - a store whose memory operand is RIP-relative, absolute (ET_EXEC), or based on a register that
   holds a known address, a symbol's address loaded from its GOT slot included;
 - `rep stos` / `rep movs` with a known count;
@@ -1451,25 +1452,50 @@ class _Analysis:
             body = blocks[b].body
             if len(body) < 2 or body[-1].id not in (x86.X86_INS_JNE, x86.X86_INS_JE):
                 continue
-            cmp, jcc = body[-2], body[-1]
-            ops = cmp.ops
-            if cmp.id != x86.X86_INS_CMP or len(ops) != 2 or ops[0].kind != "m":
+            jcc = body[-1]
+            tested = self._tested(body)
+            if tested is None:
                 continue
-            if ops[1].kind != "i" or ops[1].imm != 0:
-                continue
-            before = body[:-2]
+            at, mem = tested
+            before = body[:at]
             if any(i.flow for i in before):
                 continue  # a call on the way (its effects are run once, when recording)
             state = self._run(before, states[b].copy(), depth, name, None, None)
-            found = self.target(self.address(cmp, ops[0], state))
-            if not isinstance(found, tuple) or not self._zero_when_mapped(found[0], ops[0].size):
+            found = self.target(self.address(body[at], mem, state))
+            if not isinstance(found, tuple) or not self._zero_when_mapped(found[0], mem.size):
                 continue
             succ = blocks[b].succ  # "cond": the target, then the next instruction
             if len(succ) != 2 or succ[0] == succ[1]:
                 continue
             set_edge = (b, succ[0] if jcc.id == x86.X86_INS_JNE else succ[1])
-            out.setdefault(set_edge, set()).add((found[0], ops[0].size, found[1]))
+            out.setdefault(set_edge, set()).add((found[0], mem.size, found[1]))
         return out
+
+    def _tested(self, body: list[_Insn]) -> tuple[int, _Op] | None:
+        """The memory operand whose being zero the block's last instruction (a jne or je)
+        tests, and the index of the instruction that reads it: `cmp $0, mem`, or `test r, r`
+        of a register last loaded whole from `mem` (`mov`, `movzx`) in the same block."""
+        x86 = self.x86
+        last = body[-2]
+        ops = last.ops
+        if last.id == x86.X86_INS_CMP and len(ops) == 2 and ops[0].kind == "m":
+            return (len(body) - 2, ops[0]) if ops[1].kind == "i" and ops[1].imm == 0 else None
+        if last.id != x86.X86_INS_TEST or len(ops) != 2 or ops[0].kind != "r":
+            return None
+        if ops[1].kind != "r" or (ops[0].reg, ops[0].width) != (ops[1].reg, ops[1].width):
+            return None
+        reg = ops[0].reg
+        for i in range(len(body) - 3, -1, -1):
+            insn = body[i]
+            if not any(r == reg for r, _ in insn.written):
+                continue
+            o = insn.ops
+            load = insn.id in (x86.X86_INS_MOV, x86.X86_INS_MOVZX) and len(o) == 2
+            if not load or o[0].kind != "r" or o[1].kind != "m" or o[0].width < ops[0].width:
+                return None
+            # the register tested holds the loaded bytes (its low part at most)
+            return (i, o[1]) if o[1].size >= ops[0].width or insn.id == x86.X86_INS_MOVZX else None
+        return None
 
     def _zero_when_mapped(self, vaddr: int, size: int) -> bool:
         """Whether `size` bytes at `vaddr` are zero when the object is mapped: in a writable
