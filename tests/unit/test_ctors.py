@@ -261,6 +261,70 @@ ctor:
         [],
         unproven="only on some paths",
     ),
+    # a constructor called with `this` = a variable of the object: its stores through `this`
+    # (and a nested call's, through `this` + 8) land there
+    "stores_through_a_callees_argument_land_where_the_caller_points_it": Case(
+        """
+ctor:
+    leaq buf+4096(%rip), %rdi
+    call init_obj
+    ret
+    .type init_obj, @function
+init_obj:
+    movq $1, (%rdi)
+    addq $8, %rdi
+    jmp init_part
+    .type init_part, @function
+init_part:
+    movq $2, (%rdi)
+    movq $3, 8(%rdi)
+    ret
+""",
+        [("buf", 4096, 24)],
+        how=("store at 0x[0-9a-f]+ in init_obj and 2 more$",),
+    ),
+    "memset_of_a_callees_argument": Case(
+        """
+ctor:
+    subq $8, %rsp
+    leaq buf+8192(%rip), %rdi
+    call clear
+    addq $8, %rsp
+    ret
+    .type clear, @function
+clear:
+    movl $64, %edx
+    xorl %esi, %esi
+    jmp memset@PLT
+""",
+        [("buf", 8192, 64)],
+        how=("memset jumped to at 0x[0-9a-f]+ in clear$",),
+    ),
+    # the argument the caller passes is not known: nothing proved, and it says why
+    "a_callees_store_through_an_argument_not_known": Case(
+        """
+ctor:
+    movq (%rsi), %rdi
+    call init_obj
+    ret
+    .type init_obj, @function
+init_obj:
+    movq $1, (%rdi)
+    ret
+""",
+        [],
+        unproven="store at 0x[0-9a-f]+ in init_obj through an argument not known",
+    ),
+    # an initialiser's own arguments are the loader's (argc, argv, envp): not this object's
+    "an_initialisers_store_through_its_own_argument_is_not_known": Case(
+        """
+ctor:
+    movq $1, (%rsi)
+    ret
+""",
+        [],
+        unproven="through a pointer not known",
+    ),
     # nonzero in the file: the test may find it so without any write
     "a_guard_that_starts_set_proves_nothing": Case(
         """

@@ -26,7 +26,9 @@ has that variable written before:
   named through the PLT (the JUMP_SLOT or GLOB_DAT record of the slot its PLT entry jumps
   through; in a static executable, the symbol of the IRELATIVE resolver) or by its symbol;
 - the same, made by a function called directly (to depth MAX_DEPTH; each initialiser and the
-  whole object bounded in instructions, OWN_CODE_INSNS kept for the initialiser's own code).
+  whole object bounded in instructions, OWN_CODE_INSNS kept for the initialiser's own code),
+  and its stores through its arguments (x86_64: rdi, rsi, rdx as it was given them, a
+  constructor's `this`), placed where each caller's argument points.
 Exits are the returns, the tail calls and every place control goes somewhere not known (an
 indirect jump, code that does not decode, falling through into another function after a call
 that does not return); a path that ends in a call that never returns (abort, a noreturn
@@ -879,6 +881,7 @@ class _Symbols:
 # known where); ("g", slot, offset) the word the loader stores in the GOT slot at `slot` (a
 # symbol's address) plus `offset`.
 Value = tuple[str, int | None] | tuple[str, int, int]
+# ("p", i, offset): the function's argument i (as it was on entry) plus offset
 _STACK_SOMEWHERE: Value = ("s", None)
 
 
@@ -904,10 +907,13 @@ class _State:
 
 
 class _Write(msgspec.Struct, frozen=True):
-    vaddr: int
+    vaddr: int  # param -1: an address of this object; else an offset from that argument
     size: int
     how: str
     symbol: str | None
+    # A function's write through its argument `param` (x86_64: rdi, rsi, rdx): a constructor
+    # storing into `this`. Each caller places it where its argument points (_call).
+    param: int = -1
 
 
 class _Summary(msgspec.Struct):
@@ -1005,8 +1011,8 @@ class _Analysis:
             return (v[0], (v[1] + n) & self.mask)
         if v[0] == "s":
             return ("s", v[1] + n if v[1] is not None else None)
-        if v[0] == "g" and len(v) == 3:
-            return ("g", v[1], v[2] + n)
+        if v[0] in ("g", "p") and len(v) == 3:
+            return (v[0], v[1], v[2] + n)
         return None
 
     def reg(self, state: _State, full: str, width: int) -> Value | None:
@@ -1369,7 +1375,10 @@ class _Analysis:
         every path from the entry to an exit."""
         order = _reverse_postorder(entry, blocks)
         rank = {b: i for i, b in enumerate(order)}
-        states: dict[int, _State] = {entry: _State({self.arch.sp: ("s", 0)}, {})}
+        start: dict[str, Value] = {self.arch.sp: ("s", 0)}
+        if depth:  # a callee: what it writes through its arguments, for its callers to place
+            start.update((r, ("p", i, 0)) for i, r in enumerate(self.arch.args))
+        states: dict[int, _State] = {entry: _State(start, {})}
         # Each block's writes and notes from its last run. A block runs again whenever its
         # entry state changes, so its last run started from the state the blocks settle on:
         # what it recorded then is what a run after the fixed point records. (Recording
@@ -1468,7 +1477,7 @@ class _Analysis:
             if len(succ) != 2 or succ[0] == succ[1]:
                 continue
             set_edge = (b, succ[0] if jcc.id == x86.X86_INS_JNE else succ[1])
-            out.setdefault(set_edge, set()).add((found[0], mem.size, found[1]))
+            out.setdefault(set_edge, set()).add((found[0], mem.size, found[1], -1))
         return out
 
     def _tested(self, body: list[_Insn]) -> tuple[int, _Op] | None:
@@ -1617,6 +1626,10 @@ class _Analysis:
         writes: list[_Write],
         unproven: list[str] | None,
     ) -> None:
+        if isinstance(where, tuple) and where[0] == "p" and len(where) == 3:
+            if size > 0:
+                writes.append(_Write(where[2], size, how, None, where[1]))
+            return
         found = self.target(where)
         if found == "unknown":
             self._note(unproven, f"{name}: {how} through a pointer not known")
@@ -1764,10 +1777,18 @@ class _Analysis:
             s = self.summary(callee.address, depth + 1)
             if writes is not None:
                 where = f" in {callee.name}"
-                writes.extend(
-                    w if " in " in w.how else msgspec.structs.replace(w, how=w.how + where)
-                    for w in s.writes
-                )
+                for w in s.writes:
+                    if " in " not in w.how:
+                        w = msgspec.structs.replace(w, how=w.how + where)
+                    if w.param < 0:
+                        writes.append(w)
+                        continue
+                    # Through the callee's argument: where this call's argument points.
+                    dest = self.add(self._argument(state, w.param), w.vaddr)
+                    if dest is None:
+                        self._note(unproven, f"{name}: {w.how} through an argument not known")
+                    else:
+                        self._record(dest, w.size, w.how, name, writes, unproven)
             if unproven is not None:
                 unproven.extend(s.unproven)
         elif callee.kind == "thunk":
@@ -1801,8 +1822,11 @@ class _Analysis:
         dst, length = self._argument(state, dst_arg), self._argument(state, len_arg)
         verb = "called" if what == "call" else "jumped to"
         how = f"{callee.name} {verb} at 0x{insn.address:x}"
-        found = self.target(dst)
         n = self.number(length)
+        if dst is not None and dst[0] == "p" and n is not None:
+            self._record(dst, n, how, name, writes, unproven)
+            return
+        found = self.target(dst)
         if found is None:
             return
         if found == "unknown" or n is None:
@@ -1837,12 +1861,12 @@ def _reverse_postorder(entry: int, blocks: dict[int, _Block]) -> list[int]:
     return post[::-1]
 
 
-# A write as the analysis proves it: (vaddr, size, symbol bound through).
-_Key = tuple[int, int, str | None]
+# A write as the analysis proves it: (vaddr, size, symbol bound through, argument or -1).
+_Key = tuple[int, int, str | None, int]
 
 
 def _key(w: _Write) -> _Key:
-    return (w.vaddr, w.size, w.symbol)
+    return (w.vaddr, w.size, w.symbol, w.param)
 
 
 def _written_on_every_path(
@@ -2038,6 +2062,10 @@ def _analyse(a: _Analysis) -> InitWrites:
             continue
         done += 1
         unproven.extend(s.unproven)
+        # An initialiser's arguments are the loader's (argc, argv, envp: elf/dl-init.c
+        # call_init): a write through one is not into this object. (Its summary has such
+        # writes when the function was first met as another initialiser's callee.)
+        unproven.extend(f"{name}: {w.how} through an argument" for w in s.writes if w.param >= 0)
         writes.extend(
             InitWrite(
                 vaddr=w.vaddr,
@@ -2048,6 +2076,7 @@ def _analyse(a: _Analysis) -> InitWrites:
                 symbol=w.symbol,
             )
             for w in s.writes
+            if w.param < 0
         )
     merged = _merge(writes)
     if len(merged) > MAX_WRITES:
