@@ -300,6 +300,41 @@ clear:
         [("buf", 8192, 64)],
         how=("memset jumped to at 0x[0-9a-f]+ in clear$",),
     ),
+    # a callee's write through its argument whose length is not known: not proved, and said
+    # so (not dropped as memory of no object's)
+    "a_callees_rep_stos_of_an_unknown_count_through_its_argument": Case(
+        """
+ctor:
+    leaq buf+4096(%rip), %rdi
+    call clear
+    ret
+    .type clear, @function
+clear:
+    movq %rsi, %rcx
+    xorl %eax, %eax
+    rep stosq
+    ret
+""",
+        [],
+        unproven="rep stosq at 0x[0-9a-f]+: count not known",
+    ),
+    "a_callees_memset_of_an_unknown_length_through_its_argument": Case(
+        """
+ctor:
+    subq $8, %rsp
+    leaq buf+4096(%rip), %rdi
+    call clear
+    addq $8, %rsp
+    ret
+    .type clear, @function
+clear:
+    movq %rsi, %rdx
+    xorl %esi, %esi
+    jmp memset@PLT
+""",
+        [],
+        unproven="memset jumped to at 0x[0-9a-f]+ with a destination or length not known",
+    ),
     # the argument the caller passes is not known: nothing proved, and it says why
     "a_callees_store_through_an_argument_not_known": Case(
         """

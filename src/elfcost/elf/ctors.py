@@ -1600,6 +1600,10 @@ class _Analysis:
             return "unknown"
         if isinstance(v, str) or v[0] == "s":
             return None
+        if v[0] == "p":
+            # Through an argument: wherever the caller points it. _record keeps such a
+            # write for the callers to place; anything else about it is not known here.
+            return "unknown"
         symbol: str | None = None
         if v[0] == "g" and len(v) == 3:
             assert v[1] is not None
