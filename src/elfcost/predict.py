@@ -8,7 +8,8 @@ libc's objects (resolve/swap.py). The command line and `elfcost scan` call these
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from msgspec.structs import replace
 
@@ -28,12 +29,14 @@ from elfcost.cost.whatif import (
 )
 from elfcost.elf.facts import DynamicSymbols, FactsWanted, ObjectFacts
 from elfcost.elf.gather import read_facts
-from elfcost.elf.symbols import defined_symbols, dynamic_symbols
+from elfcost.elf.symbols import dynamic_symbols, find_symbols
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Estimate, LoaderFamily
 from elfcost.resolve.graph import DependencyGraph
 from elfcost.resolve.host import Host
 from elfcost.resolve.swap import swap_libc
+
+T = TypeVar("T")
 
 
 class ObjectMemo:
@@ -45,54 +48,51 @@ class ObjectMemo:
     def __init__(self, *, keep_executables: bool = False) -> None:
         self.estimates = EstimateMemo(keep_executables=keep_executables)
         self.keep_executables = keep_executables
-        self._facts: dict[tuple[object, ...], ObjectFacts] = {}
-        self._defined: dict[tuple[object, ...], dict[str, tuple[int, int]]] = {}
+        self._kept: dict[tuple[object, ...], object] = {}
 
     def facts(self, dso: Dso, wanted: FactsWanted, *, keep: bool) -> ObjectFacts:
-        if not keep and not self.keep_executables:
-            return read_facts(dso, wanted)
-        key = (dso.path, dso.file_id, dso.file_size, wanted)
-        found = self._facts.get(key)
-        if found is None:
-            found = self._facts[key] = read_facts(dso, wanted)
-        return found
+        return self._read(dso, wanted, read_facts, keep=keep)
 
     def defined(
         self, dso: Dso, names: tuple[str, ...], *, keep: bool
     ) -> dict[str, tuple[int, int]]:
+        """`dso`'s definitions of `names` in .dynsym (cost/constructed.py)."""
+        return self._read(dso, names, _defined, keep=keep)
+
+    def _read(self, dso: Dso, asked: Hashable, read: Callable[[Dso, Any], T], *, keep: bool) -> T:
+        """read(dso, asked), kept by the file's identity and `asked` unless not `keep`."""
         if not keep and not self.keep_executables:
-            return defined_symbols(dso, names)
-        key = (dso.path, dso.file_id, dso.file_size, names)
-        found = self._defined.get(key)
-        if found is None:
-            found = self._defined[key] = defined_symbols(dso, names)
-        return found
+            return read(dso, asked)
+        key = (read, dso.path, dso.file_id, dso.file_size, asked)
+        if key not in self._kept:
+            self._kept[key] = read(dso, asked)
+        return cast(T, self._kept[key])
+
+
+def _defined(dso: Dso, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    return find_symbols(dso, names, dynamic_only=True)
 
 
 def estimate(
     graph: DependencyGraph, options: Options | None = None, *, memo: ObjectMemo | None = None
 ) -> Estimate:
     """The estimate of `graph`'s process: its objects' facts read, then cost.estimate."""
+    memo = memo or ObjectMemo()
     wanted = cost.facts_wanted(graph, options)
     facts = {
         o.dso.path: memo.facts(o.dso, wanted[o.dso.path], keep=o.role != "executable")
-        if memo is not None
-        else read_facts(o.dso, wanted[o.dso.path])
         for o in graph.objects
     }
     # Variables an initialiser's call constructs in another object: where each is bound
     # decides whose page it is, so each object's definitions of them are read (a second,
     # small read: only in a process whose initialisers make such a call).
     names = variables_wanted(graph, facts)
-    defined = {
-        o.dso.path: memo.defined(o.dso, names, keep=o.role != "executable")
-        if memo is not None
-        else defined_symbols(o.dso, names)
-        for o in graph.objects
+    defined = (
+        {o.dso.path: memo.defined(o.dso, names, keep=o.role != "executable") for o in graph.objects}
         if names
-    }
-    est = memo.estimates if memo else None
-    return cost.estimate(graph, facts, options, memo=est, defined=defined)
+        else {}
+    )
+    return cost.estimate(graph, facts, options, memo=memo.estimates, defined=defined)
 
 
 def relink_whatif(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from elfcost.elf.reader import read_dso
-from elfcost.elf.symbols import defined_symbols, linked_functions
+from elfcost.elf.symbols import find_symbols, linked_functions
 from elfcost.model import Cause
 from elfcost.predict import estimate
 from elfcost.resolve.host import Host
@@ -114,7 +114,7 @@ STREAMS = ("_ZSt4cout", "_ZSt3cin", "_ZSt4cerr", "_ZSt5wclog", "_ZNSt8ios_base4I
         "/lib/x86_64-linux-gnu/libc.so.6",  # names none
     ],
 )
-def test_defined_symbols_agree_with_lief(path: str) -> None:
+def test_dynamic_definitions_agree_with_lief(path: str) -> None:
     """What an object defines of the names asked (where a reference binds), read by elfcost
     from .dynsym, against lief's own reading of the same file."""
     lief = pytest.importorskip("lief")
@@ -126,5 +126,38 @@ def test_defined_symbols_agree_with_lief(path: str) -> None:
         for s in binary.dynamic_symbols
         if s.name in STREAMS and s.shndx != 0  # SHN_UNDEF: an import
     }
-    got = defined_symbols(read_dso(path), (*STREAMS, "no_such_symbol"))
+    got = find_symbols(read_dso(path), (*STREAMS, "no_such_symbol"), dynamic_only=True)
     assert got == want
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["trivial.static", "trivial.musl-static", "trivial.pie", "/lib/x86_64-linux-gnu/libc.so.6"],
+)
+def test_symbol_definitions_agree_with_pyelftools(samples: Path, name: str) -> None:
+    """Definitions by name from .symtab and .dynsym, first in section order (what a static
+    program's libc start-up symbols are placed from), against pyelftools' reading."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    path = name if name.startswith("/") else str(samples / name)
+    if not Path(path).exists():
+        pytest.skip(f"{name} not built")
+    asked = (
+        "__environ",
+        "main",
+        "_start",
+        "__libc_initial",
+        "initial",
+        "malloc",
+        "__stack_chk_guard",
+    )
+    want: dict[str, tuple[int, int]] = {}
+    with open(path, "rb") as fh:
+        for section in ELFFile(fh).iter_sections():
+            if isinstance(section, SymbolTableSection):
+                for sym in section.iter_symbols():
+                    if sym.name in asked and sym["st_shndx"] != "SHN_UNDEF":
+                        want.setdefault(sym.name, (sym["st_value"], sym["st_size"]))
+    assert want  # each names some of them
+    assert find_symbols(read_dso(path), asked) == want

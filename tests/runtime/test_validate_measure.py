@@ -84,6 +84,22 @@ CTOR_MAIN = "#include <unistd.h>\nchar *lib_pages(void);\n"
 CTOR_MAIN += "int main(void) { lib_pages(); pause(); return 0; }\n"
 
 
+def library_and_program(
+    tmp_path: Path, name: str, lib_src: str, main_src: str, *flags: str, compiler: str = "gcc"
+) -> tuple[Path, Path]:
+    """lib`name`.so built from `lib_src` (C, or C++ with compiler="g++", with `flags`), and a
+    C program from `main_src` that needs it, found beside it ($ORIGIN)."""
+    suffix = ".cc" if compiler == "g++" else ".c"
+    (tmp_path / f"lib{suffix}").write_text(lib_src)
+    (tmp_path / "main.c").write_text(main_src)
+    lib, prog = tmp_path / f"lib{name}.so", tmp_path / "prog"
+    build = [compiler, "-O2", "-shared", "-fPIC", *flags, "-o", lib, tmp_path / f"lib{suffix}"]
+    subprocess.run(build, check=True)
+    link = [f"-L{tmp_path}", f"-l{name}", "-Wl,-rpath,$ORIGIN"]
+    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    return lib, prog
+
+
 @pytest.mark.parametrize(
     "page", ["1", "3", None], ids=["unlisted-page", "possible-page", "nothing-written"]
 )
@@ -96,12 +112,7 @@ def test_validate_places_a_library_initialisers_page_it_could_not_locate(
     listed as a possible write), it is the predicted page: the object is exact, 3 pages each
     way. Nothing written: 3 predicted, 2 written, not exact, and still within tolerance (the
     page is not a certain one)."""
-    (tmp_path / "lib.c").write_text(CTOR_LIB)
-    (tmp_path / "main.c").write_text(CTOR_MAIN)
-    lib, prog = tmp_path / "libctorlib.so", tmp_path / "prog"
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.c"], check=True)
-    link = [f"-L{tmp_path}", "-lctorlib", "-Wl,-rpath,$ORIGIN"]
-    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    lib, prog = library_and_program(tmp_path, "ctorlib", CTOR_LIB, CTOR_MAIN)
     start = Start(env=(f"CTORLIB_PAGE={page}",) if page else ())
     v = validate(str(prog), [], make_host(), start)
     predicted = next(o for o in v.estimate.objects if o.path == str(lib))
@@ -150,13 +161,7 @@ def test_libc_pages_a_library_initialiser_writes_before_the_entry_point(
     library whose constructor (run by glibc's _dl_init before the entry point) calls atexit,
     pthread_key_create or fopen writes it first: predicted at the entry point, from the calls
     in the constructor's code; malloc does not, and the page stays after the entry point."""
-    (tmp_path / "lib.c").write_text(EARLY_LIB)
-    (tmp_path / "main.c").write_text(EARLY_MAIN)
-    lib, prog = tmp_path / "libearly.so", tmp_path / "prog"
-    build = ["gcc", "-O2", "-shared", "-fPIC", f"-D{variant}", "-o", lib, tmp_path / "lib.c"]
-    subprocess.run(build, check=True)
-    link = [f"-L{tmp_path}", "-learly", "-Wl,-rpath,$ORIGIN"]
-    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    _, prog = library_and_program(tmp_path, "early", EARLY_LIB, EARLY_MAIN, f"-D{variant}")
     v = validate(str(prog), [], make_host())
     libc = next(o for o in v.estimate.objects if o.path.endswith("/libc.so.6"))
     moved = [
@@ -185,12 +190,7 @@ def test_a_guard_set_when_clear_is_a_page_written_at_the_entry_point(tmp_path: P
     """A constructor that sets a variable only when it is clear (a C++ static's guard): the
     store is on one path, but the variable is zero when mapped, so the other path finds it
     written before. Its page is predicted at the entry point, and the kernel agrees."""
-    (tmp_path / "lib.c").write_text(GUARD_LIB)
-    (tmp_path / "main.c").write_text(GUARD_MAIN)
-    lib, prog = tmp_path / "libguard.so", tmp_path / "prog"
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.c"], check=True)
-    link = [f"-L{tmp_path}", "-lguard", "-Wl,-rpath,$ORIGIN"]
-    subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+    lib, prog = library_and_program(tmp_path, "guard", GUARD_LIB, GUARD_MAIN)
     v = validate(str(prog), [], make_host())
     estimate = next(o for o in v.estimate.objects if o.path == str(lib))
     guarded = [p for p in estimate.pages if "if not set before" in p.detail]
@@ -218,13 +218,7 @@ def test_the_standard_streams_are_written_by_the_first_initialiser_that_calls_fo
         pytest.skip("no C++ compiler")
     prog = tmp_path / "prog"
     if caller == "library":
-        (tmp_path / "lib.cc").write_text(IOS_LIB)
-        (tmp_path / "main.c").write_text(IOS_MAIN)
-        lib = tmp_path / "libios.so"
-        build = ["g++", "-O2", "-shared", "-fPIC", "-o", lib, tmp_path / "lib.cc"]
-        subprocess.run(build, check=True)
-        link = [f"-L{tmp_path}", "-lios", "-Wl,-rpath,$ORIGIN"]
-        subprocess.run(["gcc", "-O2", "-o", prog, tmp_path / "main.c", *link], check=True)
+        library_and_program(tmp_path, "ios", IOS_LIB, IOS_MAIN, compiler="g++")
     else:
         (tmp_path / "main.cc").write_text(IOS_PROGRAM)
         subprocess.run(["g++", "-O2", "-o", prog, tmp_path / "main.cc"], check=True)

@@ -1,4 +1,5 @@
-"""Symbol lookup by name in .symtab / .dynsym, with pyelftools.
+"""Symbol lookup by name in .symtab / .dynsym, read with struct (only the entries asked for
+are decoded).
 
 Used to place calibrated start-up writes (libc's own globals) on pages when a build is not in
 a profile's list: static binaries usually keep .symtab, shared libcs export some of the names.
@@ -7,7 +8,6 @@ Also to read one value glibc records for debuggers: the size of its thread contr
 
 from __future__ import annotations
 
-import io
 import operator
 import os
 import struct
@@ -18,51 +18,7 @@ from itertools import compress
 from elfcost.elf.facts import GLIBC_PTHREAD_SIZE_SYMBOL, NO_SYMBOLS, DynamicSymbols
 from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import ElfcostError
-from elfcost.model import Dso
-
-
-def find_symbols(
-    dso: Dso, names: Iterable[str], fd: int | None = None
-) -> dict[str, tuple[int, int]]:
-    """{name: (st_value, st_size)} for the defined symbols among `names` ({} on any failure).
-    `fd`: the file, when the caller has it open (reader.opened)."""
-    wanted = set(names)
-    found: dict[str, tuple[int, int]] = {}
-    if not wanted or not dso.sections:
-        return found
-    # Imported here: pyelftools costs ~0.1 s to import and most estimates never get here.
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    failures = (
-        ELFError,
-        OverflowError,
-        ValueError,
-        struct.error,
-        KeyError,
-        IndexError,
-        OSError,
-        ElfcostError,
-    )
-    try:
-        with opened(dso.file, fd) as (fd, _), io.FileIO(fd, closefd=False) as fh:
-            elf = ELFFile(fh)
-            sym_size = 24 if elf.elfclass == 64 else 16
-            for section in elf.iter_sections():
-                if not isinstance(section, SymbolTableSection):
-                    continue
-                if section["sh_entsize"] != sym_size:
-                    continue  # garbage: an sh_entsize of 1 would make every byte a symbol
-                for sym in section.iter_symbols():
-                    if sym.name in wanted and sym["st_shndx"] != "SHN_UNDEF":
-                        found.setdefault(sym.name, (int(sym["st_value"]), int(sym["st_size"])))
-                if len(found) == len(wanted):
-                    break
-    except failures:
-        return {}
-    return found
-
+from elfcost.model import Dso, Section
 
 # Elf64_Sym / Elf32_Sym (gABI): (st_name, st_info, st_shndx, st_size) picked from each entry.
 _SYM = {64: ("IBBHQQ", 24, (0, 1, 3, 5)), 32: ("IIIBBH", 16, (0, 3, 5, 2))}
@@ -205,16 +161,21 @@ def linked_functions(
 
 
 def _symbol_table(
-    dso: Dso, order: tuple[int, ...], fd: int | None, *, needs: bytes = b""
+    dso: Dso, order: tuple[int, ...], fd: int | None
 ) -> tuple[bytes, bytes, int] | None:
     """The first of the symbol tables `order` names (SHT_SYMTAB, SHT_DYNSYM) that `dso` has,
-    read: its string table, its entries (whole ones) and their size; None when it has none,
-    it cannot be read, it holds only the null symbol, or its string table does not hold
-    each of the NUL-separated `needs` (then its entries are not read)."""
+    read (_read_table)."""
     by_type = {s.sh_type: s for s in dso.sections if s.sh_type in (SHT_SYMTAB, SHT_DYNSYM)}
     table = next((by_type[t] for t in order if t in by_type), None)
-    if table is None:
-        return None
+    return _read_table(dso, table, fd) if table is not None else None
+
+
+def _read_table(
+    dso: Dso, table: Section, fd: int | None, *, needs: bytes = b""
+) -> tuple[bytes, bytes, int] | None:
+    """The symbol table `table` read: its string table, its entries (whole ones) and their
+    size; None when it cannot be read, it holds only the null symbol, or its string table holds
+    none of the NUL-separated `needs` (then its entries are not read)."""
     # A symbol table's sh_link names its string table; Section does not keep sh_link, so the
     # table is found by its conventional name (.dynsym's .dynstr, .symtab's .strtab).
     strname = ".dynstr" if table.sh_type == SHT_DYNSYM else ".strtab"
@@ -242,20 +203,39 @@ def _symbol_table(
     return strings, symbols[: count * entsize], entsize
 
 
-def defined_symbols(
-    dso: Dso, names: Iterable[str], fd: int | None = None
+def find_symbols(
+    dso: Dso, names: Iterable[str], fd: int | None = None, *, dynamic_only: bool = False
 ) -> dict[str, tuple[int, int]]:
-    """{name: (st_value, st_size)} for those of `names` that `dso` defines in .dynsym (what
-    another object's reference to them binds to); {} when it has no .dynsym or it cannot be
-    read. As linked_functions, without pyelftools: each name's places in .dynstr are found
-    first (a name may be the tail of a longer one: linkers merge string suffixes), then the
-    entries that point there, by a search of their st_name column, and no other is decoded."""
+    """{name: (st_value, st_size)} for those of `names` that `dso` defines, from its symbol
+    tables in section order (.symtab and .dynsym; with `dynamic_only`, .dynsym alone: what
+    another object's reference to them binds to), the first definition kept; {} when it has
+    none, or they cannot be read. As linked_functions, with struct: each name's places in a
+    string table are found first (a name may be the tail of a longer one: linkers merge string
+    suffixes), then the entries that point there, by a search of their st_name column, and no
+    other is decoded. `fd`: the file, when the caller has it open (reader.opened)."""
     wanted = tuple(dict.fromkeys(names))
+    kinds = (SHT_DYNSYM,) if dynamic_only else (SHT_SYMTAB, SHT_DYNSYM)
+    tables = [s for s in dso.sections if s.sh_type in kinds] if wanted else []
     needs = b"\0".join(n.encode() + b"\0" for n in wanted)
-    table = _symbol_table(dso, (SHT_DYNSYM,), fd, needs=needs) if wanted else None
-    if table is None:
-        return {}
-    strings, symbols, entsize = table
+    found: dict[str, tuple[int, int]] = {}
+    for table in tables:
+        read = _read_table(dso, table, fd, needs=needs)
+        if read is not None:
+            _define(dso, *read, [n for n in wanted if n not in found], found)
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _define(
+    dso: Dso,
+    strings: bytes,
+    symbols: bytes,
+    entsize: int,
+    wanted: list[str],
+    found: dict[str, tuple[int, int]],
+) -> None:
+    """Add to `found` the first definition of each of `wanted` in one symbol table read."""
     places: dict[int, str] = {}
     for name in wanted:
         key = name.encode() + b"\0"
@@ -263,6 +243,8 @@ def defined_symbols(
         while at > 0:
             places[at] = name
             at = strings.find(key, at + 1)
+    if not places:
+        return
     e = "<" if dso.little_endian else ">"
     if (e == "<") == (sys.byteorder == "little"):
         st_name = memoryview(symbols).cast("I")[:: entsize // 4].tolist()
@@ -270,10 +252,10 @@ def defined_symbols(
         st_name = [n for (n,) in struct.iter_unpack(f"{e}I{entsize - 4}x", symbols)]
     # Elf64_Sym: name info other shndx value size; Elf32_Sym: name value size info other shndx
     fmt = f"{e}IBBHQQ" if entsize == 24 else f"{e}IIIBBH"
-    found: dict[str, tuple[int, int]] = {}
+    first: dict[str, tuple[int, int, int]] = {}  # name -> (entry index, value, size)
     for place, name in places.items():
         i = 0
-        while name not in found:
+        while True:
             try:
                 i = st_name.index(place, i + 1)  # entry 0 is the null symbol
             except ValueError:
@@ -285,5 +267,8 @@ def defined_symbols(
                 else (fields[5], fields[1], fields[2])
             )
             if shndx != _SHN_UNDEF:
-                found[name] = (value, size)
-    return found
+                if name not in first or i < first[name][0]:
+                    first[name] = (i, value, size)
+                break
+    for name, (_, value, size) in first.items():
+        found[name] = (value, size)

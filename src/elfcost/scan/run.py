@@ -985,7 +985,7 @@ def _package(t: _Target) -> Hashable | None:
 
 def _preload() -> None:
     """What a worker imports for its first programs (numpy for relocation tables, capstone
-    for initialisers, pyelftools for symbol tables, and elfcost's modules that use them),
+    for initialisers, and elfcost's modules that use them),
     imported in this process before the workers are forked: they share it instead of each
     importing it (~0.15 s of CPU a worker; a cold scan of /usr/bin + /usr/sbin with 2 workers
     took 0.3 s less CPU). numpy as elfcost's own processes load it (elfcost.import_numpy)."""
@@ -999,8 +999,6 @@ def _preload() -> None:
 
 _PRELOADED = (
     "capstone",
-    "elftools.elf.elffile",
-    "elftools.elf.sections",
     "elfcost.elf.ctors",
     "elfcost.elf.formats",
     "elfcost.elf.libc",
