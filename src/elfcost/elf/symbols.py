@@ -3,7 +3,10 @@ are decoded).
 
 Used to place calibrated start-up writes (libc's own globals) on pages when a build is not in
 a profile's list: static binaries usually keep .symtab, shared libcs export some of the names.
-Also to read one value glibc records for debuggers: the size of its thread control block.
+Also to read one value glibc records for debuggers: the size of its thread control block;
+which libc functions an object imports or links in (linked_functions); and every name of a
+.dynsym with its size (dynamic_symbols, for the static-library what-if). One reader of a
+table (_read_table) serves them all.
 """
 
 from __future__ import annotations
@@ -20,45 +23,35 @@ from elfcost.elf.reader import opened, vaddr_to_offset
 from elfcost.errors import ElfcostError
 from elfcost.model import Dso, Section
 
-# Elf64_Sym / Elf32_Sym (gABI): (st_name, st_info, st_shndx, st_size) picked from each entry.
-_SYM = {64: ("IBBHQQ", 24, (0, 1, 3, 5)), 32: ("IIIBBH", 16, (0, 3, 5, 2))}
+# Elf64_Sym: st_name st_info st_other st_shndx st_value st_size; Elf32_Sym: st_name st_value
+# st_size st_info st_other st_shndx (gABI). By the entry's size: its struct format and where
+# st_name, st_info, st_shndx, st_value and st_size are in it.
+_SYM_FIELDS = {24: ("IBBHQQ", (0, 1, 3, 4, 5)), 16: ("IIIBBH", (0, 3, 5, 1, 2))}
 _STT_OBJECT, _STT_FUNC, _SHN_UNDEF = 1, 2, 0
-# A .dynsym larger than this is not read (the largest on Debian 12, libLLVM-15's, is 2.5 MiB).
-MAX_DYNSYM_BYTES = 64 << 20
 
 
 def dynamic_symbols(dso: Dso, fd: int | None = None, *, defined: bool = True) -> DynamicSymbols:
-    """The defined STT_FUNC/STT_OBJECT symbols of `dso`'s .dynsym with their sizes, and its
-    undefined names (NO_SYMBOLS when it has no .dynsym and .dynstr, or they cannot be read).
-    Read with struct from the section headers: pyelftools takes ~0.1 s per library here.
-    defined=False: the undefined names only (`defined` left empty), for an object whose own
-    symbols nothing asks about: libc's ~3,000 names are then not decoded."""
-    sections = {sec.name: sec for sec in dso.sections}
-    symtab, strtab = sections.get(".dynsym"), sections.get(".dynstr")
-    fmt, size, (i_name, i_info, i_shndx, i_size) = _SYM[64 if dso.elf_class == 64 else 32]
-    if symtab is None or strtab is None or symtab.entsize != size:
+    """The defined STT_FUNC/STT_OBJECT symbols of `dso`'s .dynsym with their sizes (a name
+    defined twice, as versioned symbols are, keeps its last entry's), and its undefined names;
+    NO_SYMBOLS when it has no .dynsym, or it cannot be read (_read_table). defined=False: the
+    undefined names only (`defined` left empty), for an object whose own symbols nothing asks
+    about: libc's ~3,000 names are then not decoded."""
+    table = _symbol_table(dso, (SHT_DYNSYM,), fd)
+    if table is None:
         return NO_SYMBOLS
-    if symtab.size > MAX_DYNSYM_BYTES or strtab.size > MAX_DYNSYM_BYTES:
-        return NO_SYMBOLS
-    try:
-        with opened(dso.file, fd) as (fd, file_size):
-            if max(symtab.offset + symtab.size, strtab.offset + strtab.size) > file_size:
-                return NO_SYMBOLS
-            raw = os.pread(fd, symtab.size - symtab.size % size, symtab.offset)
-            names = os.pread(fd, strtab.size, strtab.offset)
-    except (ElfcostError, OSError):
-        return NO_SYMBOLS
+    strings, symbols, entsize = table
+    fmt, (i_name, i_info, i_shndx, _, i_size) = _SYM_FIELDS[entsize]
     sizes: dict[str, int] = {}
     undefined: set[str] = set()
     order = "<" if dso.little_endian else ">"
-    for entry in struct.iter_unpack(order + fmt, raw):
+    for entry in struct.iter_unpack(order + fmt, symbols):
         start = entry[i_name]
         if entry[i_shndx] != _SHN_UNDEF and not defined:
             continue
-        end = names.find(b"\0", start)
+        end = strings.find(b"\0", start)
         if not start or end < 0:
             continue
-        name = names[start:end].decode("utf-8", "surrogateescape")
+        name = strings[start:end].decode("utf-8", "surrogateescape")
         if entry[i_shndx] == _SHN_UNDEF:
             undefined.add(name)
         elif entry[i_info] & 0xF in (_STT_OBJECT, _STT_FUNC):
@@ -109,8 +102,8 @@ def glibc_pthread_size(dsos: Iterable[Dso]) -> int | None:
 
 SHT_SYMTAB = 2
 SHT_DYNSYM = 11
-# Bounds on what is read to answer "does this object import X": the largest .dynsym on a Debian
-# 12 machine (libLLVM-15) is 2.2 MiB and its .dynstr 5.3 MiB; a claim beyond these is not read.
+# Bounds on a symbol table and its strings read: the largest .dynsym on a Debian 12 machine
+# (libLLVM-15) is 2.2 MiB and its .dynstr 5.3 MiB; a claim beyond these is not read.
 MAX_SYMBOL_TABLE_BYTES = 64 << 20
 
 
@@ -250,8 +243,7 @@ def _define(
         st_name = memoryview(symbols).cast("I")[:: entsize // 4].tolist()
     else:
         st_name = [n for (n,) in struct.iter_unpack(f"{e}I{entsize - 4}x", symbols)]
-    # Elf64_Sym: name info other shndx value size; Elf32_Sym: name value size info other shndx
-    fmt = f"{e}IBBHQQ" if entsize == 24 else f"{e}IIIBBH"
+    fmt, (_, _, i_shndx, i_value, i_size) = _SYM_FIELDS[entsize]
     first: dict[str, tuple[int, int, int]] = {}  # name -> (entry index, value, size)
     for place, name in places.items():
         i = 0
@@ -260,12 +252,8 @@ def _define(
                 i = st_name.index(place, i + 1)  # entry 0 is the null symbol
             except ValueError:
                 break
-            fields = struct.unpack_from(fmt, symbols, i * entsize)
-            shndx, value, size = (
-                (fields[3], fields[4], fields[5])
-                if entsize == 24
-                else (fields[5], fields[1], fields[2])
-            )
+            fields = struct.unpack_from(e + fmt, symbols, i * entsize)
+            shndx, value, size = fields[i_shndx], fields[i_value], fields[i_size]
             if shndx != _SHN_UNDEF:
                 if name not in first or i < first[name][0]:
                     first[name] = (i, value, size)
