@@ -50,7 +50,7 @@ def estimate_doc_of(side: str, host: Host, scenario: Scenario = AS_BUILT) -> Est
     text = head.removeprefix(_BOM).lstrip()
     if not head.startswith(ELF_MAGIC) and text[:1] and text[:1] in _JSON_STARTS:
         data = read_bounded(file, "saved report", MAX_DOCUMENT_BYTES)
-        return decode_estimate(data.removeprefix(_BOM), source=side)
+        return decode_estimate(data, source=side)  # (a byte order mark skipped there too)
     return jsonout.estimate_doc(analyse(host.loader_path(side), host, scenario).estimate)
 
 

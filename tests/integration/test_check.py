@@ -138,6 +138,24 @@ def test_baseline_ratchet(tmp_path: Path) -> None:
     assert json.loads(base.read_text()) == {"bin/sleep": cost}
 
 
+def test_a_baseline_with_a_byte_order_mark_or_a_text_for_a_number(tmp_path: Path) -> None:
+    # An editor's byte order mark is skipped (RFC 8259 lets a reader ignore it), as diff does;
+    # a \udcXX escape (a byte that is not UTF-8) where a number belongs is the validation
+    # error it is, with its path, not msgspec failing to print it (an internal error before).
+    base = tmp_path / "baseline.json"
+    cost = expected("/bin/sleep")
+    base.write_bytes(b"\xef\xbb\xbf" + json.dumps({"bin/sleep": cost - 4096}).encode())
+    r = run("--baseline", str(base), "/bin/sleep")
+    assert r.returncode == 1 and "baseline" in r.stdout, r.stderr
+    base.write_text('{"bin/sleep": "\\udc80"}')
+    r = run("--baseline", str(base), "/bin/sleep")
+    assert r.returncode == 3
+    assert r.stderr == (
+        f"elfcost: error: {base}: not an elfcost baseline document: "
+        "Expected `int`, got `str` - at `$[...]`\n"
+    )
+
+
 def test_a_baseline_that_cannot_be_written_is_exit_4(tmp_path: Path) -> None:
     """--update-baseline into a directory that does not exist: one line naming the file,
     exit 4 (output could not be written), no file left behind; into one that does, the

@@ -76,6 +76,10 @@ def test_two_trees(samples: Path, tmp_path: Path) -> None:
             "not an elfcost.estimate/3 (or /2, /1) document",
         ),
         (lambda d: d["total"].update(shared_clean="lots"), "$.total.shared_clean"),
+        # a \udcXX escape (a byte that is not UTF-8) where a number belongs: once an internal
+        # error (msgspec could not print the text it refused)
+        (lambda d: d.update(page_size="\udc80"), "Expected `int`, got `str` - at `$.page_size`"),
+        (lambda d: d["objects"][0].update(role="\udcff"), "$.objects[0].role"),
     ],
 )
 def test_a_malformed_saved_report_is_one_line_and_exit_3(

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
 import pytest
 
 from elfcost.elf.ctors import MAX_DEPTH, initialiser_writes
@@ -624,3 +625,22 @@ def test_writes_on_every_path_agree_with_reachability() -> None:
         want = {k for k in keys if not _escapes(k, succ, made, tested, exits)}
         got = _written_on_every_path(0, order, blocks, made, tested, exits)
         assert got == want, (succ, made, tested, exits)
+
+
+def test_a_got_claimed_larger_than_any_is_not_believed(tmp_path: Path) -> None:
+    # Every relocation record that writes in the GOT and the init arrays is kept (a DT_RELR
+    # bitmap word stands for 63): section headers, which nothing needs to load, claiming more
+    # than 64 MiB of them are not believed, and nothing is proved rather than all kept.
+    dso = read_dso(str(build(tmp_path, "ctor:\n    movq $1, buf(%rip)\n    ret\n")))
+    text = next(s for s in dso.sections if s.name == ".text")
+    got = msgspec.structs.replace(text, name=".got", sh_type=1, flags=3, size=1 << 40)
+    huge = (*dso.sections, got)
+    with opened(dso.file) as (fd, _):
+        found = initialiser_writes(msgspec.structs.replace(dso, sections=huge), fd)
+        whole = initialiser_writes(dso, fd)
+    assert whole.complete and len(whole.writes) == 1
+    assert not found.analysed and found.writes == ()
+    assert found.unproven == (
+        f"initialisers not analysed: ElfcostError: {dso.file}: GOT and init arrays: "
+        "larger than 64 MiB",
+    )

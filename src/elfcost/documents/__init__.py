@@ -402,25 +402,48 @@ def _raw(data: bytes | str) -> bytes:
     return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
 
 
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which RFC 8259 lets a reader ignore
+
+
 def _json_decode(data: bytes | str, kind: Any) -> Any:
     """msgspec's decode, validated as `kind`; a document holding a name that is not UTF-8
     (written by encode() with \\udcXX escapes, which msgspec's decoder refuses as a lone
     surrogate) is parsed by Python's json module, then validated the same way (convert). Not
-    JSON either way: msgspec's own error, which says where."""
+    JSON either way: msgspec's own error, which says where. A leading byte order mark (an
+    editor's, on a hand-edited baseline) is skipped."""
+    data = _raw(data).removeprefix(_BOM)
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError:
         raise
     except msgspec.DecodeError as exc:
-        if not _ESCAPED_BYTE.search(_raw(data)):
+        if not _ESCAPED_BYTE.search(data):
             raise
         import json  # the rare document with such a name
 
         try:
-            value = json.loads(_raw(data))
+            value = json.loads(data)
         except (ValueError, RecursionError):
             raise exc from None
-    return msgspec.convert(value, type=kind)
+    try:
+        return msgspec.convert(value, type=kind)
+    except UnicodeEncodeError:
+        # msgspec cannot print such a text where a number or a flag was expected: the same
+        # conversion with each \\udcXX shown as its escape raises the error it meant, with
+        # the field's path.
+        msgspec.convert(_escaped(value), type=kind)
+        raise msgspec.ValidationError("a text that is not UTF-8 where it is not allowed") from None
+
+
+def _escaped(value: Any) -> Any:
+    """`value` (as json.loads gives it) with every lone surrogate in its texts as \\udcXX."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    return value
 
 
 def decode(data: bytes | str, kind: type[T], *, source: str) -> T:

@@ -94,6 +94,7 @@ MAX_OBJECT_INSNS = 400  # per object, all initialisers together
 MAX_INITIALISERS = 512  # array entries looked at
 MAX_UNPROVEN = 12  # lines kept
 MAX_WRITES = 1024  # merged writes kept
+MAX_RECORD_RANGE_BYTES = 64 << 20  # the GOT and init arrays whose records are kept, at most
 MAX_SYMBOL_TABLE = 64 << 20  # bytes of .symtab / .dynsym read for function names
 # A string table up to this size is read whole when a name is first asked; a larger one, a
 # name at a time, STRING_PIECE bytes per read until its NUL.
@@ -1056,9 +1057,15 @@ class _Analysis:
             # it: the Python path's cost per record (its range, its addend, its entry) is
             # more than numpy's fixed cost beyond a few dozen.
             numpy = "numpy" in sys.modules
+            ranges = [*self.array_ranges, *self.got]
+            if sum(b - a for a, b in ranges) > MAX_RECORD_RANGE_BYTES:
+                # Each word of these is a record kept (a DT_RELR bitmap word stands for 63):
+                # section headers claiming more (crafted; nothing needs them to load) are not
+                # believed, and nothing is proved.
+                raise ElfcostError(self.dso.file, "GOT and init arrays", "larger than 64 MiB")
             self._records = records_at(
                 self.dso,
-                [*self.array_ranges, *self.got],
+                ranges,
                 self.fd,
                 symbolic_anywhere=not self.got,
                 small=RECORDS_NUMPY if numpy else None,

@@ -329,6 +329,114 @@ def _group_numpy(dso: Dso, relocs: Relocs) -> RelocGroups:
     )
 
 
+def _group_tables_numpy(dso: Dso, tables: list[_Table], fd: int | None) -> RelocGroups:
+    """_group_numpy of every table, with each DT_RELR table counted by page from its words
+    (_relr_groups) rather than expanded: a bitmap word stands for up to 63 records, so
+    expanding a table costs ~500 times its size in memory (an 8 MB crafted table would stand
+    for 63 million records), where its words alone cost what the file does."""
+    import numpy as np
+
+    word = dso.elf_class // 8
+    order = "<" if dso.little_endian else ">"
+    parts: list[Relocs] = []
+    relr: list[tuple[dict[int, int], int, list[int]]] = []
+    with opened(dso.file, fd) as (fd, size):
+        for t in tables:
+            if t.kind == RELR:
+                raw, _ = _read(dso, fd, size, t)
+                words = np.frombuffer(raw, dtype=f"{order}u{word}").astype(np.uint64)
+                relr.append(_relr_groups(words, word))
+            else:
+                parts.append(_decode(dso, fd, size, t))
+    rest = _group_numpy(dso, _concatenate(parts)) if parts else NO_GROUPS
+    if not relr:
+        return rest
+    counts = Counter({(p, t, k): c for p, t, k, c in rest.groups})
+    straddles = list(rest.straddles)
+    for by_page, _, crossing in relr:
+        counts.update({(p, 0, RELR): c for p, c in by_page.items()})
+        straddles.extend((off, 0, 0, RELR) for off in crossing)
+    # In table order, as one decoding of every table in turn lists them (sorted is stable).
+    position = {t.kind: i for i, t in reversed(list(enumerate(tables)))}
+    straddles.sort(key=lambda r: position[r[3]])
+    return RelocGroups(
+        groups=tuple((p, t, k, c) for (p, t, k), c in sorted(counts.items())),
+        copies=rest.copies,
+        straddles=tuple(straddles),
+        records=rest.records + sum(n for _, n, _ in relr),
+    )
+
+
+def _concatenate(parts: list[Relocs]) -> Relocs:
+    import numpy as np
+
+    return Relocs(
+        offset=np.concatenate([p.offset for p in parts]),
+        r_type=np.concatenate([p.r_type for p in parts]),
+        sym=np.concatenate([p.sym for p in parts]),
+        table=np.concatenate([p.table for p in parts]),
+    )
+
+
+def _relr_groups(words: U64, word: int) -> tuple[dict[int, int], int, list[int]]:
+    """A DT_RELR table's records counted by GRAIN page without expanding it: (records by page
+    start, how many, the offsets of those that run past their page, sorted). A bitmap covers
+    63 (31) consecutive words from its base, at most 504 bytes: its records fall in one page
+    or in two, split where the next page starts; so each word is looked at once."""
+    import numpy as np
+
+    if words.size == 0:
+        return {}, 0, []
+    u = np.uint64
+    grain, w = u(GRAIN), u(word)
+    bits_per = word * 8 - 1  # 63 or 31 usable bits
+    is_addr = (words & u(1)) == u(0)
+    group = np.cumsum(is_addr) - 1  # index of the governing address entry
+    addrs = words[is_addr]
+    addr_pos = np.flatnonzero(is_addr)
+    bm_idx = np.flatnonzero(~is_addr & (group >= 0))  # a bitmap before any address: not applied
+    k = (bm_idx - addr_pos[group[bm_idx]] - 1).astype(np.uint64)  # bitmaps since the address
+    with np.errstate(over="ignore"):  # addresses wrap as the loader's arithmetic does
+        base = addrs[group[bm_idx]] + w + k * u(bits_per * word)
+        bits = words[bm_idx] >> u(1)
+        page = base // grain
+        # Records in the first page: those before the next page's start (at least one; the
+        # distance is right modulo 2**64 for the last page too).
+        split = np.minimum((page * grain + grain - base + w - u(1)) // w, u(bits_per))
+        low = (u(1) << split) - u(1)
+        first = _popcount(bits & low)
+        second = _popcount(bits) - first
+        # A record runs past its page only when its address is not word-aligned (crafted):
+        # the last one before the split; an address entry, where it is.
+        last = base + (split - u(1)) * w
+        crossing = ((bits >> (split - u(1))) & u(1)).astype(bool) & (last % grain > grain - w)
+        crossing_addrs = addrs % grain > grain - w
+        # Page starts (the page after the last is page 0, as a record's address wraps).
+        starts = np.concatenate([addrs // grain, page, page + u(1)]) * grain
+    counts = np.concatenate([np.ones(addrs.size, np.int64), first, second])
+    keep = counts > 0
+    starts, counts = starts[keep], counts[keep]
+    distinct = _distinct(starts)
+    totals = np.zeros(distinct.size, np.int64)
+    np.add.at(totals, np.searchsorted(distinct, starts), counts)
+    by_page = dict(zip(distinct.tolist(), totals.tolist(), strict=True))
+    crossings = sorted([*addrs[crossing_addrs].tolist(), *last[crossing].tolist()])
+    return by_page, int(counts.sum()), crossings
+
+
+def _popcount(a: U64) -> npt.NDArray[np.int64]:
+    """Set bits of each word (numpy before 2.0 has no bitwise_count): the usual halving sums."""
+    import numpy as np
+
+    u = np.uint64
+    a = a - ((a >> u(1)) & u(0x5555555555555555))
+    a = (a & u(0x3333333333333333)) + ((a >> u(2)) & u(0x3333333333333333))
+    a = (a + (a >> u(4))) & u(0x0F0F0F0F0F0F0F0F)
+    with np.errstate(over="ignore"):
+        a = (a * u(0x0101010101010101)) >> u(56)
+    return a.astype(np.int64)
+
+
 def _as_records(r: Relocs) -> tuple[Record, ...]:
     return tuple(
         zip(r.offset.tolist(), r.r_type.tolist(), r.sym.tolist(), r.table.tolist(), strict=True)
@@ -467,7 +575,7 @@ def group_relocs(dso: Dso, *, small: int | None = None, fd: int | None = None) -
         small = SMALL_TABLES_NUMPY_LOADED if "numpy" in sys.modules else SMALL_TABLES
     if _most_records(dso, tables) <= small:
         return _group_records(dso, _runs(dso, tables, fd))
-    return _group_numpy(dso, read_relocs(dso, fd))
+    return _group_tables_numpy(dso, tables, fd)
 
 
 def copy_symbol_sizes(dso: Dso, indices: set[int], fd: int | None = None) -> dict[int, int]:
