@@ -48,7 +48,6 @@ import atexit
 import contextlib
 import errno
 import fnmatch
-import gzip
 import hashlib
 import lzma
 import os
@@ -56,12 +55,13 @@ import posixpath
 import shutil
 import tempfile
 import threading
+import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cached_property
 from multiprocessing.context import BaseContext
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import msgspec
 
@@ -78,7 +78,7 @@ from elfcost.scan import archive
 PACKAGE_SUFFIXES = (".deb", ".apk", ".rpm")
 INDEX_NAME = "index.msgpack"  # in the store directory: what marks a root as an archive's
 BLOBS = "blobs"
-MAX_PACKAGES_INDEX = 1 << 30  # bytes of one Packages file, uncompressed (Debian's: ~60 MB)
+MAX_PACKAGES_INDEX = 1 << 28  # bytes of one Packages file, uncompressed (Debian's: ~60 MB)
 MAX_CONFIG_BYTES = 1 << 20  # a loader configuration file kept in the store
 _CONFIG = ("/etc/ld.so.conf", "/etc/ld.so.preload")
 
@@ -238,17 +238,34 @@ def _packages_indices(directory: str) -> list[str]:
 def _read_index(path: str) -> str:
     """A Packages file's text, decompressed within MAX_PACKAGES_INDEX; raises InputError."""
     data = read_bounded(path, "Packages index", MAX_PACKAGES_INDEX)
-    try:
-        if path.endswith(".xz"):
-            d = lzma.LZMADecompressor()
-            data = d.decompress(data, max_length=MAX_PACKAGES_INDEX + 1)
-        elif path.endswith(".gz"):
-            data = gzip.decompress(data)
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(path, "decompressing", str(exc)) from None
+    if path.endswith((".xz", ".gz")):
+        data = _decompressed(path, data)
     if len(data) > MAX_PACKAGES_INDEX:
         raise InputError(path, "", f"more than {MAX_PACKAGES_INDEX:,} bytes uncompressed")
     return data.decode("utf-8", "replace")
+
+
+def _decompressed(path: str, data: bytes) -> bytes:
+    """A compressed index's streams (gzip members or xz streams, one after another, as the
+    gzip and xz tools write and read them), to at most MAX_PACKAGES_INDEX + 1 bytes (a small
+    file may stand for gigabytes) and each to its end marker: a truncated index would lose,
+    silently, the packages it no longer lists."""
+    out: list[bytes] = []
+    room = MAX_PACKAGES_INDEX + 1
+    while room > 0:
+        gz = zlib.MAX_WBITS | 16  # a gzip header and trailer
+        d: Any = lzma.LZMADecompressor() if path.endswith(".xz") else zlib.decompressobj(gz)
+        try:
+            out.append(d.decompress(data, room))
+        except (lzma.LZMAError, zlib.error) as exc:
+            raise InputError(path, "decompressing", str(exc)) from None
+        room -= len(out[-1])
+        if room > 0 and not d.eof:
+            raise InputError(path, "decompressing", "the stream ends before its end marker")
+        data = d.unused_data
+        if not data:
+            break
+    return b"".join(out)
 
 
 def repository_files(directory: str) -> tuple[list[str], list[PackageError]]:
@@ -268,6 +285,9 @@ def repository_files(directory: str) -> tuple[list[str], list[PackageError]]:
         for stanza in text.split("\n\n"):
             name = archive.parse_control(stanza).get("Filename")
             if not name:
+                continue
+            if "\0" in name:  # no path holds one
+                errors.append(PackageError(file=index, message=f"{index}: {name!r}: a NUL byte"))
                 continue
             f = os.path.normpath(os.path.join(directory, name))
             # A Filename: climbing out of the repository is refused, never read.
