@@ -262,3 +262,20 @@ def test_a_run_stats_each_loader_path_once_when_it_stores(tmp_path: Path) -> Non
     third = c.observe(ENV, _validity(lib).identity, ["/libx.so"], ["/"], locate)
     assert third.files[0] == ("/libx.so", file_stat(str(lib)))
     assert third.files[0] != first.files[0]
+
+
+def test_an_entry_naming_a_path_with_a_nul_byte_is_left_out_of_a_merge(tmp_path: Path) -> None:
+    # A damaged entry whose file is named with a NUL byte (no path holds one): os.stat raises
+    # ValueError, not OSError. The merge at the end of a scan met it as an internal error, the
+    # scan's report was lost, and every later scan failed the same way; now it is a miss.
+    d = _more_packs_than_kept(tmp_path)
+    f = tmp_path / "f"
+    st = file_stat(str(f))
+    assert st is not None
+    c = ResultCache(str(d))
+    c.store("nul", Validity(env=ENV, identity=(f"{f}\0x", st)), Entry(kind="library", text=None))
+    c.close()
+    assert ResultCache(str(d)).load("nul", ENV, _locate) is None
+    assert ResultCache(str(d)).tidy() is True
+    merged = ResultCache(str(d))
+    assert merged.read("nul") is None and merged.read("k0") is not None
