@@ -118,3 +118,34 @@ def test_a_stream_of_zero_blocks_is_refused_without_reading_it_all(tmp_path: Pat
     dest = tmp_path / "two"
     dest.mkdir()
     assert archive.unpack(str(ok), str(dest)).files == 2
+
+
+def _header_bomb(path: Path, kind: bytes, claimed: int, data: int) -> None:
+    """A .tar.gz whose first member is a pax extended header (kind b"x") or a GNU long name
+    (b"L") claiming `claimed` bytes, followed by `data` bytes of zeros: tarfile read that
+    data whole, at the size claimed, before anyone could look at the member."""
+    info = tarfile.TarInfo("././@PaxHeader" if kind == b"x" else "././@LongLink")
+    info.type, info.size = kind, claimed
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(info.tobuf(tarfile.GNU_FORMAT))
+        out.write(bytes(data))
+
+
+@pytest.mark.parametrize(("kind", "what"), [(b"x", "a pax extended header"), (b"L", "a long name")])
+def test_an_extended_header_claiming_gigabytes_is_refused_before_it_is_read(
+    tmp_path: Path, kind: bytes, what: str
+) -> None:
+    # 2 MiB of it here; a 109 KB .tar.zst claiming 3 GiB with the zeros to match took 3.2 GB.
+    bomb = tmp_path / "bomb.tar.gz"
+    _header_bomb(bomb, kind, 3 << 30, 2 << 20)
+    with pytest.raises(InputError) as refused:
+        archive.unpack(str(bomb), str(tmp_path))
+    assert str(refused.value) == (
+        f"{bomb}: unpacking: {what} of 3,221,225,472 bytes at 0x0 (more than 1,048,576): refused"
+    )
+    # The same in a capture (`measure --capture FILE.tgz`).
+    from elfcost.runtime.capture import read_capture
+
+    with pytest.raises(InputError) as refused:
+        read_capture(str(bomb))
+    assert str(refused.value).startswith(f"{bomb}: reading the capture: {what} of 3,221,225,472")

@@ -28,6 +28,7 @@ from elfcost.model import Dso
 from elfcost.runtime.attribute import MappedObject
 from elfcost.runtime.auxv import AT_ENTRY
 from elfcost.runtime.records import SmapsEntry
+from elfcost.tars import BoundedTar, TarRefused
 
 # Largest size of each file of a capture. smaps prints about 1.5 KB per mapping and maps about
 # 150 bytes; a process has at most vm.max_map_count mappings (65,530 by default,
@@ -166,7 +167,7 @@ def _read_tar(source: str, raw: IO[bytes]) -> Capture:
     budget = _Budget(source)
     total = members = 0
     try:
-        with tarfile.open(fileobj=raw, mode="r:*") as tar:
+        with BoundedTar.open(fileobj=raw, mode="r:*") as tar:
             for member in tar:
                 members += 1
                 total += max(member.size, 0)
@@ -187,6 +188,8 @@ def _read_tar(source: str, raw: IO[bytes]) -> Capture:
                 # anything else is not a capture file: never read
     except InputError:
         raise
+    except TarRefused as exc:
+        raise InputError(source, "reading the capture", str(exc)) from None
     except Exception as exc:
         # tarfile and the decompressors report a corrupt or truncated stream with their own
         # types (tarfile.ReadError, EOFError, zlib.error, lzma.LZMAError): this input's error.

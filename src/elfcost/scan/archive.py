@@ -25,6 +25,7 @@ from typing import IO, Any
 import msgspec
 
 from elfcost.errors import InputError
+from elfcost.tars import BoundedTar, TarRefused
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 ZSTD_SUFFIXES = (".tar.zst", ".tzst")
@@ -72,11 +73,11 @@ def read_members(archive: str, w: _Writer) -> None:
             # Random-access mode: gzip.GzipFile reads the several gzip members of an .apk
             # (tarfile's own stream mode stops after the first), and ignore_zeros reads past
             # the end-of-archive blocks between its tar segments.
-            with _Tar.open(archive, mode="r:*", ignore_zeros=True) as tf:
+            with BoundedTar.open(archive, mode="r:*", ignore_zeros=True) as tf:
                 _unpack_tar(tf, w)
     except InputError:
         raise
-    except _SkippedBlocks as exc:
+    except TarRefused as exc:
         raise InputError(archive, "unpacking", str(exc)) from None
     except Exception as exc:
         # Decompressors and tarfile report a corrupt stream with their own exception types
@@ -217,36 +218,6 @@ class _Writer(msgspec.Struct):
 # -- tar ---------------------------------------------------------------------------------------
 
 
-# Blocks that are not a member's header which a tar read skips, at most (with ignore_zeros: the
-# end-of-archive blocks and record padding between an .apk's segments, a few dozen): a stream of
-# 16 GiB of zeros is otherwise read 512 bytes at a time, for minutes.
-MAX_SKIPPED_BLOCKS = 1 << 16
-
-
-class _SkippedBlocks(Exception):
-    pass
-
-
-class _Tar(tarfile.TarFile):
-    """TarFile with the blocks that ignore_zeros skips counted: TarFile.next reports each one
-    it skips (a zero block, a block that is not a header) through _dbg at level 2, and only
-    those carry the block's offset first; past MAX_SKIPPED_BLOCKS the archive is refused."""
-
-    skipped_blocks = 0
-
-    def _dbg(self, level: int, msg: str) -> None:
-        if level == 2 and msg.startswith("0x"):
-            self.skipped_blocks += 1
-            if self.skipped_blocks > MAX_SKIPPED_BLOCKS:
-                # Not a ReadError: tarfile.open("r:*") takes that for "another compression"
-                # and tries the next.
-                raise _SkippedBlocks(
-                    f"more than {MAX_SKIPPED_BLOCKS} blocks that are no member header "
-                    f"(at {msg.split(':', 1)[0]}): refused"
-                )
-        super()._dbg(level, msg)  # type: ignore[misc]  # a method typeshed leaves out
-
-
 def _unpack_tar(tf: tarfile.TarFile, w: _Writer) -> None:
     while (m := tf.next()) is not None:
         if m.isdir():
@@ -267,7 +238,7 @@ def _unpack_tar(tf: tarfile.TarFile, w: _Writer) -> None:
 
 
 def _unpack_tar_stream(fileobj: IO[bytes], w: _Writer) -> None:
-    with _Tar.open(fileobj=fileobj, mode="r|*", ignore_zeros=True) as tf:
+    with BoundedTar.open(fileobj=fileobj, mode="r|*", ignore_zeros=True) as tf:
         _unpack_tar(tf, w)
 
 
@@ -355,7 +326,7 @@ def _unpack_deb(archive: str, w: _Writer) -> None:
         if name.endswith(".zst"):
             _unpack_tar_stream(_zstd_reader(archive, data), w)
         else:
-            with tarfile.open(fileobj=data, mode="r:*") as tf:
+            with BoundedTar.open(fileobj=data, mode="r:*") as tf:
                 _unpack_tar(tf, w)
 
 
@@ -377,7 +348,7 @@ def deb_control(archive: str) -> dict[str, str]:
             data: IO[bytes] = io.BufferedReader(_Slice(fh, start, size), buffer_size=_COPY_CHUNK)
             if name.endswith(".zst"):
                 data = _zstd_reader(archive, data)
-            with tarfile.open(fileobj=data, mode="r|*") as tf:
+            with BoundedTar.open(fileobj=data, mode="r|*") as tf:
                 for m in tf:
                     if m.isreg() and m.name.lstrip("./") == "control":
                         if m.size > MAX_CONTROL_BYTES:
