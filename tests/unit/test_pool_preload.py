@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,62 @@ def test_the_preload_leaves_the_environment_as_it_was() -> None:
     )
     # numpy's OpenBLAS loaded with one thread: the process has no other.
     assert out.stdout.split() == ["True", "True", "None", "1"]
+
+
+# A worker that dies in the middle of writing its result: half a message in the result pipe,
+# then nothing (it sleeps until killed). It tells the test when it has written (a file).
+_HALF_A_RESULT = """
+import os, sys, time
+from elfcost.scan.engine import LocalPool, Work
+
+marker = sys.argv[1]
+
+def run(chunk):
+    # Forked: this process has the pool's executor, and the write end of its result pipe.
+    writer = POOL.lanes[0].executor._result_queue._writer
+    writer._send((65536).to_bytes(4, "big") + b"half a result")  # 13 of 65,536 bytes
+    open(marker, "w").close()
+    time.sleep(300)
+    return []
+
+work = Work(
+    config=None, init=lambda config: None, run=run, remote=lambda config, chunk: [],
+    died=lambda chunk, why: [None for _ in chunk], advance=lambda n: None,
+)
+POOL = LocalPool(work, jobs=1, size=1, lookahead=8)
+POOL.add(1)
+deadline = time.monotonic() + 60
+while not os.path.exists(marker):  # polled: the worker has written half its result
+    assert time.monotonic() < deadline, "the worker never wrote"
+    time.sleep(0.01)
+POOL.abort()
+print("aborted", flush=True)
+"""
+
+
+def test_abort_ends_a_worker_killed_in_the_middle_of_its_result(tmp_path: Path) -> None:
+    # The executor's thread waited for the rest of the message for ever (this process holds
+    # the pipe's write end too), and abort() waited for the thread: a SIGTERM in the middle of
+    # a scan hung it about once in twenty. abort() now closes the write end once every worker
+    # is reaped, and returns, and the process exits.
+    if mp_context().get_start_method() != "fork":
+        pytest.skip("the test's worker writes through a pipe end it inherits by fork")
+    script = tmp_path / "half.py"
+    script.write_text(_HALF_A_RESULT)
+    p = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "written")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail("abort() did not return, or the process did not exit (120 s)")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)  # the worker, if abort() left it
+    assert p.returncode == 0 and out == "aborted\n", err

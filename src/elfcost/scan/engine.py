@@ -204,16 +204,33 @@ class LocalPool(Generic[T, R, C]):
 
     def abort(self) -> None:
         """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
-        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker."""
+        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker.
+
+        A worker killed while it writes a result leaves half a message in its executor's
+        result pipe, and the executor's thread waits for the rest, for ever: this process
+        holds the pipe's write end too (it made the pipe), so no end of file comes, and
+        shutdown(wait=True) would wait for that thread. So every worker is killed and reaped
+        first (a worker forked later holds the earlier executors' pipes too), then this
+        process's write ends are closed: the thread reads the end of the file and stops."""
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            for w in self.lanes:
-                if w.executor is None:
-                    continue
-                for p in list((getattr(w.executor, "_processes", None) or {}).values()):
+            executors = [w.executor for w in self.lanes if w.executor is not None]
+            workers = [
+                p for e in executors for p in list((getattr(e, "_processes", None) or {}).values())
+            ]
+            for p in workers:
+                with contextlib.suppress(OSError):
+                    p.kill()
+            for p in workers:
+                p.join()
+            for e in executors:
+                writer = getattr(getattr(e, "_result_queue", None), "_writer", None)
+                if writer is not None:
                     with contextlib.suppress(OSError):
-                        p.kill()
-                w.executor.shutdown(wait=True, cancel_futures=True)
+                        writer.close()
+            for e in executors:
+                e.shutdown(wait=True, cancel_futures=True)
+            for w in self.lanes:
                 w.executor = None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
