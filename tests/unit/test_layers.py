@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "elfcost"
 # units only if it is the same unit, and any unit of a lower layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "model"),
-    ("files",),
+    ("files", "tars"),
     ("documents",),
     ("elf",),
     ("resolve",),
