@@ -2,6 +2,11 @@
 
 import importlib
 import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 # The cyclic collector's thresholds in elfcost's own processes (the command line, a scan's
 # workers). By default the youngest generation is scanned every 700 allocations and the
@@ -46,3 +51,48 @@ def import_numpy() -> None:
     finally:
         for name in added:
             del os.environ[name]
+
+
+# The signals that unwind a command (cli: exit 128 + the signal's number).
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def signals_held() -> Iterator[set[int | signal.Signals]]:
+    """Hold SIGINT and SIGTERM back in this thread while a child process is forked (and while
+    children are ended): delivered right after, never between the fork and the parent's
+    record of the child, which would leave that child unknown and running. A thread started
+    meanwhile keeps them held for its life, so this thread is the one they reach. Yields the
+    mask as it was, which a forked child restores (it inherits the mask)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    try:
+        yield old
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def interrupts_deferred(*, reraise: bool = True) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM recorded while inside (the list yielded; poll it to leave early),
+    not acted on: library code that takes several locks in turn (concurrent.futures) is
+    never left by an exception from between two of them. On leaving, the first one recorded
+    is handed to the handler that was in place (the command line's raises Interrupted), unless
+    not `reraise` (already unwinding). In a thread other than the main one (where no Python
+    signal handler runs) it does nothing."""
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+    old: dict[int, Callable[[int, Any], Any]] = {}
+    for sig in INTERRUPTS:
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            old[sig] = handler
+            signal.signal(sig, lambda signum, frame: pending.append(signum))
+    try:
+        yield pending
+    finally:
+        for number, was in old.items():
+            signal.signal(number, was)
+        if pending and reraise and pending[0] in old:
+            old[pending[0]](pending[0], None)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import msgspec
 
+import elfcost
 from elfcost.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ TASKS_AHEAD = 8
 # Local pool: chunks a worker process holds at a time (one running, the next ready: a worker
 # never waits for this process to send it one); the others wait in its queue here.
 IN_FLIGHT = 2
+# Seconds a SIGINT or SIGTERM may wait, at most, while the pool waits for its workers (take).
+SIGNAL_LATENCY = 0.1
 # Local pool: the chunks a worker chooses its next one from (the oldest waiting), and how
 # many chunks of age one more library to read (Work.shares) counts as. A library takes ~3 ms
 # to read here, as long as a program's estimate; libLLVM ~0.1 s. A chunk is passed over at
@@ -171,6 +174,10 @@ class LocalPool(Generic[T, R, C]):
         self.preloaded = False
 
     def add(self, t: T) -> None:
+        with elfcost.interrupts_deferred():
+            self._add(t)
+
+    def _add(self, t: T) -> None:
         self.outstanding += 1
         shares = self.work.shares(t)
         if self.batch and not (shares <= self.batch_shares or self.batch_shares <= shares):
@@ -184,18 +191,25 @@ class LocalPool(Generic[T, R, C]):
         self._send()
 
     def take(self, t: T, *, block: bool) -> R | None:
-        while id(t) not in self.done:
-            if block:
-                self._close_batch()  # t may still be in it
-                self._send()
-                running = [f for w in self.lanes for f in w.running]
-                assert running, "a file was neither sent nor answered"
-                wait(running, return_when=FIRST_COMPLETED)
-            elif not any(f.done() for w in self.lanes for f in w.running):
-                return None
-            self._collect()
-        self.outstanding -= 1
-        return self.done.pop(id(t))
+        # concurrent.futures.wait takes each future's lock in turn: SIGINT or SIGTERM
+        # unwinding from between two of them would leave a lock held that the executor's
+        # thread needs to end (abort() then waited for ever). They are deferred here, and
+        # acted on within SIGNAL_LATENCY of their arrival, once out of the pool's calls.
+        with elfcost.interrupts_deferred() as interrupted:
+            while id(t) not in self.done:
+                if interrupted:
+                    return None  # (not reached: leaving the block raises)
+                if block:
+                    self._close_batch()  # t may still be in it
+                    self._send()
+                    running = [f for w in self.lanes for f in w.running]
+                    assert running, "a file was neither sent nor answered"
+                    wait(running, timeout=SIGNAL_LATENCY, return_when=FIRST_COMPLETED)
+                elif not any(f.done() for w in self.lanes for f in w.running):
+                    return None
+                self._collect()
+            self.outstanding -= 1
+            return self.done.pop(id(t))
 
     def close(self) -> None:
         for w in self.lanes:
@@ -204,7 +218,8 @@ class LocalPool(Generic[T, R, C]):
 
     def abort(self) -> None:
         """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
-        back meanwhile. ProcessPoolExecutor has no public way to end a busy worker.
+        back meanwhile (one more is dropped: the scan is being ended already).
+        ProcessPoolExecutor has no public way to end a busy worker.
 
         A worker killed while it writes a result leaves half a message in its executor's
         result pipe, and the executor's thread waits for the rest, for ever: this process
@@ -212,8 +227,7 @@ class LocalPool(Generic[T, R, C]):
         shutdown(wait=True) would wait for that thread. So every worker is killed and reaped
         first (a worker forked later holds the earlier executors' pipes too), then this
         process's write ends are closed: the thread reads the end of the file and stops."""
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        with elfcost.interrupts_deferred(reraise=False), elfcost.signals_held():
             executors = [w.executor for w in self.lanes if w.executor is not None]
             workers = [
                 p for e in executors for p in list((getattr(e, "_processes", None) or {}).values())
@@ -232,8 +246,6 @@ class LocalPool(Generic[T, R, C]):
                 e.shutdown(wait=True, cancel_futures=True)
             for w in self.lanes:
                 w.executor = None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _close_batch(self) -> None:
         if self.batch:
@@ -241,7 +253,9 @@ class LocalPool(Generic[T, R, C]):
             self.batch, self.batch_shares = [], set()
 
     def _send(self) -> None:
-        """Chunks to every worker that holds fewer than IN_FLIGHT (see the class)."""
+        """Chunks to every worker that holds fewer than IN_FLIGHT (see the class). (Called
+        with SIGINT and SIGTERM deferred, by add and take: a submit that forks a worker is
+        not left before the pool has recorded it, so abort() knows every worker there is.)"""
         for w in self.lanes:
             while len(w.running) < IN_FLIGHT and self.waiting:
                 chunk, shares = self._pick(w)
@@ -478,6 +492,10 @@ class DaskEngine(Generic[T, R, C]):
         self.lookahead = max(1, threads) * TASKS_AHEAD * TASK_FILES
 
     def add(self, t: T) -> None:
+        with elfcost.interrupts_deferred():
+            self._add(t)
+
+    def _add(self, t: T) -> None:
         self.outstanding += 1
         if self.batch:
             package = self.work.package(t)
