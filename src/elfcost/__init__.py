@@ -58,20 +58,6 @@ INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextmanager
-def signals_held() -> Iterator[set[int | signal.Signals]]:
-    """Hold SIGINT and SIGTERM back in this thread while a child process is forked (and while
-    children are ended): delivered right after, never between the fork and the parent's
-    record of the child, which would leave that child unknown and running. A thread started
-    meanwhile keeps them held for its life, so this thread is the one they reach. Yields the
-    mask as it was, which a forked child restores (it inherits the mask)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
-    try:
-        yield old
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-@contextmanager
 def interrupts_deferred(*, reraise: bool = True) -> Iterator[list[int]]:
     """SIGINT and SIGTERM recorded while inside (the list yielded; poll it to leave early),
     not acted on: library code that takes several locks in turn (concurrent.futures) is

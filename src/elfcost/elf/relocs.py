@@ -194,19 +194,12 @@ def _most_records(dso: Dso, tables: list[_Table]) -> int:
 def read_relocs(dso: Dso, fd: int | None = None) -> Relocs:
     """Every relocation record the loader (or static start-up) applies to `dso`, as arrays
     (read through `fd` when given: see reader.opened)."""
-    import numpy as np
 
     tables = _tables(dso)
     if not tables:
         return _empty()
     with opened(dso.file, fd) as (fd, size):
-        parts = [_decode(dso, fd, size, t) for t in tables]
-    return Relocs(
-        offset=np.concatenate([p.offset for p in parts]),
-        r_type=np.concatenate([p.r_type for p in parts]),
-        sym=np.concatenate([p.sym for p in parts]),
-        table=np.concatenate([p.table for p in parts]),
-    )
+        return _concatenate([_decode(dso, fd, size, t) for t in tables])
 
 
 def _empty() -> Relocs:
@@ -252,36 +245,34 @@ def _decode(dso: Dso, fd: int, file_size: int, t: _Table) -> Relocs:
     )
 
 
-def decode_relr(words: U64, word: int) -> U64:
-    """Addresses relocated by a DT_RELR table (see the module docstring), without a loop.
-
-    A bitmap before any address has no base and is not applied.
-    """
+def _relr_words(words: U64, word: int) -> tuple[U64, U64, U64]:
+    """A DT_RELR table's address entries, and each applied bitmap's base (the address its
+    bit 1 relocates) and its 63 (31) bits (bit 0, the marker, shifted out), in table order.
+    A bitmap before any address has no base and is not applied."""
     import numpy as np
 
-    if words.size == 0:
-        return np.zeros(0, np.uint64)
-    is_addr = (words & np.uint64(1)) == 0
+    u = np.uint64
+    is_addr = (words & u(1)) == u(0)
     group = np.cumsum(is_addr) - 1  # index of the governing address entry
     addrs = words[is_addr]
     addr_pos = np.flatnonzero(is_addr)
-    bitmaps = ~is_addr & (group >= 0)
-    bits_per = word * 8 - 1  # 63 or 31 usable bits
-    bm_idx = np.flatnonzero(bitmaps)
-    if bm_idx.size:
-        k = bm_idx - addr_pos[group[bm_idx]] - 1  # bitmaps since the address
-        base = (
-            addrs[group[bm_idx]]
-            + np.uint64(word)
-            + k.astype(np.uint64) * np.uint64(bits_per * word)
-        )
-        bm = words[bm_idx]
-        shifts = np.arange(1, bits_per + 1, dtype=np.uint64)
-        set_bits = ((bm[:, None] >> shifts[None, :]) & np.uint64(1)).astype(bool)
-        rows, cols = np.nonzero(set_bits)
+    bm_idx = np.flatnonzero(~is_addr & (group >= 0))
+    k = (bm_idx - addr_pos[group[bm_idx]] - 1).astype(np.uint64)  # bitmaps since the address
+    with np.errstate(over="ignore"):  # addresses wrap as the loader's arithmetic does
+        base = addrs[group[bm_idx]] + u(word) + k * u((word * 8 - 1) * word)
+    return addrs, base, words[bm_idx] >> u(1)
+
+
+def decode_relr(words: U64, word: int) -> U64:
+    """Addresses relocated by a DT_RELR table (see the module docstring), without a loop."""
+    import numpy as np
+
+    addrs, base, bits = _relr_words(words, word)
+    shifts = np.arange(word * 8 - 1, dtype=np.uint64)
+    set_bits = ((bits[:, None] >> shifts[None, :]) & np.uint64(1)).astype(bool)
+    rows, cols = np.nonzero(set_bits)
+    with np.errstate(over="ignore"):
         from_bitmaps = base[rows] + cols.astype(np.uint64) * np.uint64(word)
-    else:
-        from_bitmaps = np.zeros(0, np.uint64)
     out = np.concatenate([addrs, from_bitmaps])
     out.sort()
     return out
@@ -385,20 +376,11 @@ def _relr_groups(words: U64, word: int) -> tuple[dict[int, int], int, list[int]]
     or in two, split where the next page starts; so each word is looked at once."""
     import numpy as np
 
-    if words.size == 0:
-        return {}, 0, []
     u = np.uint64
     grain, w = u(GRAIN), u(word)
     bits_per = word * 8 - 1  # 63 or 31 usable bits
-    is_addr = (words & u(1)) == u(0)
-    group = np.cumsum(is_addr) - 1  # index of the governing address entry
-    addrs = words[is_addr]
-    addr_pos = np.flatnonzero(is_addr)
-    bm_idx = np.flatnonzero(~is_addr & (group >= 0))  # a bitmap before any address: not applied
-    k = (bm_idx - addr_pos[group[bm_idx]] - 1).astype(np.uint64)  # bitmaps since the address
+    addrs, base, bits = _relr_words(words, word)
     with np.errstate(over="ignore"):  # addresses wrap as the loader's arithmetic does
-        base = addrs[group[bm_idx]] + w + k * u(bits_per * word)
-        bits = words[bm_idx] >> u(1)
         page = base // grain
         # Records in the first page: those before the next page's start (at least one; the
         # distance is right modulo 2**64 for the last page too).

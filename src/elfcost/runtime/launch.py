@@ -38,12 +38,11 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from types import FrameType, TracebackType
 from typing import Literal
 
-import elfcost
 from elfcost.errors import ExitedError, MeasurementError
 from elfcost.runtime.auxv import AT_ENTRY, parse_auxv
 from elfcost.runtime.procfs import (
@@ -156,6 +155,20 @@ def describe_status(status: int) -> str:
     if os.WIFSTOPPED(status):
         return f"stopped by {signal.Signals(os.WSTOPSIG(status)).name}"
     return f"wait status {status:#x}"
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[set[int | signal.Signals]]:
+    """Hold SIGINT and SIGTERM back during fork and cleanup; they are delivered right after.
+
+    Yields the mask as it was, which a forked child must restore before execve (the mask is
+    inherited across both).
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield old
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def resolve_program(name: str, env: Mapping[str, str]) -> str:
@@ -330,7 +343,7 @@ class Launched:
             raise MeasurementError(program, "starting the program", str(exc)) from None
         parent = os.getpid()
         self._become_subreaper()
-        with elfcost.signals_held() as mask:
+        with _signals_blocked() as mask:
             try:
                 pid = os.fork()
             except OSError as exc:
@@ -557,7 +570,7 @@ class Launched:
         """Kill the process group, release any ptrace-stop, reap. Safe to call more than once."""
         self._closing = True
         try:
-            with elfcost.signals_held():
+            with _signals_blocked():
                 self._kill_and_reap()
                 self.close_stdin()
         finally:

@@ -217,8 +217,8 @@ class LocalPool(Generic[T, R, C]):
                 w.executor.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
-        """Kill the workers and reap them (no chunk is waited for), SIGINT and SIGTERM held
-        back meanwhile (one more is dropped: the scan is being ended already).
+        """Kill the workers and reap them (no chunk is waited for); a SIGINT or SIGTERM
+        meanwhile is dropped (elfcost.interrupts_deferred: the scan is being ended already).
         ProcessPoolExecutor has no public way to end a busy worker.
 
         A worker killed while it writes a result leaves half a message in its executor's
@@ -227,7 +227,7 @@ class LocalPool(Generic[T, R, C]):
         shutdown(wait=True) would wait for that thread. So every worker is killed and reaped
         first (a worker forked later holds the earlier executors' pipes too), then this
         process's write ends are closed: the thread reads the end of the file and stops."""
-        with elfcost.interrupts_deferred(reraise=False), elfcost.signals_held():
+        with elfcost.interrupts_deferred(reraise=False):
             executors = [w.executor for w in self.lanes if w.executor is not None]
             workers = [
                 p for e in executors for p in list((getattr(e, "_processes", None) or {}).values())
